@@ -1,0 +1,1 @@
+//! trackly-mock
