@@ -1,0 +1,607 @@
+//! The HTTP client: configuration, validation, and one page request with retries.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use reqwest::StatusCode;
+use reqwest::header::{HeaderValue, LOCATION, RETRY_AFTER};
+use url::Url;
+
+use crate::error::FetchError;
+use crate::limit::Admission;
+use crate::page::Page;
+use crate::paginate::Contacts;
+use crate::query::Query;
+use crate::retry::{RetryCause, RetryConfig, parse_retry_after};
+use crate::stats::StatsHandle;
+
+/// Where the production API lives.
+pub const DEFAULT_BASE_URL: &str = "https://app.tracklysms.com/api";
+/// The documented maximum of `per_page`.
+pub const MAX_PER_PAGE: u32 = 1000;
+/// Responses larger than this are refused as invalid (a page of 1000 contacts is ~1 MiB).
+const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
+
+/// An API key. Its `Debug` output is redacted and it has no `Display`, so it cannot end up in a
+/// log line or an error message by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Wraps a key.
+    pub fn new(key: impl Into<String>) -> ApiKey {
+        ApiKey(key.into())
+    }
+
+    /// The key itself, for the one place that must send it.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// Builds a [`Client`]. Every setting has a default except the API key.
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    base_url: String,
+    api_key: Option<ApiKey>,
+    request_timeout: Duration,
+    connect_timeout: Duration,
+    user_agent: String,
+    concurrency: usize,
+    per_page: u32,
+    retry: RetryConfig,
+    max_rps: Option<f64>,
+    allow_http: bool,
+    max_rereads: u32,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            api_key: None,
+            request_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            user_agent: concat!("trackly-export/", env!("CARGO_PKG_VERSION")).to_owned(),
+            concurrency: 8,
+            per_page: MAX_PER_PAGE,
+            retry: RetryConfig::default(),
+            max_rps: None,
+            allow_http: false,
+            max_rereads: 5,
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// A builder with the defaults.
+    pub fn new() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A builder with `TRACKLY_API_KEY` and `TRACKLY_BASE_URL` applied when set. This is the only
+    /// place in the crate that reads the environment.
+    pub fn from_env() -> ClientBuilder {
+        let mut builder = ClientBuilder::default();
+        if let Ok(key) = std::env::var("TRACKLY_API_KEY") {
+            builder = builder.with_api_key(ApiKey::new(key));
+        }
+        if let Ok(url) = std::env::var("TRACKLY_BASE_URL") {
+            builder = builder.with_base_url(url);
+        }
+        builder
+    }
+
+    /// The API base, e.g. `https://app.tracklysms.com/api`; requests go to `{base}/v2/contacts`.
+    pub fn with_base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = url.into();
+        self
+    }
+
+    /// The key sent as `X-Api-Key`.
+    pub fn with_api_key(mut self, key: ApiKey) -> Self {
+        self.api_key = Some(key);
+        self
+    }
+
+    /// Time limit of one request, body included (default 60 s).
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Time limit to open a connection (default 10 s).
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The `User-Agent` header.
+    pub fn with_user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// Most requests in flight at once (default 8); the adaptive limit never goes above it.
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency;
+        self
+    }
+
+    /// Contacts per page, 1 to 1000 (default 1000).
+    pub fn with_per_page(mut self, per_page: u32) -> Self {
+        self.per_page = per_page;
+        self
+    }
+
+    /// The retry policy.
+    pub fn with_retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// A client-side ceiling on requests per second.
+    pub fn with_max_rps(mut self, max_rps: Option<f64>) -> Self {
+        self.max_rps = max_rps;
+        self
+    }
+
+    /// Allow plain `http://` to hosts other than loopback (the API key then travels unencrypted).
+    pub fn with_allow_http(mut self, allow: bool) -> Self {
+        self.allow_http = allow;
+        self
+    }
+
+    /// How many times a drifting page boundary is re-read before the run fails (default 5).
+    pub fn with_max_rereads(mut self, rereads: u32) -> Self {
+        self.max_rereads = rereads;
+        self
+    }
+
+    /// Validates the settings and builds the client. Makes no request.
+    pub fn build(self) -> Result<Client, FetchError> {
+        let invalid = |field, reason: String| FetchError::InvalidConfig { field, reason };
+        let key = self
+            .api_key
+            .as_ref()
+            .filter(|k| !k.expose_secret().trim().is_empty())
+            .ok_or_else(|| {
+                invalid(
+                    "api_key",
+                    "no API key: set TRACKLY_API_KEY or pass a key file".into(),
+                )
+            })?;
+        let mut header = HeaderValue::from_str(key.expose_secret().trim()).map_err(|_| {
+            invalid(
+                "api_key",
+                "the API key contains characters not allowed in an HTTP header".into(),
+            )
+        })?;
+        header.set_sensitive(true);
+        if !(1..=MAX_PER_PAGE).contains(&self.per_page) {
+            return Err(invalid(
+                "per_page",
+                format!("{} is out of range 1..={MAX_PER_PAGE}", self.per_page),
+            ));
+        }
+        if !(1..=256).contains(&self.concurrency) {
+            return Err(invalid(
+                "concurrency",
+                format!("{} is out of range 1..=256", self.concurrency),
+            ));
+        }
+        if let Some(rps) = self.max_rps
+            && !(rps.is_finite() && rps > 0.0)
+        {
+            return Err(invalid("max_rps", format!("{rps} is not a positive rate")));
+        }
+        if self.retry.max_attempts == 0 {
+            return Err(invalid("max_attempts", "must be at least 1".into()));
+        }
+        let base = parse_base_url(&self.base_url, self.allow_http)?;
+        let origin = base.origin();
+        let redirect = reqwest::redirect::Policy::custom(move |attempt| {
+            // The key goes only to the configured origin: a redirect elsewhere is not followed.
+            if attempt.previous().len() >= 5 || attempt.url().origin() != origin {
+                attempt.stop()
+            } else {
+                attempt.follow()
+            }
+        });
+        let http = reqwest::Client::builder()
+            .user_agent(self.user_agent.clone())
+            .timeout(self.request_timeout)
+            .connect_timeout(self.connect_timeout)
+            .redirect(redirect)
+            .build()
+            .map_err(|e| invalid("http_client", e.to_string()))?;
+        let contacts_url = format!("{}/v2/contacts", base.as_str().trim_end_matches('/'));
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                contacts_url,
+                key: header,
+                per_page: self.per_page,
+                concurrency: self.concurrency,
+                retry: self.retry,
+                max_rps: self.max_rps,
+                max_rereads: self.max_rereads,
+            }),
+        })
+    }
+}
+
+fn parse_base_url(text: &str, allow_http: bool) -> Result<Url, FetchError> {
+    let invalid = |reason: String| FetchError::InvalidConfig {
+        field: "base_url",
+        reason,
+    };
+    let url = Url::parse(text).map_err(|e| invalid(format!("{text:?} is not a URL: {e}")))?;
+    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() {
+        return Err(invalid(format!(
+            "{text:?} must not carry credentials or a query string"
+        )));
+    }
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if allow_http || is_loopback(&url) => Ok(url),
+        "http" => Err(invalid(format!(
+            "{text:?} is plain HTTP to a non-loopback host; use https:// (or allow plain HTTP explicitly)"
+        ))),
+        other => Err(invalid(format!(
+            "{text:?} has scheme {other:?}; expected https://"
+        ))),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+/// A client of `GET /v2/contacts`. Cheap to clone; clones share one connection pool.
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    http: reqwest::Client,
+    contacts_url: String,
+    key: HeaderValue,
+    pub(crate) per_page: u32,
+    pub(crate) concurrency: usize,
+    retry: RetryConfig,
+    pub(crate) max_rps: Option<f64>,
+    pub(crate) max_rereads: u32,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("contacts_url", &self.inner.contacts_url)
+            .field("api_key", &"<redacted>")
+            .field("per_page", &self.inner.per_page)
+            .field("concurrency", &self.inner.concurrency)
+            .field("retry", &self.inner.retry)
+            .field("max_rps", &self.inner.max_rps)
+            .finish()
+    }
+}
+
+/// The outcome of one failed attempt.
+enum Failure {
+    Fatal(FetchError),
+    Retry {
+        cause: RetryCause,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+}
+
+impl Client {
+    /// A builder with the defaults.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new()
+    }
+
+    /// A client configured from `TRACKLY_API_KEY` and `TRACKLY_BASE_URL`.
+    pub fn from_env() -> Result<Client, FetchError> {
+        ClientBuilder::from_env().build()
+    }
+
+    /// Contacts per page this client requests.
+    pub fn per_page(&self) -> u32 {
+        self.inner.per_page
+    }
+
+    /// Every contact matching `query`, as a stream of pages. See the crate docs for the
+    /// ordering, exactness and memory guarantees.
+    pub fn contacts(&self, query: Query) -> Contacts {
+        Contacts::start(self.clone(), query)
+    }
+
+    /// Requests page 1 only: checks the key and the query and tells how many contacts and
+    /// pages an export would fetch.
+    pub async fn first_page(&self, query: &Query) -> Result<Page, FetchError> {
+        let admission = Admission::new(1, self.inner.max_rps);
+        self.fetch_page(query, 1, &admission, &StatsHandle::default())
+            .await
+    }
+
+    /// The URL of one page (contains no secret).
+    pub fn page_url(&self, query: &Query, page: u64) -> String {
+        format!(
+            "{}?{}",
+            self.inner.contacts_url,
+            query.to_query_string(page, self.inner.per_page)
+        )
+    }
+
+    /// Fetches one page, retrying as the policy says.
+    pub(crate) async fn fetch_page(
+        &self,
+        query: &Query,
+        page: u64,
+        admission: &Arc<Admission>,
+        stats: &StatsHandle,
+    ) -> Result<Page, FetchError> {
+        let url = self.page_url(query, page);
+        let started = Instant::now();
+        let retry = &self.inner.retry;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let permit = admission.acquire().await;
+            let sent = Instant::now();
+            let outcome = self.attempt(&url, page, stats).await;
+            drop(permit);
+            stats.update(|s| {
+                s.requests += 1;
+                s.api_time += sent.elapsed();
+            });
+            let (cause, message, retry_after) = match outcome {
+                Ok(page) => {
+                    admission.on_success();
+                    return Ok(page);
+                }
+                Err(Failure::Fatal(error)) => return Err(error),
+                Err(Failure::Retry {
+                    cause,
+                    message,
+                    retry_after,
+                }) => (cause, message, retry_after),
+            };
+            stats.update(|s| s.retries.count(cause));
+            if cause == RetryCause::RateLimited || retry_after.is_some() {
+                admission.on_throttle();
+            }
+            let wait = retry.backoff(attempt - 1, retry_after);
+            let elapsed = started.elapsed();
+            if attempt >= retry.max_attempts || elapsed + wait > retry.retry_timeout {
+                return Err(FetchError::RetriesExhausted {
+                    page,
+                    url,
+                    attempts: attempt,
+                    elapsed,
+                    last: message,
+                });
+            }
+            tracing::debug!(page, attempt, ?cause, wait_ms = wait.as_millis() as u64, %message, "retrying page");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn attempt(&self, url: &str, page: u64, stats: &StatsHandle) -> Result<Page, Failure> {
+        let response = self
+            .inner
+            .http
+            .get(url)
+            .header("X-Api-Key", self.inner.key.clone())
+            .send()
+            .await
+            .map_err(|e| transport_failure(&e))?;
+        let status = response.status();
+        stats.update(|s| *s.responses_by_status.entry(status.as_u16()).or_default() += 1);
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("no Location header")
+                .to_owned();
+            return Err(Failure::Fatal(FetchError::CrossOriginRedirect {
+                page,
+                url: url.to_owned(),
+                location,
+            }));
+        }
+        let body = read_body(response, stats).await;
+        let retryable = |cause, what: String| Failure::Retry {
+            cause,
+            message: what,
+            retry_after,
+        };
+        match status {
+            StatusCode::OK => {
+                let body = body.map_err(|f| match f {
+                    Failure::Retry { cause, message, .. } => retryable(cause, message),
+                    fatal => fatal,
+                })?;
+                let parsed = Page::parse(page, 1, body).map_err(|e| {
+                    retryable(
+                        RetryCause::InvalidBody,
+                        format!("the body is not the documented JSON: {e}"),
+                    )
+                })?;
+                if parsed.pagination().page != page {
+                    return Err(retryable(
+                        RetryCause::InvalidBody,
+                        format!(
+                            "asked for page {page} but the response says page {}",
+                            parsed.pagination().page
+                        ),
+                    ));
+                }
+                Ok(parsed)
+            }
+            StatusCode::UNAUTHORIZED => Err(Failure::Fatal(FetchError::Unauthorized {
+                url: url.to_owned(),
+            })),
+            StatusCode::TOO_MANY_REQUESTS => Err(retryable(
+                RetryCause::RateLimited,
+                "HTTP 429 Too Many Requests".into(),
+            )),
+            s if s.is_server_error() => Err(retryable(
+                RetryCause::ServerError,
+                format!("HTTP {}: {}", s.as_u16(), excerpt(body.ok().as_deref())),
+            )),
+            s => Err(Failure::Fatal(FetchError::Rejected {
+                page,
+                status: s.as_u16(),
+                url: url.to_owned(),
+                body: excerpt(body.ok().as_deref()),
+            })),
+        }
+    }
+}
+
+async fn read_body(mut response: reqwest::Response, stats: &StatsHandle) -> Result<Bytes, Failure> {
+    let capacity = response
+        .content_length()
+        .map_or(64 * 1024, |n| n as usize)
+        .min(MAX_BODY_BYTES);
+    let mut body = BytesMut::with_capacity(capacity);
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                stats.update(|s| s.bytes += chunk.len() as u64);
+                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err(Failure::Retry {
+                        cause: RetryCause::InvalidBody,
+                        message: format!("the body exceeds {MAX_BODY_BYTES} bytes"),
+                        retry_after: None,
+                    });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body.freeze()),
+            Err(e) => return Err(transport_failure(&e)),
+        }
+    }
+}
+
+fn transport_failure(error: &reqwest::Error) -> Failure {
+    let cause = if error.is_timeout() {
+        RetryCause::Timeout
+    } else {
+        RetryCause::Connection
+    };
+    // reqwest's Display names the URL, never headers, so the key cannot appear here.
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        message.push_str(": ");
+        message.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    Failure::Retry {
+        cause,
+        message,
+        retry_after: None,
+    }
+}
+
+fn excerpt(body: Option<&[u8]>) -> String {
+    let Some(body) = body else {
+        return "(no body)".into();
+    };
+    let text = String::from_utf8_lossy(body);
+    let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match text.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn builder() -> ClientBuilder {
+        Client::builder().with_api_key(ApiKey::new("trk_secret_123"))
+    }
+
+    #[test]
+    fn https_is_required_except_for_loopback() {
+        assert!(builder().with_base_url("http://127.0.0.1:8080/api").build().is_ok());
+        assert!(builder().with_base_url("http://localhost:1/api").build().is_ok());
+        assert!(builder().with_base_url("http://[::1]:1/api").build().is_ok());
+        assert!(builder().with_base_url("https://example.com/api").build().is_ok());
+        let err = builder()
+            .with_base_url("http://example.com/api")
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("plain HTTP"), "{err}");
+        assert!(
+            builder()
+                .with_base_url("http://example.com/api")
+                .with_allow_http(true)
+                .build()
+                .is_ok()
+        );
+        assert!(builder().with_base_url("ftp://example.com").build().is_err());
+        assert!(builder().with_base_url("not a url").build().is_err());
+    }
+
+    #[test]
+    fn settings_are_validated_before_any_request() {
+        assert!(Client::builder().build().unwrap_err().is_config());
+        assert!(builder().with_per_page(0).build().is_err());
+        assert!(builder().with_per_page(1001).build().is_err());
+        assert!(builder().with_concurrency(0).build().is_err());
+        assert!(builder().with_max_rps(Some(0.0)).build().is_err());
+        assert!(
+            Client::builder()
+                .with_api_key(ApiKey::new("bad\nkey"))
+                .build()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_key() {
+        let b = builder();
+        assert!(!format!("{b:?}").contains("trk_secret_123"));
+        let client = b.build().unwrap();
+        assert!(!format!("{client:?}").contains("trk_secret_123"));
+    }
+
+    #[test]
+    fn page_urls_percent_encode_the_list_number() {
+        let client = builder().with_base_url("http://127.0.0.1:9/api/").build().unwrap();
+        let query = Query::all().with_list_number("+18005551234".parse().unwrap());
+        assert_eq!(
+            client.page_url(&query, 3),
+            "http://127.0.0.1:9/api/v2/contacts?list_number=%2B18005551234&page=3&per_page=1000"
+        );
+    }
+}

@@ -1,0 +1,82 @@
+//! The one error type of the fetcher. Every variant names where it happened; none carries the
+//! API key (it travels in a header, never in a URL, and is redacted from every `Debug`).
+
+use std::time::Duration;
+
+/// What went wrong while talking to the API.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// The client configuration is unusable (reported before any request).
+    #[error("invalid configuration: {field}: {reason}")]
+    InvalidConfig {
+        /// The setting at fault, e.g. `base_url`.
+        field: &'static str,
+        /// Why it is rejected.
+        reason: String,
+    },
+    /// The API answered 401: the key is missing, wrong or revoked.
+    #[error("the API rejected the API key (HTTP 401) at {url}; check TRACKLY_API_KEY")]
+    Unauthorized {
+        /// The request URL (the key is never part of it).
+        url: String,
+    },
+    /// The API answered with a status that retrying cannot fix (400, 403, 404, ...).
+    #[error("page {page}: the API answered HTTP {status} at {url}: {body}")]
+    Rejected {
+        /// The page requested.
+        page: u64,
+        /// The HTTP status.
+        status: u16,
+        /// The request URL.
+        url: String,
+        /// The start of the response body.
+        body: String,
+    },
+    /// The API redirected to another origin; the key is not sent there.
+    #[error("page {page}: {url} redirected to another origin ({location}); refusing to follow with the API key")]
+    CrossOriginRedirect {
+        /// The page requested.
+        page: u64,
+        /// The request URL.
+        url: String,
+        /// Where the API wanted to send us.
+        location: String,
+    },
+    /// A page kept failing until the retry policy gave up.
+    #[error("page {page}: gave up after {attempts} attempts in {elapsed:.1?} at {url}; last error: {last}")]
+    RetriesExhausted {
+        /// The page requested.
+        page: u64,
+        /// The request URL.
+        url: String,
+        /// Attempts made, the first included.
+        attempts: u32,
+        /// Time spent on this page, waits included.
+        elapsed: Duration,
+        /// The last failure.
+        last: String,
+    },
+    /// The listing kept changing around a page boundary and no consistent re-read was possible.
+    #[error("the listing kept changing around page {page}: {attempts} re-reads did not see a stable total (last totals {totals:?})")]
+    UnstableListing {
+        /// The page after the boundary that could not be verified.
+        page: u64,
+        /// Re-reads tried.
+        attempts: u32,
+        /// The totals seen by the last re-read.
+        totals: Vec<u64>,
+    },
+}
+
+impl FetchError {
+    /// True when the error is about credentials, so callers can map it to a distinct exit code.
+    pub fn is_auth(&self) -> bool {
+        matches!(self, FetchError::Unauthorized { .. })
+    }
+
+    /// True when the configuration, not the API, is at fault.
+    pub fn is_config(&self) -> bool {
+        matches!(self, FetchError::InvalidConfig { .. })
+    }
+}

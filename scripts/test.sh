@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs what the tests need (a Python venv with
+# pinned duckdb, pyarrow, moto), starts moto_server on loopback for the S3 tests, runs
+# `cargo test --workspace`, and stops moto_server again whatever happens.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+venv="$root/.venv"
+
+if [ ! -x "$venv/bin/python" ] || ! cmp -s scripts/requirements-test.txt "$venv/.requirements"; then
+  echo "==> creating $venv with scripts/requirements-test.txt"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
+  cp scripts/requirements-test.txt "$venv/.requirements"
+fi
+
+# A free loopback port for moto_server.
+port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+log=$(mktemp -t moto.XXXXXX.log)
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+moto_pid=$!
+cleanup() { kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; rm -f "$log"; }
+trap cleanup EXIT
+for _ in $(seq 1 100); do
+  if "$venv/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/')" 2>/dev/null; then break; fi
+  sleep 0.1
+done
+echo "==> moto_server on 127.0.0.1:$port (pid $moto_pid)"
+
+export TRACKLY_TEST_PYTHON="$venv/bin/python"
+export TRACKLY_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
+export TRACKLY_TEST_S3_BUCKET="trackly-test"
+export TRACKLY_TEST_MOTO_SERVER="$venv/bin/moto_server"
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
+"$venv/bin/python" - <<PY
+import urllib.request
+req = urllib.request.Request("http://127.0.0.1:$port/trackly-test", method="PUT")
+urllib.request.urlopen(req)
+PY
+
+cargo test --workspace --all-targets "$@"
+cargo test --workspace --doc
