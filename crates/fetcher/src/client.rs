@@ -552,10 +552,30 @@ mod tests {
 
     #[test]
     fn https_is_required_except_for_loopback() {
-        assert!(builder().with_base_url("http://127.0.0.1:8080/api").build().is_ok());
-        assert!(builder().with_base_url("http://localhost:1/api").build().is_ok());
-        assert!(builder().with_base_url("http://[::1]:1/api").build().is_ok());
-        assert!(builder().with_base_url("https://example.com/api").build().is_ok());
+        assert!(
+            builder()
+                .with_base_url("http://127.0.0.1:8080/api")
+                .build()
+                .is_ok()
+        );
+        assert!(
+            builder()
+                .with_base_url("http://localhost:1/api")
+                .build()
+                .is_ok()
+        );
+        assert!(
+            builder()
+                .with_base_url("http://[::1]:1/api")
+                .build()
+                .is_ok()
+        );
+        assert!(
+            builder()
+                .with_base_url("https://example.com/api")
+                .build()
+                .is_ok()
+        );
         let err = builder()
             .with_base_url("http://example.com/api")
             .build()
@@ -568,7 +588,12 @@ mod tests {
                 .build()
                 .is_ok()
         );
-        assert!(builder().with_base_url("ftp://example.com").build().is_err());
+        assert!(
+            builder()
+                .with_base_url("ftp://example.com")
+                .build()
+                .is_err()
+        );
         assert!(builder().with_base_url("not a url").build().is_err());
     }
 
@@ -597,7 +622,10 @@ mod tests {
 
     #[test]
     fn page_urls_percent_encode_the_list_number() {
-        let client = builder().with_base_url("http://127.0.0.1:9/api/").build().unwrap();
+        let client = builder()
+            .with_base_url("http://127.0.0.1:9/api/")
+            .build()
+            .unwrap();
         let query = Query::all().with_list_number("+18005551234".parse().unwrap());
         assert_eq!(
             client.page_url(&query, 3),

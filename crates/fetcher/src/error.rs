@@ -34,7 +34,9 @@ pub enum FetchError {
         body: String,
     },
     /// The API redirected to another origin; the key is not sent there.
-    #[error("page {page}: {url} redirected to another origin ({location}); refusing to follow with the API key")]
+    #[error(
+        "page {page}: {url} redirected to another origin ({location}); refusing to follow with the API key"
+    )]
     CrossOriginRedirect {
         /// The page requested.
         page: u64,
@@ -44,7 +46,9 @@ pub enum FetchError {
         location: String,
     },
     /// A page kept failing until the retry policy gave up.
-    #[error("page {page}: gave up after {attempts} attempts in {elapsed:.1?} at {url}; last error: {last}")]
+    #[error(
+        "page {page}: gave up after {attempts} attempts in {elapsed:.1?} at {url}; last error: {last}"
+    )]
     RetriesExhausted {
         /// The page requested.
         page: u64,
@@ -58,7 +62,9 @@ pub enum FetchError {
         last: String,
     },
     /// The listing kept changing around a page boundary and no consistent re-read was possible.
-    #[error("the listing kept changing around page {page}: {attempts} re-reads did not see a stable total (last totals {totals:?})")]
+    #[error(
+        "the listing kept changing around page {page}: {attempts} re-reads did not see a stable total (last totals {totals:?})"
+    )]
     UnstableListing {
         /// The page after the boundary that could not be verified.
         page: u64,

@@ -138,8 +138,12 @@ impl Run {
         let stats = self.stats.clone();
         let mut main = stream::iter(2..=planned.max(1))
             .map(move |n| {
-                let (client, query, admission, stats) =
-                    (client.clone(), query.clone(), Arc::clone(&admission), stats.clone());
+                let (client, query, admission, stats) = (
+                    client.clone(),
+                    query.clone(),
+                    Arc::clone(&admission),
+                    stats.clone(),
+                );
                 async move { client.fetch_page(&query, n, &admission, &stats).await }
             })
             .buffered(concurrency);
@@ -179,7 +183,10 @@ impl Run {
             } else if !current.full && !current.last_by_total && next <= planned {
                 // A short page in the middle with no change of total: the listing ends here
                 // whatever `total_pages` claimed. Nothing is in flight past what we drop.
-                tracing::warn!(page = number, "short page before the announced end; stopping");
+                tracing::warn!(
+                    page = number,
+                    "short page before the announced end; stopping"
+                );
                 break;
             }
             previous = current;
@@ -219,7 +226,14 @@ impl Run {
                 p.set_pass(attempt + 1);
                 recovered += self.deliver(p).await? as u64;
             }
-            tracing::info!(page, before, after, reread, recovered, "listing changed during the run; re-read the boundary");
+            tracing::info!(
+                page,
+                before,
+                after,
+                reread,
+                recovered,
+                "listing changed during the run; re-read the boundary"
+            );
             self.stats.update(|s| {
                 s.pages_reread += reread;
                 s.drift_events.push(DriftEvent {
@@ -322,7 +336,10 @@ fn key_hash(raw: &[u8]) -> Option<u64> {
         Some(key) => key,
         None => {
             let key: ContactKey<'_> = serde_json::from_slice(raw).ok()?;
-            return Some(hash_key(key.phone_number?.as_bytes(), key.list_number?.as_bytes()));
+            return Some(hash_key(
+                key.phone_number?.as_bytes(),
+                key.list_number?.as_bytes(),
+            ));
         }
     };
     Some(hash_key(phone, list))

@@ -116,7 +116,11 @@ impl Query {
             out.push('&');
         }
         if let Some(active) = self.active {
-            out.push_str(if active { "active=true&" } else { "active=false&" });
+            out.push_str(if active {
+                "active=true&"
+            } else {
+                "active=false&"
+            });
         }
         out.push_str(&format!("page={page}&per_page={per_page}"));
         out
@@ -129,7 +133,12 @@ mod tests {
 
     #[test]
     fn e164_accepts_numbers_from_several_countries() {
-        for n in ["+18005551234", "+4915112345678", "+447911123456", "+8613812345678"] {
+        for n in [
+            "+18005551234",
+            "+4915112345678",
+            "+447911123456",
+            "+8613812345678",
+        ] {
             assert_eq!(E164::parse(n).unwrap().as_str(), n);
         }
     }

@@ -60,7 +60,9 @@ impl RetryConfig {
         let jittered = Duration::from_secs_f64(rand::rng().random_range(0.0..=ceiling.max(0.0)));
         match retry_after {
             // A small jitter on top of Retry-After keeps waiting clients from stampeding back.
-            Some(after) => after.max(jittered) + Duration::from_millis(rand::rng().random_range(0..50)),
+            Some(after) => {
+                after.max(jittered) + Duration::from_millis(rand::rng().random_range(0..50))
+            }
             None => jittered,
         }
     }

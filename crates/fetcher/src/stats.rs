@@ -88,7 +88,10 @@ pub struct FetchStats {
 }
 
 mod duration_secs {
-    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())
     }
 }
@@ -101,7 +104,10 @@ pub struct StatsHandle(Arc<Mutex<FetchStats>>);
 impl StatsHandle {
     /// A copy of the statistics as they are now.
     pub fn snapshot(&self) -> FetchStats {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     pub(crate) fn update<R>(&self, f: impl FnOnce(&mut FetchStats) -> R) -> R {

@@ -1,4 +1,5 @@
 //! The fetcher against the real mock server on loopback: exact sets under faults and drift.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -76,7 +77,11 @@ fn truth(mock: &MockServer, list: Option<&str>, active: Option<bool>) -> Vec<Key
 
 fn assert_exactly_once(delivered: &[Key], expected: &[Key]) {
     let unique: HashSet<&Key> = delivered.iter().collect();
-    assert_eq!(unique.len(), delivered.len(), "a contact was delivered twice");
+    assert_eq!(
+        unique.len(),
+        delivered.len(),
+        "a contact was delivered twice"
+    );
     let expected: HashSet<&Key> = expected.iter().collect();
     let missing = expected.difference(&unique).count();
     let extra = unique.difference(&expected).count();
@@ -87,7 +92,11 @@ fn assert_exactly_once(delivered: &[Key], expected: &[Key]) {
 async fn delivers_every_contact_once_in_server_order() {
     let mock = server(2_345, Faults::default()).await;
     let (keys, stats) = export(&client(&mock, 100, 4), Query::all()).await.unwrap();
-    assert_eq!(keys, truth(&mock, None, None), "same contacts in the same order");
+    assert_eq!(
+        keys,
+        truth(&mock, None, None),
+        "same contacts in the same order"
+    );
     assert_eq!(stats.pages, 24);
     assert_eq!(stats.contacts, 2_345);
     assert_eq!(stats.expected_pages, 24);
@@ -119,7 +128,10 @@ async fn an_empty_result_is_one_empty_page() {
     let query = Query::all().with_list_number("+19995550000".parse().unwrap());
     let (keys, stats) = export(&client(&mock, 1000, 8), query).await.unwrap();
     assert!(keys.is_empty());
-    assert_eq!((stats.pages, stats.expected_pages, stats.requests), (1, 0, 1));
+    assert_eq!(
+        (stats.pages, stats.expected_pages, stats.requests),
+        (1, 0, 1)
+    );
 }
 
 #[tokio::test]
@@ -165,17 +177,20 @@ async fn every_fault_kind_mixed_still_delivers_the_exact_set() {
     let (keys, stats) = export(&client(&mock, 250, 8), Query::all()).await.unwrap();
     assert_exactly_once(&keys, &truth(&mock, None, None));
     let r = &stats.retries;
-    assert!(r.server_error > 0 && r.invalid_body > 0 && r.connection + r.timeout > 0, "{r:?}");
+    assert!(
+        r.server_error > 0 && r.invalid_body > 0 && r.connection + r.timeout > 0,
+        "{r:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_rate_limit_is_honoured_and_the_set_is_exact() {
     let faults = Faults {
-        rate_limit_rps: Some(40),
+        rate_limit_rps: Some(50),
         ..Faults::default()
     };
     let mock = server(6_000, faults).await;
-    let (keys, stats) = export(&client(&mock, 100, 16), Query::all()).await.unwrap();
+    let (keys, stats) = export(&client(&mock, 25, 16), Query::all()).await.unwrap();
     assert_exactly_once(&keys, &truth(&mock, None, None));
     assert!(stats.retries.rate_limited > 0, "{stats:?}");
     // The adaptive limit stops the storm: most requests are answered, not refused.
@@ -215,7 +230,10 @@ async fn an_api_that_never_recovers_fails_naming_the_page_and_attempts() {
         matches!(error, FetchError::RetriesExhausted { attempts: 3, .. }),
         "{text}"
     );
-    assert!(text.contains("page 2") && text.contains("502") && text.contains("/v2/contacts?"), "{text}");
+    assert!(
+        text.contains("page 2") && text.contains("502") && text.contains("/v2/contacts?"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -230,7 +248,7 @@ async fn slow_bodies_past_the_timeout_are_retried() {
     let client = Client::builder()
         .with_base_url(mock.url())
         .with_api_key(ApiKey::new(mock.api_key()))
-        .with_per_page(200)
+        .with_per_page(50)
         .with_retry(fast_retries())
         .with_request_timeout(Duration::from_millis(500))
         .build()
@@ -257,7 +275,12 @@ async fn drift_case(drift: Vec<Drift>, concurrency: usize) -> FetchStats {
     assert_eq!(unique.len(), keys.len(), "a contact was delivered twice");
     let survivors: Vec<&Key> = before.intersection(&after).collect();
     let missing: Vec<&&Key> = survivors.iter().filter(|k| !unique.contains(**k)).collect();
-    assert!(missing.is_empty(), "{} survivors missing: {:?}", missing.len(), &missing[..missing.len().min(5)]);
+    assert!(
+        missing.is_empty(),
+        "{} survivors missing: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
     // Nothing invented: every contact delivered existed at some point.
     assert!(keys.iter().all(|k| before.contains(k) || after.contains(k)));
     stats
@@ -267,9 +290,18 @@ async fn drift_case(drift: Vec<Drift>, concurrency: usize) -> FetchStats {
 async fn inserts_during_the_run_cause_no_duplicates_and_no_loss() {
     let stats = drift_case(
         vec![
-            Drift { after_request: 3, kind: DriftKind::Insert(700) },
-            Drift { after_request: 15, kind: DriftKind::Insert(120) },
-            Drift { after_request: 30, kind: DriftKind::Insert(5) },
+            Drift {
+                after_request: 3,
+                kind: DriftKind::Insert(700),
+            },
+            Drift {
+                after_request: 15,
+                kind: DriftKind::Insert(120),
+            },
+            Drift {
+                after_request: 30,
+                kind: DriftKind::Insert(5),
+            },
         ],
         4,
     )
@@ -282,25 +314,49 @@ async fn inserts_during_the_run_cause_no_duplicates_and_no_loss() {
 async fn deletes_during_the_run_skip_nothing() {
     let stats = drift_case(
         vec![
-            Drift { after_request: 2, kind: DriftKind::Delete(300) },
-            Drift { after_request: 12, kind: DriftKind::Delete(900) },
-            Drift { after_request: 33, kind: DriftKind::Delete(40) },
+            Drift {
+                after_request: 2,
+                kind: DriftKind::Delete(300),
+            },
+            Drift {
+                after_request: 12,
+                kind: DriftKind::Delete(900),
+            },
+            Drift {
+                after_request: 33,
+                kind: DriftKind::Delete(40),
+            },
         ],
         4,
     )
     .await;
     assert!(stats.drift_events.len() >= 3, "{stats:?}");
-    assert!(stats.drift_events.iter().any(|e| e.contacts_recovered > 0), "{stats:?}");
+    assert!(
+        stats.drift_events.iter().any(|e| e.contacts_recovered > 0),
+        "{stats:?}"
+    );
 }
 
 #[tokio::test]
 async fn mixed_drift_at_high_concurrency_is_exact() {
     drift_case(
         vec![
-            Drift { after_request: 5, kind: DriftKind::Insert(250) },
-            Drift { after_request: 9, kind: DriftKind::Delete(600) },
-            Drift { after_request: 20, kind: DriftKind::Delete(10) },
-            Drift { after_request: 26, kind: DriftKind::Insert(1500) },
+            Drift {
+                after_request: 5,
+                kind: DriftKind::Insert(250),
+            },
+            Drift {
+                after_request: 9,
+                kind: DriftKind::Delete(600),
+            },
+            Drift {
+                after_request: 20,
+                kind: DriftKind::Delete(10),
+            },
+            Drift {
+                after_request: 26,
+                kind: DriftKind::Insert(1500),
+            },
         ],
         16,
     )
