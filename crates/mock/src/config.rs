@@ -1,0 +1,116 @@
+//! Configuration of the mock server: the data set, the API key and the faults to inject.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// Everything [`MockServer::start`](crate::MockServer::start) needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MockConfig {
+    /// Shape of the generated data set.
+    pub dataset: DatasetConfig,
+    /// The only value of `X-Api-Key` the server accepts.
+    pub api_key: String,
+    /// Faults injected into `/v2/contacts` answers.
+    pub faults: Faults,
+    /// Where to listen; port 0 picks a free port (see [`MockServer::addr`](crate::MockServer::addr)).
+    pub addr: SocketAddr,
+}
+
+impl Default for MockConfig {
+    /// Key `trk_test_key`, the default data set, no faults, `127.0.0.1:0`.
+    fn default() -> Self {
+        MockConfig {
+            dataset: DatasetConfig::default(),
+            api_key: "trk_test_key".to_owned(),
+            faults: Faults::default(),
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        }
+    }
+}
+
+/// Shape of the deterministic data set: the same value always generates the same bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DatasetConfig {
+    /// Seed of every random choice in the data set.
+    pub seed: u64,
+    /// Number of contacts (one per phone number and list).
+    pub contacts: usize,
+    /// Number of sending lists, clamped into `1..=10_000`.
+    pub lists: usize,
+}
+
+impl Default for DatasetConfig {
+    /// Seed 7, 10 000 contacts, 4 lists.
+    fn default() -> Self {
+        DatasetConfig {
+            seed: 7,
+            contacts: 10_000,
+            lists: 4,
+        }
+    }
+}
+
+/// Faults injected into `/v2/contacts` requests (never into the `/_mock/*` endpoints).
+///
+/// Every request draws the same number of values from one RNG seeded with
+/// [`fault_seed`](Faults::fault_seed), in arrival order, so a sequential client sees the same
+/// faults on every run. Probabilities are clamped into `[0, 1]` (NaN counts as 0).
+///
+/// The three status faults are exclusive and decided by one uniform draw `u`: 500 when
+/// `u < p_500`, else 502 when `u < p_500 + p_502`, else 503 when `u < p_500 + p_502 + p_503`.
+/// The three body faults (`p_truncate`, `p_reset`, `p_slow`) are decided the same way by a second
+/// draw and only touch `200` pages.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Faults {
+    /// Delay added before every request is answered.
+    pub latency: Duration,
+    /// Extra delay per request, uniform in `[0, latency_jitter]`.
+    pub latency_jitter: Duration,
+    /// Token bucket of capacity `rps`, refilled at `rps` tokens per second, one token per
+    /// authenticated request. Over it: `429` with `Retry-After` (whole seconds, at least 1) and
+    /// error code `rate_limited`. `Some(0)` rejects every request.
+    pub rate_limit_rps: Option<u32>,
+    /// Probability of a `500` with error code `internal_error`.
+    pub p_500: f64,
+    /// Probability of a `502` whose body is an nginx-style HTML page (`text/html`).
+    pub p_502: f64,
+    /// Probability of a `503` with error code `service_unavailable` and `Retry-After: 1`.
+    pub p_503: f64,
+    /// Probability that a `200` body is cut at a random point and sent with a `Content-Length`
+    /// matching the cut body (valid HTTP, invalid JSON), like a broken proxy.
+    pub p_truncate: f64,
+    /// Probability that a `200` announces the full `Content-Length` but the connection is dropped
+    /// after part of the body.
+    pub p_reset: f64,
+    /// Probability that a `200` body is streamed in small chunks spread over
+    /// [`slow_body`](Faults::slow_body).
+    pub p_slow: f64,
+    /// How long a slow body takes to arrive (at least).
+    pub slow_body: Duration,
+    /// Changes to the data set made while a client pages through it.
+    pub drift: Vec<Drift>,
+    /// Seed of the fault RNG.
+    pub fault_seed: u64,
+}
+
+/// One change to the data set, applied once, right after the `after_request`-th `/v2/contacts`
+/// request (1-based, counting every such request whatever its status, from the moment these
+/// faults were installed) has been answered. `after_request == 0` applies it at installation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Drift {
+    /// Number of `/v2/contacts` requests after which the change happens.
+    pub after_request: u64,
+    /// What changes.
+    pub kind: DriftKind,
+}
+
+/// What a [`Drift`] does to the data set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriftKind {
+    /// Insert N brand-new contacts, signed up after every existing one, so they land at the top
+    /// of the newest-first order (page 1).
+    Insert(usize),
+    /// Delete N contacts spread evenly over the current order (indexes `i * len / N`); N at or
+    /// above the current count deletes everything.
+    Delete(usize),
+}

@@ -1,0 +1,255 @@
+//! The fault engine: seeded draws per request, the rate limiter and the drift schedule.
+
+use std::time::{Duration, Instant};
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::config::{Drift, DriftKind, Faults};
+
+/// A status fault replacing the normal answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StatusFault {
+    Internal,
+    BadGateway,
+    Unavailable,
+}
+
+/// A fault in the body of a `200` answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyFault {
+    Truncate,
+    Reset,
+    Slow(Duration),
+}
+
+/// Everything decided for one request up front.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Draw {
+    pub(crate) latency: Duration,
+    pub(crate) status: Option<StatusFault>,
+    pub(crate) body: Option<BodyFault>,
+    /// Random value for the cut point of a truncated or reset body.
+    pub(crate) cut: u64,
+}
+
+/// Token bucket of capacity `rate`, refilled at `rate` tokens per second, starting full.
+#[derive(Debug)]
+struct TokenBucket {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn new(rps: u32, now: Instant) -> TokenBucket {
+        TokenBucket {
+            rate: f64::from(rps),
+            tokens: f64::from(rps),
+            last: now,
+        }
+    }
+
+    /// Takes a token, or says how many whole seconds (at least 1) to wait for one.
+    fn take(&mut self, now: Instant) -> Result<(), u64> {
+        if self.rate <= 0.0 {
+            return Err(1);
+        }
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.rate);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait = (1.0 - self.tokens) / self.rate;
+            Err((wait.ceil() as u64).max(1))
+        }
+    }
+}
+
+fn probability(p: f64) -> f64 {
+    if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) }
+}
+
+/// The installed faults and their running state.
+#[derive(Debug)]
+pub(crate) struct FaultState {
+    faults: Faults,
+    rng: ChaCha8Rng,
+    bucket: Option<TokenBucket>,
+    /// Contacts requests counted before these faults were installed.
+    drift_base: u64,
+    /// Pending drift, in schedule order.
+    drift: Vec<Drift>,
+    next_drift: usize,
+}
+
+impl FaultState {
+    /// Installs `faults` when `requests_so_far` contacts requests have been counted.
+    pub(crate) fn new(faults: Faults, requests_so_far: u64) -> FaultState {
+        let mut drift = faults.drift.clone();
+        drift.sort_by_key(|d| d.after_request);
+        FaultState {
+            rng: ChaCha8Rng::seed_from_u64(faults.fault_seed),
+            bucket: faults
+                .rate_limit_rps
+                .map(|rps| TokenBucket::new(rps, Instant::now())),
+            drift_base: requests_so_far,
+            drift,
+            next_drift: 0,
+            faults,
+        }
+    }
+
+    /// Draws the fate of one request. Always draws the same number of values, so the sequence
+    /// of fates depends only on the seed and the request order.
+    pub(crate) fn draw(&mut self) -> Draw {
+        let jitter_nanos = u64::try_from(self.faults.latency_jitter.as_nanos()).unwrap_or(u64::MAX);
+        let jitter = self.rng.random_range(0..=jitter_nanos);
+        let u_status: f64 = self.rng.random();
+        let u_body: f64 = self.rng.random();
+        let cut: u64 = self.rng.random();
+        let f = &self.faults;
+
+        let p500 = probability(f.p_500);
+        let p502 = p500 + probability(f.p_502);
+        let p503 = p502 + probability(f.p_503);
+        let status = if u_status < p500 {
+            Some(StatusFault::Internal)
+        } else if u_status < p502 {
+            Some(StatusFault::BadGateway)
+        } else if u_status < p503 {
+            Some(StatusFault::Unavailable)
+        } else {
+            None
+        };
+
+        let p_trunc = probability(f.p_truncate);
+        let p_reset = p_trunc + probability(f.p_reset);
+        let p_slow = p_reset + probability(f.p_slow);
+        let body = if u_body < p_trunc {
+            Some(BodyFault::Truncate)
+        } else if u_body < p_reset {
+            Some(BodyFault::Reset)
+        } else if u_body < p_slow {
+            Some(BodyFault::Slow(f.slow_body))
+        } else {
+            None
+        };
+
+        Draw {
+            latency: f.latency.saturating_add(Duration::from_nanos(jitter)),
+            status,
+            body,
+            cut,
+        }
+    }
+
+    /// Takes a rate-limit token; `Err(seconds)` is the `Retry-After` of a `429`.
+    pub(crate) fn take_token(&mut self, now: Instant) -> Result<(), u64> {
+        match &mut self.bucket {
+            Some(bucket) => bucket.take(now),
+            None => Ok(()),
+        }
+    }
+
+    /// Pops the drift due once `requests` contacts requests (total count) have been answered.
+    pub(crate) fn due_drift(&mut self, requests: u64) -> Vec<DriftKind> {
+        let mut due = Vec::new();
+        while let Some(d) = self.drift.get(self.next_drift) {
+            if self.drift_base.saturating_add(d.after_request) > requests {
+                break;
+            }
+            due.push(d.kind);
+            self.next_drift += 1;
+        }
+        due
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_allows_capacity_then_asks_to_wait_at_least_a_second() {
+        let now = Instant::now();
+        let mut b = TokenBucket::new(3, now);
+        assert_eq!(b.take(now), Ok(()));
+        assert_eq!(b.take(now), Ok(()));
+        assert_eq!(b.take(now), Ok(()));
+        assert_eq!(b.take(now), Err(1));
+        assert_eq!(b.take(now + Duration::from_millis(400)), Ok(()));
+        assert_eq!(TokenBucket::new(0, now).take(now), Err(1));
+    }
+
+    #[test]
+    fn draws_are_reproducible_and_exclusive() {
+        let faults = Faults {
+            p_500: 0.2,
+            p_502: 0.2,
+            p_503: 0.2,
+            p_truncate: 0.3,
+            p_reset: 0.3,
+            p_slow: 0.3,
+            fault_seed: 9,
+            ..Faults::default()
+        };
+        let mut a = FaultState::new(faults.clone(), 0);
+        let mut b = FaultState::new(faults, 0);
+        let mut kinds = std::collections::HashSet::new();
+        for _ in 0..500 {
+            let (x, y) = (a.draw(), b.draw());
+            assert_eq!((x.status, x.body, x.cut), (y.status, y.body, y.cut));
+            kinds.insert(format!("status {:?}", x.status));
+            kinds.insert(format!("body {:?}", x.body));
+        }
+        assert_eq!(kinds.len(), 8);
+    }
+
+    #[test]
+    fn certain_faults_always_fire_and_none_never() {
+        let mut s = FaultState::new(
+            Faults {
+                p_502: 1.0,
+                p_slow: 7.0,
+                ..Faults::default()
+            },
+            0,
+        );
+        let mut none = FaultState::new(Faults::default(), 0);
+        for _ in 0..100 {
+            let d = s.draw();
+            assert_eq!(d.status, Some(StatusFault::BadGateway));
+            assert_eq!(d.body, Some(BodyFault::Slow(Duration::ZERO)));
+            let d = none.draw();
+            assert_eq!((d.status, d.body, d.latency), (None, None, Duration::ZERO));
+        }
+    }
+
+    #[test]
+    fn drift_is_due_relative_to_installation() {
+        let mut s = FaultState::new(
+            Faults {
+                drift: vec![
+                    Drift {
+                        after_request: 3,
+                        kind: DriftKind::Delete(1),
+                    },
+                    Drift {
+                        after_request: 1,
+                        kind: DriftKind::Insert(2),
+                    },
+                ],
+                ..Faults::default()
+            },
+            10,
+        );
+        assert!(s.due_drift(10).is_empty());
+        assert_eq!(s.due_drift(11), vec![DriftKind::Insert(2)]);
+        assert!(s.due_drift(12).is_empty());
+        assert_eq!(s.due_drift(20), vec![DriftKind::Delete(1)]);
+        assert!(s.due_drift(30).is_empty());
+    }
+}

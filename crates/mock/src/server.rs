@@ -1,0 +1,561 @@
+//! The HTTP server: routing, authentication, fault injection and accounting.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::{FutureExt, StreamExt, stream};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::header::{self, HeaderName, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::config::{DriftKind, Faults, MockConfig};
+use crate::dataset::Dataset;
+use crate::faults::{BodyFault, Draw, FaultState, StatusFault};
+use crate::json::push_json_str;
+use crate::query::{ParamError, parse_contacts_query, parse_filter_query};
+use crate::stats::MockStats;
+
+const CONTACTS_PATH: &str = "/api/v2/contacts";
+const GROUND_TRUTH_PATH: &str = "/api/_mock/ground_truth";
+const STATS_PATH: &str = "/api/_mock/stats";
+
+const JSON: &str = "application/json";
+const NDJSON: &str = "application/x-ndjson";
+const HTML: &str = "text/html";
+
+/// The nginx error page a gateway sends when the upstream fails.
+const BAD_GATEWAY_HTML: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+
+/// Error ending an injected body fault; hyper then drops the connection.
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error("connection reset injected by the mock server")]
+    InjectedReset,
+}
+
+type ResBody = UnsyncBoxBody<Bytes, BodyError>;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Counters and fault state stay meaningful after a panic elsewhere: keep going.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// How a body leaves the server.
+enum Payload {
+    /// All of it, with a matching `Content-Length`.
+    Full(Bytes),
+    /// `Content-Length` of the whole body, but only `sent` bytes before the connection drops.
+    Reset { body: Bytes, sent: usize },
+    /// All of it, in small chunks spread over `over`.
+    Slow { body: Bytes, over: Duration },
+}
+
+/// An answer, before it becomes a hyper response; carries what the counters need.
+struct Reply {
+    status: StatusCode,
+    content_type: &'static str,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    payload: Payload,
+    /// Contacts in the page, for a `200` contacts page.
+    contacts: Option<usize>,
+    truncated: bool,
+}
+
+impl Reply {
+    fn new(status: StatusCode, content_type: &'static str, body: Bytes) -> Reply {
+        Reply {
+            status,
+            content_type,
+            headers: Vec::new(),
+            payload: Payload::Full(body),
+            contacts: None,
+            truncated: false,
+        }
+    }
+
+    fn error(status: StatusCode, code: &str, message: &str) -> Reply {
+        Reply::new(status, JSON, error_body(code, message, None))
+    }
+
+    fn invalid(err: &ParamError) -> Reply {
+        Reply::new(
+            StatusCode::BAD_REQUEST,
+            JSON,
+            error_body("invalid_parameter", &err.to_string(), Some(err.parameter)),
+        )
+    }
+
+    fn unauthorized() -> Reply {
+        Reply::error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Missing or invalid X-Api-Key header.",
+        )
+    }
+
+    fn internal() -> Reply {
+        Reply::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "An unexpected server error occurred.",
+        )
+    }
+
+    fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Reply {
+        self.headers.push((name, value));
+        self
+    }
+
+    fn bytes_sent(&self) -> usize {
+        match &self.payload {
+            Payload::Full(body) | Payload::Slow { body, .. } => body.len(),
+            Payload::Reset { sent, .. } => *sent,
+        }
+    }
+
+    fn into_response(self) -> Response<ResBody> {
+        let mut headers = hyper::HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(self.content_type),
+        );
+        for (name, value) in self.headers {
+            headers.append(name, value);
+        }
+        let body = match self.payload {
+            Payload::Full(body) => Full::new(body)
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+            Payload::Reset { body, sent } => {
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+                let part = body.slice(..sent.min(body.len()));
+                let frames =
+                    stream::once(async move { Ok(Frame::data(part)) }).chain(stream::once(async {
+                        // Let hyper flush the part before the connection goes.
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                        Err(BodyError::InjectedReset)
+                    }));
+                StreamBody::new(frames).boxed_unsync()
+            }
+            Payload::Slow { body, over } => {
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+                let chunk = body.len().div_ceil(16).max(1);
+                let chunks = body.len().div_ceil(chunk).max(1);
+                let step = Duration::from_nanos(
+                    u64::try_from(over.as_nanos().div_ceil(chunks as u128)).unwrap_or(u64::MAX),
+                );
+                let frames = stream::unfold(0usize, move |offset| {
+                    let body = body.clone();
+                    async move {
+                        if offset >= body.len() {
+                            return None;
+                        }
+                        tokio::time::sleep(step).await;
+                        let end = (offset + chunk).min(body.len());
+                        Some((Ok(Frame::data(body.slice(offset..end))), end))
+                    }
+                });
+                StreamBody::new(frames).boxed_unsync()
+            }
+        };
+        let mut response = Response::new(body);
+        *response.status_mut() = self.status;
+        *response.headers_mut() = headers;
+        response
+    }
+}
+
+/// `{"error":{"code":..,"message":..[,"parameter":..]}}`
+fn error_body(code: &str, message: &str, parameter: Option<&str>) -> Bytes {
+    let mut out = Vec::with_capacity(96 + message.len());
+    out.extend_from_slice(b"{\"error\":{\"code\":");
+    push_json_str(&mut out, code);
+    out.extend_from_slice(b",\"message\":");
+    push_json_str(&mut out, message);
+    if let Some(parameter) = parameter {
+        out.extend_from_slice(b",\"parameter\":");
+        push_json_str(&mut out, parameter);
+    }
+    out.extend_from_slice(b"}}");
+    Bytes::from(out)
+}
+
+/// State shared by the server task, its connections and the [`MockServer`] handle.
+struct Shared {
+    api_key: String,
+    dataset: RwLock<Arc<Dataset>>,
+    faults: Mutex<FaultState>,
+    stats: Mutex<MockStats>,
+    contacts_requests: AtomicU64,
+}
+
+impl Shared {
+    fn dataset(&self) -> Arc<Dataset> {
+        Arc::clone(&self.dataset.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn authorized(&self, req: &Request<Incoming>) -> bool {
+        req.headers()
+            .get("x-api-key")
+            .is_some_and(|key| key.as_bytes() == self.api_key.as_bytes())
+    }
+
+    fn install_faults(&self, faults: Faults) {
+        let mut state = lock(&self.faults);
+        let requests = self.contacts_requests.load(Ordering::SeqCst);
+        *state = FaultState::new(faults, requests);
+        self.apply_drift(&mut state, requests);
+    }
+
+    /// Applies the drift due after `requests` contacts requests. Runs under the fault lock so
+    /// concurrent requests apply changes one at a time, in schedule order.
+    fn apply_drift(&self, state: &mut FaultState, requests: u64) {
+        for kind in state.due_drift(requests) {
+            let mut dataset = self.dataset.write().unwrap_or_else(PoisonError::into_inner);
+            let next = match kind {
+                DriftKind::Insert(n) => dataset.with_inserted(n),
+                DriftKind::Delete(n) => dataset.with_deleted(n),
+            };
+            *dataset = Arc::new(next);
+            drop(dataset);
+            lock(&self.stats).drift_events += 1;
+        }
+    }
+
+    fn record(&self, reply: &Reply) {
+        let mut stats = lock(&self.stats);
+        stats.requests += 1;
+        *stats.by_status.entry(reply.status.as_u16()).or_insert(0) += 1;
+        stats.bytes_served += reply.bytes_sent() as u64;
+        match (&reply.payload, reply.contacts) {
+            (Payload::Reset { .. }, _) => stats.resets += 1,
+            (_, Some(_)) if reply.truncated => stats.truncated += 1,
+            (payload, Some(contacts)) => {
+                stats.pages_served += 1;
+                stats.contacts_served += contacts as u64;
+                if matches!(payload, Payload::Slow { .. }) {
+                    stats.slow += 1;
+                }
+            }
+            _ => {}
+        }
+        if reply.status == StatusCode::TOO_MANY_REQUESTS {
+            stats.rate_limited += 1;
+        }
+    }
+
+    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<ResBody> {
+        let counted = !req.uri().path().starts_with("/api/_mock/");
+        let reply = match AssertUnwindSafe(Arc::clone(&self).route(req))
+            .catch_unwind()
+            .await
+        {
+            Ok(reply) => reply,
+            Err(_) => {
+                tracing::error!("mock server handler panicked; answering 500");
+                Reply::internal()
+            }
+        };
+        if counted {
+            self.record(&reply);
+        }
+        reply.into_response()
+    }
+
+    async fn route(self: Arc<Self>, req: Request<Incoming>) -> Reply {
+        let path = req.uri().path();
+        if ![CONTACTS_PATH, GROUND_TRUTH_PATH, STATS_PATH].contains(&path) {
+            return Reply::error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "The requested resource does not exist.",
+            );
+        }
+        if req.method() != Method::GET {
+            return Reply::error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Only GET is allowed on this resource.",
+            )
+            .with_header(header::ALLOW, HeaderValue::from_static("GET"));
+        }
+        match path {
+            CONTACTS_PATH => self.contacts(req).await,
+            GROUND_TRUTH_PATH => self.ground_truth(&req),
+            _ => self.stats_reply(&req),
+        }
+    }
+
+    async fn contacts(&self, req: Request<Incoming>) -> Reply {
+        let n = self.contacts_requests.fetch_add(1, Ordering::SeqCst) + 1;
+        let draw = lock(&self.faults).draw();
+        if !draw.latency.is_zero() {
+            tokio::time::sleep(draw.latency).await;
+        }
+        let reply = self.contacts_reply(&req, &draw);
+        let mut state = lock(&self.faults);
+        self.apply_drift(&mut state, n);
+        reply
+    }
+
+    fn contacts_reply(&self, req: &Request<Incoming>, draw: &Draw) -> Reply {
+        if !self.authorized(req) {
+            return Reply::unauthorized();
+        }
+        if let Err(retry_after) = lock(&self.faults).take_token(Instant::now()) {
+            return Reply::error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Rate limit exceeded. Retry after the number of seconds in Retry-After.",
+            )
+            .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        }
+        match draw.status {
+            Some(StatusFault::Internal) => return Reply::internal(),
+            Some(StatusFault::BadGateway) => {
+                return Reply::new(
+                    StatusCode::BAD_GATEWAY,
+                    HTML,
+                    Bytes::from_static(BAD_GATEWAY_HTML.as_bytes()),
+                )
+                .with_header(header::SERVER, HeaderValue::from_static("nginx"));
+            }
+            Some(StatusFault::Unavailable) => {
+                return Reply::error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "service_unavailable",
+                    "The service is temporarily unavailable. Please retry shortly.",
+                )
+                .with_header(header::RETRY_AFTER, HeaderValue::from(1u32));
+            }
+            None => {}
+        }
+        let query = match parse_contacts_query(req.uri().query()) {
+            Ok(query) => query,
+            Err(err) => return Reply::invalid(&err),
+        };
+        let page = self.dataset().page(
+            query.filter.list_number.as_deref(),
+            query.filter.active,
+            query.page,
+            query.per_page,
+        );
+        let mut reply = Reply::new(StatusCode::OK, JSON, page.body.clone());
+        reply.contacts = Some(page.contacts);
+        let len = page.body.len() as u64;
+        match draw.body {
+            None => {}
+            Some(BodyFault::Truncate) => {
+                // A cut strictly inside the single top-level object: never valid JSON.
+                let cut = 1 + draw.cut % len.saturating_sub(1).max(1);
+                reply.payload = Payload::Full(page.body.slice(..cut as usize));
+                reply.truncated = true;
+            }
+            Some(BodyFault::Reset) => {
+                reply.payload = Payload::Reset {
+                    sent: (draw.cut % len.max(1)) as usize,
+                    body: page.body,
+                };
+            }
+            Some(BodyFault::Slow(over)) => {
+                reply.payload = Payload::Slow {
+                    body: page.body,
+                    over,
+                };
+            }
+        }
+        reply
+    }
+
+    fn ground_truth(&self, req: &Request<Incoming>) -> Reply {
+        if !self.authorized(req) {
+            return Reply::unauthorized();
+        }
+        match parse_filter_query(req.uri().query()) {
+            Ok(filter) => Reply::new(
+                StatusCode::OK,
+                NDJSON,
+                Bytes::from(
+                    self.dataset()
+                        .ndjson(filter.list_number.as_deref(), filter.active),
+                ),
+            ),
+            Err(err) => Reply::invalid(&err),
+        }
+    }
+
+    fn stats_reply(&self, req: &Request<Incoming>) -> Reply {
+        if !self.authorized(req) {
+            return Reply::unauthorized();
+        }
+        let stats = lock(&self.stats).clone();
+        match serde_json::to_vec(&stats) {
+            Ok(body) => Reply::new(StatusCode::OK, JSON, Bytes::from(body)),
+            Err(err) => {
+                tracing::error!(%err, "cannot serialize mock stats");
+                Reply::internal()
+            }
+        }
+    }
+}
+
+async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
+    if let Err(err) = stream.set_nodelay(true) {
+        tracing::debug!(%err, "cannot set TCP_NODELAY");
+    }
+    let service = service_fn(move |req| {
+        let shared = Arc::clone(&shared);
+        async move { Ok::<_, Infallible>(shared.handle(req).await) }
+    });
+    if let Err(err) = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .serve_connection(TokioIo::new(stream), service)
+        .await
+    {
+        tracing::debug!(%err, "mock connection ended with an error");
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: oneshot::Receiver<()>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            // A send or a dropped `MockServer` both stop the server.
+            _ = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    connections.spawn(serve_connection(stream, Arc::clone(&shared)));
+                }
+                Err(err) => {
+                    // E.g. out of file descriptors: back off instead of spinning.
+                    tracing::warn!(%err, "mock server accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    connections.shutdown().await;
+}
+
+/// A running mock of the Trackly API on a local port. See the [crate docs](crate).
+///
+/// Dropping it stops the server too (asynchronously); [`shutdown`](MockServer::shutdown) waits.
+pub struct MockServer {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl fmt::Debug for MockServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MockServer")
+            .field("addr", &self.addr)
+            .field("contacts", &self.contact_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MockServer {
+    /// Binds `config.addr`, generates the data set (on a blocking thread) and spawns the
+    /// server on the current tokio runtime.
+    ///
+    /// # Errors
+    /// When the address cannot be bound, or generating the data set panicked.
+    pub async fn start(config: MockConfig) -> io::Result<MockServer> {
+        let listener = TcpListener::bind(config.addr).await?;
+        let addr = listener.local_addr()?;
+        let dataset_config = config.dataset;
+        let dataset = tokio::task::spawn_blocking(move || Dataset::generate(&dataset_config))
+            .await
+            .map_err(io::Error::other)?;
+        let shared = Arc::new(Shared {
+            api_key: config.api_key,
+            dataset: RwLock::new(Arc::new(dataset)),
+            faults: Mutex::new(FaultState::new(Faults::default(), 0)),
+            stats: Mutex::new(MockStats::default()),
+            contacts_requests: AtomicU64::new(0),
+        });
+        shared.install_faults(config.faults);
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), stopped));
+        Ok(MockServer {
+            shared,
+            addr,
+            stop,
+            task,
+        })
+    }
+
+    /// Base URL, `http://127.0.0.1:PORT/api`; clients call `{url}/v2/contacts`.
+    ///
+    /// An unspecified bind address (`0.0.0.0`, `::`) is reported as the loopback address.
+    pub fn url(&self) -> String {
+        let ip = match self.addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        format!("http://{}/api", SocketAddr::new(ip, self.addr.port()))
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The API key the server accepts.
+    pub fn api_key(&self) -> &str {
+        &self.shared.api_key
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> MockStats {
+        lock(&self.shared.stats).clone()
+    }
+
+    /// Every contact matching the filter, one JSON object per line, exactly the text the server
+    /// serves, in served order, for the current state (drift applied so far).
+    ///
+    /// `list_number` is matched exactly (no decoding, no trimming); an unknown one gives nothing.
+    pub fn ground_truth(&self, list_number: Option<&str>, active: Option<bool>) -> Vec<u8> {
+        self.shared.dataset().ndjson(list_number, active)
+    }
+
+    /// Number of contacts now (drift applied so far).
+    pub fn contact_count(&self) -> usize {
+        self.shared.dataset().len()
+    }
+
+    /// Replaces the faults. The fault RNG restarts from the new `fault_seed`, the rate limiter
+    /// starts full, and drift counts requests from this call on (`after_request: 0` applies
+    /// at once). Drift already applied stays applied.
+    pub fn set_faults(&self, faults: Faults) {
+        self.shared.install_faults(faults);
+    }
+
+    /// Stops accepting, closes open connections and waits for the server task to end.
+    pub async fn shutdown(self) {
+        // The receiver is gone only if the task already ended; nothing to stop then.
+        let _ = self.stop.send(());
+        if let Err(err) = self.task.await {
+            tracing::warn!(%err, "mock server task ended abnormally");
+        }
+    }
+}
