@@ -1,0 +1,58 @@
+//! Decoding a page of 1000 realistic contacts into Arrow, against the floor of merely parsing the
+//! same bytes with serde_json into `IgnoredAny`.
+//!
+//! `cargo bench -p trackly-converter --bench decode`
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+
+use chrono::{TimeZone, Utc};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use serde::de::IgnoredAny;
+use trackly_converter::{ContactDecoder, DecoderOptions, InvalidPolicy};
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+const CONTACTS: u64 = 1000;
+
+fn decode(c: &mut Criterion) {
+    let contacts = support::contacts(42, 0, CONTACTS);
+    let page = support::page(1, &contacts);
+    let bytes: u64 = page.raw_contacts().map(|c| c.len() as u64).sum();
+    let started = Utc
+        .with_ymd_and_hms(2025, 4, 2, 3, 0, 0)
+        .single()
+        .unwrap_or_default();
+
+    let mut group = c.benchmark_group("decode_page_1000");
+    for throughput in [Throughput::Bytes(bytes), Throughput::Elements(CONTACTS)] {
+        let unit = match throughput {
+            Throughput::Bytes(_) => "bytes",
+            _ => "rows",
+        };
+        group.throughput(throughput);
+        group.bench_function(format!("floor_serde_json_ignored_any/{unit}"), |b| {
+            b.iter(|| {
+                for raw in page.raw_contacts() {
+                    let parsed: IgnoredAny = serde_json::from_slice(black_box(raw)).unwrap();
+                    black_box(parsed);
+                }
+            })
+        });
+        group.bench_function(format!("contact_decoder/{unit}"), |b| {
+            let options = DecoderOptions::new("bench-run", started)
+                .with_batch_size(CONTACTS as usize)
+                .with_on_invalid(InvalidPolicy::Fail);
+            let mut decoder = ContactDecoder::new(options).unwrap();
+            b.iter(|| {
+                decoder.decode_page(black_box(&page)).unwrap();
+                black_box(decoder.flush().unwrap())
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decode);
+criterion_main!(benches);

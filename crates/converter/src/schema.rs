@@ -1,0 +1,340 @@
+//! The Arrow schema of the contacts table, and the matching DuckDB and Spark DDL.
+//!
+//! | # | column | Arrow type | null? | from |
+//! |---|--------|------------|-------|------|
+//! | 0 | `phone_number` | Utf8 | no | `phone_number` (required) |
+//! | 1 | `list_number` | Utf8 | no | `list_number` (required) |
+//! | 2 | `list_id` | Int64 | yes | `list_id` |
+//! | 3 | `active` | Boolean | yes | `active` |
+//! | 4 | `signup_date` | Timestamp(µs, "UTC") | yes | `signup_date` |
+//! | 5 | `signup_method` | Utf8 | yes | `signup_method` |
+//! | 6 | `custom_fields` | Map<Utf8, Utf8> | yes | `custom_fields` |
+//! | 7 | `carrier` | Utf8 | yes | `carrier` |
+//! | 8 | `line_type` | Utf8 | yes | `line_type` |
+//! | 9 | `timezone` | Utf8 | yes | `timezone` |
+//! | 10 | `is_valid` | Boolean | yes | `is_valid` |
+//! | 11 | `send_count` | Int64 | yes | `send_count` |
+//! | 12 | `click_count` | Int64 | yes | `click_count` |
+//! | 13 | `revenue_total` | Decimal128(18, 4) | yes | `revenue_total` |
+//! | 14 | `conversion_count` | Int64 | yes | `conversion_count` |
+//! | 15 | `last_sent_at` | Timestamp(µs, "UTC") | yes | `last_sent_at` |
+//! | 16 | `last_clicked_at` | Timestamp(µs, "UTC") | yes | `last_clicked_at` |
+//! | 17 | `in_workflow` | Boolean | yes | `in_workflow` |
+//! | 18 | `_extra` | Utf8 | yes | undocumented top-level fields, as one compact JSON object |
+//! | 19 | `_extracted_at` | Timestamp(µs, "UTC") | no | the run's start |
+//! | 20 | `_run_id` | Utf8 | no | the run's id |
+//!
+//! # Why these types
+//!
+//! - **Timestamps are `Timestamp(Microsecond, "UTC")`.** The API sends naive ISO-8601 text that
+//!   is UTC; storing instants (Parquet `isAdjustedToUTC = true`) makes DuckDB read
+//!   `TIMESTAMP WITH TIME ZONE`, Spark `TIMESTAMP` and pyarrow `timestamp[us, tz=UTC]`, so no
+//!   reader guesses a zone. Microseconds are the finest unit all three read natively;
+//!   nanoseconds would overflow Spark and cap dates at 2262.
+//! - **`revenue_total` is `DECIMAL(18, 4)`.** Money must not go through binary floating point:
+//!   `47.50` stays exactly `47.5000`. Four decimals hold any currency's minor unit with room for
+//!   fractional-cent rates; 14 integer digits hold totals up to 99 trillion. Precision 18 is the
+//!   largest that Parquet stores as a plain `INT64`, which every reader handles and which
+//!   compresses and filters well. Values that do not fit are rejected, never rounded.
+//! - **`custom_fields` is a `MAP<STRING, STRING>`.** Its keys differ per account, so a struct
+//!   would change shape between runs. Values of other JSON types keep their exact JSON text
+//!   (numbers as sent, nested objects and arrays as compact JSON), so nothing is lost and a
+//!   reader can cast or `json_extract` as it likes. The entry fields are named `key_value`,
+//!   `key`, `value` as the Parquet spec's MAP logical type asks, so Spark, DuckDB and pyarrow
+//!   all see a map rather than a list of structs.
+//! - **Counters are `Int64`,** never unsigned: Spark and many SQL engines have no unsigned types.
+//! - **`_extra`** keeps fields the API adds after this schema was written, so a new field is
+//!   never dropped silently and never breaks a run; it is null when there are none.
+//! - **`_extracted_at` and `_run_id`** say which run wrote a row, for lineage and de-duplication
+//!   across runs.
+
+use std::sync::{Arc, LazyLock};
+
+use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+
+/// Precision of `revenue_total`.
+pub const REVENUE_PRECISION: u8 = 18;
+/// Scale of `revenue_total`.
+pub const REVENUE_SCALE: i8 = 4;
+
+/// The time zone of every timestamp column.
+pub const TIMESTAMP_TZ: &str = "UTC";
+
+/// Name of the map entry struct of `custom_fields`, as the Parquet spec names it.
+pub const MAP_ENTRIES: &str = "key_value";
+/// Name of the map key field of `custom_fields`.
+pub const MAP_KEY: &str = "key";
+/// Name of the map value field of `custom_fields`.
+pub const MAP_VALUE: &str = "value";
+
+/// Column positions in [`contacts_schema`], for `batch.column(col::REVENUE_TOTAL)`.
+pub mod col {
+    /// Position of `phone_number`.
+    pub const PHONE_NUMBER: usize = 0;
+    /// Position of `list_number`.
+    pub const LIST_NUMBER: usize = 1;
+    /// Position of `list_id`.
+    pub const LIST_ID: usize = 2;
+    /// Position of `active`.
+    pub const ACTIVE: usize = 3;
+    /// Position of `signup_date`.
+    pub const SIGNUP_DATE: usize = 4;
+    /// Position of `signup_method`.
+    pub const SIGNUP_METHOD: usize = 5;
+    /// Position of `custom_fields`.
+    pub const CUSTOM_FIELDS: usize = 6;
+    /// Position of `carrier`.
+    pub const CARRIER: usize = 7;
+    /// Position of `line_type`.
+    pub const LINE_TYPE: usize = 8;
+    /// Position of `timezone`.
+    pub const TIMEZONE: usize = 9;
+    /// Position of `is_valid`.
+    pub const IS_VALID: usize = 10;
+    /// Position of `send_count`.
+    pub const SEND_COUNT: usize = 11;
+    /// Position of `click_count`.
+    pub const CLICK_COUNT: usize = 12;
+    /// Position of `revenue_total`.
+    pub const REVENUE_TOTAL: usize = 13;
+    /// Position of `conversion_count`.
+    pub const CONVERSION_COUNT: usize = 14;
+    /// Position of `last_sent_at`.
+    pub const LAST_SENT_AT: usize = 15;
+    /// Position of `last_clicked_at`.
+    pub const LAST_CLICKED_AT: usize = 16;
+    /// Position of `in_workflow`.
+    pub const IN_WORKFLOW: usize = 17;
+    /// Position of `_extra`.
+    pub const EXTRA: usize = 18;
+    /// Position of `_extracted_at`.
+    pub const EXTRACTED_AT: usize = 19;
+    /// Position of `_run_id`.
+    pub const RUN_ID: usize = 20;
+}
+
+/// The documented contact fields, in schema order (the API's field names are the column names).
+pub const DOCUMENTED_FIELDS: [&str; 18] = [
+    "phone_number",
+    "list_number",
+    "list_id",
+    "active",
+    "signup_date",
+    "signup_method",
+    "custom_fields",
+    "carrier",
+    "line_type",
+    "timezone",
+    "is_valid",
+    "send_count",
+    "click_count",
+    "revenue_total",
+    "conversion_count",
+    "last_sent_at",
+    "last_clicked_at",
+    "in_workflow",
+];
+
+/// The Arrow type of the timestamp columns.
+pub fn timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some(TIMESTAMP_TZ.into()))
+}
+
+/// The Arrow type of `custom_fields`.
+pub fn custom_fields_type() -> DataType {
+    let entries = Fields::from(vec![
+        Field::new(MAP_KEY, DataType::Utf8, false),
+        Field::new(MAP_VALUE, DataType::Utf8, true),
+    ]);
+    DataType::Map(
+        Arc::new(Field::new(MAP_ENTRIES, DataType::Struct(entries), false)),
+        false,
+    )
+}
+
+static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let ts = timestamp_type;
+    Arc::new(Schema::new(vec![
+        Field::new("phone_number", DataType::Utf8, false),
+        Field::new("list_number", DataType::Utf8, false),
+        Field::new("list_id", DataType::Int64, true),
+        Field::new("active", DataType::Boolean, true),
+        Field::new("signup_date", ts(), true),
+        Field::new("signup_method", DataType::Utf8, true),
+        Field::new("custom_fields", custom_fields_type(), true),
+        Field::new("carrier", DataType::Utf8, true),
+        Field::new("line_type", DataType::Utf8, true),
+        Field::new("timezone", DataType::Utf8, true),
+        Field::new("is_valid", DataType::Boolean, true),
+        Field::new("send_count", DataType::Int64, true),
+        Field::new("click_count", DataType::Int64, true),
+        Field::new(
+            "revenue_total",
+            DataType::Decimal128(REVENUE_PRECISION, REVENUE_SCALE),
+            true,
+        ),
+        Field::new("conversion_count", DataType::Int64, true),
+        Field::new("last_sent_at", ts(), true),
+        Field::new("last_clicked_at", ts(), true),
+        Field::new("in_workflow", DataType::Boolean, true),
+        Field::new("_extra", DataType::Utf8, true),
+        Field::new("_extracted_at", ts(), false),
+        Field::new("_run_id", DataType::Utf8, false),
+    ]))
+});
+
+/// The schema of every batch the decoder emits and every Parquet file the sink writes.
+///
+/// Column order and types are part of this crate's contract; see the [module docs](self).
+pub fn contacts_schema() -> SchemaRef {
+    SCHEMA.clone()
+}
+
+/// `CREATE TABLE {table} (...)` for DuckDB, with the column types DuckDB gives the Parquet files.
+///
+/// `table` is inserted verbatim (so `db.schema.name` works); column names are quoted.
+///
+/// ```
+/// let ddl = trackly_converter::schema::duckdb_ddl("contacts");
+/// assert!(ddl.contains("\"custom_fields\" MAP(VARCHAR, VARCHAR)"));
+/// assert!(ddl.contains("\"revenue_total\" DECIMAL(18,4)"));
+/// ```
+pub fn duckdb_ddl(table: &str) -> String {
+    ddl(table, '"', '"', "", duckdb_type)
+}
+
+/// `CREATE TABLE {table} (...) USING PARQUET` for Spark SQL, matching the Parquet files.
+///
+/// `table` is inserted verbatim; column names are quoted with backticks.
+///
+/// ```
+/// let ddl = trackly_converter::schema::spark_ddl("contacts");
+/// assert!(ddl.contains("`custom_fields` MAP<STRING, STRING>"));
+/// assert!(ddl.ends_with("USING PARQUET"));
+/// ```
+pub fn spark_ddl(table: &str) -> String {
+    ddl(table, '`', '`', " USING PARQUET", spark_type)
+}
+
+fn ddl(
+    table: &str,
+    open: char,
+    close: char,
+    suffix: &str,
+    sql_type: fn(&DataType) -> String,
+) -> String {
+    let schema = contacts_schema();
+    let columns: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let not_null = if f.is_nullable() { "" } else { " NOT NULL" };
+            format!(
+                "  {open}{}{close} {}{not_null}",
+                f.name(),
+                sql_type(f.data_type())
+            )
+        })
+        .collect();
+    format!("CREATE TABLE {table} (\n{}\n){suffix}", columns.join(",\n"))
+}
+
+fn duckdb_type(t: &DataType) -> String {
+    match t {
+        DataType::Utf8 => "VARCHAR".into(),
+        DataType::Int64 => "BIGINT".into(),
+        DataType::Boolean => "BOOLEAN".into(),
+        DataType::Timestamp(_, Some(_)) => "TIMESTAMP WITH TIME ZONE".into(),
+        DataType::Timestamp(_, None) => "TIMESTAMP".into(),
+        DataType::Decimal128(p, s) => format!("DECIMAL({p},{s})"),
+        DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(kv) if kv.len() == 2 => format!(
+                "MAP({}, {})",
+                duckdb_type(kv[0].data_type()),
+                duckdb_type(kv[1].data_type())
+            ),
+            other => format!("/* unsupported {other} */"),
+        },
+        other => format!("/* unsupported {other} */"),
+    }
+}
+
+fn spark_type(t: &DataType) -> String {
+    match t {
+        DataType::Utf8 => "STRING".into(),
+        DataType::Int64 => "BIGINT".into(),
+        DataType::Boolean => "BOOLEAN".into(),
+        DataType::Timestamp(_, Some(_)) => "TIMESTAMP".into(),
+        DataType::Timestamp(_, None) => "TIMESTAMP_NTZ".into(),
+        DataType::Decimal128(p, s) => format!("DECIMAL({p},{s})"),
+        DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(kv) if kv.len() == 2 => format!(
+                "MAP<{}, {}>",
+                spark_type(kv[0].data_type()),
+                spark_type(kv[1].data_type())
+            ),
+            other => format!("/* unsupported {other} */"),
+        },
+        other => format!("/* unsupported {other} */"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_has_documented_columns_in_order() {
+        let schema = contacts_schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(&names[..18], &DOCUMENTED_FIELDS[..]);
+        assert_eq!(&names[18..], ["_extra", "_extracted_at", "_run_id"]);
+        for (i, name) in [
+            (col::PHONE_NUMBER, "phone_number"),
+            (col::CUSTOM_FIELDS, "custom_fields"),
+            (col::IN_WORKFLOW, "in_workflow"),
+            (col::EXTRA, "_extra"),
+            (col::EXTRACTED_AT, "_extracted_at"),
+            (col::RUN_ID, "_run_id"),
+        ] {
+            assert_eq!(schema.field(i).name(), name);
+        }
+        assert!(!schema.field(col::PHONE_NUMBER).is_nullable());
+        assert!(!schema.field(col::LIST_NUMBER).is_nullable());
+        assert!(!schema.field(col::EXTRACTED_AT).is_nullable());
+        assert!(!schema.field(col::RUN_ID).is_nullable());
+        assert!(schema.field(col::LIST_ID).is_nullable());
+    }
+
+    #[test]
+    fn custom_fields_is_a_map_with_parquet_spec_names() {
+        let DataType::Map(entries, sorted) = custom_fields_type() else {
+            panic!("not a map");
+        };
+        assert!(!sorted);
+        assert_eq!(entries.name(), "key_value");
+        let DataType::Struct(kv) = entries.data_type() else {
+            panic!("entries not a struct");
+        };
+        assert_eq!(kv[0].name(), "key");
+        assert!(!kv[0].is_nullable());
+        assert_eq!(kv[1].name(), "value");
+        assert!(kv[1].is_nullable());
+    }
+
+    #[test]
+    fn ddl_covers_every_column_with_engine_types() {
+        let duck = duckdb_ddl("main.contacts");
+        assert!(duck.starts_with("CREATE TABLE main.contacts ("));
+        assert!(duck.contains("\"phone_number\" VARCHAR NOT NULL"));
+        assert!(duck.contains("\"signup_date\" TIMESTAMP WITH TIME ZONE,"));
+        assert!(duck.contains("\"_extracted_at\" TIMESTAMP WITH TIME ZONE NOT NULL"));
+        assert!(!duck.contains("unsupported"));
+        let spark = spark_ddl("contacts");
+        assert!(spark.contains("`list_id` BIGINT,"));
+        assert!(spark.contains("`revenue_total` DECIMAL(18,4)"));
+        assert!(spark.contains("`_run_id` STRING NOT NULL"));
+        assert!(!spark.contains("unsupported"));
+        assert_eq!(duck.matches('\n').count(), 22);
+    }
+}
