@@ -1,12 +1,13 @@
-//! Cost of rendering a `/v2/contacts` page body (`Dataset::page_body`) with `per_page=1000`.
+//! Cost of serving a `/v2/contacts` page with `per_page=1000`: rendering the body
+//! (`Dataset::page_body`), the full HTTP round trip on loopback, and generating a data set.
 //!
-//! Run with `cargo bench -p trackly-mock`. Throughput is reported in bytes of body; pages per
-//! second is 1 / time per iteration.
+//! Run with `cargo bench -p trackly-mock`. Throughput is reported in bytes of body (elements for
+//! generation); pages per second is 1 / time per iteration.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_main};
-use trackly_mock::{Dataset, DatasetConfig};
+use trackly_mock::{Dataset, DatasetConfig, MockConfig, MockServer};
 
 const CONTACTS: usize = 100_000;
 const PER_PAGE: u64 = 1000;
@@ -46,6 +47,67 @@ fn page_body(c: &mut Criterion) {
     group.finish();
 }
 
+/// The same page over HTTP on loopback (server and reqwest client sharing one worker thread):
+/// what a client sees, minus JSON parsing.
+fn http_page(c: &mut Criterion) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => panic!("cannot build a tokio runtime: {err}"),
+    };
+    let server = match runtime.block_on(MockServer::start(MockConfig {
+        dataset: DatasetConfig {
+            seed: 7,
+            contacts: CONTACTS,
+            lists: 4,
+        },
+        ..MockConfig::default()
+    })) {
+        Ok(server) => server,
+        Err(err) => panic!("cannot start the mock server: {err}"),
+    };
+    let client = reqwest::Client::new();
+    let pages = CONTACTS as u64 / PER_PAGE;
+    let urls: Vec<String> = (1..=pages)
+        .map(|p| format!("{}/v2/contacts?page={p}&per_page={PER_PAGE}", server.url()))
+        .collect();
+    let first = runtime.block_on(async {
+        let response = client
+            .get(&urls[0])
+            .header("X-Api-Key", server.api_key())
+            .send()
+            .await?;
+        response.bytes().await
+    });
+    let bytes = match first {
+        Ok(body) => body.len() as u64,
+        Err(err) => panic!("the mock server does not answer: {err}"),
+    };
+
+    let mut group = c.benchmark_group("http");
+    group.throughput(Throughput::Bytes(bytes));
+    let mut page = 0;
+    group.bench_function("unfiltered_per_page_1000", |b| {
+        b.to_async(&runtime).iter(|| {
+            page = (page + 1) % urls.len();
+            let request = client
+                .get(&urls[page])
+                .header("X-Api-Key", server.api_key());
+            async move {
+                match request.send().await {
+                    Ok(response) => black_box(response.bytes().await.map(|b| b.len()).ok()),
+                    Err(_) => None,
+                }
+            }
+        })
+    });
+    group.finish();
+    runtime.block_on(server.shutdown());
+}
+
 fn generate(c: &mut Criterion) {
     let mut group = c.benchmark_group("generate");
     group.sample_size(10);
@@ -65,6 +127,6 @@ fn generate(c: &mut Criterion) {
 mod harness {
     // `criterion_group!` generates an undocumented `pub fn`.
     #![allow(missing_docs)]
-    criterion::criterion_group!(benches, super::page_body, super::generate);
+    criterion::criterion_group!(benches, super::page_body, super::http_page, super::generate);
 }
 criterion_main!(harness::benches);

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use bytes::Bytes;
 
 use crate::config::DatasetConfig;
-use crate::generate::{ListInfo, ListPicker, Renderer, Slot, make_lists, plan, plan_newer};
+use crate::generate::{
+    END_SECS, ListInfo, ListPicker, Renderer, Slot, make_lists, plan, plan_newer,
+};
 use crate::json::push_u64;
 use crate::query::MAX_PER_PAGE;
 
@@ -28,7 +30,7 @@ type FilterKey = (Option<u16>, Option<bool>);
 /// positions computed once per `(list_number, active)` and cached for the life of this value
 /// (a drift builds a new `Dataset`, which starts with an empty cache).
 ///
-/// Memory: about 600 bytes per contact for the JSON text plus 24 bytes of index, plus 8 bytes
+/// Memory: about 500 bytes per contact for the JSON text plus 24 bytes of index, plus 8 bytes
 /// per contact for each filter index used.
 pub struct Dataset {
     seed: u64,
@@ -84,7 +86,7 @@ fn render_slots(seed: u64, lists: &[ListInfo], slots: &[Slot], first_id: u64) ->
     // `slots` is oldest first; render newest first. Contact ids grow with signup time.
     let renderer = Renderer { seed, lists };
     let mut out = Rendered {
-        buf: Vec::with_capacity(slots.len() * 640),
+        buf: Vec::with_capacity(slots.len() * 560),
         starts: Vec::with_capacity(slots.len()),
         meta: Vec::with_capacity(slots.len()),
     };
@@ -159,7 +161,11 @@ impl Dataset {
         let lists = make_lists(cfg.lists);
         let picker = ListPicker::new(lists.len());
         let planned = plan(cfg.seed, cfg.contacts, &picker);
-        let max_micros = planned.slots.last().map_or(0, |s| s.micros);
+        // Inserts into an empty data set still land after the generated time range.
+        let max_micros = planned
+            .slots
+            .last()
+            .map_or(END_SECS * 1_000_000, |s| s.micros);
         let rendered = render_parallel(cfg.seed, &lists, &planned.slots, 1);
         Dataset::assemble(
             cfg.seed,
@@ -582,6 +588,9 @@ mod tests {
         let v = parse(&shrunk.page_body(None, None, 1, 1000));
         assert_eq!(v["contacts"].as_array().map(Vec::len), Some(407));
         assert!(grown.with_deleted(10_000).is_empty());
+        let revived = small(0).with_inserted(3);
+        let c = parse(revived.contact_json(2));
+        assert!(c["signup_date"].as_str() > Some("2025-05-31T23:59:59"));
     }
 
     #[test]

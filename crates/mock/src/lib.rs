@@ -112,7 +112,7 @@
 //! # Memory and speed
 //!
 //! Each contact's JSON is rendered once, at start and after each drift, into one contiguous
-//! buffer (about 600 bytes per contact: 1 000 000 contacts take about 600 MB and a few seconds
+//! buffer (about 500 bytes per contact: 1 000 000 contacts take about 500 MB and about two seconds
 //! to generate in release mode, on all cores). An unfiltered page is one copy of a slice of that
 //! buffer; filtered pages use a cached index per `(list_number, active)`. A drift rebuilds the
 //! buffer (one copy) while holding the data set's write lock.

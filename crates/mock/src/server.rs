@@ -559,3 +559,36 @@ impl MockServer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(reply: Reply) -> Bytes {
+        match reply.payload {
+            Payload::Full(body) => body,
+            _ => panic!("error bodies are sent whole"),
+        }
+    }
+
+    #[test]
+    fn error_bodies_are_the_documented_json() {
+        assert_eq!(
+            &body(Reply::unauthorized())[..],
+            br#"{"error":{"code":"unauthorized","message":"Missing or invalid X-Api-Key header."}}"#
+        );
+        assert_eq!(
+            &body(Reply::internal())[..],
+            br#"{"error":{"code":"internal_error","message":"An unexpected server error occurred."}}"#
+        );
+        let reply = Reply::invalid(&ParamError {
+            parameter: "page",
+            reason: "must be a positive integer",
+        });
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            &body(reply)[..],
+            br#"{"error":{"code":"invalid_parameter","message":"Invalid value for 'page': must be a positive integer.","parameter":"page"}}"#
+        );
+    }
+}
