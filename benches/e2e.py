@@ -1,0 +1,196 @@
+"""End-to-end benchmark: trackly-export against the mock API on loopback, side by side with the
+fetch-only ceiling and the Python baselines; scaling, latency-bound and rate-limited runs.
+
+Run it through scripts/bench-e2e.sh (which builds the release binaries). Prints Markdown tables
+ready for BENCHMARKS.md. Each measurement runs REPEAT times; the median is reported, with the
+peak RSS (max resident set) of the measured process.
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROFILE = os.environ.get("TRACKLY_BENCH_PROFILE", "release")
+BIN = os.path.join(ROOT, f"target/{PROFILE}/trackly-export")
+FETCH_ONLY = os.path.join(ROOT, f"target/{PROFILE}/examples/fetch_only")
+BASELINE = os.path.join(ROOT, "benches/python_baseline.py")
+KEY = "trk_bench_key"
+
+
+def measure(cmd, env=None):
+    """Runs cmd; returns (seconds, peak RSS in MiB, stdout)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    out, err = b"", b""
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    out = proc.stdout.read()
+    err = proc.stderr.read()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err.decode()[-2000:]}")
+    return elapsed, usage.ru_maxrss / 1024.0, out.decode()
+
+
+class Mock:
+    def __init__(self, contacts, *flags):
+        self.proc = subprocess.Popen(
+            [BIN, "mock-server", "--port", "0", "--contacts", str(contacts), "--api-key", KEY, *flags],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.url = self.proc.stdout.readline().decode().strip()
+        if not self.url.startswith("http"):
+            sys.exit("mock-server did not print its URL")
+
+    def stats(self):
+        req = urllib.request.Request(self.url + "/_mock/stats", headers={"X-Api-Key": KEY})
+        return json.loads(urllib.request.urlopen(req).read())
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def export_cmd(url, out, *extra):
+    return [BIN, "--quiet", "export", "--base-url", url, "--output", out, *extra]
+
+
+def env_with_key():
+    env = dict(os.environ)
+    env["TRACKLY_API_KEY"] = KEY
+    return env
+
+
+def median_run(cmd, repeat, env=None, before=None):
+    runs = []
+    for _ in range(repeat):
+        if before:
+            before()
+        runs.append(measure(cmd, env))
+    secs = statistics.median(r[0] for r in runs)
+    rss = max(r[1] for r in runs)
+    return secs, rss, runs[-1][2]
+
+
+def side_by_side(contacts, repeat, concurrency):
+    mock = Mock(contacts)
+    tmp = tempfile.mkdtemp(prefix="trackly-bench-")
+    out = os.path.join(tmp, "lake")
+    rows = []
+    try:
+        ceiling = median_run([FETCH_ONLY, mock.url, KEY, str(concurrency)], repeat)
+        info = json.loads(ceiling[2])
+        json_mb = info["bytes"] / 1e6
+        rows.append(("fetch-only ceiling (reqwest, no parsing)", ceiling))
+        export = median_run(export_cmd(mock.url, out, "--concurrency", str(concurrency)), repeat,
+                            env_with_key(), before=lambda: shutil.rmtree(out, ignore_errors=True))
+        rows.append((f"trackly-export export (concurrency {concurrency})", export))
+        py = sys.executable
+        pq_out = os.path.join(tmp, "baseline.parquet")
+        py_repeat = max(1, min(repeat, 3))
+        seq = median_run([py, BASELINE, mock.url, KEY, pq_out], py_repeat)
+        rows.append(("python requests+pyarrow, sequential", seq))
+        thr = median_run([py, BASELINE, mock.url, KEY, pq_out, "--threads", str(concurrency)], py_repeat)
+        rows.append((f"python requests+pyarrow, {concurrency} threads", thr))
+    finally:
+        mock.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"\n### {contacts:,} contacts, {info['pages']} pages, {json_mb:.0f} MB of JSON; median of {repeat}\n")
+    print("| run | seconds | contacts/s | MB/s of JSON | peak RSS MiB | export ÷ this |")
+    print("|---|---:|---:|---:|---:|---:|")
+    export_rate = contacts / rows[1][1][0]
+    for name, (secs, rss, _) in rows:
+        rate = contacts / secs
+        print(f"| {name} | {secs:.2f} | {rate:,.0f} | {json_mb / secs:.1f} | {rss:.0f} | {export_rate / rate:.2f}× |")
+
+
+def scaling(sizes, repeat):
+    print("\n### Scaling: default settings, median of %d\n" % repeat)
+    print("| contacts | seconds | contacts/s | peak RSS MiB |")
+    print("|---:|---:|---:|---:|")
+    for n in sizes:
+        mock = Mock(n)
+        tmp = tempfile.mkdtemp(prefix="trackly-bench-")
+        out = os.path.join(tmp, "lake")
+        try:
+            secs, rss, _ = median_run(export_cmd(mock.url, out), repeat, env_with_key(),
+                                      before=lambda: shutil.rmtree(out, ignore_errors=True))
+        finally:
+            mock.close()
+            shutil.rmtree(tmp, ignore_errors=True)
+        print(f"| {n:,} | {secs:.2f} | {n / secs:,.0f} | {rss:.0f} |")
+
+
+def latency(pages, latency_ms, concurrencies):
+    per_page = 100
+    contacts = pages * per_page
+    print(f"\n### Latency-bound: mock latency {latency_ms} ms, {pages} pages of {per_page}\n")
+    print("| concurrency | seconds | ideal (pages × latency ÷ concurrency) | ratio |")
+    print("|---:|---:|---:|---:|")
+    for c in concurrencies:
+        mock = Mock(contacts, "--latency-ms", str(latency_ms))
+        tmp = tempfile.mkdtemp(prefix="trackly-bench-")
+        try:
+            secs, _, _ = measure(export_cmd(mock.url, os.path.join(tmp, "lake"), "--per-page", str(per_page),
+                                            "--concurrency", str(c)), env_with_key())
+        finally:
+            mock.close()
+            shutil.rmtree(tmp, ignore_errors=True)
+        ideal = pages * latency_ms / 1000 / c
+        print(f"| {c} | {secs:.2f} | {ideal:.2f} | {secs / ideal:.2f} |")
+
+
+def rate_limited(pages, rps, concurrency):
+    per_page = 100
+    mock = Mock(pages * per_page, "--rate-limit", str(rps))
+    tmp = tempfile.mkdtemp(prefix="trackly-bench-")
+    try:
+        secs, _, _ = measure(export_cmd(mock.url, os.path.join(tmp, "lake"), "--per-page", str(per_page),
+                                        "--concurrency", str(concurrency)), env_with_key())
+        stats = mock.stats()
+    finally:
+        mock.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    ideal = pages / rps
+    limited = stats.get("rate_limited", 0)
+    total = stats.get("requests", 0)
+    print(f"\n### Rate-limited: mock limit {rps} req/s, {pages} pages, concurrency {concurrency}\n")
+    print("| seconds | ideal (pages ÷ rate) | ratio | requests | 429s | 429 share |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    print(f"| {secs:.2f} | {ideal:.2f} | {secs / ideal:.2f} | {total} | {limited} | {100 * limited / max(total, 1):.1f}% |")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes, one run each (CI)")
+    ap.add_argument("--only", choices=["side", "scaling", "latency", "rate"], action="append")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--contacts", type=int, default=1_000_000)
+    ap.add_argument("--concurrency", type=int, default=8)
+    args = ap.parse_args()
+    only = set(args.only or ["side", "scaling", "latency", "rate"])
+    print(f"machine: {os.cpu_count()} cores; {time.strftime('%Y-%m-%d')}")
+    if args.smoke:
+        side_by_side(20_000, 1, args.concurrency)
+        scaling([10_000, 20_000], 1)
+        latency(20, 20, [1, 8])
+        rate_limited(40, 20, 8)
+        return
+    if "side" in only:
+        side_by_side(args.contacts, args.repeat, args.concurrency)
+    if "scaling" in only:
+        scaling([100_000, 1_000_000, 5_000_000], 3)
+    if "latency" in only:
+        latency(500, 100, [1, 8, 32, 64])
+    if "rate" in only:
+        rate_limited(400, 20, args.concurrency)
+
+
+if __name__ == "__main__":
+    main()
