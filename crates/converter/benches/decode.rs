@@ -2,7 +2,7 @@
 //! same bytes with serde_json into `IgnoredAny`.
 //!
 //! `cargo bench -p trackly-converter --bench decode`
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::unwrap_used)]
 
 use std::hint::black_box;
 

@@ -1,5 +1,7 @@
 //! Deterministic contact fixtures shared by the integration tests and the decode bench.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
+
+pub mod recording;
 
 use trackly_fetcher::{Page, Pagination};
 

@@ -1,0 +1,285 @@
+//! Where the Parquet files go: a local directory or an S3 prefix, as an [`ObjectStore`] and a
+//! prefix inside it.
+//!
+//! ```
+//! # fn main() -> Result<(), trackly_converter::ConvertError> {
+//! let dir = tempfile::tempdir().unwrap();
+//! let out = trackly_converter::OutputLocation::parse(dir.path().to_str().unwrap(), false)?;
+//! assert_eq!(out.prefix().as_ref(), "");
+//! # Ok(()) }
+//! ```
+//!
+//! `s3://bucket/prefix` is configured by [`AmazonS3Builder::from_env`], the only place in this
+//! crate that reads the environment: the standard `AWS_*` variables (credentials, `AWS_REGION`,
+//! defaulting to `us-east-1`), and `AWS_ENDPOINT_URL` / `AWS_ENDPOINT` / `AWS_ENDPOINT_URL_S3`
+//! for S3-compatible servers such as MinIO or moto. Requests go path-style unless
+//! `AWS_VIRTUAL_HOSTED_STYLE_REQUEST=true`. A plain-`http` endpoint is accepted only when its host
+//! is a loopback address (`localhost`, `127.0.0.0/8`, `::1`) or the caller passes
+//! `allow_http = true`; credentials would otherwise cross the network in clear text.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use object_store::ObjectStore;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+
+use crate::error::{ConvertError, Result};
+
+/// An object store and the prefix under which `contacts/...` is written.
+#[derive(Clone)]
+pub struct OutputLocation {
+    store: Arc<dyn ObjectStore>,
+    prefix: Path,
+    display: String,
+    /// The directory behind a local store, to tidy up directories object stores cannot delete.
+    local_root: Option<std::path::PathBuf>,
+}
+
+impl fmt::Debug for OutputLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutputLocation")
+            .field("location", &self.display)
+            .field("prefix", &self.prefix.as_ref())
+            .finish()
+    }
+}
+
+impl fmt::Display for OutputLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.display)
+    }
+}
+
+impl OutputLocation {
+    /// Parses `input`: `s3://bucket[/prefix]`, or a local directory path (created if missing).
+    ///
+    /// Any other `scheme://` is refused, as are `s3://` without a bucket and prefixes with empty
+    /// or relative (`.`/`..`) segments. `allow_http` permits a plain-`http` S3 endpoint that is
+    /// not on a loopback address.
+    pub fn parse(input: &str, allow_http: bool) -> Result<OutputLocation> {
+        let fail = |reason: &str| ConvertError::Location {
+            input: input.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if input.trim().is_empty() {
+            return Err(fail("it is empty"));
+        }
+        match input.split_once("://") {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("s3") => {
+                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                if bucket.is_empty() {
+                    return Err(fail("no bucket name; expected s3://bucket/prefix"));
+                }
+                if !bucket
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(&b))
+                {
+                    return Err(fail(
+                        "a bucket name has only lowercase letters, digits, '-' and '.'",
+                    ));
+                }
+                let prefix = parse_prefix(prefix).map_err(|reason| fail(&reason))?;
+                let builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+                let store = build_s3(builder, allow_http).map_err(|reason| fail(&reason))?;
+                Ok(OutputLocation {
+                    store,
+                    prefix,
+                    display: format!("s3://{}", rest.trim_end_matches('/')),
+                    local_root: None,
+                })
+            }
+            Some((scheme, _)) => Err(fail(&format!(
+                "unsupported scheme {scheme:?}; use s3://bucket/prefix or a local directory"
+            ))),
+            None => {
+                std::fs::create_dir_all(input)
+                    .map_err(|e| fail(&format!("cannot create the directory: {e}")))?;
+                let root = std::fs::canonicalize(input)
+                    .map_err(|e| fail(&format!("cannot resolve the directory: {e}")))?;
+                let store = LocalFileSystem::new_with_prefix(&root)
+                    .map_err(|e| fail(&e.to_string()))?
+                    .with_automatic_cleanup(true);
+                Ok(OutputLocation {
+                    store: Arc::new(store),
+                    prefix: Path::default(),
+                    display: input.to_owned(),
+                    local_root: Some(root),
+                })
+            }
+        }
+    }
+
+    /// A location in any object store (GCS, Azure, in-memory, ...), under `prefix`.
+    pub fn from_store(store: Arc<dyn ObjectStore>, prefix: impl Into<Path>) -> OutputLocation {
+        let prefix = prefix.into();
+        OutputLocation {
+            display: format!("{store}/{prefix}"),
+            store,
+            prefix,
+            local_root: None,
+        }
+    }
+
+    /// The object store.
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// The prefix inside the store (empty for a local directory, which is the store's root).
+    pub fn prefix(&self) -> &Path {
+        &self.prefix
+    }
+
+    /// Removes the local directory of object path `dir` if it is empty (a no-op elsewhere).
+    pub(crate) fn remove_empty_local_dir(&self, dir: &Path) {
+        if let Some(root) = &self.local_root {
+            let mut path = root.clone();
+            path.extend(dir.parts().map(|p| p.as_ref().to_owned()));
+            // Fails when not empty or already gone, both of which are fine.
+            let _ = std::fs::remove_dir(path);
+        }
+    }
+
+    /// `prefix/part/part...` as an object path.
+    pub(crate) fn child<'a>(&self, parts: impl IntoIterator<Item = &'a str>) -> Path {
+        let mut path = self.prefix.clone();
+        for part in parts {
+            path = path.join(part);
+        }
+        path
+    }
+}
+
+fn parse_prefix(prefix: &str) -> std::result::Result<Path, String> {
+    let trimmed = prefix.trim_matches('/');
+    if trimmed.is_empty() {
+        return Ok(Path::default());
+    }
+    for segment in trimmed.split('/') {
+        if segment.is_empty() || segment == "." || segment == ".." {
+            return Err(format!(
+                "the prefix has an empty or relative segment {segment:?}"
+            ));
+        }
+    }
+    Path::parse(trimmed).map_err(|e| format!("invalid prefix: {e}"))
+}
+
+/// Builds the S3 store, enforcing the plain-http rule on whichever endpoint will be used.
+fn build_s3(
+    builder: AmazonS3Builder,
+    allow_http: bool,
+) -> std::result::Result<Arc<dyn ObjectStore>, String> {
+    let endpoint = builder
+        .get_config_value(&AmazonS3ConfigKey::S3Endpoint)
+        .or_else(|| builder.get_config_value(&AmazonS3ConfigKey::Endpoint));
+    let mut http_ok = false;
+    if let Some(endpoint) = &endpoint {
+        let url = url::Url::parse(endpoint)
+            .map_err(|e| format!("the S3 endpoint {endpoint:?} is not a URL: {e}"))?;
+        match url.scheme() {
+            "https" => {}
+            "http" if allow_http || is_loopback(&url) => http_ok = true,
+            "http" => {
+                return Err(format!(
+                    "the S3 endpoint {endpoint} is plain http on a non-loopback host; \
+                     allow it explicitly (allow_http) or use https"
+                ));
+            }
+            other => return Err(format!("the S3 endpoint scheme {other:?} is not http(s)")),
+        }
+    }
+    let builder = if builder
+        .get_config_value(&AmazonS3ConfigKey::Region)
+        .is_none()
+    {
+        builder.with_region("us-east-1")
+    } else {
+        builder
+    };
+    let store = builder
+        .with_allow_http(http_ok)
+        .build()
+        .map_err(|e| format!("cannot configure S3: {e}"))?;
+    Ok(Arc::new(store))
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(input: &str) -> String {
+        match OutputLocation::parse(input, false) {
+            Err(ConvertError::Location { reason, .. }) => reason,
+            other => panic!("{input}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_s3_urls_are_refused_clearly() {
+        assert!(reason("s3://").contains("no bucket"));
+        assert!(reason("s3:///x").contains("no bucket"));
+        assert!(reason("s3://Bucket_Name/x").contains("bucket name"));
+        assert!(reason("s3://bucket/a//b").contains("empty or relative"));
+        assert!(reason("s3://bucket/a/../b").contains("empty or relative"));
+        assert!(reason("gs://bucket/x").contains("unsupported scheme \"gs\""));
+        assert!(reason("https://example.com/x").contains("unsupported scheme"));
+        assert!(reason("").contains("empty"));
+    }
+
+    #[test]
+    fn s3_prefix_is_kept_without_slashes() {
+        let builder = AmazonS3Builder::new()
+            .with_bucket_name("b")
+            .with_access_key_id("k")
+            .with_secret_access_key("s");
+        let store = build_s3(builder, false).unwrap();
+        let loc = OutputLocation::from_store(store, parse_prefix("/exports/trackly/").unwrap());
+        assert_eq!(loc.prefix().as_ref(), "exports/trackly");
+        assert_eq!(
+            loc.child(["contacts", "x.parquet"]).as_ref(),
+            "exports/trackly/contacts/x.parquet"
+        );
+    }
+
+    #[test]
+    fn plain_http_endpoints_need_loopback_or_permission() {
+        let with = |endpoint: &str| {
+            AmazonS3Builder::new()
+                .with_bucket_name("b")
+                .with_endpoint(endpoint)
+                .with_access_key_id("k")
+                .with_secret_access_key("s")
+        };
+        assert!(build_s3(with("http://127.0.0.1:5000"), false).is_ok());
+        assert!(build_s3(with("http://localhost:9000"), false).is_ok());
+        assert!(build_s3(with("http://[::1]:9000"), false).is_ok());
+        assert!(build_s3(with("https://minio.internal:9000"), false).is_ok());
+        let err = build_s3(with("http://minio.internal:9000"), false).unwrap_err();
+        assert!(err.contains("plain http"), "{err}");
+        assert!(build_s3(with("http://minio.internal:9000"), true).is_ok());
+        assert!(build_s3(with("ftp://x"), true).is_err());
+    }
+
+    #[test]
+    fn local_directories_are_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("a/b/lake");
+        let loc = OutputLocation::parse(target.to_str().unwrap(), false).unwrap();
+        assert!(target.is_dir());
+        assert_eq!(loc.prefix().as_ref(), "");
+        assert_eq!(loc.to_string(), target.to_str().unwrap());
+    }
+}

@@ -1,0 +1,792 @@
+//! Batches → Parquet files in an object store, published atomically per file at the end of a
+//! run, with a manifest and a `_SUCCESS` marker.
+//!
+//! ```no_run
+//! # async fn run(batches: Vec<arrow_array::RecordBatch>) -> trackly_converter::Result<()> {
+//! use trackly_converter::{OutputLocation, ParquetSink, SinkOptions, WriterOptions};
+//!
+//! let location = OutputLocation::parse("./trackly-lake", false)?;
+//! let options = SinkOptions {
+//!     extract_date: chrono::NaiveDate::from_ymd_opt(2025, 4, 2).unwrap(),
+//!     run_id: "0196f1c2-run".into(),
+//!     writer: WriterOptions::default(),
+//!     query_json: serde_json::json!({"list_number": null, "active": true}),
+//! };
+//! let mut sink = ParquetSink::create(location, options).await?;
+//! for batch in &batches {
+//!     if let Err(e) = sink.write(batch).await {
+//!         sink.abort().await?;
+//!         return Err(e);
+//!     }
+//! }
+//! let summary = sink.finish(serde_json::json!({"pages": 12})).await?;
+//! println!("{} rows in {} files", summary.rows, summary.files.len());
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//!
+//! ```text
+//! {prefix}/contacts/
+//!   _staging/{run_id}/part-00000-{run_id}.parquet.inprogress   (while the run writes)
+//!   _staging/{run_id}/_rejects-{run_id}.ndjson.inprogress
+//!   extract_date=2025-04-02/
+//!     part-00000-{run_id}.parquet
+//!     part-00001-{run_id}.parquet
+//!     _rejects-{run_id}.ndjson      (only under quarantine, only if a record was rejected)
+//!     _manifest.json
+//!     _SUCCESS                      (empty, written last)
+//! ```
+//!
+//! A file is closed and the next one started once `bytes written + in-progress row group`
+//! reaches [`WriterOptions::target_file_bytes`] (checked after every batch, so a file overshoots
+//! by at most one batch). Staged names end in `.inprogress` inside `_staging/`: DuckDB's
+//! `**/*.parquet` glob does not match them and Spark and Hive skip `_`-prefixed paths, so a
+//! reader of `contacts/` never sees a file that is being written.
+//!
+//! # Publication, and what a reader sees
+//!
+//! [`ParquetSink::finish`] runs these steps, in order:
+//!
+//! 1. close the last file (a run without rows still publishes one file with the schema and no
+//!    rows, so the partition is never empty);
+//! 2. delete the date's `_SUCCESS`;
+//! 3. move each staged file to its final `part-NNNNN-{run_id}.parquet` name (`rename`: atomic on a
+//!    local file system; copy then delete on S3, where each object still appears whole);
+//! 4. delete the date's `part-*.parquet` and `_rejects-*.ndjson` files of other runs (a re-run
+//!    replaces the date);
+//! 5. write `_manifest.json`, then the empty `_SUCCESS`.
+//!
+//! Between steps 2 and 5 the date folder is being replaced and has no `_SUCCESS`. A reader that
+//! globs `part-*.parquet` in that window may see the old files, the new ones, or both (never a
+//! partial file): new files appear one by one during step 3 and old ones disappear one by one
+//! during step 4. Readers that need a consistent date should wait for `_SUCCESS`, then read
+//! exactly the files listed in `_manifest.json`. If the run fails before step 3 completes, its
+//! published files are removed again and the older files stay; if it fails after, the new files
+//! stay. In both cases `_SUCCESS` is missing until a later run succeeds. A run that fails before
+//! `finish` never touches the date folder at all.
+//!
+//! # Failure and cancellation
+//!
+//! No `.parquet` file of a failed run is left visible. On any error from `write`, or on Ctrl-C,
+//! call [`ParquetSink::abort`]: it aborts the in-progress multipart upload and deletes this
+//! run's staging objects. `finish` cleans up the same way by itself when it fails. Dropping a
+//! sink without either leaves its staging objects (hidden, see above) and, on S3, possibly an
+//! incomplete multipart upload; a bucket lifecycle rule `AbortIncompleteMultipartUpload` is the
+//! backstop for a killed process.
+//!
+//! # Memory usage
+//!
+//! Per open file: the encoded (compressed) pages of the row group in progress, which the Parquet
+//! writer must hold until the row group is complete (about `row_group_rows` × the encoded row
+//! size: 131072 rows of typical contacts are some 10–30 MiB), plus the upload buffer, at most
+//! [`UPLOAD_PART_BYTES`] buffered and [`UPLOAD_CONCURRENCY`] parts of that size in flight. One
+//! file is open at a time. Rejects are streamed to the store the same way.
+
+use std::collections::HashSet;
+
+use arrow_array::RecordBatch;
+use bytes::Bytes;
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use parquet::arrow::AsyncArrowWriter;
+use parquet::basic::{Compression as ParquetCompression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+
+use crate::decode::Reject;
+use crate::error::{ConvertError, Result};
+use crate::location::OutputLocation;
+use crate::manifest::{MANIFEST_FORMAT, Manifest, ManifestRejects, schema_fields};
+use crate::schema::{MAP_ENTRIES, MAP_KEY, contacts_schema};
+
+/// Size of one multipart-upload part, and of the buffer below which a file is sent in one PUT.
+pub const UPLOAD_PART_BYTES: usize = 10 * 1024 * 1024;
+/// Parts of one upload in flight at a time.
+pub const UPLOAD_CONCURRENCY: usize = 4;
+
+/// Parquet compression codec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// Zstandard at the given level (1–22; 3 is the default and a good size/speed balance).
+    Zstd(i32),
+    /// Snappy: faster, larger.
+    Snappy,
+    /// No compression.
+    None,
+}
+
+impl Default for Compression {
+    fn default() -> Self {
+        Compression::Zstd(3)
+    }
+}
+
+impl std::fmt::Display for Compression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Compression::Zstd(level) => write!(f, "zstd({level})"),
+            Compression::Snappy => f.write_str("snappy"),
+            Compression::None => f.write_str("none"),
+        }
+    }
+}
+
+impl Serialize for Compression {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// How Parquet files are written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WriterOptions {
+    /// Codec for every column (default zstd level 3).
+    pub compression: Compression,
+    /// Maximum rows per row group (default 131072).
+    pub row_group_rows: usize,
+    /// Start a new file once this many bytes are written (default 256 MiB).
+    pub target_file_bytes: u64,
+    /// Write a bloom filter on `phone_number`, for point lookups (default off).
+    pub bloom_filter_phone: bool,
+    /// Rows the Parquet column writers take at a time (the writer's `write_batch_size`,
+    /// default 8192, matching [`DEFAULT_BATCH_SIZE`](crate::decode::DEFAULT_BATCH_SIZE)).
+    pub batch_size: usize,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions {
+            compression: Compression::default(),
+            row_group_rows: 131_072,
+            target_file_bytes: 256 * 1024 * 1024,
+            bloom_filter_phone: false,
+            batch_size: crate::decode::DEFAULT_BATCH_SIZE,
+        }
+    }
+}
+
+impl WriterOptions {
+    /// The Parquet writer properties these options stand for: page-level statistics and page
+    /// index on, dictionary encoding on except for the high-cardinality `phone_number` and
+    /// `_extra`, and run metadata in the footer.
+    pub fn writer_properties(
+        &self,
+        run_id: &str,
+        extract_date: NaiveDate,
+    ) -> Result<WriterProperties> {
+        let invalid = |option, reason: &str| ConvertError::InvalidOption {
+            option,
+            reason: reason.to_owned(),
+        };
+        if self.row_group_rows == 0 {
+            return Err(invalid("row_group_rows", "must be at least 1"));
+        }
+        if self.batch_size == 0 {
+            return Err(invalid("batch_size", "must be at least 1"));
+        }
+        if self.target_file_bytes == 0 {
+            return Err(invalid("target_file_bytes", "must be at least 1"));
+        }
+        let compression = match self.compression {
+            Compression::Zstd(level) => ParquetCompression::ZSTD(
+                ZstdLevel::try_new(level).map_err(|e| invalid("compression", &e.to_string()))?,
+            ),
+            Compression::Snappy => ParquetCompression::SNAPPY,
+            Compression::None => ParquetCompression::UNCOMPRESSED,
+        };
+        let mut builder = WriterProperties::builder()
+            .set_compression(compression)
+            .set_max_row_group_row_count(Some(self.row_group_rows))
+            .set_write_batch_size(self.batch_size)
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_offset_index_disabled(false)
+            .set_dictionary_enabled(true)
+            .set_column_dictionary_enabled(ColumnPath::from("phone_number"), false)
+            .set_column_dictionary_enabled(ColumnPath::from("_extra"), false)
+            .set_column_dictionary_enabled(
+                ColumnPath::new(vec![
+                    "custom_fields".into(),
+                    MAP_ENTRIES.into(),
+                    MAP_KEY.into(),
+                ]),
+                true,
+            )
+            .set_key_value_metadata(Some(vec![
+                KeyValue::new("trackly.run_id".into(), run_id.to_owned()),
+                KeyValue::new("trackly.extract_date".into(), extract_date.to_string()),
+            ]));
+        if self.bloom_filter_phone {
+            let phone = ColumnPath::from("phone_number");
+            builder = builder
+                .set_column_bloom_filter_enabled(phone.clone(), true)
+                .set_column_bloom_filter_fpp(phone.clone(), 0.01)
+                .set_column_bloom_filter_max_ndv(phone, self.row_group_rows as u64);
+        }
+        Ok(builder.build())
+    }
+}
+
+/// What a [`ParquetSink`] writes and where.
+#[derive(Debug, Clone)]
+pub struct SinkOptions {
+    /// The date partition (`extract_date=YYYY-MM-DD`) the run replaces.
+    pub extract_date: NaiveDate,
+    /// The run id: letters, digits, `-`, `_` and `.` (not first), at most 128 characters.
+    pub run_id: String,
+    /// How files are written.
+    pub writer: WriterOptions,
+    /// The export's query, recorded in the manifest as is.
+    pub query_json: serde_json::Value,
+}
+
+/// One published Parquet file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileInfo {
+    /// Object path inside the store.
+    pub path: String,
+    /// Rows in the file.
+    pub rows: u64,
+    /// Size of the file in bytes.
+    pub bytes: u64,
+}
+
+/// What [`ParquetSink::finish`] published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkSummary {
+    /// The Parquet files, in part order.
+    pub files: Vec<FileInfo>,
+    /// Rows over all files.
+    pub rows: u64,
+    /// Bytes over all files.
+    pub bytes: u64,
+    /// Records written to the rejects file.
+    pub rejects: u64,
+    /// Object path of `_manifest.json`.
+    pub manifest_path: String,
+}
+
+struct OpenFile {
+    writer: AsyncArrowWriter<BufWriter>,
+    staging: Path,
+    part: u32,
+    rows: u64,
+}
+
+struct StagedFile {
+    staging: Path,
+    published: Path,
+    rows: u64,
+    bytes: u64,
+}
+
+struct RejectsFile {
+    writer: BufWriter,
+    staging: Path,
+}
+
+/// Writes batches to staged Parquet files and publishes them on [`finish`](Self::finish); see
+/// the [module docs](self).
+pub struct ParquetSink {
+    location: OutputLocation,
+    options: SinkOptions,
+    props: WriterProperties,
+    started_at: DateTime<Utc>,
+    contacts_dir: Path,
+    date_dir: Path,
+    staging_dir: Path,
+    current: Option<OpenFile>,
+    closed: Vec<StagedFile>,
+    next_part: u32,
+    rejects: Option<RejectsFile>,
+    rejects_written: u64,
+}
+
+impl std::fmt::Debug for ParquetSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParquetSink")
+            .field("location", &self.location)
+            .field("run_id", &self.options.run_id)
+            .field("date_dir", &self.date_dir.as_ref())
+            .field("closed_files", &self.closed.len())
+            .field("open_file", &self.current.as_ref().map(|f| f.part))
+            .field("rejects_written", &self.rejects_written)
+            .finish()
+    }
+}
+
+impl ParquetSink {
+    /// Validates the options and prepares a run; nothing is written until the first batch.
+    pub async fn create(location: OutputLocation, options: SinkOptions) -> Result<Self> {
+        validate_run_id(&options.run_id)?;
+        let props = options
+            .writer
+            .writer_properties(&options.run_id, options.extract_date)?;
+        let contacts_dir = location.child(["contacts"]);
+        let date_dir = contacts_dir
+            .clone()
+            .join(format!("extract_date={}", options.extract_date));
+        let staging_dir = contacts_dir
+            .clone()
+            .join("_staging")
+            .join(options.run_id.as_str());
+        Ok(ParquetSink {
+            location,
+            props,
+            started_at: Utc::now(),
+            contacts_dir,
+            date_dir,
+            staging_dir,
+            current: None,
+            closed: Vec::new(),
+            next_part: 0,
+            rejects: None,
+            rejects_written: 0,
+            options,
+        })
+    }
+
+    /// The date folder this run replaces.
+    pub fn date_dir(&self) -> &Path {
+        &self.date_dir
+    }
+
+    /// Appends a batch (of [`contacts_schema`]) to the current file, starting a new file when
+    /// the current one has reached the target size.
+    pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        if self.current.is_none() {
+            self.open_next()?;
+        }
+        let Some(file) = self.current.as_mut() else {
+            return Ok(());
+        };
+        file.writer
+            .write(batch)
+            .await
+            .map_err(|e| ConvertError::parquet(&file.staging, e))?;
+        file.rows += batch.num_rows() as u64;
+        let size = file.writer.bytes_written() + file.writer.in_progress_size();
+        if size as u64 >= self.options.writer.target_file_bytes {
+            self.close_current().await?;
+        }
+        Ok(())
+    }
+
+    /// Appends quarantined records to this run's rejects file (NDJSON, one object per line
+    /// with `page`, `index`, `field`, `value`, `reason`, `raw`).
+    pub async fn write_rejects(&mut self, rejects: &[Reject]) -> Result<()> {
+        if rejects.is_empty() {
+            return Ok(());
+        }
+        let rejects_file = match &mut self.rejects {
+            Some(file) => file,
+            None => {
+                let staging = self.staging_dir.clone().join(format!(
+                    "_rejects-{}.ndjson.inprogress",
+                    self.options.run_id
+                ));
+                let writer = BufWriter::with_capacity(
+                    self.location.store().clone(),
+                    staging.clone(),
+                    UPLOAD_PART_BYTES,
+                )
+                .with_max_concurrency(UPLOAD_CONCURRENCY);
+                self.rejects.insert(RejectsFile { writer, staging })
+            }
+        };
+        let mut lines = Vec::new();
+        for reject in rejects {
+            serde_json::to_writer(&mut lines, reject).map_err(|source| ConvertError::Json {
+                path: rejects_file.staging.to_string(),
+                source,
+            })?;
+            lines.push(b'\n');
+        }
+        rejects_file
+            .writer
+            .put(Bytes::from(lines))
+            .await
+            .map_err(|e| ConvertError::storage(&rejects_file.staging, e))?;
+        self.rejects_written += rejects.len() as u64;
+        Ok(())
+    }
+
+    /// Closes the last file and publishes the run (see the [module docs](self)), recording
+    /// `fetch_stats` in the manifest. On error, the run's unpublished or half-published files
+    /// are removed as [`abort`](Self::abort) would.
+    pub async fn finish(mut self, fetch_stats: serde_json::Value) -> Result<SinkSummary> {
+        let mut published = None;
+        match self.publish(fetch_stats, &mut published).await {
+            Ok(summary) => Ok(summary),
+            Err(e) => {
+                if let Some(published) = published {
+                    for path in published {
+                        let _ = delete_if_exists(self.location.store().as_ref(), &path).await;
+                    }
+                }
+                self.discard().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Abandons the run: aborts the upload in progress and deletes this run's staging objects.
+    /// Nothing in the date folder is touched.
+    pub async fn abort(mut self) -> Result<()> {
+        self.discard().await;
+        // Report a store that refuses the clean-up, so the caller can tell the user.
+        let leftovers = list_paths(self.location.store().as_ref(), &self.staging_dir).await?;
+        match leftovers.first() {
+            None => Ok(()),
+            Some(path) => Err(ConvertError::Storage {
+                path: path.to_string(),
+                source: object_store::Error::Generic {
+                    store: "trackly-converter",
+                    source: format!("{} staging object(s) could not be deleted", leftovers.len())
+                        .into(),
+                },
+            }),
+        }
+    }
+
+    fn open_next(&mut self) -> Result<()> {
+        let part = self.next_part;
+        self.next_part += 1;
+        let staging = self.staging_dir.clone().join(format!(
+            "{}.inprogress",
+            part_name(part, &self.options.run_id)
+        ));
+        let upload = BufWriter::with_capacity(
+            self.location.store().clone(),
+            staging.clone(),
+            UPLOAD_PART_BYTES,
+        )
+        .with_max_concurrency(UPLOAD_CONCURRENCY);
+        let writer = AsyncArrowWriter::try_new(upload, contacts_schema(), Some(self.props.clone()))
+            .map_err(|e| ConvertError::parquet(&staging, e))?;
+        self.current = Some(OpenFile {
+            writer,
+            staging,
+            part,
+            rows: 0,
+        });
+        Ok(())
+    }
+
+    async fn close_current(&mut self) -> Result<()> {
+        // Taken out first: a writer whose upload failed to complete must not be aborted later
+        // (its upload is gone or unusable either way).
+        let Some(mut file) = self.current.take() else {
+            return Ok(());
+        };
+        file.writer
+            .finish()
+            .await
+            .map_err(|e| ConvertError::parquet(&file.staging, e))?;
+        let bytes = file.writer.bytes_written() as u64;
+        let published = self
+            .date_dir
+            .clone()
+            .join(part_name(file.part, &self.options.run_id));
+        self.closed.push(StagedFile {
+            staging: file.staging,
+            published,
+            rows: file.rows,
+            bytes,
+        });
+        Ok(())
+    }
+
+    /// Steps 1–5 of the module docs. `published` is `Some` (the files moved so far) while a
+    /// failure should still remove this run's files from the date folder.
+    async fn publish(
+        &mut self,
+        fetch_stats: serde_json::Value,
+        published: &mut Option<Vec<Path>>,
+    ) -> Result<SinkSummary> {
+        let store = self.location.store().clone();
+        let store = store.as_ref();
+
+        if self.current.is_none() && self.closed.is_empty() {
+            self.open_next()?;
+        }
+        self.close_current().await?;
+        let rejects_file = match self.rejects.take() {
+            Some(mut file) => {
+                file.writer
+                    .shutdown()
+                    .await
+                    .map_err(|e| ConvertError::Storage {
+                        path: file.staging.to_string(),
+                        source: object_store::Error::Generic {
+                            store: "trackly-converter",
+                            source: Box::new(e),
+                        },
+                    })?;
+                let final_path = self
+                    .date_dir
+                    .clone()
+                    .join(format!("_rejects-{}.ndjson", self.options.run_id));
+                Some((file.staging, final_path))
+            }
+            None => None,
+        };
+
+        let success = self.date_dir.clone().join("_SUCCESS");
+        delete_if_exists(store, &success).await?;
+
+        *published = Some(Vec::new());
+        for file in &self.closed {
+            store
+                .rename(&file.staging, &file.published)
+                .await
+                .map_err(|e| ConvertError::storage(&file.published, e))?;
+            if let Some(list) = published.as_mut() {
+                list.push(file.published.clone());
+            }
+        }
+        if let Some((staging, final_path)) = &rejects_file {
+            store
+                .rename(staging, final_path)
+                .await
+                .map_err(|e| ConvertError::storage(final_path, e))?;
+            if let Some(list) = published.as_mut() {
+                list.push(final_path.clone());
+            }
+        }
+        // From here on the new files stay even if something fails: older files may already be
+        // gone, and the new set is complete.
+        *published = None;
+
+        let ours: HashSet<&Path> = self
+            .closed
+            .iter()
+            .map(|f| &f.published)
+            .chain(rejects_file.as_ref().map(|(_, p)| p))
+            .collect();
+        for path in list_paths_shallow(store, &self.date_dir).await? {
+            let name = path.filename().unwrap_or_default();
+            let replaced = (name.starts_with("part-") && name.ends_with(".parquet"))
+                || (name.starts_with("_rejects-") && name.ends_with(".ndjson"));
+            if replaced && !ours.contains(&path) {
+                delete_if_exists(store, &path).await?;
+            }
+        }
+
+        let files: Vec<FileInfo> = self
+            .closed
+            .iter()
+            .map(|f| FileInfo {
+                path: f.published.to_string(),
+                rows: f.rows,
+                bytes: f.bytes,
+            })
+            .collect();
+        let rows = files.iter().map(|f| f.rows).sum();
+        let bytes = files.iter().map(|f| f.bytes).sum();
+        let manifest = Manifest {
+            format: MANIFEST_FORMAT,
+            run_id: self.options.run_id.clone(),
+            extract_date: self.options.extract_date.to_string(),
+            started_at: rfc3339(self.started_at),
+            finished_at: rfc3339(Utc::now()),
+            query: self.options.query_json.clone(),
+            schema: schema_fields(),
+            files: files.clone(),
+            rows,
+            bytes,
+            fetch_stats,
+            rejects: ManifestRejects {
+                count: self.rejects_written,
+                file: rejects_file.as_ref().map(|(_, p)| p.to_string()),
+            },
+            writer: self.options.writer.clone(),
+        };
+        let manifest_path = self.date_dir.clone().join("_manifest.json");
+        let json = serde_json::to_vec_pretty(&manifest).map_err(|source| ConvertError::Json {
+            path: manifest_path.to_string(),
+            source,
+        })?;
+        store
+            .put(&manifest_path, PutPayload::from(json))
+            .await
+            .map_err(|e| ConvertError::storage(&manifest_path, e))?;
+        store
+            .put(&success, PutPayload::default())
+            .await
+            .map_err(|e| ConvertError::storage(&success, e))?;
+
+        self.remove_staging_dirs();
+        Ok(SinkSummary {
+            files,
+            rows,
+            bytes,
+            rejects: self.rejects_written,
+            manifest_path: manifest_path.to_string(),
+        })
+    }
+
+    /// Best-effort removal of everything this run staged.
+    async fn discard(&mut self) {
+        let store = self.location.store().clone();
+        if let Some(file) = self.current.take() {
+            let mut upload = file.writer.into_inner();
+            let _ = upload.abort().await;
+        }
+        if let Some(mut file) = self.rejects.take() {
+            let _ = file.writer.abort().await;
+        }
+        if let Ok(paths) = list_paths(store.as_ref(), &self.staging_dir).await {
+            for path in paths {
+                let _ = delete_if_exists(store.as_ref(), &path).await;
+            }
+        }
+        self.remove_staging_dirs();
+    }
+
+    fn remove_staging_dirs(&self) {
+        self.location.remove_empty_local_dir(&self.staging_dir);
+        self.location
+            .remove_empty_local_dir(&self.contacts_dir.clone().join("_staging"));
+    }
+}
+
+/// `part-00042-{run_id}.parquet`
+fn part_name(part: u32, run_id: &str) -> String {
+    format!("part-{part:05}-{run_id}.parquet")
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn validate_run_id(run_id: &str) -> Result<()> {
+    let ok = !run_id.is_empty()
+        && run_id.len() <= 128
+        && !run_id.starts_with(['.', '_', '-'])
+        && run_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(ConvertError::InvalidOption {
+            option: "run_id",
+            reason: format!(
+                "{run_id:?} must be 1 to 128 letters, digits, '-', '_' or '.', not starting with '.', '_' or '-'"
+            ),
+        })
+    }
+}
+
+async fn delete_if_exists(store: &dyn ObjectStore, path: &Path) -> Result<()> {
+    match store.delete(path).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(ConvertError::storage(path, e)),
+    }
+}
+
+/// Every object under `prefix`, recursively; an absent prefix is empty.
+async fn list_paths(store: &dyn ObjectStore, prefix: &Path) -> Result<Vec<Path>> {
+    use futures::TryStreamExt;
+    match store
+        .list(Some(prefix))
+        .map_ok(|meta| meta.location)
+        .try_collect()
+        .await
+    {
+        Ok(paths) => Ok(paths),
+        Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+        Err(e) => Err(ConvertError::storage(prefix, e)),
+    }
+}
+
+/// The objects directly in `dir`; an absent folder is empty.
+async fn list_paths_shallow(store: &dyn ObjectStore, dir: &Path) -> Result<Vec<Path>> {
+    match store.list_with_delimiter(Some(dir)).await {
+        Ok(listing) => Ok(listing.objects.into_iter().map(|m| m.location).collect()),
+        Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+        Err(e) => Err(ConvertError::storage(dir, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_must_be_safe_path_segments() {
+        for ok in ["0196f1c2-7a3b-7c1d", "run.1", "R_2"] {
+            assert!(validate_run_id(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "a/b",
+            "_hidden",
+            ".x",
+            "-x",
+            "a b",
+            "é",
+            &"x".repeat(129),
+        ] {
+            assert!(validate_run_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn part_names_sort_by_part_number() {
+        assert_eq!(part_name(7, "r1"), "part-00007-r1.parquet");
+        assert!(part_name(9, "r") < part_name(10, "r"));
+    }
+
+    #[test]
+    fn writer_options_are_validated() {
+        let date = NaiveDate::from_ymd_opt(2025, 4, 2).unwrap();
+        let bad = |o: WriterOptions| o.writer_properties("r", date).unwrap_err().to_string();
+        let d = WriterOptions::default;
+        assert!(
+            bad(WriterOptions {
+                row_group_rows: 0,
+                ..d()
+            })
+            .contains("row_group_rows")
+        );
+        assert!(
+            bad(WriterOptions {
+                batch_size: 0,
+                ..d()
+            })
+            .contains("batch_size")
+        );
+        assert!(
+            bad(WriterOptions {
+                target_file_bytes: 0,
+                ..d()
+            })
+            .contains("target_file_bytes")
+        );
+        assert!(
+            bad(WriterOptions {
+                compression: Compression::Zstd(99),
+                ..d()
+            })
+            .contains("compression")
+        );
+        let props = d().writer_properties("r", date).unwrap();
+        assert!(!props.dictionary_enabled(&ColumnPath::from("phone_number")));
+        assert!(props.dictionary_enabled(&ColumnPath::from("carrier")));
+        assert_eq!(props.max_row_group_row_count(), Some(131_072));
+        assert_eq!(
+            serde_json::to_value(d()).unwrap()["compression"],
+            serde_json::json!("zstd(3)")
+        );
+    }
+}

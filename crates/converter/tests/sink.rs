@@ -1,0 +1,524 @@
+//! Decoding realistic contacts and writing them through `ParquetSink` to real files (and to a
+//! recording in-memory store), then reading them back with the parquet crate's own reader.
+#![allow(missing_docs, clippy::unwrap_used)]
+
+mod support;
+
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, RecordBatch};
+use chrono::{NaiveDate, TimeZone, Utc};
+use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::Encoding;
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use trackly_converter::schema::col;
+use trackly_converter::{
+    Compression, ContactDecoder, DecoderOptions, InvalidPolicy, OutputLocation, ParquetSink,
+    SinkOptions, WriterOptions, contacts_schema,
+};
+
+use support::recording::RecordingStore;
+
+fn date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2025, 4, 2).unwrap()
+}
+
+/// `rows` realistic contacts decoded into batches of `batch_size`.
+fn batches(run_id: &str, seed: u64, rows: u64, batch_size: usize) -> Vec<RecordBatch> {
+    let started = Utc.with_ymd_and_hms(2025, 4, 2, 3, 0, 0).unwrap();
+    let mut decoder = ContactDecoder::new(
+        DecoderOptions::new(run_id, started)
+            .with_batch_size(batch_size)
+            .with_on_invalid(InvalidPolicy::Fail),
+    )
+    .unwrap();
+    let contacts = support::contacts(seed, 0, rows);
+    for (i, chunk) in contacts.chunks(1000).enumerate() {
+        decoder
+            .decode_page(&support::page(i as u64 + 1, chunk))
+            .unwrap();
+    }
+    std::iter::from_fn(|| decoder.flush().unwrap()).collect()
+}
+
+fn options(run_id: &str, writer: WriterOptions) -> SinkOptions {
+    SinkOptions {
+        extract_date: date(),
+        run_id: run_id.to_owned(),
+        writer,
+        query_json: serde_json::json!({"list_number": "+18005551234", "active": true}),
+    }
+}
+
+async fn export(
+    dir: &FsPath,
+    run_id: &str,
+    rows: u64,
+    writer: WriterOptions,
+) -> trackly_converter::SinkSummary {
+    let location = OutputLocation::parse(dir.to_str().unwrap(), false).unwrap();
+    let mut sink = ParquetSink::create(location, options(run_id, writer))
+        .await
+        .unwrap();
+    for batch in batches(run_id, 7, rows, 500) {
+        sink.write(&batch).await.unwrap();
+    }
+    sink.finish(serde_json::json!({"pages": 3, "retries": 0}))
+        .await
+        .unwrap()
+}
+
+fn date_dir(root: &FsPath) -> PathBuf {
+    root.join("contacts/extract_date=2025-04-02")
+}
+
+/// Every file below `root`, relative, sorted.
+fn tree(root: &FsPath) -> Vec<String> {
+    fn walk(dir: &FsPath, root: &FsPath, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, root, out);
+            } else {
+                out.push(
+                    path.strip_prefix(root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out.sort();
+    out
+}
+
+fn read_all(path: &FsPath) -> Vec<RecordBatch> {
+    let file = std::fs::File::open(path).unwrap();
+    ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[tokio::test]
+async fn round_trip_keeps_schema_rows_and_row_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = WriterOptions {
+        row_group_rows: 1000,
+        bloom_filter_phone: true,
+        ..WriterOptions::default()
+    };
+    let summary = export(dir.path(), "run-a", 2500, writer).await;
+    assert_eq!(summary.rows, 2500);
+    assert_eq!(summary.files.len(), 1);
+    let file = date_dir(dir.path()).join("part-00000-run-a.parquet");
+    assert_eq!(
+        summary.files[0].path,
+        "contacts/extract_date=2025-04-02/part-00000-run-a.parquet"
+    );
+    assert_eq!(
+        summary.files[0].bytes,
+        std::fs::metadata(&file).unwrap().len()
+    );
+
+    // Arrow schema restored exactly, map names included.
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file).unwrap()).unwrap();
+    assert_eq!(builder.schema().fields(), contacts_schema().fields());
+    let metadata = builder.metadata().clone();
+    let row_groups: Vec<i64> = metadata
+        .row_groups()
+        .iter()
+        .map(|rg| rg.num_rows())
+        .collect();
+    assert_eq!(row_groups, [1000, 1000, 500]);
+    for rg in metadata.row_groups() {
+        for chunk in rg.columns() {
+            let name = chunk.column_path().string();
+            assert!(
+                chunk.column_index_offset().is_some(),
+                "column index of {name}"
+            );
+            assert!(
+                chunk.offset_index_offset().is_some(),
+                "offset index of {name}"
+            );
+        }
+    }
+
+    // The Parquet schema is a MAP with key_value / key / value.
+    let descr = metadata.file_metadata().schema_descr();
+    let paths: Vec<String> = (0..descr.num_columns())
+        .map(|i| descr.column(i).path().string())
+        .collect();
+    assert!(
+        paths.contains(&"custom_fields.key_value.key".to_owned()),
+        "{paths:?}"
+    );
+    assert!(paths.contains(&"custom_fields.key_value.value".to_owned()));
+    let map_group = descr.root_schema().get_fields()[col::CUSTOM_FIELDS].clone();
+    assert_eq!(
+        map_group.get_basic_info().converted_type(),
+        parquet::basic::ConvertedType::MAP
+    );
+
+    // Dictionary off for phone_number, on for list_number; page statistics everywhere.
+    let rg = metadata.row_group(0);
+    let chunk = |name: &str| {
+        rg.columns()
+            .iter()
+            .find(|c| c.column_path().string() == name)
+            .unwrap()
+            .clone()
+    };
+    let is_dict = |e: &Encoding| matches!(e, Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY);
+    assert!(!chunk("phone_number").encodings().any(|e| is_dict(&e)));
+    assert!(chunk("list_number").encodings().any(|e| is_dict(&e)));
+    assert!(chunk("phone_number").statistics().is_some());
+    assert!(chunk("phone_number").bloom_filter_offset().is_some());
+    assert_eq!(
+        chunk("phone_number").compression(),
+        parquet::basic::Compression::ZSTD(Default::default())
+    );
+
+    // Values survive: compare with a fresh decode, batch by batch.
+    let read: Vec<RecordBatch> =
+        ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file).unwrap())
+            .unwrap()
+            .with_batch_size(500)
+            .build()
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+    let expected = batches("run-a", 7, 2500, 500);
+    assert_eq!(read.len(), expected.len());
+    for (got, want) in read.iter().zip(&expected) {
+        assert_eq!(got, want);
+    }
+    let kv = SerializedFileReader::new(std::fs::File::open(&file).unwrap())
+        .unwrap()
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .cloned()
+        .unwrap();
+    assert!(
+        kv.iter()
+            .any(|k| k.key == "trackly.run_id" && k.value.as_deref() == Some("run-a"))
+    );
+}
+
+#[tokio::test]
+async fn files_rotate_at_the_target_size_and_staging_is_gone_after_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = WriterOptions {
+        target_file_bytes: 1,
+        compression: Compression::Snappy,
+        ..WriterOptions::default()
+    };
+    let summary = export(dir.path(), "run-b", 2000, writer).await;
+    assert_eq!(summary.files.len(), 4, "one file per 500-row batch");
+    assert!(summary.files.iter().all(|f| f.rows == 500));
+    assert_eq!(
+        tree(dir.path()),
+        [
+            "contacts/extract_date=2025-04-02/_SUCCESS",
+            "contacts/extract_date=2025-04-02/_manifest.json",
+            "contacts/extract_date=2025-04-02/part-00000-run-b.parquet",
+            "contacts/extract_date=2025-04-02/part-00001-run-b.parquet",
+            "contacts/extract_date=2025-04-02/part-00002-run-b.parquet",
+            "contacts/extract_date=2025-04-02/part-00003-run-b.parquet",
+        ]
+    );
+    assert!(!dir.path().join("contacts/_staging").exists());
+    let total: usize = (0..4)
+        .map(|i| {
+            let file = date_dir(dir.path()).join(format!("part-{i:05}-run-b.parquet"));
+            read_all(&file).iter().map(|b| b.num_rows()).sum::<usize>()
+        })
+        .sum();
+    assert_eq!(total, 2000);
+}
+
+#[tokio::test]
+async fn manifest_describes_the_run_and_success_is_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = export(dir.path(), "run-c", 1200, WriterOptions::default()).await;
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(date_dir(dir.path()).join("_manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["format"], "trackly-export/contacts-manifest/v1");
+    assert_eq!(manifest["run_id"], "run-c");
+    assert_eq!(manifest["extract_date"], "2025-04-02");
+    assert_eq!(manifest["query"]["list_number"], "+18005551234");
+    assert_eq!(manifest["fetch_stats"]["pages"], 3);
+    assert_eq!(manifest["rows"], 1200);
+    assert_eq!(manifest["bytes"], summary.bytes);
+    assert_eq!(manifest["files"][0]["rows"], 1200);
+    assert_eq!(manifest["files"][0]["path"], summary.files[0].path);
+    assert_eq!(manifest["rejects"]["count"], 0);
+    assert!(manifest["rejects"]["file"].is_null());
+    assert_eq!(manifest["writer"]["compression"], "zstd(3)");
+    assert_eq!(manifest["writer"]["row_group_rows"], 131072);
+    assert_eq!(manifest["schema"].as_array().unwrap().len(), 21);
+    assert_eq!(manifest["schema"][6]["name"], "custom_fields");
+    assert!(manifest["started_at"].as_str().unwrap().ends_with('Z'));
+    assert!(manifest["finished_at"].as_str().unwrap() >= manifest["started_at"].as_str().unwrap());
+    assert_eq!(
+        std::fs::metadata(date_dir(dir.path()).join("_SUCCESS"))
+            .unwrap()
+            .len(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_rerun_replaces_the_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = WriterOptions {
+        target_file_bytes: 1,
+        ..WriterOptions::default()
+    };
+    export(dir.path(), "run-old", 1500, small.clone()).await;
+    // A file of another date must survive.
+    let other = dir.path().join("contacts/extract_date=2025-04-01");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("part-00000-x.parquet"), b"keep").unwrap();
+
+    let summary = export(dir.path(), "run-new", 700, small).await;
+    assert_eq!(summary.files.len(), 2);
+    let names: Vec<String> = tree(&date_dir(dir.path()));
+    assert_eq!(
+        names,
+        [
+            "_SUCCESS",
+            "_manifest.json",
+            "part-00000-run-new.parquet",
+            "part-00001-run-new.parquet"
+        ]
+    );
+    assert!(other.join("part-00000-x.parquet").exists());
+}
+
+#[tokio::test]
+async fn an_empty_run_publishes_one_schema_only_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = OutputLocation::parse(dir.path().to_str().unwrap(), false).unwrap();
+    let sink = ParquetSink::create(location, options("run-e", WriterOptions::default()))
+        .await
+        .unwrap();
+    let summary = sink.finish(serde_json::Value::Null).await.unwrap();
+    assert_eq!(summary.rows, 0);
+    assert_eq!(summary.files.len(), 1);
+    let file = date_dir(dir.path()).join("part-00000-run-e.parquet");
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).unwrap()).unwrap();
+    assert_eq!(builder.schema().fields(), contacts_schema().fields());
+}
+
+#[tokio::test]
+async fn abort_leaves_no_parquet_and_no_staging() {
+    let dir = tempfile::tempdir().unwrap();
+    export(dir.path(), "run-good", 600, WriterOptions::default()).await;
+    let before = tree(dir.path());
+
+    let location = OutputLocation::parse(dir.path().to_str().unwrap(), false).unwrap();
+    let writer = WriterOptions {
+        target_file_bytes: 1,
+        ..WriterOptions::default()
+    };
+    let mut sink = ParquetSink::create(location, options("run-bad", writer))
+        .await
+        .unwrap();
+    for batch in batches("run-bad", 9, 1500, 500) {
+        sink.write(&batch).await.unwrap();
+    }
+    sink.write_rejects(&[]).await.unwrap();
+    assert!(
+        tree(dir.path())
+            .iter()
+            .any(|p| p.contains("_staging/run-bad/")),
+        "staged while running"
+    );
+    sink.abort().await.unwrap();
+    assert_eq!(tree(dir.path()), before, "the earlier run is untouched");
+    assert!(!dir.path().join("contacts/_staging").exists());
+}
+
+#[tokio::test]
+async fn quarantined_rejects_are_published_as_ndjson() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = Utc.with_ymd_and_hms(2025, 4, 2, 3, 0, 0).unwrap();
+    let mut decoder = ContactDecoder::new(
+        DecoderOptions::new("run-q", started).with_on_invalid(InvalidPolicy::Quarantine),
+    )
+    .unwrap();
+    let good = support::contacts(1, 0, 3);
+    let bad =
+        r#"{"phone_number":"+14155550000","list_number":"+18005551234","revenue_total":1.23456}"#;
+    let records: Vec<&[u8]> = vec![good[0].as_bytes(), bad.as_bytes(), good[1].as_bytes()];
+    decoder.decode_raw(4, records).unwrap();
+
+    let location = OutputLocation::parse(dir.path().to_str().unwrap(), false).unwrap();
+    let mut sink = ParquetSink::create(location, options("run-q", WriterOptions::default()))
+        .await
+        .unwrap();
+    sink.write_rejects(&decoder.take_rejects()).await.unwrap();
+    sink.write(&decoder.flush().unwrap().unwrap())
+        .await
+        .unwrap();
+    let summary = sink.finish(serde_json::json!({})).await.unwrap();
+    assert_eq!((summary.rows, summary.rejects), (2, 1));
+
+    let text = std::fs::read_to_string(date_dir(dir.path()).join("_rejects-run-q.ndjson")).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["page"], 4);
+    assert_eq!(lines[0]["index"], 1);
+    assert_eq!(lines[0]["field"], "revenue_total");
+    assert_eq!(lines[0]["raw"], bad);
+    assert!(lines[0]["reason"].as_str().unwrap().contains("4th decimal"));
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(date_dir(dir.path()).join("_manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["rejects"]["count"], 1);
+    assert_eq!(
+        manifest["rejects"]["file"],
+        "contacts/extract_date=2025-04-02/_rejects-run-q.ndjson"
+    );
+    let rows = read_all(&date_dir(dir.path()).join("part-00000-run-q.parquet"));
+    assert_eq!(
+        rows[0].column(col::PHONE_NUMBER).as_string::<i32>().len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn publication_order_ends_with_manifest_then_success() {
+    let store = RecordingStore::new();
+    let location = OutputLocation::from_store(store.clone(), "lake");
+    let writer = WriterOptions {
+        target_file_bytes: 1,
+        ..WriterOptions::default()
+    };
+    // An older run's file and marker in the same date.
+    let old = object_store::path::Path::from(
+        "lake/contacts/extract_date=2025-04-02/part-00000-old.parquet",
+    );
+    store.put(&old, "x".into()).await.unwrap();
+    store
+        .put(
+            &"lake/contacts/extract_date=2025-04-02/_SUCCESS".into(),
+            "".into(),
+        )
+        .await
+        .unwrap();
+    let mut sink = ParquetSink::create(location, options("r1", writer))
+        .await
+        .unwrap();
+    for batch in batches("r1", 3, 1000, 500) {
+        sink.write(&batch).await.unwrap();
+    }
+    sink.finish(serde_json::json!({})).await.unwrap();
+
+    let log = store.log();
+    let dated: Vec<&str> = log
+        .iter()
+        .map(String::as_str)
+        .filter(|e| {
+            e.contains("extract_date=") && !e.contains("old.parquet") || e.starts_with("delete")
+        })
+        .collect();
+    let d = "lake/contacts/extract_date=2025-04-02";
+    assert_eq!(
+        dated,
+        [
+            format!("put {d}/_SUCCESS").as_str(), // set up above
+            format!("delete {d}/_SUCCESS").as_str(),
+            format!("rename {d}/part-00000-r1.parquet").as_str(),
+            format!("rename {d}/part-00001-r1.parquet").as_str(),
+            format!("delete {d}/part-00000-old.parquet").as_str(),
+            format!("put {d}/_manifest.json").as_str(),
+            format!("put {d}/_SUCCESS").as_str(),
+        ]
+    );
+    assert!(
+        log[..3]
+            .iter()
+            .any(|e| e.contains("_staging/r1/part-00000-r1.parquet.inprogress"))
+    );
+}
+
+#[tokio::test]
+async fn a_failed_publication_removes_the_runs_files_and_keeps_the_old_ones() {
+    let store = RecordingStore::new();
+    let location = OutputLocation::from_store(store.clone(), "lake");
+    let old = object_store::path::Path::from(
+        "lake/contacts/extract_date=2025-04-02/part-00000-old.parquet",
+    );
+    store.put(&old, "x".into()).await.unwrap();
+    let writer = WriterOptions {
+        target_file_bytes: 1,
+        ..WriterOptions::default()
+    };
+    let mut sink = ParquetSink::create(location, options("r2", writer))
+        .await
+        .unwrap();
+    for batch in batches("r2", 3, 1500, 500) {
+        sink.write(&batch).await.unwrap();
+    }
+    store.fail_on("rename lake/contacts/extract_date=2025-04-02/part-00002-r2.parquet");
+    let err = sink.finish(serde_json::json!({})).await.unwrap_err();
+    assert!(err.to_string().contains("part-00002-r2.parquet"), "{err}");
+
+    use futures::TryStreamExt;
+    let left: Vec<String> = store
+        .list(None)
+        .map_ok(|m| m.location.to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(left, [old.to_string()], "only the older run's file is left");
+}
+
+#[tokio::test]
+async fn sink_accepts_any_object_store_via_from_store() {
+    let store: Arc<dyn object_store::ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let location = OutputLocation::from_store(store.clone(), "x/y");
+    let mut sink = ParquetSink::create(location, options("r3", WriterOptions::default()))
+        .await
+        .unwrap();
+    for batch in batches("r3", 5, 300, 100) {
+        sink.write(&batch).await.unwrap();
+    }
+    let summary = sink.finish(serde_json::json!({})).await.unwrap();
+    assert_eq!(
+        summary.manifest_path,
+        "x/y/contacts/extract_date=2025-04-02/_manifest.json"
+    );
+    let bytes = store
+        .get(&summary.files[0].path.as_str().into())
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(reader.map(|b| b.unwrap().num_rows()).sum::<usize>(), 300);
+}
