@@ -90,7 +90,7 @@ use crate::schema::{
     TIMESTAMP_TZ, col, contacts_schema,
 };
 use decimal::parse_decimal_18_4;
-use json_text::{push_compact, push_json_string, quote_value};
+use json_text::{push_compact, push_json_string, push_unescaped, quote_value};
 
 /// Rows per batch unless told otherwise (the arrow-json default).
 pub const DEFAULT_BATCH_SIZE: usize = 8192;
@@ -557,6 +557,8 @@ struct Scratch {
     cf_text: String,
     /// (key start, key end, value start, value end or `usize::MAX` for a null value).
     cf_entries: Vec<(usize, usize, usize, usize)>,
+    /// [`key_hash`] of each entry's key.
+    cf_hashes: Vec<u64>,
     /// Keys of a large `custom_fields` object, for the duplicate check.
     cf_keys: HashSet<String>,
     /// `_extra` under construction (`{"k":v,...` without the closing brace).
@@ -571,6 +573,7 @@ impl Scratch {
     fn clear(&mut self) {
         self.cf_text.clear();
         self.cf_entries.clear();
+        self.cf_hashes.clear();
         self.extra.clear();
         self.extra_keys.clear();
     }
@@ -926,27 +929,6 @@ fn stage_revenue(raw: &RawValue, row: &mut Row<'_>) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// `Some(None)` for `null`, `Some(Some(s))` for a string, `None` for any other JSON type.
-#[inline]
-fn string_value(text: &str) -> Option<Option<Cow<'_, str>>> {
-    let bytes = text.as_bytes();
-    match bytes.first() {
-        Some(b'"') => {
-            // serde_json has validated the literal: strip the quotes, unescape only if needed.
-            let inner = &text[1..text.len() - 1];
-            if inner.as_bytes().contains(&b'\\') {
-                serde_json::from_str::<String>(text)
-                    .ok()
-                    .map(|s| Some(Cow::Owned(s)))
-            } else {
-                Some(Some(Cow::Borrowed(inner)))
-            }
-        }
-        Some(b'n') => Some(None),
-        _ => None,
-    }
-}
-
 /// ISO-8601 text → microseconds since the epoch, UTC when no offset is given.
 fn parse_timestamp_micros(s: &str) -> Result<i64, Cow<'static, str>> {
     if let Some(micros) = naive_seconds_micros(s.as_bytes()) {
@@ -1059,14 +1041,19 @@ impl<'de> Visitor<'de> for CustomFieldsSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-        const LINEAR_CHECK_UP_TO: usize = 16;
+        const LINEAR_CHECK_UP_TO: usize = 64;
         let scratch = self.scratch;
         scratch.cf_keys.clear();
         while let Some(CowStr(key)) = map.next_key::<CowStr<'de>>()? {
+            let hash = key_hash(&key);
             let text = &scratch.cf_text;
             let entries = &scratch.cf_entries;
             let seen = if entries.len() < LINEAR_CHECK_UP_TO {
-                entries.iter().any(|&(ks, ke, _, _)| text[ks..ke] == *key)
+                scratch
+                    .cf_hashes
+                    .iter()
+                    .zip(entries)
+                    .any(|(&h, &(ks, ke, _, _))| h == hash && text[ks..ke] == *key)
             } else {
                 if scratch.cf_keys.is_empty() {
                     let keys = entries
@@ -1090,9 +1077,9 @@ impl<'de> Visitor<'de> for CustomFieldsSeed<'_> {
             let ve = match value.as_bytes().first() {
                 Some(b'n') => NULL_VALUE,
                 Some(b'"') => {
-                    match string_value(value) {
-                        Some(Some(s)) => out.push_str(&s),
-                        _ => return Err(de::Error::custom("unreadable string")),
+                    // serde_json has validated the literal, so unescaping cannot fail.
+                    if !push_unescaped(&value[1..value.len() - 1], out) {
+                        return Err(de::Error::custom("unreadable string"));
                     }
                     out.len()
                 }
@@ -1107,9 +1094,18 @@ impl<'de> Visitor<'de> for CustomFieldsSeed<'_> {
                 }
             };
             scratch.cf_entries.push((ks, ke, ke, ve));
+            scratch.cf_hashes.push(hash);
         }
         Ok(true)
     }
+}
+
+/// FNV-1a: a cheap filter before comparing `custom_fields` keys for duplicates.
+#[inline]
+fn key_hash(key: &str) -> u64 {
+    key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// Adds an undocumented field to `_extra`, refusing a second occurrence of the same key.
