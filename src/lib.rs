@@ -1,1 +1,78 @@
-//! trackly-export
+//! # trackly-export
+//!
+//! Pulls every contact out of the Trackly SMS API (`GET /v2/contacts`) and lands it as Parquet
+//! on local disk or in any [`object_store`] (S3 and S3-compatible servers included). This crate
+//! is a thin facade over three libraries, re-exported here:
+//!
+//! - [`fetcher`] (`trackly-fetcher`): concurrent, ordered, retrying page requests, exactly once
+//!   under drift;
+//! - [`converter`] (`trackly-converter`): contacts to Arrow record batches (with `custom_fields`
+//!   as `Map<Utf8, Utf8>`) and Parquet files with a manifest, published atomically;
+//! - [`mock`] (`trackly-mock`): a faithful, fault-injecting mock of the API.
+//!
+//! ## One-call export
+//!
+//! ```no_run
+//! use trackly_export::{ApiKey, Client, Export, OutputLocation, Query};
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::builder()
+//!     .with_api_key(ApiKey::new(std::env::var("TRACKLY_API_KEY")?))
+//!     .build()?;
+//! let summary = Export::builder()
+//!     .client(client)
+//!     .query(Query::all().with_active(true))
+//!     .sink(OutputLocation::parse("s3://my-lake/trackly", false)?)
+//!     .build()?
+//!     .run()
+//!     .await?;
+//! println!("{} contacts in {} files", summary.rows, summary.files.len());
+//! # Ok(()) }
+//! ```
+//!
+//! ## Arrow in memory
+//!
+//! ```no_run
+//! use futures::StreamExt;
+//! use trackly_export::{Client, DecoderOptions, Query, record_batches};
+//!
+//! # async fn example(client: Client) -> Result<(), trackly_export::ExportError> {
+//! let options = DecoderOptions::new("my-run", chrono::Utc::now());
+//! let mut batches = record_batches(&client, Query::all(), options)?;
+//! while let Some(batch) = batches.next().await {
+//!     println!("{} rows", batch?.num_rows());
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! ## Guarantees
+//!
+//! - **Exactly once.** Every contact that exists for the whole run is written exactly once,
+//!   even when contacts are added or removed during the run (see [`fetcher`]).
+//! - **Order.** Rows are written in the API's order (newest sign-up first), except contacts
+//!   recovered by a re-read after drift, which follow the page that revealed the drift.
+//! - **All or nothing.** Files are written under staging names that DuckDB and Spark skip and
+//!   published only when the whole run succeeded; on failure or interruption, multipart uploads
+//!   are aborted and staging objects removed. `_SUCCESS` is written last.
+//! - **Bounded memory.** Peak memory depends on concurrency, batch size and row-group size, not
+//!   on the number of contacts (except the fetcher's de-duplication set, ~16 bytes a contact).
+//! - **Secrets.** The API key is never logged, printed, written, or shown by `Debug`.
+
+mod batches;
+mod error;
+mod export;
+
+pub use trackly_converter as converter;
+pub use trackly_fetcher as fetcher;
+pub use trackly_mock as mock;
+
+pub use batches::{RecordBatches, record_batches};
+pub use error::{ErrorKind, ExportError};
+pub use export::{Export, ExportBuilder, ExportProgress, RunSummary};
+pub use trackly_converter::{
+    Compression, ContactDecoder, ConvertError, DecoderOptions, InvalidPolicy, OutputLocation,
+    ParquetSink, Reject, WriterOptions, contacts_schema,
+};
+pub use trackly_fetcher::{
+    ApiKey, Client, ClientBuilder, Contact, E164, FetchError, FetchStats, Page, Query, RetryConfig,
+};

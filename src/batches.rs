@@ -1,0 +1,109 @@
+//! Contacts as a stream of Arrow record batches, for callers who want Arrow in memory and no
+//! Parquet.
+
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use arrow_array::RecordBatch;
+use futures::{Stream, StreamExt};
+use trackly_converter::{ContactDecoder, DecoderOptions, Reject};
+use trackly_fetcher::{Client, Contacts, FetchStats, Query};
+
+use crate::ExportError;
+
+/// Every contact matching `query`, decoded into batches of
+/// [`contacts_schema`](trackly_converter::contacts_schema).
+///
+/// Batches hold `options.batch_size` rows except the last. Rows come in the fetcher's delivery
+/// order (see [`trackly_fetcher`]); memory is bounded by the fetcher's in-flight pages plus one
+/// batch being built.
+pub fn record_batches(
+    client: &Client,
+    query: Query,
+    options: DecoderOptions,
+) -> Result<RecordBatches, ExportError> {
+    Ok(RecordBatches {
+        decoder: ContactDecoder::new(options)?,
+        pages: client.contacts(query),
+        done: false,
+        failed: false,
+        pages_seen: 0,
+    })
+}
+
+/// The stream returned by [`record_batches`].
+pub struct RecordBatches {
+    pages: Contacts,
+    decoder: ContactDecoder,
+    done: bool,
+    failed: bool,
+    pages_seen: u64,
+}
+
+impl RecordBatches {
+    /// Contacts set aside so far under [`InvalidPolicy::Quarantine`](trackly_converter::InvalidPolicy).
+    pub fn take_rejects(&mut self) -> Vec<Reject> {
+        self.decoder.take_rejects()
+    }
+
+    /// The fetcher's statistics as they are now.
+    pub fn fetch_stats(&self) -> FetchStats {
+        self.pages.snapshot()
+    }
+
+    /// Undocumented top-level fields met so far (kept in the `_extra` column).
+    pub fn unknown_fields(&self) -> u64 {
+        self.decoder.unknown_fields()
+    }
+
+    /// Contacts rejected so far (under either policy).
+    pub fn rejects(&self) -> u64 {
+        self.decoder.rejects()
+    }
+
+    /// Pages decoded so far.
+    pub fn pages(&self) -> u64 {
+        self.pages_seen
+    }
+}
+
+impl RecordBatches {
+    /// After an error the stream ends: a failed run must not look like a short one.
+    fn fail(&mut self) {
+        self.failed = true;
+        self.done = true;
+    }
+}
+
+impl Stream for RecordBatches {
+    type Item = Result<RecordBatch, ExportError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.failed {
+            return Poll::Ready(None);
+        }
+        loop {
+            if let Some(batch) = this.decoder.next_batch() {
+                return Poll::Ready(Some(Ok(batch)));
+            }
+            if this.done {
+                return Poll::Ready(this.decoder.flush().map_err(Into::into).transpose());
+            }
+            match ready!(this.pages.poll_next_unpin(cx)) {
+                Some(Ok(page)) => {
+                    this.pages_seen += 1;
+                    if let Err(e) = this.decoder.decode_page(&page) {
+                        this.fail();
+                        return Poll::Ready(Some(Err(e.into())));
+                    }
+                }
+                Some(Err(e)) => {
+                    this.fail();
+                    return Poll::Ready(Some(Err(e.into())));
+                }
+                None => this.done = true,
+            }
+        }
+    }
+}

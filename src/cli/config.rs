@@ -1,0 +1,209 @@
+//! Stage two of flag parsing: raw flags (with their environment fallbacks) plus the optional
+//! TOML file, resolved once into a validated [`ExportConfig`] (flag > env > file > default).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use chrono::NaiveDate;
+use serde::Deserialize;
+use trackly_export::{
+    ApiKey, ClientBuilder, Compression, E164, InvalidPolicy, Query, RetryConfig, WriterOptions,
+};
+
+use super::flags::ExportArgs;
+
+/// The settings a `--config` file may hold: the `export` flags, by the same names with `_`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    output: Option<String>,
+    list_number: Option<String>,
+    active: Option<String>,
+    concurrency: Option<usize>,
+    per_page: Option<u32>,
+    base_url: Option<String>,
+    compression: Option<String>,
+    zstd_level: Option<i32>,
+    row_group_rows: Option<usize>,
+    file_size: Option<u64>,
+    batch_size: Option<usize>,
+    on_invalid: Option<String>,
+    extract_date: Option<String>,
+    max_rps: Option<f64>,
+    bloom_filter: Option<bool>,
+    request_timeout: Option<f64>,
+    max_attempts: Option<u32>,
+    allow_http: Option<bool>,
+    api_key_file: Option<PathBuf>,
+}
+
+/// A fully resolved, validated `export` configuration.
+#[derive(Debug)]
+pub struct ExportConfig {
+    pub client: ClientBuilder,
+    pub query: Query,
+    pub output: String,
+    pub allow_http: bool,
+    pub writer: WriterOptions,
+    pub batch_size: Option<usize>,
+    pub on_invalid: InvalidPolicy,
+    pub extract_date: Option<NaiveDate>,
+    pub dry_run: bool,
+    /// The key was given with `--api-key` on the command line (it shows in `ps`).
+    pub key_on_command_line: bool,
+}
+
+/// Resolves and validates everything; every error names the setting and the value.
+pub fn resolve(args: &ExportArgs, key_on_command_line: bool) -> anyhow::Result<ExportConfig> {
+    let file = match &args.config {
+        Some(path) => read_file(path)?,
+        None => FileConfig::default(),
+    };
+    macro_rules! pick {
+        ($field:ident) => {
+            args.$field.clone().or(file.$field.clone())
+        };
+    }
+
+    let output =
+        pick!(output).context("--output is required (a directory or s3://bucket/prefix)")?;
+    let query = Query {
+        list_number: pick!(list_number)
+            .map(|n| E164::parse(&n).with_context(|| "--list-number".to_string()))
+            .transpose()?,
+        active: pick!(active).map(|a| parse_active(&a)).transpose()?,
+    };
+
+    let mut client = ClientBuilder::new();
+    if let Some(url) = pick!(base_url) {
+        client = client.with_base_url(url);
+    }
+    client = client.with_api_key(api_key(args, file.api_key_file.as_deref())?);
+    if let Some(n) = pick!(concurrency) {
+        if !(1..=256).contains(&n) {
+            bail!("--concurrency {n} is out of range 1..=256");
+        }
+        client = client.with_concurrency(n);
+    }
+    if let Some(n) = pick!(per_page) {
+        if !(1..=1000).contains(&n) {
+            bail!("--per-page {n} is out of range 1..=1000 (the API's documented maximum is 1000)");
+        }
+        client = client.with_per_page(n);
+    }
+    if let Some(rps) = pick!(max_rps) {
+        if !(rps.is_finite() && rps > 0.0) {
+            bail!("--max-rps {rps} must be a positive number of requests per second");
+        }
+        client = client.with_max_rps(Some(rps));
+    }
+    if let Some(secs) = pick!(request_timeout) {
+        if !(secs.is_finite() && secs > 0.0) {
+            bail!("--request-timeout {secs} must be a positive number of seconds");
+        }
+        client = client.with_request_timeout(Duration::from_secs_f64(secs));
+    }
+    if let Some(attempts) = pick!(max_attempts) {
+        if attempts == 0 {
+            bail!("--max-attempts must be at least 1");
+        }
+        client = client.with_retry(RetryConfig {
+            max_attempts: attempts,
+            ..RetryConfig::default()
+        });
+    }
+    let allow_http = pick!(allow_http).unwrap_or(false);
+    client = client.with_allow_http(allow_http);
+
+    let mut writer = WriterOptions::default();
+    let level = pick!(zstd_level);
+    if let Some(level) = level
+        && !(1..=22).contains(&level)
+    {
+        bail!("--zstd-level {level} is out of range 1..=22");
+    }
+    writer.compression = match pick!(compression).as_deref() {
+        None | Some("zstd") => Compression::Zstd(level.unwrap_or(3)),
+        Some("snappy") => Compression::Snappy,
+        Some("none") => Compression::None,
+        Some(other) => bail!("--compression {other:?} is not one of zstd, snappy, none"),
+    };
+    if let Some(rows) = pick!(row_group_rows) {
+        if rows == 0 {
+            bail!("--row-group-rows must be at least 1");
+        }
+        writer.row_group_rows = rows;
+    }
+    if let Some(mib) = pick!(file_size) {
+        if mib == 0 {
+            bail!("--file-size must be at least 1 (MiB)");
+        }
+        writer.target_file_bytes = mib.saturating_mul(1024 * 1024);
+    }
+    if let Some(bloom) = pick!(bloom_filter) {
+        writer.bloom_filter_phone = bloom;
+    }
+    let batch_size = pick!(batch_size);
+    if batch_size == Some(0) {
+        bail!("--batch-size must be at least 1");
+    }
+    let on_invalid = match pick!(on_invalid).as_deref() {
+        None | Some("fail") => InvalidPolicy::Fail,
+        Some("quarantine") => InvalidPolicy::Quarantine,
+        Some(other) => bail!("--on-invalid {other:?} is not one of fail, quarantine"),
+    };
+    let extract_date = pick!(extract_date)
+        .map(|d| {
+            NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+                .with_context(|| format!("--extract-date {d:?} is not a date in YYYY-MM-DD form"))
+        })
+        .transpose()?;
+    // Building the client validates the base URL, the key's characters and the HTTPS rule
+    // before any request; the builder itself is kept for the run.
+    client.clone().build()?;
+    Ok(ExportConfig {
+        client,
+        query,
+        output,
+        allow_http,
+        writer,
+        batch_size,
+        on_invalid,
+        extract_date,
+        dry_run: args.dry_run,
+        key_on_command_line,
+    })
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--config {}: cannot read the file", path.display()))?;
+    toml::from_str(&text)
+        .with_context(|| format!("--config {}: not a valid config file", path.display()))
+}
+
+fn parse_active(text: &str) -> anyhow::Result<bool> {
+    match text {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => bail!("--active {other:?} is not one of true, false (omit it for all contacts)"),
+    }
+}
+
+/// `--api-key` / `TRACKLY_API_KEY` first, then the key file (flag, env or config file).
+fn api_key(args: &ExportArgs, file_key_path: Option<&Path>) -> anyhow::Result<ApiKey> {
+    if let Some(key) = &args.api_key {
+        return Ok(ApiKey::new(key.trim()));
+    }
+    let Some(path) = args.api_key_file.as_deref().or(file_key_path) else {
+        bail!("no API key: set TRACKLY_API_KEY or pass --api-key-file PATH");
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--api-key-file {}: cannot read the file", path.display()))?;
+    let key = text.lines().next().unwrap_or_default().trim();
+    if key.is_empty() {
+        bail!("--api-key-file {}: the file is empty", path.display());
+    }
+    Ok(ApiKey::new(key))
+}

@@ -1,0 +1,51 @@
+//! `trackly-export demo`: the embedded default. An in-process mock API with a realistic data
+//! set, exported to a local lake folder, then a ready DuckDB query.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use trackly_export::mock::{DatasetConfig, MockConfig, MockServer};
+use trackly_export::{ApiKey, Client, Export, OutputLocation, RunSummary};
+
+use super::flags::DemoArgs;
+use super::progress::Progress;
+
+pub async fn run(args: &DemoArgs, progress: Arc<Progress>) -> anyhow::Result<RunSummary> {
+    let mock = MockServer::start(MockConfig {
+        dataset: DatasetConfig {
+            contacts: args.contacts,
+            ..DatasetConfig::default()
+        },
+        ..MockConfig::default()
+    })
+    .await
+    .context("cannot start the embedded mock API")?;
+    tracing::info!(url = %mock.url(), contacts = args.contacts, "embedded mock API started");
+    let client = Client::builder()
+        .with_base_url(mock.url())
+        .with_api_key(ApiKey::new(mock.api_key()))
+        .build()?;
+    let output = args.output.to_string_lossy().into_owned();
+    let location = OutputLocation::parse(&output, false)?;
+    let summary = Export::builder()
+        .client(client)
+        .sink(location)
+        .on_progress(move |p| progress.update(p))
+        .build()?
+        .run_until(super::shutdown_signal())
+        .await?;
+    mock.shutdown().await;
+    Ok(summary)
+}
+
+/// What to tell a new user after the demo.
+pub fn next_steps(output: &Path) -> String {
+    let glob = output.join("contacts/**/*.parquet");
+    let glob = glob.to_string_lossy();
+    format!(
+        "\nQuery it with DuckDB:\n\n  duckdb -c \"SELECT carrier, count(*) AS contacts, sum(revenue_total) AS revenue, \
+         count(custom_fields['source']) AS with_source FROM read_parquet('{glob}', hive_partitioning=true) \
+         GROUP BY ALL ORDER BY contacts DESC\"\n"
+    )
+}

@@ -1,0 +1,227 @@
+//! Raw command-line arguments, as clap parses them. Every `export` flag also reads a
+//! `TRACKLY_*` environment variable; values left unset here are filled from the `--config` file,
+//! then from defaults, in [`super::config`].
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    success
+  2    usage or configuration error (bad flag, bad E.164 number, missing API key, ...)
+  3    authentication: the API rejected the API key (HTTP 401)
+  4    API failure after retries (or an API answer retrying cannot fix)
+  5    storage failure (local disk or S3)
+  6    invalid data under --on-invalid fail
+  130  interrupted (Ctrl-C / SIGTERM); nothing of the run is left visible";
+
+/// Export every contact from the Trackly SMS API to Parquet, on local disk or S3.
+#[derive(Debug, Parser)]
+#[command(name = "trackly-export", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Print nothing but errors (no progress, no summary).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    /// More log output: -v for debug, -vv for trace.
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Log line format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "TRACKLY_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Export every matching contact to Parquet (the nightly job).
+    #[command(after_help = EXIT_CODES)]
+    Export(Box<ExportArgs>),
+    /// Start an embedded mock API with a realistic data set and export it to a local lake.
+    Demo(DemoArgs),
+    /// Print the output schema (Arrow) or DDL for DuckDB or Spark.
+    Schema(SchemaArgs),
+    /// Run the fault-injecting mock Trackly API server (for tests and benchmarks).
+    MockServer(MockServerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Where to write: a local directory or s3://bucket/prefix.
+    #[arg(long, short, env = "TRACKLY_OUTPUT")]
+    pub output: Option<String>,
+
+    /// Only contacts of this sending list (E.164, e.g. +18005551234).
+    #[arg(long, env = "TRACKLY_LIST_NUMBER")]
+    pub list_number: Option<String>,
+
+    /// Only active (true) or inactive (false) contacts; omit for all.
+    #[arg(long, env = "TRACKLY_ACTIVE")]
+    pub active: Option<String>,
+
+    /// Most API requests in flight [default: 8].
+    #[arg(long, env = "TRACKLY_CONCURRENCY")]
+    pub concurrency: Option<usize>,
+
+    /// Contacts per page, 1 to 1000 [default: 1000].
+    #[arg(long, env = "TRACKLY_PER_PAGE")]
+    pub per_page: Option<u32>,
+
+    /// API base URL [default: https://app.tracklysms.com/api].
+    #[arg(long, env = "TRACKLY_BASE_URL")]
+    pub base_url: Option<String>,
+
+    /// Parquet compression: zstd, snappy or none [default: zstd].
+    #[arg(long, env = "TRACKLY_COMPRESSION")]
+    pub compression: Option<String>,
+
+    /// zstd level, 1 to 22 [default: 3].
+    #[arg(long, env = "TRACKLY_ZSTD_LEVEL")]
+    pub zstd_level: Option<i32>,
+
+    /// Rows per Parquet row group [default: 131072].
+    #[arg(long, env = "TRACKLY_ROW_GROUP_ROWS")]
+    pub row_group_rows: Option<usize>,
+
+    /// Target size of one Parquet file in MiB [default: 256].
+    #[arg(long, env = "TRACKLY_FILE_SIZE")]
+    pub file_size: Option<u64>,
+
+    /// Rows per Arrow record batch [default: 8192].
+    #[arg(long, env = "TRACKLY_BATCH_SIZE")]
+    pub batch_size: Option<usize>,
+
+    /// What to do with a contact that does not fit the schema: fail or quarantine [default: fail].
+    #[arg(long, env = "TRACKLY_ON_INVALID")]
+    pub on_invalid: Option<String>,
+
+    /// The partition date, YYYY-MM-DD [default: today, UTC].
+    #[arg(long, env = "TRACKLY_EXTRACT_DATE")]
+    pub extract_date: Option<String>,
+
+    /// Client-side ceiling on API requests per second.
+    #[arg(long, env = "TRACKLY_MAX_RPS")]
+    pub max_rps: Option<f64>,
+
+    /// Write a bloom filter for phone_number.
+    #[arg(long, env = "TRACKLY_BLOOM_FILTER")]
+    pub bloom_filter: Option<bool>,
+
+    /// Seconds one API request may take, body included [default: 60].
+    #[arg(long, env = "TRACKLY_REQUEST_TIMEOUT")]
+    pub request_timeout: Option<f64>,
+
+    /// Attempts per page before giving up [default: 10].
+    #[arg(long, env = "TRACKLY_MAX_ATTEMPTS")]
+    pub max_attempts: Option<u32>,
+
+    /// Allow plain http:// to non-loopback API or S3 endpoints (secrets travel unencrypted).
+    #[arg(long, env = "TRACKLY_ALLOW_HTTP")]
+    pub allow_http: Option<bool>,
+
+    /// Read the API key from this file (first line).
+    #[arg(long, env = "TRACKLY_API_KEY_FILE")]
+    pub api_key_file: Option<PathBuf>,
+
+    /// The API key. Prefer TRACKLY_API_KEY or --api-key-file: a flag shows in the process list.
+    #[arg(long, env = "TRACKLY_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+
+    /// A TOML file with any of these settings (flag > environment > file > default).
+    #[arg(long, env = "TRACKLY_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Check the configuration and the API key with one request, print the plan, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Contacts in the embedded data set.
+    #[arg(long, default_value_t = 50_000)]
+    pub contacts: usize,
+
+    /// The local lake folder to write.
+    #[arg(long, short, default_value = "./trackly-lake")]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// What to print.
+    #[arg(long, value_enum, default_value_t = SchemaFormat::Arrow)]
+    pub format: SchemaFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaFormat {
+    Arrow,
+    Duckdb,
+    Spark,
+}
+
+#[derive(Debug, Args)]
+pub struct MockServerArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Contacts in the data set.
+    #[arg(long, default_value_t = 100_000)]
+    pub contacts: usize,
+    /// Seed of the data set.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Sending lists in the data set.
+    #[arg(long, default_value_t = 4)]
+    pub lists: usize,
+    /// The key the server accepts.
+    #[arg(long, default_value = "trk_test_key")]
+    pub api_key: String,
+    /// Fixed latency per request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Extra random latency per request, uniform in [0, N] milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub jitter_ms: u64,
+    /// Requests per second before answering 429 with Retry-After.
+    #[arg(long)]
+    pub rate_limit: Option<u32>,
+    /// Probability of HTTP 500.
+    #[arg(long, default_value_t = 0.0)]
+    pub p_500: f64,
+    /// Probability of HTTP 502 with an HTML body.
+    #[arg(long, default_value_t = 0.0)]
+    pub p_502: f64,
+    /// Probability of HTTP 503.
+    #[arg(long, default_value_t = 0.0)]
+    pub p_503: f64,
+    /// Probability of a truncated (invalid JSON) body.
+    #[arg(long, default_value_t = 0.0)]
+    pub p_truncate: f64,
+    /// Probability of a connection reset mid-body.
+    #[arg(long, default_value_t = 0.0)]
+    pub p_reset: f64,
+    /// Probability of a very slow body.
+    #[arg(long, default_value_t = 0.0)]
+    pub p_slow: f64,
+    /// How long a slow body takes, in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    pub slow_body_ms: u64,
+    /// Drift events, e.g. `insert:500@10` (500 new contacts after request 10) or `delete:100@20`.
+    #[arg(long, value_delimiter = ',')]
+    pub drift: Vec<String>,
+    /// Seed of the fault draws.
+    #[arg(long, default_value_t = 1)]
+    pub fault_seed: u64,
+}

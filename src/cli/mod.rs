@@ -1,0 +1,275 @@
+//! The binary: flags in, a validated configuration, one library call, an exit code out.
+
+mod config;
+mod demo;
+mod flags;
+mod logging;
+mod mock_server;
+mod progress;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
+use trackly_export::converter::schema::{duckdb_ddl, spark_ddl};
+use trackly_export::{ErrorKind, Export, ExportError, OutputLocation, RunSummary, contacts_schema};
+
+use flags::{Cli, Command, SchemaFormat};
+use progress::Progress;
+
+/// Exit codes, as documented in `--help` and the README.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const CONFIG: u8 = 2;
+    pub const AUTH: u8 = 3;
+    pub const API: u8 = 4;
+    pub const STORAGE: u8 = 5;
+    pub const INVALID_DATA: u8 = 6;
+    pub const INTERRUPTED: u8 = 130;
+}
+
+/// Parses the command line and runs it; every failure becomes a one-line message and a code.
+pub fn main() -> ExitCode {
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let key_on_command_line = matches
+        .subcommand_matches("export")
+        .and_then(|m| m.value_source("api_key"))
+        == Some(ValueSource::CommandLine);
+    logging::init(cli.quiet, cli.verbose, cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::STORAGE);
+        }
+    };
+    match runtime.block_on(run(cli, key_on_command_line)) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(failure) => {
+            eprintln!("error: {:#}", failure.error);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl From<anyhow::Error> for Failure {
+    /// Errors raised before the library runs are configuration errors.
+    fn from(error: anyhow::Error) -> Self {
+        let code = match error.downcast_ref::<ExportError>() {
+            Some(e) => code_of(e),
+            None => exit::CONFIG,
+        };
+        Failure { code, error }
+    }
+}
+
+impl From<ExportError> for Failure {
+    fn from(error: ExportError) -> Self {
+        Failure {
+            code: code_of(&error),
+            error: error.into(),
+        }
+    }
+}
+
+fn code_of(error: &ExportError) -> u8 {
+    match error.kind() {
+        ErrorKind::Config => exit::CONFIG,
+        ErrorKind::Auth => exit::AUTH,
+        ErrorKind::Api => exit::API,
+        ErrorKind::Storage => exit::STORAGE,
+        ErrorKind::InvalidData => exit::INVALID_DATA,
+        ErrorKind::Interrupted => exit::INTERRUPTED,
+        _ => exit::API,
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what Kubernetes and cron's timeout send).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn run(cli: Cli, key_on_command_line: bool) -> Result<(), Failure> {
+    match cli.command {
+        Command::Export(args) => {
+            let config = config::resolve(&args, key_on_command_line)?;
+            export(config, cli.quiet).await
+        }
+        Command::Demo(args) => {
+            let progress = Arc::new(Progress::new(cli.quiet));
+            let result = demo::run(&args, Arc::clone(&progress)).await;
+            progress.finish();
+            let summary = result.map_err(Failure::from)?;
+            if !cli.quiet {
+                print_summary(&summary, &args.output.to_string_lossy());
+                println!("{}", demo::next_steps(&args.output));
+            }
+            Ok(())
+        }
+        Command::Schema(args) => {
+            let text = match args.format {
+                SchemaFormat::Arrow => {
+                    let schema = contacts_schema();
+                    let mut out = String::new();
+                    for field in schema.fields() {
+                        out.push_str(&format!(
+                            "{}: {}{}\n",
+                            field.name(),
+                            field.data_type(),
+                            if field.is_nullable() { "" } else { " NOT NULL" }
+                        ));
+                    }
+                    out
+                }
+                SchemaFormat::Duckdb => duckdb_ddl("contacts"),
+                SchemaFormat::Spark => spark_ddl("contacts"),
+            };
+            print!("{text}");
+            std::io::stdout().flush().ok();
+            Ok(())
+        }
+        Command::MockServer(args) => mock_server::run(&args).await.map_err(Failure::from),
+    }
+}
+
+async fn export(config: config::ExportConfig, quiet: bool) -> Result<(), Failure> {
+    if config.key_on_command_line {
+        tracing::warn!(
+            "--api-key shows in the process list; prefer TRACKLY_API_KEY or --api-key-file"
+        );
+    }
+    let client = config.client.build().map_err(ExportError::from)?;
+    if config.dry_run {
+        // Validate the location without creating anything, then spend one request on page 1.
+        check_output(&config.output, config.allow_http)?;
+        let first = client
+            .first_page(&config.query)
+            .await
+            .map_err(ExportError::from)?;
+        let p = first.pagination();
+        let pages = p.total.div_ceil(u64::from(client.per_page()));
+        println!(
+            "dry run: the API key works; {} contacts match {}, {} pages of {}, to be written under {}/contacts/extract_date=… (nothing written)",
+            p.total,
+            describe_query(&config.query),
+            pages,
+            client.per_page(),
+            config.output.trim_end_matches('/')
+        );
+        return Ok(());
+    }
+    let location =
+        OutputLocation::parse(&config.output, config.allow_http).map_err(ExportError::from)?;
+    let progress = Arc::new(Progress::new(quiet));
+    let mut builder = Export::builder()
+        .client(client)
+        .query(config.query)
+        .sink(location)
+        .writer(config.writer)
+        .on_invalid(config.on_invalid);
+    if let Some(rows) = config.batch_size {
+        builder = builder.batch_size(rows);
+    }
+    if let Some(date) = config.extract_date {
+        builder = builder.extract_date(date);
+    }
+    let reporter = Arc::clone(&progress);
+    let result = builder
+        .on_progress(move |p| reporter.update(p))
+        .build()?
+        .run_until(shutdown_signal())
+        .await;
+    progress.finish();
+    let summary = result?;
+    if !quiet {
+        print_summary(&summary, &config.output);
+    }
+    Ok(())
+}
+
+/// Validates the output location for `--dry-run` without creating anything.
+fn check_output(output: &str, allow_http: bool) -> Result<(), Failure> {
+    if output.contains("://") {
+        // Parsing an s3:// location builds a client and makes no request.
+        OutputLocation::parse(output, allow_http).map_err(ExportError::from)?;
+        return Ok(());
+    }
+    let path = std::path::Path::new(output);
+    let existing = path.ancestors().find(|p| p.exists()).unwrap_or(path);
+    if !existing.is_dir() {
+        return Err(Failure {
+            code: exit::CONFIG,
+            error: anyhow::anyhow!(
+                "invalid output location {output:?}: {} is not a directory",
+                existing.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn describe_query(query: &trackly_export::Query) -> String {
+    let list = query
+        .list_number
+        .as_ref()
+        .map_or("every list".to_owned(), |l| format!("list {l}"));
+    let active = match query.active {
+        None => "active and inactive",
+        Some(true) => "active only",
+        Some(false) => "inactive only",
+    };
+    format!("{list}, {active}")
+}
+
+fn print_summary(summary: &RunSummary, output: &str) {
+    let secs = summary.duration().as_secs_f64();
+    let f = &summary.fetch;
+    eprintln!(
+        "exported {} contacts in {:.1}s ({:.0}/s) to {}/contacts/extract_date={}: {} file(s), {:.1} MiB; {} requests, {} retries, {} drift event(s), {} duplicate(s) dropped, {} reject(s), run {}",
+        summary.rows,
+        secs,
+        summary.rows as f64 / secs.max(1e-3),
+        output.trim_end_matches('/'),
+        summary.extract_date,
+        summary.files.len(),
+        summary.bytes as f64 / (1024.0 * 1024.0),
+        f.requests,
+        f.retries.total(),
+        f.drift_events.len(),
+        f.duplicates_dropped,
+        summary.rejects,
+        summary.run_id,
+    );
+}

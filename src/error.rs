@@ -1,0 +1,58 @@
+//! The facade's error: a fetch or convert error, or an interruption, with a kind that maps
+//! one-to-one onto the CLI's exit codes.
+
+use trackly_converter::ConvertError;
+use trackly_fetcher::FetchError;
+
+/// What failed in an export.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// Talking to the API failed.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// Decoding contacts or writing Parquet failed.
+    #[error(transparent)]
+    Convert(#[from] ConvertError),
+    /// The run was stopped from outside (Ctrl-C); nothing of it was published.
+    #[error("interrupted: run {run_id} was stopped and nothing of it was published")]
+    Interrupted {
+        /// The run that was stopped.
+        run_id: String,
+    },
+}
+
+/// The class of an [`ExportError`]; the CLI turns each into its own exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The configuration is unusable (exit code 2).
+    Config,
+    /// The API rejected the key (exit code 3).
+    Auth,
+    /// The API failed or answered unusably after retries (exit code 4).
+    Api,
+    /// Local disk or object storage failed (exit code 5).
+    Storage,
+    /// A contact did not match the schema under the `fail` policy (exit code 6).
+    InvalidData,
+    /// Stopped from outside (exit code 130).
+    Interrupted,
+}
+
+impl ExportError {
+    /// The class of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ExportError::Fetch(e) if e.is_auth() => ErrorKind::Auth,
+            ExportError::Fetch(e) if e.is_config() => ErrorKind::Config,
+            ExportError::Fetch(_) => ErrorKind::Api,
+            ExportError::Convert(ConvertError::InvalidRecord { .. }) => ErrorKind::InvalidData,
+            ExportError::Convert(
+                ConvertError::InvalidOption { .. } | ConvertError::Location { .. },
+            ) => ErrorKind::Config,
+            ExportError::Convert(_) => ErrorKind::Storage,
+            ExportError::Interrupted { .. } => ErrorKind::Interrupted,
+        }
+    }
+}

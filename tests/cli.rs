@@ -1,0 +1,398 @@
+//! The CLI end to end: the built binary against the real mock server, real files, DuckDB.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::*;
+use trackly_export::mock::{Dataset, DatasetConfig, Faults};
+
+async fn run_async(mut cmd: Command) -> Output {
+    tokio::task::spawn_blocking(move || run(&mut cmd))
+        .await
+        .expect("runner")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_writes_a_lake_that_duckdb_reads_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let mut cmd = binary();
+    cmd.args(["demo", "--contacts", "3000", "--output"])
+        .arg(&lake);
+    let out = run_async(cmd).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("read_parquet("), "{}", stdout(&out));
+    let dataset = Dataset::generate(&DatasetConfig {
+        contacts: 3000,
+        ..DatasetConfig::default()
+    });
+    let mut truth = Vec::new();
+    for i in 0..dataset.len() {
+        truth.extend_from_slice(dataset.contact_json(i));
+        truth.push(b'\n');
+    }
+    check_lake(&lake, &truth, Some(3000));
+    let date_dir = walk(&lake)
+        .into_iter()
+        .find(|p| p.ends_with("_SUCCESS"))
+        .expect("_SUCCESS written");
+    assert!(date_dir.parent().unwrap().join("_manifest.json").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn export_with_filters_writes_exactly_the_matching_contacts() {
+    let server = mock(4_000, Faults::default()).await;
+    let truth_all = server.ground_truth(None, None);
+    let first: serde_json::Value =
+        serde_json::from_slice(truth_all.split(|&b| b == b'\n').next().unwrap()).unwrap();
+    let list = first["list_number"].as_str().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_async(export(
+        &server,
+        dir.path(),
+        &[
+            "--list-number",
+            &list,
+            "--active",
+            "true",
+            "--per-page",
+            "100",
+            "--extract-date",
+            "2026-01-02",
+        ],
+    ))
+    .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let truth = server.ground_truth(Some(&list), Some(true));
+    check_lake(dir.path(), &truth, None);
+    assert!(
+        dir.path()
+            .join("contacts/extract_date=2026-01-02/_SUCCESS")
+            .exists()
+    );
+    assert_no_secret_in_tree(dir.path());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn usage_errors_exit_2_before_any_request() {
+    let server = mock(100, Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    for (args, needle) in [
+        (vec!["--list-number", "18005551234"], "E.164"),
+        (vec!["--list-number", "+1800abc"], "E.164"),
+        (vec!["--per-page", "0"], "--per-page"),
+        (vec!["--per-page", "1001"], "--per-page"),
+        (vec!["--active", "yes"], "--active"),
+        (vec!["--compression", "lz5"], "--compression"),
+        (vec!["--on-invalid", "ignore"], "--on-invalid"),
+        (vec!["--extract-date", "2026-13-01"], "--extract-date"),
+        (vec!["--concurrency", "0"], "--concurrency"),
+    ] {
+        let out = run_async(export(&server, dir.path(), &args)).await;
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
+        assert_eq!(
+            stderr(&out).trim().lines().count(),
+            1,
+            "one line: {}",
+            stderr(&out)
+        );
+    }
+    // No API key at all.
+    let mut cmd = binary();
+    cmd.args(["export", "--base-url", &server.url(), "--output"])
+        .arg(dir.path());
+    let out = run_async(cmd).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("TRACKLY_API_KEY"), "{}", stderr(&out));
+    // Malformed S3 URLs.
+    for url in ["s3://", "s3:///prefix", "gs://bucket/x"] {
+        let mut cmd = binary();
+        cmd.env("TRACKLY_API_KEY", SECRET).args([
+            "export",
+            "--base-url",
+            &server.url(),
+            "--output",
+            url,
+        ]);
+        let out = run_async(cmd).await;
+        assert_eq!(code(&out), 2, "{url}: {}", stderr(&out));
+    }
+    assert_eq!(server.stats().requests, 0, "no request was made");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_key_exits_3_and_never_prints_the_key() {
+    let server = mock(100, Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = binary();
+    cmd.env("TRACKLY_API_KEY", "trk_wrong_key_9d8c")
+        .args(["-vv", "export", "--base-url", &server.url(), "--output"])
+        .arg(dir.path());
+    let out = run_async(cmd).await;
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("401"), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("trk_wrong_key_9d8c"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(parquet_files(dir.path()).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_api_that_never_recovers_exits_4_naming_the_page() {
+    let server = mock(
+        100,
+        Faults {
+            p_502: 1.0,
+            ..Faults::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_async(export(&server, dir.path(), &["--max-attempts", "2"])).await;
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(stderr(&out).contains("page 1"), "{}", stderr(&out));
+    assert!(parquet_files(dir.path()).is_empty());
+}
+
+/// A real (tiny) HTTP server that always answers with `body`.
+fn fixed_server(body: &'static str) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/api", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 8192];
+            let _ = stream.read(&mut buf);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
+                body.len(),
+                body
+            );
+        }
+    });
+    url
+}
+
+const BAD_PAGE: &str = r#"{"contacts":[{"phone_number":"+14155550001","list_number":"+18005551234","revenue_total":"lots"},{"phone_number":"+14155550002","list_number":"+18005551234","revenue_total":1.5}],"pagination":{"page":1,"per_page":1000,"total":2,"total_pages":1}}"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_data_exits_6_or_is_quarantined() {
+    let url = fixed_server(BAD_PAGE);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = binary();
+    cmd.env("TRACKLY_API_KEY", SECRET)
+        .args(["export", "--base-url", &url, "--output"])
+        .arg(dir.path());
+    let out = run_async(cmd).await;
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("page 1") && err.contains("revenue_total") && err.contains("lots"),
+        "{err}"
+    );
+    assert!(parquet_files(dir.path()).is_empty());
+
+    let mut cmd = binary();
+    cmd.env("TRACKLY_API_KEY", SECRET)
+        .args([
+            "export",
+            "--on-invalid",
+            "quarantine",
+            "--base-url",
+            &url,
+            "--output",
+        ])
+        .arg(dir.path());
+    let out = run_async(cmd).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(parquet_files(dir.path()).len(), 1);
+    let rejects: Vec<_> = walk(dir.path())
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("_rejects")
+        })
+        .collect();
+    assert_eq!(rejects.len(), 1, "{:?}", walk(dir.path()));
+    let text = std::fs::read_to_string(&rejects[0]).unwrap();
+    assert!(
+        text.contains("+14155550001") && text.contains("revenue_total"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_checks_the_key_and_writes_nothing() {
+    let server = mock(2_500, Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let out = run_async(export(&server, &lake, &["--dry-run"])).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("2500 contacts"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("3 pages"), "{}", stdout(&out));
+    assert!(!lake.exists(), "dry run created {}", lake.display());
+    assert_eq!(server.stats().requests, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn config_precedence_is_flag_then_env_then_file_then_default() {
+    let server = mock(1_000, Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("trackly.toml");
+    std::fs::write(&config, "per_page = 100\nconcurrency = 2\n").unwrap();
+    let lake = dir.path().join("lake");
+    let per_page = |out: &Output| {
+        let text = stdout(out);
+        assert!(text.contains("dry run"), "{text}");
+        text.split("pages of ")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .trim_end_matches(',')
+            .to_owned()
+    };
+    let mut cmd = export(&server, &lake, &["--dry-run"]);
+    assert_eq!(per_page(&run_async(cmd).await), "1000", "default");
+    cmd = export(
+        &server,
+        &lake,
+        &["--dry-run", "--config", config.to_str().unwrap()],
+    );
+    assert_eq!(per_page(&run_async(cmd).await), "100", "file over default");
+    cmd = export(
+        &server,
+        &lake,
+        &["--dry-run", "--config", config.to_str().unwrap()],
+    );
+    cmd.env("TRACKLY_PER_PAGE", "200");
+    assert_eq!(per_page(&run_async(cmd).await), "200", "env over file");
+    cmd = export(
+        &server,
+        &lake,
+        &[
+            "--dry-run",
+            "--per-page",
+            "300",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    cmd.env("TRACKLY_PER_PAGE", "200");
+    assert_eq!(per_page(&run_async(cmd).await), "300", "flag over env");
+    std::fs::write(&config, "per_page = 100\nbogus = 1\n").unwrap();
+    cmd = export(
+        &server,
+        &lake,
+        &["--dry-run", "--config", config.to_str().unwrap()],
+    );
+    let out = run_async(cmd).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn progress_is_logged_when_not_a_terminal_and_silent_with_quiet() {
+    let server = mock(3_000, Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_async(export(&server, dir.path(), &["--per-page", "100"])).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("progress") && err.contains("pages="), "{err}");
+    assert!(err.contains("exported 3000 contacts"), "{err}");
+
+    let mut cmd = export(&server, &dir.path().join("q"), &["--per-page", "100"]);
+    cmd.arg("--quiet");
+    let out = run_async(cmd).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stderr(&out), "", "quiet prints nothing");
+
+    let cmd = export(
+        &server,
+        &dir.path().join("j"),
+        &["--log-format", "json", "-vv"],
+    );
+    let out = run_async(cmd).await;
+    assert_eq!(code(&out), 0);
+    let first = stderr(&out).lines().next().unwrap_or_default().to_owned();
+    serde_json::from_str::<serde_json::Value>(&first).expect("JSON log lines");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_exits_130_and_leaves_no_parquet() {
+    let server = mock(
+        20_000,
+        Faults {
+            latency: Duration::from_millis(150),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = export(
+        &server,
+        dir.path(),
+        &[
+            "--per-page",
+            "100",
+            "--concurrency",
+            "2",
+            "--row-group-rows",
+            "1000",
+        ],
+    );
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(code(&out), 130, "{}", stderr(&out));
+    assert!(
+        parquet_files(dir.path()).is_empty(),
+        "{:?}",
+        walk(dir.path())
+    );
+    assert!(!walk(dir.path()).iter().any(|p| p.ends_with("_SUCCESS")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schema_prints_arrow_and_ddl_that_duckdb_accepts() {
+    let out = run(binary().args(["schema"]));
+    assert_eq!(code(&out), 0);
+    assert!(
+        stdout(&out).contains("custom_fields: Map("),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(binary().args(["schema", "--format", "spark"]));
+    assert!(
+        stdout(&out).to_uppercase().contains("MAP<STRING, STRING>"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(binary().args(["schema", "--format", "duckdb"]));
+    assert_eq!(code(&out), 0);
+    let ddl = stdout(&out);
+    if let Some(result) = duckdb(&format!("{ddl}; SELECT count(*) FROM contacts")) {
+        assert!(result.contains('0'), "{result}");
+    }
+}
