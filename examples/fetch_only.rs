@@ -23,10 +23,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = format!("{base}/v2/contacts");
     let get = |page: u64| {
         let request = http
-            .get(&url)
-            .header("X-Api-Key", &key)
-            .query(&[("page", page), ("per_page", per_page)]);
-        async move { request.send().await?.error_for_status()?.bytes().await }
+            .get(format!("{url}?page={page}&per_page={per_page}"))
+            .header("X-Api-Key", &key);
+        async move {
+            let body: Result<bytes::Bytes, reqwest::Error> =
+                request.send().await?.error_for_status()?.bytes().await;
+            body
+        }
     };
     let start = Instant::now();
     let first = get(1).await?;
