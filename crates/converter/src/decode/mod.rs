@@ -512,6 +512,12 @@ const KINDS: [Kind; 18] = [
 /// The string slot of the two required fields.
 const STR_SLOT: [usize; 2] = [0, 1];
 
+/// Byte equality for short keys, inlined rather than a `memcmp` call per key.
+#[inline(always)]
+fn same_short(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 fn field_index(key: &str) -> Option<usize> {
     Some(match key {
         "phone_number" => 0,
@@ -679,7 +685,7 @@ impl KeySeed {
     #[inline]
     fn classify(&self, v: &str) -> Option<usize> {
         match DOCUMENTED_FIELDS.get(self.expected) {
-            Some(name) if *name == v => Some(self.expected),
+            Some(name) if same_short(name.as_bytes(), v.as_bytes()) => Some(self.expected),
             _ => field_index(v),
         }
     }
