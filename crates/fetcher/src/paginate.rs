@@ -169,7 +169,7 @@ impl Run {
             let number = page.number();
             let before = page.len();
             let delivered = self.deliver(page).await?;
-            if next > planned && current.full && delivered == 0 && before > 0 {
+            if number > planned && current.full && delivered == 0 && before > 0 {
                 // A full page of nothing new past the planned end: the API is repeating itself.
                 return Err(FetchError::UnstableListing {
                     page: number,
