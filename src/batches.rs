@@ -22,13 +22,7 @@ pub fn record_batches(
     query: Query,
     options: DecoderOptions,
 ) -> Result<RecordBatches, ExportError> {
-    Ok(RecordBatches {
-        decoder: ContactDecoder::new(options)?,
-        pages: client.contacts(query),
-        done: false,
-        failed: false,
-        pages_seen: 0,
-    })
+    RecordBatches::new(client.contacts(query), options)
 }
 
 /// The stream returned by [`record_batches`].
@@ -38,9 +32,28 @@ pub struct RecordBatches {
     done: bool,
     failed: bool,
     pages_seen: u64,
+    /// Number and `pagination.total` of the page decoded last.
+    last_page: Option<(u64, u64)>,
 }
 
 impl RecordBatches {
+    pub(crate) fn new(pages: Contacts, options: DecoderOptions) -> Result<Self, ExportError> {
+        Ok(RecordBatches {
+            decoder: ContactDecoder::new(options)?,
+            pages,
+            done: false,
+            failed: false,
+            pages_seen: 0,
+            last_page: None,
+        })
+    }
+
+    /// Number and `pagination.total` of the page decoded last. Every row of the pages
+    /// delivered before it is in a batch already returned or buffered in the decoder.
+    pub fn last_page(&self) -> Option<(u64, u64)> {
+        self.last_page
+    }
+
     /// Contacts set aside so far under [`InvalidPolicy::Quarantine`](trackly_converter::InvalidPolicy).
     pub fn take_rejects(&mut self) -> Vec<Reject> {
         self.decoder.take_rejects()
@@ -93,6 +106,7 @@ impl Stream for RecordBatches {
             match ready!(this.pages.poll_next_unpin(cx)) {
                 Some(Ok(page)) => {
                     this.pages_seen += 1;
+                    this.last_page = Some((page.number(), page.pagination().total));
                     if let Err(e) = this.decoder.decode_page(&page) {
                         this.fail();
                         return Poll::Ready(Some(Err(e.into())));

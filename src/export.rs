@@ -12,9 +12,9 @@ use trackly_converter::{
     DecoderOptions, FileInfo, InvalidPolicy, OutputLocation, ParquetSink, SinkOptions,
     WriterOptions,
 };
-use trackly_fetcher::{Client, FetchStats, Query};
+use trackly_fetcher::{Client, FetchStats, Query, ResumeFrom};
 
-use crate::{ExportError, RecordBatches, record_batches};
+use crate::{ExportError, RecordBatches};
 
 /// Progress of a running export, handed to the callback set with
 /// [`ExportBuilder::on_progress`] after every page.
@@ -77,9 +77,18 @@ pub struct ExportBuilder {
     on_invalid: InvalidPolicy,
     extract_date: Option<NaiveDate>,
     progress: Option<ProgressFn>,
+    resume: bool,
 }
 
 impl ExportBuilder {
+    /// Continue the newest interrupted run of the same query and extract date, if there is
+    /// one: its finished files are kept and their pages not fetched again (default: false,
+    /// start afresh).
+    pub fn resume(mut self, resume: bool) -> Self {
+        self.resume = resume;
+        self
+    }
+
     /// The API client.
     pub fn client(mut self, client: Client) -> Self {
         self.client = Some(client);
@@ -145,6 +154,7 @@ impl ExportBuilder {
             on_invalid: self.on_invalid,
             extract_date: self.extract_date,
             progress: self.progress,
+            resume: self.resume,
         })
     }
 }
@@ -159,6 +169,16 @@ pub struct Export {
     on_invalid: InvalidPolicy,
     extract_date: Option<NaiveDate>,
     progress: Option<ProgressFn>,
+    resume: bool,
+}
+
+/// Where a run stands, saved with every finished file (see [`ParquetSink::checkpoint`]).
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct Progress {
+    /// The page being decoded when the last finished file was closed.
+    page: u64,
+    /// The `pagination.total` that page reported.
+    total: u64,
 }
 
 impl Export {
@@ -179,27 +199,59 @@ impl Export {
         self,
         shutdown: impl Future<Output = ()>,
     ) -> Result<RunSummary, ExportError> {
-        let started_at = Utc::now();
         let clock = Instant::now();
-        let run_id = uuid::Uuid::now_v7().to_string();
-        let extract_date = self.extract_date.unwrap_or_else(|| started_at.date_naive());
-        let mut options =
+        let now = Utc::now();
+        let extract_date = self.extract_date.unwrap_or_else(|| now.date_naive());
+        let query_json = serde_json::to_value(&self.query).unwrap_or_default();
+        let options = SinkOptions {
+            extract_date,
+            run_id: uuid::Uuid::now_v7().to_string(),
+            writer: self.writer,
+            query_json,
+        };
+        let resumed = if self.resume {
+            ParquetSink::resume(self.location.clone(), options.clone()).await?
+        } else {
+            None
+        };
+        let (mut sink, pages) = match resumed {
+            Some((sink, checkpoint)) if sink.closed_files() > 0 => {
+                let progress: Progress = serde_json::from_value(checkpoint.progress)
+                    .unwrap_or(Progress { page: 1, total: 0 });
+                let delivered = sink.written_keys().await?;
+                tracing::info!(
+                    run_id = sink.run_id(),
+                    files = sink.closed_files(),
+                    contacts = delivered.len(),
+                    page = progress.page,
+                    "resuming an interrupted run"
+                );
+                let from = ResumeFrom {
+                    page: progress.page,
+                    total: progress.total,
+                    delivered,
+                };
+                let pages = self.client.contacts_resuming(self.query.clone(), from);
+                (sink, pages)
+            }
+            // An interrupted run that finished no file: keep its id, start from page 1.
+            Some((sink, _)) => (sink, self.client.contacts(self.query.clone())),
+            None => {
+                if self.resume {
+                    tracing::info!("no interrupted run to resume; starting afresh");
+                }
+                let sink = ParquetSink::create(self.location, options).await?;
+                (sink, self.client.contacts(self.query.clone()))
+            }
+        };
+        let run_id = sink.run_id().to_owned();
+        let started_at = sink.started_at();
+        let mut decoder =
             DecoderOptions::new(run_id.clone(), started_at).with_on_invalid(self.on_invalid);
         if let Some(rows) = self.batch_size {
-            options = options.with_batch_size(rows);
+            decoder = decoder.with_batch_size(rows);
         }
-        let mut batches = record_batches(&self.client, self.query.clone(), options)?;
-        let query_json = serde_json::to_value(&self.query).unwrap_or_default();
-        let mut sink = ParquetSink::create(
-            self.location,
-            SinkOptions {
-                extract_date,
-                run_id: run_id.clone(),
-                writer: self.writer,
-                query_json,
-            },
-        )
-        .await?;
+        let mut batches = RecordBatches::new(pages, decoder)?;
         tracing::info!(%run_id, %extract_date, "export started");
 
         let outcome = {
@@ -219,9 +271,14 @@ impl Export {
             }),
         };
         if let Some(error) = failure {
-            // Whatever failed, leave nothing half-published behind.
-            if let Err(abort) = sink.abort().await {
-                tracing::warn!(%abort, "cleaning up the failed run was incomplete");
+            // Nothing half-written stays visible. Finished staged files stay (hidden) with
+            // their checkpoint, so `--resume` can continue; a later successful run of the
+            // same date removes them.
+            let resumable = sink.closed_files() > 0;
+            if let Err(cleanup) = sink.suspend().await {
+                tracing::warn!(%cleanup, "cleaning up the failed run was incomplete");
+            } else if resumable {
+                tracing::info!(%run_id, "finished files of the failed run are kept; --resume continues from them");
             }
             return Err(error);
         }
@@ -246,6 +303,11 @@ impl Export {
     }
 }
 
+fn checkpoint_of(batches: &RecordBatches) -> serde_json::Value {
+    let (page, total) = batches.last_page().unwrap_or((1, 0));
+    serde_json::to_value(Progress { page, total }).unwrap_or_default()
+}
+
 /// Moves every batch (and every reject) from the stream into the sink.
 async fn pump(
     batches: &mut RecordBatches,
@@ -255,6 +317,8 @@ async fn pump(
 ) -> Result<(), ExportError> {
     let mut rows_written = 0u64;
     let mut last_pages = 0;
+    let mut closed = sink.closed_files();
+    sink.checkpoint(checkpoint_of(batches)).await?;
     while let Some(batch) = batches.next().await {
         let batch = batch?;
         let rejects = batches.take_rejects();
@@ -263,6 +327,11 @@ async fn pump(
         }
         rows_written += batch.num_rows() as u64;
         sink.write(&batch).await?;
+        if sink.closed_files() != closed {
+            // A file was finished: record it and where to pick up if the run dies now.
+            closed = sink.closed_files();
+            sink.checkpoint(checkpoint_of(batches)).await?;
+        }
         if let Some(progress) = progress
             && batches.pages() != last_pages
         {

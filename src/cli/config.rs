@@ -50,6 +50,7 @@ pub struct ExportConfig {
     pub on_invalid: InvalidPolicy,
     pub extract_date: Option<NaiveDate>,
     pub dry_run: bool,
+    pub resume: bool,
     /// The key was given with `--api-key` on the command line (it shows in `ps`).
     pub key_on_command_line: bool,
 }
@@ -172,6 +173,7 @@ pub fn resolve(args: &ExportArgs, key_on_command_line: bool) -> anyhow::Result<E
         on_invalid,
         extract_date,
         dry_run: args.dry_run,
+        resume: args.resume,
         key_on_command_line,
     })
 }

@@ -144,6 +144,11 @@ pub struct ExportArgs {
     /// Check the configuration and the API key with one request, print the plan, write nothing.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Continue the newest interrupted run of the same query and extract date: its finished
+    /// files are kept and their pages not fetched again.
+    #[arg(long, env = "TRACKLY_RESUME")]
+    pub resume: bool,
 }
 
 #[derive(Debug, Args)]

@@ -198,7 +198,8 @@ async fn export(config: config::ExportConfig, quiet: bool) -> Result<(), Failure
         .query(config.query)
         .sink(location)
         .writer(config.writer)
-        .on_invalid(config.on_invalid);
+        .on_invalid(config.on_invalid)
+        .resume(config.resume);
     if let Some(rows) = config.batch_size {
         builder = builder.batch_size(rows);
     }

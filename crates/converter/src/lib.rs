@@ -93,4 +93,7 @@ pub use decode::{ContactDecoder, DEFAULT_BATCH_SIZE, DecoderOptions, InvalidPoli
 pub use error::{ConvertError, Result};
 pub use location::OutputLocation;
 pub use schema::{contacts_schema, duckdb_ddl, spark_ddl};
-pub use sink::{Compression, FileInfo, ParquetSink, SinkOptions, SinkSummary, WriterOptions};
+pub use sink::{
+    Checkpoint, CheckpointFile, Compression, FileInfo, ParquetSink, SinkOptions, SinkSummary,
+    WriterOptions,
+};

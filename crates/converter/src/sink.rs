@@ -304,6 +304,8 @@ pub struct ParquetSink {
     closed: Vec<StagedFile>,
     next_part: u32,
     rejects: Option<RejectsFile>,
+    /// Rejects segments closed at a checkpoint (staging paths).
+    closed_rejects: Vec<Path>,
     rejects_written: u64,
 }
 
@@ -346,9 +348,206 @@ impl ParquetSink {
             closed: Vec::new(),
             next_part: 0,
             rejects: None,
+            closed_rejects: Vec::new(),
             rejects_written: 0,
             options,
         })
+    }
+
+    /// Picks up the newest interrupted run of the same extract date and query (see
+    /// [`Checkpoint`]): its finished staged files are kept, everything else it staged is
+    /// deleted, and new files continue its part numbering under its run id. `None` when there
+    /// is no such run. `options.run_id` is replaced by the resumed run's id.
+    pub async fn resume(
+        location: OutputLocation,
+        mut options: SinkOptions,
+    ) -> Result<Option<(Self, Checkpoint)>> {
+        let store = location.store().clone();
+        let staging_root = location.child(["contacts", "_staging"]);
+        let runs = match store.list_with_delimiter(Some(&staging_root)).await {
+            Ok(listing) => listing.common_prefixes,
+            Err(object_store::Error::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(ConvertError::storage(&staging_root, e)),
+        };
+        let mut best: Option<Checkpoint> = None;
+        for run_dir in runs {
+            let Some(checkpoint) = read_checkpoint(store.as_ref(), &run_dir).await? else {
+                continue;
+            };
+            let same = checkpoint.extract_date == options.extract_date.to_string()
+                && checkpoint.query == options.query_json;
+            if same && best.as_ref().is_none_or(|b| checkpoint.run_id > b.run_id) {
+                best = Some(checkpoint);
+            }
+        }
+        let Some(checkpoint) = best else {
+            return Ok(None);
+        };
+        options.run_id = checkpoint.run_id.clone();
+        let mut sink = ParquetSink::create(location, options).await?;
+        sink.started_at = DateTime::parse_from_rfc3339(&checkpoint.started_at)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or(sink.started_at);
+        let mut keep: HashSet<Path> = HashSet::new();
+        keep.insert(sink.checkpoint_path());
+        for file in &checkpoint.files {
+            let staging = Path::from(file.staging.as_str());
+            store
+                .head(&staging)
+                .await
+                .map_err(|e| ConvertError::storage(&staging, e))?;
+            keep.insert(staging.clone());
+            sink.closed.push(StagedFile {
+                staging,
+                published: sink
+                    .date_dir
+                    .clone()
+                    .join(part_name(file.part, &checkpoint.run_id)),
+                rows: file.rows,
+                bytes: file.bytes,
+            });
+            sink.next_part = sink.next_part.max(file.part + 1);
+        }
+        for segment in &checkpoint.rejects {
+            let path = Path::from(segment.as_str());
+            keep.insert(path.clone());
+            sink.closed_rejects.push(path);
+        }
+        sink.rejects_written = checkpoint.rejects_written;
+        // What the interrupted run was writing when it stopped is incomplete: drop it.
+        for path in list_paths(store.as_ref(), &sink.staging_dir).await? {
+            if !keep.contains(&path) {
+                delete_if_exists(store.as_ref(), &path).await?;
+            }
+        }
+        Ok(Some((sink, checkpoint)))
+    }
+
+    /// This run's id.
+    pub fn run_id(&self) -> &str {
+        &self.options.run_id
+    }
+
+    /// When this run started (for a resumed run: when the interrupted run started).
+    pub fn started_at(&self) -> DateTime<Utc> {
+        self.started_at
+    }
+
+    /// Files finished so far (they are published by [`finish`](Self::finish)).
+    pub fn closed_files(&self) -> usize {
+        self.closed.len()
+    }
+
+    /// Rows in the files finished so far.
+    pub fn closed_rows(&self) -> u64 {
+        self.closed.iter().map(|f| f.rows).sum()
+    }
+
+    /// Records the run's finished files and the caller's `progress` (where to pick up again)
+    /// beside the staging files, so [`resume`](Self::resume) can continue after a crash. Also
+    /// closes the current rejects segment, so the rejects written so far survive a crash too.
+    pub async fn checkpoint(&mut self, progress: serde_json::Value) -> Result<()> {
+        if let Some(mut file) = self.rejects.take() {
+            file.writer
+                .shutdown()
+                .await
+                .map_err(|e| io_storage(&file.staging, e))?;
+            self.closed_rejects.push(file.staging);
+        }
+        let checkpoint = Checkpoint {
+            format: CHECKPOINT_FORMAT.to_owned(),
+            run_id: self.options.run_id.clone(),
+            extract_date: self.options.extract_date.to_string(),
+            query: self.options.query_json.clone(),
+            started_at: rfc3339(self.started_at),
+            files: self
+                .closed
+                .iter()
+                .map(|f| CheckpointFile {
+                    part: part_of(&f.published),
+                    staging: f.staging.to_string(),
+                    rows: f.rows,
+                    bytes: f.bytes,
+                })
+                .collect(),
+            rejects: self.closed_rejects.iter().map(|p| p.to_string()).collect(),
+            rejects_written: self.rejects_written,
+            progress,
+        };
+        let path = self.checkpoint_path();
+        let json = serde_json::to_vec_pretty(&checkpoint).map_err(|source| ConvertError::Json {
+            path: path.to_string(),
+            source,
+        })?;
+        self.location
+            .store()
+            .put(&path, PutPayload::from(json))
+            .await
+            .map_err(|e| ConvertError::storage(&path, e))?;
+        Ok(())
+    }
+
+    /// `(phone_number, list_number)` of every row in the finished files, read back from the
+    /// store (two columns only): what a resumed run must not deliver again.
+    // parquet 60 deprecates `ParquetObjectReader` in favour of a hand-written `AsyncFileReader`;
+    // it still works, and reading two columns with ranged GETs is exactly what it does.
+    #[allow(deprecated)]
+    pub async fn written_keys(&self) -> Result<Vec<(String, String)>> {
+        use arrow_array::Array;
+        use arrow_array::cast::AsArray;
+        use futures::TryStreamExt;
+        use parquet::arrow::ProjectionMask;
+        use parquet::arrow::async_reader::{ParquetObjectReader, ParquetRecordBatchStreamBuilder};
+
+        let mut keys = Vec::with_capacity(self.closed_rows() as usize);
+        for file in &self.closed {
+            let reader =
+                ParquetObjectReader::new(self.location.store().clone(), file.staging.clone())
+                    .with_file_size(file.bytes);
+            let builder = ParquetRecordBatchStreamBuilder::new(reader)
+                .await
+                .map_err(|e| ConvertError::parquet(&file.staging, e))?;
+            let mask = ProjectionMask::roots(builder.parquet_schema(), [0, 1]);
+            let mut batches = builder
+                .with_projection(mask)
+                .build()
+                .map_err(|e| ConvertError::parquet(&file.staging, e))?;
+            while let Some(batch) = batches
+                .try_next()
+                .await
+                .map_err(|e| ConvertError::parquet(&file.staging, e))?
+            {
+                let phones = batch.column(0).as_string::<i32>();
+                let lists = batch.column(1).as_string::<i32>();
+                for i in 0..batch.num_rows() {
+                    if phones.is_valid(i) && lists.is_valid(i) {
+                        keys.push((phones.value(i).to_owned(), lists.value(i).to_owned()));
+                    }
+                }
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Like [`abort`](Self::abort) for the file in progress, but keeps the finished files and
+    /// the checkpoint, so a later [`resume`](Self::resume) continues from them. A run that has
+    /// not checkpointed a finished file is aborted outright.
+    pub async fn suspend(mut self) -> Result<()> {
+        if self.closed.is_empty() {
+            return self.abort().await;
+        }
+        if let Some(file) = self.current.take() {
+            let mut upload = file.writer.into_inner();
+            let _ = upload.abort().await;
+        }
+        if let Some(mut file) = self.rejects.take() {
+            let _ = file.writer.abort().await;
+        }
+        Ok(())
+    }
+
+    fn checkpoint_path(&self) -> Path {
+        self.staging_dir.clone().join(CHECKPOINT_FILE)
     }
 
     /// The date folder this run replaces.
@@ -390,8 +589,9 @@ impl ParquetSink {
             Some(file) => file,
             None => {
                 let staging = self.staging_dir.clone().join(format!(
-                    "_rejects-{}.ndjson.inprogress",
-                    self.options.run_id
+                    "_rejects-{}-{:05}.ndjson.inprogress",
+                    self.options.run_id,
+                    self.closed_rejects.len()
                 ));
                 let writer = BufWriter::with_capacity(
                     self.location.store().clone(),
@@ -519,25 +719,46 @@ impl ParquetSink {
             self.open_next()?;
         }
         self.close_current().await?;
-        let rejects_file = match self.rejects.take() {
-            Some(mut file) => {
-                file.writer
-                    .shutdown()
-                    .await
-                    .map_err(|e| ConvertError::Storage {
-                        path: file.staging.to_string(),
-                        source: object_store::Error::Generic {
-                            store: "trackly-converter",
-                            source: Box::new(e),
-                        },
-                    })?;
+        if let Some(mut file) = self.rejects.take() {
+            file.writer
+                .shutdown()
+                .await
+                .map_err(|e| io_storage(&file.staging, e))?;
+            self.closed_rejects.push(file.staging);
+        }
+        let rejects_file = match self.closed_rejects.as_slice() {
+            [] => None,
+            segments => {
                 let final_path = self
                     .date_dir
                     .clone()
                     .join(format!("_rejects-{}.ndjson", self.options.run_id));
-                Some((file.staging, final_path))
+                if let [only] = segments {
+                    Some((only.clone(), final_path))
+                } else {
+                    // Several segments (a resumed run): join them into one staged object.
+                    let joined = self.staging_dir.clone().join(format!(
+                        "_rejects-{}.ndjson.inprogress",
+                        self.options.run_id
+                    ));
+                    let mut all = Vec::new();
+                    for segment in segments {
+                        let bytes = store
+                            .get(segment)
+                            .await
+                            .map_err(|e| ConvertError::storage(segment, e))?
+                            .bytes()
+                            .await
+                            .map_err(|e| ConvertError::storage(segment, e))?;
+                        all.extend_from_slice(&bytes);
+                    }
+                    store
+                        .put(&joined, PutPayload::from(all))
+                        .await
+                        .map_err(|e| ConvertError::storage(&joined, e))?;
+                    Some((joined, final_path))
+                }
             }
-            None => None,
         };
 
         let success = self.date_dir.clone().join("_SUCCESS");
@@ -624,6 +845,10 @@ impl ParquetSink {
             .await
             .map_err(|e| ConvertError::storage(&success, e))?;
 
+        // This run's staging (checkpoint, joined segments) and that of older interrupted runs
+        // of the same date are of no use any more.
+        self.remove_staging(store).await;
+        self.remove_stale_runs(store).await;
         self.remove_staging_dirs();
         Ok(SinkSummary {
             files,
@@ -652,11 +877,122 @@ impl ParquetSink {
         self.remove_staging_dirs();
     }
 
+    async fn remove_staging(&self, store: &dyn ObjectStore) {
+        if let Ok(paths) = list_paths(store, &self.staging_dir).await {
+            for path in paths {
+                let _ = delete_if_exists(store, &path).await;
+            }
+        }
+    }
+
+    /// Best-effort removal of the staging of interrupted runs of the same date.
+    async fn remove_stale_runs(&self, store: &dyn ObjectStore) {
+        let root = self.contacts_dir.clone().join("_staging");
+        let Ok(listing) = store.list_with_delimiter(Some(&root)).await else {
+            return;
+        };
+        for run_dir in listing.common_prefixes {
+            if run_dir == self.staging_dir {
+                continue;
+            }
+            let Ok(Some(checkpoint)) = read_checkpoint(store, &run_dir).await else {
+                continue;
+            };
+            if checkpoint.extract_date == self.options.extract_date.to_string()
+                && checkpoint.run_id < self.options.run_id
+                && let Ok(paths) = list_paths(store, &run_dir).await
+            {
+                for path in paths {
+                    let _ = delete_if_exists(store, &path).await;
+                }
+                self.location.remove_empty_local_dir(&run_dir);
+            }
+        }
+    }
+
     fn remove_staging_dirs(&self) {
         self.location.remove_empty_local_dir(&self.staging_dir);
         self.location
             .remove_empty_local_dir(&self.contacts_dir.clone().join("_staging"));
     }
+}
+
+/// The value of [`Checkpoint::format`].
+pub const CHECKPOINT_FORMAT: &str = "trackly-export/checkpoint/v1";
+const CHECKPOINT_FILE: &str = "_checkpoint.json";
+
+/// `_staging/{run_id}/_checkpoint.json`: what an interrupted run had finished, and where its
+/// caller can pick up again. Written by [`ParquetSink::checkpoint`], read by
+/// [`ParquetSink::resume`].
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Checkpoint {
+    /// Always [`CHECKPOINT_FORMAT`].
+    pub format: String,
+    /// The interrupted run.
+    pub run_id: String,
+    /// Its extract date (`YYYY-MM-DD`).
+    pub extract_date: String,
+    /// Its query, as the caller serialised it.
+    pub query: serde_json::Value,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// Its finished staged files.
+    pub files: Vec<CheckpointFile>,
+    /// Its finished rejects segments (staging paths).
+    pub rejects: Vec<String>,
+    /// Rejects in those segments.
+    pub rejects_written: u64,
+    /// The caller's resume point, as it gave it.
+    pub progress: serde_json::Value,
+}
+
+/// One finished staged file in a [`Checkpoint`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct CheckpointFile {
+    /// Part number.
+    pub part: u32,
+    /// Staging object path.
+    pub staging: String,
+    /// Rows in the file.
+    pub rows: u64,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+async fn read_checkpoint(store: &dyn ObjectStore, run_dir: &Path) -> Result<Option<Checkpoint>> {
+    let path = run_dir.clone().join(CHECKPOINT_FILE);
+    let bytes = match store.get(&path).await {
+        Ok(result) => result
+            .bytes()
+            .await
+            .map_err(|e| ConvertError::storage(&path, e))?,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(ConvertError::storage(&path, e)),
+    };
+    // A checkpoint of another format or a torn write is not ours to resume.
+    Ok(serde_json::from_slice::<Checkpoint>(&bytes)
+        .ok()
+        .filter(|c| c.format == CHECKPOINT_FORMAT))
+}
+
+fn io_storage(path: &Path, e: std::io::Error) -> ConvertError {
+    ConvertError::Storage {
+        path: path.to_string(),
+        source: object_store::Error::Generic {
+            store: "trackly-converter",
+            source: Box::new(e),
+        },
+    }
+}
+
+/// The part number of a published `part-NNNNN-...` path.
+fn part_of(published: &Path) -> u32 {
+    published
+        .filename()
+        .and_then(|name| name.strip_prefix("part-"))
+        .and_then(|rest| rest.get(..5))
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or(0)
 }
 
 /// `part-00042-{run_id}.parquet`

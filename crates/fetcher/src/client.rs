@@ -13,7 +13,7 @@ use url::Url;
 use crate::error::FetchError;
 use crate::limit::Admission;
 use crate::page::Page;
-use crate::paginate::Contacts;
+use crate::paginate::{Contacts, ResumeFrom};
 use crate::query::Query;
 use crate::retry::{RetryCause, RetryConfig, parse_retry_after};
 use crate::stats::StatsHandle;
@@ -331,7 +331,14 @@ impl Client {
     /// Every contact matching `query`, as a stream of pages. See the crate docs for the
     /// ordering, exactness and memory guarantees.
     pub fn contacts(&self, query: Query) -> Contacts {
-        Contacts::start(self.clone(), query)
+        Contacts::start(self.clone(), query, None)
+    }
+
+    /// Like [`contacts`](Self::contacts), continuing a run that was interrupted: reading starts
+    /// at `from.page`, contacts in `from.delivered` are never delivered, and a change of the
+    /// listing since the interruption is detected and recovered from like drift during a run.
+    pub fn contacts_resuming(&self, query: Query, from: ResumeFrom) -> Contacts {
+        Contacts::start(self.clone(), query, Some(from))
     }
 
     /// Requests page 1 only: checks the key and the query and tells how many contacts and

@@ -70,7 +70,7 @@ mod stats;
 pub use client::{ApiKey, Client, ClientBuilder, DEFAULT_BASE_URL, MAX_PER_PAGE};
 pub use error::FetchError;
 pub use page::{Contact, Page, Pagination};
-pub use paginate::Contacts;
+pub use paginate::{Contacts, ResumeFrom};
 pub use query::{E164, InvalidE164, Query};
 pub use retry::{BackoffConfig, RetryConfig};
 pub use stats::{DriftEvent, FetchStats, Retries, StatsHandle};

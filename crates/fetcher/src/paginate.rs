@@ -28,18 +28,40 @@ pub struct Contacts {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// Where a run that was interrupted picks up again (see [`Client::contacts_resuming`]).
+#[derive(Debug, Clone, Default)]
+pub struct ResumeFrom {
+    /// The first page to read: the page the interrupted run was reading when it last saved
+    /// its progress.
+    pub page: u64,
+    /// `pagination.total` that page (or the one before it) reported then; a different total
+    /// now means the listing changed while the run was down, and the boundary is re-read.
+    pub total: u64,
+    /// `(phone_number, list_number)` of every contact already written: never delivered again.
+    pub delivered: Vec<(String, String)>,
+}
+
 impl Contacts {
-    pub(crate) fn start(client: Client, query: Query) -> Contacts {
+    pub(crate) fn start(client: Client, query: Query, resume: Option<ResumeFrom>) -> Contacts {
         let stats = StatsHandle::default();
         // One finished page waits here while the next N are in flight: about N + 2 pages are
         // held at any time, whatever the total.
         let (tx, rx) = mpsc::channel(1);
+        let mut seen = Seen::default();
+        let mut start = None;
+        if let Some(resume) = resume {
+            for (phone, list) in &resume.delivered {
+                seen.0.insert(hash_key(phone.as_bytes(), list.as_bytes()));
+            }
+            start = Some((resume.page.max(1), resume.total));
+        }
         let run = Run {
             admission: Admission::new(client.inner.concurrency, client.inner.max_rps),
             client,
             query,
             stats: stats.clone(),
-            seen: Seen::default(),
+            seen,
+            start,
             tx,
         };
         let task = tokio::spawn(async move {
@@ -103,6 +125,8 @@ struct Run {
     admission: Arc<Admission>,
     stats: StatsHandle,
     seen: Seen,
+    /// Resuming: the first page and the total it reported before the interruption.
+    start: Option<(u64, u64)>,
     tx: mpsc::Sender<Result<Page, FetchError>>,
 }
 
@@ -122,7 +146,11 @@ impl Run {
 
     async fn pages(&mut self) -> Result<(), RunError> {
         let per_page = u64::from(self.client.per_page());
-        let first = self.fetch(1).await?;
+        let (start, resumed_total) = match self.start {
+            Some((page, total)) => (page, Some(total)),
+            None => (1, None),
+        };
+        let first = self.fetch(start).await?;
         let planned = first.pagination().total_pages;
         self.stats.update(|s| {
             s.expected_contacts = first.pagination().total;
@@ -130,13 +158,20 @@ impl Run {
         });
         let mut previous = Boundary::of(&first, per_page);
         self.deliver(first).await?;
+        if let Some(before) = resumed_total
+            && before != previous.total
+        {
+            // The listing changed while the run was down: what moved across the resume point
+            // is recovered like any other drift.
+            self.reread(start, before, previous.total).await?;
+        }
 
         let concurrency = self.client.inner.concurrency;
         let client = self.client.clone();
         let query = self.query.clone();
         let admission = Arc::clone(&self.admission);
         let stats = self.stats.clone();
-        let mut main = stream::iter(2..=planned.max(1))
+        let mut main = stream::iter(start + 1..=planned.max(start))
             .map(move |n| {
                 let (client, query, admission, stats) = (
                     client.clone(),
@@ -147,7 +182,7 @@ impl Run {
                 async move { client.fetch_page(&query, n, &admission, &stats).await }
             })
             .buffered(concurrency);
-        let mut next = 2;
+        let mut next = start + 1;
         loop {
             // The main pass, then the tail: pages past the planned end while the listing says
             // there are more, or while the last page came back full (a `total_pages` that lies
