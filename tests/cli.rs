@@ -9,12 +9,6 @@ use std::time::Duration;
 use common::*;
 use trackly_export::mock::{Dataset, DatasetConfig, Faults};
 
-async fn run_async(mut cmd: Command) -> Output {
-    tokio::task::spawn_blocking(move || run(&mut cmd))
-        .await
-        .expect("runner")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_writes_a_lake_that_duckdb_reads_exactly() {
     let dir = tempfile::tempdir().unwrap();
@@ -158,27 +152,6 @@ async fn an_api_that_never_recovers_exits_4_naming_the_page() {
     assert_eq!(code(&out), 4, "{}", stderr(&out));
     assert!(stderr(&out).contains("page 1"), "{}", stderr(&out));
     assert!(parquet_files(dir.path()).is_empty());
-}
-
-/// A real (tiny) HTTP server that always answers with `body`.
-fn fixed_server(body: &'static str) -> String {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/api", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut buf = [0u8; 8192];
-            let _ = stream.read(&mut buf);
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
-                body.len(),
-                body
-            );
-        }
-    });
-    url
 }
 
 const BAD_PAGE: &str = r#"{"contacts":[{"phone_number":"+14155550001","list_number":"+18005551234","revenue_total":"lots"},{"phone_number":"+14155550002","list_number":"+18005551234","revenue_total":1.5}],"pagination":{"page":1,"per_page":1000,"total":2,"total_pages":1}}"#;
