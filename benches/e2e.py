@@ -25,18 +25,28 @@ KEY = "trk_bench_key"
 
 
 def measure(cmd, env=None):
-    """Runs cmd; returns (seconds, peak RSS in MiB, stdout)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    out, err = b"", b""
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    out = proc.stdout.read()
-    err = proc.stderr.read()
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    """Runs cmd; returns (seconds, peak RSS in MiB, stdout).
+
+    Output goes to temporary files, not pipes: a child that writes more than a pipe holds would
+    otherwise block forever while we wait for it to exit.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
     if proc.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err.decode()[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024.0, out.decode()
+        sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{stderr[-2000:]}")
+    return elapsed, usage.ru_maxrss / 1024.0, stdout
+
+
+def load():
+    """The 1-minute load average, printed with every table: other work on the machine skews it."""
+    return f"load average {os.getloadavg()[0]:.2f} at start"
 
 
 class Mock:
