@@ -134,6 +134,15 @@ async fn run(cli: Cli, key_on_command_line: bool) -> Result<(), Failure> {
             let summary = result.map_err(Failure::from)?;
             if !cli.quiet {
                 print_summary(&summary, &args.output.to_string_lossy());
+                println!("Wrote {} contacts to {}:", summary.rows, args.output.display());
+                for file in &summary.files {
+                    println!(
+                        "  {}  ({} rows, {:.1} MiB)",
+                        args.output.join(&file.path).display(),
+                        file.rows,
+                        file.bytes as f64 / (1024.0 * 1024.0)
+                    );
+                }
                 println!("{}", demo::next_steps(&args.output));
             }
             Ok(())
