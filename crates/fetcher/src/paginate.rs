@@ -47,6 +47,7 @@ impl Contacts {
         // One finished page waits here while the next N are in flight: about N + 2 pages are
         // held at any time, whatever the total.
         let (tx, rx) = mpsc::channel(1);
+        let client_per_page = client.per_page();
         let mut seen = Seen::default();
         let mut start = None;
         if let Some(resume) = resume {
@@ -62,6 +63,7 @@ impl Contacts {
             stats: stats.clone(),
             seen,
             start,
+            per_page: u64::from(client_per_page),
             tx,
         };
         let task = tokio::spawn(async move {
@@ -127,6 +129,8 @@ struct Run {
     seen: Seen,
     /// Resuming: the first page and the total it reported before the interruption.
     start: Option<(u64, u64)>,
+    /// Contacts per page as the server applies it (from the first response).
+    per_page: u64,
     tx: mpsc::Sender<Result<Page, FetchError>>,
 }
 
@@ -145,12 +149,14 @@ impl Run {
     }
 
     async fn pages(&mut self) -> Result<(), RunError> {
-        let per_page = u64::from(self.client.per_page());
         let (start, resumed_total) = match self.start {
             Some((page, total)) => (page, Some(total)),
             None => (1, None),
         };
         let first = self.fetch(start).await?;
+        // Page boundaries follow the page size the server applied (it may clamp what we asked).
+        self.per_page = first.pagination().per_page.max(1);
+        let per_page = self.per_page;
         let planned = first.pagination().total_pages;
         self.stats.update(|s| {
             s.expected_contacts = first.pagination().total;
@@ -233,7 +239,7 @@ impl Run {
     /// that boundary, so read the pages around it again until they agree on one total, and
     /// deliver what was not delivered yet.
     async fn reread(&mut self, page: u64, before: u64, after: u64) -> Result<(), RunError> {
-        let per_page = u64::from(self.client.per_page());
+        let per_page = self.per_page;
         let mut shift = before.abs_diff(after);
         let max = self.client.inner.max_rereads.max(1);
         let mut totals = Vec::new();
