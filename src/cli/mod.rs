@@ -16,7 +16,7 @@ use clap::{CommandFactory, FromArgMatches};
 use trackly_export::converter::schema::{duckdb_ddl, spark_ddl};
 use trackly_export::{ErrorKind, Export, ExportError, OutputLocation, RunSummary, contacts_schema};
 
-use flags::{Cli, Command, SchemaFormat};
+use flags::{Cli, Command, LogFormat, SchemaFormat};
 use progress::Progress;
 
 /// Exit codes, as documented in `--help` and the README.
@@ -42,6 +42,7 @@ pub fn main() -> ExitCode {
         .and_then(|m| m.value_source("api_key"))
         == Some(ValueSource::CommandLine);
     logging::init(cli.quiet, cli.verbose, cli.log_format);
+
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -125,7 +126,7 @@ async fn run(cli: Cli, key_on_command_line: bool) -> Result<(), Failure> {
     match cli.command {
         Command::Export(args) => {
             let config = config::resolve(&args, key_on_command_line)?;
-            export(config, cli.quiet).await
+            export(config, cli.quiet, cli.log_format).await
         }
         Command::Demo(args) => {
             let progress = Arc::new(Progress::new(cli.quiet));
@@ -133,8 +134,12 @@ async fn run(cli: Cli, key_on_command_line: bool) -> Result<(), Failure> {
             progress.finish();
             let summary = result.map_err(Failure::from)?;
             if !cli.quiet {
-                print_summary(&summary, &args.output.to_string_lossy());
-                println!("Wrote {} contacts to {}:", summary.rows, args.output.display());
+                print_summary(&summary, &args.output.to_string_lossy(), cli.log_format);
+                println!(
+                    "Wrote {} contacts to {}:",
+                    summary.rows,
+                    args.output.display()
+                );
                 for file in &summary.files {
                     println!(
                         "  {}  ({} rows, {:.1} MiB)",
@@ -173,7 +178,11 @@ async fn run(cli: Cli, key_on_command_line: bool) -> Result<(), Failure> {
     }
 }
 
-async fn export(config: config::ExportConfig, quiet: bool) -> Result<(), Failure> {
+async fn export(
+    config: config::ExportConfig,
+    quiet: bool,
+    log_format: LogFormat,
+) -> Result<(), Failure> {
     if config.key_on_command_line {
         tracing::warn!(
             "--api-key shows in the process list; prefer TRACKLY_API_KEY or --api-key-file"
@@ -224,7 +233,7 @@ async fn export(config: config::ExportConfig, quiet: bool) -> Result<(), Failure
     progress.finish();
     let summary = result?;
     if !quiet {
-        print_summary(&summary, &config.output);
+        print_summary(&summary, &config.output, log_format);
     }
     Ok(())
 }
@@ -263,9 +272,28 @@ fn describe_query(query: &trackly_export::Query) -> String {
     format!("{list}, {active}")
 }
 
-fn print_summary(summary: &RunSummary, output: &str) {
+/// The final summary on stderr; with `--log-format json` a log event, so every line parses.
+fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
     let secs = summary.duration().as_secs_f64();
     let f = &summary.fetch;
+    if format == LogFormat::Json {
+        tracing::info!(
+            contacts = summary.rows,
+            files = summary.files.len(),
+            bytes = summary.bytes,
+            seconds = secs,
+            requests = f.requests,
+            retries = f.retries.total(),
+            drift_events = f.drift_events.len(),
+            duplicates_dropped = f.duplicates_dropped,
+            rejects = summary.rejects,
+            run_id = %summary.run_id,
+            extract_date = %summary.extract_date,
+            output,
+            "export finished"
+        );
+        return;
+    }
     eprintln!(
         "exported {} contacts in {:.1}s ({:.0}/s) to {}/contacts/extract_date={}: {} file(s), {:.1} MiB; {} requests, {} retries, {} drift event(s), {} duplicate(s) dropped, {} reject(s), run {}",
         summary.rows,
