@@ -221,13 +221,18 @@ impl Run {
             }
             if current.total != previous.total {
                 self.reread(number, previous.total, current.total).await?;
-            } else if !current.full && !current.last_by_total && next <= planned {
-                // A short page in the middle with no change of total: the listing ends here
-                // whatever `total_pages` claimed. Nothing is in flight past what we drop.
-                tracing::warn!(
-                    page = number,
-                    "short page before the announced end; stopping"
-                );
+            } else if !current.full && (next <= planned || before == 0) {
+                // A short page with no change of total: the listing ends here whatever
+                // `total_pages` claimed, even when it is the last page by `total` (a
+                // `total_pages` that lies high, up to 10^15, must not be read to the end) or an
+                // empty page in the tail. Nothing is in flight past what we drop.
+                if next <= planned {
+                    tracing::warn!(
+                        page = number,
+                        planned,
+                        "short page before the announced end; stopping"
+                    );
+                }
                 break;
             }
             previous = current;
@@ -318,8 +323,6 @@ struct Boundary {
     total_pages: u64,
     /// The page came back with `per_page` contacts.
     full: bool,
-    /// The page is the last one by its own `total`.
-    last_by_total: bool,
 }
 
 impl Boundary {
@@ -329,7 +332,6 @@ impl Boundary {
             total: p.total,
             total_pages: p.total_pages,
             full: page.len() as u64 >= per_page,
-            last_by_total: page.number() >= p.total.div_ceil(per_page),
         }
     }
 }

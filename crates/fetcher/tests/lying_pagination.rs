@@ -1,0 +1,98 @@
+//! Pagination blocks the mock never sends: `total_pages` far above the data, empty pages that
+//! claim more to come. The run must end with every contact once, after a handful of requests.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::StreamExt;
+use trackly_fetcher::{ApiKey, Client, Query};
+
+/// A loopback HTTP server answering `?page=N` with `body(N)`; counts requests.
+fn server(body: impl Fn(u64) -> String + Send + Sync + 'static) -> (String, Arc<AtomicU64>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/api", listener.local_addr().unwrap());
+    let requests = Arc::new(AtomicU64::new(0));
+    let count = Arc::clone(&requests);
+    let body = Arc::new(body);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let (body, count) = (Arc::clone(&body), Arc::clone(&count));
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                while reader.read_line(&mut String::new()).unwrap() > 2 {}
+                let page = line
+                    .split(['?', '&', ' '])
+                    .find_map(|kv| kv.strip_prefix("page="))
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(1);
+                count.fetch_add(1, Ordering::SeqCst);
+                let text = body(page);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+            });
+        }
+    });
+    (url, requests)
+}
+
+/// 250 contacts in pages of 100, with the given `total` and `total_pages` on every page.
+fn lying(total: u64, total_pages: u64) -> impl Fn(u64) -> String {
+    move |page| {
+        let range = match page {
+            1 => 0..100,
+            2 => 100..200,
+            3 => 200..250,
+            _ => 0..0,
+        };
+        let contacts: Vec<String> = range
+            .map(|i| format!(r#"{{"phone_number":"+1415555{i:04}","list_number":"+18005551234"}}"#))
+            .collect();
+        format!(
+            r#"{{"contacts":[{}],"pagination":{{"page":{page},"per_page":100,"total":{total},"total_pages":{total_pages}}}}}"#,
+            contacts.join(",")
+        )
+    }
+}
+
+#[tokio::test]
+async fn a_total_pages_far_above_the_data_ends_at_the_first_short_page() {
+    for (total, total_pages) in [
+        (250, 1_000_000_000_000_000),
+        (100_000_000_000_000_000, 1_000_000_000_000_000),
+        (250, u64::MAX),
+        (250, 1),
+    ] {
+        let (url, requests) = server(lying(total, total_pages));
+        let client = Client::builder()
+            .with_base_url(url)
+            .with_api_key(ApiKey::new("k"))
+            .with_per_page(100)
+            .with_concurrency(4)
+            .build()
+            .unwrap();
+        let mut pages = client.contacts(Query::all());
+        let mut keys = std::collections::HashSet::new();
+        let mut delivered = 0;
+        while let Some(page) = pages.next().await {
+            for c in page.unwrap().contacts().unwrap() {
+                keys.insert(c.phone_number);
+                delivered += 1;
+            }
+        }
+        assert_eq!((keys.len(), delivered), (250, 250), "{total}/{total_pages}");
+        // Pages 1-3, the empty page 4, and what was in flight when the end was seen.
+        assert!(
+            requests.load(Ordering::SeqCst) <= 3 + 1 + 4,
+            "{total}/{total_pages}: {} requests",
+            requests.load(Ordering::SeqCst)
+        );
+    }
+}
