@@ -94,6 +94,15 @@ impl OutputLocation {
             Some((scheme, _)) => Err(fail(&format!(
                 "unsupported scheme {scheme:?}; use s3://bucket/prefix or a local directory"
             ))),
+            None if input
+                .get(..3)
+                .is_some_and(|s| s.eq_ignore_ascii_case("s3:")) =>
+            {
+                // `s3:/bucket` or `s3:bucket` is a mistyped S3 URL, not a local folder `s3:`.
+                Err(fail(
+                    "looks like an S3 URL but lacks `//`; expected s3://bucket/prefix",
+                ))
+            }
             None => {
                 std::fs::create_dir_all(input)
                     .map_err(|e| fail(&format!("cannot create the directory: {e}")))?;
@@ -237,6 +246,8 @@ mod tests {
         assert!(reason("gs://bucket/x").contains("unsupported scheme \"gs\""));
         assert!(reason("https://example.com/x").contains("unsupported scheme"));
         assert!(reason("").contains("empty"));
+        assert!(reason("s3:/bucket/x").contains("s3://bucket/prefix"));
+        assert!(reason("S3:bucket").contains("s3://bucket/prefix"));
     }
 
     #[test]
