@@ -89,10 +89,12 @@ def median_run(cmd, repeat, env=None, before=None):
 
 
 def side_by_side(contacts, repeat, concurrency):
+    started = load()
     mock = Mock(contacts)
     tmp = tempfile.mkdtemp(prefix="trackly-bench-")
     out = os.path.join(tmp, "lake")
     rows = []
+    py_repeat = max(1, min(repeat, 3))
     try:
         ceiling = median_run([FETCH_ONLY, mock.url, KEY, str(concurrency)], repeat)
         info = json.loads(ceiling[2])
@@ -103,7 +105,6 @@ def side_by_side(contacts, repeat, concurrency):
         rows.append((f"trackly-export export (concurrency {concurrency})", export))
         py = sys.executable
         pq_out = os.path.join(tmp, "baseline.parquet")
-        py_repeat = max(1, min(repeat, 3))
         seq = median_run([py, BASELINE, mock.url, KEY, pq_out], py_repeat)
         rows.append(("python requests+pyarrow, sequential", seq))
         thr = median_run([py, BASELINE, mock.url, KEY, pq_out, "--threads", str(concurrency)], py_repeat)
@@ -111,7 +112,8 @@ def side_by_side(contacts, repeat, concurrency):
     finally:
         mock.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"\n### {contacts:,} contacts, {info['pages']} pages, {json_mb:.0f} MB of JSON; median of {repeat}\n")
+    print(f"\n### {contacts:,} contacts, {info['pages']} pages, {json_mb:.0f} MB of JSON; median of {repeat} "
+          f"(Python: of {py_repeat}); {started}\n")
     print("| run | seconds | contacts/s | MB/s of JSON | peak RSS MiB | export ÷ this |")
     print("|---|---:|---:|---:|---:|---:|")
     export_rate = contacts / rows[1][1][0]
@@ -121,7 +123,7 @@ def side_by_side(contacts, repeat, concurrency):
 
 
 def scaling(sizes, repeat):
-    print("\n### Scaling: default settings, median of %d\n" % repeat)
+    print(f"\n### Scaling: default settings, median of {repeat}; {load()}\n")
     print("| contacts | seconds | contacts/s | peak RSS MiB |")
     print("|---:|---:|---:|---:|")
     for n in sizes:
@@ -140,7 +142,7 @@ def scaling(sizes, repeat):
 def latency(pages, latency_ms, concurrencies):
     per_page = 100
     contacts = pages * per_page
-    print(f"\n### Latency-bound: mock latency {latency_ms} ms, {pages} pages of {per_page}\n")
+    print(f"\n### Latency-bound: mock latency {latency_ms} ms, {pages} pages of {per_page}; {load()}\n")
     print("| concurrency | seconds | ideal (pages × latency ÷ concurrency) | ratio |")
     print("|---:|---:|---:|---:|")
     for c in concurrencies:
@@ -158,6 +160,7 @@ def latency(pages, latency_ms, concurrencies):
 
 def rate_limited(pages, rps, concurrency):
     per_page = 100
+    started = load()
     mock = Mock(pages * per_page, "--rate-limit", str(rps))
     tmp = tempfile.mkdtemp(prefix="trackly-bench-")
     try:
@@ -170,7 +173,7 @@ def rate_limited(pages, rps, concurrency):
     ideal = pages / rps
     limited = stats.get("rate_limited", 0)
     total = stats.get("requests", 0)
-    print(f"\n### Rate-limited: mock limit {rps} req/s, {pages} pages, concurrency {concurrency}\n")
+    print(f"\n### Rate-limited: mock limit {rps} req/s, {pages} pages, concurrency {concurrency}; {started}\n")
     print("| seconds | ideal (pages ÷ rate) | ratio | requests | 429s | 429 share |")
     print("|---:|---:|---:|---:|---:|---:|")
     print(f"| {secs:.2f} | {ideal:.2f} | {secs / ideal:.2f} | {total} | {limited} | {100 * limited / max(total, 1):.1f}% |")
@@ -184,6 +187,8 @@ def main():
     ap.add_argument("--contacts", type=int, default=1_000_000)
     ap.add_argument("--concurrency", type=int, default=8)
     args = ap.parse_args()
+    # Tables appear as they are measured, also when stdout is a file.
+    sys.stdout.reconfigure(line_buffering=True)
     only = set(args.only or ["side", "scaling", "latency", "rate"])
     print(f"machine: {os.cpu_count()} cores; {time.strftime('%Y-%m-%d')}")
     if args.smoke:
