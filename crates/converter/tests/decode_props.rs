@@ -1,0 +1,142 @@
+//! Property tests of contact decoding: arbitrary bytes and arbitrary JSON never panic
+//! `ContactDecoder::decode_raw` under either policy; under quarantine every record becomes
+//! exactly one row or one reject, and the batches hold exactly the rows.
+#![allow(clippy::unwrap_used)]
+
+use chrono::{TimeZone, Utc};
+use proptest::prelude::*;
+use serde_json::{Map, Value};
+use trackly_converter::{ContactDecoder, ConvertError, DecoderOptions, InvalidPolicy};
+
+const FIELDS: &[&str] = &[
+    "phone_number",
+    "list_number",
+    "list_id",
+    "active",
+    "signup_date",
+    "signup_method",
+    "custom_fields",
+    "carrier",
+    "line_type",
+    "timezone",
+    "is_valid",
+    "send_count",
+    "click_count",
+    "revenue_total",
+    "conversion_count",
+    "last_sent_at",
+    "last_clicked_at",
+    "in_workflow",
+];
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        ".{0,12}".prop_map(Value::String),
+        // Values that are almost right for some column.
+        prop_oneof![
+            Just("2024-02-29T23:59:59.999999Z"),
+            Just("2024-13-01T00:00:00"),
+            Just("+14155550000"),
+            Just("12.3456"),
+        ]
+        .prop_map(|s| Value::String(s.to_owned())),
+    ];
+    leaf.prop_recursive(3, 32, 5, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            prop::collection::btree_map(".{0,8}", inner, 0..5)
+                .prop_map(|m| Value::Object(m.into_iter().collect::<Map<_, _>>())),
+        ]
+    })
+}
+
+/// A contact-shaped object: documented (and a few unknown) fields with arbitrary values.
+fn contact_like() -> impl Strategy<Value = Vec<u8>> {
+    let field = prop_oneof![
+        prop::sample::select(FIELDS).prop_map(str::to_owned),
+        ".{0,8}",
+    ];
+    prop::collection::vec((field, json_value()), 0..12).prop_map(|fields| {
+        // Built as text so that duplicate keys survive.
+        let parts: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("{}:{}", Value::String(k.clone()), v))
+            .collect();
+        format!("{{{}}}", parts.join(",")).into_bytes()
+    })
+}
+
+fn decoder(policy: InvalidPolicy) -> ContactDecoder {
+    let started = Utc.with_ymd_and_hms(2025, 4, 2, 3, 0, 0).unwrap();
+    ContactDecoder::new(
+        DecoderOptions::new("run-prop", started)
+            .with_batch_size(3)
+            .with_on_invalid(policy),
+    )
+    .unwrap()
+}
+
+fn check(records: &[Vec<u8>]) {
+    // Fail: either every record fits, or the error is the invalid-record one.
+    let mut fail = decoder(InvalidPolicy::Fail);
+    match fail.decode_raw(1, records.iter().map(Vec::as_slice)) {
+        Ok(()) => assert_eq!(fail.rows(), records.len() as u64),
+        Err(ConvertError::InvalidRecord { page, index, .. }) => {
+            assert_eq!(page, 1);
+            assert!(index < records.len());
+        }
+        Err(other) => panic!("unexpected error: {other}"),
+    }
+    while fail.flush().unwrap().is_some() {}
+
+    // Quarantine: each record is a row or a reject, and the batches hold exactly the rows.
+    let mut quarantine = decoder(InvalidPolicy::Quarantine);
+    quarantine
+        .decode_raw(1, records.iter().map(Vec::as_slice))
+        .unwrap();
+    let rejects = quarantine.take_rejects();
+    assert_eq!(
+        quarantine.rows() + rejects.len() as u64,
+        records.len() as u64
+    );
+    let mut rows = 0;
+    while let Some(batch) = quarantine.flush().unwrap() {
+        rows += batch.num_rows() as u64;
+    }
+    assert_eq!(rows, quarantine.rows());
+    for reject in rejects {
+        assert_eq!(
+            reject.raw.as_bytes(),
+            String::from_utf8_lossy(&records[reject.index]).as_bytes()
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(384))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(
+        records in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..96), 0..6)
+    ) {
+        check(&records);
+    }
+
+    #[test]
+    fn arbitrary_json_never_panics(values in prop::collection::vec(json_value(), 0..6)) {
+        let records: Vec<Vec<u8>> = values.iter().map(|v| serde_json::to_vec(v).unwrap()).collect();
+        check(&records);
+    }
+
+    #[test]
+    fn contact_shaped_json_never_panics(records in prop::collection::vec(contact_like(), 0..8)) {
+        check(&records);
+    }
+}
