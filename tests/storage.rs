@@ -206,54 +206,9 @@ async fn s3_dying_during_a_multipart_upload_exits_5_naming_the_object_and_publis
     let Some(mut moto) = Moto::start(bucket).await else {
         return;
     };
-    // 40 pages of 100 contacts with 6 KB of random hex each: the one file outgrows a 10 MiB
-    // upload part (multipart), and pages come slowly enough that the run is still going then.
-    let server = TestServer::start(|req| {
-        std::thread::sleep(Duration::from_millis(100));
-        let page = req.page();
-        let contacts: Vec<String> = if page <= 40 {
-            (0..100)
-                .map(|i| {
-                    let n = (page - 1) * 100 + i;
-                    let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-                    let blob: String = (0..375)
-                        .map(|_| {
-                            x ^= x << 13;
-                            x ^= x >> 7;
-                            x ^= x << 17;
-                            format!("{x:016x}")
-                        })
-                        .collect();
-                    format!(
-                        r#"{{"phone_number":"+1415{n:07}","list_number":"+18005551234","custom_fields":{{"blob":"{blob}"}}}}"#
-                    )
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        Reply::json(page_body(&contacts, page, 100, 4_000, 40))
-    });
-    let mut cmd = binary();
-    cmd.env("TRACKLY_API_KEY", SECRET)
-        .args([
-            "export",
-            "--base-url",
-            &server.url(),
-            "--output",
-            &format!("s3://{bucket}/lake"),
-            "--per-page",
-            "100",
-            "--concurrency",
-            "2",
-            "--compression",
-            "none",
-            "--row-group-rows",
-            "500",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    with_s3_env(&mut cmd, &moto.endpoint);
+    let server = big_pages(None);
+    let mut cmd = big_export(&server, &moto, bucket, &[]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut cli = cmd.spawn().unwrap();
 
     // Wait for the multipart upload to begin; meanwhile nothing may be visible outside staging.
@@ -294,6 +249,85 @@ async fn s3_dying_during_a_multipart_upload_exits_5_naming_the_object_and_publis
         "{err}"
     );
     assert!(!err.contains("exported "), "no success summary: {err}");
+}
+
+/// 40 pages of 100 contacts with 6 KB of random hex each, 100 ms a page: one file outgrows a
+/// 10 MiB upload part (so it goes multipart), and pages come slowly enough that the run is
+/// still going then. With `fail_after`, pages past it answer 500.
+fn big_pages(fail_after: Option<u64>) -> TestServer {
+    TestServer::start(move |req| {
+        std::thread::sleep(Duration::from_millis(100));
+        let page = req.page();
+        if fail_after.is_some_and(|last| page > last) {
+            return Reply::status(500);
+        }
+        let contacts: Vec<String> = if page <= 40 {
+            (0..100)
+                .map(|i| {
+                    let n = (page - 1) * 100 + i;
+                    let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                    let blob: String = (0..375)
+                        .map(|_| {
+                            x ^= x << 13;
+                            x ^= x >> 7;
+                            x ^= x << 17;
+                            format!("{x:016x}")
+                        })
+                        .collect();
+                    format!(
+                        r#"{{"phone_number":"+1415{n:07}","list_number":"+18005551234","custom_fields":{{"blob":"{blob}"}}}}"#
+                    )
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Reply::json(page_body(&contacts, page, 100, 4_000, 40))
+    })
+}
+
+/// `export` of `server` to `s3://{bucket}/lake` on `moto`, in big uncompressed row groups.
+fn big_export(server: &TestServer, moto: &Moto, bucket: &str, extra: &[&str]) -> Command {
+    let mut cmd = binary();
+    cmd.env("TRACKLY_API_KEY", SECRET)
+        .args([
+            "export",
+            "--base-url",
+            &server.url(),
+            "--output",
+            &format!("s3://{bucket}/lake"),
+            "--per-page",
+            "100",
+            "--concurrency",
+            "2",
+            "--compression",
+            "none",
+            "--row-group-rows",
+            "500",
+        ])
+        .args(extra);
+    with_s3_env(&mut cmd, &moto.endpoint);
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_api_failure_during_a_multipart_upload_aborts_it_and_leaves_the_bucket_empty() {
+    let bucket = "trackly-abort";
+    let Some(moto) = Moto::start(bucket).await else {
+        return;
+    };
+    // 30 good pages (about 18 MiB: a multipart upload is under way), then 500s for good.
+    let server = big_pages(Some(30));
+    let out = run_async(big_export(&server, &moto, bucket, &["--max-attempts", "2"])).await;
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(stderr(&out).contains("page 31"), "{}", stderr(&out));
+    assert!(
+        server.requests().iter().any(|r| r.page() == 30),
+        "the run got far enough"
+    );
+    // The multipart upload was aborted, the staged objects deleted: nothing is left at all.
+    assert_eq!(moto.uploads(bucket).await, Vec::<String>::new());
+    assert_eq!(moto.keys(bucket).await, Vec::<String>::new());
 }
 
 /// A directory that can hold about `bytes`: a tmpfs of that size when this process may mount
