@@ -364,3 +364,30 @@ async fn enormous_values_are_written_whole() {
         "{result}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_serves_fewer_than_the_per_page_it_reports_loses_nothing() {
+    if python().is_none() {
+        return;
+    }
+    // Asked for 1000 a page, the server serves 100 but echoes `per_page: 1000` (a silent cap),
+    // with `total_pages` by its real page size.
+    let server = TestServer::start(|req| {
+        let page = req.page();
+        let start = (page as usize - 1) * 100;
+        let end = (start + 100).min(250);
+        let list = if start < 250 {
+            contacts(start..end)
+        } else {
+            Vec::new()
+        };
+        Reply::json(page_body(&list, page, 1000, 250, 3))
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_guarded(export_to(&server.url(), dir.path(), &[]), GUARD).await;
+    assert_no_crash(&out, "silent cap");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let keys = lake_keys(dir.path()).unwrap();
+    let unique: HashSet<_> = keys.iter().collect();
+    assert_eq!((keys.len(), unique.len()), (250, 250), "{}", stderr(&out));
+}

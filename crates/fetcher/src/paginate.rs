@@ -155,7 +155,19 @@ impl Run {
         };
         let first = self.fetch(start).await?;
         // Page boundaries follow the page size the server applied (it may clamp what we asked).
-        self.per_page = first.pagination().per_page.max(1);
+        // A server may also cap it silently, reporting a `per_page` larger than it serves: a
+        // first page shorter than that while more contacts follow it tells the real size.
+        let reported = first.pagination().per_page.max(1);
+        let served = first.len() as u64;
+        let before_first = first.number().saturating_sub(1).saturating_mul(reported);
+        self.per_page = if served > 0
+            && served < reported
+            && before_first.saturating_add(served) < first.pagination().total
+        {
+            served
+        } else {
+            reported
+        };
         let per_page = self.per_page;
         let planned = first.pagination().total_pages;
         self.stats.update(|s| {

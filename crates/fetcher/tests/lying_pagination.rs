@@ -96,3 +96,42 @@ async fn a_total_pages_far_above_the_data_ends_at_the_first_short_page() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_server_capping_the_page_size_silently_loses_nothing() {
+    // Asked for 1000 a page, it serves 100 and echoes `per_page: 1000`.
+    for (total, total_pages) in [(250, 3), (3_000, 30), (250, 1)] {
+        let (url, _) = server(move |page| {
+            let start = (page - 1) * 100;
+            let contacts: Vec<String> = (start..(start + 100).min(total))
+                .map(|i| {
+                    format!(r#"{{"phone_number":"+1415555{i:04}","list_number":"+18005551234"}}"#)
+                })
+                .collect();
+            format!(
+                r#"{{"contacts":[{}],"pagination":{{"page":{page},"per_page":1000,"total":{total},"total_pages":{total_pages}}}}}"#,
+                contacts.join(",")
+            )
+        });
+        let client = Client::builder()
+            .with_base_url(url)
+            .with_api_key(ApiKey::new("k"))
+            .with_concurrency(4)
+            .build()
+            .unwrap();
+        let mut pages = client.contacts(Query::all());
+        let mut keys = std::collections::HashSet::new();
+        let mut delivered = 0;
+        while let Some(page) = pages.next().await {
+            for c in page.unwrap().contacts().unwrap() {
+                keys.insert(c.phone_number);
+                delivered += 1;
+            }
+        }
+        assert_eq!(
+            (keys.len() as u64, delivered),
+            (total, total),
+            "{total}/{total_pages}"
+        );
+    }
+}
