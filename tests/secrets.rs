@@ -126,12 +126,13 @@ async fn a_crashed_run_leaves_the_key_nowhere() {
     let server = mock(
         20_000,
         Faults {
-            latency: Duration::from_millis(100),
+            latency: Duration::from_millis(60),
             ..Faults::default()
         },
     )
     .await;
     let dir = tempfile::tempdir().unwrap();
+    // Uncompressed 1 MiB files: the first is staged well before the end of the run.
     let mut cmd = export(
         &server,
         dir.path(),
@@ -140,7 +141,9 @@ async fn a_crashed_run_leaves_the_key_nowhere() {
             "--per-page",
             "200",
             "--concurrency",
-            "2",
+            "1",
+            "--compression",
+            "none",
             "--row-group-rows",
             "500",
             "--file-size",

@@ -338,6 +338,10 @@ struct SmallDisk {
 
 impl SmallDisk {
     fn mount(bytes: usize) -> Option<SmallDisk> {
+        // TRACKLY_TEST_NO_MOUNT=1 exercises the fallback where mounting works.
+        if std::env::var_os("TRACKLY_TEST_NO_MOUNT").is_some() {
+            return None;
+        }
         let dir = tempfile::tempdir().unwrap();
         let ok = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
@@ -370,13 +374,14 @@ async fn a_full_local_disk_exits_5_with_a_clear_error_and_no_parquet() {
     // Preferred: a real 256 KiB tmpfs, so write() fails with ENOSPC. Where mounting is not
     // allowed, a 256 KiB RLIMIT_FSIZE (`ulimit -f`, with SIGXFSZ ignored so that write() fails
     // with EFBIG instead of killing the process) stands in for the full disk.
-    let (dir, _disk, out, expected) = match SmallDisk::mount(limit) {
+    let (dir, _disk, _temp, out, expected) = match SmallDisk::mount(limit) {
         Some(disk) => {
             let lake = disk.dir.path().join("lake");
             let out = run_async(export(&server, &lake, &args)).await;
             (
                 disk.dir.path().to_path_buf(),
                 Some(disk),
+                None,
                 out,
                 "No space left",
             )
@@ -401,9 +406,13 @@ async fn a_full_local_disk_exits_5_with_a_clear_error_and_no_parquet() {
                 };
             }
             let out = run_async(cmd).await;
-            let path = temp.path().to_path_buf();
-            std::mem::forget(temp); // inspected below; tiny
-            (path, None, out, "File too large")
+            (
+                temp.path().to_path_buf(),
+                None,
+                Some(temp),
+                out,
+                "File too large",
+            )
         }
     };
     assert_eq!(code(&out), 5, "{}", stderr(&out));
