@@ -435,6 +435,22 @@ impl Client {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("no Location header")
                 .to_owned();
+            // Same-origin redirects were followed (up to 5); one that reaches here and stays
+            // on the origin is a loop or has no usable Location, not a cross-origin attempt.
+            let same_origin = response
+                .url()
+                .join(&location)
+                .is_ok_and(|to| Url::parse(url).is_ok_and(|from| from.origin() == to.origin()));
+            if same_origin || location == "no Location header" {
+                return Err(Failure::Fatal(FetchError::Rejected {
+                    page,
+                    status: status.as_u16(),
+                    url: url.to_owned(),
+                    body: format!(
+                        "a redirect that cannot be followed (loop or too many redirects; Location: {location})"
+                    ),
+                }));
+            }
             return Err(Failure::Fatal(FetchError::CrossOriginRedirect {
                 page,
                 url: url.to_owned(),

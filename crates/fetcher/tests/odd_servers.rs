@@ -1,5 +1,6 @@
-//! Pagination blocks the mock never sends: `total_pages` far above the data, empty pages that
-//! claim more to come. The run must end with every contact once, after a handful of requests.
+//! Servers that misbehave in ways the mock does not: pagination blocks that lie (`total_pages`
+//! far above the data, a silently capped page size) and redirect loops. The run must end with
+//! every contact once after a handful of requests, or with an error that says what happened.
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Write};
@@ -9,13 +10,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use futures::StreamExt;
 use trackly_fetcher::{ApiKey, Client, Query};
 
-/// A loopback HTTP server answering `?page=N` with `body(N)`; counts requests.
+/// A loopback HTTP server answering `?page=N` with `200` and `body(N)`; counts requests.
 fn server(body: impl Fn(u64) -> String + Send + Sync + 'static) -> (String, Arc<AtomicU64>) {
+    raw_server(move |page| {
+        let text = body(page);
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+            text.len()
+        )
+    })
+}
+
+/// A loopback HTTP server answering `?page=N` with the whole response `answer(N)`.
+fn raw_server(answer: impl Fn(u64) -> String + Send + Sync + 'static) -> (String, Arc<AtomicU64>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/api", listener.local_addr().unwrap());
     let requests = Arc::new(AtomicU64::new(0));
     let count = Arc::clone(&requests);
-    let body = Arc::new(body);
+    let body = Arc::new(answer);
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
@@ -31,12 +43,7 @@ fn server(body: impl Fn(u64) -> String + Send + Sync + 'static) -> (String, Arc<
                     .and_then(|p| p.parse().ok())
                     .unwrap_or(1);
                 count.fetch_add(1, Ordering::SeqCst);
-                let text = body(page);
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
-                    text.len()
-                );
+                let _ = stream.write_all(body(page).as_bytes());
             });
         }
     });
@@ -133,5 +140,35 @@ async fn a_server_capping_the_page_size_silently_loses_nothing() {
             (total, total),
             "{total}/{total_pages}"
         );
+    }
+}
+
+#[tokio::test]
+async fn a_redirect_loop_on_the_same_origin_is_called_what_it_is() {
+    for location in [Some("/api/v2/contacts?page=1&per_page=1000"), None] {
+        let (url, requests) = raw_server(move |_| match location {
+            Some(to) => format!(
+                "HTTP/1.1 302 Found\r\nlocation: {to}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            ),
+            None => "HTTP/1.1 302 Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into(),
+        });
+        let client = Client::builder()
+            .with_base_url(url)
+            .with_api_key(ApiKey::new("k"))
+            .build()
+            .unwrap();
+        let err = client
+            .first_page(&Query::all())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("HTTP 302") && err.contains("cannot be followed"),
+            "{location:?}: {err}"
+        );
+        assert!(!err.contains("another origin"), "{err}");
+        // Followed up to the redirect limit, never retried.
+        let expected = if location.is_some() { 5 } else { 1 };
+        assert_eq!(requests.load(Ordering::SeqCst), expected, "{location:?}");
     }
 }
