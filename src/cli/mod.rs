@@ -56,10 +56,24 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli, key_on_command_line)) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(failure) => {
-            eprintln!("error: {:#}", failure.error);
+            eprintln!("error: {}", one_line(&failure.error));
             ExitCode::from(failure.code)
         }
     }
+}
+
+/// The error and its causes on one line, each cause once: many layers already quote their
+/// cause in their own message, so `{:#}` would repeat it.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
 }
 
 struct Failure {

@@ -61,6 +61,15 @@ pub enum FetchError {
         /// The last failure.
         last: String,
     },
+    /// The API kept serving full pages of contacts it had served before, with no change of
+    /// `total`: it is not paging (e.g. it ignores the `page` parameter).
+    #[error("page {page}: the API served {repeats} full page(s) in a row holding only contacts it had already served, with no change of total; it does not seem to honour the page parameter")]
+    RepeatingPages {
+        /// The last page read.
+        page: u64,
+        /// Such pages in a row.
+        repeats: u32,
+    },
     /// The listing kept changing around a page boundary and no consistent re-read was possible.
     #[error(
         "the listing kept changing around page {page}: {attempts} re-reads did not see a stable total (last totals {totals:?})"

@@ -201,6 +201,7 @@ impl Run {
             })
             .buffered(concurrency);
         let mut next = start + 1;
+        let mut repeats = 0;
         loop {
             // The main pass, then the tail: pages past the planned end while the listing says
             // there are more, or while the last page came back full (a `total_pages` that lies
@@ -222,14 +223,21 @@ impl Run {
             let number = page.number();
             let before = page.len();
             let delivered = self.deliver(page).await?;
-            if number > planned && current.full && delivered == 0 && before > 0 {
-                // A full page of nothing new past the planned end: the API is repeating itself.
-                return Err(FetchError::UnstableListing {
-                    page: number,
-                    attempts: 0,
-                    totals: vec![current.total],
+            // A full page of nothing new while `total` did not move cannot come from drift
+            // (moving a whole page needs a change of `total`): the API is repeating itself,
+            // e.g. ignoring `page`. Past the planned end once is enough; inside it, a few in a
+            // row.
+            if current.full && delivered == 0 && before > 0 && current.total == previous.total {
+                repeats += 1;
+                if number > planned || repeats >= MAX_REPEATED_PAGES {
+                    return Err(FetchError::RepeatingPages {
+                        page: number,
+                        repeats,
+                    }
+                    .into());
                 }
-                .into());
+            } else {
+                repeats = 0;
             }
             if current.total != previous.total {
                 self.reread(number, previous.total, current.total).await?;
@@ -347,6 +355,9 @@ impl Boundary {
         }
     }
 }
+
+/// Full pages in a row with nothing new and no change of `total` before the run gives up.
+const MAX_REPEATED_PAGES: u32 = 3;
 
 /// The contacts delivered so far, as 64-bit hashes of `(phone_number, list_number)`.
 ///

@@ -172,3 +172,35 @@ async fn a_redirect_loop_on_the_same_origin_is_called_what_it_is() {
         assert_eq!(requests.load(Ordering::SeqCst), expected, "{location:?}");
     }
 }
+
+#[tokio::test]
+async fn a_server_ignoring_the_page_parameter_is_reported_not_paged_forever() {
+    // Every page number gets page 1's contacts, with the page number echoed and a huge plan.
+    let (url, requests) = server(|page| {
+        let contacts: Vec<String> = (0..100)
+            .map(|i| format!(r#"{{"phone_number":"+1415555{i:04}","list_number":"+18005551234"}}"#))
+            .collect();
+        format!(
+            r#"{{"contacts":[{}],"pagination":{{"page":{page},"per_page":100,"total":100000000,"total_pages":1000000}}}}"#,
+            contacts.join(",")
+        )
+    });
+    let client = Client::builder()
+        .with_base_url(url)
+        .with_api_key(ApiKey::new("k"))
+        .with_per_page(100)
+        .with_concurrency(2)
+        .build()
+        .unwrap();
+    let mut pages = client.contacts(Query::all());
+    let mut error = None;
+    while let Some(page) = pages.next().await {
+        if let Err(e) = page {
+            error = Some(e);
+            break;
+        }
+    }
+    let error = error.expect("the run fails").to_string();
+    assert!(error.contains("page parameter"), "{error}");
+    assert!(requests.load(Ordering::SeqCst) < 10);
+}
