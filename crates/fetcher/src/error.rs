@@ -63,7 +63,9 @@ pub enum FetchError {
     },
     /// The API kept serving full pages of contacts it had served before, with no change of
     /// `total`: it is not paging (e.g. it ignores the `page` parameter).
-    #[error("page {page}: the API served {repeats} full page(s) in a row holding only contacts it had already served, with no change of total; it does not seem to honour the page parameter")]
+    #[error(
+        "page {page}: the API served {repeats} full page(s) in a row holding only contacts it had already served, with no change of total; it does not seem to honour the page parameter"
+    )]
     RepeatingPages {
         /// The last page read.
         page: u64,
