@@ -62,7 +62,12 @@ pub struct ClientBuilder {
     max_rps: Option<f64>,
     allow_http: bool,
     max_rereads: u32,
+    dedup_window: Option<u64>,
 }
+
+/// Pages behind the main pass that de-duplication remembers by default (see
+/// [`ClientBuilder::with_dedup_window`]).
+pub const DEFAULT_DEDUP_WINDOW: u64 = 256;
 
 impl Default for ClientBuilder {
     fn default() -> Self {
@@ -78,6 +83,7 @@ impl Default for ClientBuilder {
             max_rps: None,
             allow_http: false,
             max_rereads: 5,
+            dedup_window: Some(DEFAULT_DEDUP_WINDOW),
         }
     }
 }
@@ -167,6 +173,16 @@ impl ClientBuilder {
         self
     }
 
+    /// How many pages behind the main pass de-duplication remembers (default 256, widened
+    /// automatically when a drift moves rows further). A contact can only be served twice when
+    /// the listing moved it, which moves it a few pages at most, so memory stays flat whatever
+    /// the number of contacts. `None` remembers every contact of the run (about 16 bytes each):
+    /// exact even for an API that serves a contact twice far apart.
+    pub fn with_dedup_window(mut self, pages: Option<u64>) -> Self {
+        self.dedup_window = pages;
+        self
+    }
+
     /// Validates the settings and builds the client. Makes no request.
     pub fn build(self) -> Result<Client, FetchError> {
         let invalid = |field, reason: String| FetchError::InvalidConfig { field, reason };
@@ -235,6 +251,7 @@ impl ClientBuilder {
                 retry: self.retry,
                 max_rps: self.max_rps,
                 max_rereads: self.max_rereads,
+                dedup_window: self.dedup_window,
             }),
         })
     }
@@ -287,6 +304,7 @@ pub(crate) struct Inner {
     retry: RetryConfig,
     pub(crate) max_rps: Option<f64>,
     pub(crate) max_rereads: u32,
+    pub(crate) dedup_window: Option<u64>,
 }
 
 impl fmt::Debug for Client {

@@ -33,7 +33,9 @@
 //!   The API pages by offset over a newest-first order, so a contact added during the run pushes
 //!   rows down a page (they would be seen twice) and a contact removed pulls rows up (one would be
 //!   skipped at a page boundary). The fetcher
-//!   1. drops every contact whose `(phone_number, list_number)` it delivered before;
+//!   1. drops every contact whose `(phone_number, list_number)` it delivered before (within
+//!      the de-duplication window: a contact moved by drift comes back within a few pages;
+//!      see [`ClientBuilder::with_dedup_window`]);
 //!   2. compares `pagination.total` of each page with the page before it: when they differ, the
 //!      listing changed between the two reads, and the pages around that boundary (as many as
 //!      the change could have moved rows across, plus one each side) are read again until they
@@ -56,8 +58,9 @@
 //! ## Memory usage
 //!
 //! At most `concurrency + 2` page bodies are held at once (about 1 MiB each at `per_page`
-//! 1000), plus the de-duplication set: about 16 bytes per contact delivered (80 MB at 5 million
-//! contacts).
+//! 1000), plus the de-duplication set: the keys of the last
+//! [`DEFAULT_DEDUP_WINDOW`] pages (about 8 MB at `per_page` 1000), whatever the number of
+//! contacts. A resumed run also remembers every contact its interrupted predecessor wrote.
 mod client;
 mod error;
 mod limit;
@@ -67,7 +70,9 @@ mod query;
 mod retry;
 mod stats;
 
-pub use client::{ApiKey, Client, ClientBuilder, DEFAULT_BASE_URL, MAX_PER_PAGE};
+pub use client::{
+    ApiKey, Client, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_DEDUP_WINDOW, MAX_PER_PAGE,
+};
 pub use error::FetchError;
 pub use page::{Contact, Page, Pagination};
 pub use paginate::{Contacts, ResumeFrom};

@@ -1,7 +1,7 @@
 //! The run: page 1, then up to N pages in flight delivered in order, with de-duplication and
 //! re-reads wherever the listing changed between two neighbouring pages.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -48,11 +48,11 @@ impl Contacts {
         // held at any time, whatever the total.
         let (tx, rx) = mpsc::channel(1);
         let client_per_page = client.per_page();
-        let mut seen = Seen::default();
+        let mut seen = Seen::new(client.inner.dedup_window);
         let mut start = None;
         if let Some(resume) = resume {
             for (phone, list) in &resume.delivered {
-                seen.0.insert(hash_key(phone.as_bytes(), list.as_bytes()));
+                seen.pin(phone, list);
             }
             start = Some((resume.page.max(1), resume.total));
         }
@@ -175,6 +175,7 @@ impl Run {
             s.expected_pages = planned;
         });
         let mut previous = Boundary::of(&first, per_page);
+        let mut previous_first_key = first.raw_contacts().next().and_then(key_hash);
         self.deliver(first).await?;
         if let Some(before) = resumed_total
             && before != previous.total
@@ -222,12 +223,12 @@ impl Run {
             let current = Boundary::of(&page, per_page);
             let number = page.number();
             let before = page.len();
-            let delivered = self.deliver(page).await?;
-            // A full page of nothing new while `total` did not move cannot come from drift
-            // (moving a whole page needs a change of `total`): the API is repeating itself,
-            // e.g. ignoring `page`. Past the planned end once is enough; inside it, a few in a
-            // row.
-            if current.full && delivered == 0 && before > 0 && current.total == previous.total {
+            let first_key = page.raw_contacts().next().and_then(key_hash);
+            self.deliver(page).await?;
+            // Two pages in a row starting with the same contact cannot come from paging over
+            // one listing, drifting or not: the API is repeating itself (e.g. it ignores
+            // `page`). Past the planned end once is enough; inside it, a few in a row.
+            if current.full && first_key.is_some() && first_key == previous_first_key {
                 repeats += 1;
                 if number > planned || repeats >= MAX_REPEATED_PAGES {
                     return Err(FetchError::RepeatingPages {
@@ -239,6 +240,7 @@ impl Run {
             } else {
                 repeats = 0;
             }
+            previous_first_key = first_key;
             if current.total != previous.total {
                 self.reread(number, previous.total, current.total).await?;
             } else if !current.full && (next <= planned || before == 0) {
@@ -255,6 +257,7 @@ impl Run {
                 }
                 break;
             }
+            self.seen.forget_behind(number);
             previous = current;
         }
         Ok(())
@@ -286,6 +289,8 @@ impl Run {
                 shift += totals.iter().max().unwrap_or(&0) - totals.iter().min().unwrap_or(&0);
                 continue;
             }
+            // Rows moved up to `shift` positions: remember that far back from now on.
+            self.seen.widen(2 * reach + shift.div_ceil(per_page) + 2);
             let reread = pages.len() as u64;
             let mut recovered = 0;
             for mut p in pages {
@@ -324,7 +329,8 @@ impl Run {
     async fn deliver(&mut self, mut page: Page) -> Result<usize, Cancelled> {
         let before = page.len();
         let seen = &mut self.seen;
-        page.retain_contacts(|raw| seen.insert(raw));
+        let number = page.number();
+        page.retain_contacts(|raw| seen.insert(number, raw));
         let kept = page.len();
         self.stats.update(|s| {
             s.pages += 1;
@@ -359,20 +365,72 @@ impl Boundary {
 /// Full pages in a row with nothing new and no change of `total` before the run gives up.
 const MAX_REPEATED_PAGES: u32 = 3;
 
-/// The contacts delivered so far, as 64-bit hashes of `(phone_number, list_number)`.
+/// The contacts delivered recently, as 64-bit hashes of `(phone_number, list_number)`, by the
+/// page they were delivered under.
 ///
-/// About 16 bytes per contact. Two different keys share a hash with probability about
-/// `n² / 2⁶⁵` (under 10⁻⁶ for 5 million contacts).
-#[derive(Default)]
-struct Seen(HashSet<u64, BuildHasherDefault<PreHashed>>);
+/// A contact can only come back when the listing moved it across page boundaries, so it comes
+/// back within a few pages of where it was delivered: the set forgets pages more than
+/// `window` pages behind the main pass (and keeps more when a drift moved rows further), so
+/// memory stays flat however many contacts the run has. `window: None` remembers every
+/// contact (about 16 bytes each). Contacts written by an interrupted run that is being resumed
+/// are always remembered. Two different keys share a hash with probability about
+/// `n² / 2⁶⁵` over the keys held at once.
+struct Seen {
+    recent: HashMap<u64, u64, BuildHasherDefault<PreHashed>>,
+    by_page: BTreeMap<u64, Vec<u64>>,
+    pinned: HashSet<u64, BuildHasherDefault<PreHashed>>,
+    window: Option<u64>,
+}
 
 impl Seen {
-    /// Records the contact; false when it was delivered before. A contact without a readable
-    /// key is always kept (the converter decides what to do with it).
-    fn insert(&mut self, raw: &[u8]) -> bool {
-        match key_hash(raw) {
-            Some(hash) => self.0.insert(hash),
-            None => true,
+    fn new(window: Option<u64>) -> Seen {
+        Seen {
+            recent: HashMap::default(),
+            by_page: BTreeMap::new(),
+            pinned: HashSet::default(),
+            window,
+        }
+    }
+
+    /// Remembers a contact written before this run started, for good.
+    fn pin(&mut self, phone: &str, list: &str) {
+        self.pinned
+            .insert(hash_key(phone.as_bytes(), list.as_bytes()));
+    }
+
+    /// Records the contact, delivered under `page`; false when it was delivered before. A
+    /// contact without a readable key is always kept (the converter decides what to do with
+    /// it).
+    fn insert(&mut self, page: u64, raw: &[u8]) -> bool {
+        let Some(hash) = key_hash(raw) else {
+            return true;
+        };
+        if self.pinned.contains(&hash) || self.recent.contains_key(&hash) {
+            return false;
+        }
+        self.recent.insert(hash, page);
+        self.by_page.entry(page).or_default().push(hash);
+        true
+    }
+
+    /// Keeps at least `pages` pages behind the main pass from now on (a drift moved rows that
+    /// far).
+    fn widen(&mut self, pages: u64) {
+        if let Some(window) = &mut self.window {
+            *window = (*window).max(pages);
+        }
+    }
+
+    /// Forgets what was delivered under pages more than the window behind `main_page`.
+    fn forget_behind(&mut self, main_page: u64) {
+        let Some(window) = self.window else {
+            return;
+        };
+        let keep = self.by_page.split_off(&main_page.saturating_sub(window));
+        for (_, hashes) in std::mem::replace(&mut self.by_page, keep) {
+            for hash in hashes {
+                self.recent.remove(&hash);
+            }
         }
     }
 }
@@ -449,13 +507,31 @@ mod tests {
     }
 
     #[test]
+    fn the_window_forgets_old_pages_but_never_pinned_contacts() {
+        let a = br#"{"phone_number":"+14155550001","list_number":"+18005551234"}"#;
+        let b = br#"{"phone_number":"+14155550002","list_number":"+18005551234"}"#;
+        let mut seen = Seen::new(Some(4));
+        seen.pin("+14155550002", "+18005551234");
+        assert!(seen.insert(10, a));
+        seen.forget_behind(14);
+        assert!(!seen.insert(14, a), "page 10 is within 4 pages of page 14");
+        seen.forget_behind(15);
+        assert!(seen.insert(15, a), "page 10 is forgotten at page 15");
+        assert!(!seen.insert(15, b), "pinned contacts are never forgotten");
+        seen.widen(100);
+        seen.forget_behind(60);
+        assert!(!seen.insert(60, a), "a widened window keeps page 15");
+        assert_eq!(seen.recent.len(), 1);
+    }
+
+    #[test]
     fn contacts_without_keys_are_kept() {
-        let mut seen = Seen::default();
-        assert!(seen.insert(br#"{"list_number":"+18005551234"}"#));
-        assert!(seen.insert(br#"{"list_number":"+18005551234"}"#));
-        assert!(seen.insert(br#"not json"#));
+        let mut seen = Seen::new(None);
+        assert!(seen.insert(1, br#"{"list_number":"+18005551234"}"#));
+        assert!(seen.insert(1, br#"{"list_number":"+18005551234"}"#));
+        assert!(seen.insert(1, br#"not json"#));
         let c = br#"{"phone_number":"+14155559876","list_number":"+18005551234"}"#;
-        assert!(seen.insert(c));
-        assert!(!seen.insert(c));
+        assert!(seen.insert(1, c));
+        assert!(!seen.insert(2, c));
     }
 }
