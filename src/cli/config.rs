@@ -34,6 +34,7 @@ struct FileConfig {
     bloom_filter: Option<bool>,
     request_timeout: Option<f64>,
     max_attempts: Option<u32>,
+    dedup_window: Option<u64>,
     allow_http: Option<bool>,
     api_key_file: Option<PathBuf>,
 }
@@ -113,6 +114,9 @@ pub fn resolve(args: &ExportArgs, key_on_command_line: bool) -> anyhow::Result<E
             max_attempts: attempts,
             ..RetryConfig::default()
         });
+    }
+    if let Some(pages) = pick!(dedup_window) {
+        client = client.with_dedup_window((pages > 0).then_some(pages));
     }
     let allow_http = pick!(allow_http).unwrap_or(false);
     client = client.with_allow_http(allow_http);

@@ -121,6 +121,11 @@ pub struct ExportArgs {
     #[arg(long, env = "TRACKLY_REQUEST_TIMEOUT")]
     pub request_timeout: Option<f64>,
 
+    /// Pages behind the current one that de-duplication remembers; 0 remembers every contact
+    /// of the run (memory grows with the count) [default: 256].
+    #[arg(long, env = "TRACKLY_DEDUP_WINDOW")]
+    pub dedup_window: Option<u64>,
+
     /// Attempts per page before giving up [default: 10].
     #[arg(long, env = "TRACKLY_MAX_ATTEMPTS")]
     pub max_attempts: Option<u32>,
