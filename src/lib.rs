@@ -55,7 +55,7 @@
 //!   published only when the whole run succeeded; on failure or interruption, multipart uploads
 //!   are aborted and staging objects removed. `_SUCCESS` is written last.
 //! - **Bounded memory.** Peak memory depends on concurrency, batch size and row-group size, not
-//!   on the number of contacts (except the fetcher's de-duplication set, ~16 bytes a contact).
+//!   on the number of contacts (the fetcher de-duplicates over a window of recent pages).
 //! - **Secrets.** The API key is never logged, printed, written, or shown by `Debug`.
 
 mod batches;
