@@ -52,8 +52,9 @@
 //! - **Order.** Rows are written in the API's order (newest sign-up first), except contacts
 //!   recovered by a re-read after drift, which follow the page that revealed the drift.
 //! - **All or nothing.** Files are written under staging names that DuckDB and Spark skip and
-//!   published only when the whole run succeeded; on failure or interruption, multipart uploads
-//!   are aborted and staging objects removed. `_SUCCESS` is written last.
+//!   published only when the whole run succeeded; on failure or interruption, the multipart
+//!   upload in progress is aborted and finished files stay hidden in staging for
+//!   [`ExportBuilder::resume`]. `_SUCCESS` is written last.
 //! - **Bounded memory.** Peak memory depends on concurrency, batch size and row-group size, not
 //!   on the number of contacts (the fetcher de-duplicates over a window of recent pages).
 //! - **Secrets.** The API key is never logged, printed, written, or shown by `Debug`.
