@@ -40,3 +40,13 @@ PY
 
 cargo test --workspace --all-targets "$@"
 cargo test --workspace --doc
+
+if [ "$#" -eq 0 ]; then
+  # The examples, each against its own embedded mock API (S3 against moto).
+  examples=$(mktemp -d -t trackly-examples.XXXXXX)
+  cargo run --quiet --example export_to_local -- "$examples/lake"
+  cargo run --quiet --example stream_record_batches
+  AWS_ENDPOINT_URL="$TRACKLY_TEST_S3_ENDPOINT" cargo run --quiet --example export_to_s3 -- "s3://$TRACKLY_TEST_S3_BUCKET/examples"
+  rm -rf "$examples"
+  echo "examples: 3 passed, 0 failed"
+fi
