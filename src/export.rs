@@ -5,11 +5,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arrow_array::RecordBatch;
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::StreamExt;
 use serde::Serialize;
 use trackly_converter::{
-    DecoderOptions, FileInfo, InvalidPolicy, OutputLocation, ParquetSink, SinkOptions,
+    DecoderOptions, FileInfo, InvalidPolicy, OutputLocation, ParquetSink, Reject, SinkOptions,
     WriterOptions,
 };
 use trackly_fetcher::{Client, FetchStats, Query, ResumeFrom};
@@ -254,8 +255,13 @@ impl Export {
         let mut batches = RecordBatches::new(pages, decoder)?;
         tracing::info!(%run_id, %extract_date, "export started");
 
-        let outcome = {
-            let work = pump(&mut batches, &mut sink, self.progress.as_deref(), clock);
+        // Decoding (here) and Parquet encoding (the writer task) overlap on two cores; the
+        // channel holds at most two batches, so memory stays bounded.
+        sink.checkpoint(checkpoint_of(&batches)).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Item>(2);
+        let writer = tokio::spawn(write_all(sink, rx));
+        let fed = {
+            let work = feed(&mut batches, tx, self.progress.as_deref(), clock);
             tokio::pin!(work);
             tokio::pin!(shutdown);
             tokio::select! {
@@ -263,12 +269,19 @@ impl Export {
                 () = &mut shutdown => None,
             }
         };
-        let failure = match outcome {
-            Some(Ok(())) => None,
-            Some(Err(e)) => Some(e),
-            None => Some(ExportError::Interrupted {
+        // The sender is gone now: the writer drains what it has and hands the sink back.
+        let (sink, written) = match writer.await {
+            Ok(done) => done,
+            Err(panic) => std::panic::resume_unwind(panic.into_panic()),
+        };
+        let failure = match (fed, written) {
+            (None, _) => Some(ExportError::Interrupted {
                 run_id: run_id.clone(),
             }),
+            // The writer's error is the cause when it stopped taking batches.
+            (Some(_), Err(e)) => Some(e),
+            (Some(Err(e)), Ok(())) => Some(e),
+            (Some(Ok(())), Ok(())) => None,
         };
         if let Some(error) = failure {
             // Nothing half-written stays visible. Finished staged files stay (hidden) with
@@ -308,29 +321,34 @@ fn checkpoint_of(batches: &RecordBatches) -> serde_json::Value {
     serde_json::to_value(Progress { page, total }).unwrap_or_default()
 }
 
-/// Moves every batch (and every reject) from the stream into the sink.
-async fn pump(
+/// One batch on its way to the writer task, with the rejects met before it and where the run
+/// stands (saved if this batch finishes a file).
+struct Item {
+    batch: Option<RecordBatch>,
+    rejects: Vec<Reject>,
+    progress: serde_json::Value,
+}
+
+/// Decodes every batch and hands it to the writer task. Fails with the decode or fetch error,
+/// or quietly stops when the writer has gone (its own error is the one to report).
+async fn feed(
     batches: &mut RecordBatches,
-    sink: &mut ParquetSink,
+    tx: tokio::sync::mpsc::Sender<Item>,
     progress: Option<&(dyn Fn(&ExportProgress) + Send + Sync)>,
     clock: Instant,
 ) -> Result<(), ExportError> {
     let mut rows_written = 0u64;
     let mut last_pages = 0;
-    let mut closed = sink.closed_files();
-    sink.checkpoint(checkpoint_of(batches)).await?;
     while let Some(batch) = batches.next().await {
         let batch = batch?;
-        let rejects = batches.take_rejects();
-        if !rejects.is_empty() {
-            sink.write_rejects(&rejects).await?;
-        }
         rows_written += batch.num_rows() as u64;
-        sink.write(&batch).await?;
-        if sink.closed_files() != closed {
-            // A file was finished: record it and where to pick up if the run dies now.
-            closed = sink.closed_files();
-            sink.checkpoint(checkpoint_of(batches)).await?;
+        let item = Item {
+            batch: Some(batch),
+            rejects: batches.take_rejects(),
+            progress: checkpoint_of(batches),
+        };
+        if tx.send(item).await.is_err() {
+            return Ok(());
         }
         if let Some(progress) = progress
             && batches.pages() != last_pages
@@ -346,7 +364,41 @@ async fn pump(
     }
     let rejects = batches.take_rejects();
     if !rejects.is_empty() {
-        sink.write_rejects(&rejects).await?;
+        let item = Item {
+            batch: None,
+            rejects,
+            progress: checkpoint_of(batches),
+        };
+        let _ = tx.send(item).await;
     }
     Ok(())
+}
+
+/// The writer task: every batch and reject into the sink, a checkpoint whenever a file is
+/// finished. Returns the sink (to finish or suspend) and how writing went.
+async fn write_all(
+    mut sink: ParquetSink,
+    mut rx: tokio::sync::mpsc::Receiver<Item>,
+) -> (ParquetSink, Result<(), ExportError>) {
+    let mut closed = sink.closed_files();
+    while let Some(item) = rx.recv().await {
+        let step = async {
+            if !item.rejects.is_empty() {
+                sink.write_rejects(&item.rejects).await?;
+            }
+            if let Some(batch) = &item.batch {
+                sink.write(batch).await?;
+            }
+            if sink.closed_files() != closed {
+                // A file was finished: record it and where to pick up if the run dies now.
+                closed = sink.closed_files();
+                sink.checkpoint(item.progress).await?;
+            }
+            Ok::<(), ExportError>(())
+        };
+        if let Err(e) = step.await {
+            return (sink, Err(e));
+        }
+    }
+    (sink, Ok(()))
 }
