@@ -8,26 +8,7 @@ use proptest::prelude::*;
 use serde_json::{Map, Value};
 use trackly_converter::{ContactDecoder, ConvertError, DecoderOptions, InvalidPolicy};
 
-const FIELDS: &[&str] = &[
-    "phone_number",
-    "list_number",
-    "list_id",
-    "active",
-    "signup_date",
-    "signup_method",
-    "custom_fields",
-    "carrier",
-    "line_type",
-    "timezone",
-    "is_valid",
-    "send_count",
-    "click_count",
-    "revenue_total",
-    "conversion_count",
-    "last_sent_at",
-    "last_clicked_at",
-    "in_workflow",
-];
+const FIELDS: &[&str] = &trackly_converter::schema::DOCUMENTED_FIELDS;
 
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
