@@ -525,7 +525,18 @@ impl Client {
     }
 }
 
-async fn read_body(mut response: reqwest::Response, stats: &StatsHandle) -> Result<Bytes, Failure> {
+/// Reads the whole body, counting the bytes received (a failed read's bytes too) once.
+async fn read_body(response: reqwest::Response, stats: &StatsHandle) -> Result<Bytes, Failure> {
+    let mut received = 0u64;
+    let body = collect_body(response, &mut received).await;
+    stats.update(|s| s.bytes += received);
+    body
+}
+
+async fn collect_body(
+    mut response: reqwest::Response,
+    received: &mut u64,
+) -> Result<Bytes, Failure> {
     let capacity = response
         .content_length()
         .map_or(64 * 1024, |n| n as usize)
@@ -534,7 +545,7 @@ async fn read_body(mut response: reqwest::Response, stats: &StatsHandle) -> Resu
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
-                stats.update(|s| s.bytes += chunk.len() as u64);
+                *received += chunk.len() as u64;
                 if body.len() + chunk.len() > MAX_BODY_BYTES {
                     return Err(Failure::Retry {
                         cause: RetryCause::InvalidBody,
