@@ -34,6 +34,9 @@ pub struct RecordBatches {
     pages_seen: u64,
     /// Number and `pagination.total` of the page decoded last.
     last_page: Option<(u64, u64)>,
+    /// [`Page::frontier`](trackly_fetcher::Page::frontier) of the page decoded before it.
+    written_frontier: Option<i64>,
+    last_frontier: Option<i64>,
 }
 
 impl RecordBatches {
@@ -45,6 +48,8 @@ impl RecordBatches {
             failed: false,
             pages_seen: 0,
             last_page: None,
+            written_frontier: None,
+            last_frontier: None,
         })
     }
 
@@ -52,6 +57,13 @@ impl RecordBatches {
     /// delivered before it is in a batch already returned or buffered in the decoder.
     pub fn last_page(&self) -> Option<(u64, u64)> {
         self.last_page
+    }
+
+    /// Every contact present throughout the run with a `signup_date` above this (microseconds)
+    /// is in the pages delivered before [`last_page`](Self::last_page): where a resumed run can
+    /// start without missing anything (see [`ResumeFrom`](trackly_fetcher::ResumeFrom)).
+    pub fn resume_frontier(&self) -> Option<i64> {
+        self.written_frontier
     }
 
     /// Contacts set aside so far under [`InvalidPolicy::Quarantine`](trackly_converter::InvalidPolicy).
@@ -107,6 +119,8 @@ impl Stream for RecordBatches {
                 Some(Ok(page)) => {
                     this.pages_seen += 1;
                     this.last_page = Some((page.number(), page.pagination().total));
+                    this.written_frontier = this.last_frontier;
+                    this.last_frontier = page.frontier();
                     if let Err(e) = this.decoder.decode_page(&page) {
                         this.fail();
                         return Poll::Ready(Some(Err(e.into())));

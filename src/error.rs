@@ -36,6 +36,9 @@ pub enum ErrorKind {
     Storage,
     /// A contact did not match the schema under the `fail` policy (exit code 6).
     InvalidData,
+    /// The export could not be proven complete: a page boundary stayed unproven, the API broke
+    /// its documented order, or the count did not add up (exit code 7). Nothing was published.
+    Incomplete,
     /// Stopped from outside (exit code 130).
     Interrupted,
 }
@@ -46,6 +49,7 @@ impl ExportError {
         match self {
             ExportError::Fetch(e) if e.is_auth() => ErrorKind::Auth,
             ExportError::Fetch(e) if e.is_config() => ErrorKind::Config,
+            ExportError::Fetch(e) if e.is_incomplete() => ErrorKind::Incomplete,
             ExportError::Fetch(_) => ErrorKind::Api,
             ExportError::Convert(ConvertError::InvalidRecord { .. }) => ErrorKind::InvalidData,
             ExportError::Convert(

@@ -180,6 +180,9 @@ struct Progress {
     page: u64,
     /// The `pagination.total` that page reported.
     total: u64,
+    /// Every contact above this `signup_date` (microseconds) was written before that page.
+    #[serde(default)]
+    frontier: Option<i64>,
 }
 
 impl Export {
@@ -217,8 +220,12 @@ impl Export {
         };
         let (mut sink, pages) = match resumed {
             Some((sink, checkpoint)) if sink.closed_files() > 0 => {
-                let progress: Progress = serde_json::from_value(checkpoint.progress)
-                    .unwrap_or(Progress { page: 1, total: 0 });
+                let progress: Progress =
+                    serde_json::from_value(checkpoint.progress).unwrap_or(Progress {
+                        page: 1,
+                        total: 0,
+                        frontier: None,
+                    });
                 let delivered = sink.written_keys().await?;
                 tracing::info!(
                     run_id = sink.run_id(),
@@ -230,6 +237,7 @@ impl Export {
                 let from = ResumeFrom {
                     page: progress.page,
                     total: progress.total,
+                    frontier: progress.frontier,
                     delivered,
                 };
                 let pages = self.client.contacts_resuming(self.query.clone(), from);
@@ -318,7 +326,13 @@ impl Export {
 
 fn checkpoint_of(batches: &RecordBatches) -> serde_json::Value {
     let (page, total) = batches.last_page().unwrap_or((1, 0));
-    serde_json::to_value(Progress { page, total }).unwrap_or_default()
+    let frontier = batches.resume_frontier();
+    serde_json::to_value(Progress {
+        page,
+        total,
+        frontier,
+    })
+    .unwrap_or_default()
 }
 
 /// One batch on its way to the writer task, with the rejects met before it and where the run

@@ -14,6 +14,8 @@ Exit codes:
   4    API failure after retries (or an API answer retrying cannot fix)
   5    storage failure (local disk or S3)
   6    invalid data under --on-invalid fail
+  7    incomplete: the export could not be proven to hold every contact exactly once
+       (nothing published)
   130  interrupted (Ctrl-C / SIGTERM); nothing of the run is left visible";
 
 /// Export every contact from the Trackly SMS API to Parquet, on local disk or S3.

@@ -27,6 +27,7 @@ pub mod exit {
     pub const API: u8 = 4;
     pub const STORAGE: u8 = 5;
     pub const INVALID_DATA: u8 = 6;
+    pub const INCOMPLETE: u8 = 7;
     pub const INTERRUPTED: u8 = 130;
 }
 
@@ -108,6 +109,7 @@ fn code_of(error: &ExportError) -> u8 {
         ErrorKind::Api => exit::API,
         ErrorKind::Storage => exit::STORAGE,
         ErrorKind::InvalidData => exit::INVALID_DATA,
+        ErrorKind::Incomplete => exit::INCOMPLETE,
         ErrorKind::Interrupted => exit::INTERRUPTED,
         _ => exit::API,
     }

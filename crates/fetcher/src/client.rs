@@ -363,28 +363,35 @@ impl Client {
     /// pages an export would fetch.
     pub async fn first_page(&self, query: &Query) -> Result<Page, FetchError> {
         let admission = Admission::new(1, self.inner.max_rps);
-        self.fetch_page(query, 1, &admission, &StatsHandle::default())
+        let per_page = u64::from(self.inner.per_page);
+        self.fetch_page(query, 1, per_page, &admission, &StatsHandle::default())
             .await
     }
 
     /// The URL of one page (contains no secret).
     pub fn page_url(&self, query: &Query, page: u64) -> String {
+        self.url(query, page, u64::from(self.inner.per_page))
+    }
+
+    fn url(&self, query: &Query, page: u64, per_page: u64) -> String {
+        let per_page = u32::try_from(per_page).unwrap_or(MAX_PER_PAGE);
         format!(
             "{}?{}",
             self.inner.contacts_url,
-            query.to_query_string(page, self.inner.per_page)
+            query.to_query_string(page, per_page)
         )
     }
 
-    /// Fetches one page, retrying as the policy says.
+    /// Fetches one page of `per_page` contacts, retrying as the policy says.
     pub(crate) async fn fetch_page(
         &self,
         query: &Query,
         page: u64,
+        per_page: u64,
         admission: &Arc<Admission>,
         stats: &StatsHandle,
     ) -> Result<Page, FetchError> {
-        let url = self.page_url(query, page);
+        let url = self.url(query, page, per_page);
         let started = Instant::now();
         let retry = &self.inner.retry;
         let mut attempt = 0u32;

@@ -72,17 +72,48 @@ pub enum FetchError {
         /// Such pages in a row.
         repeats: u32,
     },
-    /// The listing kept changing around a page boundary and no consistent re-read was possible.
+    /// A page boundary could not be proven to have lost no contact within the budget of
+    /// verification reads: the export would be short, so it fails instead.
     #[error(
-        "the listing kept changing around page {page}: {attempts} re-reads did not see a stable total (last totals {totals:?})"
+        "page {page}: could not prove that no contact fell between pages {} and {page} ({attempts} verification read(s)): {reason}",
+        page.saturating_sub(1)
     )]
-    UnstableListing {
-        /// The page after the boundary that could not be verified.
+    Unverified {
+        /// The lower page of the boundary.
         page: u64,
-        /// Re-reads tried.
+        /// Verification reads made.
         attempts: u32,
-        /// The totals seen by the last re-read.
-        totals: Vec<u64>,
+        /// Why the boundary stayed unproven.
+        reason: String,
+    },
+    /// A page's contacts are not in the documented newest-first `signup_date` order, which the
+    /// proof that nothing was skipped rests on.
+    #[error(
+        "page {page}, record {record}: signup_date sorts above the contact before it; the API does not serve the documented newest-first order, so no skipped contact could be detected"
+    )]
+    OutOfOrder {
+        /// The page (for a verification read: the lower page of its boundary).
+        page: u64,
+        /// 0-based index of the contact in the page.
+        record: usize,
+    },
+    /// The API reported the same total all through the run, and a different number of
+    /// contacts was delivered.
+    #[error(
+        "the API reported {expected} contacts on every page but {delivered} were delivered ({}): the listing did not change during the run, so nothing explains the difference",
+        describe_difference(*expected, *delivered)
+    )]
+    Unreconciled {
+        /// `pagination.total`, the same on every page.
+        expected: u64,
+        /// Contacts delivered (those of an interrupted run that was resumed included).
+        delivered: u64,
+    },
+    /// A bug: something that cannot fail did.
+    #[error("internal error: {reason}")]
+    Internal {
+        /// What failed.
+        reason: String,
     },
 }
 
@@ -92,8 +123,27 @@ impl FetchError {
         matches!(self, FetchError::Unauthorized { .. })
     }
 
+    /// True when the run stopped because it could not prove its export complete: the data
+    /// read so far is fine, but publishing it would be a short (or doubled) export.
+    pub fn is_incomplete(&self) -> bool {
+        matches!(
+            self,
+            FetchError::Unverified { .. }
+                | FetchError::OutOfOrder { .. }
+                | FetchError::Unreconciled { .. }
+        )
+    }
+
     /// True when the configuration, not the API, is at fault.
     pub fn is_config(&self) -> bool {
         matches!(self, FetchError::InvalidConfig { .. })
+    }
+}
+
+fn describe_difference(expected: u64, delivered: u64) -> String {
+    if delivered < expected {
+        format!("{} unaccounted for", expected - delivered)
+    } else {
+        format!("{} more than reported", delivered - expected)
     }
 }

@@ -62,20 +62,24 @@
 //! [`DEFAULT_DEDUP_WINDOW`] pages (about 8 MB at `per_page` 1000), whatever the number of
 //! contacts. A resumed run also remembers every contact its interrupted predecessor wrote.
 mod client;
+mod coverage;
 mod error;
+mod identity;
 mod limit;
 mod page;
 mod paginate;
 mod query;
 mod retry;
 mod stats;
+mod verify;
 
 pub use client::{
     ApiKey, Client, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_DEDUP_WINDOW, MAX_PER_PAGE,
 };
 pub use error::FetchError;
+pub use identity::{naive_seconds_micros, signup_micros};
 pub use page::{Contact, Page, Pagination};
 pub use paginate::{Contacts, ResumeFrom};
 pub use query::{E164, InvalidE164, Query};
 pub use retry::{BackoffConfig, RetryConfig};
-pub use stats::{DriftEvent, FetchStats, Retries, StatsHandle};
+pub use stats::{DriftEvent, FetchStats, Reconciliation, Retries, StatsHandle};

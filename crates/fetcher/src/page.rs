@@ -30,6 +30,7 @@ pub struct Pagination {
 pub struct Page {
     number: u64,
     pass: u32,
+    frontier: Option<i64>,
     pagination: Pagination,
     body: Bytes,
     contacts: Vec<Range<usize>>,
@@ -57,6 +58,7 @@ impl Page {
         Ok(Page {
             number,
             pass,
+            frontier: None,
             pagination: envelope.pagination,
             body,
             contacts: envelope.contacts,
@@ -83,6 +85,7 @@ impl Page {
         Page {
             number,
             pass: 1,
+            frontier: None,
             pagination,
             body: Bytes::from(body),
             contacts: ranges,
@@ -94,9 +97,19 @@ impl Page {
         self.number
     }
 
-    /// 1 for the main pass over the listing; 2 and up for a re-read after drift was detected.
+    /// 1 for the main pass over the listing; 2 and up for a verification read of the boundary
+    /// above page [`number`](Self::number) (a request with another page size whose window
+    /// straddles that boundary; it delivers only contacts no page delivered before).
     pub fn pass(&self) -> u32 {
         self.pass
+    }
+
+    /// When the fetcher delivered this page: the `signup_date` (microseconds since the epoch)
+    /// above which every contact present for the whole run has been delivered, in this page or
+    /// before it. `None` while no boundary is proven yet. A resumed run that starts above this
+    /// key misses nothing (see [`ResumeFrom`](crate::ResumeFrom)).
+    pub fn frontier(&self) -> Option<i64> {
+        self.frontier
     }
 
     /// The pagination block the API sent with this page.
@@ -132,14 +145,27 @@ impl Page {
     }
 
     /// Keeps only the contacts for which `keep` returns true (used for de-duplication).
+    #[cfg(test)]
     pub(crate) fn retain_contacts(&mut self, mut keep: impl FnMut(&[u8]) -> bool) {
         let body = &self.body;
         self.contacts.retain(|r| keep(&body[r.clone()]));
     }
 
-    /// Marks the page as belonging to a re-read pass.
-    pub(crate) fn set_pass(&mut self, pass: u32) {
+    /// Keeps the contacts whose flag in `keep` (one per contact, in order) is true.
+    pub(crate) fn retain_flagged(&mut self, keep: &[bool]) {
+        let mut flags = keep.iter();
+        self.contacts
+            .retain(|_| flags.next().copied().unwrap_or(true));
+    }
+
+    /// Files the page as a verification read of the boundary above main page `number`.
+    pub(crate) fn set_verification(&mut self, number: u64, pass: u32) {
+        self.number = number;
         self.pass = pass;
+    }
+
+    pub(crate) fn set_frontier(&mut self, frontier: Option<i64>) {
+        self.frontier = frontier;
     }
 }
 
@@ -190,27 +216,29 @@ pub struct Contact {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
-/// The key that identifies a contact: `(phone_number, list_number)`.
-#[derive(Debug, Deserialize)]
-pub(crate) struct ContactKey<'a> {
-    #[serde(borrow)]
-    pub phone_number: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow)]
-    pub list_number: Option<std::borrow::Cow<'a, str>>,
-}
-
 struct Envelope {
     pagination: Pagination,
     contacts: Vec<Range<usize>>,
 }
 
 /// Parses `{"contacts": [...], "pagination": {...}}`, recording the byte range of each contact.
+///
+/// A body that strict JSON rejects is scanned once more for its structure alone: when only the
+/// inside of some contacts is at fault (`NaN`, `Infinity`, a raw control character in a
+/// string), the envelope is still readable, and those contacts are the decoder's to reject one
+/// by one, as invalid records. Anything else (a truncated body, HTML, a wrong shape) stays an
+/// error: the strict parser's.
 fn parse_envelope(body: &[u8]) -> Result<Envelope, serde_json::Error> {
     let base = body.as_ptr() as usize;
     let mut de = serde_json::Deserializer::from_slice(body);
-    let envelope = EnvelopeSeed { base }.deserialize(&mut de)?;
-    de.end()?;
-    Ok(envelope)
+    let strict = EnvelopeSeed { base }
+        .deserialize(&mut de)
+        .and_then(|envelope| de.end().map(|()| envelope));
+    match strict {
+        Ok(envelope) => Ok(envelope),
+        Err(e) if e.is_syntax() => lenient::envelope(body).ok_or(e),
+        Err(e) => Err(e),
+    }
 }
 
 struct EnvelopeSeed {
@@ -298,6 +326,154 @@ impl<'de> Visitor<'de> for ContactsSeed {
     }
 }
 
+/// A structural scan of the envelope that does not judge the inside of contacts.
+mod lenient {
+    use std::ops::Range;
+
+    use super::{Envelope, Pagination};
+
+    pub(super) fn envelope(body: &[u8]) -> Option<Envelope> {
+        let mut s = Scanner { b: body, i: 0 };
+        s.expect(b'{')?;
+        let (mut contacts, mut pagination) = (None, None);
+        loop {
+            s.ws();
+            if s.eat(b'}') {
+                break;
+            }
+            let key = s.string()?;
+            s.ws();
+            s.expect(b':')?;
+            s.ws();
+            match &body[key] {
+                b"\"contacts\"" if contacts.is_none() => contacts = Some(s.contacts()?),
+                b"\"pagination\"" if pagination.is_none() => {
+                    let value = s.value()?;
+                    pagination = Some(serde_json::from_slice::<Pagination>(&body[value]).ok()?);
+                }
+                b"\"contacts\"" | b"\"pagination\"" => return None,
+                _ => {
+                    s.value()?;
+                }
+            }
+            s.ws();
+            if !s.eat(b',') {
+                s.expect(b'}')?;
+                break;
+            }
+        }
+        s.ws();
+        (s.i == body.len()).then_some(())?;
+        Some(Envelope {
+            contacts: contacts?,
+            pagination: pagination?,
+        })
+    }
+
+    struct Scanner<'a> {
+        b: &'a [u8],
+        i: usize,
+    }
+
+    impl Scanner<'_> {
+        fn ws(&mut self) {
+            while self.b.get(self.i).is_some_and(u8::is_ascii_whitespace) {
+                self.i += 1;
+            }
+        }
+
+        fn eat(&mut self, c: u8) -> bool {
+            let hit = self.b.get(self.i) == Some(&c);
+            self.i += usize::from(hit);
+            hit
+        }
+
+        fn expect(&mut self, c: u8) -> Option<()> {
+            self.eat(c).then_some(())
+        }
+
+        /// A string, quotes included; raw control characters are let through.
+        fn string(&mut self) -> Option<Range<usize>> {
+            let start = self.i;
+            self.expect(b'"')?;
+            loop {
+                match *self.b.get(self.i)? {
+                    b'"' => {
+                        self.i += 1;
+                        return Some(start..self.i);
+                    }
+                    b'\\' => self.i += 2,
+                    _ => self.i += 1,
+                }
+            }
+        }
+
+        /// Any value: strings, nested objects and arrays, and bare tokens (numbers, literals,
+        /// and the non-standard ones such as `NaN`) up to the next delimiter.
+        fn value(&mut self) -> Option<Range<usize>> {
+            let start = self.i;
+            match *self.b.get(self.i)? {
+                b'"' => {
+                    self.string()?;
+                }
+                b'{' | b'[' => {
+                    let mut depth = 0usize;
+                    loop {
+                        match *self.b.get(self.i)? {
+                            b'"' => {
+                                self.string()?;
+                                continue;
+                            }
+                            b'{' | b'[' => depth += 1,
+                            b'}' | b']' => {
+                                depth -= 1;
+                                if depth == 0 {
+                                    self.i += 1;
+                                    break;
+                                }
+                            }
+                            _ => {}
+                        }
+                        self.i += 1;
+                    }
+                }
+                _ => {
+                    while self
+                        .b
+                        .get(self.i)
+                        .is_some_and(|c| !b",}]".contains(c) && !c.is_ascii_whitespace())
+                    {
+                        self.i += 1;
+                    }
+                    (self.i > start).then_some(())?;
+                }
+            }
+            Some(start..self.i)
+        }
+
+        fn contacts(&mut self) -> Option<Vec<Range<usize>>> {
+            self.expect(b'[')?;
+            let mut ranges = Vec::new();
+            self.ws();
+            if self.eat(b']') {
+                return Some(ranges);
+            }
+            loop {
+                self.ws();
+                if self.b.get(self.i) != Some(&b'{') {
+                    return None;
+                }
+                ranges.push(self.value()?);
+                self.ws();
+                if !self.eat(b',') {
+                    self.expect(b']')?;
+                    return Some(ranges);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,6 +519,26 @@ mod tests {
                 "accepted {body:?}"
             );
         }
+    }
+
+    #[test]
+    fn damage_inside_a_contact_leaves_the_page_readable() {
+        let body = "{\"contacts\":[{\"phone_number\":\"+1\",\"revenue_total\":NaN},{\"phone_number\":\"+2\",\"carrier\":\"T\u{1}Mobile\"}, {\"phone_number\":\"+3\",\"x\":[Infinity,{\"y\":\"}\\\"\"}]}],\"pagination\":{\"page\":1,\"per_page\":3,\"total\":3,\"total_pages\":1}}";
+        let page = Page::parse(1, 1, Bytes::from(body)).unwrap();
+        let raw: Vec<&[u8]> = page.raw_contacts().collect();
+        assert_eq!(raw.len(), 3);
+        assert!(raw[0].ends_with(b"NaN}"));
+        assert_eq!(
+            raw[1],
+            "{\"phone_number\":\"+2\",\"carrier\":\"T\u{1}Mobile\"}".as_bytes()
+        );
+        assert!(raw[2].ends_with(b"\"}]}"));
+        assert_eq!(page.pagination().total, 3);
+        // The envelope itself must still be whole.
+        let truncated = &body[..body.len() - 1];
+        assert!(Page::parse(1, 1, Bytes::from(truncated)).is_err());
+        let bad_pagination = body.replace("\"total\":3", "\"total\":NaN");
+        assert!(Page::parse(1, 1, Bytes::from(bad_pagination)).is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The run: page 1, then up to N pages in flight delivered in order, with de-duplication and
-//! re-reads wherever the listing changed between two neighbouring pages.
+//! The run: page 1, then up to N pages in flight delivered in order, de-duplicated; every
+//! boundary between two pages proven to have lost nothing (see [`crate::coverage`]), with small
+//! verification reads where the pages alone do not prove it; and the count reconciled at the end.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -9,19 +10,25 @@ use std::task::{Context, Poll};
 
 use futures::stream::{self, Stream, StreamExt};
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
-use crate::client::Client;
+use crate::client::{Client, MAX_PER_PAGE};
+use crate::coverage::Span;
 use crate::error::FetchError;
+use crate::identity::{Identity, hash_key, identify};
 use crate::limit::Admission;
-use crate::page::{ContactKey, Page};
+use crate::page::{Page, Pagination};
 use crate::query::Query;
-use crate::stats::{DriftEvent, FetchStats, StatsHandle};
+use crate::stats::{DriftEvent, FetchStats, Reconciliation, StatsHandle};
+use crate::verify::{Job, Moved, Read, Verifier};
 
 /// The pages of one export, as a [`Stream`]. Dropping it cancels the run.
 ///
-/// Pages of the main pass come in ascending page order. When the listing changes between two
-/// neighbouring pages, the pages around that boundary are read again and delivered right after
-/// the later page, with [`Page::pass`] above 1 and only contacts not delivered before.
+/// Pages of the main pass come in ascending page order. Where two neighbouring pages do not by
+/// themselves prove that no contact fell between them, a verification read of that boundary
+/// follows a little later, with [`Page::pass`] above 1 and only contacts not delivered before.
+/// The stream ends with an error, never short: a boundary that cannot be proven, or a count
+/// that does not add up, is a [`FetchError`].
 pub struct Contacts {
     rx: mpsc::Receiver<Result<Page, FetchError>>,
     stats: StatsHandle,
@@ -31,12 +38,16 @@ pub struct Contacts {
 /// Where a run that was interrupted picks up again (see [`Client::contacts_resuming`]).
 #[derive(Debug, Clone, Default)]
 pub struct ResumeFrom {
-    /// The first page to read: the page the interrupted run was reading when it last saved
-    /// its progress.
+    /// The page the interrupted run was reading when it last saved its progress.
     pub page: u64,
-    /// `pagination.total` that page (or the one before it) reported then; a different total
-    /// now means the listing changed while the run was down, and the boundary is re-read.
+    /// `pagination.total` that page reported then; when the resumed run sees the same total
+    /// throughout, the count is reconciled across both runs.
     pub total: u64,
+    /// [`Page::frontier`] of the last page whose contacts were all saved: every contact above
+    /// this `signup_date` was written. The resumed run starts at `page`, or earlier until its
+    /// first page reaches above the frontier; `None` starts from page 1 (exact, but every page
+    /// is fetched again).
+    pub frontier: Option<i64>,
     /// `(phone_number, list_number)` of every contact already written: never delivered again.
     pub delivered: Vec<(String, String)>,
 }
@@ -47,23 +58,28 @@ impl Contacts {
         // One finished page waits here while the next N are in flight: about N + 2 pages are
         // held at any time, whatever the total.
         let (tx, rx) = mpsc::channel(1);
-        let client_per_page = client.per_page();
         let mut seen = Seen::new(client.inner.dedup_window);
-        let mut start = None;
+        let mut resumed = None;
         if let Some(resume) = resume {
             for (phone, list) in &resume.delivered {
-                seen.pin(phone, list);
+                seen.pin(hash_key(phone.as_bytes(), list.as_bytes()));
             }
-            start = Some((resume.page.max(1), resume.total));
+            resumed = Some(Resumed {
+                page: resume.page.max(1),
+                total: resume.total,
+                frontier: resume.frontier,
+                contacts: resume.delivered.len() as u64,
+            });
         }
         let run = Run {
             admission: Admission::new(client.inner.concurrency, client.inner.max_rps),
+            per_page: u64::from(client.per_page()),
             client,
             query,
             stats: stats.clone(),
             seen,
-            start,
-            per_page: u64::from(client_per_page),
+            resumed,
+            jobs: JoinSet::new(),
             tx,
         };
         let task = tokio::spawn(async move {
@@ -121,22 +137,33 @@ impl From<Cancelled> for RunError {
     }
 }
 
+/// What an interrupted run left behind.
+struct Resumed {
+    page: u64,
+    total: u64,
+    frontier: Option<i64>,
+    contacts: u64,
+}
+
 struct Run {
     client: Client,
     query: Query,
     admission: Arc<Admission>,
     stats: StatsHandle,
     seen: Seen,
-    /// Resuming: the first page and the total it reported before the interruption.
-    start: Option<(u64, u64)>,
+    resumed: Option<Resumed>,
     /// Contacts per page as the server applies it (from the first response).
     per_page: u64,
+    /// Verification reads in flight.
+    jobs: JoinSet<(Job, Result<Page, FetchError>)>,
     tx: mpsc::Sender<Result<Page, FetchError>>,
 }
 
 impl Run {
     async fn run(mut self) -> Result<(), FetchError> {
-        match self.pages().await {
+        let outcome = self.pages().await;
+        self.jobs.abort_all();
+        match outcome {
             Ok(()) | Err(RunError::Cancelled) => Ok(()),
             Err(RunError::Fetch(e)) => Err(e),
         }
@@ -144,22 +171,64 @@ impl Run {
 
     async fn fetch(&self, page: u64) -> Result<Page, FetchError> {
         self.client
-            .fetch_page(&self.query, page, &self.admission, &self.stats)
+            .fetch_page(
+                &self.query,
+                page,
+                self.per_page,
+                &self.admission,
+                &self.stats,
+            )
             .await
     }
 
-    async fn pages(&mut self) -> Result<(), RunError> {
-        let (start, resumed_total) = match self.start {
-            Some((page, total)) => (page, Some(total)),
+    /// The first page of the run: page 1, or for a resumed run the page it stopped at, or an
+    /// earlier one until the page reaches above what the interrupted run had proven.
+    async fn first_read(&mut self) -> Result<(Page, Vec<Identity>), RunError> {
+        let (mut number, frontier) = match &self.resumed {
+            Some(r) => (r.page, r.frontier),
             None => (1, None),
         };
-        let first = self.fetch(start).await?;
+        let mut step = 1;
+        loop {
+            if frontier.is_none() {
+                number = 1;
+            }
+            let page = self.fetch(number).await?;
+            let ids = identities(&page);
+            let reaches_above = ids
+                .iter()
+                .find_map(|id| id.signup)
+                .zip(frontier)
+                .is_some_and(|(top, frontier)| top > frontier);
+            if number == 1 || reaches_above {
+                return Ok((page, ids));
+            }
+            number = number.saturating_sub(step).max(1);
+            step *= 2;
+        }
+    }
+
+    fn read_of(&self, page: &Page, ids: &[Identity]) -> Result<Read, FetchError> {
+        Read::of(page.number(), self.per_page, page.pagination().total, ids).map_err(|o| {
+            FetchError::OutOfOrder {
+                page: page.number(),
+                record: o.record,
+            }
+        })
+    }
+
+    async fn pages(&mut self) -> Result<(), RunError> {
+        let (first, ids) = self.first_read().await?;
+        let start = first.number();
         // Page boundaries follow the page size the server applied (it may clamp what we asked).
         // A server may also cap it silently, reporting a `per_page` larger than it serves: a
         // first page shorter than that while more contacts follow it tells the real size.
-        let reported = first.pagination().per_page.max(1);
+        let reported = first
+            .pagination()
+            .per_page
+            .clamp(1, u64::from(MAX_PER_PAGE));
         let served = first.len() as u64;
-        let before_first = first.number().saturating_sub(1).saturating_mul(reported);
+        let before_first = (start - 1).saturating_mul(reported);
         self.per_page = if served > 0
             && served < reported
             && before_first.saturating_add(served) < first.pagination().total
@@ -174,16 +243,11 @@ impl Run {
             s.expected_contacts = first.pagination().total;
             s.expected_pages = planned;
         });
-        let mut previous = Boundary::of(&first, per_page);
-        let mut previous_first_key = first.raw_contacts().next().and_then(key_hash);
-        self.deliver(first).await?;
-        if let Some(before) = resumed_total
-            && before != previous.total
-        {
-            // The listing changed while the run was down: what moved across the resume point
-            // is recovered like any other drift.
-            self.reread(start, before, previous.total).await?;
-        }
+        let mut above = self.read_of(&first, &ids)?;
+        // Page 1 holds everything above its last key; a resumed run's first page reaches above
+        // the interrupted run's frontier. Either way nothing is missing above it.
+        let mut verifier = Verifier::new(per_page, self.client.inner.max_rereads, &above, &ids);
+        self.deliver(first, &ids, &verifier).await?;
 
         let concurrency = self.client.inner.concurrency;
         let client = self.client.clone();
@@ -198,37 +262,48 @@ impl Run {
                     Arc::clone(&admission),
                     stats.clone(),
                 );
-                async move { client.fetch_page(&query, n, &admission, &stats).await }
+                async move {
+                    client
+                        .fetch_page(&query, n, per_page, &admission, &stats)
+                        .await
+                }
             })
             .buffered(concurrency);
         let mut next = start + 1;
         let mut repeats = 0;
-        loop {
-            // The main pass, then the tail: pages past the planned end while the listing says
-            // there are more, or while the last page came back full (a `total_pages` that lies
-            // low must not cut the export short).
-            let page = if next <= planned {
+        // The main pass, then the tail: pages past the planned end while the last page came
+        // back full (the listing grew, or `total_pages` lied low). A short page ends the
+        // listing, whatever `total_pages` claimed.
+        while above.full {
+            self.take_finished_jobs(&mut verifier).await?;
+            let fetched = if next <= planned {
                 match main.next().await {
-                    Some(page) => page?,
+                    Some(page) => page,
                     None => break,
                 }
-            } else if next <= previous.total_pages || previous.full {
-                let page = self.fetch(next).await?;
-                self.stats.update(|s| s.extra_pages += 1);
-                page
             } else {
-                break;
+                self.stats.update(|s| s.extra_pages += 1);
+                self.fetch(next).await
             };
+            let number = next;
             next += 1;
-            let current = Boundary::of(&page, per_page);
-            let number = page.number();
-            let before = page.len();
-            let first_key = page.raw_contacts().next().and_then(key_hash);
-            self.deliver(page).await?;
+            let page = match fetched {
+                Ok(page) => page,
+                // Many frameworks answer 404 or 400 for a page past the end (Django REST
+                // Framework: 404 "Invalid page."). Once the count says the listing ends here,
+                // that is an empty page.
+                Err(e) if past_the_end(&e) && (number - 1) * per_page >= above.total => {
+                    tracing::debug!(page = number, error = %e, "a page past the end was refused; the listing ends here");
+                    empty_page(number, per_page, above.total)
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let ids = identities(&page);
+            let read = self.read_of(&page, &ids)?;
             // Two pages in a row starting with the same contact cannot come from paging over
             // one listing, drifting or not: the API is repeating itself (e.g. it ignores
             // `page`). Past the planned end once is enough; inside it, a few in a row.
-            if current.full && first_key.is_some() && first_key == previous_first_key {
+            if read.full && read.first.is_some() && read.first == above.first {
                 repeats += 1;
                 if number > planned || repeats >= MAX_REPEATED_PAGES {
                     return Err(FetchError::RepeatingPages {
@@ -240,99 +315,217 @@ impl Run {
             } else {
                 repeats = 0;
             }
-            previous_first_key = first_key;
-            if current.total != previous.total {
-                self.reread(number, previous.total, current.total).await?;
-            } else if !current.full && (next <= planned || before == 0) {
-                // A short page with no change of total: the listing ends here whatever
-                // `total_pages` claimed, even when it is the last page by `total` (a
-                // `total_pages` that lies high, up to 10^15, must not be read to the end) or an
-                // empty page in the tail. Nothing is in flight past what we drop.
-                if next <= planned {
-                    tracing::warn!(
-                        page = number,
-                        planned,
-                        "short page before the announced end; stopping"
-                    );
-                }
-                break;
+            if !read.full && number < planned {
+                tracing::warn!(
+                    page = number,
+                    planned,
+                    "short page before the announced end: the listing ends here"
+                );
             }
+            let jobs = verifier.page(&above, &read, &ids)?;
+            self.deliver(page, &ids, &verifier).await?;
+            self.spawn(jobs);
             self.seen.forget_behind(number);
-            previous = current;
+            above = read;
+        }
+        drop(main);
+        let jobs = verifier.finish_main();
+        self.spawn(jobs);
+        while let Some(done) = self.jobs.join_next().await {
+            let (job, result) = done.map_err(|e| FetchError::Internal {
+                reason: format!("a verification read failed to run: {e}"),
+            })?;
+            self.on_job(&mut verifier, job, result).await?;
+        }
+        if !verifier.done() {
+            return Err(FetchError::Internal {
+                reason: "verification ended with boundaries still open".into(),
+            }
+            .into());
+        }
+        self.reconcile(&above, &verifier)?;
+        Ok(())
+    }
+
+    /// Starts the verification reads the verifier asked for.
+    fn spawn(&mut self, jobs: Vec<Job>) {
+        for job in jobs {
+            let (client, query, admission, stats) = (
+                self.client.clone(),
+                self.query.clone(),
+                Arc::clone(&self.admission),
+                self.stats.clone(),
+            );
+            let (page, per_page) = match job {
+                Job::Straddle(check) => (check.straddle.page, check.straddle.per_page),
+                Job::Census { page, .. } => (page, self.per_page),
+            };
+            self.stats.update(|s| s.verification_reads += 1);
+            self.jobs.spawn(async move {
+                let result = client
+                    .fetch_page(&query, page, per_page, &admission, &stats)
+                    .await;
+                (job, result)
+            });
+        }
+    }
+
+    /// Handles the verification reads that have finished, without waiting for the others.
+    async fn take_finished_jobs(&mut self, verifier: &mut Verifier) -> Result<(), RunError> {
+        while let Some(done) = self.jobs.try_join_next() {
+            let (job, result) = done.map_err(|e| FetchError::Internal {
+                reason: format!("a verification read failed to run: {e}"),
+            })?;
+            self.on_job(verifier, job, result).await?;
         }
         Ok(())
     }
 
-    /// The listing changed between page `page - 1` and `page`. Contacts may have moved across
-    /// that boundary, so read the pages around it again until they agree on one total, and
-    /// deliver what was not delivered yet.
-    async fn reread(&mut self, page: u64, before: u64, after: u64) -> Result<(), RunError> {
-        let per_page = self.per_page;
-        let mut shift = before.abs_diff(after);
-        let max = self.client.inner.max_rereads.max(1);
-        let mut totals = Vec::new();
-        for attempt in 1..=max {
-            let reach = shift.div_ceil(per_page) + 1;
-            let first = page.saturating_sub(reach).max(1);
-            let last = page + reach;
-            let pages: Vec<Page> = stream::iter(first..=last)
-                .map(|n| self.fetch(n))
-                .buffered(self.client.inner.concurrency)
-                .collect::<Vec<_>>()
-                .await
-                .into_iter()
-                .collect::<Result<_, _>>()?;
-            totals = pages.iter().map(|p| p.pagination().total).collect();
-            let stable = totals.windows(2).all(|w| w[0] == w[1]);
-            if !stable {
-                // The listing is still moving: widen by what moved and read again.
-                shift += totals.iter().max().unwrap_or(&0) - totals.iter().min().unwrap_or(&0);
-                continue;
-            }
-            // Rows moved up to `shift` positions: remember that far back from now on.
-            self.seen.widen(2 * reach + shift.div_ceil(per_page) + 2);
-            let reread = pages.len() as u64;
-            let mut recovered = 0;
-            for mut p in pages {
-                p.set_pass(attempt + 1);
-                recovered += self.deliver(p).await? as u64;
-            }
-            tracing::info!(
-                page,
-                before,
-                after,
-                reread,
-                recovered,
-                "listing changed during the run; re-read the boundary"
-            );
-            self.stats.update(|s| {
-                s.pages_reread += reread;
-                s.drift_events.push(DriftEvent {
+    /// Delivers what a verification read found and tells the verifier.
+    async fn on_job(
+        &mut self,
+        verifier: &mut Verifier,
+        job: Job,
+        result: Result<Page, FetchError>,
+    ) -> Result<(), RunError> {
+        let (number, per_page, boundary) = match job {
+            Job::Straddle(check) => (check.straddle.page, check.straddle.per_page, check.page),
+            Job::Census { page, .. } => (page, self.per_page, page),
+        };
+        let mut read = match result {
+            Ok(read) => read,
+            Err(e) if past_the_end(&e) => empty_page(number, per_page, 0),
+            Err(e) => return Err(e.into()),
+        };
+        let ids = identities(&read);
+        let offset = (number - 1) * per_page;
+        let full = read.len() as u64 >= per_page;
+        let span = Span::of(&ids, offset, full).map_err(|o| FetchError::OutOfOrder {
+            page: boundary,
+            record: o.record,
+        })?;
+        let total = read.pagination().total;
+        verifier.observe(offset, total, &ids, !full, None);
+        let pass = match job {
+            Job::Straddle(check) => check.attempt + 2,
+            Job::Census { .. } => 2,
+        };
+        read.set_verification(boundary, pass);
+        let recovered = self.deliver(read, &ids, verifier).await? as u64;
+        match job {
+            Job::Straddle(check) => {
+                let (again, moved) = verifier.on_straddle(&check, &span, &ids, recovered)?;
+                if let Some(Moved {
                     page,
-                    total_before: before,
-                    total_after: after,
-                    pages_reread: reread,
-                    contacts_recovered: recovered,
-                });
+                    totals,
+                    reads,
+                    recovered,
+                }) = moved
+                {
+                    tracing::info!(
+                        page,
+                        recovered,
+                        reads,
+                        total_before = totals.0,
+                        total_after = totals.1,
+                        "the listing moved at a page boundary; verified, nothing lost"
+                    );
+                    self.stats.update(|s| {
+                        s.drift_events.push(DriftEvent {
+                            page,
+                            total_before: totals.0,
+                            total_after: totals.1,
+                            pages_reread: u64::from(reads),
+                            contacts_recovered: recovered,
+                        });
+                    });
+                }
+                if let Some(Job::Straddle(again)) = again {
+                    if let Some(window) = &mut self.seen.window {
+                        // Rows moved that far: remember at least that far back from now on.
+                        let moved = again.straddle.offset().abs_diff(check.straddle.offset());
+                        *window = (*window).max(moved / self.per_page + 4);
+                    }
+                    tracing::debug!(
+                        page = check.page,
+                        attempt = again.attempt,
+                        "a verification read did not cover its boundary; reading again"
+                    );
+                }
+                self.spawn(again.into_iter().collect());
+            }
+            Job::Census { key, page } => {
+                let jobs = verifier.on_census_read(key, page, &ids, full)?;
+                self.spawn(jobs);
+            }
+        }
+        Ok(())
+    }
+
+    /// The count: what was delivered against what the API said it holds.
+    fn reconcile(&mut self, last: &Read, verifier: &Verifier) -> Result<(), FetchError> {
+        let (resumed_contacts, resumed_total) = self
+            .resumed
+            .as_ref()
+            .map_or((0, None), |r| (r.contacts, Some(r.total)));
+        let verdict = self.stats.update(|s| {
+            let delivered = s.contacts + resumed_contacts;
+            let steady =
+                s.min_total == s.max_total && resumed_total.is_none_or(|t| t == s.max_total);
+            let r = Reconciliation {
+                reported_total: last.total,
+                min_total: s.min_total,
+                max_total: s.max_total,
+                delivered,
+                resumed: resumed_contacts,
+                boundaries_proven: verifier.proven_to(),
+                steady,
+            };
+            s.reconciliation = Some(r.clone());
+            r
+        });
+        if verdict.steady && verdict.delivered != verdict.reported_total {
+            return Err(FetchError::Unreconciled {
+                expected: verdict.reported_total,
+                delivered: verdict.delivered,
             });
-            return Ok(());
         }
-        Err(FetchError::UnstableListing {
-            page,
-            attempts: max,
-            totals,
+        if !verdict.steady {
+            tracing::info!(
+                delivered = verdict.delivered,
+                reported_total = verdict.reported_total,
+                min_total = verdict.min_total,
+                max_total = verdict.max_total,
+                "the listing changed during the run; every page boundary was verified, so every contact present throughout was delivered"
+            );
         }
-        .into())
+        Ok(())
     }
 
     /// Drops contacts delivered before, sends the page on, and returns how many it kept.
-    async fn deliver(&mut self, mut page: Page) -> Result<usize, Cancelled> {
+    async fn deliver(
+        &mut self,
+        mut page: Page,
+        ids: &[Identity],
+        verifier: &Verifier,
+    ) -> Result<usize, Cancelled> {
         let before = page.len();
-        let seen = &mut self.seen;
         let number = page.number();
-        page.retain_contacts(|raw| seen.insert(number, raw));
+        let keep: Vec<bool> = ids
+            .iter()
+            .map(|id| self.seen.insert(number, id.hash))
+            .collect();
+        page.retain_flagged(&keep);
+        page.set_frontier(verifier.frontier());
         let kept = page.len();
+        let total = page.pagination().total;
         self.stats.update(|s| {
+            if s.pages == 0 {
+                s.min_total = total;
+                s.max_total = total;
+            }
+            s.min_total = s.min_total.min(total);
+            s.max_total = s.max_total.max(total);
             s.pages += 1;
             s.contacts += kept as u64;
             s.duplicates_dropped += (before - kept) as u64;
@@ -342,24 +535,28 @@ impl Run {
     }
 }
 
-/// What a page tells about the listing at the time it was served.
-#[derive(Debug, Clone, Copy)]
-struct Boundary {
-    total: u64,
-    total_pages: u64,
-    /// The page came back with `per_page` contacts.
-    full: bool,
+fn identities(page: &Page) -> Vec<Identity> {
+    page.raw_contacts().map(identify).collect()
 }
 
-impl Boundary {
-    fn of(page: &Page, per_page: u64) -> Boundary {
-        let p = page.pagination();
-        Boundary {
-            total: p.total,
-            total_pages: p.total_pages,
-            full: page.len() as u64 >= per_page,
+fn past_the_end(e: &FetchError) -> bool {
+    matches!(
+        e,
+        FetchError::Rejected {
+            status: 400 | 404,
+            ..
         }
-    }
+    )
+}
+
+fn empty_page(number: u64, per_page: u64, total: u64) -> Page {
+    let pagination = Pagination {
+        page: number,
+        per_page,
+        total,
+        total_pages: total.div_ceil(per_page.max(1)),
+    };
+    Page::from_raw_contacts(number, pagination, std::iter::empty())
 }
 
 /// Full pages in a row with nothing new and no change of `total` before the run gives up.
@@ -370,11 +567,11 @@ const MAX_REPEATED_PAGES: u32 = 3;
 ///
 /// A contact can only come back when the listing moved it across page boundaries, so it comes
 /// back within a few pages of where it was delivered: the set forgets pages more than
-/// `window` pages behind the main pass (and keeps more when a drift moved rows further), so
-/// memory stays flat however many contacts the run has. `window: None` remembers every
-/// contact (about 16 bytes each). Contacts written by an interrupted run that is being resumed
-/// are always remembered. Two different keys share a hash with probability about
-/// `n² / 2⁶⁵` over the keys held at once.
+/// `window` pages behind the main pass (and keeps more when a verification read measured a
+/// larger move), so memory stays flat however many contacts the run has. `window: None`
+/// remembers every contact (about 16 bytes each). Contacts written by an interrupted run that
+/// is being resumed are always remembered. Two different keys share a hash with probability
+/// about `n² / 2⁶⁵` over the keys held at once.
 struct Seen {
     recent: HashMap<u64, u64, BuildHasherDefault<PreHashed>>,
     by_page: BTreeMap<u64, Vec<u64>>,
@@ -393,32 +590,18 @@ impl Seen {
     }
 
     /// Remembers a contact written before this run started, for good.
-    fn pin(&mut self, phone: &str, list: &str) {
-        self.pinned
-            .insert(hash_key(phone.as_bytes(), list.as_bytes()));
+    fn pin(&mut self, hash: u64) {
+        self.pinned.insert(hash);
     }
 
-    /// Records the contact, delivered under `page`; false when it was delivered before. A
-    /// contact without a readable key is always kept (the converter decides what to do with
-    /// it).
-    fn insert(&mut self, page: u64, raw: &[u8]) -> bool {
-        let Some(hash) = key_hash(raw) else {
-            return true;
-        };
+    /// Records the contact, delivered under `page`; false when it was delivered before.
+    fn insert(&mut self, page: u64, hash: u64) -> bool {
         if self.pinned.contains(&hash) || self.recent.contains_key(&hash) {
             return false;
         }
         self.recent.insert(hash, page);
         self.by_page.entry(page).or_default().push(hash);
         true
-    }
-
-    /// Keeps at least `pages` pages behind the main pass from now on (a drift moved rows that
-    /// far).
-    fn widen(&mut self, pages: u64) {
-        if let Some(window) = &mut self.window {
-            *window = (*window).max(pages);
-        }
     }
 
     /// Forgets what was delivered under pages more than the window behind `main_page`.
@@ -455,83 +638,27 @@ impl Hasher for PreHashed {
     }
 }
 
-fn key_hash(raw: &[u8]) -> Option<u64> {
-    let (phone, list) = match fast_key(raw) {
-        Some(key) => key,
-        None => {
-            let key: ContactKey<'_> = serde_json::from_slice(raw).ok()?;
-            return Some(hash_key(
-                key.phone_number?.as_bytes(),
-                key.list_number?.as_bytes(),
-            ));
-        }
-    };
-    Some(hash_key(phone, list))
-}
-
-fn hash_key(phone: &[u8], list: &[u8]) -> u64 {
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
-    h.update(phone);
-    h.update(&[0]);
-    h.update(list);
-    h.digest()
-}
-
-/// The documented field order puts both keys first: read them without a JSON parse when the
-/// object starts exactly so and neither value has an escape.
-fn fast_key(raw: &[u8]) -> Option<(&[u8], &[u8])> {
-    let rest = raw.strip_prefix(br#"{"phone_number":""#)?;
-    let end = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
-    let (phone, rest) = rest.split_at(end);
-    let rest = rest.strip_prefix(br#"","list_number":""#)?;
-    let end = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
-    let (list, rest) = rest.split_at(end);
-    rest.first().filter(|&&b| b == b'"')?;
-    Some((phone, list))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn fast_and_slow_key_paths_agree() {
-        let compact = br#"{"phone_number":"+14155559876","list_number":"+18005551234","x":1}"#;
-        let spaced = br#"{ "list_number": "+18005551234", "phone_number": "+14155559876" }"#;
-        assert!(fast_key(compact).is_some());
-        assert!(fast_key(spaced).is_none());
-        assert_eq!(key_hash(compact), key_hash(spaced));
-        let escaped = br#"{"phone_number":"+1415555\u0039876","list_number":"+18005551234"}"#;
-        assert!(fast_key(escaped).is_none());
-        assert_eq!(key_hash(escaped), key_hash(compact));
-    }
-
-    #[test]
     fn the_window_forgets_old_pages_but_never_pinned_contacts() {
-        let a = br#"{"phone_number":"+14155550001","list_number":"+18005551234"}"#;
-        let b = br#"{"phone_number":"+14155550002","list_number":"+18005551234"}"#;
+        let (a, b) = (
+            hash_key(b"+14155550001", b"+1800"),
+            hash_key(b"+14155550002", b"+1800"),
+        );
         let mut seen = Seen::new(Some(4));
-        seen.pin("+14155550002", "+18005551234");
+        seen.pin(b);
         assert!(seen.insert(10, a));
         seen.forget_behind(14);
         assert!(!seen.insert(14, a), "page 10 is within 4 pages of page 14");
         seen.forget_behind(15);
         assert!(seen.insert(15, a), "page 10 is forgotten at page 15");
         assert!(!seen.insert(15, b), "pinned contacts are never forgotten");
-        seen.widen(100);
+        seen.window = Some(100);
         seen.forget_behind(60);
         assert!(!seen.insert(60, a), "a widened window keeps page 15");
         assert_eq!(seen.recent.len(), 1);
-    }
-
-    #[test]
-    fn contacts_without_keys_are_kept() {
-        let mut seen = Seen::new(None);
-        assert!(seen.insert(1, br#"{"list_number":"+18005551234"}"#));
-        assert!(seen.insert(1, br#"{"list_number":"+18005551234"}"#));
-        assert!(seen.insert(1, br#"not json"#));
-        let c = br#"{"phone_number":"+14155559876","list_number":"+18005551234"}"#;
-        assert!(seen.insert(1, c));
-        assert!(!seen.insert(2, c));
     }
 }

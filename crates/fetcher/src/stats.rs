@@ -40,19 +40,38 @@ impl Retries {
     }
 }
 
-/// One observed change of the listing during the run.
+/// One page boundary where the listing was seen to move during the run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DriftEvent {
-    /// The later page of the boundary where the change was seen.
+    /// The lower page of the boundary.
     pub page: u64,
-    /// `pagination.total` reported by the page before.
+    /// `pagination.total` reported by the page above it.
     pub total_before: u64,
     /// `pagination.total` reported by this page.
     pub total_after: u64,
-    /// Pages re-read to recover from it.
+    /// Verification reads of the boundary.
     pub pages_reread: u64,
-    /// Contacts that only the re-read delivered (would otherwise have been skipped).
+    /// Contacts that only the verification reads delivered (the pages had skipped them).
     pub contacts_recovered: u64,
+}
+
+/// What was delivered against what the API said it holds, at the end of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reconciliation {
+    /// `pagination.total` of the last page read.
+    pub reported_total: u64,
+    /// Smallest `pagination.total` any read reported.
+    pub min_total: u64,
+    /// Largest `pagination.total` any read reported.
+    pub max_total: u64,
+    /// Contacts delivered, those of a resumed run included.
+    pub delivered: u64,
+    /// Of those, contacts an interrupted run had written before this one resumed it.
+    pub resumed: u64,
+    /// Pages read whose boundaries are all proven: nothing present throughout was skipped.
+    pub boundaries_proven: u64,
+    /// The total never changed, so `delivered` had to equal it (and did).
+    pub steady: bool,
 }
 
 /// Everything counted during one run. A live copy is available through [`StatsHandle`].
@@ -77,10 +96,18 @@ pub struct FetchStats {
     /// Sum over requests of the time from sending to the end of the body.
     #[serde(with = "duration_secs")]
     pub api_time: Duration,
-    /// Changes of the listing seen during the run, and how each was recovered.
+    /// Boundaries where the listing moved during the run, and what their verification reads
+    /// recovered.
     pub drift_events: Vec<DriftEvent>,
-    /// Pages fetched again to recover from drift.
-    pub pages_reread: u64,
+    /// Verification reads: small requests across a page boundary that the pages alone did not
+    /// prove complete.
+    pub verification_reads: u64,
+    /// Smallest `pagination.total` reported so far.
+    pub min_total: u64,
+    /// Largest `pagination.total` reported so far.
+    pub max_total: u64,
+    /// The final count check (set when the run completes).
+    pub reconciliation: Option<Reconciliation>,
     /// Contacts dropped because an earlier page had delivered them already.
     pub duplicates_dropped: u64,
     /// Pages fetched past the end the first page announced (the listing grew).

@@ -10,10 +10,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use futures::StreamExt;
 use trackly_fetcher::{ApiKey, Client, Query};
 
-/// A loopback HTTP server answering `?page=N` with `200` and `body(N)`; counts requests.
-fn server(body: impl Fn(u64) -> String + Send + Sync + 'static) -> (String, Arc<AtomicU64>) {
-    raw_server(move |page| {
-        let text = body(page);
+/// A loopback HTTP server answering `?page=N&per_page=M` with `200` and `body(N, M)`; counts
+/// requests.
+fn server(body: impl Fn(u64, u64) -> String + Send + Sync + 'static) -> (String, Arc<AtomicU64>) {
+    raw_server(move |page, per_page| {
+        let text = body(page, per_page);
         format!(
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
             text.len()
@@ -21,8 +22,10 @@ fn server(body: impl Fn(u64) -> String + Send + Sync + 'static) -> (String, Arc<
     })
 }
 
-/// A loopback HTTP server answering `?page=N` with the whole response `answer(N)`.
-fn raw_server(answer: impl Fn(u64) -> String + Send + Sync + 'static) -> (String, Arc<AtomicU64>) {
+/// A loopback HTTP server answering `?page=N&per_page=M` with the whole response `answer(N, M)`.
+fn raw_server(
+    answer: impl Fn(u64, u64) -> String + Send + Sync + 'static,
+) -> (String, Arc<AtomicU64>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/api", listener.local_addr().unwrap());
     let requests = Arc::new(AtomicU64::new(0));
@@ -37,46 +40,54 @@ fn raw_server(answer: impl Fn(u64) -> String + Send + Sync + 'static) -> (String
                 let mut line = String::new();
                 reader.read_line(&mut line).unwrap();
                 while reader.read_line(&mut String::new()).unwrap() > 2 {}
-                let page = line
-                    .split(['?', '&', ' '])
-                    .find_map(|kv| kv.strip_prefix("page="))
-                    .and_then(|p| p.parse().ok())
-                    .unwrap_or(1);
+                let param = |name: &str| -> Option<u64> {
+                    line.split(['?', '&', ' '])
+                        .find_map(|kv| kv.strip_prefix(name))
+                        .and_then(|p| p.parse().ok())
+                };
+                let (page, per_page) = (
+                    param("page=").unwrap_or(1),
+                    param("per_page=").unwrap_or(50),
+                );
                 count.fetch_add(1, Ordering::SeqCst);
-                let _ = stream.write_all(body(page).as_bytes());
+                let _ = stream.write_all(body(page, per_page).as_bytes());
             });
         }
     });
     (url, requests)
 }
 
-/// 250 contacts in pages of 100, with the given `total` and `total_pages` on every page.
-fn lying(total: u64, total_pages: u64) -> impl Fn(u64) -> String {
-    move |page| {
-        let range = match page {
-            1 => 0..100,
-            2 => 100..200,
-            3 => 200..250,
-            _ => 0..0,
-        };
-        let contacts: Vec<String> = range
-            .map(|i| format!(r#"{{"phone_number":"+1415555{i:04}","list_number":"+18005551234"}}"#))
-            .collect();
+/// Contact `i` of a listing sorted newest first: one second older than contact `i - 1`.
+fn contact(i: u64) -> String {
+    let signup = chrono::DateTime::from_timestamp(1_750_000_000 - i as i64, 0)
+        .unwrap()
+        .naive_utc()
+        .format("%Y-%m-%dT%H:%M:%S");
+    format!(
+        r#"{{"phone_number":"+1415555{i:04}","list_number":"+18005551234","list_id":1,"active":true,"signup_date":"{signup}"}}"#
+    )
+}
+
+/// Contacts `start..end`, joined.
+fn contacts(start: u64, end: u64) -> String {
+    (start..end).map(contact).collect::<Vec<_>>().join(",")
+}
+
+/// 250 contacts in pages of up to 100, with the given `total` and `total_pages` on every page.
+fn lying(total: u64, total_pages: u64) -> impl Fn(u64, u64) -> String {
+    move |page, per_page| {
+        let per_page = per_page.min(100);
+        let start = ((page - 1) * per_page).min(250);
         format!(
-            r#"{{"contacts":[{}],"pagination":{{"page":{page},"per_page":100,"total":{total},"total_pages":{total_pages}}}}}"#,
-            contacts.join(",")
+            r#"{{"contacts":[{}],"pagination":{{"page":{page},"per_page":{per_page},"total":{total},"total_pages":{total_pages}}}}}"#,
+            contacts(start, (start + per_page).min(250))
         )
     }
 }
 
 #[tokio::test]
 async fn a_total_pages_far_above_the_data_ends_at_the_first_short_page() {
-    for (total, total_pages) in [
-        (250, 1_000_000_000_000_000),
-        (100_000_000_000_000_000, 1_000_000_000_000_000),
-        (250, u64::MAX),
-        (250, 1),
-    ] {
+    for (total, total_pages) in [(250, 1_000_000_000_000_000), (250, u64::MAX), (250, 1)] {
         let (url, requests) = server(lying(total, total_pages));
         let client = Client::builder()
             .with_base_url(url)
@@ -95,9 +106,10 @@ async fn a_total_pages_far_above_the_data_ends_at_the_first_short_page() {
             }
         }
         assert_eq!((keys.len(), delivered), (250, 250), "{total}/{total_pages}");
-        // Pages 1-3, the empty page 4, and what was in flight when the end was seen.
+        // Pages 1-3, the empty page 4, what was in flight when the end was seen, and a
+        // verification read of each of the two boundaries.
         assert!(
-            requests.load(Ordering::SeqCst) <= 3 + 1 + 4,
+            requests.load(Ordering::SeqCst) <= 3 + 1 + 4 + 2,
             "{total}/{total_pages}: {} requests",
             requests.load(Ordering::SeqCst)
         );
@@ -105,19 +117,42 @@ async fn a_total_pages_far_above_the_data_ends_at_the_first_short_page() {
 }
 
 #[tokio::test]
+async fn a_total_above_the_data_fails_loudly_instead_of_exporting_short() {
+    let (url, _) = server(lying(100_000_000_000_000_000, 1_000_000_000_000_000));
+    let client = Client::builder()
+        .with_base_url(url)
+        .with_api_key(ApiKey::new("k"))
+        .with_per_page(100)
+        .build()
+        .unwrap();
+    let mut pages = client.contacts(Query::all());
+    let mut error = None;
+    while let Some(page) = pages.next().await {
+        if let Err(e) = page {
+            error = Some(e);
+        }
+    }
+    let error = error.expect("a short export is an error");
+    assert!(error.is_incomplete(), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("99999999999999750 unaccounted for"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
 async fn a_server_capping_the_page_size_silently_loses_nothing() {
-    // Asked for 1000 a page, it serves 100 and echoes `per_page: 1000`.
+    // Asked for more than 100 a page, it serves 100 and echoes `per_page: 1000`.
     for (total, total_pages) in [(250, 3), (3_000, 30), (250, 1)] {
-        let (url, _) = server(move |page| {
-            let start = (page - 1) * 100;
-            let contacts: Vec<String> = (start..(start + 100).min(total))
-                .map(|i| {
-                    format!(r#"{{"phone_number":"+1415555{i:04}","list_number":"+18005551234"}}"#)
-                })
-                .collect();
+        let (url, _) = server(move |page, per_page| {
+            let served = per_page.min(100);
+            let start = ((page - 1) * served).min(total);
+            let reported = if per_page > 100 { 1000 } else { per_page };
             format!(
-                r#"{{"contacts":[{}],"pagination":{{"page":{page},"per_page":1000,"total":{total},"total_pages":{total_pages}}}}}"#,
-                contacts.join(",")
+                r#"{{"contacts":[{}],"pagination":{{"page":{page},"per_page":{reported},"total":{total},"total_pages":{total_pages}}}}}"#,
+                contacts(start, (start + served).min(total))
             )
         });
         let client = Client::builder()
@@ -146,7 +181,7 @@ async fn a_server_capping_the_page_size_silently_loses_nothing() {
 #[tokio::test]
 async fn a_redirect_loop_on_the_same_origin_is_called_what_it_is() {
     for location in [Some("/api/v2/contacts?page=1&per_page=1000"), None] {
-        let (url, requests) = raw_server(move |_| match location {
+        let (url, requests) = raw_server(move |_, _| match location {
             Some(to) => format!(
                 "HTTP/1.1 302 Found\r\nlocation: {to}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
             ),
@@ -176,13 +211,10 @@ async fn a_redirect_loop_on_the_same_origin_is_called_what_it_is() {
 #[tokio::test]
 async fn a_server_ignoring_the_page_parameter_is_reported_not_paged_forever() {
     // Every page number gets page 1's contacts, with the page number echoed and a huge plan.
-    let (url, requests) = server(|page| {
-        let contacts: Vec<String> = (0..100)
-            .map(|i| format!(r#"{{"phone_number":"+1415555{i:04}","list_number":"+18005551234"}}"#))
-            .collect();
+    let (url, requests) = server(|page, _| {
         format!(
             r#"{{"contacts":[{}],"pagination":{{"page":{page},"per_page":100,"total":100000000,"total_pages":1000000}}}}"#,
-            contacts.join(",")
+            contacts(0, 100)
         )
     });
     let client = Client::builder()

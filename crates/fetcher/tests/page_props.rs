@@ -64,10 +64,16 @@ fn page_like() -> impl Strategy<Value = Value> {
 fn check(body: Vec<u8>) {
     let body = Bytes::from(body);
     if let Ok(page) = Page::parse(1, 1, body.clone()) {
-        // Every recorded contact is a JSON object cut out of the body.
+        // Every recorded contact is an object's text cut out of the body; when the body is
+        // valid JSON, each is a valid JSON object. (Damage inside a contact is the decoder's
+        // to report, record by record.)
+        let valid = serde_json::from_slice::<Value>(&body).is_ok();
         for raw in page.raw_contacts() {
-            let value: Value = serde_json::from_slice(raw).unwrap();
-            assert!(value.is_object());
+            assert!(raw.starts_with(b"{") && raw.ends_with(b"}"), "{raw:?}");
+            if valid {
+                let value: Value = serde_json::from_slice(raw).unwrap();
+                assert!(value.is_object());
+            }
         }
         let _ = page.contacts();
     }

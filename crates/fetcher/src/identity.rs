@@ -1,0 +1,202 @@
+//! What the run must know of each contact without decoding it: who it is (the key
+//! `(phone_number, list_number)`, hashed, for de-duplication) and where it sorts (its
+//! `signup_date`, the key of the API's newest-first order, for proving that no contact fell
+//! between two pages).
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+/// One contact as the paging run sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Identity {
+    /// 64-bit hash of `(phone_number, list_number)`; of the raw text when the contact cannot be
+    /// read (so a damaged contact served twice is still delivered once).
+    pub(crate) hash: u64,
+    /// `signup_date` in microseconds since the epoch (UTC when naive); `None` when absent,
+    /// `null` or unreadable.
+    pub(crate) signup: Option<i64>,
+}
+
+/// Reads a contact's identity: the documented field order without a JSON parse when it can,
+/// a borrowed serde parse of the three fields otherwise.
+pub(crate) fn identify(raw: &[u8]) -> Identity {
+    if let Some(id) = fast_identity(raw) {
+        return id;
+    }
+    match serde_json::from_slice::<IdentityFields<'_>>(raw) {
+        Ok(IdentityFields {
+            phone_number: Some(phone),
+            list_number: Some(list),
+            signup_date,
+        }) => Identity {
+            hash: hash_key(phone.as_bytes(), list.as_bytes()),
+            signup: signup_date.as_deref().and_then(signup_micros),
+        },
+        _ => Identity {
+            hash: hash_raw(raw),
+            signup: None,
+        },
+    }
+}
+
+/// The fields a run needs, borrowed from the contact's text where it has no escapes.
+#[derive(Deserialize)]
+struct IdentityFields<'a> {
+    #[serde(borrow)]
+    phone_number: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    list_number: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    signup_date: Option<Cow<'a, str>>,
+}
+
+/// 64-bit hash of a contact key.
+pub(crate) fn hash_key(phone: &[u8], list: &[u8]) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(phone);
+    h.update(&[0]);
+    h.update(list);
+    h.digest()
+}
+
+fn hash_raw(raw: &[u8]) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(b"\xffraw\xff");
+    h.update(raw);
+    h.digest()
+}
+
+/// The documented field order puts the keys first and `signup_date` fifth: read them without
+/// a JSON parse when the object starts exactly so and no value has an escape.
+fn fast_identity(raw: &[u8]) -> Option<Identity> {
+    let rest = raw.strip_prefix(br#"{"phone_number":""#)?;
+    let (phone, rest) = plain_string(rest)?;
+    let rest = rest.strip_prefix(br#","list_number":""#)?;
+    let (list, rest) = plain_string(rest)?;
+    // `list_id` and `active` are short scalars: `signup_date` follows within a few bytes.
+    const FIELD: &[u8] = br#","signup_date":"#;
+    let window = &rest[..rest.len().min(64)];
+    let at = window.windows(FIELD.len()).position(|w| w == FIELD)?;
+    let value = &rest[at + FIELD.len()..];
+    let signup = match value.strip_prefix(b"\"") {
+        Some(text) => {
+            let (text, _) = plain_string(text)?;
+            std::str::from_utf8(text).ok().and_then(signup_micros)
+        }
+        None if value.starts_with(b"null") => None,
+        None => return None,
+    };
+    Some(Identity {
+        hash: hash_key(phone, list),
+        signup,
+    })
+}
+
+/// The text of a JSON string up to its closing quote, when it has no escape.
+fn plain_string(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    let end = s.iter().position(|&b| b == b'"' || b == b'\\')?;
+    (s[end] == b'"').then(|| (&s[..end], &s[end + 1..]))
+}
+
+/// ISO-8601 text → microseconds since the epoch: naive means UTC, `Z` and `±hh:mm` offsets are
+/// applied. `None` for anything else.
+pub fn signup_micros(text: &str) -> Option<i64> {
+    if let Some(micros) = naive_seconds_micros(text.as_bytes()) {
+        return Some(micros);
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(t.timestamp_micros());
+    }
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(text, f).ok())
+        .map(|t| t.and_utc().timestamp_micros())
+}
+
+/// Fast path for the API's usual form, `YYYY-MM-DDTHH:MM:SS` (naive, so UTC), fully validated:
+/// microseconds since the epoch, or `None` for anything else (left to a general parser).
+#[inline]
+pub fn naive_seconds_micros(b: &[u8]) -> Option<i64> {
+    if b.len() != 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let digit = |i: usize| {
+        let d = b[i].wrapping_sub(b'0');
+        (d < 10).then_some(i64::from(d))
+    };
+    let two = |i: usize| Some(digit(i)? * 10 + digit(i + 1)?);
+    let year = two(0)? * 100 + two(2)?;
+    let (month, day) = (two(5)?, two(8)?);
+    let (hour, minute, second) = (two(11)?, two(14)?, two(17)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day == 0 || day > month_days || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    // Days since 1970-01-01 (Howard Hinnant's days_from_civil).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + hour * 3_600 + minute * 60 + second) * 1_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_and_slow_paths_agree() {
+        let compact = br#"{"phone_number":"+14155559876","list_number":"+18005551234","list_id":42,"active":true,"signup_date":"2025-03-15T14:30:00","x":1}"#;
+        let spaced = br#"{ "signup_date": "2025-03-15T14:30:00Z", "list_number": "+18005551234", "phone_number": "+14155559876" }"#;
+        assert!(fast_identity(compact).is_some());
+        assert!(fast_identity(spaced).is_none());
+        assert_eq!(identify(compact), identify(spaced));
+        let escaped = br#"{"phone_number":"+1415555\u0039876","list_number":"+18005551234","list_id":42,"active":true,"signup_date":"2025-03-15T14:30:00"}"#;
+        assert!(fast_identity(escaped).is_none());
+        assert_eq!(identify(escaped), identify(compact));
+        assert_eq!(identify(compact).signup, Some(1_742_049_000_000_000));
+    }
+
+    #[test]
+    fn signup_dates_in_every_documented_form_sort_as_instants() {
+        let naive = signup_micros("2025-03-15T14:30:00").unwrap();
+        assert_eq!(signup_micros("2025-03-15T14:30:00Z"), Some(naive));
+        assert_eq!(signup_micros("2025-03-15T16:30:00+02:00"), Some(naive));
+        assert_eq!(
+            signup_micros("2025-03-15T14:30:00.5"),
+            Some(naive + 500_000)
+        );
+        assert_eq!(signup_micros("2025-03-15 14:30:00.000001"), Some(naive + 1));
+        assert_eq!(signup_micros("yesterday"), None);
+        assert_eq!(naive_seconds_micros(b"2025-02-29T00:00:00"), None);
+    }
+
+    #[test]
+    fn unreadable_contacts_are_identified_by_their_text() {
+        let a =
+            br#"{"phone_number":"+14155559876","list_number":"+18005551234","revenue_total":NaN}"#;
+        let b = br#"{"phone_number":"+14155559876","list_number":"+18005551234","revenue_total":Infinity}"#;
+        assert_eq!(identify(a).signup, None);
+        assert_ne!(identify(a).hash, identify(b).hash);
+        assert_eq!(identify(a), identify(a));
+        let missing = identify(br#"{"list_number":"+18005551234"}"#);
+        assert_eq!(missing.signup, None);
+    }
+}
