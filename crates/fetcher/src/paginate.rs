@@ -229,13 +229,16 @@ impl Run {
             .clamp(1, u64::from(MAX_PER_PAGE));
         let served = first.len() as u64;
         let before_first = (start - 1).saturating_mul(reported);
-        self.per_page = if served > 0
+        let capped_silently = served > 0
             && served < reported
-            && before_first.saturating_add(served) < first.pagination().total
-        {
+            && before_first.saturating_add(served) < first.pagination().total;
+        self.per_page = if capped_silently { served } else { reported };
+        // Verification reads may ask for any page size the server honours: up to the documented
+        // maximum, or no more than what a server that caps silently really serves.
+        let max_window = if capped_silently {
             served
         } else {
-            reported
+            u64::from(MAX_PER_PAGE)
         };
         let per_page = self.per_page;
         let planned = first.pagination().total_pages;
@@ -246,7 +249,13 @@ impl Run {
         let mut above = self.read_of(&first, &ids)?;
         // Page 1 holds everything above its last key; a resumed run's first page reaches above
         // the interrupted run's frontier. Either way nothing is missing above it.
-        let mut verifier = Verifier::new(per_page, self.client.inner.max_rereads, &above, &ids);
+        let mut verifier = Verifier::new(
+            per_page,
+            max_window,
+            self.client.inner.max_rereads,
+            &above,
+            &ids,
+        );
         self.deliver(first, &ids, &verifier).await?;
 
         let concurrency = self.client.inner.concurrency;
@@ -397,6 +406,9 @@ impl Run {
             Err(e) if past_the_end(&e) => empty_page(number, per_page, 0),
             Err(e) => return Err(e.into()),
         };
+        // A server that applies a smaller page size than asked (and says so) served another
+        // window: take the one it reports.
+        let per_page = read.pagination().per_page.clamp(1, per_page);
         let ids = identities(&read);
         let offset = (number - 1) * per_page;
         let full = read.len() as u64 >= per_page;
@@ -404,8 +416,6 @@ impl Run {
             page: boundary,
             record: o.record,
         })?;
-        let total = read.pagination().total;
-        verifier.observe(offset, total, &ids, !full, None);
         let pass = match job {
             Job::Straddle(check) => check.attempt + 2,
             Job::Census { .. } => 2,

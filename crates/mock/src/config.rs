@@ -91,6 +91,45 @@ pub struct Faults {
     pub drift: Vec<Drift>,
     /// Seed of the fault RNG.
     pub fault_seed: u64,
+    /// Contacts sharing a `signup_date` come back in a new order on every request, as from an
+    /// `ORDER BY signup_date DESC LIMIT/OFFSET` without a tie-break in PostgreSQL or MySQL.
+    pub shuffle_ties: bool,
+    /// Each answer reports `total` (and `total_pages` from it) off by a random amount in
+    /// `-total_jitter..=total_jitter`, like a cached or estimated count.
+    pub total_jitter: u64,
+    /// Half the requests, drawn at random, are served by a read replica that lags this far
+    /// behind: it sees the data set as it was then (drift and live changes included).
+    pub replica_lag: Option<Duration>,
+    /// Steady change while clients page: sign-ups land on top, deletions hit random
+    /// positions, both at a rate per second from the moment these faults were installed.
+    pub live: Option<Live>,
+    /// The answer for a page past the end of the listing (page above 1, no contact left):
+    /// `Some(404)` answers `{"detail": "Invalid page."}` as Django REST Framework does, any other
+    /// status a Trackly error body with code `invalid_page`. `None`: an empty page (documented).
+    pub past_end_status: Option<u16>,
+    /// Contacts whose JSON carries damage that strict JSON rejects, by position in the served
+    /// (newest-first, unfiltered) order at the time of the request.
+    pub damaged: Vec<(usize, Damage)>,
+}
+
+/// Steady change of a live listing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Live {
+    /// New contacts per second, on top of the newest-first order.
+    pub signups_per_sec: f64,
+    /// Contacts deleted per second, at random positions.
+    pub deletes_per_sec: f64,
+}
+
+/// Damage inside one contact's JSON that leaves the page's envelope readable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Damage {
+    /// `"revenue_total":NaN`, as Python's `json` writes a float NaN by default.
+    NaN,
+    /// `"revenue_total":Infinity`.
+    Infinity,
+    /// A raw control character (U+0001) inside the `signup_method` string.
+    ControlChar,
 }
 
 /// One change to the data set, applied once, right after the `after_request`-th `/v2/contacts`

@@ -6,7 +6,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 
-use crate::config::DatasetConfig;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use crate::config::{Damage, DatasetConfig};
 use crate::generate::{
     END_SECS, ListInfo, ListPicker, Renderer, Slot, make_lists, plan, plan_newer,
 };
@@ -18,6 +22,8 @@ use crate::query::MAX_PER_PAGE;
 struct Meta {
     list: u16,
     active: bool,
+    /// Signup time, the sort key (equal values are ties).
+    micros: i64,
 }
 
 /// Which contacts a query selects.
@@ -68,6 +74,51 @@ pub(crate) struct Page {
     pub(crate) contacts: usize,
 }
 
+/// How a misbehaving server bends one answer.
+#[derive(Debug, Default)]
+pub(crate) struct View<'a> {
+    /// Seed of this request's order among equal signup times (`None`: stable order).
+    pub(crate) shuffle: Option<u64>,
+    /// Added to the reported `total`.
+    pub(crate) total_offset: i64,
+    /// Answer a page past the end with an error instead of an empty page.
+    pub(crate) refuse_past_end: bool,
+    /// Contacts (by served position) to damage.
+    pub(crate) damaged: &'a [(usize, Damage)],
+}
+
+/// The page asked for lies past the end of the listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PastEnd;
+
+/// A contact's JSON with `damage` applied.
+fn damaged(json: &[u8], damage: Damage) -> Vec<u8> {
+    let text = String::from_utf8_lossy(json);
+    let out = match damage {
+        Damage::NaN | Damage::Infinity => {
+            let token = if damage == Damage::NaN {
+                "NaN"
+            } else {
+                "Infinity"
+            };
+            match text.find("\"revenue_total\":") {
+                Some(at) => {
+                    let value = at + "\"revenue_total\":".len();
+                    let end = text[value..]
+                        .find([',', '}'])
+                        .map_or(text.len(), |e| value + e);
+                    format!("{}{token}{}", &text[..value], &text[end..])
+                }
+                None => text.into_owned(),
+            }
+        }
+        Damage::ControlChar => {
+            text.replacen("\"signup_method\":\"", "\"signup_method\":\"\u{1}", 1)
+        }
+    };
+    out.into_bytes()
+}
+
 /// What a query selects before paging.
 enum Selection {
     All,
@@ -99,6 +150,7 @@ fn render_slots(seed: u64, lists: &[ListInfo], slots: &[Slot], first_id: u64) ->
         out.meta.push(Meta {
             list: slot.list,
             active,
+            micros: slot.micros,
         });
     }
     out
@@ -252,6 +304,23 @@ impl Dataset {
         page: u64,
         per_page: u64,
     ) -> Page {
+        self.page_as(list_number, active, page, per_page, &View::default())
+            .unwrap_or_else(|PastEnd| Page {
+                body: Bytes::new(),
+                contacts: 0,
+            })
+    }
+
+    /// A page as a server with the misbehaviours in `view` serves it; `Err(PastEnd)` when the
+    /// page lies past the end and `view.refuse_past_end` is set.
+    pub(crate) fn page_as(
+        &self,
+        list_number: Option<&str>,
+        active: Option<bool>,
+        page: u64,
+        per_page: u64,
+        view: &View<'_>,
+    ) -> Result<Page, PastEnd> {
         let per_page = per_page.clamp(1, MAX_PER_PAGE);
         let page = page.max(1);
         let selection = self.select(list_number, active);
@@ -263,38 +332,90 @@ impl Dataset {
         let start = usize::try_from((page - 1).saturating_mul(per_page)).unwrap_or(usize::MAX);
         let end = start.saturating_add(per_page as usize).min(total);
         let count = end.saturating_sub(start);
+        if view.refuse_past_end && page > 1 && count == 0 {
+            return Err(PastEnd);
+        }
+        let at = |i: usize| match &selection {
+            Selection::Index(index) => index[i],
+            _ => i,
+        };
 
         let mut body = Vec::with_capacity(self.estimate(count) + 128);
         body.extend_from_slice(b"{\"contacts\":[");
         if count > 0 {
-            match &selection {
-                Selection::All => {
-                    body.extend_from_slice(&self.buf[self.starts[start]..self.starts[end] - 1]);
-                }
-                Selection::Index(index) => {
-                    for (n, &i) in index[start..end].iter().enumerate() {
-                        if n > 0 {
-                            body.push(b',');
+            if matches!(selection, Selection::All)
+                && view.shuffle.is_none()
+                && view.damaged.is_empty()
+            {
+                body.extend_from_slice(&self.buf[self.starts[start]..self.starts[end] - 1]);
+            } else {
+                let positions = match view.shuffle {
+                    Some(seed) => self.shuffled(start, end, total, seed, at),
+                    None => (start..end).map(at).collect(),
+                };
+                for (n, &i) in positions.iter().enumerate() {
+                    if n > 0 {
+                        body.push(b',');
+                    }
+                    match view.damaged.iter().find(|(p, _)| *p == i) {
+                        Some(&(_, damage)) => {
+                            body.extend_from_slice(&damaged(self.contact_json(i), damage))
                         }
-                        body.extend_from_slice(self.contact_json(i));
+                        None => body.extend_from_slice(self.contact_json(i)),
                     }
                 }
-                Selection::Nothing => {}
             }
         }
+        let reported = (total as u64).saturating_add_signed(view.total_offset);
         body.extend_from_slice(b"],\"pagination\":{\"page\":");
         push_u64(&mut body, page);
         body.extend_from_slice(b",\"per_page\":");
         push_u64(&mut body, per_page);
         body.extend_from_slice(b",\"total\":");
-        push_u64(&mut body, total as u64);
+        push_u64(&mut body, reported);
         body.extend_from_slice(b",\"total_pages\":");
-        push_u64(&mut body, (total as u64).div_ceil(per_page));
+        push_u64(&mut body, reported.div_ceil(per_page));
         body.extend_from_slice(b"}}");
-        Page {
+        Ok(Page {
             body: Bytes::from(body),
             contacts: count,
+        })
+    }
+
+    /// Positions `start..end` of the selection after shuffling every run of equal signup
+    /// times that reaches into the window, as one request of an unstable sort would order them.
+    fn shuffled(
+        &self,
+        start: usize,
+        end: usize,
+        total: usize,
+        seed: u64,
+        at: impl Fn(usize) -> usize,
+    ) -> Vec<usize> {
+        let key = |i: usize| self.meta[at(i)].micros;
+        let mut from = start;
+        while from > 0 && key(from - 1) == key(start) {
+            from -= 1;
         }
+        let mut to = end;
+        while to < total && key(to) == key(end - 1) {
+            to += 1;
+        }
+        let mut positions: Vec<usize> = (from..to).map(&at).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut run = 0;
+        while run < positions.len() {
+            let k = self.meta[positions[run]].micros;
+            let len = positions[run..]
+                .iter()
+                .take_while(|&&p| self.meta[p].micros == k)
+                .count();
+            positions[run..run + len].shuffle(&mut rng);
+            run += len;
+        }
+        positions.drain(..start - from);
+        positions.truncate(end - start);
+        positions
     }
 
     /// Every matching contact, one JSON object per line, in served order.
@@ -400,6 +521,24 @@ impl Dataset {
             let at = (i as u128 * len as u128 / n as u128) as usize;
             keep[at] = false;
         }
+        self.without(&keep)
+    }
+
+    /// A new data set without the contacts at `positions` (served order; out of range ignored).
+    pub(crate) fn with_deleted_at(&self, positions: &[usize]) -> Dataset {
+        let mut keep = vec![true; self.len()];
+        for &p in positions {
+            if let Some(k) = keep.get_mut(p) {
+                *k = false;
+            }
+        }
+        self.without(&keep)
+    }
+
+    /// A new data set of the contacts whose flag in `keep` is true.
+    fn without(&self, keep: &[bool]) -> Dataset {
+        let len = self.len();
+        let n = keep.iter().filter(|k| !**k).count();
         let mut out = Rendered {
             buf: Vec::with_capacity(self.buf.len()),
             starts: Vec::with_capacity(len - n),

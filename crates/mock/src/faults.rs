@@ -72,11 +72,34 @@ fn probability(p: f64) -> f64 {
     if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) }
 }
 
+/// How one request's answer is bent, beyond the fault draw (from a second RNG, so adding these
+/// behaviours changes no existing fault sequence).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bend {
+    /// Seed of this answer's order among ties.
+    pub(crate) shuffle: Option<u64>,
+    pub(crate) total_offset: i64,
+    /// Served by the lagging replica.
+    pub(crate) lagged: bool,
+}
+
+/// Changes of a live listing due now.
+#[derive(Debug, Default)]
+pub(crate) struct LiveChanges {
+    pub(crate) signups: usize,
+    /// Positions to delete, as fractions of the listing's length.
+    pub(crate) deletes: Vec<f64>,
+}
+
 /// The installed faults and their running state.
 #[derive(Debug)]
 pub(crate) struct FaultState {
     faults: Faults,
     rng: ChaCha8Rng,
+    aux: ChaCha8Rng,
+    installed: Instant,
+    signups_done: u64,
+    deletes_done: u64,
     bucket: Option<TokenBucket>,
     /// Contacts requests counted before these faults were installed.
     drift_base: u64,
@@ -92,6 +115,10 @@ impl FaultState {
         drift.sort_by_key(|d| d.after_request);
         FaultState {
             rng: ChaCha8Rng::seed_from_u64(faults.fault_seed),
+            aux: ChaCha8Rng::seed_from_u64(faults.fault_seed ^ 0x5eed_1e55_b0a7_d00d),
+            installed: Instant::now(),
+            signups_done: 0,
+            deletes_done: 0,
             bucket: faults
                 .rate_limit_rps
                 .map(|rps| TokenBucket::new(rps, Instant::now())),
@@ -144,6 +171,45 @@ impl FaultState {
             body,
             cut,
         }
+    }
+
+    /// Draws how this request's answer is bent (ties, total, replica).
+    pub(crate) fn bend(&mut self) -> Bend {
+        let f = &self.faults;
+        let seed: u64 = self.aux.random();
+        let jitter = i64::try_from(f.total_jitter).unwrap_or(i64::MAX);
+        let total_offset = if jitter > 0 {
+            self.aux.random_range(-jitter..=jitter)
+        } else {
+            0
+        };
+        let lagged = f.replica_lag.is_some() && self.aux.random_bool(0.5);
+        Bend {
+            shuffle: f.shuffle_ties.then_some(seed),
+            total_offset,
+            lagged,
+        }
+    }
+
+    /// The sign-ups and deletions of a live listing due by `now` and not applied yet.
+    pub(crate) fn due_live(&mut self, now: Instant) -> LiveChanges {
+        let Some(live) = self.faults.live else {
+            return LiveChanges::default();
+        };
+        let elapsed = now.saturating_duration_since(self.installed).as_secs_f64();
+        let due = |rate: f64| (elapsed * rate.max(0.0)).floor() as u64;
+        let signups = due(live.signups_per_sec).saturating_sub(self.signups_done);
+        let deletes = due(live.deletes_per_sec).saturating_sub(self.deletes_done);
+        self.signups_done += signups;
+        self.deletes_done += deletes;
+        LiveChanges {
+            signups: signups as usize,
+            deletes: (0..deletes).map(|_| self.aux.random::<f64>()).collect(),
+        }
+    }
+
+    pub(crate) fn faults(&self) -> &Faults {
+        &self.faults
     }
 
     /// Takes a rate-limit token; `Err(seconds)` is the `Retry-After` of a `429`.

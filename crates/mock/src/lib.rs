@@ -126,7 +126,7 @@ mod query;
 mod server;
 mod stats;
 
-pub use config::{DatasetConfig, Drift, DriftKind, Faults, MockConfig};
+pub use config::{Damage, DatasetConfig, Drift, DriftKind, Faults, Live, MockConfig};
 pub use dataset::Dataset;
 pub use query::{DEFAULT_PER_PAGE, MAX_PER_PAGE};
 pub use server::MockServer;

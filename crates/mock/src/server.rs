@@ -1,5 +1,6 @@
 //! The HTTP server: routing, authentication, fault injection and accounting.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::fmt;
 use std::io;
@@ -24,8 +25,8 @@ use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::config::{DriftKind, Faults, MockConfig};
-use crate::dataset::Dataset;
-use crate::faults::{BodyFault, Draw, FaultState, StatusFault};
+use crate::dataset::{Dataset, PastEnd, View};
+use crate::faults::{Bend, BodyFault, Draw, FaultState, StatusFault};
 use crate::json::push_json_str;
 use crate::query::{ParamError, parse_contacts_query, parse_filter_query};
 use crate::stats::MockStats;
@@ -98,6 +99,18 @@ impl Reply {
             JSON,
             error_body("invalid_parameter", &err.to_string(), Some(err.parameter)),
         )
+    }
+
+    /// A page past the end, refused: Django REST Framework's 404, or a Trackly-style error.
+    fn past_end(status: u16) -> Reply {
+        match StatusCode::from_u16(status) {
+            Ok(StatusCode::NOT_FOUND) | Err(_) => Reply::new(
+                StatusCode::NOT_FOUND,
+                JSON,
+                Bytes::from_static(br#"{"detail":"Invalid page."}"#),
+            ),
+            Ok(status) => Reply::error(status, "invalid_page", "That page contains no results."),
+        }
     }
 
     fn unauthorized() -> Reply {
@@ -199,6 +212,8 @@ fn error_body(code: &str, message: &str, parameter: Option<&str>) -> Bytes {
 struct Shared {
     api_key: String,
     dataset: RwLock<Arc<Dataset>>,
+    /// Earlier states of the data set with the time each was replaced, for a lagging replica.
+    history: Mutex<VecDeque<(Instant, Arc<Dataset>)>>,
     faults: Mutex<FaultState>,
     stats: Mutex<MockStats>,
     contacts_requests: AtomicU64,
@@ -226,14 +241,57 @@ impl Shared {
     /// concurrent requests apply changes one at a time, in schedule order.
     fn apply_drift(&self, state: &mut FaultState, requests: u64) {
         for kind in state.due_drift(requests) {
-            let mut dataset = self.dataset.write().unwrap_or_else(PoisonError::into_inner);
-            let next = match kind {
+            self.change(state, |dataset| match kind {
                 DriftKind::Insert(n) => dataset.with_inserted(n),
                 DriftKind::Delete(n) => dataset.with_deleted(n),
-            };
-            *dataset = Arc::new(next);
-            drop(dataset);
+            });
             lock(&self.stats).drift_events += 1;
+        }
+    }
+
+    /// Applies the sign-ups and deletions of a live listing due by now.
+    fn apply_live(&self, state: &mut FaultState) {
+        let due = state.due_live(Instant::now());
+        if due.signups == 0 && due.deletes.is_empty() {
+            return;
+        }
+        self.change(state, |dataset| {
+            let grown = dataset.with_inserted(due.signups);
+            let len = grown.len();
+            let positions: Vec<usize> = due
+                .deletes
+                .iter()
+                .map(|f| ((f * len as f64) as usize).min(len.saturating_sub(1)))
+                .collect();
+            grown.with_deleted_at(&positions)
+        });
+    }
+
+    /// Replaces the data set, keeping the old state for a lagging replica.
+    fn change(&self, state: &FaultState, next: impl FnOnce(&Dataset) -> Dataset) {
+        let mut dataset = self.dataset.write().unwrap_or_else(PoisonError::into_inner);
+        let old = Arc::clone(&dataset);
+        *dataset = Arc::new(next(&old));
+        drop(dataset);
+        if let Some(lag) = state.faults().replica_lag {
+            let now = Instant::now();
+            let mut history = lock(&self.history);
+            history.push_back((now, old));
+            // Keep what a replica `lag` behind can still be asked for.
+            while history.len() > 1 && history[1].0 + lag < now {
+                history.pop_front();
+            }
+        }
+    }
+
+    /// The data set as a replica `lag` behind sees it.
+    fn lagging(&self, lag: Duration) -> Arc<Dataset> {
+        let now = Instant::now();
+        let history = lock(&self.history);
+        // The state that was current `lag` ago: the oldest one replaced after that moment.
+        match history.iter().find(|(replaced, _)| *replaced + lag > now) {
+            Some((_, dataset)) => Arc::clone(dataset),
+            None => self.dataset(),
         }
     }
 
@@ -303,17 +361,21 @@ impl Shared {
 
     async fn contacts(&self, req: Request<Incoming>) -> Reply {
         let n = self.contacts_requests.fetch_add(1, Ordering::SeqCst) + 1;
-        let draw = lock(&self.faults).draw();
+        let (draw, bend) = {
+            let mut state = lock(&self.faults);
+            self.apply_live(&mut state);
+            (state.draw(), state.bend())
+        };
         if !draw.latency.is_zero() {
             tokio::time::sleep(draw.latency).await;
         }
-        let reply = self.contacts_reply(&req, &draw);
+        let reply = self.contacts_reply(&req, &draw, &bend);
         let mut state = lock(&self.faults);
         self.apply_drift(&mut state, n);
         reply
     }
 
-    fn contacts_reply(&self, req: &Request<Incoming>, draw: &Draw) -> Reply {
+    fn contacts_reply(&self, req: &Request<Incoming>, draw: &Draw, bend: &Bend) -> Reply {
         if !self.authorized(req) {
             return Reply::unauthorized();
         }
@@ -349,12 +411,31 @@ impl Shared {
             Ok(query) => query,
             Err(err) => return Reply::invalid(&err),
         };
-        let page = self.dataset().page(
+        let (dataset, past_end_status, damaged) = {
+            let state = lock(&self.faults);
+            let f = state.faults();
+            let dataset = match f.replica_lag {
+                Some(lag) if bend.lagged => self.lagging(lag),
+                _ => self.dataset(),
+            };
+            (dataset, f.past_end_status, f.damaged.clone())
+        };
+        let view = View {
+            shuffle: bend.shuffle,
+            total_offset: bend.total_offset,
+            refuse_past_end: past_end_status.is_some(),
+            damaged: &damaged,
+        };
+        let page = match dataset.page_as(
             query.filter.list_number.as_deref(),
             query.filter.active,
             query.page,
             query.per_page,
-        );
+            &view,
+        ) {
+            Ok(page) => page,
+            Err(PastEnd) => return Reply::past_end(past_end_status.unwrap_or(404)),
+        };
         let mut reply = Reply::new(StatusCode::OK, JSON, page.body.clone());
         reply.contacts = Some(page.contacts);
         let len = page.body.len() as u64;
@@ -488,6 +569,7 @@ impl MockServer {
         let shared = Arc::new(Shared {
             api_key: config.api_key,
             dataset: RwLock::new(Arc::new(dataset)),
+            history: Mutex::new(VecDeque::new()),
             faults: Mutex::new(FaultState::new(Faults::default(), 0)),
             stats: Mutex::new(MockStats::default()),
             contacts_requests: AtomicU64::new(0),
