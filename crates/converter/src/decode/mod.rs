@@ -329,24 +329,36 @@ impl ContactDecoder {
         })?;
         let mut row = Row::default();
         let mut invalid = None;
+        let mut at = None;
         let mut de = serde_json::Deserializer::from_str(text);
         let parsed = de
             .deserialize_map(ContactVisitor {
                 row: &mut row,
                 scratch: &mut self.scratch,
                 invalid: &mut invalid,
+                at: &mut at,
             })
             .and_then(|()| de.end());
         if let Err(e) = parsed {
-            return Err(match invalid {
-                Some(mut invalid) => {
+            return Err(match (invalid, at) {
+                (Some(mut invalid), _) => {
                     if invalid.value.is_empty() {
                         // The fast path does not keep value text; find it only now.
                         invalid.value = locate_value(text, &invalid.field, invalid.occurrence);
                     }
                     invalid
                 }
-                None => Invalid::malformed(text, format!("is not a valid contact object: {e}")),
+                // A token strict JSON rejects (`NaN`, `Infinity`, a raw control character in
+                // a string) inside the value of `field`: name the field and show the text.
+                (None, Some(field)) if e.is_syntax() => Invalid {
+                    field,
+                    value: text_at(text, e.column()),
+                    reason: format!("is not valid JSON ({e})").into(),
+                    occurrence: 0,
+                },
+                (None, _) => {
+                    Invalid::malformed(text, format!("is not a valid contact object: {e}"))
+                }
             });
         }
         for field in [col::PHONE_NUMBER, col::LIST_NUMBER] {
@@ -439,6 +451,26 @@ impl Invalid {
             occurrence: 0,
         }
     }
+}
+
+/// A short, printable excerpt of `record` from 1-based byte column `column` on (control
+/// characters escaped), for a token the JSON parser stopped at.
+fn text_at(record: &str, column: usize) -> String {
+    let mut start = column.saturating_sub(1).min(record.len());
+    while !record.is_char_boundary(start) {
+        start -= 1;
+    }
+    // `-Infinity`: the parser stops after the sign.
+    if record[..start].ends_with('-') {
+        start -= 1;
+    }
+    let rest = &record[start..];
+    let end = rest
+        .char_indices()
+        .find(|&(i, c)| i > 0 && matches!(c, ',' | '}' | ']'))
+        .map_or(rest.len(), |(i, _)| i);
+    let excerpt: String = rest[..end].chars().take(40).collect();
+    excerpt.escape_debug().to_string()
 }
 
 /// The quoted JSON text of the `occurrence`-th value of top-level `key` in `record`.
@@ -752,6 +784,8 @@ struct ContactVisitor<'s, 'de> {
     row: &'s mut Row<'de>,
     scratch: &'s mut Scratch,
     invalid: &'s mut Option<Invalid>,
+    /// The key whose value is being read: where a token strict JSON rejects sits.
+    at: &'s mut Option<Cow<'static, str>>,
 }
 
 impl<'de> Visitor<'de> for ContactVisitor<'_, 'de> {
@@ -767,6 +801,7 @@ impl<'de> Visitor<'de> for ContactVisitor<'_, 'de> {
         while let Some(key) = map.next_key_seed(KeySeed { expected })? {
             let staged = match key {
                 Key::Known(field) => {
+                    *self.at = Some(Cow::Borrowed(DOCUMENTED_FIELDS[field]));
                     expected = field + 1;
                     let bit = 1u32 << field;
                     if row.seen & bit != 0 {
@@ -805,6 +840,7 @@ impl<'de> Visitor<'de> for ContactVisitor<'_, 'de> {
                     }
                 }
                 Key::Unknown(name) => {
+                    *self.at = Some(Cow::Owned(name.to_string()));
                     let raw: &'de RawValue = map.next_value()?;
                     stage_unknown(name, raw, self.scratch)
                 }

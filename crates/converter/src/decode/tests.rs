@@ -434,6 +434,23 @@ fn revenue_overflow_and_too_many_decimals_are_invalid() {
 }
 
 #[test]
+fn non_standard_tokens_and_raw_control_characters_name_their_field() {
+    for token in ["NaN", "Infinity", "-Infinity"] {
+        let (field, value, reason) = invalid(&format!(r#""revenue_total":{token},"x":1"#));
+        assert_eq!((field.as_str(), value.as_str()), ("revenue_total", token));
+        assert!(reason.contains("not valid JSON"), "{reason}");
+    }
+    let (field, value, _) = invalid("\"signup_method\":\"ap\u{1}i\"");
+    assert_eq!(field, "signup_method");
+    assert!(
+        value.contains("\\u{1}"),
+        "control character shown escaped: {value}"
+    );
+    let (field, _, _) = invalid("\"extra_thing\":NaN");
+    assert_eq!(field, "extra_thing", "an undocumented field is named too");
+}
+
+#[test]
 fn required_fields_missing_or_null_are_invalid() {
     for (json, field, value) in [
         (
