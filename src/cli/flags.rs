@@ -236,4 +236,24 @@ pub struct MockServerArgs {
     /// Seed of the fault draws.
     #[arg(long, default_value_t = 1)]
     pub fault_seed: u64,
+    /// Contacts sharing a signup_date come back in a new order on every request (an ORDER BY
+    /// without a tie-break).
+    #[arg(long)]
+    pub shuffle_ties: bool,
+    /// Report `total` off by up to this many, at random, on every answer.
+    #[arg(long, default_value_t = 0)]
+    pub total_jitter: u64,
+    /// Half the requests see the data as it was this many milliseconds ago (a lagging replica).
+    #[arg(long)]
+    pub replica_lag_ms: Option<u64>,
+    /// New contacts per second while the server runs (on top of the newest-first order).
+    #[arg(long, default_value_t = 0.0)]
+    pub signups_per_sec: f64,
+    /// Contacts deleted per second while the server runs (at random positions).
+    #[arg(long, default_value_t = 0.0)]
+    pub deletes_per_sec: f64,
+    /// Refuse a page past the end with this status (404 as Django REST Framework does, or 400)
+    /// instead of the documented empty page.
+    #[arg(long)]
+    pub past_end_status: Option<u16>,
 }

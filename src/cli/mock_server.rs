@@ -4,12 +4,20 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use trackly_mock::{DatasetConfig, Drift, DriftKind, Faults, MockConfig, MockServer};
+use trackly_mock::{DatasetConfig, Drift, DriftKind, Faults, Live, MockConfig, MockServer};
 
 use super::flags::MockServerArgs;
 
 /// Turns the flags into a [`MockConfig`], rejecting malformed drift specs.
 pub fn config(args: &MockServerArgs) -> anyhow::Result<MockConfig> {
+    for (name, rate) in [
+        ("--signups-per-sec", args.signups_per_sec),
+        ("--deletes-per-sec", args.deletes_per_sec),
+    ] {
+        if !(rate.is_finite() && rate >= 0.0) {
+            bail!("{name} {rate} is not a rate of zero or more per second");
+        }
+    }
     for (name, p) in [
         ("--p-500", args.p_500),
         ("--p-502", args.p_502),
@@ -47,6 +55,15 @@ pub fn config(args: &MockServerArgs) -> anyhow::Result<MockConfig> {
             slow_body: Duration::from_millis(args.slow_body_ms),
             drift,
             fault_seed: args.fault_seed,
+            shuffle_ties: args.shuffle_ties,
+            total_jitter: args.total_jitter,
+            replica_lag: args.replica_lag_ms.map(Duration::from_millis),
+            live: (args.signups_per_sec > 0.0 || args.deletes_per_sec > 0.0).then_some(Live {
+                signups_per_sec: args.signups_per_sec,
+                deletes_per_sec: args.deletes_per_sec,
+            }),
+            past_end_status: args.past_end_status,
+            damaged: Vec::new(),
         },
         addr: SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)),
     })
