@@ -424,7 +424,14 @@ pub fn page_body(
     )
 }
 
-/// A minimal valid contact with phone number `+1415555` followed by `i` in 4 digits.
+/// A minimal valid contact with phone number `+1415555` followed by `i` in 4 digits, signed up
+/// `i` seconds before the newest (contact 0): in the API's newest-first order by `i`.
 pub fn contact(i: usize) -> String {
-    format!(r#"{{"phone_number":"+1415555{i:04}","list_number":"+18005551234","active":true}}"#)
+    let signup = chrono::DateTime::from_timestamp(1_750_000_000 - i as i64, 0)
+        .unwrap_or_default()
+        .naive_utc()
+        .format("%Y-%m-%dT%H:%M:%S");
+    format!(
+        r#"{{"phone_number":"+1415555{i:04}","list_number":"+18005551234","active":true,"signup_date":"{signup}"}}"#
+    )
 }

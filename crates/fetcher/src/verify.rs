@@ -702,12 +702,6 @@ impl Verifier {
         }
         let again = check.retry(span, ids, self.anchors.get(&check.page));
         tracing::trace!(?check, span.lo, span.hi, read = ids.len(), next = ?again, "a straddle missed its boundary");
-        eprintln!(
-            "DEBUG {check:?} span=({},{}) n={} next={again:?}",
-            span.lo,
-            span.hi,
-            ids.len()
-        );
         match again {
             Some(again)
                 if again.attempt - again.blind < self.max_attempts && again.blind <= MAX_BLIND =>
