@@ -30,6 +30,7 @@
 //! {prefix}/contacts/
 //!   _staging/{run_id}/part-00000-{run_id}.parquet.inprogress   (while the run writes)
 //!   _staging/{run_id}/_rejects-{run_id}.ndjson.inprogress
+//!   _staging/_retired/{run_id}/...   (the previous run's files, while `finish` replaces them)
 //!   extract_date=2025-04-02/
 //!     part-00000-{run_id}.parquet
 //!     part-00001-{run_id}.parquet
@@ -49,31 +50,59 @@
 //! [`ParquetSink::finish`] runs these steps, in order:
 //!
 //! 1. close the last file (a run without rows still publishes one file with the schema and no
-//!    rows, so the partition is never empty);
-//! 2. delete the date's `_SUCCESS`;
-//! 3. move each staged file to its final `part-NNNNN-{run_id}.parquet` name (`rename`: atomic on a
-//!    local file system; copy then delete on S3, where each object still appears whole);
-//! 4. delete the date's `part-*.parquet` and `_rejects-*.ndjson` files of other runs (a re-run
-//!    replaces the date);
-//! 5. write `_manifest.json`, then the empty `_SUCCESS`.
+//!    rows, so the partition is never empty) and build the manifest;
+//! 2. move the date's objects of the previous run aside, into the hidden
+//!    `_staging/_retired/{run_id}/`: first `_SUCCESS`, then `_manifest.json`, then every
+//!    `part-*.parquet` and `_rejects-*.ndjson` (a re-run replaces the date; other objects in the
+//!    folder are left alone);
+//! 3. move each staged file to its final `part-NNNNN-{run_id}.parquet` name, then the rejects
+//!    file (`rename`: atomic on a local file system; copy then delete on S3, where each object
+//!    still appears whole);
+//! 4. write `_manifest.json`, then the empty `_SUCCESS`: from here on the run is published;
+//! 5. delete the retired objects (best effort: one that cannot be deleted is logged with
+//!    `tracing::warn!` and stays in `_staging/_retired/{run_id}/`, hidden).
 //!
-//! Between steps 2 and 5 the date folder is being replaced and has no `_SUCCESS`. A reader that
-//! globs `part-*.parquet` in that window may see the old files, the new ones, or both (never a
-//! partial file): new files appear one by one during step 3 and old ones disappear one by one
-//! during step 4. Readers that need a consistent date should wait for `_SUCCESS`, then read
-//! exactly the files listed in `_manifest.json`. If the run fails before step 3 completes, its
-//! published files are removed again and the older files stay; if it fails after, the new files
-//! stay. In both cases `_SUCCESS` is missing until a later run succeeds. A run that fails before
-//! `finish` never touches the date folder at all.
+//! **When `finish` has returned**, the date folder holds the files of exactly one run:
+//!
+//! - on success, this run's files, its `_manifest.json` and `_SUCCESS`;
+//! - on a failure at any of steps 2–4, the previous run's files as they were, with its
+//!   `_manifest.json`, and `_SUCCESS` if it had one. `finish` rolls back: it deletes what it
+//!   moved or wrote into the folder (newest first, so `_SUCCESS` goes first), then moves the
+//!   retired objects back (`_SUCCESS` last). Each of these operations is tried up to
+//!   [`ROLLBACK_ATTEMPTS`] times. The error of the failed step is returned.
+//!
+//! If the rollback fails too, the error of the failed step is still returned, and a
+//! `tracing::error!` event names the date folder, the objects of this run still in it and the
+//! previous run's objects still in `_staging/_retired/{run_id}/`. The folder then still holds
+//! the files of one run only, but maybe not all of them: some of this run's (when one of them
+//! cannot be deleted, the previous run's stay retired rather than be mixed with them) or some of
+//! the previous run's (when one cannot be moved back). `_SUCCESS` is never left beside an
+//! incomplete set. Nothing deletes `_staging/_retired/` after a failure: move its objects back
+//! by hand (they keep their names), or delete them once a later run has replaced the date.
+//!
+//! **While `finish` runs** (steps 2–4, or a rollback), the folder has no `_SUCCESS` and changes
+//! one object at a time: without a table format (Delta Lake, Iceberg) there is no atomic switch
+//! from one run to the next. At any instant the folder holds objects of at most one run, but a
+//! reader that globs `part-*.parquet` meanwhile may find some of the previous run's files (they
+//! leave one by one during step 2), none at all, or some of this run's (they arrive one by one
+//! during step 3); never a partial file. A listing is not a snapshot either (S3 returns 1000 keys
+//! per request; a directory is read entry by entry), so a reader that lists while the folder
+//! changes can still collect files of both runs, or list a file that is gone when it opens it.
+//! Readers that need a consistent date should wait for `_SUCCESS`, read exactly the files listed
+//! in `_manifest.json`, and start over if one of them is gone (a later run is replacing the
+//! date). A run that fails before step 2 never touches the date folder at all.
 //!
 //! # Failure and cancellation
 //!
-//! No `.parquet` file of a failed run is left visible. On any error from `write`, or on Ctrl-C,
-//! call [`ParquetSink::abort`]: it aborts the in-progress multipart upload and deletes this
-//! run's staging objects. `finish` cleans up the same way by itself when it fails. Dropping a
-//! sink without either leaves its staging objects (hidden, see above) and, on S3, possibly an
-//! incomplete multipart upload; a bucket lifecycle rule `AbortIncompleteMultipartUpload` is the
-//! backstop for a killed process.
+//! No `.parquet` file of a failed run is left visible, unless the rollback above fails too. On
+//! any error from `write`, or on Ctrl-C, call [`ParquetSink::abort`]: it aborts the in-progress
+//! multipart upload and deletes this run's staging objects. `finish` cleans up the same way by
+//! itself when it fails. Dropping a sink without either leaves its staging objects (hidden, see
+//! above) and, on S3, possibly an incomplete multipart upload; a bucket lifecycle rule
+//! `AbortIncompleteMultipartUpload` is the backstop for a killed process. A process killed
+//! during steps 2–4 cannot roll back: the folder stays as the kill left it (see "while `finish`
+//! runs"), without `_SUCCESS`, and the previous run's objects moved so far stay in
+//! `_staging/_retired/{run_id}/`.
 //!
 //! # Memory usage
 //!
@@ -84,6 +113,8 @@
 //! file is open at a time. Rejects are streamed to the store the same way.
 
 use std::collections::HashSet;
+use std::future::Future;
+use std::time::Duration;
 
 use arrow_array::RecordBatch;
 use bytes::Bytes;
@@ -109,6 +140,20 @@ use crate::schema::{MAP_ENTRIES, MAP_KEY, contacts_schema};
 pub const UPLOAD_PART_BYTES: usize = 10 * 1024 * 1024;
 /// Parts of one upload in flight at a time.
 pub const UPLOAD_CONCURRENCY: usize = 4;
+/// Tries of each rollback operation when [`ParquetSink::finish`] fails (see the
+/// [module docs](self)): 50 ms pass before the second try, twice as long before each further one.
+///
+/// The one retry outside the object store's own, on purpose: `object_store` retries transient
+/// HTTP errors within one request and does not retry the local file system at all, while a
+/// rollback that gives up leaves a date folder that someone must repair by hand.
+pub const ROLLBACK_ATTEMPTS: u32 = 3;
+const ROLLBACK_FIRST_BACKOFF: Duration = Duration::from_millis(50);
+
+/// `_staging/_retired/`: not a run id (those never start with `_`), so no resume and no
+/// clean-up of a run's staging ever touches the previous run's files moved here.
+const RETIRED_DIR: &str = "_retired";
+const SUCCESS_FILE: &str = "_SUCCESS";
+const MANIFEST_FILE: &str = "_manifest.json";
 
 /// Parquet compression codec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,6 +350,8 @@ pub struct ParquetSink {
     contacts_dir: Path,
     date_dir: Path,
     staging_dir: Path,
+    /// Where `finish` moves the previous run's files of the date while it replaces them.
+    retired_dir: Path,
     current: Option<OpenFile>,
     closed: Vec<StagedFile>,
     next_part: u32,
@@ -342,6 +389,11 @@ impl ParquetSink {
             .clone()
             .join("_staging")
             .join(options.run_id.as_str());
+        let retired_dir = contacts_dir
+            .clone()
+            .join("_staging")
+            .join(RETIRED_DIR)
+            .join(options.run_id.as_str());
         Ok(ParquetSink {
             location,
             props,
@@ -349,6 +401,7 @@ impl ParquetSink {
             contacts_dir,
             date_dir,
             staging_dir,
+            retired_dir,
             current: None,
             closed: Vec::new(),
             next_part: 0,
@@ -625,18 +678,12 @@ impl ParquetSink {
     }
 
     /// Closes the last file and publishes the run (see the [module docs](self)), recording
-    /// `fetch_stats` in the manifest. On error, the run's unpublished or half-published files
-    /// are removed as [`abort`](Self::abort) would.
+    /// `fetch_stats` in the manifest. On error, the date folder is rolled back to the previous
+    /// run's files and this run's staging objects are removed as [`abort`](Self::abort) would.
     pub async fn finish(mut self, fetch_stats: serde_json::Value) -> Result<SinkSummary> {
-        let mut published = None;
-        match self.publish(fetch_stats, &mut published).await {
+        match self.publish(fetch_stats).await {
             Ok(summary) => Ok(summary),
             Err(e) => {
-                if let Some(published) = published {
-                    for path in published {
-                        let _ = delete_if_exists(self.location.store().as_ref(), &path).await;
-                    }
-                }
                 self.discard().await;
                 Err(e)
             }
@@ -710,13 +757,9 @@ impl ParquetSink {
         Ok(())
     }
 
-    /// Steps 1–5 of the module docs. `published` is `Some` (the files moved so far) while a
-    /// failure should still remove this run's files from the date folder.
-    async fn publish(
-        &mut self,
-        fetch_stats: serde_json::Value,
-        published: &mut Option<Vec<Path>>,
-    ) -> Result<SinkSummary> {
+    /// Steps 1–5 of the module docs. A failure at steps 2–4 rolls the date folder back before
+    /// the error is returned.
+    async fn publish(&mut self, fetch_stats: serde_json::Value) -> Result<SinkSummary> {
         let store = self.location.store().clone();
         let store = store.as_ref();
 
@@ -766,47 +809,8 @@ impl ParquetSink {
             }
         };
 
-        let success = self.date_dir.clone().join("_SUCCESS");
-        delete_if_exists(store, &success).await?;
-
-        *published = Some(Vec::new());
-        for file in &self.closed {
-            store
-                .rename(&file.staging, &file.published)
-                .await
-                .map_err(|e| ConvertError::storage(&file.published, e))?;
-            if let Some(list) = published.as_mut() {
-                list.push(file.published.clone());
-            }
-        }
-        if let Some((staging, final_path)) = &rejects_file {
-            store
-                .rename(staging, final_path)
-                .await
-                .map_err(|e| ConvertError::storage(final_path, e))?;
-            if let Some(list) = published.as_mut() {
-                list.push(final_path.clone());
-            }
-        }
-        // From here on the new files stay even if something fails: older files may already be
-        // gone, and the new set is complete.
-        *published = None;
-
-        let ours: HashSet<&Path> = self
-            .closed
-            .iter()
-            .map(|f| &f.published)
-            .chain(rejects_file.as_ref().map(|(_, p)| p))
-            .collect();
-        for path in list_paths_shallow(store, &self.date_dir).await? {
-            let name = path.filename().unwrap_or_default();
-            let replaced = (name.starts_with("part-") && name.ends_with(".parquet"))
-                || (name.starts_with("_rejects-") && name.ends_with(".ndjson"));
-            if replaced && !ours.contains(&path) {
-                delete_if_exists(store, &path).await?;
-            }
-        }
-
+        // The manifest is built before the date folder is touched: from the first move on,
+        // only the store can fail.
         let files: Vec<FileInfo> = self
             .closed
             .iter()
@@ -836,19 +840,34 @@ impl ParquetSink {
             },
             writer: self.options.writer.clone(),
         };
-        let manifest_path = self.date_dir.clone().join("_manifest.json");
+        let manifest_path = self.date_dir.clone().join(MANIFEST_FILE);
         let json = serde_json::to_vec_pretty(&manifest).map_err(|source| ConvertError::Json {
             path: manifest_path.to_string(),
             source,
         })?;
-        store
-            .put(&manifest_path, PutPayload::from(json))
-            .await
-            .map_err(|e| ConvertError::storage(&manifest_path, e))?;
-        store
-            .put(&success, PutPayload::default())
-            .await
-            .map_err(|e| ConvertError::storage(&success, e))?;
+
+        let mut publication =
+            Publication::new(store, self.date_dir.clone(), self.retired_dir.clone());
+        let replaced = async {
+            publication.retire_previous().await?;
+            for file in &self.closed {
+                publication.move_in(&file.staging, &file.published).await?;
+            }
+            if let Some((staging, final_path)) = &rejects_file {
+                publication.move_in(staging, final_path).await?;
+            }
+            publication
+                .put(&manifest_path, PutPayload::from(json))
+                .await?;
+            let success = self.date_dir.clone().join(SUCCESS_FILE);
+            publication.put(&success, PutPayload::default()).await
+        }
+        .await;
+        if let Err(e) = replaced {
+            publication.roll_back(&e).await;
+            return Err(e);
+        }
+        publication.drop_retired().await;
 
         // This run's staging (checkpoint, joined segments) and that of older interrupted runs
         // of the same date are of no use any more.
@@ -916,10 +935,193 @@ impl ParquetSink {
     }
 
     fn remove_staging_dirs(&self) {
+        let root = self.contacts_dir.clone().join("_staging");
         self.location.remove_empty_local_dir(&self.staging_dir);
+        self.location.remove_empty_local_dir(&self.retired_dir);
         self.location
-            .remove_empty_local_dir(&self.contacts_dir.clone().join("_staging"));
+            .remove_empty_local_dir(&root.clone().join(RETIRED_DIR));
+        self.location.remove_empty_local_dir(&root);
     }
+}
+
+/// Steps 2–4 of the module docs, recording every object before it is moved or written: an
+/// operation that fails may still have taken effect (an S3 rename is a copy, then a delete), and
+/// [`roll_back`](Self::roll_back) must undo it as well.
+struct Publication<'a> {
+    store: &'a dyn ObjectStore,
+    date_dir: Path,
+    retired_dir: Path,
+    /// The previous run's objects moved aside, as (path in the date folder, retired path), in
+    /// the order they were moved.
+    retired: Vec<(Path, Path)>,
+    /// This run's objects moved or written into the date folder, in that order.
+    published: Vec<Path>,
+}
+
+impl<'a> Publication<'a> {
+    fn new(store: &'a dyn ObjectStore, date_dir: Path, retired_dir: Path) -> Self {
+        Publication {
+            store,
+            date_dir,
+            retired_dir,
+            retired: Vec::new(),
+            published: Vec::new(),
+        }
+    }
+
+    /// Step 2: moves the date's `_SUCCESS`, `_manifest.json`, `part-*.parquet` and
+    /// `_rejects-*.ndjson`, in that order, to the retired folder.
+    async fn retire_previous(&mut self) -> Result<()> {
+        let mut previous: Vec<(u8, Path)> = list_paths_shallow(self.store, &self.date_dir)
+            .await?
+            .into_iter()
+            .filter_map(|path| Some((retire_order(path.filename()?)?, path)))
+            .collect();
+        previous.sort();
+        for (_, path) in previous {
+            let Some(name) = path.parts().next_back() else {
+                continue;
+            };
+            let retired = self.retired_dir.clone().join(name);
+            self.retired.push((path.clone(), retired.clone()));
+            self.store
+                .rename(&path, &retired)
+                .await
+                .map_err(|e| ConvertError::storage(&path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Step 3, for one file.
+    async fn move_in(&mut self, staging: &Path, published: &Path) -> Result<()> {
+        self.published.push(published.clone());
+        self.store
+            .rename(staging, published)
+            .await
+            .map_err(|e| ConvertError::storage(published, e))
+    }
+
+    /// Step 4, for one object.
+    async fn put(&mut self, path: &Path, payload: PutPayload) -> Result<()> {
+        self.published.push(path.clone());
+        self.store
+            .put(path, payload)
+            .await
+            .map(|_| ())
+            .map_err(|e| ConvertError::storage(path, e))
+    }
+
+    /// Step 5: the run is published, the retired objects are of no use any more.
+    async fn drop_retired(self) {
+        for (_, retired) in &self.retired {
+            if let Err(e) = delete_if_exists(self.store, retired).await {
+                tracing::warn!(
+                    path = %retired,
+                    error = %e,
+                    "cannot delete a replaced file of the previous run; it stays hidden"
+                );
+            }
+        }
+    }
+
+    /// Undoes steps 2–4 after `cause` failed one: deletes this run's objects newest first
+    /// (`_SUCCESS` first), then moves the previous run's back (`_SUCCESS` last), each operation
+    /// tried up to [`ROLLBACK_ATTEMPTS`] times. When one of this run's objects cannot be
+    /// deleted, the rollback stops there: moving the previous run's back would mix two runs, and
+    /// what is left is a prefix of this run's publication, so a `_SUCCESS` left behind has all
+    /// its files. The previous run's `_SUCCESS` goes back only once everything else is back.
+    async fn roll_back(self, cause: &ConvertError) {
+        if self.published.is_empty() && self.retired.is_empty() {
+            return;
+        }
+        let store = self.store;
+        for (i, path) in self.published.iter().enumerate().rev() {
+            if let Err(e) = retried(|| store.delete(path)).await {
+                tracing::error!(
+                    date_dir = %self.date_dir,
+                    error = %cause,
+                    rollback_error = %e,
+                    failed_on = %path,
+                    left_in_date_dir = ?display_all(&self.published[..=i]),
+                    left_retired = ?display_all(self.retired.iter().map(|(_, r)| r)),
+                    "publication failed and this run's files could not all be removed; \
+                     the previous run's files stay retired"
+                );
+                return;
+            }
+        }
+        let mut not_restored: Vec<&(Path, Path)> = Vec::new();
+        let mut first_error = None;
+        for entry in self.retired.iter().rev() {
+            let (original, retired) = entry;
+            if original.filename() == Some(SUCCESS_FILE) && !not_restored.is_empty() {
+                not_restored.push(entry);
+                continue;
+            }
+            if let Err(e) = retried(|| store.rename(retired, original)).await {
+                first_error.get_or_insert(e);
+                not_restored.push(entry);
+            }
+        }
+        match first_error {
+            // The caller reports `cause`; say only that the date is as it was.
+            None => tracing::warn!(
+                date_dir = %self.date_dir,
+                "publication failed; the previous run's files are back in place"
+            ),
+            Some(e) => tracing::error!(
+                date_dir = %self.date_dir,
+                error = %cause,
+                rollback_error = %e,
+                not_restored = ?not_restored
+                    .iter()
+                    .map(|(original, retired)| format!("{retired} -> {original}"))
+                    .collect::<Vec<_>>(),
+                "publication failed and the previous run's files could not all be moved back"
+            ),
+        }
+    }
+}
+
+/// Where a previous run's object of the date folder is retired in step 2 (`None`: not one).
+fn retire_order(name: &str) -> Option<u8> {
+    if name == SUCCESS_FILE {
+        Some(0)
+    } else if name == MANIFEST_FILE {
+        Some(1)
+    } else if (name.starts_with("part-") && name.ends_with(".parquet"))
+        || (name.starts_with("_rejects-") && name.ends_with(".ndjson"))
+    {
+        Some(2)
+    } else {
+        None
+    }
+}
+
+/// Runs a rollback operation up to [`ROLLBACK_ATTEMPTS`] times. `NotFound` means done: the
+/// object to delete is gone, or the object to move back was never moved away (its copy failed).
+async fn retried<F, Fut>(mut op: F) -> object_store::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = object_store::Result<()>>,
+{
+    let mut backoff = ROLLBACK_FIRST_BACKOFF;
+    let mut attempt = 1;
+    loop {
+        match op().await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => return Ok(()),
+            Err(e) if attempt >= ROLLBACK_ATTEMPTS => return Err(e),
+            Err(_) => {
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+fn display_all<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Vec<&'a str> {
+    paths.into_iter().map(|p| p.as_ref()).collect()
 }
 
 /// The value of [`Checkpoint::format`].

@@ -307,6 +307,11 @@ async fn a_rerun_replaces_the_date() {
         ]
     );
     assert!(other.join("part-00000-x.parquet").exists());
+    assert!(
+        !dir.path().join("contacts/_staging").exists(),
+        "the replaced files were moved aside, then deleted: {:?}",
+        tree(dir.path())
+    );
 }
 
 #[tokio::test]
@@ -435,24 +440,27 @@ async fn publication_order_ends_with_manifest_then_success() {
     sink.finish(serde_json::json!({})).await.unwrap();
 
     let log = store.log();
+    let set_up = format!("put {old}");
     let dated: Vec<&str> = log
         .iter()
         .map(String::as_str)
-        .filter(|e| {
-            e.contains("extract_date=") && !e.contains("old.parquet") || e.starts_with("delete")
-        })
+        .filter(|e| (e.contains("extract_date=") || e.contains("/_retired/")) && *e != set_up)
         .collect();
     let d = "lake/contacts/extract_date=2025-04-02";
+    // The recording store logs a rename under its target.
+    let retired = "lake/contacts/_staging/_retired/r1";
     assert_eq!(
         dated,
         [
             format!("put {d}/_SUCCESS").as_str(), // set up above
-            format!("delete {d}/_SUCCESS").as_str(),
+            format!("rename {retired}/_SUCCESS").as_str(),
+            format!("rename {retired}/part-00000-old.parquet").as_str(),
             format!("rename {d}/part-00000-r1.parquet").as_str(),
             format!("rename {d}/part-00001-r1.parquet").as_str(),
-            format!("delete {d}/part-00000-old.parquet").as_str(),
             format!("put {d}/_manifest.json").as_str(),
             format!("put {d}/_SUCCESS").as_str(),
+            format!("delete {retired}/_SUCCESS").as_str(),
+            format!("delete {retired}/part-00000-old.parquet").as_str(),
         ]
     );
     assert!(
@@ -521,4 +529,494 @@ async fn sink_accepts_any_object_store_via_from_store() {
         .build()
         .unwrap();
     assert_eq!(reader.map(|b| b.unwrap().num_rows()).sum::<usize>(), 300);
+}
+
+// Rollback of a failed publication, with faults injected around a real local file system.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions,
+};
+use trackly_converter::ConvertError;
+
+type StoreFut<'a, T> = Pin<Box<dyn Future<Output = object_store::Result<T>> + Send + 'a>>;
+
+/// How [`FaultyStore`] renames.
+#[derive(Debug, Clone, Copy)]
+enum Rename {
+    /// The inner store's rename (atomic on a local file system).
+    Native,
+    /// A copy to a new object, then a delete of the source, each through the faults, as on S3.
+    CopyThenDelete,
+}
+
+#[derive(Debug)]
+struct Fault {
+    needle: String,
+    /// Failures left; `None` fails for ever.
+    left: Option<usize>,
+}
+
+/// Delegates everything to a real store, but fails `put`, `delete`, `copy` and `rename`
+/// operations whose `"put path"`, `"delete path"`, `"copy from -> to"` or
+/// `"rename from -> to"` contains a needle.
+#[derive(Debug)]
+struct FaultyStore {
+    inner: Arc<dyn ObjectStore>,
+    rename: Rename,
+    faults: Arc<Mutex<Vec<Fault>>>,
+}
+
+impl FaultyStore {
+    fn new(inner: Arc<dyn ObjectStore>, rename: Rename) -> Arc<Self> {
+        Arc::new(FaultyStore {
+            inner,
+            rename,
+            faults: Arc::default(),
+        })
+    }
+
+    fn fail_always(&self, needle: &str) {
+        self.fail(needle, None);
+    }
+
+    fn fail_times(&self, needle: &str, times: usize) {
+        self.fail(needle, Some(times));
+    }
+
+    fn fail(&self, needle: &str, left: Option<usize>) {
+        self.faults.lock().unwrap().push(Fault {
+            needle: needle.to_owned(),
+            left,
+        });
+    }
+
+    fn check(faults: &Mutex<Vec<Fault>>, op: String) -> object_store::Result<()> {
+        let mut faults = faults.lock().unwrap();
+        let Some(fault) = faults
+            .iter_mut()
+            .find(|f| f.left != Some(0) && op.contains(&f.needle))
+        else {
+            return Ok(());
+        };
+        if let Some(left) = &mut fault.left {
+            *left -= 1;
+        }
+        Err(object_store::Error::Generic {
+            store: "faulty",
+            source: format!("injected failure on {op}").into(),
+        })
+    }
+}
+
+impl std::fmt::Display for FaultyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FaultyStore({})", self.inner)
+    }
+}
+
+impl ObjectStore for FaultyStore {
+    fn put_opts<'a, 'b, 'c>(
+        &'a self,
+        location: &'b Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> StoreFut<'c, PutResult>
+    where
+        'a: 'c,
+        'b: 'c,
+        Self: 'c,
+    {
+        Box::pin(async move {
+            Self::check(&self.faults, format!("put {location}"))?;
+            self.inner.put_opts(location, payload, opts).await
+        })
+    }
+
+    fn put_multipart_opts<'a, 'b, 'c>(
+        &'a self,
+        location: &'b Path,
+        opts: PutMultipartOptions,
+    ) -> StoreFut<'c, Box<dyn MultipartUpload>>
+    where
+        'a: 'c,
+        'b: 'c,
+        Self: 'c,
+    {
+        self.inner.put_multipart_opts(location, opts)
+    }
+
+    fn get_opts<'a, 'b, 'c>(
+        &'a self,
+        location: &'b Path,
+        options: GetOptions,
+    ) -> StoreFut<'c, GetResult>
+    where
+        'a: 'c,
+        'b: 'c,
+        Self: 'c,
+    {
+        self.inner.get_opts(location, options)
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        let inner = Arc::clone(&self.inner);
+        let faults = Arc::clone(&self.faults);
+        locations
+            .then(move |location| {
+                let inner = Arc::clone(&inner);
+                let faults = Arc::clone(&faults);
+                async move {
+                    let location = location?;
+                    Self::check(&faults, format!("delete {location}"))?;
+                    inner.delete(&location).await?;
+                    Ok(location)
+                }
+            })
+            .boxed()
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    fn list_with_delimiter<'a, 'b, 'c>(
+        &'a self,
+        prefix: Option<&'b Path>,
+    ) -> StoreFut<'c, ListResult>
+    where
+        'a: 'c,
+        'b: 'c,
+        Self: 'c,
+    {
+        self.inner.list_with_delimiter(prefix)
+    }
+
+    fn copy_opts<'a, 'b, 'd, 'c>(
+        &'a self,
+        from: &'b Path,
+        to: &'d Path,
+        options: CopyOptions,
+    ) -> StoreFut<'c, ()>
+    where
+        'a: 'c,
+        'b: 'c,
+        'd: 'c,
+        Self: 'c,
+    {
+        Box::pin(async move {
+            Self::check(&self.faults, format!("copy {from} -> {to}"))?;
+            self.inner.copy_opts(from, to, options).await
+        })
+    }
+
+    fn rename_opts<'a, 'b, 'd, 'c>(
+        &'a self,
+        from: &'b Path,
+        to: &'d Path,
+        options: RenameOptions,
+    ) -> StoreFut<'c, ()>
+    where
+        'a: 'c,
+        'b: 'c,
+        'd: 'c,
+        Self: 'c,
+    {
+        Box::pin(async move {
+            Self::check(&self.faults, format!("rename {from} -> {to}"))?;
+            match self.rename {
+                Rename::Native => self.inner.rename_opts(from, to, options).await,
+                Rename::CopyThenDelete => {
+                    // A new object, as an S3 copy makes (a local copy would hard-link).
+                    Self::check(&self.faults, format!("copy {from} -> {to}"))?;
+                    let bytes = self.inner.get(from).await?.bytes().await?;
+                    self.inner.put(to, bytes.into()).await?;
+                    self.delete(from).await
+                }
+            }
+        })
+    }
+}
+
+const DATE: &str = "contacts/extract_date=2025-04-02";
+
+/// Publishes `rows` contacts as run `run_id`, one file per 500 rows.
+async fn publish(
+    location: OutputLocation,
+    run_id: &str,
+    rows: u64,
+) -> trackly_converter::Result<trackly_converter::SinkSummary> {
+    let writer = WriterOptions {
+        target_file_bytes: 1,
+        ..WriterOptions::default()
+    };
+    let mut sink = ParquetSink::create(location, options(run_id, writer)).await?;
+    for batch in batches(run_id, 11, rows, 500) {
+        sink.write(&batch).await?;
+    }
+    sink.finish(serde_json::json!({})).await
+}
+
+/// A lake under `root` whose date holds a complete run `run-old` (three files, a rejects file,
+/// `_manifest.json`, `_SUCCESS`) and a file that is no run's; and a faulty store around it.
+async fn lake_with_previous_run(root: &FsPath, rename: Rename) -> Arc<FaultyStore> {
+    let plain = OutputLocation::parse(root.to_str().unwrap(), false).unwrap();
+    publish(plain, "run-old", 1500).await.unwrap();
+    std::fs::write(
+        date_dir(root).join("_rejects-run-old.ndjson"),
+        "{\"page\":1}\n",
+    )
+    .unwrap();
+    std::fs::write(date_dir(root).join("README.txt"), "not a run's").unwrap();
+    let local = LocalFileSystem::new_with_prefix(root)
+        .unwrap()
+        .with_automatic_cleanup(true);
+    FaultyStore::new(Arc::new(local), rename)
+}
+
+fn faulty_location(store: &Arc<FaultyStore>) -> OutputLocation {
+    OutputLocation::from_store(store.clone(), Path::default())
+}
+
+/// Name and a digest of the bytes of every file in `dir`, sorted by name.
+fn contents(dir: &FsPath) -> Vec<(String, u64)> {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    tree(dir)
+        .into_iter()
+        .map(|name| {
+            let mut hasher = DefaultHasher::new();
+            std::fs::read(dir.join(&name)).unwrap().hash(&mut hasher);
+            (name, hasher.finish())
+        })
+        .collect()
+}
+
+fn date_contents(root: &FsPath) -> Vec<(String, u64)> {
+    contents(&date_dir(root))
+}
+
+/// The run ids of the `part-*.parquet` files in the date folder.
+fn runs_in_date(root: &FsPath) -> BTreeSet<String> {
+    tree(&date_dir(root))
+        .iter()
+        .filter_map(|name| name.strip_prefix("part-")?.strip_suffix(".parquet"))
+        .map(|rest| rest[6..].to_owned())
+        .collect()
+}
+
+/// Asserts that `err` is the storage error of the step that failed, on `path`, with the
+/// injected failure as its source.
+fn assert_failed_on(err: &ConvertError, path: &str) {
+    match err {
+        ConvertError::Storage { path: p, source } => {
+            assert_eq!(p, path, "{err}");
+            assert!(source.to_string().contains("injected failure"), "{source}");
+        }
+        other => panic!("not a storage error: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_previous_file_that_cannot_be_moved_aside_leaves_the_previous_run_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = lake_with_previous_run(dir.path(), Rename::Native).await;
+    let before = date_contents(dir.path());
+    store.fail_always(&format!("rename {DATE}/part-00001-run-old.parquet"));
+
+    let err = publish(faulty_location(&store), "run-new", 1200)
+        .await
+        .unwrap_err();
+
+    assert_failed_on(&err, &format!("{DATE}/part-00001-run-old.parquet"));
+    assert_eq!(date_contents(dir.path()), before, "the date is as it was");
+    assert!(
+        tree(dir.path()).iter().all(|p| !p.contains("run-new")),
+        "nothing of the failed run is left: {:?}",
+        tree(dir.path())
+    );
+}
+
+#[tokio::test]
+async fn a_previous_file_that_cannot_be_deleted_after_its_copy_leaves_the_previous_run_intact() {
+    // As on S3: the file is copied aside, then deleting the original fails (an object lock, a
+    // missing permission), so for a moment both copies exist.
+    let dir = tempfile::tempdir().unwrap();
+    let store = lake_with_previous_run(dir.path(), Rename::CopyThenDelete).await;
+    let before = date_contents(dir.path());
+    store.fail_always(&format!("delete {DATE}/part-00002-run-old.parquet"));
+
+    let err = publish(faulty_location(&store), "run-new", 1200)
+        .await
+        .unwrap_err();
+
+    assert_failed_on(&err, &format!("{DATE}/part-00002-run-old.parquet"));
+    assert_eq!(date_contents(dir.path()), before, "the date is as it was");
+    assert_eq!(runs_in_date(dir.path()), BTreeSet::from(["run-old".into()]));
+    assert!(
+        tree(dir.path()).iter().all(|p| !p.contains("_staging")),
+        "no retired copy or staging is left: {:?}",
+        tree(dir.path())
+    );
+}
+
+#[tokio::test]
+async fn a_failed_manifest_write_removes_the_new_files_and_restores_the_previous_run() {
+    for rename in [Rename::Native, Rename::CopyThenDelete] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = lake_with_previous_run(dir.path(), rename).await;
+        let before = date_contents(dir.path());
+        // By now the previous run's files have all been moved aside and the new ones moved in.
+        store.fail_always(&format!("put {DATE}/_manifest.json"));
+
+        let err = publish(faulty_location(&store), "run-new", 1200)
+            .await
+            .unwrap_err();
+
+        assert_failed_on(&err, &format!("{DATE}/_manifest.json"));
+        assert_eq!(
+            date_contents(dir.path()),
+            before,
+            "{rename:?}: the previous run's files, manifest and _SUCCESS are back, unchanged"
+        );
+        assert!(
+            tree(dir.path()).iter().all(|p| !p.contains("run-new")),
+            "{rename:?}: {:?}",
+            tree(dir.path())
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failed_success_marker_write_rolls_back_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = lake_with_previous_run(dir.path(), Rename::Native).await;
+    let before = date_contents(dir.path());
+    // Only the new marker is written with `put`; the previous one is moved aside and back.
+    store.fail_always(&format!("put {DATE}/_SUCCESS"));
+
+    let err = publish(faulty_location(&store), "run-new", 700)
+        .await
+        .unwrap_err();
+
+    assert_failed_on(&err, &format!("{DATE}/_SUCCESS"));
+    assert_eq!(date_contents(dir.path()), before);
+}
+
+#[tokio::test]
+async fn a_rollback_operation_that_fails_briefly_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = lake_with_previous_run(dir.path(), Rename::Native).await;
+    let before = date_contents(dir.path());
+    store.fail_always(&format!("put {DATE}/_manifest.json"));
+    store.fail_times(&format!("delete {DATE}/part-00000-run-new.parquet"), 2);
+    store.fail_times("rename contacts/_staging/_retired/run-new/_SUCCESS", 2);
+
+    let err = publish(faulty_location(&store), "run-new", 1200)
+        .await
+        .unwrap_err();
+
+    assert_failed_on(&err, &format!("{DATE}/_manifest.json"));
+    assert_eq!(date_contents(dir.path()), before);
+}
+
+#[tokio::test]
+async fn when_the_new_files_cannot_be_removed_the_previous_run_stays_aside_and_unmixed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = lake_with_previous_run(dir.path(), Rename::Native).await;
+    let before = date_contents(dir.path());
+    store.fail_always(&format!("put {DATE}/_manifest.json"));
+    store.fail_always(&format!("delete {DATE}/part-00001-run-new.parquet"));
+
+    let err = publish(faulty_location(&store), "run-new", 1500)
+        .await
+        .unwrap_err();
+
+    // The error is the failed step's, not the rollback's.
+    assert_failed_on(&err, &format!("{DATE}/_manifest.json"));
+    // Newest first: part 2 was removed, part 1 could not be, so part 0 stays with it.
+    assert_eq!(
+        tree(&date_dir(dir.path())),
+        [
+            "README.txt",
+            "part-00000-run-new.parquet",
+            "part-00001-run-new.parquet"
+        ],
+        "one run's files only, and no _SUCCESS"
+    );
+    // The previous run is whole, aside, for an operator to move back.
+    let retired = contents(&dir.path().join("contacts/_staging/_retired/run-new"));
+    let previous: Vec<_> = before
+        .into_iter()
+        .filter(|(n, _)| n != "README.txt")
+        .collect();
+    assert_eq!(retired, previous);
+}
+
+#[tokio::test]
+async fn when_a_previous_file_cannot_be_moved_back_no_success_marker_is_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = lake_with_previous_run(dir.path(), Rename::Native).await;
+    store.fail_always(&format!("put {DATE}/_manifest.json"));
+    store.fail_always("rename contacts/_staging/_retired/run-new/part-00001-run-old.parquet");
+
+    let err = publish(faulty_location(&store), "run-new", 1200)
+        .await
+        .unwrap_err();
+
+    assert_failed_on(&err, &format!("{DATE}/_manifest.json"));
+    assert_eq!(
+        tree(&date_dir(dir.path())),
+        [
+            "README.txt",
+            "_manifest.json",
+            "_rejects-run-old.ndjson",
+            "part-00000-run-old.parquet",
+            "part-00002-run-old.parquet"
+        ],
+        "the rest of the previous run is back, without _SUCCESS"
+    );
+    assert_eq!(
+        tree(&dir.path().join("contacts/_staging/_retired/run-new")),
+        ["_SUCCESS", "part-00001-run-old.parquet"]
+    );
+}
+
+#[tokio::test]
+async fn replaced_files_that_cannot_be_deleted_do_not_fail_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = lake_with_previous_run(dir.path(), Rename::Native).await;
+    store.fail_always("delete contacts/_staging/_retired/");
+
+    let summary = publish(faulty_location(&store), "run-new", 700)
+        .await
+        .unwrap();
+
+    assert_eq!(summary.files.len(), 2);
+    assert_eq!(
+        tree(&date_dir(dir.path())),
+        [
+            "README.txt",
+            "_SUCCESS",
+            "_manifest.json",
+            "part-00000-run-new.parquet",
+            "part-00001-run-new.parquet"
+        ]
+    );
+    // Left hidden where no reader looks.
+    assert_eq!(
+        tree(&dir.path().join("contacts/_staging/_retired/run-new")).len(),
+        6
+    );
 }
