@@ -288,6 +288,21 @@ fn describe_query(query: &trackly_export::Query) -> String {
     format!("{list}, {active}")
 }
 
+/// How the count came out: what was delivered against what the API reported.
+fn reconciliation(f: &trackly_export::FetchStats) -> String {
+    match &f.reconciliation {
+        Some(r) if r.steady => format!(
+            "count reconciled: {} of {} contacts the API reported",
+            r.delivered, r.reported_total
+        ),
+        Some(r) => format!(
+            "the listing changed during the run (total {} to {}, {} at the end): every page boundary verified, {} delivered",
+            r.min_total, r.max_total, r.reported_total, r.delivered
+        ),
+        None => "count not reconciled".to_owned(),
+    }
+}
+
 /// The final summary on stderr; with `--log-format json` a log event, so every line parses.
 fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
     let secs = summary.duration().as_secs_f64();
@@ -301,6 +316,8 @@ fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
             requests = f.requests,
             retries = f.retries.total(),
             drift_events = f.drift_events.len(),
+            verification_reads = f.verification_reads,
+            reconciliation = %reconciliation(f),
             duplicates_dropped = f.duplicates_dropped,
             rejects = summary.rejects,
             run_id = %summary.run_id,
@@ -311,7 +328,7 @@ fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
         return;
     }
     eprintln!(
-        "exported {} contacts in {:.1}s ({:.0}/s) to {}/contacts/extract_date={}: {} file(s), {:.1} MiB; {} requests, {} retries, {} drift event(s), {} duplicate(s) dropped, {} reject(s), run {}",
+        "exported {} contacts in {:.1}s ({:.0}/s) to {}/contacts/extract_date={}: {} file(s), {:.1} MiB; {}; {} requests ({} verification reads), {} retries, {} drift event(s), {} duplicate(s) dropped, {} reject(s), run {}",
         summary.rows,
         secs,
         summary.rows as f64 / secs.max(1e-3),
@@ -319,7 +336,9 @@ fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
         summary.extract_date,
         summary.files.len(),
         summary.bytes as f64 / (1024.0 * 1024.0),
+        reconciliation(f),
         f.requests,
+        f.verification_reads,
         f.retries.total(),
         f.drift_events.len(),
         f.duplicates_dropped,

@@ -271,11 +271,13 @@ impl Run {
                     Arc::clone(&admission),
                     stats.clone(),
                 );
-                async move {
+                // A task of its own, so the request goes on while the loop below waits for
+                // verification reads (and is aborted when the run is).
+                AbortOnDrop(tokio::spawn(async move {
                     client
                         .fetch_page(&query, n, per_page, &admission, &stats)
                         .await
-                }
+                }))
             })
             .buffered(concurrency);
         let mut next = start + 1;
@@ -285,9 +287,16 @@ impl Run {
         // listing, whatever `total_pages` claimed.
         while above.full {
             self.take_finished_jobs(&mut verifier).await?;
+            // Verification keeps up with the main pass: at most `concurrency` reads behind,
+            // so memory stays bounded and a resumed run starts close to where this one was.
+            while self.jobs.len() > concurrency {
+                self.join_job(&mut verifier).await?;
+            }
             let fetched = if next <= planned {
                 match main.next().await {
-                    Some(page) => page,
+                    Some(page) => page.map_err(|e| FetchError::Internal {
+                        reason: format!("a page request failed to run: {e}"),
+                    })?,
                     None => break,
                 }
             } else {
@@ -340,11 +349,8 @@ impl Run {
         drop(main);
         let jobs = verifier.finish_main();
         self.spawn(jobs);
-        while let Some(done) = self.jobs.join_next().await {
-            let (job, result) = done.map_err(|e| FetchError::Internal {
-                reason: format!("a verification read failed to run: {e}"),
-            })?;
-            self.on_job(&mut verifier, job, result).await?;
+        while !self.jobs.is_empty() {
+            self.join_job(&mut verifier).await?;
         }
         if !verifier.done() {
             return Err(FetchError::Internal {
@@ -377,6 +383,17 @@ impl Run {
                 (job, result)
             });
         }
+    }
+
+    /// Waits for the next verification read to finish and handles it.
+    async fn join_job(&mut self, verifier: &mut Verifier) -> Result<(), RunError> {
+        if let Some(done) = self.jobs.join_next().await {
+            let (job, result) = done.map_err(|e| FetchError::Internal {
+                reason: format!("a verification read failed to run: {e}"),
+            })?;
+            self.on_job(verifier, job, result).await?;
+        }
+        Ok(())
     }
 
     /// Handles the verification reads that have finished, without waiting for the others.
@@ -542,6 +559,24 @@ impl Run {
         });
         self.tx.send(Ok(page)).await.map_err(|_| Cancelled)?;
         Ok(kept)
+    }
+}
+
+/// A spawned task that is aborted when its handle is dropped (a cancelled run leaves nothing
+/// running).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> std::future::Future for AbortOnDrop<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx)
     }
 }
 
