@@ -27,25 +27,35 @@
 //! ## Guarantees
 //!
 //! - **Order.** Page 1 is fetched first to learn `total_pages`; then up to `concurrency`
-//!   requests are in flight and pages are handed on in ascending page order. Re-reads after
-//!   drift (below) follow the page that revealed the drift.
-//! - **Exactly once.** Every contact that exists for the whole run is delivered exactly once.
-//!   The API pages by offset over a newest-first order, so a contact added during the run pushes
-//!   rows down a page (they would be seen twice) and a contact removed pulls rows up (one would be
-//!   skipped at a page boundary). The fetcher
+//!   requests are in flight and pages are handed on in ascending page order. Verification reads
+//!   (below) follow a little later, with [`Page::pass`] above 1, filed under the lower page of
+//!   the boundary they verify.
+//! - **Exactly once, or an error.** Every contact present for the whole run is delivered
+//!   exactly once, or the stream ends with an error for which [`FetchError::is_incomplete`] is
+//!   true; it never ends short without one. The API pages by offset over a listing sorted by
+//!   `signup_date`, newest first; between two requests the listing may change, ties may come back
+//!   in another order, a replica may lag and `total` may jitter. The fetcher
 //!   1. drops every contact whose `(phone_number, list_number)` it delivered before (within
-//!      the de-duplication window: a contact moved by drift comes back within a few pages;
-//!      see [`ClientBuilder::with_dedup_window`]);
-//!   2. compares `pagination.total` of each page with the page before it: when they differ, the
-//!      listing changed between the two reads, and the pages around that boundary (as many as
-//!      the change could have moved rows across, plus one each side) are read again until they
-//!      agree on one total; what they hold that was not delivered yet is delivered
-//!      ([`Page::pass`] > 1) and the event is recorded in [`FetchStats::drift_events`];
-//!   3. keeps reading past the announced last page while the listing has grown or the last
-//!      page came back full, so neither growth nor a low `total_pages` cuts the export short.
+//!      the de-duplication window; see [`ClientBuilder::with_dedup_window`]);
+//!   2. **proves every page boundary from the contacts' `signup_date`**: a page holds every
+//!      contact of its listing whose key lies strictly between its first and last key, so a
+//!      contact present throughout that no page delivered lies in the key gap between two
+//!      neighbouring pages. A gap that is empty (the pages overlap) proves the boundary; any
+//!      other is proven by a small **verification read** whose window (another `per_page`)
+//!      holds the whole gap, re-centred and widened where the listing moved, or, for a tie
+//!      larger than any window, by a **census** that re-reads the tie until its distinct
+//!      contacts match the positions it holds in one unchanged listing. What the verification
+//!      reads find that no page delivered is delivered (and recorded in
+//!      [`FetchStats::drift_events`]). A boundary that cannot be proven within the budget
+//!      ([`ClientBuilder::with_max_rereads`]) ends the stream with [`FetchError::Unverified`];
+//!      a page out of the documented order with [`FetchError::OutOfOrder`];
+//!   3. keeps reading past the announced last page while pages come back full; a 404 or 400
+//!      for the page after the last, once the count says the listing ends there, ends it;
+//!   4. **reconciles the count**: when every read reported the same `total`, the contacts
+//!      delivered must equal it ([`FetchError::Unreconciled`] otherwise); the result is in
+//!      [`FetchStats::reconciliation`].
 //!
-//!   What this rests on: a change between two reads shows up in `total`. Equal numbers of
-//!   inserts and deletes between the same two reads cancel out in `total` and are not detected.
+//!   The exact limits are in the README's Guarantees.
 //! - **Retries.** 429, 5xx, connection errors, timeouts and bodies that are not the documented
 //!   JSON are retried with exponential backoff and full jitter, honouring `Retry-After`, within
 //!   [`RetryConfig::max_attempts`] and [`RetryConfig::retry_timeout`] per page. 401 and other
@@ -57,7 +67,7 @@
 //!
 //! ## Memory usage
 //!
-//! At most `concurrency + 2` page bodies are held at once (about 1 MiB each at `per_page`
+//! At most `concurrency + 2` page bodies (and as many verification reads) are held at once (about 1 MiB each at `per_page`
 //! 1000), plus the de-duplication set: the keys of the last
 //! [`DEFAULT_DEDUP_WINDOW`] pages (about 8 MB at `per_page` 1000), whatever the number of
 //! contacts. A resumed run also remembers every contact its interrupted predecessor wrote.

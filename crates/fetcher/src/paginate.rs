@@ -201,8 +201,15 @@ impl Run {
                 .zip(frontier)
                 .is_some_and(|(top, frontier)| top > frontier);
             if number == 1 || reaches_above {
+                if self.resumed.is_some() {
+                    tracing::info!(
+                        page = number,
+                        "resuming at the first page that reaches above what was written"
+                    );
+                }
                 return Ok((page, ids));
             }
+            tracing::debug!(page = number, ?frontier, top = ?ids.iter().find_map(|id| id.signup), "page starts below the resume frontier; stepping back");
             number = number.saturating_sub(step).max(1);
             step *= 2;
         }
