@@ -25,7 +25,7 @@ KEY = "trk_bench_key"
 
 
 def measure(cmd, env=None):
-    """Runs cmd; returns (seconds, peak RSS in MiB, stdout).
+    """Runs cmd; returns (seconds, peak RSS in MiB, stdout, CPU seconds user + sys).
 
     Output goes to temporary files, not pipes: a child that writes more than a pipe holds would
     otherwise block forever while we wait for it to exit.
@@ -41,7 +41,7 @@ def measure(cmd, env=None):
         stdout, stderr = out.read().decode(), err.read().decode()
     if proc.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{stderr[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024.0, stdout
+    return elapsed, usage.ru_maxrss / 1024.0, stdout, usage.ru_utime + usage.ru_stime
 
 
 def load():
@@ -85,7 +85,8 @@ def median_run(cmd, repeat, env=None, before=None):
         runs.append(measure(cmd, env))
     secs = statistics.median(r[0] for r in runs)
     rss = max(r[1] for r in runs)
-    return secs, rss, runs[-1][2]
+    cpu = statistics.median(r[3] for r in runs)
+    return secs, rss, runs[-1][2], cpu
 
 
 def side_by_side(contacts, repeat, concurrency):
@@ -103,6 +104,15 @@ def side_by_side(contacts, repeat, concurrency):
         export = median_run(export_cmd(mock.url, out, "--concurrency", str(concurrency)), repeat,
                             env_with_key(), before=lambda: shutil.rmtree(out, ignore_errors=True))
         rows.append((f"trackly-export export (concurrency {concurrency})", export))
+        compare = os.environ.get("TRACKLY_BENCH_COMPARE_BIN")
+        if compare:
+            # Another build of the exporter (e.g. before a change), measured in the same run.
+            cmd = export_cmd(mock.url, out, "--concurrency", str(concurrency))
+            cmd[0] = compare
+            other = median_run(cmd, repeat, env_with_key(),
+                               before=lambda: shutil.rmtree(out, ignore_errors=True))
+            rows.append((f"{os.path.basename(os.path.dirname(os.path.dirname(compare)))} build "
+                         f"({compare})", other))
         py = sys.executable
         pq_out = os.path.join(tmp, "baseline.parquet")
         seq = median_run([py, BASELINE, mock.url, KEY, pq_out], py_repeat)
@@ -114,48 +124,49 @@ def side_by_side(contacts, repeat, concurrency):
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"\n### {contacts:,} contacts, {info['pages']} pages, {json_mb:.0f} MB of JSON; median of {repeat} "
           f"(Python: of {py_repeat}); {started}\n")
-    print("| run | seconds | contacts/s | MB/s of JSON | peak RSS MiB | export ÷ this |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| run | seconds | CPU s (user+sys) | contacts/s | MB/s of JSON | peak RSS MiB | export ÷ this |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     export_rate = contacts / rows[1][1][0]
-    for name, (secs, rss, _) in rows:
+    for name, (secs, rss, _, cpu) in rows:
         rate = contacts / secs
-        print(f"| {name} | {secs:.2f} | {rate:,.0f} | {json_mb / secs:.1f} | {rss:.0f} | {export_rate / rate:.2f}× |")
+        print(f"| {name} | {secs:.2f} | {cpu:.2f} | {rate:,.0f} | {json_mb / secs:.1f} | {rss:.0f} | {export_rate / rate:.2f}× |")
 
 
 def scaling(sizes, repeat):
     print(f"\n### Scaling: default settings, median of {repeat}; {load()}\n")
-    print("| contacts | seconds | contacts/s | peak RSS MiB |")
-    print("|---:|---:|---:|---:|")
+    print("| contacts | seconds | CPU s (user+sys) | contacts/s | peak RSS MiB |")
+    print("|---:|---:|---:|---:|---:|")
     for n in sizes:
         mock = Mock(n)
         tmp = tempfile.mkdtemp(prefix="trackly-bench-")
         out = os.path.join(tmp, "lake")
         try:
-            secs, rss, _ = median_run(export_cmd(mock.url, out), repeat, env_with_key(),
-                                      before=lambda: shutil.rmtree(out, ignore_errors=True))
+            secs, rss, _, cpu = median_run(export_cmd(mock.url, out), repeat, env_with_key(),
+                                           before=lambda: shutil.rmtree(out, ignore_errors=True))
         finally:
             mock.close()
             shutil.rmtree(tmp, ignore_errors=True)
-        print(f"| {n:,} | {secs:.2f} | {n / secs:,.0f} | {rss:.0f} |")
+        print(f"| {n:,} | {secs:.2f} | {cpu:.2f} | {n / secs:,.0f} | {rss:.0f} |")
 
 
 def latency(pages, latency_ms, concurrencies):
     per_page = 100
     contacts = pages * per_page
     print(f"\n### Latency-bound: mock latency {latency_ms} ms, {pages} pages of {per_page}; {load()}\n")
-    print("| concurrency | seconds | ideal (pages × latency ÷ concurrency) | ratio |")
-    print("|---:|---:|---:|---:|")
+    print("| concurrency | seconds | requests | ideal (pages × latency ÷ concurrency) | ratio |")
+    print("|---:|---:|---:|---:|---:|")
     for c in concurrencies:
         mock = Mock(contacts, "--latency-ms", str(latency_ms))
         tmp = tempfile.mkdtemp(prefix="trackly-bench-")
         try:
-            secs, _, _ = measure(export_cmd(mock.url, os.path.join(tmp, "lake"), "--per-page", str(per_page),
-                                            "--concurrency", str(c)), env_with_key())
+            secs, _, _, _ = measure(export_cmd(mock.url, os.path.join(tmp, "lake"), "--per-page",
+                                               str(per_page), "--concurrency", str(c)), env_with_key())
+            requests = mock.stats().get("requests", 0)
         finally:
             mock.close()
             shutil.rmtree(tmp, ignore_errors=True)
         ideal = pages * latency_ms / 1000 / c
-        print(f"| {c} | {secs:.2f} | {ideal:.2f} | {secs / ideal:.2f} |")
+        print(f"| {c} | {secs:.2f} | {requests} | {ideal:.2f} | {secs / ideal:.2f} |")
 
 
 def rate_limited(pages, rps, concurrency):
@@ -164,8 +175,8 @@ def rate_limited(pages, rps, concurrency):
     mock = Mock(pages * per_page, "--rate-limit", str(rps))
     tmp = tempfile.mkdtemp(prefix="trackly-bench-")
     try:
-        secs, _, _ = measure(export_cmd(mock.url, os.path.join(tmp, "lake"), "--per-page", str(per_page),
-                                        "--concurrency", str(concurrency)), env_with_key())
+        secs, _, _, _ = measure(export_cmd(mock.url, os.path.join(tmp, "lake"), "--per-page", str(per_page),
+                                           "--concurrency", str(concurrency)), env_with_key())
         stats = mock.stats()
     finally:
         mock.close()

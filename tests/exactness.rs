@@ -35,7 +35,7 @@ async fn ties_reshuffled_on_every_request_land_every_contact_once() {
     let dir = tempfile::tempdir().unwrap();
     let out = run_async(export(&server, dir.path(), &args(&["--concurrency", "8"]))).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    check_lake(dir.path(), &server.ground_truth(None, None), Some(20_000)).unwrap();
+    check_lake(dir.path(), &server.ground_truth(None, None), Some(20_000));
     let stats = manifest(dir.path())["fetch_stats"].clone();
     let r = &stats["reconciliation"];
     assert_eq!(r["steady"], true, "{stats}");
@@ -86,7 +86,7 @@ async fn a_live_listing_with_a_jittering_total_and_a_lagging_replica_completes_e
             })
             .flat_map(|line| [line, b"\n"].concat())
             .collect();
-        check_lake_with(dir.path(), &throughout, None, true).unwrap();
+        check_lake_with(dir.path(), &throughout, None, true);
         let stats = manifest(dir.path())["fetch_stats"].clone();
         assert_eq!(stats["reconciliation"]["steady"], false, "{stats}");
         assert!(
@@ -113,7 +113,7 @@ async fn a_404_or_400_for_the_page_after_the_last_ends_the_run_normally() {
         let dir = tempfile::tempdir().unwrap();
         let out = run_async(export(&server, dir.path(), &args(&[]))).await;
         assert_eq!(code(&out), 0, "{status}: {}", stderr(&out));
-        check_lake(dir.path(), &server.ground_truth(None, None), Some(3_000)).unwrap();
+        check_lake(dir.path(), &server.ground_truth(None, None), Some(3_000));
         assert_eq!(server.stats().by_status.get(&status), Some(&1), "{status}");
     }
 }
@@ -161,7 +161,7 @@ async fn nan_infinity_and_raw_control_characters_stay_record_level() {
         .filter(|(i, _)| !damaged.contains(i))
         .flat_map(|(_, line)| [line, b"\n"].concat())
         .collect();
-    check_lake(dir.path(), &good, Some(2_997)).unwrap();
+    check_lake(dir.path(), &good, Some(2_997));
     let rejects = walk(dir.path())
         .into_iter()
         .find(|p| p.to_string_lossy().contains("_rejects-"))

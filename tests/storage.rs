@@ -76,10 +76,8 @@ async fn download(store: &dyn ObjectStore, prefix: &str, dir: &Path) -> Vec<Stri
 
 #[tokio::test(flavor = "multi_thread")]
 async fn export_to_s3_lands_exactly_the_ground_truth() {
-    let Ok(endpoint) = std::env::var("TRACKLY_TEST_S3_ENDPOINT") else {
-        eprintln!("skipped: TRACKLY_TEST_S3_ENDPOINT is not set (run scripts/test.sh)");
-        return;
-    };
+    let endpoint = std::env::var("TRACKLY_TEST_S3_ENDPOINT")
+        .expect("TRACKLY_TEST_S3_ENDPOINT is not set: run scripts/test.sh, which starts moto");
     let bucket = env_or("TRACKLY_TEST_S3_BUCKET", "trackly-test");
     let server = mock(4_000, Faults::default()).await;
     let prefix = format!("storage-test/{}", uuid::Uuid::now_v7());
@@ -126,11 +124,9 @@ struct Moto {
 }
 
 impl Moto {
-    async fn start(bucket: &str) -> Option<Moto> {
-        let Ok(program) = std::env::var("TRACKLY_TEST_MOTO_SERVER") else {
-            eprintln!("skipped: TRACKLY_TEST_MOTO_SERVER is not set (run scripts/test.sh)");
-            return None;
-        };
+    async fn start(bucket: &str) -> Moto {
+        let program = std::env::var("TRACKLY_TEST_MOTO_SERVER")
+            .expect("TRACKLY_TEST_MOTO_SERVER is not set: run scripts/test.sh");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -162,7 +158,7 @@ impl Moto {
             .await
             .expect("moto is up");
         assert!(created.status().is_success(), "{:?}", created.status());
-        Some(Moto { child, endpoint })
+        Moto { child, endpoint }
     }
 
     /// The keys of the multipart uploads in progress (ListMultipartUploads, unsigned).
@@ -203,9 +199,7 @@ impl Drop for Moto {
 #[tokio::test(flavor = "multi_thread")]
 async fn s3_dying_during_a_multipart_upload_exits_5_naming_the_object_and_publishes_nothing() {
     let bucket = "trackly-kill";
-    let Some(mut moto) = Moto::start(bucket).await else {
-        return;
-    };
+    let mut moto = Moto::start(bucket).await;
     let server = big_pages(None);
     let mut cmd = big_export(&server, &moto, bucket, &[]);
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -313,9 +307,7 @@ fn big_export(server: &TestServer, moto: &Moto, bucket: &str, extra: &[&str]) ->
 #[tokio::test(flavor = "multi_thread")]
 async fn an_api_failure_during_a_multipart_upload_aborts_it_and_leaves_the_bucket_empty() {
     let bucket = "trackly-abort";
-    let Some(moto) = Moto::start(bucket).await else {
-        return;
-    };
+    let moto = Moto::start(bucket).await;
     // 30 good pages (about 18 MiB: a multipart upload is under way), then 500s for good.
     let server = big_pages(Some(30));
     let out = run_async(big_export(&server, &moto, bucket, &["--max-attempts", "2"])).await;

@@ -110,21 +110,22 @@ pub fn export(server: &MockServer, output: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-/// The venv's Python (set by scripts/test.sh); tests that need it are skipped without it.
-pub fn python() -> Option<PathBuf> {
+/// The venv's Python with DuckDB, pyarrow and moto (set by scripts/test.sh, or the project's
+/// `.venv`). A test whose checker is missing fails: it never passes by skipping.
+pub fn python() -> PathBuf {
     if let Ok(path) = std::env::var("TRACKLY_TEST_PYTHON") {
-        return Some(PathBuf::from(path));
+        return PathBuf::from(path);
     }
     let local = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    if local.exists() {
-        return Some(local);
-    }
-    eprintln!("skipped: no Python venv (run scripts/test.sh)");
-    None
+    assert!(
+        local.exists(),
+        "no Python venv with the checkers (DuckDB, pyarrow): run scripts/test.sh"
+    );
+    local
 }
 
 /// Compares the lake under `output` with `truth` (NDJSON) using DuckDB; returns its report.
-pub fn check_lake(output: &Path, truth: &[u8], expect_count: Option<usize>) -> Option<String> {
+pub fn check_lake(output: &Path, truth: &[u8], expect_count: Option<usize>) -> String {
     check_lake_with(output, truth, expect_count, false)
 }
 
@@ -135,8 +136,8 @@ pub fn check_lake_with(
     truth: &[u8],
     expect_count: Option<usize>,
     allow_extra: bool,
-) -> Option<String> {
-    let python = python()?;
+) -> String {
+    let python = python();
     let truth_file = output.with_extension("truth.ndjson");
     std::fs::write(&truth_file, truth).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/check_lake.py");
@@ -156,12 +157,12 @@ pub fn check_lake_with(
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Runs a DuckDB query over the lake and returns its rows as JSON text.
-pub fn duckdb(sql: &str) -> Option<String> {
-    let python = python()?;
+pub fn duckdb(sql: &str) -> String {
+    let python = python();
     let out = Command::new(python)
         .arg("-c")
         .arg("import duckdb, json, sys; print(json.dumps(duckdb.sql(sys.argv[1]).fetchall(), default=str))")
@@ -173,7 +174,7 @@ pub fn duckdb(sql: &str) -> Option<String> {
         "duckdb failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Runs `cmd` on a blocking thread (so the async mock keeps serving) and checks its output for
@@ -225,14 +226,13 @@ pub fn truth_keys(ndjson: &[u8]) -> Vec<(String, String)> {
 }
 
 /// `(phone_number, list_number)` of every row of the lake, duplicates included (DuckDB).
-pub fn lake_keys(output: &Path) -> Option<Vec<(String, String)>> {
+pub fn lake_keys(output: &Path) -> Vec<(String, String)> {
     let glob = output.join("contacts/**/*.parquet");
     let rows = duckdb(&format!(
         "SELECT phone_number, list_number FROM read_parquet('{}')",
         glob.display()
-    ))?;
-    let rows: Vec<(String, String)> = serde_json::from_str(&rows).unwrap();
-    Some(rows)
+    ));
+    serde_json::from_str(&rows).unwrap()
 }
 
 /// One request as a [`TestServer`] saw it.
