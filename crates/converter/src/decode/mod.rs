@@ -973,7 +973,8 @@ fn stage_revenue(raw: &RawValue, row: &mut Row<'_>) -> Result<(), Invalid> {
 
 /// ISO-8601 text → microseconds since the epoch, UTC when no offset is given.
 fn parse_timestamp_micros(s: &str) -> Result<i64, Cow<'static, str>> {
-    if let Some(micros) = naive_seconds_micros(s.as_bytes()) {
+    // The API's usual form, `YYYY-MM-DDTHH:MM:SS`, without the general parser.
+    if let Some(micros) = trackly_fetcher::naive_seconds_micros(s.as_bytes()) {
         return Ok(micros);
     }
     let parsed = arrow_cast::parse::string_to_datetime(&Utc, s)
@@ -984,49 +985,6 @@ fn parse_timestamp_micros(s: &str) -> Result<i64, Cow<'static, str>> {
         ));
     }
     Ok(parsed.timestamp_micros())
-}
-
-/// Fast path for the API's usual form, `YYYY-MM-DDTHH:MM:SS` (naive, so UTC): fully validated
-/// here; anything else (or anything odd) is left to arrow's general parser.
-#[inline]
-fn naive_seconds_micros(b: &[u8]) -> Option<i64> {
-    if b.len() != 19
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || b[10] != b'T'
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let digit = |i: usize| {
-        let d = b[i].wrapping_sub(b'0');
-        (d < 10).then_some(i64::from(d))
-    };
-    let two = |i: usize| Some(digit(i)? * 10 + digit(i + 1)?);
-    let year = two(0)? * 100 + two(2)?;
-    let (month, day) = (two(5)?, two(8)?);
-    let (hour, minute, second) = (two(11)?, two(14)?, two(17)?);
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let month_days = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return None,
-    };
-    if day == 0 || day > month_days || hour > 23 || minute > 59 || second > 59 {
-        return None;
-    }
-    // Days since 1970-01-01 (Howard Hinnant's days_from_civil).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((days * 86_400 + hour * 3_600 + minute * 60 + second) * 1_000_000)
 }
 
 /// Reads `custom_fields` straight from the record: `null` → `false`, an object → its entries

@@ -4,6 +4,7 @@ use arrow_array::{Array, MapArray};
 use chrono::TimeZone;
 
 use super::*;
+use trackly_fetcher::naive_seconds_micros;
 
 const BASE: &str = r#""phone_number":"+14155559876","list_number":"+18005551234""#;
 
