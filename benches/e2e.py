@@ -18,7 +18,8 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROFILE = os.environ.get("TRACKLY_BENCH_PROFILE", "release")
-BIN = os.path.join(ROOT, f"target/{PROFILE}/trackly-export")
+# TRACKLY_BENCH_BIN measures another build of the exporter (e.g. one from before a change).
+BIN = os.environ.get("TRACKLY_BENCH_BIN") or os.path.join(ROOT, f"target/{PROFILE}/trackly-export")
 FETCH_ONLY = os.path.join(ROOT, f"target/{PROFILE}/examples/fetch_only")
 BASELINE = os.path.join(ROOT, "benches/python_baseline.py")
 KEY = "trk_bench_key"

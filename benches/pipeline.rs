@@ -57,6 +57,7 @@ fn fixture() -> Fixture {
         seed: SEED,
         contacts: (PAGES * PER_PAGE) as usize,
         lists: 4,
+        ..DatasetConfig::default()
     });
     let bodies: Vec<Bytes> = (1..=PAGES)
         .map(|page| data.page_body(None, None, page, PER_PAGE))

@@ -76,6 +76,11 @@ impl RecordBatches {
         self.pages.snapshot()
     }
 
+    /// What decoding changed within accepted rows so far (values rounded, fields kept).
+    pub fn decode_stats(&self) -> trackly_converter::DecodeStats {
+        self.decoder.stats()
+    }
+
     /// Undocumented top-level fields met so far (kept in the `_extra` column).
     pub fn unknown_fields(&self) -> u64 {
         self.decoder.unknown_fields()

@@ -52,6 +52,8 @@ pub struct RunSummary {
     pub rejects: u64,
     /// Undocumented top-level fields kept in `_extra`.
     pub unknown_fields: u64,
+    /// `revenue_total` values rounded half to even to 4 decimals (also in `_manifest.json`).
+    pub rounded_values: u64,
     /// The fetcher's final statistics.
     pub fetch: FetchStats,
 }
@@ -305,6 +307,8 @@ impl Export {
         }
         let fetch = batches.fetch_stats();
         let fetch_json = serde_json::to_value(&fetch).unwrap_or_default();
+        let mut sink = sink;
+        sink.set_decode_stats(batches.decode_stats());
         let written = match sink.finish(fetch_json).await {
             Ok(summary) => summary,
             Err(e) => return Err(e.into()),
@@ -319,6 +323,7 @@ impl Export {
             files: written.files,
             rejects: written.rejects,
             unknown_fields: batches.unknown_fields(),
+            rounded_values: batches.decode_stats().rounded_values,
             fetch,
         })
     }

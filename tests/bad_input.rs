@@ -271,7 +271,7 @@ async fn wrong_types_and_duplicate_keys_follow_the_invalid_record_policy() {
         r#"{"phone_number":"+14155559004","list_number":"+18005551234","custom_fields":[1]}"#,
         r#"{"phone_number":"+14155559005","list_number":"+18005551234","signup_date":"yesterday"}"#,
         r#"{"phone_number":"+14155559006","list_number":"+18005551234","revenue_total":1e400}"#,
-        r#"{"phone_number":"+14155559007","list_number":"+18005551234","revenue_total":"12.00"}"#,
+        r#"{"phone_number":"+14155559007","list_number":"+18005551234","revenue_total":"12,00"}"#,
         r#"{"phone_number":"+14155559008","phone_number":"+14155559999","list_number":"+18005551234"}"#,
         r#"{"phone_number":"+14155559009","list_number":"+18005551234","custom_fields":{"a":"1","a":"2"}}"#,
         r#"{"list_number":"+18005551234"}"#,

@@ -40,6 +40,7 @@ pub fn config(args: &MockServerArgs) -> anyhow::Result<MockConfig> {
             seed: args.seed,
             contacts: args.contacts,
             lists: args.lists,
+            ..DatasetConfig::default()
         },
         api_key: args.api_key.clone(),
         faults: Faults {

@@ -88,6 +88,7 @@ pub async fn mock(contacts: usize, faults: Faults) -> MockServer {
             seed: 5,
             contacts,
             lists: 3,
+            ..DatasetConfig::default()
         },
         api_key: SECRET.to_owned(),
         faults,

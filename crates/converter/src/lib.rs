@@ -58,10 +58,12 @@
 //!
 //! # Guarantees
 //!
-//! - **Exact values.** Strings are stored as sent (unescaped); `revenue_total` is parsed digit
-//!   by digit into `DECIMAL(18,4)` and never rounded; timestamps keep microseconds; numbers and
-//!   nested values in `custom_fields` keep their exact JSON text. A value that cannot be stored
-//!   exactly makes the record invalid instead.
+//! - **Exact values.** Strings are stored as sent (unescaped); timestamps keep microseconds;
+//!   numbers and nested values in `custom_fields` keep their exact JSON text; `revenue_total`
+//!   (a number or a decimal string) is parsed digit by digit into `DECIMAL(18,4)`, exactly when
+//!   it has at most 4 decimals, else rounded half to even and counted
+//!   ([`ContactDecoder::rounded_values`]). Any other value that cannot be stored exactly makes
+//!   the record invalid instead.
 //! - **Nothing dropped silently.** Undocumented fields land in `_extra`; invalid records either
 //!   stop the run ([`InvalidPolicy::Fail`]) or are kept verbatim in a rejects file
 //!   ([`InvalidPolicy::Quarantine`]); counters say how many of each.
@@ -89,7 +91,9 @@ pub mod manifest;
 pub mod schema;
 pub mod sink;
 
-pub use decode::{ContactDecoder, DEFAULT_BATCH_SIZE, DecoderOptions, InvalidPolicy, Reject};
+pub use decode::{
+    ContactDecoder, DEFAULT_BATCH_SIZE, DecodeStats, DecoderOptions, InvalidPolicy, Reject,
+};
 pub use error::{ConvertError, Result};
 pub use location::OutputLocation;
 pub use schema::{contacts_schema, duckdb_ddl, spark_ddl};

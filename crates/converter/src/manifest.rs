@@ -52,6 +52,9 @@ pub struct Manifest {
     pub bytes: u64,
     /// The fetcher's statistics, as the caller gave them.
     pub fetch_stats: serde_json::Value,
+    /// What decoding changed within accepted rows (values rounded, undocumented fields kept).
+    #[serde(default)]
+    pub decode: crate::decode::DecodeStats,
     /// Quarantined records.
     pub rejects: ManifestRejects,
     /// How the files were written.

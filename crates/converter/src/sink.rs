@@ -359,6 +359,8 @@ pub struct ParquetSink {
     /// Rejects segments closed at a checkpoint (staging paths).
     closed_rejects: Vec<Path>,
     rejects_written: u64,
+    /// What decoding reported, for the manifest.
+    decode_stats: crate::decode::DecodeStats,
 }
 
 impl std::fmt::Debug for ParquetSink {
@@ -408,6 +410,7 @@ impl ParquetSink {
             rejects: None,
             closed_rejects: Vec::new(),
             rejects_written: 0,
+            decode_stats: crate::decode::DecodeStats::default(),
             options,
         })
     }
@@ -677,6 +680,12 @@ impl ParquetSink {
         Ok(())
     }
 
+    /// What decoding changed within accepted rows, recorded in `_manifest.json` (`decode`) by
+    /// [`finish`](Self::finish). A resumed run records what it decoded itself.
+    pub fn set_decode_stats(&mut self, stats: crate::decode::DecodeStats) {
+        self.decode_stats = stats;
+    }
+
     /// Closes the last file and publishes the run (see the [module docs](self)), recording
     /// `fetch_stats` in the manifest. On error, the date folder is rolled back to the previous
     /// run's files and this run's staging objects are removed as [`abort`](Self::abort) would.
@@ -834,6 +843,7 @@ impl ParquetSink {
             rows,
             bytes,
             fetch_stats,
+            decode: self.decode_stats,
             rejects: ManifestRejects {
                 count: self.rejects_written,
                 file: rejects_file.as_ref().map(|(_, p)| p.to_string()),

@@ -22,6 +22,7 @@ async fn server(seed: u64, contacts: usize, faults: Faults) -> MockServer {
             seed,
             contacts,
             lists: 3,
+            ..DatasetConfig::default()
         },
         faults,
         ..MockConfig::default()

@@ -16,6 +16,7 @@ async fn server(contacts: usize, faults: Faults) -> MockServer {
             seed: 11,
             contacts,
             lists: 3,
+            ..DatasetConfig::default()
         },
         faults,
         ..MockConfig::default()

@@ -17,6 +17,7 @@ fn page_body(c: &mut Criterion) {
         seed: 7,
         contacts: CONTACTS,
         lists: 4,
+        ..DatasetConfig::default()
     });
     let pages = CONTACTS as u64 / PER_PAGE;
     let list = data.list_numbers().into_iter().next();
@@ -63,6 +64,7 @@ fn http_page(c: &mut Criterion) {
             seed: 7,
             contacts: CONTACTS,
             lists: 4,
+            ..DatasetConfig::default()
         },
         ..MockConfig::default()
     })) {
@@ -118,6 +120,7 @@ fn generate(c: &mut Criterion) {
                 seed: 7,
                 contacts: CONTACTS,
                 lists: 4,
+                ..DatasetConfig::default()
             }))
         })
     });

@@ -37,15 +37,25 @@ pub struct DatasetConfig {
     pub contacts: usize,
     /// Number of sending lists, clamped into `1..=10_000`.
     pub lists: usize,
+    /// Also write `revenue_total` the ways backends that keep money in binary floats or as
+    /// strings send it: in a fixed share (about 40 %) of contacts, drawn from the seed, the value
+    /// becomes a float sum or float artifact (`0.30000000000000004`, `47.5000000000001`), an
+    /// exponent form (`4750e-2`, `4.75E+1`), a decimal string (`"47.50"`, `"1e2"`), sub-cent
+    /// digits with exact ties on the 5th decimal (`47.50125`) or a negative refund (`-47.50`).
+    /// Every such value is a valid JSON number or a string holding one, with at most 14 integer
+    /// digits. Off by default; turning it on changes only those `revenue_total` values, every
+    /// other byte of the data set stays the same.
+    pub money_forms: bool,
 }
 
 impl Default for DatasetConfig {
-    /// Seed 7, 10 000 contacts, 4 lists.
+    /// Seed 7, 10 000 contacts, 4 lists, no money forms.
     fn default() -> Self {
         DatasetConfig {
             seed: 7,
             contacts: 10_000,
             lists: 4,
+            money_forms: false,
         }
     }
 }

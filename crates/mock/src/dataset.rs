@@ -40,6 +40,7 @@ type FilterKey = (Option<u16>, Option<bool>);
 /// per contact for each filter index used.
 pub struct Dataset {
     seed: u64,
+    money_forms: bool,
     lists: Vec<ListInfo>,
     by_number: HashMap<String, u16>,
     /// Contacts joined by `,`, newest first.
@@ -133,9 +134,8 @@ struct Rendered {
     meta: Vec<Meta>,
 }
 
-fn render_slots(seed: u64, lists: &[ListInfo], slots: &[Slot], first_id: u64) -> Rendered {
+fn render_slots(renderer: &Renderer<'_>, slots: &[Slot], first_id: u64) -> Rendered {
     // `slots` is oldest first; render newest first. Contact ids grow with signup time.
-    let renderer = Renderer { seed, lists };
     let mut out = Rendered {
         buf: Vec::with_capacity(slots.len() * 560),
         starts: Vec::with_capacity(slots.len()),
@@ -157,13 +157,13 @@ fn render_slots(seed: u64, lists: &[ListInfo], slots: &[Slot], first_id: u64) ->
 }
 
 /// Renders `slots` (oldest first, ids `first_id..`) newest first, on all cores.
-fn render_parallel(seed: u64, lists: &[ListInfo], slots: &[Slot], first_id: u64) -> Rendered {
+fn render_parallel(renderer: &Renderer<'_>, slots: &[Slot], first_id: u64) -> Rendered {
     let threads = std::thread::available_parallelism()
         .map(usize::from)
         .unwrap_or(1)
         .clamp(1, 16);
     if threads == 1 || slots.len() < 20_000 {
-        return render_slots(seed, lists, slots, first_id);
+        return render_slots(renderer, slots, first_id);
     }
     let chunk = slots.len().div_ceil(threads);
     let parts: Vec<Rendered> = std::thread::scope(|scope| {
@@ -172,7 +172,7 @@ fn render_parallel(seed: u64, lists: &[ListInfo], slots: &[Slot], first_id: u64)
             .enumerate()
             .map(|(c, part)| {
                 let first = first_id + (c * chunk) as u64;
-                scope.spawn(move || render_slots(seed, lists, part, first))
+                scope.spawn(move || render_slots(renderer, part, first))
             })
             .collect();
         handles
@@ -218,9 +218,15 @@ impl Dataset {
             .slots
             .last()
             .map_or(END_SECS * 1_000_000, |s| s.micros);
-        let rendered = render_parallel(cfg.seed, &lists, &planned.slots, 1);
+        let renderer = Renderer {
+            seed: cfg.seed,
+            lists: &lists,
+            money_forms: cfg.money_forms,
+        };
+        let rendered = render_parallel(&renderer, &planned.slots, 1);
         Dataset::assemble(
             cfg.seed,
+            cfg.money_forms,
             lists,
             rendered,
             max_micros,
@@ -231,6 +237,7 @@ impl Dataset {
 
     fn assemble(
         seed: u64,
+        money_forms: bool,
         lists: Vec<ListInfo>,
         rendered: Rendered,
         max_micros: i64,
@@ -246,6 +253,7 @@ impl Dataset {
             .collect();
         Dataset {
             seed,
+            money_forms,
             lists,
             by_number,
             buf: Bytes::from(rendered.buf),
@@ -490,7 +498,12 @@ impl Dataset {
             self.next_id,
         );
         let max_micros = slots.last().map_or(self.max_micros, |s| s.micros);
-        let mut rendered = render_parallel(self.seed, &self.lists, &slots, self.next_id);
+        let renderer = Renderer {
+            seed: self.seed,
+            lists: &self.lists,
+            money_forms: self.money_forms,
+        };
+        let mut rendered = render_parallel(&renderer, &slots, self.next_id);
         if !self.is_empty() {
             if !rendered.buf.is_empty() {
                 rendered.buf.push(b',');
@@ -504,6 +517,7 @@ impl Dataset {
         }
         Dataset::assemble(
             self.seed,
+            self.money_forms,
             self.lists.clone(),
             rendered,
             max_micros,
@@ -568,6 +582,7 @@ impl Dataset {
         }
         Dataset::assemble(
             self.seed,
+            self.money_forms,
             self.lists.clone(),
             out,
             self.max_micros,
@@ -587,6 +602,7 @@ mod tests {
             seed: 11,
             contacts,
             lists: 3,
+            ..DatasetConfig::default()
         })
     }
 
@@ -737,8 +753,13 @@ mod tests {
         let lists = make_lists(4);
         let picker = ListPicker::new(4);
         let planned = plan(5, 25_000, &picker);
-        let a = render_parallel(5, &lists, &planned.slots, 1);
-        let b = render_slots(5, &lists, &planned.slots, 1);
+        let renderer = Renderer {
+            seed: 5,
+            lists: &lists,
+            money_forms: true,
+        };
+        let a = render_parallel(&renderer, &planned.slots, 1);
+        let b = render_slots(&renderer, &planned.slots, 1);
         assert_eq!(a.buf, b.buf);
         assert_eq!(a.starts, b.starts);
     }

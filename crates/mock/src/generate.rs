@@ -672,6 +672,8 @@ fn pick<'a>(rng: &mut ChaCha8Rng, pool: &'a [&'a str]) -> &'a str {
 pub(crate) struct Renderer<'a> {
     pub(crate) seed: u64,
     pub(crate) lists: &'a [ListInfo],
+    /// [`DatasetConfig::money_forms`](crate::DatasetConfig::money_forms).
+    pub(crate) money_forms: bool,
 }
 
 impl Renderer<'_> {
@@ -729,7 +731,17 @@ impl Renderer<'_> {
         out.extend_from_slice(b",\"click_count\":");
         push_u64(out, clicks);
         out.extend_from_slice(b",\"revenue_total\":");
-        push_revenue(out, &mut rng, conversions);
+        let revenue_at = out.len();
+        let cents = push_revenue(out, &mut rng, conversions);
+        if self.money_forms {
+            // A stream of its own, so that everything else in the contact, and every contact
+            // without a money form, is byte for byte what it is without money forms.
+            let mut forms = ChaCha8Rng::seed_from_u64(mix(self.seed, id, 0x30e7));
+            if forms.random_bool(P_MONEY_FORM) {
+                out.truncate(revenue_at);
+                push_money_form(out, &mut forms, cents, conversions);
+            }
+        }
         out.extend_from_slice(b",\"conversion_count\":");
         push_u64(out, conversions);
 
@@ -776,10 +788,11 @@ fn send_count(rng: &mut ChaCha8Rng) -> u64 {
 
 /// Writes the revenue as a JSON number in the textual forms real exports use: `0`, `12`,
 /// `12.0`, `47.5`, `47.50`, `0.01`, `1234567.89`. Built from integer cents, never via `f64`.
-fn push_revenue(out: &mut Vec<u8>, rng: &mut ChaCha8Rng, conversions: u64) {
+/// Returns the cents written.
+fn push_revenue(out: &mut Vec<u8>, rng: &mut ChaCha8Rng, conversions: u64) -> u64 {
     if conversions == 0 {
         out.extend_from_slice(if rng.random_bool(0.9) { b"0" } else { b"0.00" });
-        return;
+        return 0;
     }
     let r: f64 = rng.random();
     let cents = if r < 0.03 {
@@ -806,6 +819,156 @@ fn push_revenue(out: &mut Vec<u8>, rng: &mut ChaCha8Rng, conversions: u64) {
     } else {
         out.push(b'.');
         push_zero_padded(out, frac, 2);
+    }
+    cents
+}
+
+/// Share of contacts whose revenue is written in one of the money forms, when they are on.
+const P_MONEY_FORM: f64 = 0.4;
+
+/// Writes a revenue of `cents` as backends that do not keep money as decimals send it, each
+/// form as likely as the others:
+///
+/// - the sum of the `conversions` amounts in binary floating point, as `f64`'s shortest
+///   round-trip text (`0.30000000000000004`, or `47.5` when the sum happens to be exact);
+/// - just above or just below the value, as a float artifact (`47.5000000000001`,
+///   `47.4999999999999`);
+/// - an exponent form (`4750e-2`, `4.75E+1`, `4.75e1`, `47500000E-6`);
+/// - a JSON string holding one of the forms above or the plain two-decimal text (`"47.50"`);
+/// - sub-cent precision (currency conversion, tax), half of it an exact tie on the 5th decimal
+///   (`47.50125`, `47.5013997`);
+/// - a refund: the negative of a plain, tie or artifact form (`-47.50`, `-0.00015`).
+///
+/// The value never needs more than 14 integer digits, so every form is a valid record.
+fn push_money_form(out: &mut Vec<u8>, rng: &mut ChaCha8Rng, cents: u64, conversions: u64) {
+    match rng.random_range(0..6) {
+        0 => push_float_sum(out, rng, cents, conversions),
+        1 => push_float_artifact(out, rng, cents),
+        2 => push_exponent_form(out, rng, cents),
+        3 => {
+            out.push(b'"');
+            match rng.random_range(0..4) {
+                0 => push_cents(out, cents),
+                1 => push_exponent_form(out, rng, cents),
+                2 => push_float_artifact(out, rng, cents),
+                _ => {
+                    out.push(b'-');
+                    push_sub_cent(out, rng, cents);
+                }
+            }
+            out.push(b'"');
+        }
+        4 => push_sub_cent(out, rng, cents),
+        _ => {
+            out.push(b'-');
+            match rng.random_range(0..3) {
+                0 => push_cents(out, cents),
+                1 => push_sub_cent(out, rng, cents),
+                _ => push_float_artifact(out, rng, cents),
+            }
+        }
+    }
+}
+
+/// `cents` as `int.ff`.
+fn push_cents(out: &mut Vec<u8>, cents: u64) {
+    push_u64(out, cents / 100);
+    out.push(b'.');
+    push_zero_padded(out, cents % 100, 2);
+}
+
+/// `cents` split into `conversions` (at most 12) amounts summed as `f64`, as Python's `repr`,
+/// JavaScript and Rust print it: the shortest text that reads back as the same `f64`.
+fn push_float_sum(out: &mut Vec<u8>, rng: &mut ChaCha8Rng, cents: u64, conversions: u64) {
+    use std::io::Write;
+    let parts = conversions.clamp(1, 12);
+    let mut left = cents;
+    let mut sum = 0.0_f64;
+    for part in 1..=parts {
+        let amount = if part == parts {
+            left
+        } else {
+            rng.random_range(0..=left)
+        };
+        left -= amount;
+        sum += amount as f64 / 100.0;
+    }
+    // Writing into a Vec cannot fail; `Display` for a finite f64 is plain JSON number text.
+    let _ = write!(out, "{sum}");
+}
+
+/// A value a hair above or below `cents`, as a float computation leaves it.
+fn push_float_artifact(out: &mut Vec<u8>, rng: &mut ChaCha8Rng, cents: u64) {
+    let zeros = rng.random_range(8..=12);
+    if cents > 0 && rng.random_bool(0.5) {
+        // (cents - 1) followed by nines: `47.4999999999999` for 47.50.
+        push_cents(out, cents - 1);
+        out.extend(std::iter::repeat_n(b'9', zeros + 1));
+        push_u64(out, rng.random_range(1..=9));
+    } else {
+        // `47.5000000000001` for 47.50.
+        push_cents(out, cents);
+        out.extend(std::iter::repeat_n(b'0', zeros));
+        push_u64(out, rng.random_range(1..=9));
+    }
+}
+
+/// `cents` with an exponent: `4750e-2`, `4750E-2`, `4.75e1`, `4.75E+1`, `475000e-4`, `0e0`.
+fn push_exponent_form(out: &mut Vec<u8>, rng: &mut ChaCha8Rng, cents: u64) {
+    let e = if rng.random_bool(0.5) { b'e' } else { b'E' };
+    if cents == 0 {
+        out.extend_from_slice(b"0");
+        out.push(e);
+        out.extend_from_slice(if rng.random_bool(0.5) { b"+3" } else { b"-2" });
+        return;
+    }
+    match rng.random_range(0..3) {
+        0 => {
+            push_u64(out, cents);
+            out.push(e);
+            out.extend_from_slice(b"-2");
+        }
+        1 => {
+            push_u64(out, cents * 100);
+            out.push(e);
+            out.extend_from_slice(b"-4");
+        }
+        _ => {
+            // Scientific: one digit before the point, trailing zeros dropped.
+            let mut digits = Vec::new();
+            push_u64(&mut digits, cents);
+            let exponent = digits.len() as i64 - 3;
+            while digits.len() > 1 && digits.last() == Some(&b'0') {
+                digits.pop();
+            }
+            out.push(digits[0]);
+            if digits.len() > 1 {
+                out.push(b'.');
+                out.extend_from_slice(&digits[1..]);
+            }
+            out.push(e);
+            if exponent < 0 {
+                out.push(b'-');
+            } else if rng.random_bool(0.5) {
+                out.push(b'+');
+            }
+            push_u64(out, exponent.unsigned_abs());
+        }
+    }
+}
+
+/// `cents` with sub-cent digits: half the time an exact tie on the 5th decimal (`47.50125`),
+/// else 1 to 5 more digits ending in a non-zero one (`47.5013997`).
+fn push_sub_cent(out: &mut Vec<u8>, rng: &mut ChaCha8Rng, cents: u64) {
+    push_cents(out, cents);
+    if rng.random_bool(0.5) {
+        push_zero_padded(out, rng.random_range(0..100), 2);
+        out.push(b'5');
+    } else {
+        for _ in 0..rng.random_range(0..5) {
+            push_u64(out, rng.random_range(0..10));
+        }
+        push_u64(out, rng.random_range(1..10));
     }
 }
 
@@ -967,5 +1130,93 @@ mod tests {
             },
         );
         assert_eq!(out, b"2025-03-15T14:30:00.5");
+    }
+
+    fn money_dataset(money_forms: bool) -> crate::Dataset {
+        crate::Dataset::generate(&crate::DatasetConfig {
+            seed: 3,
+            contacts: 4_000,
+            lists: 3,
+            money_forms,
+        })
+    }
+
+    /// The exact JSON text of `revenue_total` in `contact`.
+    fn revenue_text(contact: &[u8]) -> String {
+        #[derive(serde::Deserialize)]
+        struct Revenue<'a> {
+            #[serde(borrow)]
+            revenue_total: &'a serde_json::value::RawValue,
+        }
+        let r: Revenue<'_> = serde_json::from_slice(contact).unwrap();
+        r.revenue_total.get().to_owned()
+    }
+
+    #[test]
+    fn money_forms_change_only_revenue_total_in_a_fixed_share() {
+        let (plain, forms) = (money_dataset(false), money_dataset(true));
+        assert_eq!(plain.len(), forms.len());
+        let mut changed = 0;
+        for i in 0..plain.len() {
+            let mut a: serde_json::Value = serde_json::from_slice(plain.contact_json(i)).unwrap();
+            let mut b: serde_json::Value = serde_json::from_slice(forms.contact_json(i)).unwrap();
+            a["revenue_total"].take();
+            b["revenue_total"].take();
+            assert_eq!(a, b, "contact {i}");
+            changed += usize::from(plain.contact_json(i) != forms.contact_json(i));
+        }
+        // 40 % of 4000 get a money form; a float sum of a plain value often prints the same text
+        // (`0` for most contacts, which have no revenue).
+        assert!((1_200..1_800).contains(&changed), "{changed}");
+        assert_eq!(
+            money_dataset(true).page_body(None, None, 3, 1000),
+            forms.page_body(None, None, 3, 1000)
+        );
+    }
+
+    #[test]
+    fn money_forms_are_json_numbers_or_decimal_strings_of_every_kind() {
+        let forms = money_dataset(true);
+        let (mut strings, mut exponents, mut negatives, mut beyond_4, mut ties, mut artifacts) =
+            (0, 0, 0, 0, 0, 0);
+        for i in 0..forms.len() {
+            let text = revenue_text(forms.contact_json(i));
+            let number = match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+                Some(inner) => {
+                    strings += 1;
+                    inner
+                }
+                None => text.as_str(),
+            };
+            // JSON number syntax exactly (serde_json would also skip surrounding spaces).
+            assert_eq!(number.trim(), number, "{text}");
+            let value: f64 = serde_json::from_str::<serde_json::Number>(number)
+                .unwrap_or_else(|e| panic!("{text}: {e}"))
+                .as_f64()
+                .unwrap();
+            assert!(value.abs() < 1e14, "{text}");
+            negatives += usize::from(number.starts_with('-'));
+            if number.contains(['e', 'E']) {
+                exponents += 1;
+                continue;
+            }
+            let decimals = number.split_once('.').map_or("", |(_, d)| d);
+            if decimals.len() > 4 && decimals[4..].bytes().any(|d| d != b'0') {
+                beyond_4 += 1;
+                ties += usize::from(decimals.len() == 5 && decimals.ends_with('5'));
+                artifacts +=
+                    usize::from(decimals.contains("0000000") || decimals.contains("9999999"));
+            }
+        }
+        for (what, count) in [
+            ("strings", strings),
+            ("exponents", exponents),
+            ("negatives", negatives),
+            ("beyond 4 decimals", beyond_4),
+            ("ties on the 5th decimal", ties),
+            ("float artifacts", artifacts),
+        ] {
+            assert!(count > 40, "{what}: {count}");
+        }
     }
 }

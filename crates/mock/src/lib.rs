@@ -101,7 +101,9 @@
 //! `.123456`). `custom_fields` is `null`, `{}` or up to 10 keys (`source` in most) with
 //! non-ASCII, quotes, newlines, backslashes, emoji, integers, floats, booleans, nulls, nested
 //! objects and arrays. `revenue_total` is written as text in varied forms (`0`, `12`, `12.00`,
-//! `47.5`, `47.50`, `0.01`, `1234567.89`), never through `f64`.
+//! `47.5`, `47.50`, `0.01`, `1234567.89`), never through `f64`; with
+//! [`DatasetConfig::money_forms`] a share of contacts also get float artifacts, exponent forms,
+//! decimal strings, sub-cent ties and refunds, the rest of the data set unchanged.
 //!
 //! # Faults
 //!

@@ -33,7 +33,7 @@
 //! | Int64 | integer text that fits i64, `null` | `1.0`, `1e3`, `"12"`, out of range |
 //! | Boolean | `true`, `false`, `null` | `"true"`, `1` |
 //! | Timestamp | ISO-8601 string; naive means UTC; `Z` or `±hh:mm` offsets; up to 6 fractional digits (more only if they are zeros); `null` | other text, sub-microsecond precision |
-//! | Decimal(18,4) | a number with at most 4 non-zero decimals and 14 integer digits (exponents allowed when the value fits), `null` | strings, values needing rounding or overflowing |
+//! | Decimal(18,4) | a number, or a string holding exactly JSON number text (`"47.50"`), rounded half to even to 4 decimals (see below), `null` | other strings, other types, more than 14 integer digits after rounding |
 //! | `custom_fields` | an object: strings as is, numbers as their exact JSON text, booleans as `true`/`false`, `null` as a null value, objects/arrays as compact JSON (whitespace removed, all else byte-exact); `null` or missing → null map | any other type |
 //!
 //! `phone_number` and `list_number` are required (missing or `null` rejects the record); every
@@ -41,6 +41,28 @@
 //! `custom_fields` rejects the record. Undocumented top-level fields go, in order and compact,
 //! into `_extra` (a JSON object, null when there are none) and are counted in
 //! [`ContactDecoder::unknown_fields`].
+//!
+//! # Money
+//!
+//! `revenue_total` arrives as the API's backend happens to print it: `47.5`, `47.50`, `4.75e1`,
+//! the artifacts of a binary-float sum (`47.5000000000001`, `0.30000000000000004`), or a decimal
+//! serialised as a JSON string (`"47.50"`, `"-0.5"`, `"1e2"`). All of these are read from their
+//! text, digit by digit, never through a float:
+//!
+//! - A string is accepted when its content is exactly JSON number text (RFC 8259: no surrounding
+//!   spaces, no `+`, no leading zeros, no `.5` or `5.`, no escapes, not `NaN`); it is then read as
+//!   that number. Anything else in a string (`"abc"`, `" 47.50"`, `"12,00"`) is invalid.
+//! - A value with at most 4 decimals is stored exactly. Beyond the 4th decimal it is rounded
+//!   **half to even** on its exact decimal value (`0.00005` → `0.0000`, `0.00015` → `0.0002`,
+//!   `-0.00015` → `-0.0002`, `47.5000000000001` → `47.5000`), as Python's `decimal` and
+//!   IEEE 754 do by default, so sums of rounded values stay unbiased. (A SQL
+//!   `CAST(text AS DECIMAL(18,4))` in DuckDB, Spark or PostgreSQL rounds ties away from zero:
+//!   `0.00025` → `0.0003` there, `0.0002` here; only exact ties on the 5th decimal can differ.)
+//!   Each accepted row whose value was changed by rounding is counted in
+//!   [`ContactDecoder::rounded_values`]; trailing zeros (`47.500000`) are not rounding.
+//! - A value with more than 14 integer digits after rounding (`99999999999999.99995` carries into
+//!   a 15th) does not fit and is invalid, as are booleans, objects and arrays. A negative zero
+//!   (`-0`, `-0.00001`) is stored as 0.
 //!
 //! # Batches
 //!
@@ -89,7 +111,7 @@ use crate::schema::{
     DOCUMENTED_FIELDS, MAP_ENTRIES, MAP_KEY, MAP_VALUE, REVENUE_PRECISION, REVENUE_SCALE,
     TIMESTAMP_TZ, col, contacts_schema,
 };
-use decimal::parse_decimal_18_4;
+use decimal::{DecimalError, parse_decimal_18_4};
 use json_text::{push_compact, push_json_string, push_unescaped, quote_value};
 
 /// Rows per batch unless told otherwise (the arrow-json default).
@@ -174,6 +196,7 @@ pub struct ContactDecoder {
     rows: u64,
     rejected: u64,
     unknown_fields: u64,
+    rounded_values: u64,
     scratch: Scratch,
 }
 
@@ -188,6 +211,7 @@ impl fmt::Debug for ContactDecoder {
             .field("rows", &self.rows)
             .field("rejects", &self.rejected)
             .field("unknown_fields", &self.unknown_fields)
+            .field("rounded_values", &self.rounded_values)
             .finish()
     }
 }
@@ -214,6 +238,7 @@ impl ContactDecoder {
             rows: 0,
             rejected: 0,
             unknown_fields: 0,
+            rounded_values: 0,
             scratch: Scratch::default(),
         })
     }
@@ -313,6 +338,21 @@ impl ContactDecoder {
         self.unknown_fields
     }
 
+    /// What decoding found so far, as `_manifest.json` records it.
+    pub fn stats(&self) -> DecodeStats {
+        DecodeStats {
+            rounded_values: self.rounded_values,
+            unknown_fields: self.unknown_fields,
+        }
+    }
+
+    /// Accepted rows whose `revenue_total` had a non-zero digit beyond the 4th decimal place and
+    /// was rounded half to even to fit `DECIMAL(18,4)` (see [Money](self#money)). Rejected
+    /// records are never counted.
+    pub fn rounded_values(&self) -> u64 {
+        self.rounded_values
+    }
+
     /// Rows buffered and not yet cut into a batch.
     pub fn buffered_rows(&self) -> usize {
         self.buffered
@@ -373,6 +413,7 @@ impl ContactDecoder {
             }
         }
         self.unknown_fields += self.scratch.extra_keys.len() as u64;
+        self.rounded_values += u64::from(row.revenue_rounded);
         self.builders.append(&row, &mut self.scratch);
         Ok(())
     }
@@ -419,6 +460,16 @@ impl ContactDecoder {
         ];
         RecordBatch::try_new(self.schema.clone(), columns).map_err(arrow("assembling a batch"))
     }
+}
+
+/// Counts of what decoding changed or set aside within accepted rows, for `_manifest.json`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DecodeStats {
+    /// `revenue_total` values rounded half to even to 4 decimals (see
+    /// [`ContactDecoder::rounded_values`]).
+    pub rounded_values: u64,
+    /// Undocumented top-level fields kept in `_extra` (each occurrence counts).
+    pub unknown_fields: u64,
 }
 
 /// Why a record is invalid, before the page and index are attached.
@@ -582,6 +633,8 @@ struct Row<'de> {
     bools: [Option<bool>; 3],
     timestamps: [Option<i64>; 3],
     revenue: Option<i128>,
+    /// Whether `revenue` was rounded from the text sent.
+    revenue_rounded: bool,
     /// Whether `custom_fields` is a map (entries in [`Scratch`]) rather than null.
     custom_fields: bool,
     /// Bit i set when documented field i was present.
@@ -954,20 +1007,27 @@ fn stage_scalar<'de>(
     Ok(())
 }
 
+/// Stages `revenue_total` as the module docs' "Money" section says.
 fn stage_revenue(raw: &RawValue, row: &mut Row<'_>) -> Result<(), Invalid> {
     let text = raw.get();
     if text == "null" {
         return Ok(());
     }
-    if text.starts_with('"') {
-        return Err(Invalid::field(
-            col::REVENUE_TOTAL,
-            "is a string, not a number",
-        ));
-    }
-    let value =
-        parse_decimal_18_4(text).map_err(|e| Invalid::field(col::REVENUE_TOTAL, e.reason()))?;
-    row.revenue = Some(value);
+    // A decimal serialised as a JSON string is read as the number it spells, but only when it
+    // spells one exactly: the raw text keeps escapes, which no number needs, so they fail too.
+    let (number, quoted) = match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        Some(inner) => (inner, true),
+        None => (text, false),
+    };
+    let value = parse_decimal_18_4(number).map_err(|e| {
+        let reason = match e {
+            DecimalError::Syntax if quoted => "is a string that is not a JSON number",
+            _ => e.reason(),
+        };
+        Invalid::field(col::REVENUE_TOTAL, reason)
+    })?;
+    row.revenue = Some(value.unscaled);
+    row.revenue_rounded = value.rounded;
     Ok(())
 }
 

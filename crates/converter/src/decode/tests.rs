@@ -320,9 +320,9 @@ fn wrong_types_are_invalid() {
             "is not a timestamp string",
         ),
         (
-            r#""revenue_total":"47.50""#,
+            r#""revenue_total":"47,50""#,
             "revenue_total",
-            "is a string, not a number",
+            "is a string that is not a JSON number",
         ),
         (
             r#""revenue_total":true"#,
@@ -401,37 +401,158 @@ fn timestamps_accept_naive_z_offsets_and_fractions() {
     assert_eq!(micros("2025-03-15T00:00:00"), micros("2025-03-15"));
 }
 
-#[test]
-fn revenue_is_exact_decimal() {
-    let unscaled = |text: &str| {
-        let b = one(&format!(r#""revenue_total":{text}"#));
-        b.column(col::REVENUE_TOTAL)
-            .as_primitive::<Decimal128Type>()
-            .value(0)
-    };
-    assert_eq!(unscaled("0"), 0);
-    assert_eq!(unscaled("47.5"), 475_000);
-    assert_eq!(unscaled("47.50"), 475_000);
-    assert_eq!(unscaled("1234567.89"), 12_345_678_900);
-    assert_eq!(unscaled("0.0001"), 1);
-    assert_eq!(unscaled("-3"), -30_000);
-    assert_eq!(unscaled("1e2"), 1_000_000);
-    assert_eq!(unscaled("99999999999999.9999"), 999_999_999_999_999_999);
+/// The unscaled `revenue_total` of `{BASE, "revenue_total": value}` and whether it was rounded.
+fn revenue(value: &str) -> (i128, bool) {
+    let json = format!(r#"{{{BASE},"revenue_total":{value}}}"#);
+    let mut d = decoder(InvalidPolicy::Fail);
+    d.decode_raw(1, [json.as_bytes()])
+        .unwrap_or_else(|e| panic!("{json}: {e}"));
+    let b = d.flush().unwrap().unwrap();
+    let column = b
+        .column(col::REVENUE_TOTAL)
+        .as_primitive::<Decimal128Type>();
+    assert!(column.is_valid(0), "{value}");
+    (column.value(0), d.rounded_values() == 1)
 }
 
 #[test]
-fn revenue_overflow_and_too_many_decimals_are_invalid() {
-    let (field, value, reason) = invalid(r#""revenue_total":100000000000000"#);
+fn revenue_that_fits_is_stored_exactly() {
+    for (text, unscaled) in [
+        ("0", 0),
+        ("47.5", 475_000),
+        ("47.50", 475_000),
+        ("47.5000000", 475_000),
+        ("1234567.89", 12_345_678_900),
+        ("0.0001", 1),
+        ("-3", -30_000),
+        ("1e2", 1_000_000),
+        ("4.75e1", 475_000),
+        ("4750E-2", 475_000),
+        ("4.75E+1", 475_000),
+        ("99999999999999.9999", 999_999_999_999_999_999),
+    ] {
+        assert_eq!(revenue(text), (unscaled, false), "{text}");
+    }
+}
+
+#[test]
+fn revenue_beyond_four_decimals_rounds_half_to_even_and_is_counted() {
+    for (text, unscaled) in [
+        ("0.00005", 0),
+        ("0.00015", 2),
+        ("-0.00015", -2),
+        ("0.00025", 2),
+        ("0.000250001", 3),
+        ("1e-5", 0),
+        ("47.12345", 471_234),
+        ("47.12355", 471_236),
+        ("47.5000000000001", 475_000),
+        ("0.30000000000000004", 3_000),
+        ("0.1e-3", 1),
+        ("0.15e-3", 2),
+        ("99999999999999.99994", 999_999_999_999_999_999),
+        ("99999999999999.99985", 999_999_999_999_999_998),
+    ] {
+        // `0.1e-3` is exactly 0.0001: not rounded.
+        let rounded = text != "0.1e-3";
+        assert_eq!(revenue(text), (unscaled, rounded), "{text}");
+    }
+}
+
+#[test]
+fn revenue_as_a_decimal_string_is_read_as_its_number() {
+    for (text, unscaled, rounded) in [
+        (r#""47.50""#, 475_000, false),
+        (r#""-0.5""#, -5_000, false),
+        (r#""1e2""#, 1_000_000, false),
+        (r#""0""#, 0, false),
+        (r#""4750E-2""#, 475_000, false),
+        (r#""0.30000000000000004""#, 3_000, true),
+        (r#""-0.00015""#, -2, true),
+    ] {
+        assert_eq!(revenue(text), (unscaled, rounded), "{text}");
+    }
+}
+
+#[test]
+fn revenue_negative_zero_is_zero() {
+    for text in ["-0", "-0.0", "-0e5", r#""-0.00""#] {
+        assert_eq!(revenue(text), (0, false), "{text}");
+    }
+    assert_eq!(revenue("-0.00001"), (0, true));
+    assert_eq!(revenue("-0.00005"), (0, true));
+}
+
+#[test]
+fn revenue_overflow_is_invalid_also_after_the_carry_of_rounding() {
+    for text in [
+        "100000000000000",
+        "1e14",
+        "1e20",
+        "99999999999999.99995",
+        "-99999999999999.99995",
+        r#""99999999999999.99995""#,
+    ] {
+        let (field, value, reason) = invalid(&format!(r#""revenue_total":{text}"#));
+        assert_eq!((field.as_str(), value.as_str()), ("revenue_total", text));
+        assert!(reason.contains("more than 14 integer digits"), "{reason}");
+    }
+}
+
+#[test]
+fn revenue_that_is_not_a_number_is_invalid() {
+    for (text, reason) in [
+        (r#""abc""#, "is a string that is not a JSON number"),
+        (r#""""#, "is a string that is not a JSON number"),
+        (r#"" 47.50""#, "is a string that is not a JSON number"),
+        (r#""47.50 ""#, "is a string that is not a JSON number"),
+        (r#""+47.50""#, "is a string that is not a JSON number"),
+        (r#""047.50""#, "is a string that is not a JSON number"),
+        (r#"".5""#, "is a string that is not a JSON number"),
+        (r#""NaN""#, "is a string that is not a JSON number"),
+        (r#""\u0034\u0037""#, "is a string that is not a JSON number"),
+        ("true", "is not a JSON number"),
+        (r#"{"amount":47.5}"#, "is not a JSON number"),
+        ("[47.5]", "is not a JSON number"),
+    ] {
+        let (field, value, r) = invalid(&format!(r#""revenue_total":{text}"#));
+        assert_eq!(
+            (field.as_str(), value.as_str(), r.as_str()),
+            ("revenue_total", text, reason)
+        );
+    }
+}
+
+#[test]
+fn rounded_values_count_only_accepted_rows() {
+    let rows = [
+        format!(r#"{{{BASE},"revenue_total":0.30000000000000004}}"#),
+        format!(r#"{{{BASE},"revenue_total":"47.12345"}}"#),
+        format!(r#"{{{BASE},"revenue_total":47.50}}"#),
+        // Rounded, but rejected for another field: not counted.
+        format!(r#"{{{BASE},"revenue_total":1.00001,"list_id":"x"}}"#),
+        format!(r#"{{{BASE},"revenue_total":"abc"}}"#),
+        format!(r#"{{{BASE},"revenue_total":null}}"#),
+    ];
+    let mut q = decoder(InvalidPolicy::Quarantine);
+    q.decode_raw(1, rows.iter().map(|r| r.as_bytes())).unwrap();
+    assert_eq!((q.rows(), q.rejects(), q.rounded_values()), (4, 2, 2));
+    let b = q.flush().unwrap().unwrap();
+    let column = b
+        .column(col::REVENUE_TOTAL)
+        .as_primitive::<Decimal128Type>();
+    let values: Vec<Option<String>> = (0..b.num_rows())
+        .map(|i| column.is_valid(i).then(|| column.value_as_string(i)))
+        .collect();
     assert_eq!(
-        (field.as_str(), value.as_str()),
-        ("revenue_total", "100000000000000")
+        values,
+        [
+            Some("0.3000".to_owned()),
+            Some("47.1234".to_owned()),
+            Some("47.5000".to_owned()),
+            None
+        ]
     );
-    assert!(reason.contains("more than 14 integer digits"), "{reason}");
-    let (_, value, reason) = invalid(r#""revenue_total":47.12345"#);
-    assert_eq!(value, "47.12345");
-    assert!(reason.contains("beyond the 4th decimal"), "{reason}");
-    let (_, _, reason) = invalid(r#""revenue_total":1e20"#);
-    assert!(reason.contains("more than 14 integer digits"), "{reason}");
 }
 
 #[test]

@@ -12,6 +12,7 @@ fn generate(seed: u64, contacts: usize) -> Dataset {
         seed,
         contacts,
         lists: 4,
+        ..DatasetConfig::default()
     })
 }
 
@@ -45,6 +46,7 @@ async fn the_server_serves_exactly_the_generated_data_set() {
         seed: 11,
         contacts: 700,
         lists: 3,
+        ..DatasetConfig::default()
     });
     assert_eq!(server.contact_count(), 700);
     let a = get(&server, "/v2/contacts?page=2&per_page=300").await;

@@ -12,6 +12,7 @@ fn page_one(contacts: usize) -> bytes::Bytes {
         seed: 11,
         contacts,
         lists: 3,
+        ..DatasetConfig::default()
     })
     .page_body(None, None, 1, 50)
 }

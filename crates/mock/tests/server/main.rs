@@ -20,6 +20,7 @@ pub(crate) async fn start(contacts: usize, faults: Faults) -> MockServer {
             seed: 11,
             contacts,
             lists: 3,
+            ..DatasetConfig::default()
         },
         faults,
         ..MockConfig::default()
