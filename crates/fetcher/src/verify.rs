@@ -384,8 +384,8 @@ fn positions(start: i64, ids: &[Identity], tied: [i64; 2]) -> HashMap<u64, i64> 
 struct Open {
     /// The closed `signup_date` gap of the boundary.
     gap: (i64, i64),
-    /// A straddle (or the interior straddle of a census boundary) is still to succeed.
-    straddle: bool,
+    /// Straddles (or the interior straddles of a census boundary) still to succeed.
+    straddles: u32,
     /// Tied keys whose census is still to succeed.
     censuses: Vec<i64>,
 }
@@ -515,7 +515,7 @@ impl Verifier {
                 n,
                 Open {
                     gap,
-                    straddle: true,
+                    straddles: 1,
                     censuses: Vec::new(),
                 },
             );
@@ -546,12 +546,12 @@ impl Verifier {
             self.anchors.insert(n, anchors);
             self.open.entry(n).or_insert(Open {
                 gap: (low, d.high),
-                straddle: true,
+                straddles: 1,
                 censuses: Vec::new(),
             });
             match check.planned() {
                 Some(check) => jobs.push(Job::Straddle(check)),
-                None => jobs.extend(self.census_boundary(check, d.first)?),
+                None => jobs.extend(self.census_boundary(check, d.first, Some(d.key))?),
             }
         } else if let Some(gap) = open {
             let check = Check::new(above, below, gap, self.per_page, self.max_window);
@@ -559,7 +559,7 @@ impl Verifier {
             self.anchors.insert(n, anchors);
             match check.planned() {
                 Some(check) => jobs.push(Job::Straddle(check)),
-                None => jobs.extend(self.census_boundary(check, n)?),
+                None => jobs.extend(self.census_boundary(check, n, None)?),
             }
         }
         self.extend_censuses(n, ids);
@@ -577,7 +577,15 @@ impl Verifier {
 
     /// The tied keys at a boundary are more than a window holds: a census for each end key,
     /// and a straddle for what lies strictly between them.
-    fn census_boundary(&mut self, check: Check, first: u64) -> Result<Vec<Job>, FetchError> {
+    ///
+    /// `tied`: the key of a run of tied pages between the ends, when there is one: it gets a
+    /// census of its own, and the interior is then two straddles, one at each end of the run.
+    fn census_boundary(
+        &mut self,
+        check: Check,
+        first: u64,
+        tied: Option<i64>,
+    ) -> Result<Vec<Job>, FetchError> {
         let (low, high) = check.gap;
         if low == i64::MIN || high == i64::MAX {
             return Err(FetchError::Unverified {
@@ -595,18 +603,36 @@ impl Verifier {
             gap: check.gap,
             ..Open::default()
         };
-        if low != high {
+        // What lies strictly between the end keys (and the tied key), each part proven by a
+        // straddle holding a contact of each of its end keys.
+        let interiors = match tied.filter(|&v| low < v && v < high) {
+            Some(v) => vec![((v, high), check.top), ((low, v), check.bottom)],
+            None if low < high => vec![((low, high), check.top)],
+            None => Vec::new(),
+        };
+        for (gap, at) in interiors {
             let interior = Check {
                 interior_only: true,
+                gap,
+                top: at,
+                bottom: at,
+                origin: at,
+                origin_bottom: at,
                 ..check
             };
-            let interior = interior.planned().ok_or_else(|| FetchError::Internal {
-                reason: "a two-contact window does not fit a page".into(),
+            let interior = interior.planned().ok_or_else(|| FetchError::Unverified {
+                page: check.page,
+                attempts: 0,
+                reason: format!(
+                    "pages of {} contacts are too small to hold a verification read across the boundary",
+                    check.max_per_page
+                ),
             })?;
-            open.straddle = true;
+            open.straddles += 1;
             jobs.push(Job::Straddle(interior));
         }
-        for key in [high, low] {
+        let keys = [Some(high), Some(low), tied.filter(|&v| low < v && v < high)];
+        for key in keys.into_iter().flatten() {
             if open.censuses.contains(&key) {
                 continue;
             }
@@ -626,7 +652,7 @@ impl Verifier {
                 page,
                 Open {
                     gap: check.gap,
-                    straddle: false,
+                    straddles: 0,
                     censuses: open.censuses.clone(),
                 },
             );
@@ -659,7 +685,7 @@ impl Verifier {
             }
         }
         self.open
-            .retain(|_, open| open.straddle || !open.censuses.is_empty());
+            .retain(|_, open| open.straddles > 0 || !open.censuses.is_empty());
         self.advance();
     }
 
@@ -678,16 +704,16 @@ impl Verifier {
         if check.proves(span) {
             let (recovered, reads) = self.recovered.remove(&check.page).unwrap_or_default();
             if let Some(open) = self.open.get_mut(&check.page) {
-                open.straddle = false;
+                open.straddles = open.straddles.saturating_sub(1);
             }
             if !check.interior_only {
                 // One read may cover several boundaries (a run of tied pages).
                 for open in self.open.values_mut() {
-                    if open.straddle
+                    if open.straddles > 0
                         && open.censuses.is_empty()
                         && span.covers(open.gap.0, open.gap.1)
                     {
-                        open.straddle = false;
+                        open.straddles = 0;
                     }
                 }
             }
