@@ -175,24 +175,38 @@ impl Check {
         // How far past the window a side that it did not reach may lie: growing each attempt.
         let reach = (self.slack * 2).max(INITIAL_SLACK);
         if above.is_some() || below.is_some() {
+            if above.is_none() || below.is_none() {
+                // One side is still being searched for: a step of the search, not a miss.
+                next.blind += 1;
+            }
+            next.slack = (self.slack * 2).max(INITIAL_SLACK);
+            let (tail, head) = if self.interior_only {
+                (0, 0)
+            } else {
+                (self.tail_ties, self.head_ties)
+            };
             // A side not seen most likely moved like the other one; when the window's keys
-            // stop short of it, it lies beyond the window too (a window further out).
+            // stop short of it, it lies beyond the window too: the next window starts (or
+            // ends) `reach` further out than this one did.
             let like_above = self.origin.saturating_add_signed(below.unwrap_or(0));
             next.top = match above {
                 Some(moved) => self.origin.saturating_add_signed(moved),
                 None if span.hi != i64::MAX && span.hi <= high => {
-                    like_above.min(offset.saturating_sub(reach))
+                    let start = offset.saturating_sub(reach);
+                    like_above.min(start + tail + 1 + next.slack)
                 }
                 None => like_above,
             };
             let like_below = self.origin_bottom.saturating_add_signed(above.unwrap_or(0));
             next.bottom = match below {
                 Some(moved) => self.origin_bottom.saturating_add_signed(moved),
-                None if span.lo != i64::MIN && span.lo >= low => like_below.max(end + reach),
+                None if span.lo != i64::MIN && span.lo >= low => {
+                    let stop = end + reach;
+                    like_below.max(stop.saturating_sub(head + 1 + next.slack))
+                }
                 None => like_below,
             };
             next.bottom = next.bottom.max(next.top);
-            next.slack = (self.slack * 2).max(INITIAL_SLACK);
             return next.planned();
         }
         next.blind += 1;
