@@ -7,7 +7,7 @@ use std::task::{Context, Poll, ready};
 use arrow_array::RecordBatch;
 use futures::{Stream, StreamExt};
 use trackly_converter::{ContactDecoder, DecoderOptions, Reject};
-use trackly_fetcher::{Client, Contacts, FetchStats, Query};
+use trackly_fetcher::{Client, Contacts, FetchStats, Query, StatsHandle};
 
 use crate::ExportError;
 
@@ -79,6 +79,11 @@ impl RecordBatches {
     /// What decoding changed within accepted rows so far (values rounded, fields kept).
     pub fn decode_stats(&self) -> trackly_converter::DecodeStats {
         self.decoder.stats()
+    }
+
+    /// The fetcher's statistics, live: readable from another task while the stream runs.
+    pub fn live_stats(&self) -> StatsHandle {
+        self.pages.stats()
     }
 
     /// Undocumented top-level fields met so far (kept in the `_extra` column).

@@ -13,7 +13,7 @@ use trackly_converter::{
     DecoderOptions, FileInfo, InvalidPolicy, OutputLocation, ParquetSink, Reject, SinkOptions,
     WriterOptions,
 };
-use trackly_fetcher::{Client, FetchStats, Query, ResumeFrom};
+use trackly_fetcher::{Client, FetchStats, Query, ResumeFrom, StatsHandle};
 
 use crate::{ExportError, RecordBatches};
 
@@ -68,6 +68,7 @@ impl RunSummary {
 }
 
 type ProgressFn = Arc<dyn Fn(&ExportProgress) + Send + Sync>;
+type StartFn = Box<dyn FnOnce(StatsHandle) + Send>;
 
 /// Builds an [`Export`]. `client` and `location` are required.
 #[derive(Default)]
@@ -80,6 +81,7 @@ pub struct ExportBuilder {
     on_invalid: InvalidPolicy,
     extract_date: Option<NaiveDate>,
     progress: Option<ProgressFn>,
+    on_start: Option<StartFn>,
     resume: bool,
 }
 
@@ -140,6 +142,13 @@ impl ExportBuilder {
         self
     }
 
+    /// Called once as the run starts fetching, with a live view of the fetcher's statistics:
+    /// for a display that refreshes on its own clock (e.g. while the API makes the run wait).
+    pub fn on_start(mut self, f: impl FnOnce(StatsHandle) + Send + 'static) -> Self {
+        self.on_start = Some(Box::new(f));
+        self
+    }
+
     /// Checks that everything required is set.
     pub fn build(self) -> Result<Export, ExportError> {
         let missing = |what: &str| {
@@ -157,6 +166,7 @@ impl ExportBuilder {
             on_invalid: self.on_invalid,
             extract_date: self.extract_date,
             progress: self.progress,
+            on_start: self.on_start,
             resume: self.resume,
         })
     }
@@ -172,6 +182,7 @@ pub struct Export {
     on_invalid: InvalidPolicy,
     extract_date: Option<NaiveDate>,
     progress: Option<ProgressFn>,
+    on_start: Option<StartFn>,
     resume: bool,
 }
 
@@ -263,6 +274,9 @@ impl Export {
             decoder = decoder.with_batch_size(rows);
         }
         let mut batches = RecordBatches::new(pages, decoder)?;
+        if let Some(on_start) = self.on_start {
+            on_start(batches.live_stats());
+        }
         tracing::info!(%run_id, %extract_date, "export started");
 
         // Decoding (here) and Parquet encoding (the writer task) overlap on two cores; the

@@ -84,6 +84,9 @@ async fn usage_errors_exit_2_before_any_request() {
         (vec!["--on-invalid", "ignore"], "--on-invalid"),
         (vec!["--extract-date", "2026-13-01"], "--extract-date"),
         (vec!["--concurrency", "0"], "--concurrency"),
+        (vec!["--retry-timeout", "0"], "--retry-timeout"),
+        (vec!["--retry-timeout", "nan"], "--retry-timeout"),
+        (vec!["--request-timeout", "1e300"], "--request-timeout"),
     ] {
         let out = run_async(export(&server, dir.path(), &args)).await;
         assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
@@ -367,4 +370,124 @@ async fn schema_prints_arrow_and_ddl_that_duckdb_accepts() {
     let ddl = stdout(&out);
     let result = duckdb(&format!("{ddl}; SELECT count(*) FROM contacts"));
     assert!(result.contains('0'), "{result}");
+}
+
+#[test]
+fn the_retry_time_budget_is_a_flag_beside_max_attempts_with_its_default() {
+    let out = run(binary().args(["export", "--help"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let help = stdout(&out);
+    let flag = help
+        .find("--retry-timeout <SECS>")
+        .expect("--retry-timeout listed");
+    let attempts = help.find("--max-attempts").expect("--max-attempts listed");
+    assert!(flag > attempts, "listed after --max-attempts:\n{help}");
+    let text = &help[flag..];
+    let text = &text[..text.find("\n  -").unwrap_or(text.len())];
+    assert!(text.contains("[default: 300]"), "{text}");
+    assert!(text.contains("TRACKLY_RETRY_TIMEOUT"), "{text}");
+}
+
+/// An API answering `429` with `Retry-After: 86400` on every request.
+fn refusing_for_a_day() -> TestServer {
+    TestServer::start(|_| Reply::status(429).with_header("retry-after", "86400"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_after_beyond_the_time_budget_exits_4_saying_what_was_asked_and_allowed() {
+    let server = refusing_for_a_day();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_async(export_to(&server.url(), dir.path(), &[])).await;
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("page 1: gave up after 1 attempt in"), "{err}");
+    assert!(
+        err.contains(
+            "the server asked to wait 86400s (Retry-After) but the page's time budget (retry_timeout) allowed only 300s more"
+        ),
+        "{err}"
+    );
+    assert_eq!(server.requests().len(), 1, "no second request");
+    assert_no_secret(&out.stderr, "stderr");
+    assert_no_secret(&out.stdout, "stdout");
+
+    // The budget is the flag's (or TRACKLY_RETRY_TIMEOUT's).
+    let mut cmd = export_to(&server.url(), dir.path(), &[]);
+    cmd.env("TRACKLY_RETRY_TIMEOUT", "45");
+    let out = run_async(cmd).await;
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("allowed only 45s more"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spent_time_budget_is_named_as_such_under_a_high_attempt_limit() {
+    let server = TestServer::start(|_| Reply::status(500));
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_async(export_to(
+        &server.url(),
+        dir.path(),
+        &["--max-attempts", "1000", "--retry-timeout", "0.5"],
+    ))
+    .await;
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("the page's time budget (retry_timeout 0.5s) was spent"),
+        "{err}"
+    );
+    assert!(!err.contains("attempt limit"), "{err}");
+    // The first retry of the page is told at the default level, with cause and wait.
+    assert!(
+        err.contains("INFO page 1: HTTP 500: (empty body); retry 2 of 1000 in"),
+        "{err}"
+    );
+    assert_no_secret(&out.stderr, "stderr");
+}
+
+/// An API that makes the run wait 7 s (`503` with `Retry-After: 7` on the first request), then
+/// serves one page of three contacts.
+fn slow_to_start() -> TestServer {
+    let first = std::sync::atomic::AtomicBool::new(true);
+    let body = page_body(&[contact(0), contact(1), contact(2)], 1, 100, 3, 1);
+    TestServer::start(move |req| {
+        if first.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            Reply::status(503).with_header("retry-after", "7")
+        } else if req.page() == 1 {
+            Reply::json(body.clone())
+        } else {
+            Reply::json(page_body(&[], req.page(), 100, 3, 1))
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_wait_is_told_and_progress_keeps_coming_while_nothing_arrives() {
+    let server = slow_to_start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_async(export_to(&server.url(), dir.path(), &[])).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    let wait = err
+        .find("INFO page 1: HTTP 503: (empty body); retry 2 of 10 in 7")
+        .unwrap_or_else(|| panic!("the wait is told: {err}"));
+    assert!(err[wait..].contains("(Retry-After: 7s)"), "{err}");
+    // The ticker's line comes while page 1 waits: nothing arrived yet.
+    let progress = err
+        .find("INFO progress")
+        .unwrap_or_else(|| panic!("a progress line while waiting: {err}"));
+    assert!(wait < progress, "{err}");
+    let line = err[progress..].lines().next().unwrap();
+    assert!(line.contains(" pages=0 "), "{line}");
+    let idle: u64 = line
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("idle_s="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("idle_s in {line}"));
+    assert!(idle >= 5, "{line}");
+    assert!(err.contains("exported 3 contacts"), "{err}");
+    assert_no_secret(&out.stderr, "stderr");
 }

@@ -34,6 +34,7 @@ struct FileConfig {
     bloom_filter: Option<bool>,
     request_timeout: Option<f64>,
     max_attempts: Option<u32>,
+    retry_timeout: Option<f64>,
     dedup_window: Option<u64>,
     allow_http: Option<bool>,
     api_key_file: Option<PathBuf>,
@@ -101,20 +102,19 @@ pub fn resolve(args: &ExportArgs, key_on_command_line: bool) -> anyhow::Result<E
         client = client.with_max_rps(Some(rps));
     }
     if let Some(secs) = pick!(request_timeout) {
-        if !(secs.is_finite() && secs > 0.0) {
-            bail!("--request-timeout {secs} must be a positive number of seconds");
-        }
-        client = client.with_request_timeout(Duration::from_secs_f64(secs));
+        client = client.with_request_timeout(seconds("--request-timeout", secs)?);
     }
+    let mut retry = RetryConfig::default();
     if let Some(attempts) = pick!(max_attempts) {
         if attempts == 0 {
             bail!("--max-attempts must be at least 1");
         }
-        client = client.with_retry(RetryConfig {
-            max_attempts: attempts,
-            ..RetryConfig::default()
-        });
+        retry.max_attempts = attempts;
     }
+    if let Some(secs) = pick!(retry_timeout) {
+        retry.retry_timeout = seconds("--retry-timeout", secs)?;
+    }
+    client = client.with_retry(retry);
     if let Some(pages) = pick!(dedup_window) {
         client = client.with_dedup_window((pages > 0).then_some(pages));
     }
@@ -180,6 +180,14 @@ pub fn resolve(args: &ExportArgs, key_on_command_line: bool) -> anyhow::Result<E
         resume: args.resume,
         key_on_command_line,
     })
+}
+
+/// A positive number of seconds given to `flag`.
+fn seconds(flag: &str, secs: f64) -> anyhow::Result<Duration> {
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => bail!("{flag} {secs} must be a positive number of seconds"),
+    }
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {

@@ -31,6 +31,10 @@ pub async fn run(args: &DemoArgs, progress: Arc<Progress>) -> anyhow::Result<Run
     let summary = Export::builder()
         .client(client)
         .sink(location)
+        .on_start({
+            let progress = Arc::clone(&progress);
+            move |live| progress.watch(live)
+        })
         .on_progress(move |p| progress.update(p))
         .build()?
         .run_until(super::shutdown_signal())

@@ -132,6 +132,11 @@ pub struct ExportArgs {
     #[arg(long, env = "TRACKLY_MAX_ATTEMPTS")]
     pub max_attempts: Option<u32>,
 
+    /// Seconds one page may take, retries and their waits included, before giving up on it;
+    /// a Retry-After longer than what is left gives up at once [default: 300].
+    #[arg(long, value_name = "SECS", env = "TRACKLY_RETRY_TIMEOUT")]
+    pub retry_timeout: Option<f64>,
+
     /// Allow plain http:// to non-loopback API or S3 endpoints (secrets travel unencrypted).
     #[arg(long, env = "TRACKLY_ALLOW_HTTP")]
     pub allow_http: Option<bool>,

@@ -241,8 +241,10 @@ async fn export(
         builder = builder.extract_date(date);
     }
     let reporter = Arc::clone(&progress);
+    let watcher = Arc::clone(&progress);
     let result = builder
         .on_progress(move |p| reporter.update(p))
+        .on_start(move |live| watcher.watch(live))
         .build()?
         .run_until(shutdown_signal())
         .await;
@@ -303,6 +305,11 @@ fn reconciliation(f: &trackly_export::FetchStats) -> String {
     }
 }
 
+/// `1 retry`, `2 retries`.
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// The final summary on stderr; with `--log-format json` a log event, so every line parses.
 fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
     let secs = summary.duration().as_secs_f64();
@@ -328,7 +335,7 @@ fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
         return;
     }
     eprintln!(
-        "exported {} contacts in {:.1}s ({:.0}/s) to {}/contacts/extract_date={}: {} file(s), {:.1} MiB; {}; {} requests ({} verification reads), {} retries, {} drift event(s), {} duplicate(s) dropped, {} reject(s), run {}",
+        "exported {} contacts in {:.1}s ({:.0}/s) to {}/contacts/extract_date={}: {} file(s), {:.1} MiB; {}; {} ({} verification reads), {}, {} drift event(s), {} duplicate(s) dropped, {} reject(s), run {}",
         summary.rows,
         secs,
         summary.rows as f64 / secs.max(1e-3),
@@ -337,9 +344,9 @@ fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
         summary.files.len(),
         summary.bytes as f64 / (1024.0 * 1024.0),
         reconciliation(f),
-        f.requests,
+        count(f.requests, "request", "requests"),
         f.verification_reads,
-        f.retries.total(),
+        count(f.retries.total(), "retry", "retries"),
         f.drift_events.len(),
         f.duplicates_dropped,
         summary.rejects,

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
@@ -11,11 +11,13 @@ use reqwest::header::{HeaderValue, LOCATION, RETRY_AFTER};
 use url::Url;
 
 use crate::error::FetchError;
-use crate::limit::Admission;
+use crate::limit::{Admission, Limits};
 use crate::page::Page;
 use crate::paginate::{Contacts, ResumeFrom};
 use crate::query::Query;
-use crate::retry::{RetryCause, RetryConfig, parse_retry_after};
+use crate::retry::{
+    RetryCause, RetryConfig, RetryReport, Secs, Unreported, Verdict, count, parse_retry_after,
+};
 use crate::stats::StatsHandle;
 
 /// Where the production API lives.
@@ -223,6 +225,12 @@ impl ClientBuilder {
         if self.retry.max_attempts == 0 {
             return Err(invalid("max_attempts", "must be at least 1".into()));
         }
+        if self.retry.retry_timeout.is_zero() {
+            return Err(invalid(
+                "retry_timeout",
+                "must be more than zero seconds".into(),
+            ));
+        }
         let base = parse_base_url(&self.base_url, self.allow_http)?;
         let origin = base.origin();
         let redirect = reqwest::redirect::Policy::custom(move |attempt| {
@@ -252,6 +260,7 @@ impl ClientBuilder {
                 max_rps: self.max_rps,
                 max_rereads: self.max_rereads,
                 dedup_window: self.dedup_window,
+                retry_report: Mutex::default(),
             }),
         })
     }
@@ -305,6 +314,8 @@ pub(crate) struct Inner {
     pub(crate) max_rps: Option<f64>,
     pub(crate) max_rereads: u32,
     pub(crate) dedup_window: Option<u64>,
+    /// Which retries get a line at the default log level; shared by the client's clones.
+    retry_report: Mutex<RetryReport>,
 }
 
 impl fmt::Debug for Client {
@@ -328,6 +339,79 @@ enum Failure {
         message: String,
         retry_after: Option<Duration>,
     },
+}
+
+/// One retry about to wait, as the log lines tell it.
+struct RetryLine<'a> {
+    page: u64,
+    next_attempt: u32,
+    max_attempts: u32,
+    cause: RetryCause,
+    message: &'a str,
+    wait: Duration,
+    retry_after: Option<Duration>,
+    limits: Limits,
+}
+
+impl RetryLine<'_> {
+    fn info(&self, unreported: &Unreported) {
+        let mut text = format!(
+            "page {}: {}; retry {} of {} in {}",
+            self.page,
+            self.message,
+            self.next_attempt,
+            self.max_attempts,
+            Secs(self.wait)
+        );
+        if let Some(after) = self.retry_after {
+            text.push_str(&format!(" (Retry-After: {})", Secs(after)));
+        }
+        if self.cause == RetryCause::RateLimited || self.retry_after.is_some() {
+            let l = &self.limits;
+            text.push_str(&format!(
+                "; now at most {} of {} requests in flight",
+                l.concurrency, l.max_concurrency
+            ));
+            if let Some(rate) = l.rate {
+                text.push_str(&format!(", {rate:.1} requests/s"));
+            }
+        }
+        if unreported.retries > 0 {
+            text.push_str(&format!(
+                "; {} of {} since the last such line (at debug level)",
+                count(unreported.retries, "other retry", "other retries"),
+                count(unreported.pages, "page", "pages"),
+            ));
+        }
+        tracing::info!(
+            page = self.page,
+            attempt = self.next_attempt,
+            cause = %self.cause,
+            wait_s = (self.wait.as_secs_f64() * 10.0).round() / 10.0,
+            "{text}"
+        );
+    }
+
+    fn debug(&self) {
+        tracing::debug!(
+            page = self.page,
+            attempt = self.next_attempt,
+            max_attempts = self.max_attempts,
+            cause = %self.cause,
+            wait_ms = self.wait.as_millis() as u64,
+            concurrency = self.limits.concurrency,
+            pace = %self.pace(),
+            error = %self.message,
+            "retrying page"
+        );
+    }
+
+    /// The request rate allowed now, e.g. `16.0/s`, or `unpaced`.
+    fn pace(&self) -> String {
+        self.limits
+            .rate
+            .map_or_else(|| "unpaced".to_owned(), |r| format!("{r:.1}/s"))
+    }
 }
 
 impl Client {
@@ -421,19 +505,47 @@ impl Client {
             if cause == RetryCause::RateLimited || retry_after.is_some() {
                 admission.on_throttle();
             }
-            let wait = retry.backoff(attempt - 1, retry_after);
             let elapsed = started.elapsed();
-            if attempt >= retry.max_attempts || elapsed + wait > retry.retry_timeout {
-                return Err(FetchError::RetriesExhausted {
-                    page,
-                    url,
-                    attempts: attempt,
-                    elapsed,
-                    last: message,
-                });
-            }
-            tracing::debug!(page, attempt, ?cause, wait_ms = wait.as_millis() as u64, %message, "retrying page");
+            let wait = match retry.after_failure(attempt, elapsed, retry_after) {
+                Verdict::Wait(wait) => wait,
+                Verdict::GiveUp(gave_up) => {
+                    return Err(FetchError::RetriesExhausted {
+                        page,
+                        url,
+                        attempts: attempt,
+                        elapsed,
+                        gave_up,
+                        last: message,
+                    });
+                }
+            };
+            self.report_retry(&RetryLine {
+                page,
+                next_attempt: attempt + 1,
+                max_attempts: retry.max_attempts,
+                cause,
+                message: &message,
+                wait,
+                retry_after,
+                limits: admission.limits(),
+            });
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Logs a retry: at info when [`RetryReport`] says it is news (the first of a wave, one
+    /// every few seconds while a wave lasts, a long wait), at debug otherwise. The message
+    /// and the URL never hold the key (it travels in a header).
+    fn report_retry(&self, line: &RetryLine<'_>) {
+        let news = self
+            .inner
+            .retry_report
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retry(Instant::now(), line.page, line.wait);
+        match news {
+            Some(unreported) => line.info(&unreported),
+            None => line.debug(),
         }
     }
 
@@ -595,6 +707,9 @@ fn excerpt(body: Option<&[u8]>) -> String {
     };
     let text = String::from_utf8_lossy(body);
     let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.is_empty() {
+        return "(empty body)".into();
+    }
     match text.char_indices().nth(200) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text,

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::retry::{GaveUp, Secs, count};
+
 /// What went wrong while talking to the API.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -45,9 +47,11 @@ pub enum FetchError {
         /// Where the API wanted to send us.
         location: String,
     },
-    /// A page kept failing until the retry policy gave up.
+    /// A page kept failing until the retry policy gave up; `gave_up` says which limit ended it.
     #[error(
-        "page {page}: gave up after {attempts} attempts in {elapsed:.1?} at {url}; last error: {last}"
+        "page {page}: gave up after {} in {}: {gave_up}; last error: {last} ({url})",
+        count(u64::from(*attempts), "attempt", "attempts"),
+        Secs(*elapsed)
     )]
     RetriesExhausted {
         /// The page requested.
@@ -58,6 +62,8 @@ pub enum FetchError {
         attempts: u32,
         /// Time spent on this page, waits included.
         elapsed: Duration,
+        /// Which limit of the retry policy was reached.
+        gave_up: GaveUp,
         /// The last failure.
         last: String,
     },

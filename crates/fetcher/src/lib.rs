@@ -91,5 +91,5 @@ pub use identity::{naive_seconds_micros, signup_micros};
 pub use page::{Contact, Page, Pagination};
 pub use paginate::{Contacts, ResumeFrom};
 pub use query::{E164, InvalidE164, Query};
-pub use retry::{BackoffConfig, RetryConfig};
+pub use retry::{BackoffConfig, GaveUp, RetryConfig};
 pub use stats::{DriftEvent, FetchStats, Reconciliation, Retries, StatsHandle};
