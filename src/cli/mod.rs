@@ -327,6 +327,7 @@ fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
             reconciliation = %reconciliation(f),
             duplicates_dropped = f.duplicates_dropped,
             rejects = summary.rejects,
+            rounded_values = summary.rounded_values,
             run_id = %summary.run_id,
             extract_date = %summary.extract_date,
             output,
@@ -335,7 +336,7 @@ fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
         return;
     }
     eprintln!(
-        "exported {} contacts in {:.1}s ({:.0}/s) to {}/contacts/extract_date={}: {} file(s), {:.1} MiB; {}; {} ({} verification reads), {}, {} drift event(s), {} duplicate(s) dropped, {} reject(s), run {}",
+        "exported {} contacts in {:.1}s ({:.0}/s) to {}/contacts/extract_date={}: {} file(s), {:.1} MiB; {}; {} ({} verification reads), {}, {} drift event(s), {} duplicate(s) dropped, {} reject(s), {} revenue value(s) rounded, run {}",
         summary.rows,
         secs,
         summary.rows as f64 / secs.max(1e-3),
@@ -350,6 +351,7 @@ fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
         f.drift_events.len(),
         f.duplicates_dropped,
         summary.rejects,
+        summary.rounded_values,
         summary.run_id,
     );
 }

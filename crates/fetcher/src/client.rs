@@ -169,7 +169,10 @@ impl ClientBuilder {
         self
     }
 
-    /// How many times a drifting page boundary is re-read before the run fails (default 5).
+    /// How many verification reads of one page boundary may miss it after the listing was seen
+    /// to move (each re-centred and wider than the last) before the run fails (default 5). The
+    /// search for a boundary the listing moved out of sight, and the census of a tie larger
+    /// than a page, have budgets of their own (24 steps, 12 rounds).
     pub fn with_max_rereads(mut self, rereads: u32) -> Self {
         self.max_rereads = rereads;
         self
