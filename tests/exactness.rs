@@ -75,17 +75,7 @@ async fn a_live_listing_with_a_jittering_total_and_a_lagging_replica_completes_e
         assert_eq!(code(&out), 0, "concurrency {concurrency}: {}", stderr(&out));
         // Every contact present from start to end, exactly once and with its values; new and
         // deleted ones may or may not be there, at most once.
-        let before_keys: HashSet<_> = truth_keys(&before).into_iter().collect();
-        let throughout: Vec<u8> = after
-            .split(|&b| b == b'\n')
-            .filter(|line| !line.is_empty())
-            .filter(|line| {
-                truth_keys(&[*line, b"\n"].concat())
-                    .first()
-                    .is_some_and(|k| before_keys.contains(k))
-            })
-            .flat_map(|line| [line, b"\n"].concat())
-            .collect();
+        let throughout = present_throughout(&before, &after);
         check_lake_with(dir.path(), &throughout, None, true);
         let stats = manifest(dir.path())["fetch_stats"].clone();
         assert_eq!(stats["reconciliation"]["steady"], false, "{stats}");

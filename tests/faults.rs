@@ -256,13 +256,7 @@ async fn drift_during_the_run_keeps_every_contact_present_throughout_exactly_onc
     // Present throughout: in the listing before and after the run (values never change).
     let before_keys: HashSet<_> = truth_keys(&before).into_iter().collect();
     let after_keys: HashSet<_> = truth_keys(&after).into_iter().collect();
-    let mut throughout = Vec::new();
-    for line in after.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        if before_keys.contains(&truth_keys(line)[0]) {
-            throughout.extend_from_slice(line);
-            throughout.push(b'\n');
-        }
-    }
+    let throughout = present_throughout(&before, &after);
     assert_eq!(after_keys.len(), CONTACTS + 150 - 120 + 40 - 35);
     assert!(throughout.len() < after.len());
     // Each of them exactly once with its exact values; anything else at most once...

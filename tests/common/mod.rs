@@ -226,6 +226,23 @@ pub fn truth_keys(ndjson: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The lines of `after` (NDJSON ground truth at the end of a run) whose contact was also in
+/// `before`: the contacts present throughout the run (their values never change).
+pub fn present_throughout(before: &[u8], after: &[u8]) -> Vec<u8> {
+    let before_keys: std::collections::HashSet<_> = truth_keys(before).into_iter().collect();
+    let mut throughout = Vec::new();
+    for line in after.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        if truth_keys(line)
+            .first()
+            .is_some_and(|k| before_keys.contains(k))
+        {
+            throughout.extend_from_slice(line);
+            throughout.push(b'\n');
+        }
+    }
+    throughout
+}
+
 /// `(phone_number, list_number)` of every row of the lake, duplicates included (DuckDB).
 pub fn lake_keys(output: &Path) -> Vec<(String, String)> {
     let glob = output.join("contacts/**/*.parquet");
