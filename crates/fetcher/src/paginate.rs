@@ -562,7 +562,14 @@ impl Run {
             s.max_total = s.max_total.max(total);
             s.pages += 1;
             s.contacts += kept as u64;
-            s.duplicates_dropped += (before - kept) as u64;
+            let again = (before - kept) as u64;
+            // A verification read mostly sees contacts already delivered: that is its cost,
+            // not a duplicate the API served.
+            if page.pass() > 1 {
+                s.verification_repeats += again;
+            } else {
+                s.duplicates_dropped += again;
+            }
         });
         self.tx.send(Ok(page)).await.map_err(|_| Cancelled)?;
         Ok(kept)

@@ -108,8 +108,12 @@ pub struct FetchStats {
     pub max_total: u64,
     /// The final count check (set when the run completes).
     pub reconciliation: Option<Reconciliation>,
-    /// Contacts dropped because an earlier page had delivered them already.
+    /// Contacts of main-pass pages dropped because an earlier page had delivered them already
+    /// (the listing moved them, or the API served them twice).
     pub duplicates_dropped: u64,
+    /// Contacts that verification reads saw again (already delivered, so dropped): what the
+    /// proof of the page boundaries cost in contacts transferred.
+    pub verification_repeats: u64,
     /// Pages fetched past the end the first page announced (the listing grew).
     pub extra_pages: u64,
 }
