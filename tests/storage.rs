@@ -251,32 +251,45 @@ async fn s3_dying_during_a_multipart_upload_exits_5_naming_the_object_and_publis
 fn big_pages(fail_after: Option<u64>) -> TestServer {
     TestServer::start(move |req| {
         std::thread::sleep(Duration::from_millis(100));
-        let page = req.page();
-        if fail_after.is_some_and(|last| page > last) {
+        let page = req.page().max(1);
+        let per_page = req
+            .query("per_page")
+            .and_then(|p| p.parse::<u64>().ok())
+            .unwrap_or(100)
+            .clamp(1, 100);
+        let start = (page - 1) * per_page;
+        // `fail_after` pages of 100 are served; anything reaching past them fails for good.
+        if fail_after.is_some_and(|last| start + per_page > last * 100) {
             return Reply::status(500);
         }
-        let contacts: Vec<String> = if page <= 40 {
-            (0..100)
-                .map(|i| {
-                    let n = (page - 1) * 100 + i;
-                    let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-                    let blob: String = (0..375)
-                        .map(|_| {
-                            x ^= x << 13;
-                            x ^= x >> 7;
-                            x ^= x << 17;
-                            format!("{x:016x}")
-                        })
-                        .collect();
-                    format!(
-                        r#"{{"phone_number":"+1415{n:07}","list_number":"+18005551234","custom_fields":{{"blob":"{blob}"}}}}"#
-                    )
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        Reply::json(page_body(&contacts, page, 100, 4_000, 40))
+        let contacts: Vec<String> = (start..(start + per_page).min(4_000))
+            .map(|n| {
+                let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                let blob: String = (0..375)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        format!("{x:016x}")
+                    })
+                    .collect();
+                // Newest first, one second apart, as the API sorts them.
+                let signup = chrono::DateTime::from_timestamp(1_750_000_000 - n as i64, 0)
+                    .unwrap()
+                    .naive_utc()
+                    .format("%Y-%m-%dT%H:%M:%S");
+                format!(
+                    r#"{{"phone_number":"+1415{n:07}","list_number":"+18005551234","signup_date":"{signup}","custom_fields":{{"blob":"{blob}"}}}}"#
+                )
+            })
+            .collect();
+        Reply::json(page_body(
+            &contacts,
+            page,
+            per_page,
+            4_000,
+            4_000u64.div_ceil(per_page),
+        ))
     })
 }
 
