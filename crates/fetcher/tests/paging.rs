@@ -5,45 +5,21 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use futures::StreamExt;
-use trackly_fetcher::{ApiKey, BackoffConfig, Client, FetchError, FetchStats, Query, RetryConfig};
-use trackly_mock::{DatasetConfig, Drift, DriftKind, Faults, MockConfig, MockServer};
+use trackly_fetcher::{ApiKey, Client, FetchError, FetchStats, Query, RetryConfig};
+use trackly_mock::{Drift, DriftKind, Faults, MockServer};
+
+mod support;
+
+use support::fast_retries;
 
 type Key = (String, String);
 
 async fn server(contacts: usize, faults: Faults) -> MockServer {
-    MockServer::start(MockConfig {
-        dataset: DatasetConfig {
-            seed: 11,
-            contacts,
-            lists: 3,
-            ..DatasetConfig::default()
-        },
-        faults,
-        ..MockConfig::default()
-    })
-    .await
-    .expect("mock server starts")
-}
-
-fn fast_retries() -> RetryConfig {
-    RetryConfig {
-        backoff: BackoffConfig {
-            init_backoff: Duration::from_millis(5),
-            max_backoff: Duration::from_millis(100),
-            base: 2.0,
-        },
-        max_attempts: 30,
-        retry_timeout: Duration::from_secs(60),
-    }
+    support::mock(11, contacts, faults).await
 }
 
 fn client(mock: &MockServer, per_page: u32, concurrency: usize) -> Client {
-    Client::builder()
-        .with_base_url(mock.url())
-        .with_api_key(ApiKey::new(mock.api_key()))
-        .with_per_page(per_page)
-        .with_concurrency(concurrency)
-        .with_retry(fast_retries())
+    support::client_builder(mock, per_page, concurrency)
         .with_request_timeout(Duration::from_secs(2))
         .build()
         .expect("valid client")
