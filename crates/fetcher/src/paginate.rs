@@ -436,6 +436,7 @@ impl Run {
         let ids = identities(&read);
         let offset = (number - 1) * per_page;
         let full = read.len() as u64 >= per_page;
+        let total = read.pagination().total;
         let span = Span::of(&ids, offset, full).map_err(|o| FetchError::OutOfOrder {
             page: boundary,
             record: o.record,
@@ -489,7 +490,7 @@ impl Run {
                 self.spawn(again.into_iter().collect());
             }
             Job::Census { key, page } => {
-                let jobs = verifier.on_census_read(key, page, &ids, full)?;
+                let jobs = verifier.on_census_read(key, page, &ids, full, total)?;
                 self.spawn(jobs);
             }
         }

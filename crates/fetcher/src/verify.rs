@@ -264,11 +264,11 @@ struct Census {
     first_page: u64,
     last_page: u64,
     /// Distinct contacts seen with the key, by the positions `start..end` it held.
-    tallies: HashMap<(i64, i64), HashSet<u64>>,
+    tallies: HashMap<Range, HashSet<u64>>,
     /// This phase's reads: offset, identities, whether it reached the end of the listing.
-    reads: Vec<(u64, Vec<Identity>, bool)>,
+    reads: Vec<CensusRead>,
     /// The range and contacts the round's first phase found, awaiting confirmation.
-    confirming: Option<((i64, i64), HashSet<u64>)>,
+    confirming: Option<(Range, HashSet<u64>)>,
     rounds: u32,
     in_flight: u32,
     proven: bool,
@@ -276,11 +276,23 @@ struct Census {
     waiting: Vec<u64>,
 }
 
-/// Where a set of reads puts a tied key, and its contacts in them, when they agree.
-fn measure(key: i64, reads: &[(u64, Vec<Identity>, bool)]) -> Option<((i64, i64), HashSet<u64>)> {
+/// One census read: offset, identities, whether it reached the end of the listing, and the
+/// `total` it reported.
+type CensusRead = (u64, Vec<Identity>, bool, u64);
+
+/// Positions `start..end` a tied key holds, in a listing that reported `total`.
+type Range = (i64, i64, u64);
+
+/// Where a set of reads puts a tied key, and its contacts in them, when they agree: on one
+/// `total` (reads that report different totals saw different listings), and on positions.
+fn measure(key: i64, reads: &[CensusRead]) -> Option<(Range, HashSet<u64>)> {
+    let total = reads.first()?.3;
+    if reads.iter().any(|r| r.3 != total) {
+        return None;
+    }
     let mut start = None;
     let mut end: Option<i64> = None;
-    for (offset, ids, short) in reads {
+    for (offset, ids, short, _) in reads {
         let offset = *offset as i64;
         if offset == 0 {
             start = start.max(Some(0));
@@ -300,18 +312,18 @@ fn measure(key: i64, reads: &[(u64, Vec<Identity>, bool)]) -> Option<((i64, i64)
     }
     let (start, end) = (start?, end?);
     let agree = end >= start
-        && reads.iter().all(|(offset, ids, _)| {
+        && reads.iter().all(|(offset, ids, ..)| {
             let from = (*offset as i64).max(start);
             let to = (*offset as i64 + ids.len() as i64).min(end);
             ids.iter().filter(|id| id.signup == Some(key)).count() == (to - from).max(0) as usize
         });
     let members = reads
         .iter()
-        .flat_map(|(_, ids, _)| ids)
+        .flat_map(|(_, ids, ..)| ids)
         .filter(|id| id.signup == Some(key))
         .map(|id| id.hash)
         .collect();
-    agree.then_some(((start, end), members))
+    agree.then_some(((start, end, total), members))
 }
 
 impl Census {
@@ -764,6 +776,7 @@ impl Verifier {
         page: u64,
         ids: &[Identity],
         full: bool,
+        total: u64,
     ) -> Result<Vec<Job>, FetchError> {
         let per_page = self.per_page;
         let Some(census) = self.censuses.get_mut(&key) else {
@@ -772,13 +785,13 @@ impl Verifier {
         census.in_flight = census.in_flight.saturating_sub(1);
         census
             .reads
-            .push(((page - 1) * per_page, ids.to_vec(), !full));
+            .push(((page - 1) * per_page, ids.to_vec(), !full, total));
         if census.in_flight > 0 || census.proven {
             return Ok(Vec::new());
         }
         // The listing may have moved the key since the pages were read: follow it.
         let edge = |page: u64| {
-            let (_, ids, _) = census
+            let (_, ids, ..) = census
                 .reads
                 .iter()
                 .find(|(o, ..)| *o == (page - 1) * per_page)?;
@@ -1004,7 +1017,7 @@ mod tests {
             [id(13, key), id(4, 30), id(5, 20), id(6, 10)],
         ];
         let read = |v: &mut Verifier, page: u64, ids: &[Identity]| {
-            v.on_census_read(key, page, ids, true).unwrap()
+            v.on_census_read(key, page, ids, true, 12).unwrap()
         };
         let mut next = Vec::new();
         for (page, ids) in (1..).zip(&round1) {
