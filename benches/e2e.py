@@ -1,11 +1,13 @@
 """End-to-end benchmark: trackly-export against the mock API on loopback, side by side with the
-fetch-only ceiling and the Python baselines; scaling, latency-bound and rate-limited runs.
+fetch-only ceiling and the Python baselines; scaling, latency-bound and rate-limited runs; and
+compression on the wire, through a narrow link and on unlimited loopback.
 
 Run it through scripts/bench-e2e.sh (which builds the release binaries). Prints Markdown tables
 ready for BENCHMARKS.md. Each measurement runs REPEAT times; the median is reported, with the
 peak RSS (max resident set) of the measured process.
 """
 import argparse
+import glob
 import json
 import os
 import shutil
@@ -191,23 +193,85 @@ def rate_limited(pages, rps, concurrency):
     print(f"| {secs:.2f} | {ideal:.2f} | {secs / ideal:.2f} | {total} | {limited} | {100 * limited / max(total, 1):.1f}% |")
 
 
+def cpu_seconds(pid):
+    """CPU seconds (user + sys) a running process has used so far, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wire_stats(out):
+    """fetch_stats of the run's _manifest.json: (bytes on the wire, decoded bytes)."""
+    path = glob.glob(os.path.join(out, "contacts", "*", "_manifest.json"))[0]
+    with open(path) as f:
+        stats = json.load(f)["fetch_stats"]
+    return stats["wire_bytes"], stats["body_bytes"]
+
+
+def compression(contacts, repeat, concurrency, links, codings):
+    """The same export with and without compression on the wire, through a link of limited
+    bandwidth (the mock's --bandwidth, shared by all connections) and on unlimited loopback.
+    Each compressed mock is warmed up by one unmeasured export first: it compresses every page
+    once and keeps it, so the measured runs time the exporter, not the mock's compressor."""
+    started = load()
+    print(f"\n### Compression on the wire: {contacts:,} contacts, concurrency {concurrency}, "
+          f"median of {repeat}; {started}\n")
+    print("| link | coding | MB on the wire | MB of JSON | ratio | seconds | exporter CPU s (user+sys) "
+          "| mock CPU s per run | contacts/s | peak RSS MiB |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for link in links:
+        for coding in codings:
+            flags = []
+            if coding != "identity":
+                flags += ["--compress", coding]
+            if link != "unlimited":
+                flags += ["--bandwidth", link]
+            mock = Mock(contacts, *flags)
+            tmp = tempfile.mkdtemp(prefix="trackly-bench-")
+            out = os.path.join(tmp, "lake")
+            extra = ["--concurrency", str(concurrency)]
+            if coding == "identity":
+                extra.append("--no-http-compression")
+            cmd = export_cmd(mock.url, out, *extra)
+            clean = lambda: shutil.rmtree(out, ignore_errors=True)
+            try:
+                if coding != "identity":
+                    clean()
+                    measure(cmd, env_with_key())
+                mock_before = cpu_seconds(mock.proc.pid)
+                secs, rss, _, cpu = median_run(cmd, repeat, env_with_key(), before=clean)
+                mock_cpu = (cpu_seconds(mock.proc.pid) - mock_before) / repeat
+                wire, body = wire_stats(out)
+            finally:
+                mock.close()
+                shutil.rmtree(tmp, ignore_errors=True)
+            print(f"| {link} | {coding} | {wire / 1e6:.1f} | {body / 1e6:.1f} | {body / max(wire, 1):.1f}x "
+                  f"| {secs:.2f} | {cpu:.2f} | {mock_cpu:.2f} | {contacts / secs:,.0f} | {rss:.0f} |")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, one run each (CI)")
-    ap.add_argument("--only", choices=["side", "scaling", "latency", "rate"], action="append")
+    ap.add_argument("--only", choices=["side", "scaling", "latency", "rate", "compression"],
+                    action="append")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--contacts", type=int, default=1_000_000)
     ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--links", default="100mbit,unlimited",
+                    help="compression: mock --bandwidth values, or unlimited")
+    ap.add_argument("--codings", default="zstd,br,gzip,identity",
+                    help="compression: the mock's --compress coding per run, or identity")
     args = ap.parse_args()
     # Tables appear as they are measured, also when stdout is a file.
     sys.stdout.reconfigure(line_buffering=True)
-    only = set(args.only or ["side", "scaling", "latency", "rate"])
+    only = set(args.only or ["side", "scaling", "latency", "rate", "compression"])
     print(f"machine: {os.cpu_count()} cores; {time.strftime('%Y-%m-%d')}")
     if args.smoke:
         side_by_side(20_000, 1, args.concurrency)
         scaling([10_000, 20_000], 1)
         latency(20, 20, [1, 8])
         rate_limited(40, 20, 8)
+        compression(20_000, 1, args.concurrency, ["100mbit", "unlimited"], ["zstd", "identity"])
         return
     if "side" in only:
         side_by_side(args.contacts, args.repeat, args.concurrency)
@@ -217,6 +281,9 @@ def main():
         latency(500, 100, [1, 8, 32, 64])
     if "rate" in only:
         rate_limited(400, 20, args.concurrency)
+    if "compression" in only:
+        compression(args.contacts, args.repeat, args.concurrency, args.links.split(","),
+                    args.codings.split(","))
 
 
 if __name__ == "__main__":

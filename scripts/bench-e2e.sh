@@ -4,6 +4,7 @@
 #   scripts/bench-e2e.sh            # everything (about 15 minutes on 2 cores)
 #   scripts/bench-e2e.sh --smoke    # tiny sizes, seconds: CI runs this so the bench cannot rot
 #   scripts/bench-e2e.sh --only side --contacts 1000000 --repeat 5
+#   scripts/bench-e2e.sh --only compression --repeat 3   # 100 Mbit/s link and loopback, ~6 min
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=.venv

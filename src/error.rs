@@ -51,7 +51,7 @@ impl ExportError {
             ExportError::Fetch(e) if e.is_config() => ErrorKind::Config,
             ExportError::Fetch(e) if e.is_incomplete() => ErrorKind::Incomplete,
             ExportError::Fetch(_) => ErrorKind::Api,
-            ExportError::Convert(ConvertError::InvalidRecord { .. }) => ErrorKind::InvalidData,
+            ExportError::Convert(e) if e.is_invalid_data() => ErrorKind::InvalidData,
             ExportError::Convert(
                 ConvertError::InvalidOption { .. } | ConvertError::Location { .. },
             ) => ErrorKind::Config,

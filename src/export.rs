@@ -1,5 +1,6 @@
 //! The one-call export: pages → batches → Parquet files in any object store, published
-//! atomically with a manifest, or not at all.
+//! atomically with a manifest, or not at all; with the lists table beside the contacts
+//! (see [`ExportBuilder::tables`]).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,11 +12,12 @@ use futures::StreamExt;
 use serde::Serialize;
 use trackly_converter::{
     DecoderOptions, FileInfo, InvalidPolicy, OutputLocation, ParquetSink, Reject, SinkOptions,
-    WriterOptions,
+    SinkSummary, WriterOptions,
 };
 use trackly_fetcher::{Client, FetchStats, Query, ResumeFrom, StatsHandle};
 
-use crate::{ExportError, RecordBatches};
+use crate::lists::{self, ListsTable};
+use crate::{ExportError, RecordBatches, Table, Tables};
 
 /// Progress of a running export, handed to the callback set with
 /// [`ExportBuilder::on_progress`] after every page.
@@ -32,21 +34,24 @@ pub struct ExportProgress {
 }
 
 /// What a finished export wrote and saw.
+///
+/// `rows`, `files`, `bytes`, `rejects` and `fetch` are the contacts' (zero and empty when the
+/// run did not export them); [`tables`](Self::tables) has every table the run published.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {
     /// The run's id (a UUIDv7: sortable by start time).
     pub run_id: String,
     /// The partition written.
     pub extract_date: NaiveDate,
-    /// When the run started (the `_extracted_at` of every row).
+    /// When the run started (the `_extracted_at` of every row of every table).
     pub started_at: DateTime<Utc>,
     /// When the last object was published.
     pub finished_at: DateTime<Utc>,
     /// Contacts written.
     pub rows: u64,
-    /// Files published, in order.
+    /// Contacts files published, in order.
     pub files: Vec<FileInfo>,
-    /// Bytes of Parquet published.
+    /// Bytes of contacts Parquet published.
     pub bytes: u64,
     /// Contacts quarantined.
     pub rejects: u64,
@@ -54,8 +59,10 @@ pub struct RunSummary {
     pub unknown_fields: u64,
     /// `revenue_total` values rounded half to even to 4 decimals (also in `_manifest.json`).
     pub rounded_values: u64,
-    /// The fetcher's final statistics.
+    /// The fetcher's final statistics for the contacts.
     pub fetch: FetchStats,
+    /// Every table the run published, in publication order (the contacts last).
+    pub tables: Vec<TableSummary>,
 }
 
 impl RunSummary {
@@ -64,6 +71,44 @@ impl RunSummary {
         (self.finished_at - self.started_at)
             .to_std()
             .unwrap_or_default()
+    }
+
+    /// What the run published of `table`, if it exported it.
+    pub fn table(&self, table: Table) -> Option<&TableSummary> {
+        self.tables.iter().find(|t| t.table == table)
+    }
+}
+
+/// What a run published of one table.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableSummary {
+    /// The table.
+    pub table: Table,
+    /// Rows written.
+    pub rows: u64,
+    /// Files published, in order.
+    pub files: Vec<FileInfo>,
+    /// Bytes of Parquet published.
+    pub bytes: u64,
+    /// Records quarantined.
+    pub rejects: u64,
+    /// Object path of the table's `_manifest.json`.
+    pub manifest_path: String,
+    /// The requests that fetched the table.
+    pub fetch: FetchStats,
+}
+
+impl TableSummary {
+    fn new(table: Table, written: SinkSummary, fetch: FetchStats) -> TableSummary {
+        TableSummary {
+            table,
+            rows: written.rows,
+            files: written.files,
+            bytes: written.bytes,
+            rejects: written.rejects,
+            manifest_path: written.manifest_path,
+            fetch,
+        }
     }
 }
 
@@ -83,12 +128,22 @@ pub struct ExportBuilder {
     progress: Option<ProgressFn>,
     on_start: Option<StartFn>,
     resume: bool,
+    tables: Tables,
 }
 
 impl ExportBuilder {
+    /// Which tables to write (default: [`Tables::ALL`], the contacts and the lists). The
+    /// [`query`](Self::query) filters the contacts only: the lists table always holds every
+    /// list, deleted ones included. Every table of a run is published in the same step, or
+    /// none is; a table left out keeps whatever an earlier run published for the date.
+    pub fn tables(mut self, tables: Tables) -> Self {
+        self.tables = tables;
+        self
+    }
+
     /// Continue the newest interrupted run of the same query and extract date, if there is
-    /// one: its finished files are kept and their pages not fetched again (default: false,
-    /// start afresh).
+    /// one: its finished contacts files are kept and their pages not fetched again (default:
+    /// false, start afresh). The lists, small, are fetched again in full.
     pub fn resume(mut self, resume: bool) -> Self {
         self.resume = resume;
         self
@@ -157,7 +212,16 @@ impl ExportBuilder {
                 reason: format!("no {what} given to Export::builder()"),
             })
         };
+        if self.tables.iter().next().is_none() {
+            return Err(ExportError::Convert(
+                trackly_converter::ConvertError::InvalidOption {
+                    option: "tables",
+                    reason: "no table to export".into(),
+                },
+            ));
+        }
         Ok(Export {
+            tables: self.tables,
             client: self.client.ok_or_else(|| missing("client"))?,
             location: self.location.ok_or_else(|| missing("sink"))?,
             query: self.query,
@@ -184,6 +248,15 @@ pub struct Export {
     progress: Option<ProgressFn>,
     on_start: Option<StartFn>,
     resume: bool,
+    tables: Tables,
+}
+
+/// Where the contacts pages start.
+enum Start {
+    /// From page 1.
+    Fresh,
+    /// Where an interrupted run stopped.
+    From(ResumeFrom),
 }
 
 /// Where a run stands, saved with every finished file (see [`ParquetSink::checkpoint`]).
@@ -212,71 +285,128 @@ impl Export {
     /// Runs the export until it ends or `shutdown` completes; on shutdown the run is aborted
     /// (multipart uploads aborted, staging objects removed) and
     /// [`ExportError::Interrupted`] returned.
+    ///
+    /// The lists (when [`tables`](ExportBuilder::tables) has them) are fetched and decoded
+    /// first, so a failure there (the key, the endpoint, a list that does not fit under
+    /// `InvalidPolicy::Fail`) ends the run before any contact is paged; they are staged once
+    /// the contacts are written and published with them.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()>,
     ) -> Result<RunSummary, ExportError> {
+        let Export {
+            client,
+            query,
+            location,
+            writer,
+            batch_size,
+            on_invalid,
+            extract_date,
+            progress,
+            mut on_start,
+            resume,
+            tables,
+        } = self;
         let clock = Instant::now();
         let now = Utc::now();
-        let extract_date = self.extract_date.unwrap_or_else(|| now.date_naive());
-        let query_json = serde_json::to_value(&self.query).unwrap_or_default();
-        let options = SinkOptions {
+        let extract_date = extract_date.unwrap_or_else(|| now.date_naive());
+        let query_json = serde_json::to_value(&query).unwrap_or_default();
+        let mut options = SinkOptions {
             extract_date,
             run_id: uuid::Uuid::now_v7().to_string(),
-            writer: self.writer,
+            writer,
             query_json,
         };
-        let resumed = if self.resume {
-            ParquetSink::resume(self.location.clone(), options.clone()).await?
+        tokio::pin!(shutdown);
+
+        // Nothing is fetched yet: a resumed run's id and start are known before the lists are
+        // decoded, so both tables carry them.
+        let contacts = if tables.contains(Table::Contacts) {
+            Some(open_contacts(&location, options.clone(), resume).await?)
         } else {
             None
         };
-        let (mut sink, pages) = match resumed {
-            Some((sink, checkpoint)) if sink.closed_files() > 0 => {
-                let progress: Progress =
-                    serde_json::from_value(checkpoint.progress).unwrap_or(Progress {
-                        page: 1,
-                        total: 0,
-                        frontier: None,
-                    });
-                let delivered = sink.written_keys().await?;
-                tracing::info!(
-                    run_id = sink.run_id(),
-                    files = sink.closed_files(),
-                    contacts = delivered.len(),
-                    page = progress.page,
-                    "resuming an interrupted run"
-                );
-                let from = ResumeFrom {
-                    page: progress.page,
-                    total: progress.total,
-                    frontier: progress.frontier,
-                    delivered,
-                };
-                let pages = self.client.contacts_resuming(self.query.clone(), from);
-                (sink, pages)
-            }
-            // An interrupted run that finished no file: keep its id, start from page 1.
-            Some((sink, _)) => (sink, self.client.contacts(self.query.clone())),
-            None => {
-                if self.resume {
-                    tracing::info!("no interrupted run to resume; starting afresh");
-                }
-                let sink = ParquetSink::create(self.location, options).await?;
-                (sink, self.client.contacts(self.query.clone()))
-            }
+        let (run_id, started_at) = match &contacts {
+            Some((sink, _)) => (sink.run_id().to_owned(), sink.started_at()),
+            None => (options.run_id.clone(), now),
         };
-        let run_id = sink.run_id().to_owned();
-        let started_at = sink.started_at();
+        options.run_id = run_id.clone();
         let mut decoder =
-            DecoderOptions::new(run_id.clone(), started_at).with_on_invalid(self.on_invalid);
-        if let Some(rows) = self.batch_size {
+            DecoderOptions::new(run_id.clone(), started_at).with_on_invalid(on_invalid);
+        if let Some(rows) = batch_size {
             decoder = decoder.with_batch_size(rows);
         }
-        let mut batches = RecordBatches::new(pages, decoder)?;
-        if let Some(on_start) = self.on_start {
-            on_start(batches.live_stats());
+
+        // One count of every request of the run, the lists' and the contacts'.
+        let stats = StatsHandle::default();
+        if let Some(on_start) = on_start.take() {
+            on_start(stats.clone());
         }
+        let lists = if tables.contains(Table::Lists) {
+            tracing::debug!(%run_id, %extract_date, "fetching the lists");
+            let fetched = tokio::select! {
+                pages = lists::fetch(&client, &stats) => pages.and_then(|pages| {
+                    ListsTable::decode(&pages, decoder.clone(), stats.snapshot())
+                }),
+                () = &mut shutdown => Err(ExportError::Interrupted { run_id: run_id.clone() }),
+            };
+            match fetched {
+                Ok(table) => {
+                    tracing::info!(lists = table.rows(), "lists fetched and decoded");
+                    Some(table)
+                }
+                Err(error) => {
+                    if let Some((sink, _)) = contacts {
+                        suspend(sink, &run_id).await;
+                    }
+                    return Err(error);
+                }
+            }
+        } else {
+            None
+        };
+
+        let Some((mut sink, start)) = contacts else {
+            // The lists alone: the contacts folder is not touched.
+            let Some(lists) = lists else {
+                return Err(ExportError::Convert(
+                    trackly_converter::ConvertError::InvalidOption {
+                        option: "tables",
+                        reason: "no table to export".into(),
+                    },
+                ));
+            };
+            let written = lists
+                .stage(&location, &options, started_at)
+                .await?
+                .publish()
+                .await?;
+            return Ok(RunSummary {
+                run_id,
+                extract_date,
+                started_at,
+                finished_at: Utc::now(),
+                rows: 0,
+                files: Vec::new(),
+                bytes: 0,
+                rejects: 0,
+                unknown_fields: 0,
+                rounded_values: 0,
+                fetch: FetchStats::default(),
+                tables: vec![TableSummary::new(
+                    Table::Lists,
+                    written,
+                    lists.fetch.clone(),
+                )],
+            });
+        };
+
+        let resume = match start {
+            Start::Fresh => None,
+            Start::From(from) => Some(from),
+        };
+        let pages = client.contacts_with_stats(query.clone(), resume, stats);
+        let mut batches = RecordBatches::new(pages, decoder)?;
         tracing::info!(%run_id, %extract_date, "export started");
 
         // Decoding (here) and Parquet encoding (the writer task) overlap on two cores; the
@@ -285,9 +415,8 @@ impl Export {
         let (tx, rx) = tokio::sync::mpsc::channel::<Item>(2);
         let writer = tokio::spawn(write_all(sink, rx));
         let fed = {
-            let work = feed(&mut batches, tx, self.progress.as_deref(), clock);
+            let work = feed(&mut batches, tx, progress.as_deref(), clock);
             tokio::pin!(work);
-            tokio::pin!(shutdown);
             tokio::select! {
                 result = &mut work => Some(result),
                 () = &mut shutdown => None,
@@ -308,25 +437,34 @@ impl Export {
             (Some(Ok(())), Ok(())) => None,
         };
         if let Some(error) = failure {
-            // Nothing half-written stays visible. Finished staged files stay (hidden) with
-            // their checkpoint, so `--resume` can continue; a later successful run of the
-            // same date removes them.
-            let resumable = sink.closed_files() > 0;
-            if let Err(cleanup) = sink.suspend().await {
-                tracing::warn!(%cleanup, "cleaning up the failed run was incomplete");
-            } else if resumable {
-                tracing::info!(%run_id, "finished files of the failed run are kept; --resume continues from them");
-            }
+            suspend(sink, &run_id).await;
             return Err(error);
         }
+        let staged = match &lists {
+            Some(lists) => match lists.stage(&location, &options, started_at).await {
+                Ok(staged) => vec![staged],
+                Err(error) => {
+                    suspend(sink, &run_id).await;
+                    return Err(error);
+                }
+            },
+            None => Vec::new(),
+        };
         let fetch = batches.fetch_stats();
         let fetch_json = serde_json::to_value(&fetch).unwrap_or_default();
         let mut sink = sink;
         sink.set_decode_stats(batches.decode_stats());
-        let written = match sink.finish(fetch_json).await {
-            Ok(summary) => summary,
-            Err(e) => return Err(e.into()),
-        };
+        let (written, companions) = sink.finish_with(fetch_json, staged).await?;
+        let mut published: Vec<TableSummary> = companions
+            .into_iter()
+            .zip(&lists)
+            .map(|(summary, lists)| TableSummary::new(Table::Lists, summary, lists.fetch.clone()))
+            .collect();
+        published.push(TableSummary::new(
+            Table::Contacts,
+            written.clone(),
+            fetch.clone(),
+        ));
         Ok(RunSummary {
             run_id,
             extract_date,
@@ -339,7 +477,70 @@ impl Export {
             unknown_fields: batches.unknown_fields(),
             rounded_values: batches.decode_stats().rounded_values,
             fetch,
+            tables: published,
         })
+    }
+}
+
+/// The contacts sink of the run (a resumed one if `resume` finds an interrupted run of the
+/// same query and date) and where its pages start.
+async fn open_contacts(
+    location: &OutputLocation,
+    options: SinkOptions,
+    resume: bool,
+) -> Result<(ParquetSink, Start), ExportError> {
+    let resumed = if resume {
+        ParquetSink::resume(location.clone(), options.clone()).await?
+    } else {
+        None
+    };
+    Ok(match resumed {
+        Some((sink, checkpoint)) if sink.closed_files() > 0 => {
+            let progress: Progress =
+                serde_json::from_value(checkpoint.progress).unwrap_or(Progress {
+                    page: 1,
+                    total: 0,
+                    frontier: None,
+                });
+            let delivered = sink.written_keys().await?;
+            tracing::info!(
+                run_id = sink.run_id(),
+                files = sink.closed_files(),
+                contacts = delivered.len(),
+                page = progress.page,
+                "resuming an interrupted run"
+            );
+            let from = ResumeFrom {
+                page: progress.page,
+                total: progress.total,
+                frontier: progress.frontier,
+                delivered,
+            };
+            (sink, Start::From(from))
+        }
+        // An interrupted run that finished no file: keep its id, start from page 1.
+        Some((sink, _)) => (sink, Start::Fresh),
+        None => {
+            if resume {
+                tracing::info!("no interrupted run to resume; starting afresh");
+            }
+            (
+                ParquetSink::create(location.clone(), options).await?,
+                Start::Fresh,
+            )
+        }
+    })
+}
+
+/// After a failure: nothing half-written stays visible. Finished staged contacts files stay
+/// (hidden) with their checkpoint, so `--resume` can continue; a later successful run of the
+/// same date removes them.
+async fn suspend(sink: ParquetSink, run_id: &str) {
+    let resumable = sink.closed_files() > 0;
+    if let Err(cleanup) = sink.suspend().await {
+        tracing::warn!(%cleanup, "cleaning up the failed run was incomplete");
+    } else if resumable {
+        tracing::info!(%run_id, "finished files of the failed run are kept; --resume continues from them");
     }
 }
 

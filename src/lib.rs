@@ -1,8 +1,10 @@
 //! # trackly-export
 //!
 //! Pulls every contact out of the Trackly SMS API (`GET /v2/contacts`) and lands it as Parquet
-//! on local disk or in any [`object_store`] (S3 and S3-compatible servers included). This crate
-//! is a thin facade over three libraries, re-exported here:
+//! on local disk or in any [`object_store`] (S3 and S3-compatible servers included), with every
+//! sending list (`GET /v2/lists`, deleted ones included) as a second table beside it, so that
+//! `contacts.list_id = lists.id` joins (see [`ExportBuilder::tables`]). This crate is a thin
+//! facade over three libraries, re-exported here:
 //!
 //! - [`fetcher`] (`trackly-fetcher`): concurrent, ordered, retrying page requests, exactly once
 //!   under drift;
@@ -54,7 +56,8 @@
 //! - **All or nothing.** Files are written under staging names that DuckDB and Spark skip and
 //!   published only when the whole run succeeded; on failure or interruption, the multipart
 //!   upload in progress is aborted and finished files stay hidden in staging for
-//!   [`ExportBuilder::resume`]. `_SUCCESS` is written last.
+//!   [`ExportBuilder::resume`]. `_SUCCESS` is written last. The tables of a run (contacts and
+//!   lists) are published in one step with one run id: both or neither.
 //! - **Bounded memory.** Peak memory depends on concurrency, batch size and row-group size, not
 //!   on the number of contacts (the fetcher de-duplicates over a window of recent pages).
 //! - **Secrets.** The API key is never logged, printed, written, or shown by `Debug`.
@@ -62,6 +65,8 @@
 mod batches;
 mod error;
 mod export;
+mod lists;
+mod tables;
 
 pub use trackly_converter as converter;
 pub use trackly_fetcher as fetcher;
@@ -69,11 +74,13 @@ pub use trackly_mock as mock;
 
 pub use batches::{RecordBatches, record_batches};
 pub use error::{ErrorKind, ExportError};
-pub use export::{Export, ExportBuilder, ExportProgress, RunSummary};
+pub use export::{Export, ExportBuilder, ExportProgress, RunSummary, TableSummary};
+pub use tables::{InvalidTables, Table, Tables};
 pub use trackly_converter::{
     Compression, ContactDecoder, ConvertError, DecoderOptions, InvalidPolicy, OutputLocation,
-    ParquetSink, Reject, WriterOptions, contacts_schema,
+    ParquetSink, Reject, WriterOptions, contacts_schema, lists_schema,
 };
 pub use trackly_fetcher::{
-    ApiKey, Client, ClientBuilder, Contact, E164, FetchError, FetchStats, Page, Query, RetryConfig,
+    ApiError, ApiKey, Client, ClientBuilder, Contact, E164, FetchError, FetchStats, InvalidApiKey,
+    ListsPage, Page, Query, RetryConfig,
 };

@@ -164,7 +164,9 @@ async fn invalid_data_exits_6_or_is_quarantined() {
     let url = fixed_server(BAD_PAGE);
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = binary();
+    // The fixed server serves contacts only.
     cmd.env("TRACKLY_API_KEY", SECRET)
+        .env("TRACKLY_TABLES", "contacts")
         .args(["export", "--base-url", &url, "--output"])
         .arg(dir.path());
     let out = run_async(cmd).await;
@@ -178,6 +180,7 @@ async fn invalid_data_exits_6_or_is_quarantined() {
 
     let mut cmd = binary();
     cmd.env("TRACKLY_API_KEY", SECRET)
+        .env("TRACKLY_TABLES", "contacts")
         .args([
             "export",
             "--on-invalid",
@@ -216,8 +219,14 @@ async fn dry_run_checks_the_key_and_writes_nothing() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stdout(&out).contains("2500 contacts"), "{}", stdout(&out));
     assert!(stdout(&out).contains("3 pages"), "{}", stdout(&out));
+    // Page 1 of the contacts, and the lists (the default answer and the deleted ones).
+    assert!(
+        stdout(&out).contains("4 lists (deleted ones included) in 2 answers"),
+        "{}",
+        stdout(&out)
+    );
     assert!(!lake.exists(), "dry run created {}", lake.display());
-    assert_eq!(server.stats().requests, 1);
+    assert_eq!(server.stats().requests, 3);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -77,7 +77,15 @@ async fn finish(server: &MockServer, lake: &Path, resume: bool) -> String {
         .unwrap();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let manifest = lake.join("contacts/extract_date=2026-02-03/_manifest.json");
-    std::fs::read_to_string(manifest).unwrap()
+    let manifest = std::fs::read_to_string(manifest).unwrap();
+    // The lists are fetched again in full and published with the contacts, under the run id
+    // of the run that resumed (the interrupted one's).
+    let lists = lake.join("lists/extract_date=2026-02-03/_manifest.json");
+    let lists: serde_json::Value = serde_json::from_slice(&std::fs::read(lists).unwrap()).unwrap();
+    let contacts: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    assert_eq!(lists["run_id"], contacts["run_id"]);
+    assert_eq!(lists["tables"], contacts["tables"]);
+    manifest
 }
 
 async fn server() -> MockServer {

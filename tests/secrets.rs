@@ -268,7 +268,7 @@ async fn the_key_is_never_sent_to_another_origin_on_a_redirect() {
                 err.lines()
                     .last()
                     .unwrap()
-                    .contains("redirected to another origin"),
+                    .contains("another origin; the API key is not sent there"),
                 "{status}: {err}"
             );
             assert_eq!(api.requests().len(), 1, "{status}: not retried");

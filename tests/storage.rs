@@ -107,11 +107,20 @@ async fn export_to_s3_lands_exactly_the_ground_truth() {
         names.contains(&format!("{date}/_manifest.json")),
         "{names:?}"
     );
+    let lists = "lists/extract_date=2026-05-06";
+    assert!(names.contains(&format!("{lists}/_SUCCESS")), "{names:?}");
     assert!(
-        names.iter().all(|n| n.starts_with(date)),
+        names
+            .iter()
+            .all(|n| n.starts_with(date) || n.starts_with(lists)),
         "staging objects left behind: {names:?}"
     );
     check_lake(dir.path(), &server.ground_truth(None, None), Some(4_000));
+    check_lists(
+        dir.path(),
+        &server.lists_ground_truth(),
+        &["--join", "--same-run"],
+    );
     let manifest = manifest(dir.path());
     assert_eq!(manifest["rows"], 4_000);
     assert_no_secret_in_tree(dir.path());
@@ -296,7 +305,9 @@ fn big_pages(fail_after: Option<u64>) -> TestServer {
 /// `export` of `server` to `s3://{bucket}/lake` on `moto`, in big uncompressed row groups.
 fn big_export(server: &TestServer, moto: &Moto, bucket: &str, extra: &[&str]) -> Command {
     let mut cmd = binary();
+    // The test server serves contacts only.
     cmd.env("TRACKLY_API_KEY", SECRET)
+        .env("TRACKLY_TABLES", "contacts")
         .args([
             "export",
             "--base-url",

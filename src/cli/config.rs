@@ -8,8 +8,10 @@ use anyhow::{Context, bail};
 use chrono::NaiveDate;
 use serde::Deserialize;
 use trackly_export::{
-    ApiKey, ClientBuilder, Compression, E164, InvalidPolicy, Query, RetryConfig, WriterOptions,
+    ApiKey, ClientBuilder, Compression, E164, InvalidApiKey, InvalidPolicy, Query, RetryConfig,
+    WriterOptions,
 };
+use trackly_export::{Table, Tables};
 
 use super::flags::ExportArgs;
 
@@ -18,6 +20,7 @@ use super::flags::ExportArgs;
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     output: Option<String>,
+    tables: Option<TablesSetting>,
     list_number: Option<String>,
     active: Option<String>,
     concurrency: Option<usize>,
@@ -38,6 +41,24 @@ struct FileConfig {
     dedup_window: Option<u64>,
     allow_http: Option<bool>,
     api_key_file: Option<PathBuf>,
+    http_compression: Option<bool>,
+}
+
+/// `tables` in a config file: `"contacts,lists"` as on the command line, or a TOML array.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum TablesSetting {
+    Text(String),
+    Names(Vec<String>),
+}
+
+impl TablesSetting {
+    fn into_text(self) -> String {
+        match self {
+            TablesSetting::Text(text) => text,
+            TablesSetting::Names(names) => names.join(","),
+        }
+    }
 }
 
 /// A fully resolved, validated `export` configuration.
@@ -45,6 +66,8 @@ struct FileConfig {
 pub struct ExportConfig {
     pub client: ClientBuilder,
     pub query: Query,
+    /// The tables to write (`--tables`).
+    pub tables: Tables,
     pub output: String,
     pub allow_http: bool,
     pub writer: WriterOptions,
@@ -55,6 +78,8 @@ pub struct ExportConfig {
     pub resume: bool,
     /// The key was given with `--api-key` on the command line (it shows in `ps`).
     pub key_on_command_line: bool,
+    /// Where the key came from, for the message when the API refuses it.
+    pub key_source: String,
 }
 
 /// Resolves and validates everything; every error names the setting and the value.
@@ -71,18 +96,33 @@ pub fn resolve(args: &ExportArgs, key_on_command_line: bool) -> anyhow::Result<E
 
     let output =
         pick!(output).context("--output is required (a directory or s3://bucket/prefix)")?;
+    let tables = match args
+        .tables
+        .clone()
+        .or_else(|| file.tables.clone().map(TablesSetting::into_text))
+    {
+        Some(text) => text.parse::<Tables>().context("--tables")?,
+        None => Tables::ALL,
+    };
     let query = Query {
         list_number: pick!(list_number)
             .map(|n| E164::parse(&n).with_context(|| "--list-number".to_string()))
             .transpose()?,
         active: pick!(active).map(|a| parse_active(&a)).transpose()?,
     };
+    if !tables.contains(Table::Contacts) && query != Query::all() {
+        // Often set in the environment for the nightly contacts job: not worth failing for.
+        tracing::warn!(
+            "--list-number and --active filter the contacts, which --tables {tables} does not export; the lists table always holds every list"
+        );
+    }
 
     let mut client = ClientBuilder::new();
     if let Some(url) = pick!(base_url) {
         client = client.with_base_url(url);
     }
-    client = client.with_api_key(api_key(args, file.api_key_file.as_deref())?);
+    let (key, key_source) = api_key(args, file.api_key_file.as_deref(), key_on_command_line)?;
+    client = client.with_api_key(key);
     if let Some(n) = pick!(concurrency) {
         if !(1..=256).contains(&n) {
             bail!("--concurrency {n} is out of range 1..=256");
@@ -120,6 +160,9 @@ pub fn resolve(args: &ExportArgs, key_on_command_line: bool) -> anyhow::Result<E
     }
     let allow_http = pick!(allow_http).unwrap_or(false);
     client = client.with_allow_http(allow_http);
+    // The flag (or its variable) can only turn compression off; the file either way.
+    let http_compression = !args.no_http_compression && file.http_compression.unwrap_or(true);
+    client = client.with_http_compression(http_compression);
 
     let mut writer = WriterOptions::default();
     let level = pick!(zstd_level);
@@ -170,6 +213,7 @@ pub fn resolve(args: &ExportArgs, key_on_command_line: bool) -> anyhow::Result<E
     Ok(ExportConfig {
         client,
         query,
+        tables,
         output,
         allow_http,
         writer,
@@ -179,6 +223,7 @@ pub fn resolve(args: &ExportArgs, key_on_command_line: bool) -> anyhow::Result<E
         dry_run: args.dry_run,
         resume: args.resume,
         key_on_command_line,
+        key_source,
     })
 }
 
@@ -205,19 +250,32 @@ fn parse_active(text: &str) -> anyhow::Result<bool> {
     }
 }
 
-/// `--api-key` / `TRACKLY_API_KEY` first, then the key file (flag, env or config file).
-fn api_key(args: &ExportArgs, file_key_path: Option<&Path>) -> anyhow::Result<ApiKey> {
+/// `--api-key` / `TRACKLY_API_KEY` first, then the key file (flag, env or config file); the
+/// key and where it came from. Whitespace around the key is dropped; whitespace inside it is
+/// a usage error that does not show the key.
+fn api_key(
+    args: &ExportArgs,
+    file_key_path: Option<&Path>,
+    key_on_command_line: bool,
+) -> anyhow::Result<(ApiKey, String)> {
     if let Some(key) = &args.api_key {
-        return Ok(ApiKey::new(key.trim()));
+        let source = if key_on_command_line {
+            "--api-key"
+        } else {
+            "TRACKLY_API_KEY"
+        };
+        let key = ApiKey::parse(key).with_context(|| source.to_owned())?;
+        return Ok((key, source.to_owned()));
     }
     let Some(path) = args.api_key_file.as_deref().or(file_key_path) else {
         bail!("no API key: set TRACKLY_API_KEY or pass --api-key-file PATH");
     };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("--api-key-file {}: cannot read the file", path.display()))?;
-    let key = text.lines().next().unwrap_or_default().trim();
-    if key.is_empty() {
-        bail!("--api-key-file {}: the file is empty", path.display());
-    }
-    Ok(ApiKey::new(key))
+    let source = format!("--api-key-file {}", path.display());
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("{source}: cannot read the file"))?;
+    let key = ApiKey::parse(&text).map_err(|e| match e {
+        InvalidApiKey::Empty => anyhow::anyhow!("{source}: the file is empty"),
+        inside => anyhow::Error::new(inside).context(source.clone()),
+    })?;
+    Ok((key, source))
 }

@@ -47,9 +47,14 @@ pub async fn run(args: &DemoArgs, progress: Arc<Progress>) -> anyhow::Result<Run
 pub fn next_steps(output: &Path) -> String {
     let glob = output.join("contacts/**/*.parquet");
     let glob = glob.to_string_lossy();
+    let lists = output.join("lists/**/*.parquet");
+    let lists = lists.to_string_lossy();
     format!(
         "\nQuery it with DuckDB:\n\n  duckdb -c \"SELECT carrier, count(*) AS contacts, sum(revenue_total) AS revenue, \
          count(custom_fields['source']) AS with_source FROM read_parquet('{glob}', hive_partitioning=true) \
+         GROUP BY ALL ORDER BY contacts DESC\"\n\
+         \nJoin the contacts with their lists:\n\n  duckdb -c \"SELECT l.brand_name, l.list_name, l.status, count(*) AS contacts \
+         FROM read_parquet('{glob}') c JOIN read_parquet('{lists}') l ON c.list_id = l.id \
          GROUP BY ALL ORDER BY contacts DESC\"\n"
     )
 }

@@ -54,7 +54,7 @@ pub enum Command {
     /// Print the output schema (Arrow) or DDL for DuckDB or Spark.
     Schema(SchemaArgs),
     /// Run the fault-injecting mock Trackly API server (for tests and benchmarks).
-    MockServer(MockServerArgs),
+    MockServer(Box<MockServerArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -63,11 +63,17 @@ pub struct ExportArgs {
     #[arg(long, short, env = "TRACKLY_OUTPUT")]
     pub output: Option<String>,
 
-    /// Only contacts of this sending list (E.164, e.g. +18005551234).
+    /// Tables to write, comma-separated: contacts (GET /v2/contacts) and lists (GET /v2/lists,
+    /// deleted lists included), published together [default: contacts,lists].
+    #[arg(long, value_name = "TABLES", env = "TRACKLY_TABLES")]
+    pub tables: Option<String>,
+
+    /// Only contacts of this sending list (E.164, e.g. +18005551234); the lists table always
+    /// has every list.
     #[arg(long, env = "TRACKLY_LIST_NUMBER")]
     pub list_number: Option<String>,
 
-    /// Only active (true) or inactive (false) contacts; omit for all.
+    /// Only active (true) or inactive (false) contacts; omit for all (contacts only).
     #[arg(long, env = "TRACKLY_ACTIVE")]
     pub active: Option<String>,
 
@@ -141,6 +147,11 @@ pub struct ExportArgs {
     #[arg(long, env = "TRACKLY_ALLOW_HTTP")]
     pub allow_http: Option<bool>,
 
+    /// Do not ask the API for compressed bodies (by default zstd, brotli or gzip, decoded as
+    /// they arrive); `http_compression = false` in the config file does the same.
+    #[arg(long, env = "TRACKLY_NO_HTTP_COMPRESSION")]
+    pub no_http_compression: bool,
+
     /// Read the API key from this file (first line).
     #[arg(long, env = "TRACKLY_API_KEY_FILE")]
     pub api_key_file: Option<PathBuf>,
@@ -179,6 +190,15 @@ pub struct SchemaArgs {
     /// What to print.
     #[arg(long, value_enum, default_value_t = SchemaFormat::Arrow)]
     pub format: SchemaFormat,
+    /// Only this table [default: every table, contacts then lists].
+    #[arg(long, value_enum)]
+    pub table: Option<SchemaTable>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaTable {
+    Contacts,
+    Lists,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -261,4 +281,19 @@ pub struct MockServerArgs {
     /// instead of the documented empty page.
     #[arg(long)]
     pub past_end_status: Option<u16>,
+    /// Page /v2/lists answers, at most N lists a page, with a pagination block (by default
+    /// they hold every list and no pagination, as documented).
+    #[arg(long, value_name = "N")]
+    pub lists_per_page: Option<u32>,
+    /// Refuse every request with the right key as a suspended account does (403, no code).
+    #[arg(long)]
+    pub suspended: bool,
+    /// Send contacts pages compressed when the request accepts it, in these codings by
+    /// preference (zstd, br, gzip), e.g. `zstd,br,gzip`. Each page is compressed once and kept.
+    #[arg(long, value_delimiter = ',', value_name = "CODINGS")]
+    pub compress: Vec<String>,
+    /// Bandwidth of one link all connections share, e.g. `100mbit` (bits/s; also kbit, gbit)
+    /// or `12MB` (bytes/s; also B, kB, GB): every body is paced through it.
+    #[arg(long, value_name = "RATE")]
+    pub bandwidth: Option<String>,
 }

@@ -4,7 +4,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use trackly_mock::{DatasetConfig, Drift, DriftKind, Faults, Live, MockConfig, MockServer};
+use trackly_mock::{
+    ContentCoding, DatasetConfig, Drift, DriftKind, Faults, Live, MockConfig, MockServer,
+};
 
 use super::flags::MockServerArgs;
 
@@ -30,11 +32,20 @@ pub fn config(args: &MockServerArgs) -> anyhow::Result<MockConfig> {
             bail!("{name} {p} is not a probability between 0 and 1");
         }
     }
+    if args.lists_per_page == Some(0) {
+        bail!("--lists-per-page must be at least 1");
+    }
     let drift = args
         .drift
         .iter()
         .map(|spec| parse_drift(spec))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let compression = args
+        .compress
+        .iter()
+        .map(|name| name.parse::<ContentCoding>().context("--compress"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let bandwidth = args.bandwidth.as_deref().map(parse_bandwidth).transpose()?;
     Ok(MockConfig {
         dataset: DatasetConfig {
             seed: args.seed,
@@ -65,9 +76,43 @@ pub fn config(args: &MockServerArgs) -> anyhow::Result<MockConfig> {
             }),
             past_end_status: args.past_end_status,
             damaged: Vec::new(),
+            suspended: args.suspended,
         },
         addr: SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)),
+        lists_per_page: args.lists_per_page,
+        compression,
+        bandwidth,
     })
+}
+
+/// `100mbit`, `1.5gbit`, `800kbit`, `64bit` (bits per second, SI) or `12MB`, `500kB`, `1GB`,
+/// `2000B` (bytes per second, SI), to bytes per second.
+fn parse_bandwidth(text: &str) -> anyhow::Result<u64> {
+    let explain = || {
+        format!("--bandwidth {text:?}: expected a rate such as 100mbit (bits/s) or 12MB (bytes/s)")
+    };
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .with_context(explain)?;
+    let (number, unit) = trimmed.split_at(split);
+    let number: f64 = number.parse().ok().with_context(explain)?;
+    let bytes_per_unit = match unit.trim() {
+        u if u.eq_ignore_ascii_case("bit") => 1.0 / 8.0,
+        u if u.eq_ignore_ascii_case("kbit") => 1e3 / 8.0,
+        u if u.eq_ignore_ascii_case("mbit") => 1e6 / 8.0,
+        u if u.eq_ignore_ascii_case("gbit") => 1e9 / 8.0,
+        "B" => 1.0,
+        "kB" | "KB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        _ => bail!("{}", explain()),
+    };
+    let rate = number * bytes_per_unit;
+    if !(rate.is_finite() && rate >= 1.0 && rate <= u64::MAX as f64) {
+        bail!("--bandwidth {text:?} must be at least one byte per second");
+    }
+    Ok(rate.round() as u64)
 }
 
 /// `insert:N@K` or `delete:N@K`: N contacts after the K-th request.
@@ -102,7 +147,8 @@ pub async fn run(args: &MockServerArgs) -> anyhow::Result<()> {
     // The URL goes to stdout alone so scripts can read it; the rest is for people.
     println!("{}", server.url());
     eprintln!(
-        "trackly-mock: {contacts} contacts at {}/v2/contacts (X-Api-Key required); ground truth at {}/_mock/ground_truth, counters at {}/_mock/stats. Ctrl-C stops.",
+        "trackly-mock: {contacts} contacts at {}/v2/contacts and their lists at {}/v2/lists (X-Api-Key required); ground truth at {}/_mock/ground_truth, counters at {}/_mock/stats. Ctrl-C stops.",
+        server.url(),
         server.url(),
         server.url(),
         server.url()
@@ -130,5 +176,19 @@ mod tests {
         assert!(parse_drift("delete:3@0").is_ok());
         let err = parse_drift("remove:3").unwrap_err().to_string();
         assert!(err.contains("insert:N@K"), "{err}");
+    }
+
+    #[test]
+    fn bandwidths_read_as_bits_or_bytes_per_second() {
+        assert_eq!(parse_bandwidth("100mbit").unwrap(), 12_500_000);
+        assert_eq!(parse_bandwidth("100Mbit").unwrap(), 12_500_000);
+        assert_eq!(parse_bandwidth("1.5gbit").unwrap(), 187_500_000);
+        assert_eq!(parse_bandwidth("800kbit").unwrap(), 100_000);
+        assert_eq!(parse_bandwidth("12MB").unwrap(), 12_000_000);
+        assert_eq!(parse_bandwidth("2000B").unwrap(), 2_000);
+        for bad in ["100", "fast", "mbit", "100mb", "0mbit", "1bit", "-5MB"] {
+            let err = parse_bandwidth(bad).unwrap_err().to_string();
+            assert!(err.contains("--bandwidth"), "{bad}: {err}");
+        }
     }
 }

@@ -11,12 +11,18 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use arrow_schema::SchemaRef;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
-use trackly_export::converter::schema::{duckdb_ddl, spark_ddl};
-use trackly_export::{ErrorKind, Export, ExportError, OutputLocation, RunSummary, contacts_schema};
+use trackly_export::converter::schema::{duckdb_ddl_of, spark_ddl_of};
+use trackly_export::converter::{CONTACTS_TABLE, LISTS_TABLE};
+use trackly_export::fetcher::StatsHandle;
+use trackly_export::{
+    ErrorKind, Export, ExportError, OutputLocation, RunSummary, Table, contacts_schema,
+    lists_schema,
+};
 
-use flags::{Cli, Command, LogFormat, SchemaFormat};
+use flags::{Cli, Command, LogFormat, SchemaFormat, SchemaTable};
 use progress::Progress;
 
 /// Exit codes, as documented in `--help` and the README.
@@ -43,6 +49,7 @@ pub fn main() -> ExitCode {
         .and_then(|m| m.value_source("api_key"))
         == Some(ValueSource::CommandLine);
     logging::init(cli.quiet, cli.verbose, cli.log_format);
+    let log_format = cli.log_format;
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -57,10 +64,31 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli, key_on_command_line)) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(failure) => {
-            eprintln!("error: {}", one_line(&failure.error));
+            report(&failure, log_format);
             ExitCode::from(failure.code)
         }
     }
+}
+
+/// The failure on stderr: one line of text, or with `--log-format json` one error event that
+/// also carries the exit code and what the API said (its `code` and `error`), when it said it.
+fn report(failure: &Failure, log_format: LogFormat) {
+    let message = one_line(&failure.error);
+    if log_format != LogFormat::Json {
+        eprintln!("error: {message}");
+        return;
+    }
+    let fetch = match failure.error.downcast_ref::<ExportError>() {
+        Some(ExportError::Fetch(e)) => Some(e),
+        _ => failure.error.downcast_ref::<trackly_export::FetchError>(),
+    };
+    let api = fetch.and_then(|e| e.api_error());
+    tracing::error!(
+        exit_code = failure.code,
+        api_code = api.and_then(|a| a.code.as_deref()),
+        api_error = api.and_then(|a| a.error.as_deref()),
+        "{message}"
+    );
 }
 
 /// The error and its causes on one line, each cause once: many layers already quote their
@@ -164,33 +192,61 @@ async fn run(cli: Cli, key_on_command_line: bool) -> Result<(), Failure> {
                         file.bytes as f64 / (1024.0 * 1024.0)
                     );
                 }
+                if let Some(lists) = summary.table(Table::Lists) {
+                    println!("and their {} lists:", lists.rows);
+                    for file in &lists.files {
+                        println!("  {}", args.output.join(&file.path).display());
+                    }
+                }
                 println!("{}", demo::next_steps(&args.output));
             }
             Ok(())
         }
         Command::Schema(args) => {
-            let text = match args.format {
-                SchemaFormat::Arrow => {
-                    let schema = contacts_schema();
-                    let mut out = String::new();
-                    for field in schema.fields() {
-                        out.push_str(&format!(
-                            "{}: {}{}\n",
-                            field.name(),
-                            field.data_type(),
-                            if field.is_nullable() { "" } else { " NOT NULL" }
-                        ));
-                    }
-                    out
-                }
-                SchemaFormat::Duckdb => duckdb_ddl("contacts"),
-                SchemaFormat::Spark => spark_ddl("contacts"),
-            };
-            print!("{text}");
+            print!("{}", schema_text(args.format, args.table));
             std::io::stdout().flush().ok();
             Ok(())
         }
         Command::MockServer(args) => mock_server::run(&args).await.map_err(Failure::from),
+    }
+}
+
+/// What `schema` prints: the Arrow fields or the DDL of one table, or of every table (contacts
+/// then lists; Arrow with a `# table` line before each, DDL as statements separated by `;`).
+fn schema_text(format: SchemaFormat, only: Option<SchemaTable>) -> String {
+    let tables: Vec<(&str, SchemaRef)> = [
+        (SchemaTable::Contacts, CONTACTS_TABLE, contacts_schema()),
+        (SchemaTable::Lists, LISTS_TABLE, lists_schema()),
+    ]
+    .into_iter()
+    .filter(|(table, _, _)| only.is_none_or(|only| only == *table))
+    .map(|(_, name, schema)| (name, schema))
+    .collect();
+    let texts: Vec<String> = tables
+        .iter()
+        .map(|(name, schema)| match format {
+            SchemaFormat::Arrow => {
+                let mut out = String::new();
+                if only.is_none() {
+                    out.push_str(&format!("# {name}\n"));
+                }
+                for field in schema.fields() {
+                    out.push_str(&format!(
+                        "{}: {}{}\n",
+                        field.name(),
+                        field.data_type(),
+                        if field.is_nullable() { "" } else { " NOT NULL" }
+                    ));
+                }
+                out
+            }
+            SchemaFormat::Duckdb => duckdb_ddl_of(schema, name),
+            SchemaFormat::Spark => spark_ddl_of(schema, name),
+        })
+        .collect();
+    match format {
+        SchemaFormat::Arrow => texts.join("\n"),
+        SchemaFormat::Duckdb | SchemaFormat::Spark => texts.join(";\n\n"),
     }
 }
 
@@ -205,22 +261,49 @@ async fn export(
         );
     }
     let client = config.client.build().map_err(ExportError::from)?;
+    let key_source = config.key_source.clone();
+    let refused_key = move |error: ExportError| -> Failure {
+        let mut failure = Failure::from(error);
+        if failure.code == exit::AUTH {
+            failure.error = failure.error.context(format!("API key from {key_source}"));
+        }
+        failure
+    };
     if config.dry_run {
-        // Validate the location without creating anything, then spend one request on page 1.
+        // Validate the location without creating anything, then spend one request on page 1
+        // of the contacts and the (two, small) requests of the lists.
         check_output(&config.output, config.allow_http)?;
-        let first = client
-            .first_page(&config.query)
-            .await
-            .map_err(ExportError::from)?;
-        let p = first.pagination();
-        let pages = p.total.div_ceil(u64::from(client.per_page()));
+        let output = config.output.trim_end_matches('/');
+        let mut plan = Vec::new();
+        if config.tables.contains(Table::Contacts) {
+            let first = client
+                .first_page(&config.query)
+                .await
+                .map_err(|e| refused_key(e.into()))?;
+            let p = first.pagination();
+            let pages = p.total.div_ceil(u64::from(client.per_page()));
+            plan.push(format!(
+                "{} contacts match {}, {} pages of {}, to be written under {output}/contacts/extract_date=…",
+                p.total,
+                describe_query(&config.query),
+                pages,
+                client.per_page(),
+            ));
+        }
+        if config.tables.contains(Table::Lists) {
+            let answers = client
+                .lists(&StatsHandle::default())
+                .await
+                .map_err(|e| refused_key(e.into()))?;
+            let lists: usize = answers.iter().map(|a| a.len()).sum();
+            plan.push(format!(
+                "{lists} lists (deleted ones included) in {}, to be written under {output}/lists/extract_date=…",
+                count(answers.len() as u64, "answer", "answers"),
+            ));
+        }
         println!(
-            "dry run: the API key works; {} contacts match {}, {} pages of {}, to be written under {}/contacts/extract_date=… (nothing written)",
-            p.total,
-            describe_query(&config.query),
-            pages,
-            client.per_page(),
-            config.output.trim_end_matches('/')
+            "dry run: the API key works; {} (nothing written)",
+            plan.join("; ")
         );
         return Ok(());
     }
@@ -233,6 +316,7 @@ async fn export(
         .sink(location)
         .writer(config.writer)
         .on_invalid(config.on_invalid)
+        .tables(config.tables)
         .resume(config.resume);
     if let Some(rows) = config.batch_size {
         builder = builder.batch_size(rows);
@@ -249,7 +333,7 @@ async fn export(
         .run_until(shutdown_signal())
         .await;
     progress.finish();
-    let summary = result?;
+    let summary = result.map_err(refused_key)?;
     if !quiet {
         print_summary(&summary, &config.output, log_format);
     }
@@ -305,6 +389,20 @@ fn reconciliation(f: &trackly_export::FetchStats) -> String {
     }
 }
 
+/// What the responses cost on the wire: `12.3 MB received for 98.7 MB of JSON (8.0x
+/// compressed)`, or `98.7 MB received` when nothing came compressed.
+fn transfer(f: &trackly_export::FetchStats) -> String {
+    let mb = |n: u64| n as f64 / 1e6;
+    match f.compression_ratio() {
+        Some(ratio) if f.body_bytes != f.wire_bytes => format!(
+            "{:.1} MB received for {:.1} MB of JSON ({ratio:.1}x compressed)",
+            mb(f.wire_bytes),
+            mb(f.body_bytes)
+        ),
+        _ => format!("{:.1} MB received", mb(f.wire_bytes)),
+    }
+}
+
 /// `1 retry`, `2 retries`.
 fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
@@ -313,6 +411,32 @@ fn count(n: u64, one: &str, many: &str) -> String {
 /// The final summary on stderr; with `--log-format json` a log event, so every line parses.
 fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
     let secs = summary.duration().as_secs_f64();
+    let output = output.trim_end_matches('/');
+    let lists = summary.table(Table::Lists);
+    if summary.table(Table::Contacts).is_none() {
+        let rows = lists.map_or(0, |l| l.rows);
+        if format == LogFormat::Json {
+            tracing::info!(
+                lists = rows,
+                lists_rejects = lists.map_or(0, |l| l.rejects),
+                requests = lists.map_or(0, |l| l.fetch.requests),
+                seconds = secs,
+                run_id = %summary.run_id,
+                extract_date = %summary.extract_date,
+                output,
+                "export finished"
+            );
+        } else {
+            eprintln!(
+                "exported {rows} lists in {secs:.1}s to {output}/lists/extract_date={}: {} reject(s), {}, run {}",
+                summary.extract_date,
+                lists.map_or(0, |l| l.rejects),
+                count(lists.map_or(0, |l| l.fetch.requests), "request", "requests"),
+                summary.run_id,
+            );
+        }
+        return;
+    }
     let f = &summary.fetch;
     if format == LogFormat::Json {
         tracing::info!(
@@ -321,6 +445,8 @@ fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
             bytes = summary.bytes,
             seconds = secs,
             requests = f.requests,
+            wire_bytes = f.wire_bytes,
+            body_bytes = f.body_bytes,
             retries = f.retries.total(),
             drift_events = f.drift_events.len(),
             verification_reads = f.verification_reads,
@@ -328,6 +454,8 @@ fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
             duplicates_dropped = f.duplicates_dropped,
             rejects = summary.rejects,
             rounded_values = summary.rounded_values,
+            lists = lists.map(|l| l.rows),
+            lists_rejects = lists.map(|l| l.rejects),
             run_id = %summary.run_id,
             extract_date = %summary.extract_date,
             output,
@@ -336,22 +464,30 @@ fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
         return;
     }
     eprintln!(
-        "exported {} contacts in {:.1}s ({:.0}/s) to {}/contacts/extract_date={}: {} file(s), {:.1} MiB; {}; {} ({} verification reads), {}, {} drift event(s), {} duplicate(s) dropped, {} reject(s), {} revenue value(s) rounded, run {}",
+        "exported {} contacts in {:.1}s ({:.0}/s) to {}/contacts/extract_date={}: {} file(s), {:.1} MiB; {}; {} ({} verification reads), {}, {}, {} drift event(s), {} duplicate(s) dropped, {} reject(s), {} revenue value(s) rounded{}, run {}",
         summary.rows,
         secs,
         summary.rows as f64 / secs.max(1e-3),
-        output.trim_end_matches('/'),
+        output,
         summary.extract_date,
         summary.files.len(),
         summary.bytes as f64 / (1024.0 * 1024.0),
         reconciliation(f),
         count(f.requests, "request", "requests"),
         f.verification_reads,
+        transfer(f),
         count(f.retries.total(), "retry", "retries"),
         f.drift_events.len(),
         f.duplicates_dropped,
         summary.rejects,
         summary.rounded_values,
+        lists.map_or(String::new(), |l| format!(
+            "; and {} lists to {output}/lists/extract_date={} ({} reject(s), {})",
+            l.rows,
+            summary.extract_date,
+            l.rejects,
+            count(l.fetch.requests, "request", "requests"),
+        )),
         summary.run_id,
     );
 }

@@ -161,6 +161,29 @@ pub fn check_lake_with(
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Compares the lists table under `output` with `truth` (the mock's lists NDJSON) using DuckDB,
+/// with the checks `flags` ask for (`--join`, `--counts`, `--same-run`: see
+/// `tests/py/check_lists.py`); returns its report.
+pub fn check_lists(output: &Path, truth: &[u8], flags: &[&str]) -> serde_json::Value {
+    let truth_file = output.with_extension("lists.ndjson");
+    std::fs::write(&truth_file, truth).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/check_lists.py");
+    let out = Command::new(python())
+        .arg(script)
+        .arg(output)
+        .arg(&truth_file)
+        .args(flags)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "check_lists failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// Runs a DuckDB query over the lake and returns its rows as JSON text.
 pub fn duckdb(sql: &str) -> String {
     let python = python();
@@ -415,10 +438,13 @@ pub fn fixed_server(body: &'static str) -> String {
     TestServer::start(move |_| Reply::json(body)).url()
 }
 
-/// `export` against any API base URL, with the key in the environment and `args` after.
+/// `export` against any API base URL, with the key in the environment and `args` after. The
+/// fake servers these tests write serve contacts only, so the run writes the contacts table
+/// alone (`TRACKLY_TABLES=contacts`; a `--tables` in `args` overrides it).
 pub fn export_to(base_url: &str, output: &Path, args: &[&str]) -> Command {
     let mut cmd = binary();
     cmd.env("TRACKLY_API_KEY", SECRET)
+        .env("TRACKLY_TABLES", "contacts")
         .arg("export")
         .arg("--base-url")
         .arg(base_url)

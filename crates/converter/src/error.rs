@@ -29,6 +29,22 @@ pub enum ConvertError {
         reason: String,
     },
 
+    /// A list of `GET /v2/lists` that does not match the documented schema (under
+    /// [`InvalidPolicy::Fail`](crate::InvalidPolicy::Fail)).
+    #[error("{request}, list {index}: field `{field}` {reason}: {value}")]
+    InvalidList {
+        /// The answer it came in, e.g. `GET /v2/lists?status=deleted, page 1`.
+        request: String,
+        /// The 0-based position of the list in that answer.
+        index: usize,
+        /// The offending field (`(record)` when the object itself is malformed).
+        field: String,
+        /// The offending JSON value as sent, cut to about 200 characters.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// An option that cannot work (a zero batch size, an unsafe run id, ...).
     #[error("invalid option `{option}`: {reason}")]
     InvalidOption {
@@ -89,6 +105,16 @@ pub enum ConvertError {
 }
 
 impl ConvertError {
+    /// Whether the input did not match the schema (a contact or a list, under
+    /// [`InvalidPolicy::Fail`](crate::InvalidPolicy::Fail)), as opposed to a failure of this
+    /// program, its options or the storage.
+    pub fn is_invalid_data(&self) -> bool {
+        matches!(
+            self,
+            ConvertError::InvalidRecord { .. } | ConvertError::InvalidList { .. }
+        )
+    }
+
     pub(crate) fn storage(path: impl std::fmt::Display, source: object_store::Error) -> Self {
         ConvertError::Storage {
             path: path.to_string(),

@@ -7,6 +7,7 @@
 //!
 //! - [`schema`]: the Arrow schema ([`contacts_schema`]) and matching DuckDB / Spark DDL.
 //! - [`decode`]: [`ContactDecoder`], a push-style decoder from contact JSON to batches.
+//! - [`lists`]: the lists table ([`lists_schema`]) and [`ListDecoder`], from `GET /v2/lists`.
 //! - [`location`]: [`OutputLocation`], a local directory or `s3://bucket/prefix`.
 //! - [`sink`]: [`ParquetSink`], staged Parquet files published at the end of a run.
 //! - [`manifest`]: the `_manifest.json` written with every run.
@@ -86,18 +87,23 @@
 
 pub mod decode;
 mod error;
+pub mod lists;
 pub mod location;
 pub mod manifest;
+pub mod publish;
 pub mod schema;
 pub mod sink;
+pub mod table;
 
 pub use decode::{
     ContactDecoder, DEFAULT_BATCH_SIZE, DecodeStats, DecoderOptions, InvalidPolicy, Reject,
 };
 pub use error::{ConvertError, Result};
+pub use lists::{LISTS_TABLE, ListDecoder, ListReject, lists_schema};
 pub use location::OutputLocation;
 pub use schema::{contacts_schema, duckdb_ddl, spark_ddl};
 pub use sink::{
-    Checkpoint, CheckpointFile, Compression, FileInfo, ParquetSink, SinkOptions, SinkSummary,
-    WriterOptions,
+    CONTACTS_TABLE, Checkpoint, CheckpointFile, Compression, FileInfo, ParquetSink, SinkOptions,
+    SinkSummary, WriterOptions,
 };
+pub use table::{StagedTable, TableSpec};

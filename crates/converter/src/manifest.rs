@@ -1,8 +1,14 @@
 //! `_manifest.json`: what one run published for one extract date, for humans and tools.
 //!
+//! Every table's date folder has one (`contacts/extract_date=…/`, `lists/extract_date=…/`).
+//! Its top-level `files`, `rows`, `bytes`, `schema`, `decode` and `rejects` describe that
+//! table; `tables` lists every table the run published in the same step (this one included),
+//! with their folders, files and rows, so a reader of either finds the other half of the run.
+//!
 //! ```json
 //! {
 //!   "format": "trackly-export/contacts-manifest/v1",
+//!   "table": "contacts",
 //!   "run_id": "0196...", "extract_date": "2025-04-02",
 //!   "started_at": "2025-04-02T03:00:00.000000Z", "finished_at": "...",
 //!   "query": {"list_number": "+18005551234", "active": true},
@@ -12,26 +18,39 @@
 //!   "rows": 131072, "bytes": 9123456,
 //!   "fetch_stats": {...},
 //!   "rejects": {"count": 0, "file": null},
-//!   "writer": {"compression": "zstd(3)", "row_group_rows": 131072, ...}
+//!   "writer": {"compression": "zstd(3)", "row_group_rows": 131072, ...},
+//!   "tables": [
+//!     {"name": "lists", "path": "lists/extract_date=2025-04-02",
+//!      "files": [{"path": "lists/extract_date=2025-04-02/part-00000-0196....parquet", ...}],
+//!      "rows": 12, "bytes": 4096, "rejects": {"count": 0, "file": null}},
+//!     {"name": "contacts", "path": "contacts/extract_date=2025-04-02", "files": [...], ...}
+//!   ]
 //! }
 //! ```
 //!
-//! `files[].path` is the object path inside the store (relative to the local directory for a
-//! local output); `fetch_stats` and `query` are passed through as the caller gave them.
+//! The lists table's manifest has the same shape with `"format":
+//! "trackly-export/lists-manifest/v1"` and `"table": "lists"`. `files[].path` is the object
+//! path inside the store (relative to the local directory for a local output); `fetch_stats`
+//! (the whole run's) and `query` are passed through as the caller gave them.
 
+use arrow_schema::Schema;
 use serde::Serialize;
 
 use crate::schema::contacts_schema;
 use crate::sink::{FileInfo, WriterOptions};
 
-/// The value of the manifest's `format` field.
+/// The value of the contacts manifest's `format` field.
 pub const MANIFEST_FORMAT: &str = "trackly-export/contacts-manifest/v1";
+/// The value of the lists manifest's `format` field.
+pub const LISTS_MANIFEST_FORMAT: &str = "trackly-export/lists-manifest/v1";
 
 /// The content of `_manifest.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Manifest {
-    /// Always [`MANIFEST_FORMAT`].
+    /// [`MANIFEST_FORMAT`] for contacts, [`LISTS_MANIFEST_FORMAT`] for lists.
     pub format: &'static str,
+    /// The table this manifest describes (`contacts`, `lists`): its folder's name.
+    pub table: String,
     /// The run that wrote the files.
     pub run_id: String,
     /// The partition written (`YYYY-MM-DD`).
@@ -59,6 +78,26 @@ pub struct Manifest {
     pub rejects: ManifestRejects,
     /// How the files were written.
     pub writer: WriterOptions,
+    /// Every table the run published in the same step, this one included, in publication
+    /// order: all share `run_id` and `extract_date`.
+    pub tables: Vec<ManifestTable>,
+}
+
+/// One table of a run in [`Manifest::tables`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ManifestTable {
+    /// The table's name (`contacts`, `lists`).
+    pub name: String,
+    /// Its date folder (object path), which holds its own `_manifest.json`.
+    pub path: String,
+    /// Its published Parquet files, in part order.
+    pub files: Vec<FileInfo>,
+    /// Rows over its files.
+    pub rows: u64,
+    /// Bytes over its files.
+    pub bytes: u64,
+    /// Its quarantined records.
+    pub rejects: ManifestRejects,
 }
 
 /// One column in [`Manifest::schema`].
@@ -84,7 +123,12 @@ pub struct ManifestRejects {
 
 /// [`contacts_schema`] as manifest fields.
 pub fn schema_fields() -> Vec<ManifestField> {
-    contacts_schema()
+    schema_fields_of(&contacts_schema())
+}
+
+/// Any table's schema as manifest fields.
+pub fn schema_fields_of(schema: &Schema) -> Vec<ManifestField> {
+    schema
         .fields()
         .iter()
         .map(|f| ManifestField {

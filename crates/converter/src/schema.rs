@@ -50,6 +50,7 @@
 
 use std::sync::{Arc, LazyLock};
 
+use arrow_array::{ArrayRef, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
 /// Precision of `revenue_total`.
@@ -152,8 +153,31 @@ pub fn custom_fields_type() -> DataType {
     )
 }
 
+/// The lineage columns every table of a run ends with, in this order: `_extracted_at` (the
+/// run's start, the same on every row of every table of the run) and `_run_id`.
+pub fn lineage_fields() -> [Field; 2] {
+    [
+        Field::new("_extracted_at", timestamp_type(), false),
+        Field::new("_run_id", DataType::Utf8, false),
+    ]
+}
+
+/// The values of [`lineage_fields`] for `rows` rows of run `run_id` started at
+/// `extracted_at` (microseconds since the epoch).
+pub(crate) fn lineage_columns(extracted_at: i64, run_id: &str, rows: usize) -> [ArrayRef; 2] {
+    [
+        Arc::new(
+            TimestampMicrosecondArray::from_value(extracted_at, rows).with_timezone(TIMESTAMP_TZ),
+        ),
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+            run_id, rows,
+        ))),
+    ]
+}
+
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     let ts = timestamp_type;
+    let [extracted_at, run_id] = lineage_fields();
     Arc::new(Schema::new(vec![
         Field::new("phone_number", DataType::Utf8, false),
         Field::new("list_number", DataType::Utf8, false),
@@ -178,8 +202,8 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("last_clicked_at", ts(), true),
         Field::new("in_workflow", DataType::Boolean, true),
         Field::new("_extra", DataType::Utf8, true),
-        Field::new("_extracted_at", ts(), false),
-        Field::new("_run_id", DataType::Utf8, false),
+        extracted_at,
+        run_id,
     ]))
 });
 
@@ -200,7 +224,18 @@ pub fn contacts_schema() -> SchemaRef {
 /// assert!(ddl.contains("\"revenue_total\" DECIMAL(18,4)"));
 /// ```
 pub fn duckdb_ddl(table: &str) -> String {
-    ddl(table, '"', '"', "", duckdb_type)
+    duckdb_ddl_of(&contacts_schema(), table)
+}
+
+/// [`duckdb_ddl`] for any table this crate writes (e.g. [`lists_schema`](crate::lists_schema)).
+///
+/// ```
+/// use trackly_converter::{lists_schema, schema::duckdb_ddl_of};
+/// let ddl = duckdb_ddl_of(&lists_schema(), "lists");
+/// assert!(ddl.contains("\"id\" BIGINT NOT NULL"));
+/// ```
+pub fn duckdb_ddl_of(schema: &Schema, table: &str) -> String {
+    ddl(schema, table, '"', '"', "", duckdb_type)
 }
 
 /// `CREATE TABLE {table} (...) USING PARQUET` for Spark SQL, matching the Parquet files.
@@ -213,17 +248,22 @@ pub fn duckdb_ddl(table: &str) -> String {
 /// assert!(ddl.ends_with("USING PARQUET"));
 /// ```
 pub fn spark_ddl(table: &str) -> String {
-    ddl(table, '`', '`', " USING PARQUET", spark_type)
+    spark_ddl_of(&contacts_schema(), table)
+}
+
+/// [`spark_ddl`] for any table this crate writes (e.g. [`lists_schema`](crate::lists_schema)).
+pub fn spark_ddl_of(schema: &Schema, table: &str) -> String {
+    ddl(schema, table, '`', '`', " USING PARQUET", spark_type)
 }
 
 fn ddl(
+    schema: &Schema,
     table: &str,
     open: char,
     close: char,
     suffix: &str,
     sql_type: fn(&DataType) -> String,
 ) -> String {
-    let schema = contacts_schema();
     let columns: Vec<String> = schema
         .fields()
         .iter()

@@ -62,6 +62,13 @@
 //! 5. delete the retired objects (best effort: one that cannot be deleted is logged with
 //!    `tracing::warn!` and stays in `_staging/_retired/{run_id}/`, hidden).
 //!
+//! [`ParquetSink::finish_with`] runs steps 2–5 for the contacts and the run's other tables (the
+//! lists, staged with [`StagedTable`]) together, each table in its own folder: every table's
+//! previous run is retired first, then every table's files move in, then every manifest is
+//! written, then every `_SUCCESS` (the contacts' last); a failure at any of these steps rolls
+//! back every table as described below (see [`publish`](crate::publish)). So every table of a
+//! run is published, or none is; a table the run does not export is not touched.
+//!
 //! **When `finish` has returned**, the date folder holds the files of exactly one run:
 //!
 //! - on success, this run's files, its `_manifest.json` and `_SUCCESS`;
@@ -113,8 +120,6 @@
 //! file is open at a time. Rejects are streamed to the store the same way.
 
 use std::collections::HashSet;
-use std::future::Future;
-use std::time::Duration;
 
 use arrow_array::RecordBatch;
 use bytes::Bytes;
@@ -134,26 +139,18 @@ use crate::decode::Reject;
 use crate::error::{ConvertError, Result};
 use crate::location::OutputLocation;
 use crate::manifest::{MANIFEST_FORMAT, Manifest, ManifestRejects, schema_fields};
+use crate::publish::{RETIRED_DIR, Release, publish};
 use crate::schema::{MAP_ENTRIES, MAP_KEY, contacts_schema};
+use crate::table::StagedTable;
 
 /// Size of one multipart-upload part, and of the buffer below which a file is sent in one PUT.
 pub const UPLOAD_PART_BYTES: usize = 10 * 1024 * 1024;
 /// Parts of one upload in flight at a time.
 pub const UPLOAD_CONCURRENCY: usize = 4;
-/// Tries of each rollback operation when [`ParquetSink::finish`] fails (see the
-/// [module docs](self)): 50 ms pass before the second try, twice as long before each further one.
-///
-/// The one retry outside the object store's own, on purpose: `object_store` retries transient
-/// HTTP errors within one request and does not retry the local file system at all, while a
-/// rollback that gives up leaves a date folder that someone must repair by hand.
-pub const ROLLBACK_ATTEMPTS: u32 = 3;
-const ROLLBACK_FIRST_BACKOFF: Duration = Duration::from_millis(50);
+pub use crate::publish::ROLLBACK_ATTEMPTS;
 
-/// `_staging/_retired/`: not a run id (those never start with `_`), so no resume and no
-/// clean-up of a run's staging ever touches the previous run's files moved here.
-const RETIRED_DIR: &str = "_retired";
-const SUCCESS_FILE: &str = "_SUCCESS";
-const MANIFEST_FILE: &str = "_manifest.json";
+/// The name of the contacts table: its folder under the output location.
+pub const CONTACTS_TABLE: &str = "contacts";
 
 /// Parquet compression codec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -321,6 +318,19 @@ pub struct SinkSummary {
     pub manifest_path: String,
 }
 
+impl SinkSummary {
+    /// What the published `manifest` at `path` says.
+    pub(crate) fn of(path: &Path, manifest: Manifest) -> SinkSummary {
+        SinkSummary {
+            rows: manifest.rows,
+            bytes: manifest.bytes,
+            rejects: manifest.rejects.count,
+            files: manifest.files,
+            manifest_path: path.to_string(),
+        }
+    }
+}
+
 struct OpenFile {
     writer: AsyncArrowWriter<BufWriter>,
     staging: Path,
@@ -383,7 +393,7 @@ impl ParquetSink {
         let props = options
             .writer
             .writer_properties(&options.run_id, options.extract_date)?;
-        let contacts_dir = location.child(["contacts"]);
+        let contacts_dir = location.child([CONTACTS_TABLE]);
         let date_dir = contacts_dir
             .clone()
             .join(format!("extract_date={}", options.extract_date));
@@ -424,7 +434,7 @@ impl ParquetSink {
         mut options: SinkOptions,
     ) -> Result<Option<(Self, Checkpoint)>> {
         let store = location.store().clone();
-        let staging_root = location.child(["contacts", "_staging"]);
+        let staging_root = location.child([CONTACTS_TABLE, "_staging"]);
         let runs = match store.list_with_delimiter(Some(&staging_root)).await {
             Ok(listing) => listing.common_prefixes,
             Err(object_store::Error::NotFound { .. }) => Vec::new(),
@@ -689,11 +699,31 @@ impl ParquetSink {
     /// Closes the last file and publishes the run (see the [module docs](self)), recording
     /// `fetch_stats` in the manifest. On error, the date folder is rolled back to the previous
     /// run's files and this run's staging objects are removed as [`abort`](Self::abort) would.
-    pub async fn finish(mut self, fetch_stats: serde_json::Value) -> Result<SinkSummary> {
-        match self.publish(fetch_stats).await {
-            Ok(summary) => Ok(summary),
+    pub async fn finish(self, fetch_stats: serde_json::Value) -> Result<SinkSummary> {
+        self.finish_with(fetch_stats, Vec::new())
+            .await
+            .map(|(contacts, _)| contacts)
+    }
+
+    /// [`finish`](Self::finish), publishing `companions` (other tables of the run, such as
+    /// the lists, staged with [`StagedTable::stage`]) in the same step: every table of the run
+    /// or none (see [`publish`](crate::publish)). Returns the contacts' summary and the
+    /// companions', in the order given. On error every table's date folder is rolled back and
+    /// every table's staging objects are removed.
+    pub async fn finish_with(
+        mut self,
+        fetch_stats: serde_json::Value,
+        companions: Vec<StagedTable>,
+    ) -> Result<(SinkSummary, Vec<SinkSummary>)> {
+        match self.publish(fetch_stats, &companions).await {
+            Ok(summaries) => Ok(summaries),
             Err(e) => {
                 self.discard().await;
+                for table in companions {
+                    if let Err(cleanup) = table.abort().await {
+                        tracing::warn!(%cleanup, "cannot remove a staged table of the failed run");
+                    }
+                }
                 Err(e)
             }
         }
@@ -768,7 +798,11 @@ impl ParquetSink {
 
     /// Steps 1–5 of the module docs. A failure at steps 2–4 rolls the date folder back before
     /// the error is returned.
-    async fn publish(&mut self, fetch_stats: serde_json::Value) -> Result<SinkSummary> {
+    async fn publish(
+        &mut self,
+        fetch_stats: serde_json::Value,
+        companions: &[StagedTable],
+    ) -> Result<(SinkSummary, Vec<SinkSummary>)> {
         let store = self.location.store().clone();
         let store = store.as_ref();
 
@@ -831,12 +865,14 @@ impl ParquetSink {
             .collect();
         let rows = files.iter().map(|f| f.rows).sum();
         let bytes = files.iter().map(|f| f.bytes).sum();
+        let finished_at = Utc::now();
         let manifest = Manifest {
             format: MANIFEST_FORMAT,
+            table: CONTACTS_TABLE.to_owned(),
             run_id: self.options.run_id.clone(),
             extract_date: self.options.extract_date.to_string(),
             started_at: rfc3339(self.started_at),
-            finished_at: rfc3339(Utc::now()),
+            finished_at: rfc3339(finished_at),
             query: self.options.query_json.clone(),
             schema: schema_fields(),
             files: files.clone(),
@@ -849,48 +885,45 @@ impl ParquetSink {
                 file: rejects_file.as_ref().map(|(_, p)| p.to_string()),
             },
             writer: self.options.writer.clone(),
+            tables: Vec::new(),
         };
-        let manifest_path = self.date_dir.clone().join(MANIFEST_FILE);
-        let json = serde_json::to_vec_pretty(&manifest).map_err(|source| ConvertError::Json {
-            path: manifest_path.to_string(),
-            source,
-        })?;
-
-        let mut publication =
-            Publication::new(store, self.date_dir.clone(), self.retired_dir.clone());
-        let replaced = async {
-            publication.retire_previous().await?;
-            for file in &self.closed {
-                publication.move_in(&file.staging, &file.published).await?;
-            }
-            if let Some((staging, final_path)) = &rejects_file {
-                publication.move_in(staging, final_path).await?;
-            }
-            publication
-                .put(&manifest_path, PutPayload::from(json))
-                .await?;
-            let success = self.date_dir.clone().join(SUCCESS_FILE);
-            publication.put(&success, PutPayload::default()).await
-        }
-        .await;
-        if let Err(e) = replaced {
-            publication.roll_back(&e).await;
-            return Err(e);
-        }
-        publication.drop_retired().await;
+        let mut moves: Vec<(Path, Path)> = self
+            .closed
+            .iter()
+            .map(|f| (f.staging.clone(), f.published.clone()))
+            .collect();
+        moves.extend(rejects_file);
+        // The contacts go last: their `_SUCCESS`, the run's last object, says everything of
+        // the run is in place.
+        let mut releases: Vec<Release> = companions
+            .iter()
+            .map(|table| table.release(finished_at))
+            .collect();
+        releases.push(Release {
+            date_dir: self.date_dir.clone(),
+            retired_dir: self.retired_dir.clone(),
+            moves,
+            manifest,
+        });
+        let manifests = publish(store, releases).await?;
 
         // This run's staging (checkpoint, joined segments) and that of older interrupted runs
         // of the same date are of no use any more.
         self.remove_staging(store).await;
         self.remove_stale_runs(store).await;
         self.remove_staging_dirs();
-        Ok(SinkSummary {
-            files,
-            rows,
-            bytes,
-            rejects: self.rejects_written,
-            manifest_path: manifest_path.to_string(),
-        })
+        for table in companions {
+            table.clean_up_after_publication().await;
+        }
+        let mut summaries: Vec<SinkSummary> = manifests
+            .into_iter()
+            .map(|(path, m)| SinkSummary::of(&path, m))
+            .collect();
+        let contacts = summaries.pop().ok_or_else(|| ConvertError::InvalidOption {
+            option: "publication",
+            reason: "no contacts manifest was written (bug)".into(),
+        })?;
+        Ok((contacts, summaries))
     }
 
     /// Best-effort removal of everything this run staged.
@@ -952,186 +985,6 @@ impl ParquetSink {
             .remove_empty_local_dir(&root.clone().join(RETIRED_DIR));
         self.location.remove_empty_local_dir(&root);
     }
-}
-
-/// Steps 2–4 of the module docs, recording every object before it is moved or written: an
-/// operation that fails may still have taken effect (an S3 rename is a copy, then a delete), and
-/// [`roll_back`](Self::roll_back) must undo it as well.
-struct Publication<'a> {
-    store: &'a dyn ObjectStore,
-    date_dir: Path,
-    retired_dir: Path,
-    /// The previous run's objects moved aside, as (path in the date folder, retired path), in
-    /// the order they were moved.
-    retired: Vec<(Path, Path)>,
-    /// This run's objects moved or written into the date folder, in that order.
-    published: Vec<Path>,
-}
-
-impl<'a> Publication<'a> {
-    fn new(store: &'a dyn ObjectStore, date_dir: Path, retired_dir: Path) -> Self {
-        Publication {
-            store,
-            date_dir,
-            retired_dir,
-            retired: Vec::new(),
-            published: Vec::new(),
-        }
-    }
-
-    /// Step 2: moves the date's `_SUCCESS`, `_manifest.json`, `part-*.parquet` and
-    /// `_rejects-*.ndjson`, in that order, to the retired folder.
-    async fn retire_previous(&mut self) -> Result<()> {
-        let mut previous: Vec<(u8, Path)> = list_paths_shallow(self.store, &self.date_dir)
-            .await?
-            .into_iter()
-            .filter_map(|path| Some((retire_order(path.filename()?)?, path)))
-            .collect();
-        previous.sort();
-        for (_, path) in previous {
-            let Some(name) = path.parts().next_back() else {
-                continue;
-            };
-            let retired = self.retired_dir.clone().join(name);
-            self.retired.push((path.clone(), retired.clone()));
-            self.store
-                .rename(&path, &retired)
-                .await
-                .map_err(|e| ConvertError::storage(&path, e))?;
-        }
-        Ok(())
-    }
-
-    /// Step 3, for one file.
-    async fn move_in(&mut self, staging: &Path, published: &Path) -> Result<()> {
-        self.published.push(published.clone());
-        self.store
-            .rename(staging, published)
-            .await
-            .map_err(|e| ConvertError::storage(published, e))
-    }
-
-    /// Step 4, for one object.
-    async fn put(&mut self, path: &Path, payload: PutPayload) -> Result<()> {
-        self.published.push(path.clone());
-        self.store
-            .put(path, payload)
-            .await
-            .map(|_| ())
-            .map_err(|e| ConvertError::storage(path, e))
-    }
-
-    /// Step 5: the run is published, the retired objects are of no use any more.
-    async fn drop_retired(self) {
-        for (_, retired) in &self.retired {
-            if let Err(e) = delete_if_exists(self.store, retired).await {
-                tracing::warn!(
-                    path = %retired,
-                    error = %e,
-                    "cannot delete a replaced file of the previous run; it stays hidden"
-                );
-            }
-        }
-    }
-
-    /// Undoes steps 2–4 after `cause` failed one: deletes this run's objects newest first
-    /// (`_SUCCESS` first), then moves the previous run's back (`_SUCCESS` last), each operation
-    /// tried up to [`ROLLBACK_ATTEMPTS`] times. When one of this run's objects cannot be
-    /// deleted, the rollback stops there: moving the previous run's back would mix two runs, and
-    /// what is left is a prefix of this run's publication, so a `_SUCCESS` left behind has all
-    /// its files. The previous run's `_SUCCESS` goes back only once everything else is back.
-    async fn roll_back(self, cause: &ConvertError) {
-        if self.published.is_empty() && self.retired.is_empty() {
-            return;
-        }
-        let store = self.store;
-        for (i, path) in self.published.iter().enumerate().rev() {
-            if let Err(e) = retried(|| store.delete(path)).await {
-                tracing::error!(
-                    date_dir = %self.date_dir,
-                    error = %cause,
-                    rollback_error = %e,
-                    failed_on = %path,
-                    left_in_date_dir = ?display_all(&self.published[..=i]),
-                    left_retired = ?display_all(self.retired.iter().map(|(_, r)| r)),
-                    "publication failed and this run's files could not all be removed; \
-                     the previous run's files stay retired"
-                );
-                return;
-            }
-        }
-        let mut not_restored: Vec<&(Path, Path)> = Vec::new();
-        let mut first_error = None;
-        for entry in self.retired.iter().rev() {
-            let (original, retired) = entry;
-            if original.filename() == Some(SUCCESS_FILE) && !not_restored.is_empty() {
-                not_restored.push(entry);
-                continue;
-            }
-            if let Err(e) = retried(|| store.rename(retired, original)).await {
-                first_error.get_or_insert(e);
-                not_restored.push(entry);
-            }
-        }
-        match first_error {
-            // The caller reports `cause`; say only that the date is as it was.
-            None => tracing::warn!(
-                date_dir = %self.date_dir,
-                "publication failed; the previous run's files are back in place"
-            ),
-            Some(e) => tracing::error!(
-                date_dir = %self.date_dir,
-                error = %cause,
-                rollback_error = %e,
-                not_restored = ?not_restored
-                    .iter()
-                    .map(|(original, retired)| format!("{retired} -> {original}"))
-                    .collect::<Vec<_>>(),
-                "publication failed and the previous run's files could not all be moved back"
-            ),
-        }
-    }
-}
-
-/// Where a previous run's object of the date folder is retired in step 2 (`None`: not one).
-fn retire_order(name: &str) -> Option<u8> {
-    if name == SUCCESS_FILE {
-        Some(0)
-    } else if name == MANIFEST_FILE {
-        Some(1)
-    } else if (name.starts_with("part-") && name.ends_with(".parquet"))
-        || (name.starts_with("_rejects-") && name.ends_with(".ndjson"))
-    {
-        Some(2)
-    } else {
-        None
-    }
-}
-
-/// Runs a rollback operation up to [`ROLLBACK_ATTEMPTS`] times. `NotFound` means done: the
-/// object to delete is gone, or the object to move back was never moved away (its copy failed).
-async fn retried<F, Fut>(mut op: F) -> object_store::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = object_store::Result<()>>,
-{
-    let mut backoff = ROLLBACK_FIRST_BACKOFF;
-    let mut attempt = 1;
-    loop {
-        match op().await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => return Ok(()),
-            Err(e) if attempt >= ROLLBACK_ATTEMPTS => return Err(e),
-            Err(_) => {
-                tokio::time::sleep(backoff).await;
-                backoff *= 2;
-                attempt += 1;
-            }
-        }
-    }
-}
-
-fn display_all<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Vec<&'a str> {
-    paths.into_iter().map(|p| p.as_ref()).collect()
 }
 
 /// The value of [`Checkpoint::format`].
@@ -1221,7 +1074,7 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-fn validate_run_id(run_id: &str) -> Result<()> {
+pub(crate) fn validate_run_id(run_id: &str) -> Result<()> {
     let ok = !run_id.is_empty()
         && run_id.len() <= 128
         && !run_id.starts_with(['.', '_', '-'])
@@ -1240,7 +1093,7 @@ fn validate_run_id(run_id: &str) -> Result<()> {
     }
 }
 
-async fn delete_if_exists(store: &dyn ObjectStore, path: &Path) -> Result<()> {
+pub(crate) async fn delete_if_exists(store: &dyn ObjectStore, path: &Path) -> Result<()> {
     match store.delete(path).await {
         Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
         Err(e) => Err(ConvertError::storage(path, e)),
@@ -1248,7 +1101,7 @@ async fn delete_if_exists(store: &dyn ObjectStore, path: &Path) -> Result<()> {
 }
 
 /// Every object under `prefix`, recursively; an absent prefix is empty.
-async fn list_paths(store: &dyn ObjectStore, prefix: &Path) -> Result<Vec<Path>> {
+pub(crate) async fn list_paths(store: &dyn ObjectStore, prefix: &Path) -> Result<Vec<Path>> {
     use futures::TryStreamExt;
     match store
         .list(Some(prefix))
@@ -1263,7 +1116,7 @@ async fn list_paths(store: &dyn ObjectStore, prefix: &Path) -> Result<Vec<Path>>
 }
 
 /// The objects directly in `dir`; an absent folder is empty.
-async fn list_paths_shallow(store: &dyn ObjectStore, dir: &Path) -> Result<Vec<Path>> {
+pub(crate) async fn list_paths_shallow(store: &dyn ObjectStore, dir: &Path) -> Result<Vec<Path>> {
     match store.list_with_delimiter(Some(dir)).await {
         Ok(listing) => Ok(listing.objects.into_iter().map(|m| m.location).collect()),
         Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),

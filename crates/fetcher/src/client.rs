@@ -5,11 +5,14 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use reqwest::StatusCode;
-use reqwest::header::{HeaderValue, LOCATION, RETRY_AFTER};
+use reqwest::header::{
+    ACCEPT_ENCODING, CONTENT_ENCODING, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER,
+};
 use url::Url;
 
+use crate::api_error::ApiError;
 use crate::error::FetchError;
 use crate::limit::{Admission, Limits};
 use crate::page::Page;
@@ -19,12 +22,14 @@ use crate::retry::{
     RetryCause, RetryConfig, RetryReport, Secs, Unreported, Verdict, count, parse_retry_after,
 };
 use crate::stats::StatsHandle;
+use crate::wire::{self, BodyDecoder, Coding};
 
 /// Where the production API lives.
 pub const DEFAULT_BASE_URL: &str = "https://app.tracklysms.com/api";
 /// The documented maximum of `per_page`.
 pub const MAX_PER_PAGE: u32 = 1000;
-/// Responses larger than this are refused as invalid (a page of 1000 contacts is ~1 MiB).
+/// Responses that are, or decode to, more than this are refused as invalid (a page of 1000
+/// contacts is ~1 MiB; a compressed body is held to its decoded size, against bombs).
 const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
 
 /// An API key. Its `Debug` output is redacted and it has no `Display`, so it cannot end up in a
@@ -33,15 +38,64 @@ const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
 pub struct ApiKey(String);
 
 impl ApiKey {
-    /// Wraps a key.
+    /// Wraps a key as given; [`ClientBuilder::build`] checks it as [`ApiKey::parse`] does.
     pub fn new(key: impl Into<String>) -> ApiKey {
         ApiKey(key.into())
+    }
+
+    /// A key as people paste it: whitespace and newlines around it are dropped; whitespace or
+    /// control characters inside it are refused (the documented first cause of a 401). The
+    /// error names the position and the kind of character, never the key.
+    pub fn parse(text: &str) -> Result<ApiKey, InvalidApiKey> {
+        let key = text.trim();
+        if key.is_empty() {
+            return Err(InvalidApiKey::Empty);
+        }
+        if let Some((index, c)) = key
+            .chars()
+            .enumerate()
+            .find(|(_, c)| c.is_whitespace() || c.is_control())
+        {
+            return Err(InvalidApiKey::Inside {
+                what: match c {
+                    ' ' => "a space",
+                    '\t' => "a tab",
+                    '\n' | '\r' => "a line break",
+                    c if c.is_whitespace() => "a whitespace character",
+                    _ => "a control character",
+                },
+                position: index + 1,
+                length: key.chars().count(),
+            });
+        }
+        Ok(ApiKey(key.to_owned()))
     }
 
     /// The key itself, for the one place that must send it.
     pub fn expose_secret(&self) -> &str {
         &self.0
     }
+}
+
+/// Why a text is not usable as an API key; never contains the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidApiKey {
+    /// Nothing but whitespace.
+    #[error("the API key is empty")]
+    Empty,
+    /// Whitespace or a control character between the key's first and last character.
+    #[error(
+        "the API key has {what} inside it (character {position} of {length}); keys are one word (`trk_` and 32 letters and digits): check how it was copied"
+    )]
+    Inside {
+        /// The kind of character, e.g. `a space`.
+        what: &'static str,
+        /// 1-based position of the character in the trimmed key.
+        position: usize,
+        /// Characters in the trimmed key.
+        length: usize,
+    },
 }
 
 impl fmt::Debug for ApiKey {
@@ -65,6 +119,7 @@ pub struct ClientBuilder {
     allow_http: bool,
     max_rereads: u32,
     dedup_window: Option<u64>,
+    http_compression: bool,
 }
 
 /// Pages behind the main pass that de-duplication remembers by default (see
@@ -86,6 +141,7 @@ impl Default for ClientBuilder {
             allow_http: false,
             max_rereads: 5,
             dedup_window: Some(DEFAULT_DEDUP_WINDOW),
+            http_compression: true,
         }
     }
 }
@@ -188,20 +244,35 @@ impl ClientBuilder {
         self
     }
 
+    /// Ask the API for compressed bodies (default on): `Accept-Encoding: br, zstd;q=0.9,
+    /// gzip;q=0.8`; off sends `Accept-Encoding: identity`. Whatever the server sends in one of
+    /// those codings (or `deflate`) is decoded as it streams in, either way; the bytes on the
+    /// wire and the decoded bytes are counted apart ([`FetchStats::wire_bytes`],
+    /// [`FetchStats::body_bytes`]).
+    ///
+    /// [`FetchStats::wire_bytes`]: crate::FetchStats::wire_bytes
+    /// [`FetchStats::body_bytes`]: crate::FetchStats::body_bytes
+    pub fn with_http_compression(mut self, on: bool) -> Self {
+        self.http_compression = on;
+        self
+    }
+
     /// Validates the settings and builds the client. Makes no request.
     pub fn build(self) -> Result<Client, FetchError> {
         let invalid = |field, reason: String| FetchError::InvalidConfig { field, reason };
         let key = self
             .api_key
             .as_ref()
-            .filter(|k| !k.expose_secret().trim().is_empty())
             .ok_or_else(|| {
                 invalid(
                     "api_key",
-                    "no API key: set TRACKLY_API_KEY or pass a key file".into(),
+                    "no API key (`with_api_key`, or TRACKLY_API_KEY with `from_env`)".into(),
                 )
+            })
+            .and_then(|key| {
+                ApiKey::parse(key.expose_secret()).map_err(|e| invalid("api_key", e.to_string()))
             })?;
-        let mut header = HeaderValue::from_str(key.expose_secret().trim()).map_err(|_| {
+        let mut header = HeaderValue::from_str(key.expose_secret()).map_err(|_| {
             invalid(
                 "api_key",
                 "the API key contains characters not allowed in an HTTP header".into(),
@@ -244,18 +315,34 @@ impl ClientBuilder {
                 attempt.follow()
             }
         });
+        let accept = if self.http_compression {
+            wire::ACCEPT_COMPRESSED
+        } else {
+            wire::ACCEPT_IDENTITY
+        };
+        let headers = HeaderMap::from_iter([(ACCEPT_ENCODING, HeaderValue::from_static(accept))]);
         let http = reqwest::Client::builder()
+            .default_headers(headers)
+            // The body must reach us as it was sent, to count it before decoding it (in
+            // `wire`); these keep reqwest from decoding should a dependency enable its codecs.
+            .no_gzip()
+            .no_brotli()
+            .no_zstd()
+            .no_deflate()
             .user_agent(self.user_agent.clone())
             .timeout(self.request_timeout)
             .connect_timeout(self.connect_timeout)
             .redirect(redirect)
             .build()
             .map_err(|e| invalid("http_client", e.to_string()))?;
-        let contacts_url = format!("{}/v2/contacts", base.as_str().trim_end_matches('/'));
+        let api_root = base.as_str().trim_end_matches('/');
+        let contacts_url = format!("{api_root}/v2/contacts");
+        let lists_url = format!("{api_root}/v2/lists");
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
                 contacts_url,
+                lists_url,
                 key: header,
                 per_page: self.per_page,
                 concurrency: self.concurrency,
@@ -310,6 +397,7 @@ pub struct Client {
 pub(crate) struct Inner {
     http: reqwest::Client,
     contacts_url: String,
+    lists_url: String,
     key: HeaderValue,
     pub(crate) per_page: u32,
     pub(crate) concurrency: usize,
@@ -436,14 +524,26 @@ impl Client {
     /// Every contact matching `query`, as a stream of pages. See the crate docs for the
     /// ordering, exactness and memory guarantees.
     pub fn contacts(&self, query: Query) -> Contacts {
-        Contacts::start(self.clone(), query, None)
+        Contacts::start(self.clone(), query, None, StatsHandle::default())
     }
 
     /// Like [`contacts`](Self::contacts), continuing a run that was interrupted: reading starts
     /// at `from.page`, contacts in `from.delivered` are never delivered, and a change of the
     /// listing since the interruption is detected and recovered from like drift during a run.
     pub fn contacts_resuming(&self, query: Query, from: ResumeFrom) -> Contacts {
-        Contacts::start(self.clone(), query, Some(from))
+        Contacts::start(self.clone(), query, Some(from), StatsHandle::default())
+    }
+
+    /// Like [`contacts`](Self::contacts) (or [`contacts_resuming`](Self::contacts_resuming)
+    /// with `resume`), counting into `stats`: requests made before with the same handle (such
+    /// as [`lists`](Self::lists)) and this run's add up in one [`FetchStats`](crate::FetchStats).
+    pub fn contacts_with_stats(
+        &self,
+        query: Query,
+        resume: Option<ResumeFrom>,
+        stats: StatsHandle,
+    ) -> Contacts {
+        Contacts::start(self.clone(), query, resume, stats)
     }
 
     /// Requests page 1 only: checks the key and the query and tells how many contacts and
@@ -469,6 +569,16 @@ impl Client {
         )
     }
 
+    /// The URL of one page of lists (`status` filters; contains no secret).
+    pub(crate) fn lists_url(&self, status: Option<&str>, page: u64) -> String {
+        let filter = status.map(|s| format!("status={s}&")).unwrap_or_default();
+        format!(
+            "{}?{filter}page={page}&per_page={}",
+            self.inner.lists_url,
+            crate::lists::LISTS_PER_PAGE
+        )
+    }
+
     /// Fetches one page of `per_page` contacts, retrying as the policy says.
     pub(crate) async fn fetch_page(
         &self,
@@ -479,6 +589,30 @@ impl Client {
         stats: &StatsHandle,
     ) -> Result<Page, FetchError> {
         let url = self.url(query, page, per_page);
+        self.get(url, page, admission, stats, |body| {
+            let parsed = Page::parse(page, 1, body)
+                .map_err(|e| format!("the body is not the documented JSON: {e}"))?;
+            if parsed.pagination().page != page {
+                return Err(format!(
+                    "asked for page {page} but the response says page {}",
+                    parsed.pagination().page
+                ));
+            }
+            Ok(parsed)
+        })
+        .await
+    }
+
+    /// One GET with the retry policy: `parse` turns a `200` body into `T`, or says why the
+    /// body is not what was asked for (retried as an invalid body).
+    pub(crate) async fn get<T>(
+        &self,
+        url: String,
+        page: u64,
+        admission: &Arc<Admission>,
+        stats: &StatsHandle,
+        parse: impl Fn(Bytes) -> Result<T, String>,
+    ) -> Result<T, FetchError> {
         let started = Instant::now();
         let retry = &self.inner.retry;
         let mut attempt = 0u32;
@@ -486,16 +620,16 @@ impl Client {
             attempt += 1;
             let permit = admission.acquire().await;
             let sent = Instant::now();
-            let outcome = self.attempt(&url, page, stats).await;
+            let outcome = self.attempt(&url, page, stats, &parse).await;
             drop(permit);
             stats.update(|s| {
                 s.requests += 1;
                 s.api_time += sent.elapsed();
             });
             let (cause, message, retry_after) = match outcome {
-                Ok(page) => {
+                Ok(parsed) => {
                     admission.on_success();
-                    return Ok(page);
+                    return Ok(parsed);
                 }
                 Err(Failure::Fatal(error)) => return Err(error),
                 Err(Failure::Retry {
@@ -552,7 +686,13 @@ impl Client {
         }
     }
 
-    async fn attempt(&self, url: &str, page: u64, stats: &StatsHandle) -> Result<Page, Failure> {
+    async fn attempt<T>(
+        &self,
+        url: &str,
+        page: u64,
+        stats: &StatsHandle,
+        parse: &impl Fn(Bytes) -> Result<T, String>,
+    ) -> Result<T, Failure> {
         let response = self
             .inner
             .http
@@ -586,15 +726,18 @@ impl Client {
                     page,
                     status: status.as_u16(),
                     url: url.to_owned(),
+                    api: None,
                     body: format!(
                         "a redirect that cannot be followed (loop or too many redirects; Location: {location})"
                     ),
                 }));
             }
+            let target = response.url().join(&location).ok();
             return Err(Failure::Fatal(FetchError::CrossOriginRedirect {
                 page,
                 url: url.to_owned(),
-                location,
+                base_url: target.as_ref().and_then(api_base_of),
+                location: target.map_or(location, String::from),
             }));
         }
         let body = read_body(response, stats).await;
@@ -603,84 +746,130 @@ impl Client {
             message: what,
             retry_after,
         };
-        match status {
-            StatusCode::OK => {
-                let body = body.map_err(|f| match f {
-                    Failure::Retry { cause, message, .. } => retryable(cause, message),
-                    fatal => fatal,
-                })?;
-                let parsed = Page::parse(page, 1, body).map_err(|e| {
-                    retryable(
-                        RetryCause::InvalidBody,
-                        format!("the body is not the documented JSON: {e}"),
-                    )
-                })?;
-                if parsed.pagination().page != page {
-                    return Err(retryable(
-                        RetryCause::InvalidBody,
-                        format!(
-                            "asked for page {page} but the response says page {}",
-                            parsed.pagination().page
-                        ),
-                    ));
-                }
-                Ok(parsed)
-            }
-            StatusCode::UNAUTHORIZED => Err(Failure::Fatal(FetchError::Unauthorized {
+        if status == StatusCode::OK {
+            let body = body.map_err(|f| match f {
+                Failure::Retry { cause, message, .. } => retryable(cause, message),
+                fatal => fatal,
+            })?;
+            return parse(body).map_err(|why| retryable(RetryCause::InvalidBody, why));
+        }
+        // An error answer: what the API said counts, however the body arrived.
+        let body = body.ok();
+        let api = body.as_deref().and_then(ApiError::parse).map(Box::new);
+        let counted = match &api {
+            Some(api) => format!("{} {}", status.as_u16(), api.key()),
+            None => status.as_u16().to_string(),
+        };
+        stats.update(|s| *s.api_errors.entry(counted).or_default() += 1);
+        let said = || match &api {
+            Some(api) => format!("HTTP {} {api}", status.as_u16()),
+            None => format!("HTTP {}: {}", status.as_u16(), excerpt(body.as_deref())),
+        };
+        Err(match status {
+            StatusCode::UNAUTHORIZED => Failure::Fatal(FetchError::Unauthorized {
                 url: url.to_owned(),
-            })),
-            StatusCode::TOO_MANY_REQUESTS => Err(retryable(
-                RetryCause::RateLimited,
-                "HTTP 429 Too Many Requests".into(),
-            )),
-            s if s.is_server_error() => Err(retryable(
-                RetryCause::ServerError,
-                format!("HTTP {}: {}", s.as_u16(), excerpt(body.ok().as_deref())),
-            )),
-            s => Err(Failure::Fatal(FetchError::Rejected {
+                api,
+            }),
+            StatusCode::FORBIDDEN => Failure::Fatal(FetchError::Forbidden {
+                url: url.to_owned(),
+                api,
+            }),
+            StatusCode::TOO_MANY_REQUESTS => retryable(RetryCause::RateLimited, said()),
+            s if s.is_server_error() => retryable(RetryCause::ServerError, said()),
+            s => Failure::Fatal(FetchError::Rejected {
                 page,
                 status: s.as_u16(),
                 url: url.to_owned(),
-                body: excerpt(body.ok().as_deref()),
-            })),
-        }
+                body: excerpt(body.as_deref()),
+                api,
+            }),
+        })
     }
 }
 
-/// Reads the whole body, counting the bytes received (a failed read's bytes too) once.
+/// The base URL that reaches the same endpoint as `target`: everything before `/v2/`.
+fn api_base_of(target: &Url) -> Option<String> {
+    let path = target.path();
+    let cut = path.find("/v2/")?;
+    let mut base = target.clone();
+    base.set_query(None);
+    base.set_fragment(None);
+    base.set_path(&path[..cut]);
+    Some(base.as_str().trim_end_matches('/').to_owned())
+}
+
+/// Reads the whole body, decoding its `Content-Encoding` chunk by chunk as it arrives, and
+/// counts once the bytes received and what they decoded to (a failed read's too).
 async fn read_body(response: reqwest::Response, stats: &StatsHandle) -> Result<Bytes, Failure> {
-    let mut received = 0u64;
-    let body = collect_body(response, &mut received).await;
-    stats.update(|s| s.bytes += received);
+    let mut count = BodyCount::default();
+    let body = collect_body(response, &mut count).await;
+    stats.update(|s| {
+        s.wire_bytes += count.wire;
+        s.body_bytes += count.decoded;
+        *s.responses_by_encoding
+            .entry(count.coding.to_owned())
+            .or_default() += 1;
+    });
     body
+}
+
+/// What one body cost on the wire and what it decoded to.
+struct BodyCount {
+    wire: u64,
+    decoded: u64,
+    coding: &'static str,
+}
+
+impl Default for BodyCount {
+    fn default() -> Self {
+        BodyCount {
+            wire: 0,
+            decoded: 0,
+            coding: Coding::Identity.name(),
+        }
+    }
 }
 
 async fn collect_body(
     mut response: reqwest::Response,
-    received: &mut u64,
+    count: &mut BodyCount,
 ) -> Result<Bytes, Failure> {
-    let capacity = response
+    // A body this client cannot read is an invalid body, like the HTML of a proxy: retried.
+    let invalid = |message: String| Failure::Retry {
+        cause: RetryCause::InvalidBody,
+        message,
+        retry_after: None,
+    };
+    let header = response.headers().get(CONTENT_ENCODING);
+    let coding = Coding::from_header(header.map(HeaderValue::as_bytes)).map_err(|unsupported| {
+        count.coding = "unsupported";
+        invalid(unsupported.to_string())
+    })?;
+    count.coding = coding.name();
+    let hint = response
         .content_length()
-        .map_or(64 * 1024, |n| n as usize)
-        .min(MAX_BODY_BYTES);
-    let mut body = BytesMut::with_capacity(capacity);
-    loop {
+        .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    let mut decoder =
+        BodyDecoder::new(coding, hint, MAX_BODY_BYTES).map_err(|e| invalid(e.to_string()))?;
+    let result = loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
-                *received += chunk.len() as u64;
-                if body.len() + chunk.len() > MAX_BODY_BYTES {
-                    return Err(Failure::Retry {
-                        cause: RetryCause::InvalidBody,
-                        message: format!("the body exceeds {MAX_BODY_BYTES} bytes"),
-                        retry_after: None,
-                    });
+                count.wire += chunk.len() as u64;
+                if let Err(e) = decoder.push(&chunk) {
+                    break Err(invalid(e.to_string()));
                 }
-                body.extend_from_slice(&chunk);
             }
-            Ok(None) => return Ok(body.freeze()),
-            Err(e) => return Err(transport_failure(&e)),
+            Ok(None) => {
+                let decoded = decoder.decoded_len();
+                let body = decoder.finish();
+                count.decoded = body.as_ref().map_or(decoded, Bytes::len) as u64;
+                return body.map_err(|e| invalid(e.to_string()));
+            }
+            Err(e) => break Err(transport_failure(&e)),
         }
-    }
+    };
+    count.decoded = decoder.decoded_len() as u64;
+    result
 }
 
 fn transport_failure(error: &reqwest::Error) -> Failure {

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::api_error::ApiError;
 use crate::retry::{GaveUp, Secs, count};
 
 /// What went wrong while talking to the API.
@@ -18,13 +19,32 @@ pub enum FetchError {
         reason: String,
     },
     /// The API answered 401: the key is missing, wrong or revoked.
-    #[error("the API rejected the API key (HTTP 401) at {url}; check TRACKLY_API_KEY")]
+    #[error(
+        "the API rejected the API key (HTTP 401{}) at {url}: {}",
+        said(api.as_deref()),
+        unauthorized_hint(api.as_deref())
+    )]
     Unauthorized {
         /// The request URL (the key is never part of it).
         url: String,
+        /// What the API said (`missing_api_key`, `invalid_api_key`, ...), when it said it in
+        /// the documented way.
+        api: Option<Box<ApiError>>,
     },
-    /// The API answered with a status that retrying cannot fix (400, 403, 404, ...).
-    #[error("page {page}: the API answered HTTP {status} at {url}: {body}")]
+    /// The API answered 403: the key is valid but may not do this (e.g. `Account is
+    /// suspended`).
+    #[error("the API refused access (HTTP 403{}) at {url}", said(api.as_deref()))]
+    Forbidden {
+        /// The request URL.
+        url: String,
+        /// What the API said, when it said it in the documented way.
+        api: Option<Box<ApiError>>,
+    },
+    /// The API answered with a status that retrying cannot fix (400, 404, ...).
+    #[error("page {page}: the API answered HTTP {status} at {url}: {}", match api {
+        Some(api) => api.to_string(),
+        None => body.clone(),
+    })]
     Rejected {
         /// The page requested.
         page: u64,
@@ -32,12 +52,18 @@ pub enum FetchError {
         status: u16,
         /// The request URL.
         url: String,
+        /// What the API said, when it said it in the documented way.
+        api: Option<Box<ApiError>>,
         /// The start of the response body.
         body: String,
     },
     /// The API redirected to another origin; the key is not sent there.
     #[error(
-        "page {page}: {url} redirected to another origin ({location}); refusing to follow with the API key"
+        "page {page}: {url} redirected to {location}, another origin; the API key is not sent there.{}",
+        match base_url {
+            Some(base) => format!(" If the API now lives there, use {base} as the base URL (--base-url {base})"),
+            None => String::new(),
+        }
     )]
     CrossOriginRedirect {
         /// The page requested.
@@ -46,6 +72,9 @@ pub enum FetchError {
         url: String,
         /// Where the API wanted to send us.
         location: String,
+        /// The base URL that would send requests straight there, when `location` is an API URL
+        /// (`{base}/v2/...`).
+        base_url: Option<String>,
     },
     /// A page kept failing until the retry policy gave up; `gave_up` says which limit ended it.
     #[error(
@@ -126,7 +155,20 @@ pub enum FetchError {
 impl FetchError {
     /// True when the error is about credentials, so callers can map it to a distinct exit code.
     pub fn is_auth(&self) -> bool {
-        matches!(self, FetchError::Unauthorized { .. })
+        matches!(
+            self,
+            FetchError::Unauthorized { .. } | FetchError::Forbidden { .. }
+        )
+    }
+
+    /// What the API said about the failure, when it answered with its documented error body.
+    pub fn api_error(&self) -> Option<&ApiError> {
+        match self {
+            FetchError::Unauthorized { api, .. }
+            | FetchError::Forbidden { api, .. }
+            | FetchError::Rejected { api, .. } => api.as_deref(),
+            _ => None,
+        }
     }
 
     /// True when the run stopped because it could not prove its export complete: the data
@@ -143,6 +185,22 @@ impl FetchError {
     /// True when the configuration, not the API, is at fault.
     pub fn is_config(&self) -> bool {
         matches!(self, FetchError::InvalidConfig { .. })
+    }
+}
+
+/// ` invalid_api_key: Invalid API key`, placed after the status.
+fn said(api: Option<&ApiError>) -> String {
+    api.map(|api| format!(" {api}")).unwrap_or_default()
+}
+
+/// What a 401 usually means, by the documented codes.
+fn unauthorized_hint(api: Option<&ApiError>) -> &'static str {
+    match api.and_then(|api| api.code.as_deref()) {
+        Some("missing_api_key") => "the request reached the API without a key",
+        Some("invalid_api_key") => {
+            "the key is wrong, revoked or rotated, or was copied with stray characters"
+        }
+        _ => "the key is missing, wrong, revoked or rotated",
     }
 }
 

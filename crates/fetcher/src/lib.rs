@@ -61,6 +61,11 @@
 //!   [`RetryConfig::max_attempts`] and [`RetryConfig::retry_timeout`] per page. 401 and other
 //!   4xx fail at once. On 429 and 503 the concurrency is halved and a request rate set below
 //!   what the API just accepted; both grow back gradually (AIMD), never above what was set.
+//! - **Compression.** Bodies are asked for compressed (brotli, zstd or gzip; see
+//!   [`ClientBuilder::with_http_compression`]) and decoded as they stream in; a corrupt or cut
+//!   compressed body is retried like any invalid body, and no body may decode to more than
+//!   256 MiB. [`FetchStats::wire_bytes`] counts what crossed the network,
+//!   [`FetchStats::body_bytes`] what it decoded to.
 //! - **Secrets.** The API key is sent only as the `X-Api-Key` header, only to the configured
 //!   origin (a redirect elsewhere is refused), and never appears in `Debug` output or errors.
 //!   Plain `http://` is refused for hosts other than loopback unless explicitly allowed.
@@ -71,23 +76,29 @@
 //! 1000), plus the de-duplication set: the keys of the last
 //! [`DEFAULT_DEDUP_WINDOW`] pages (about 8 MB at `per_page` 1000), whatever the number of
 //! contacts. A resumed run also remembers every contact its interrupted predecessor wrote.
+mod api_error;
 mod client;
 mod coverage;
 mod error;
 mod identity;
 mod limit;
+mod lists;
 mod page;
 mod paginate;
 mod query;
 mod retry;
 mod stats;
 mod verify;
+mod wire;
 
+pub use api_error::ApiError;
 pub use client::{
-    ApiKey, Client, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_DEDUP_WINDOW, MAX_PER_PAGE,
+    ApiKey, Client, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_DEDUP_WINDOW, InvalidApiKey,
+    MAX_PER_PAGE,
 };
 pub use error::FetchError;
 pub use identity::{naive_seconds_micros, signup_micros};
+pub use lists::{LISTS_PER_PAGE, ListsPage};
 pub use page::{Contact, Page, Pagination};
 pub use paginate::{Contacts, ResumeFrom};
 pub use query::{E164, InvalidE164, Query};

@@ -53,8 +53,12 @@ pub struct ResumeFrom {
 }
 
 impl Contacts {
-    pub(crate) fn start(client: Client, query: Query, resume: Option<ResumeFrom>) -> Contacts {
-        let stats = StatsHandle::default();
+    pub(crate) fn start(
+        client: Client,
+        query: Query,
+        resume: Option<ResumeFrom>,
+        stats: StatsHandle,
+    ) -> Contacts {
         // One finished page waits here while the next N are in flight: about N + 2 pages are
         // held at any time, whatever the total.
         let (tx, rx) = mpsc::channel(1);

@@ -85,14 +85,27 @@ pub struct FetchStats {
     pub pages: u64,
     /// Contacts delivered downstream (after de-duplication).
     pub contacts: u64,
-    /// HTTP requests sent.
+    /// Answers of `GET /v2/lists` read (one per page of each of its two listings).
+    pub list_pages: u64,
+    /// HTTP requests sent: every page delivered, list answer read and retry is one.
     pub requests: u64,
     /// Responses by HTTP status.
     pub responses_by_status: BTreeMap<u16, u64>,
     /// Retries by cause.
     pub retries: Retries,
-    /// Response body bytes received (failed attempts included).
-    pub bytes: u64,
+    /// Error answers by status and what the API said, e.g. `"500 internal_error": 3` or
+    /// `"403 Account is suspended": 1` (its `code`, else its text); an answer that is not the
+    /// documented error body counts under its status alone (`"502": 2`).
+    pub api_errors: BTreeMap<String, u64>,
+    /// Response body bytes as they crossed the network (failed attempts included): compressed
+    /// when the server compressed them, never counting headers.
+    pub wire_bytes: u64,
+    /// What those bytes decoded to: the JSON the responses held (equal to `wire_bytes` when
+    /// nothing was compressed). `body_bytes / wire_bytes` is the compression ratio.
+    pub body_bytes: u64,
+    /// Responses by `Content-Encoding` (`identity` when uncompressed; `unsupported` for a
+    /// coding the client cannot decode).
+    pub responses_by_encoding: BTreeMap<String, u64>,
     /// Sum over requests of the time from sending to the end of the body.
     #[serde(with = "duration_secs")]
     pub api_time: Duration,
@@ -116,6 +129,14 @@ pub struct FetchStats {
     pub verification_repeats: u64,
     /// Pages fetched past the end the first page announced (the listing grew).
     pub extra_pages: u64,
+}
+
+impl FetchStats {
+    /// Decoded bytes per byte on the wire (1.0 when nothing was compressed); `None` before
+    /// any body arrived.
+    pub fn compression_ratio(&self) -> Option<f64> {
+        (self.wire_bytes > 0).then(|| self.body_bytes as f64 / self.wire_bytes as f64)
+    }
 }
 
 mod duration_secs {

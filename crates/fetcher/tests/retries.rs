@@ -277,7 +277,7 @@ async fn a_429_burst_at_the_start_is_one_info_line_and_leaves_no_pace_behind() {
     assert_eq!(info.len(), 1, "{info:#?}");
     let line = &info[0];
     assert!(
-        line.starts_with("page 1: HTTP 429 Too Many Requests; retry 2 of 10 in 1"),
+        line.starts_with("page 1: HTTP 429 rate_limited: Rate limit exceeded; retry 2 of 10 in 1"),
         "{line}"
     );
     assert!(line.contains("(Retry-After: 1s)"), "{line}");

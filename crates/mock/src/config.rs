@@ -3,6 +3,8 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use crate::encode::ContentCoding;
+
 /// Everything [`MockServer::start`](crate::MockServer::start) needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MockConfig {
@@ -14,6 +16,22 @@ pub struct MockConfig {
     pub faults: Faults,
     /// Where to listen; port 0 picks a free port (see [`MockServer::addr`](crate::MockServer::addr)).
     pub addr: SocketAddr,
+    /// `None` (the default): `/v2/lists` answers `{"lists":[...]}` with every matching list
+    /// and no pagination, as documented. `Some(n)`: it pages like the other list endpoints,
+    /// at most `n` lists per page (and never more than `per_page`, default 50, max 100),
+    /// with a `pagination` block.
+    pub lists_per_page: Option<u32>,
+    /// Content codings `/v2/contacts` pages and `/v2/lists` answers may be sent in, in the
+    /// server's order of preference: a request whose `Accept-Encoding` accepts one gets the body compressed
+    /// (`Content-Encoding`, `Vary: Accept-Encoding`), in the coding it weighs highest. Each
+    /// distinct body is compressed once and kept (see the crate docs, Compression). Body faults
+    /// then apply to the compressed bytes: a truncated body is a cut compressed stream. Empty
+    /// (the default): never compressed.
+    pub compression: Vec<ContentCoding>,
+    /// Bytes per second of one link that every connection shares, like the customer's line
+    /// to the API: response bodies are paced through it. `None` (the default): as fast as
+    /// loopback goes.
+    pub bandwidth: Option<u64>,
 }
 
 impl Default for MockConfig {
@@ -24,6 +42,9 @@ impl Default for MockConfig {
             api_key: "trk_test_key".to_owned(),
             faults: Faults::default(),
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            lists_per_page: None,
+            compression: Vec::new(),
+            bandwidth: None,
         }
     }
 }
@@ -120,6 +141,9 @@ pub struct Faults {
     /// Contacts whose JSON carries damage that strict JSON rejects, by position in the served
     /// (newest-first, unfiltered) order at the time of the request.
     pub damaged: Vec<(usize, Damage)>,
+    /// Every request with the right key is refused with `403 {"error": "Account is
+    /// suspended"}` (documented without a `code`).
+    pub suspended: bool,
 }
 
 /// Steady change of a live listing.

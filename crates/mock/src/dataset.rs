@@ -289,6 +289,27 @@ impl Dataset {
         self.lists.iter().map(|l| l.number.clone()).collect()
     }
 
+    /// The sending lists contacts are on, in list index order (the order of `Meta::list`).
+    pub(crate) fn lists(&self) -> &[ListInfo] {
+        &self.lists
+    }
+
+    /// The seed the data set was generated from.
+    pub(crate) fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Active contacts per list, by list index: one pass over the per-contact facts.
+    pub(crate) fn active_per_list(&self) -> Vec<u64> {
+        let mut counts = vec![0u64; self.lists.len()];
+        for meta in self.meta.iter().filter(|m| m.active) {
+            if let Some(count) = counts.get_mut(usize::from(meta.list)) {
+                *count += 1;
+            }
+        }
+        counts
+    }
+
     /// A full `/v2/contacts` response body exactly as the server sends it.
     ///
     /// Takes values as the server has them after validation: `per_page` is clamped into

@@ -39,23 +39,27 @@ pub(crate) struct ListInfo {
 
 /// The sending lists of a data set: `+18005551234` first, then other toll-free numbers.
 pub(crate) fn make_lists(count: usize) -> Vec<ListInfo> {
+    (0..count.clamp(1, MAX_LISTS)).map(list_info).collect()
+}
+
+/// The `i`-th sending list of any data set: number and id depend on `i` alone, and differ for
+/// every `i` below 70 000 (past [`MAX_LISTS`], for lists that hold no contacts, such as
+/// deleted ones).
+pub(crate) fn list_info(i: usize) -> ListInfo {
     const AREAS: [&str; 7] = ["800", "888", "877", "866", "855", "844", "833"];
-    (0..count.clamp(1, MAX_LISTS))
-        .map(|i| {
-            let line = (1234 + 1111 * (i / AREAS.len())) % 10_000;
-            let mut number = String::with_capacity(12);
-            number.push_str("+1");
-            number.push_str(AREAS[i % AREAS.len()]);
-            number.push_str("555");
-            let mut digits = Vec::with_capacity(4);
-            push_zero_padded(&mut digits, line as u64, 4);
-            number.extend(digits.iter().map(|&b| char::from(b)));
-            ListInfo {
-                number,
-                id: 42 + 15 * i as u64,
-            }
-        })
-        .collect()
+    // 1111 and 10 000 are coprime: the line number repeats only after 10 000 steps.
+    let line = (1234 + 1111 * (i / AREAS.len())) % 10_000;
+    let mut number = String::with_capacity(12);
+    number.push_str("+1");
+    number.push_str(AREAS[i % AREAS.len()]);
+    number.push_str("555");
+    let mut digits = Vec::with_capacity(4);
+    push_zero_padded(&mut digits, line as u64, 4);
+    number.extend(digits.iter().map(|&b| char::from(b)));
+    ListInfo {
+        number,
+        id: 42 + 15 * i as u64,
+    }
 }
 
 /// Picks lists with a Zipf-like skew: the first list is the biggest.

@@ -50,15 +50,22 @@
 //! - `/v2/contacts`: the documented API. Body
 //!   `{"contacts":[...],"pagination":{"page":P,"per_page":N,"total":T,"total_pages":ceil(T/N)}}`,
 //!   `application/json`; every contact has all 18 documented fields in the documented order.
+//! - `/v2/lists?status=..`: the sending lists, consistent with the contacts (the `id` and
+//!   `phone_number` of each are the `list_id` and `list_number` its contacts carry,
+//!   `contact_count` its active contacts now), plus a few deleted lists without contacts; some
+//!   lists are paused or suspended. Body `{"lists":[...]}` in `id` order, deleted lists only
+//!   with `status=deleted`; paged with a `pagination` block only with
+//!   [`MockConfig::lists_per_page`]. [`MockServer::lists_ground_truth`] has every list.
 //! - `/_mock/ground_truth?list_number=..&active=..`: NDJSON of every matching contact, the
 //!   text the server serves, in served order (`application/x-ndjson`).
 //! - `/_mock/stats`: [`MockStats`] as JSON.
 //!
-//! Errors are JSON `{"error":{"code":..,"message":..}}` (plus `"parameter"` for
-//! `invalid_parameter`), except the injected 502, which is nginx's HTML page. Routing comes
-//! first (unknown path: 404 `not_found`; other method: 405 `method_not_allowed` with
-//! `Allow: GET`), then the key (401 `unauthorized`, message
-//! `Missing or invalid X-Api-Key header.`), then the rate limit (429 `rate_limited`), then
+//! Errors are the documented JSON `{"error": <text>, "code": <code>}` (plus `"message"` with
+//! the reason for `invalid_parameter`), except the injected 502, which is nginx's HTML page.
+//! Routing comes first (unknown path: 404 `not_found`; other method: 405 `method_not_allowed`
+//! with `Allow: GET`), then the key (401 `missing_api_key` "API key required" without a key,
+//! `invalid_api_key` "Invalid API key" with a wrong one; with [`Faults::suspended`], 403
+//! `{"error": "Account is suspended"}` without a code), then the rate limit (429 `rate_limited`), then
 //! injected status faults, then parameter validation (400 `invalid_parameter`). A handler
 //! panic answers 500 `internal_error`.
 //!
@@ -109,7 +116,24 @@
 //!
 //! See [`Faults`]: all are drawn from an RNG seeded with [`Faults::fault_seed`], one fixed set
 //! of draws per `/v2/contacts` request in arrival order, so a sequential client sees the same
-//! faults on every run. `/_mock/*` requests are never faulted and never counted.
+//! faults on every run. `/_mock/*` requests are never faulted and never counted. `/v2/lists`
+//! requests are counted but never faulted (beyond a refused key or a suspended account) and
+//! draw nothing: adding them to a run leaves the faults its contacts requests see unchanged.
+//!
+//! # Compression and bandwidth
+//!
+//! Off by default. With [`MockConfig::compression`] set, a `/v2/contacts` page or `/v2/lists`
+//! answer goes out in the listed coding that the request's `Accept-Encoding` weighs highest (`gzip`, `zstd`, `br`;
+//! ties to the mock's order), with `Content-Encoding` and `Vary: Accept-Encoding`; without an
+//! acceptable one it goes out as it is. Error bodies and `/_mock/*` are never compressed. Each
+//! distinct body is compressed once per coding and kept (up to 512 MiB, keyed by a hash of its
+//! exact bytes), so a benchmark that reads the same pages twice measures the client, not the
+//! mock's compressor; the first pass pays for compression. [`MockStats::bytes_served`] counts
+//! the bytes sent, compressed or not. Body faults cut or drop the compressed bytes.
+//!
+//! With [`MockConfig::bandwidth`] set, every response body is paced through one link of that
+//! many bytes per second shared by all connections (in frames of 16 KiB), like the customer's
+//! line to the API; headers are not counted.
 //!
 //! # Memory and speed
 //!
@@ -121,15 +145,19 @@
 
 mod config;
 mod dataset;
+mod encode;
 mod faults;
 mod generate;
 mod json;
+mod link;
+mod lists;
 mod query;
 mod server;
 mod stats;
 
 pub use config::{Damage, DatasetConfig, Drift, DriftKind, Faults, Live, MockConfig};
 pub use dataset::Dataset;
-pub use query::{DEFAULT_PER_PAGE, MAX_PER_PAGE};
+pub use encode::{ContentCoding, UnknownCoding};
+pub use query::{DEFAULT_PER_PAGE, MAX_LISTS_PER_PAGE, MAX_PER_PAGE};
 pub use server::MockServer;
 pub use stats::MockStats;

@@ -141,6 +141,51 @@ pub(crate) fn parse_filter_query(query: Option<&str>) -> Result<Filter, ParamErr
     parse_filter(&decode_pairs(query.unwrap_or("")))
 }
 
+/// Largest `per_page` of the list endpoints other than contacts (documented); larger values
+/// are clamped to it.
+pub const MAX_LISTS_PER_PAGE: u64 = 100;
+
+/// The statuses a sending list can have, as documented.
+pub(crate) const LIST_STATUSES: [&str; 4] = ["active", "paused", "suspended", "deleted"];
+
+/// A validated `/v2/lists` query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ListsQuery {
+    /// One of [`LIST_STATUSES`]; `None`: every list except deleted ones.
+    pub(crate) status: Option<&'static str>,
+    pub(crate) page: u64,
+    /// As asked (clamped to [`MAX_LISTS_PER_PAGE`]); `None` when omitted.
+    pub(crate) per_page: Option<u64>,
+}
+
+/// Parses and validates a `/v2/lists` query string, checking `status`, `page` and `per_page`
+/// in that order. Unknown parameters are ignored.
+pub(crate) fn parse_lists_query(query: Option<&str>) -> Result<ListsQuery, ParamError> {
+    let pairs = decode_pairs(query.unwrap_or(""));
+    let status =
+        match first(&pairs, "status") {
+            None => None,
+            Some(value) => Some(LIST_STATUSES.into_iter().find(|s| *s == value).ok_or(
+                ParamError {
+                    parameter: "status",
+                    reason: "must be one of active, paused, suspended, deleted",
+                },
+            )?),
+        };
+    let page = match first(&pairs, "page") {
+        None => 1,
+        Some(v) => positive(v, "page")?,
+    };
+    let per_page = first(&pairs, "per_page")
+        .map(|v| positive(v, "per_page").map(|n| n.min(MAX_LISTS_PER_PAGE)))
+        .transpose()?;
+    Ok(ListsQuery {
+        status,
+        page,
+        per_page,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +257,41 @@ mod tests {
     fn first_occurrence_wins_and_unknown_parameters_are_ignored() {
         let q = parse("page=2&page=3&foo=bar&per_page=10").ok();
         assert_eq!(q.map(|q| (q.page, q.per_page)), Some((2, 10)));
+    }
+
+    #[test]
+    fn lists_queries_validate_status_and_clamp_per_page() {
+        let q = parse_lists_query(None).ok();
+        assert_eq!(
+            q,
+            Some(ListsQuery {
+                status: None,
+                page: 1,
+                per_page: None
+            })
+        );
+        let q = parse_lists_query(Some("status=deleted&per_page=500&page=2")).ok();
+        assert_eq!(
+            q,
+            Some(ListsQuery {
+                status: Some("deleted"),
+                page: 2,
+                per_page: Some(100)
+            })
+        );
+        for (q, param) in [
+            ("status=Deleted", "status"),
+            ("status=", "status"),
+            ("status=gone", "status"),
+            ("page=0", "page"),
+            ("per_page=x", "per_page"),
+        ] {
+            assert_eq!(
+                parse_lists_query(Some(q)).map_err(|e| e.parameter),
+                Err(param),
+                "{q}"
+            );
+        }
     }
 
     #[test]

@@ -26,12 +26,15 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::config::{DriftKind, Faults, MockConfig};
 use crate::dataset::{Dataset, PastEnd, View};
+use crate::encode::Encoder;
 use crate::faults::{Bend, BodyFault, Draw, FaultState, StatusFault};
 use crate::json::push_json_str;
-use crate::query::{ParamError, parse_contacts_query, parse_filter_query};
+use crate::link::Link;
+use crate::query::{ParamError, parse_contacts_query, parse_filter_query, parse_lists_query};
 use crate::stats::MockStats;
 
 const CONTACTS_PATH: &str = "/api/v2/contacts";
+const LISTS_PATH: &str = "/api/v2/lists";
 const GROUND_TRUTH_PATH: &str = "/api/_mock/ground_truth";
 const STATS_PATH: &str = "/api/_mock/stats";
 
@@ -89,15 +92,19 @@ impl Reply {
         }
     }
 
-    fn error(status: StatusCode, code: &str, message: &str) -> Reply {
-        Reply::new(status, JSON, error_body(code, message, None))
+    fn error(status: StatusCode, code: &str, error: &str) -> Reply {
+        Reply::new(status, JSON, error_body(Some(code), error, None))
     }
 
     fn invalid(err: &ParamError) -> Reply {
         Reply::new(
             StatusCode::BAD_REQUEST,
             JSON,
-            error_body("invalid_parameter", &err.to_string(), Some(err.parameter)),
+            error_body(
+                Some("invalid_parameter"),
+                &format!("Invalid value for '{}'", err.parameter),
+                Some(err.reason),
+            ),
         )
     }
 
@@ -113,11 +120,30 @@ impl Reply {
         }
     }
 
+    /// `401` for a request whose `X-Api-Key` is not the server's key.
     fn unauthorized() -> Reply {
         Reply::error(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "Missing or invalid X-Api-Key header.",
+            "invalid_api_key",
+            "Invalid API key",
+        )
+    }
+
+    /// `401` for a request without `X-Api-Key`.
+    fn missing_key() -> Reply {
+        Reply::error(
+            StatusCode::UNAUTHORIZED,
+            "missing_api_key",
+            "API key required",
+        )
+    }
+
+    /// `403` of a suspended account: documented without a `code`.
+    fn suspended() -> Reply {
+        Reply::new(
+            StatusCode::FORBIDDEN,
+            JSON,
+            error_body(None, "Account is suspended", None),
         )
     }
 
@@ -141,7 +167,8 @@ impl Reply {
         }
     }
 
-    fn into_response(self) -> Response<ResBody> {
+    /// The hyper response; with a `link`, every body is paced through it.
+    fn into_response(self, link: Option<Arc<Link>>) -> Response<ResBody> {
         let mut headers = hyper::HeaderMap::new();
         headers.insert(
             header::CONTENT_TYPE,
@@ -150,22 +177,31 @@ impl Reply {
         for (name, value) in self.headers {
             headers.append(name, value);
         }
-        let body = match self.payload {
-            Payload::Full(body) => Full::new(body)
+        let body = match (self.payload, link) {
+            (Payload::Full(body), None) => Full::new(body)
                 .map_err(|never| match never {})
                 .boxed_unsync(),
-            Payload::Reset { body, sent } => {
+            (Payload::Full(body), Some(link)) => {
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+                StreamBody::new(link.pace(body).map(|part| Ok(Frame::data(part)))).boxed_unsync()
+            }
+            (Payload::Reset { body, sent }, link) => {
                 headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
                 let part = body.slice(..sent.min(body.len()));
-                let frames =
-                    stream::once(async move { Ok(Frame::data(part)) }).chain(stream::once(async {
+                let part = match link {
+                    None => stream::once(async move { part }).boxed(),
+                    Some(link) => link.pace(part).boxed(),
+                };
+                let frames = part
+                    .map(|part| Ok(Frame::data(part)))
+                    .chain(stream::once(async {
                         // Let hyper flush the part before the connection goes.
                         tokio::time::sleep(Duration::from_millis(5)).await;
                         Err(BodyError::InjectedReset)
                     }));
                 StreamBody::new(frames).boxed_unsync()
             }
-            Payload::Slow { body, over } => {
+            (Payload::Slow { body, over }, link) => {
                 headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
                 let chunk = body.len().div_ceil(16).max(1);
                 let chunks = body.len().div_ceil(chunk).max(1);
@@ -173,13 +209,16 @@ impl Reply {
                     u64::try_from(over.as_nanos().div_ceil(chunks as u128)).unwrap_or(u64::MAX),
                 );
                 let frames = stream::unfold(0usize, move |offset| {
-                    let body = body.clone();
+                    let (body, link) = (body.clone(), link.clone());
                     async move {
                         if offset >= body.len() {
                             return None;
                         }
                         tokio::time::sleep(step).await;
                         let end = (offset + chunk).min(body.len());
+                        if let Some(link) = link {
+                            link.carry(end - offset).await;
+                        }
                         Some((Ok(Frame::data(body.slice(offset..end))), end))
                     }
                 });
@@ -193,18 +232,20 @@ impl Reply {
     }
 }
 
-/// `{"error":{"code":..,"message":..[,"parameter":..]}}`
-fn error_body(code: &str, message: &str, parameter: Option<&str>) -> Bytes {
-    let mut out = Vec::with_capacity(96 + message.len());
-    out.extend_from_slice(b"{\"error\":{\"code\":");
-    push_json_str(&mut out, code);
-    out.extend_from_slice(b",\"message\":");
-    push_json_str(&mut out, message);
-    if let Some(parameter) = parameter {
-        out.extend_from_slice(b",\"parameter\":");
-        push_json_str(&mut out, parameter);
+/// The documented error body: `{"error": <text>[, "code": <code>][, "message": <more>]}`.
+fn error_body(code: Option<&str>, error: &str, message: Option<&str>) -> Bytes {
+    let mut out = Vec::with_capacity(96 + error.len());
+    out.extend_from_slice(b"{\"error\":");
+    push_json_str(&mut out, error);
+    if let Some(code) = code {
+        out.extend_from_slice(b",\"code\":");
+        push_json_str(&mut out, code);
     }
-    out.extend_from_slice(b"}}");
+    if let Some(message) = message {
+        out.extend_from_slice(b",\"message\":");
+        push_json_str(&mut out, message);
+    }
+    out.push(b'}');
     Bytes::from(out)
 }
 
@@ -216,7 +257,13 @@ struct Shared {
     history: Mutex<VecDeque<(Instant, Arc<Dataset>)>>,
     faults: Mutex<FaultState>,
     stats: Mutex<MockStats>,
+    /// [`MockConfig::lists_per_page`].
+    lists_per_page: Option<u32>,
     contacts_requests: AtomicU64,
+    /// Compresses `200` answers ([`MockConfig::compression`]).
+    encoder: Encoder,
+    /// The shared link bodies are paced through ([`MockConfig::bandwidth`]).
+    link: Option<Arc<Link>>,
 }
 
 impl Shared {
@@ -228,6 +275,18 @@ impl Shared {
         req.headers()
             .get("x-api-key")
             .is_some_and(|key| key.as_bytes() == self.api_key.as_bytes())
+    }
+
+    /// The documented refusal of a request, if it gets one: no key, a wrong key, or (with the
+    /// right key) a suspended account.
+    fn refusal(&self, req: &Request<Incoming>) -> Option<Reply> {
+        if !req.headers().contains_key("x-api-key") {
+            return Some(Reply::missing_key());
+        }
+        if !self.authorized(req) {
+            return Some(Reply::unauthorized());
+        }
+        lock(&self.faults).faults().suspended.then(Reply::suspended)
     }
 
     fn install_faults(&self, faults: Faults) {
@@ -332,12 +391,12 @@ impl Shared {
         if counted {
             self.record(&reply);
         }
-        reply.into_response()
+        reply.into_response(self.link.clone())
     }
 
     async fn route(self: Arc<Self>, req: Request<Incoming>) -> Reply {
         let path = req.uri().path();
-        if ![CONTACTS_PATH, GROUND_TRUTH_PATH, STATS_PATH].contains(&path) {
+        if ![CONTACTS_PATH, LISTS_PATH, GROUND_TRUTH_PATH, STATS_PATH].contains(&path) {
             return Reply::error(
                 StatusCode::NOT_FOUND,
                 "not_found",
@@ -354,6 +413,7 @@ impl Shared {
         }
         match path {
             CONTACTS_PATH => self.contacts(req).await,
+            LISTS_PATH => self.lists(&req),
             GROUND_TRUTH_PATH => self.ground_truth(&req),
             _ => self.stats_reply(&req),
         }
@@ -376,14 +436,14 @@ impl Shared {
     }
 
     fn contacts_reply(&self, req: &Request<Incoming>, draw: &Draw, bend: &Bend) -> Reply {
-        if !self.authorized(req) {
-            return Reply::unauthorized();
+        if let Some(refusal) = self.refusal(req) {
+            return refusal;
         }
         if let Err(retry_after) = lock(&self.faults).take_token(Instant::now()) {
             return Reply::error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
-                "Rate limit exceeded. Retry after the number of seconds in Retry-After.",
+                "Rate limit exceeded",
             )
             .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after));
         }
@@ -436,31 +496,62 @@ impl Shared {
             Ok(page) => page,
             Err(PastEnd) => return Reply::past_end(past_end_status.unwrap_or(404)),
         };
-        let mut reply = Reply::new(StatusCode::OK, JSON, page.body.clone());
+        // Compressed before the body faults, which then cut or drop the compressed bytes.
+        let (mut reply, body) = self.ok_json(req, page.body);
         reply.contacts = Some(page.contacts);
-        let len = page.body.len() as u64;
+        let len = body.len() as u64;
         match draw.body {
             None => {}
             Some(BodyFault::Truncate) => {
-                // A cut strictly inside the single top-level object: never valid JSON.
+                // A cut strictly inside the single top-level object (or compressed stream):
+                // never valid JSON, never a complete stream.
                 let cut = 1 + draw.cut % len.saturating_sub(1).max(1);
-                reply.payload = Payload::Full(page.body.slice(..cut as usize));
+                reply.payload = Payload::Full(body.slice(..cut as usize));
                 reply.truncated = true;
             }
             Some(BodyFault::Reset) => {
                 reply.payload = Payload::Reset {
                     sent: (draw.cut % len.max(1)) as usize,
-                    body: page.body,
+                    body,
                 };
             }
             Some(BodyFault::Slow(over)) => {
-                reply.payload = Payload::Slow {
-                    body: page.body,
-                    over,
-                };
+                reply.payload = Payload::Slow { body, over };
             }
         }
         reply
+    }
+
+    /// `GET /v2/lists`: never faulted and drawing nothing from the fault RNG, so the contacts
+    /// requests of a run see the same faults with or without it (see [`crate::lists`]).
+    fn lists(&self, req: &Request<Incoming>) -> Reply {
+        if let Some(refusal) = self.refusal(req) {
+            return refusal;
+        }
+        let query = match parse_lists_query(req.uri().query()) {
+            Ok(query) => query,
+            Err(err) => return Reply::invalid(&err),
+        };
+        let (body, _) = crate::lists::lists_body(&self.dataset(), &query, self.lists_per_page);
+        lock(&self.stats).lists_served += 1;
+        self.ok_json(req, body).0
+    }
+
+    /// A `200` JSON answer, compressed as the request accepts and [`MockConfig::compression`]
+    /// offers; also returns the body as sent.
+    fn ok_json(&self, req: &Request<Incoming>, json: Bytes) -> (Reply, Bytes) {
+        let (body, coding) = self.encoder.encode(req.headers(), json);
+        let mut reply = Reply::new(StatusCode::OK, JSON, body.clone());
+        if let Some(coding) = coding {
+            reply = reply.with_header(
+                header::CONTENT_ENCODING,
+                HeaderValue::from_static(coding.token()),
+            );
+        }
+        if self.encoder.offers_any() {
+            reply = reply.with_header(header::VARY, HeaderValue::from_static("accept-encoding"));
+        }
+        (reply, body)
     }
 
     fn ground_truth(&self, req: &Request<Incoming>) -> Reply {
@@ -573,6 +664,9 @@ impl MockServer {
             faults: Mutex::new(FaultState::new(Faults::default(), 0)),
             stats: Mutex::new(MockStats::default()),
             contacts_requests: AtomicU64::new(0),
+            lists_per_page: config.lists_per_page,
+            encoder: Encoder::new(config.compression),
+            link: config.bandwidth.map(|rate| Arc::new(Link::new(rate))),
         });
         shared.install_faults(config.faults);
         let (stop, stopped) = oneshot::channel();
@@ -620,6 +714,13 @@ impl MockServer {
         self.shared.dataset().ndjson(list_number, active)
     }
 
+    /// Every sending list, deleted ones included, one JSON object per line in `id` order,
+    /// exactly the text `/v2/lists` serves, for the current state: `contact_count` counts the
+    /// active contacts now (drift applied so far).
+    pub fn lists_ground_truth(&self) -> Vec<u8> {
+        self.shared.dataset().lists_ndjson()
+    }
+
     /// Number of contacts now (drift applied so far).
     pub fn contact_count(&self) -> usize {
         self.shared.dataset().len()
@@ -657,11 +758,19 @@ mod tests {
     fn error_bodies_are_the_documented_json() {
         assert_eq!(
             &body(Reply::unauthorized())[..],
-            br#"{"error":{"code":"unauthorized","message":"Missing or invalid X-Api-Key header."}}"#
+            br#"{"error":"Invalid API key","code":"invalid_api_key"}"#
+        );
+        assert_eq!(
+            &body(Reply::missing_key())[..],
+            br#"{"error":"API key required","code":"missing_api_key"}"#
+        );
+        assert_eq!(
+            &body(Reply::suspended())[..],
+            br#"{"error":"Account is suspended"}"#
         );
         assert_eq!(
             &body(Reply::internal())[..],
-            br#"{"error":{"code":"internal_error","message":"An unexpected server error occurred."}}"#
+            br#"{"error":"An unexpected server error occurred.","code":"internal_error"}"#
         );
         let reply = Reply::invalid(&ParamError {
             parameter: "page",
@@ -670,7 +779,7 @@ mod tests {
         assert_eq!(reply.status, StatusCode::BAD_REQUEST);
         assert_eq!(
             &body(reply)[..],
-            br#"{"error":{"code":"invalid_parameter","message":"Invalid value for 'page': must be a positive integer.","parameter":"page"}}"#
+            br#"{"error":"Invalid value for 'page'","code":"invalid_parameter","message":"must be a positive integer"}"#
         );
     }
 }

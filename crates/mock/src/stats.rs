@@ -13,6 +13,8 @@ pub struct MockStats {
     pub by_status: BTreeMap<u16, u64>,
     /// `200` contacts pages sent in full (slow ones included; truncated and reset ones not).
     pub pages_served: u64,
+    /// `200` answers of `/v2/lists`.
+    pub lists_served: u64,
     /// Contacts in the pages counted by `pages_served`.
     pub contacts_served: u64,
     /// Response body bytes sent, error bodies included (for truncated and reset answers, the

@@ -98,7 +98,7 @@ use arrow_array::builder::{
     BooleanBuilder, Decimal128Builder, Int64Builder, MapBuilder, MapFieldNames, StringBuilder,
     TimestampMicrosecondBuilder,
 };
-use arrow_array::{ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::SchemaRef;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -109,7 +109,7 @@ use trackly_fetcher::Page;
 use crate::error::{ConvertError, Result};
 use crate::schema::{
     DOCUMENTED_FIELDS, MAP_ENTRIES, MAP_KEY, MAP_VALUE, REVENUE_PRECISION, REVENUE_SCALE,
-    TIMESTAMP_TZ, col, contacts_schema,
+    TIMESTAMP_TZ, col, contacts_schema, lineage_columns,
 };
 use decimal::{DecimalError, parse_decimal_18_4};
 use json_text::{push_compact, push_json_string, push_unescaped, quote_value};
@@ -343,6 +343,7 @@ impl ContactDecoder {
         DecodeStats {
             rounded_values: self.rounded_values,
             unknown_fields: self.unknown_fields,
+            ..DecodeStats::default()
         }
     }
 
@@ -429,6 +430,7 @@ impl ContactDecoder {
             .finish()
             .with_precision_and_scale(REVENUE_PRECISION, REVENUE_SCALE)
             .map_err(arrow("setting the revenue_total precision"))?;
+        let [extracted_at, run_id] = lineage_columns(self.extracted_at, &self.run_id, rows);
         let columns: Vec<ArrayRef> = vec![
             Arc::new(b.strs[0].finish()),
             Arc::new(b.strs[1].finish()),
@@ -449,14 +451,8 @@ impl ContactDecoder {
             Arc::new(b.timestamps[2].finish()),
             Arc::new(b.bools[2].finish()),
             Arc::new(b.extra.finish()),
-            Arc::new(
-                TimestampMicrosecondArray::from_value(self.extracted_at, rows)
-                    .with_timezone(TIMESTAMP_TZ),
-            ),
-            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
-                self.run_id.as_str(),
-                rows,
-            ))),
+            extracted_at,
+            run_id,
         ];
         RecordBatch::try_new(self.schema.clone(), columns).map_err(arrow("assembling a batch"))
     }
@@ -470,6 +466,17 @@ pub struct DecodeStats {
     pub rounded_values: u64,
     /// Undocumented top-level fields kept in `_extra` (each occurrence counts).
     pub unknown_fields: u64,
+    /// Values outside a documented set (a list's `list_type` or `status`), kept as sent.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unknown_values: u64,
+    /// Records replaced by a later one with the same key (a list in both `/v2/lists`
+    /// answers: the later, deleted, one is kept).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub replaced: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Why a record is invalid, before the page and index are attached.
@@ -1032,7 +1039,7 @@ fn stage_revenue(raw: &RawValue, row: &mut Row<'_>) -> Result<(), Invalid> {
 }
 
 /// ISO-8601 text → microseconds since the epoch, UTC when no offset is given.
-fn parse_timestamp_micros(s: &str) -> Result<i64, Cow<'static, str>> {
+pub(crate) fn parse_timestamp_micros(s: &str) -> Result<i64, Cow<'static, str>> {
     // The API's usual form, `YYYY-MM-DDTHH:MM:SS`, without the general parser.
     if let Some(micros) = trackly_fetcher::naive_seconds_micros(s.as_bytes()) {
         return Ok(micros);

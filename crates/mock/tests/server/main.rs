@@ -6,6 +6,7 @@ mod api;
 mod dataset;
 mod drift;
 mod faults;
+mod lists;
 
 use bytes::Bytes;
 use reqwest::StatusCode;
@@ -46,13 +47,16 @@ impl Answer {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    /// The `error.code` and `error.parameter` of a JSON error body.
+    /// The `code` of a documented JSON error body, and the parameter its `error` text names
+    /// (`Invalid value for 'page'`).
     pub(crate) fn error(&self) -> (String, Option<String>) {
         let v = self.json();
-        (
-            v["error"]["code"].as_str().unwrap_or_default().to_owned(),
-            v["error"]["parameter"].as_str().map(str::to_owned),
-        )
+        let text = v["error"].as_str().unwrap_or_default();
+        let parameter = text
+            .strip_prefix("Invalid value for '")
+            .and_then(|rest| rest.split_once('\''))
+            .map(|(name, _)| name.to_owned());
+        (v["code"].as_str().unwrap_or_default().to_owned(), parameter)
     }
 }
 

@@ -1,0 +1,324 @@
+//! Publication: the one step that turns a run's staged files into what readers see, for every
+//! table of the run at once (steps 2–5 of the [`sink`](crate::sink) docs), and its rollback.
+//!
+//! A run publishes one or more tables (the contacts, the lists): each has its
+//! own date folder, retired folder, files and manifest. The steps run across all of them, so
+//! that either every table of the run is published or none is:
+//!
+//! 1. every table's previous run is moved aside (first every `_SUCCESS`, then every
+//!    `_manifest.json`, then the `part-*.parquet` and `_rejects-*.ndjson`);
+//! 2. every table's staged files are moved in;
+//! 3. every table's `_manifest.json` is written (each lists all the tables, see
+//!    [`Manifest::tables`]);
+//! 4. every table's `_SUCCESS` is written, in the order the releases are given (the caller
+//!    gives the contacts last): no `_SUCCESS` of the run appears before every file and every
+//!    manifest of every table is in place;
+//! 5. the retired objects are deleted (best effort).
+//!
+//! A failure at steps 1–4 rolls back every table: this run's objects are deleted newest first
+//! (`_SUCCESS` files first), then the previous runs' objects are moved back (every `_SUCCESS`
+//! last). A table whose date folder is not in the releases is never touched.
+
+use std::future::Future;
+use std::time::Duration;
+
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+use crate::error::{ConvertError, Result};
+use crate::manifest::{Manifest, ManifestTable};
+use crate::sink::{delete_if_exists, list_paths_shallow};
+
+/// Tries of each rollback operation when a publication fails (see the [module docs](self)):
+/// 50 ms pass before the second try, twice as long before each further one.
+///
+/// The one retry outside the object store's own, on purpose: `object_store` retries transient
+/// HTTP errors within one request and does not retry the local file system at all, while a
+/// rollback that gives up leaves a date folder that someone must repair by hand.
+pub const ROLLBACK_ATTEMPTS: u32 = 3;
+const ROLLBACK_FIRST_BACKOFF: Duration = Duration::from_millis(50);
+
+/// `_staging/_retired/`: not a run id (those never start with `_`), so no resume and no
+/// clean-up of a run's staging ever touches the previous run's files moved here.
+pub(crate) const RETIRED_DIR: &str = "_retired";
+pub(crate) const SUCCESS_FILE: &str = "_SUCCESS";
+pub(crate) const MANIFEST_FILE: &str = "_manifest.json";
+
+/// One table's part of a publication.
+pub(crate) struct Release {
+    /// The table's date folder, which this run replaces.
+    pub(crate) date_dir: Path,
+    /// Where the previous run's objects of that folder wait while it is replaced.
+    pub(crate) retired_dir: Path,
+    /// `(staging, published)` of every file to move in: the parts in order, then the rejects.
+    pub(crate) moves: Vec<(Path, Path)>,
+    /// The table's manifest; [`Manifest::tables`] is filled in by [`publish`].
+    pub(crate) manifest: Manifest,
+}
+
+impl Release {
+    fn summary(&self) -> ManifestTable {
+        ManifestTable {
+            name: self.manifest.table.clone(),
+            path: self.date_dir.to_string(),
+            files: self.manifest.files.clone(),
+            rows: self.manifest.rows,
+            bytes: self.manifest.bytes,
+            rejects: self.manifest.rejects.clone(),
+        }
+    }
+}
+
+/// Publishes every release in one step (see the [module docs](self)); returns each manifest
+/// as written, with its path, in the order of `releases`. On error every date folder is as it
+/// was before (unless the rollback fails too, which is logged).
+pub(crate) async fn publish(
+    store: &dyn ObjectStore,
+    mut releases: Vec<Release>,
+) -> Result<Vec<(Path, Manifest)>> {
+    // Everything that can fail without the store is done before the first folder is touched.
+    let tables: Vec<ManifestTable> = releases.iter().map(Release::summary).collect();
+    let mut manifests = Vec::with_capacity(releases.len());
+    for release in &mut releases {
+        release.manifest.tables = tables.clone();
+        let path = release.date_dir.clone().join(MANIFEST_FILE);
+        let json =
+            serde_json::to_vec_pretty(&release.manifest).map_err(|source| ConvertError::Json {
+                path: path.to_string(),
+                source,
+            })?;
+        manifests.push((path, json));
+    }
+
+    let mut publication = Publication::new(store);
+    let replaced = async {
+        publication.retire_previous(&releases).await?;
+        for release in &releases {
+            for (staging, published) in &release.moves {
+                publication.move_in(staging, published).await?;
+            }
+        }
+        for (path, json) in &manifests {
+            publication
+                .put(path, PutPayload::from(json.clone()))
+                .await?;
+        }
+        for release in &releases {
+            let success = release.date_dir.clone().join(SUCCESS_FILE);
+            publication.put(&success, PutPayload::default()).await?;
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = replaced {
+        publication.roll_back(&e).await;
+        return Err(e);
+    }
+    publication.drop_retired().await;
+    Ok(manifests
+        .into_iter()
+        .zip(releases)
+        .map(|((path, _), release)| (path, release.manifest))
+        .collect())
+}
+
+/// Steps 1–4, recording every object before it is moved or written: an operation that fails
+/// may still have taken effect (an S3 rename is a copy, then a delete), and
+/// [`roll_back`](Self::roll_back) must undo it as well.
+struct Publication<'a> {
+    store: &'a dyn ObjectStore,
+    /// The date folders concerned, for messages.
+    date_dirs: Vec<Path>,
+    /// The previous runs' objects moved aside, as (path in a date folder, retired path), in
+    /// the order they were moved.
+    retired: Vec<(Path, Path)>,
+    /// This run's objects moved or written into the date folders, in that order.
+    published: Vec<Path>,
+}
+
+impl<'a> Publication<'a> {
+    fn new(store: &'a dyn ObjectStore) -> Self {
+        Publication {
+            store,
+            date_dirs: Vec::new(),
+            retired: Vec::new(),
+            published: Vec::new(),
+        }
+    }
+
+    /// Step 1: moves every date folder's `_SUCCESS`, then every `_manifest.json`, then every
+    /// `part-*.parquet` and `_rejects-*.ndjson`, to the table's retired folder.
+    async fn retire_previous(&mut self, releases: &[Release]) -> Result<()> {
+        let mut previous: Vec<(u8, usize, Path)> = Vec::new();
+        for (table, release) in releases.iter().enumerate() {
+            self.date_dirs.push(release.date_dir.clone());
+            previous.extend(
+                list_paths_shallow(self.store, &release.date_dir)
+                    .await?
+                    .into_iter()
+                    .filter_map(|path| Some((retire_order(path.filename()?)?, table, path))),
+            );
+        }
+        previous.sort();
+        for (_, table, path) in previous {
+            let Some(name) = path.parts().next_back() else {
+                continue;
+            };
+            let retired = releases[table].retired_dir.clone().join(name);
+            self.retired.push((path.clone(), retired.clone()));
+            self.store
+                .rename(&path, &retired)
+                .await
+                .map_err(|e| ConvertError::storage(&path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Step 2, for one file.
+    async fn move_in(&mut self, staging: &Path, published: &Path) -> Result<()> {
+        self.published.push(published.clone());
+        self.store
+            .rename(staging, published)
+            .await
+            .map_err(|e| ConvertError::storage(published, e))
+    }
+
+    /// Steps 3 and 4, for one object.
+    async fn put(&mut self, path: &Path, payload: PutPayload) -> Result<()> {
+        self.published.push(path.clone());
+        self.store
+            .put(path, payload)
+            .await
+            .map(|_| ())
+            .map_err(|e| ConvertError::storage(path, e))
+    }
+
+    /// Step 5: the run is published, the retired objects are of no use any more.
+    async fn drop_retired(self) {
+        for (_, retired) in &self.retired {
+            if let Err(e) = delete_if_exists(self.store, retired).await {
+                tracing::warn!(
+                    path = %retired,
+                    error = %e,
+                    "cannot delete a replaced file of the previous run; it stays hidden"
+                );
+            }
+        }
+    }
+
+    /// Undoes steps 1–4 after `cause` failed one: deletes this run's objects newest first
+    /// (`_SUCCESS` files first), then moves the previous runs' back (`_SUCCESS` files last),
+    /// each operation tried up to [`ROLLBACK_ATTEMPTS`] times. When one of this run's objects
+    /// cannot be deleted, the rollback stops there: moving the previous runs' back would mix
+    /// two runs, and what is left is a prefix of this run's publication, so a `_SUCCESS` left
+    /// behind has all its files. A previous `_SUCCESS` goes back only once everything else is
+    /// back.
+    async fn roll_back(self, cause: &ConvertError) {
+        if self.published.is_empty() && self.retired.is_empty() {
+            return;
+        }
+        let store = self.store;
+        let date_dirs = display_all(&self.date_dirs);
+        for (i, path) in self.published.iter().enumerate().rev() {
+            if let Err(e) = retried(|| store.delete(path)).await {
+                tracing::error!(
+                    date_dirs = ?date_dirs,
+                    error = %cause,
+                    rollback_error = %e,
+                    failed_on = %path,
+                    left_in_date_dir = ?display_all(&self.published[..=i]),
+                    left_retired = ?display_all(self.retired.iter().map(|(_, r)| r)),
+                    "publication failed and this run's files could not all be removed; \
+                     the previous run's files stay retired"
+                );
+                return;
+            }
+        }
+        let mut not_restored: Vec<&(Path, Path)> = Vec::new();
+        let mut first_error = None;
+        for entry in self.retired.iter().rev() {
+            let (original, retired) = entry;
+            if original.filename() == Some(SUCCESS_FILE) && !not_restored.is_empty() {
+                not_restored.push(entry);
+                continue;
+            }
+            if let Err(e) = retried(|| store.rename(retired, original)).await {
+                first_error.get_or_insert(e);
+                not_restored.push(entry);
+            }
+        }
+        match first_error {
+            // The caller reports `cause`; say only that the dates are as they were.
+            None => tracing::warn!(
+                date_dirs = ?date_dirs,
+                "publication failed; the previous run's files are back in place"
+            ),
+            Some(e) => tracing::error!(
+                date_dirs = ?date_dirs,
+                error = %cause,
+                rollback_error = %e,
+                not_restored = ?not_restored
+                    .iter()
+                    .map(|(original, retired)| format!("{retired} -> {original}"))
+                    .collect::<Vec<_>>(),
+                "publication failed and the previous run's files could not all be moved back"
+            ),
+        }
+    }
+}
+
+/// Where a previous run's object of a date folder is retired in step 1 (`None`: not one).
+fn retire_order(name: &str) -> Option<u8> {
+    if name == SUCCESS_FILE {
+        Some(0)
+    } else if name == MANIFEST_FILE {
+        Some(1)
+    } else if (name.starts_with("part-") && name.ends_with(".parquet"))
+        || (name.starts_with("_rejects-") && name.ends_with(".ndjson"))
+    {
+        Some(2)
+    } else {
+        None
+    }
+}
+
+/// Runs a rollback operation up to [`ROLLBACK_ATTEMPTS`] times. `NotFound` means done: the
+/// object to delete is gone, or the object to move back was never moved away (its copy failed).
+async fn retried<F, Fut>(mut op: F) -> object_store::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = object_store::Result<()>>,
+{
+    let mut backoff = ROLLBACK_FIRST_BACKOFF;
+    let mut attempt = 1;
+    loop {
+        match op().await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => return Ok(()),
+            Err(e) if attempt >= ROLLBACK_ATTEMPTS => return Err(e),
+            Err(_) => {
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+fn display_all<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Vec<&'a str> {
+    paths.into_iter().map(|p| p.as_ref()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn previous_objects_retire_success_first_then_manifest_then_data() {
+        assert_eq!(retire_order("_SUCCESS"), Some(0));
+        assert_eq!(retire_order("_manifest.json"), Some(1));
+        assert_eq!(retire_order("part-00000-r.parquet"), Some(2));
+        assert_eq!(retire_order("_rejects-r.ndjson"), Some(2));
+        assert_eq!(retire_order("notes.txt"), None);
+        assert_eq!(retire_order("part-00000-r.parquet.inprogress"), None);
+    }
+}

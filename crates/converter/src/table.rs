@@ -1,0 +1,355 @@
+//! A table of a run written whole in one go (the lists), staged beside the contacts and
+//! published with them in the same step.
+//!
+//! ```text
+//! {prefix}/lists/
+//!   _staging/{run_id}/part-00000-{run_id}.parquet.inprogress   (from staging to publication)
+//!   _staging/{run_id}/_rejects-{run_id}.ndjson.inprogress
+//!   _staging/_retired/{run_id}/...   (the previous run's files, while they are replaced)
+//!   extract_date=2025-04-02/
+//!     part-00000-{run_id}.parquet    (one file, written with the contacts' writer settings)
+//!     _rejects-{run_id}.ndjson       (only if a record was quarantined)
+//!     _manifest.json
+//!     _SUCCESS
+//! ```
+//!
+//! [`StagedTable::stage`] writes the table's one Parquet file (with the schema and no rows
+//! when the table is empty, so the date folder is never empty) and its rejects under hidden
+//! staging names. [`ParquetSink::finish_with`](crate::ParquetSink::finish_with) then publishes
+//! it together with the contacts, or [`StagedTable::publish`] alone (a run that exports no
+//! contacts), with the same steps, order and rollback as the contacts (see
+//! [`sink`](crate::sink)): a reader of a table sees its previous run's files or this run's, and
+//! the run's `_SUCCESS` files appear only once every table is in place. The table gets its own
+//! `_manifest.json` and `_SUCCESS`, so a reader of `lists/` alone can wait for the same signal
+//! as a reader of `contacts/`.
+//!
+//! # Failure
+//!
+//! Staging happens at the end of the run, right before publication, so staged objects live for
+//! seconds. A failed publication removes them; [`StagedTable::abort`] does on any other error.
+//! A process killed in between leaves them hidden under `_staging/{run_id}/`; a later
+//! successful publication of the table removes staging folders of other runs whose objects are
+//! all older than [`STALE_STAGING`] (never `_staging/_retired/`, which a failed rollback leaves
+//! for a person to look at).
+//!
+//! # Memory usage
+//!
+//! The caller holds the whole table as one batch; writing it holds one encoded row group
+//! besides (a table of some thousand lists is a few hundred KiB).
+
+use std::time::Duration;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use parquet::arrow::AsyncArrowWriter;
+use serde::Serialize;
+
+use crate::decode::DecodeStats;
+use crate::error::{ConvertError, Result};
+use crate::location::OutputLocation;
+use crate::manifest::{Manifest, ManifestRejects, schema_fields_of};
+use crate::publish::{RETIRED_DIR, Release, publish};
+use crate::sink::{
+    FileInfo, SinkOptions, SinkSummary, UPLOAD_CONCURRENCY, UPLOAD_PART_BYTES, delete_if_exists,
+    list_paths, validate_run_id,
+};
+
+/// Age from which another run's staging objects of a [`StagedTable`] count as left behind by a
+/// killed process (a live run stages its table seconds before publishing it).
+pub const STALE_STAGING: Duration = Duration::from_secs(3600);
+
+/// What a [`StagedTable`] is: its folder, how its manifest describes it.
+#[derive(Debug, Clone)]
+pub struct TableSpec {
+    /// The table's folder under the output location, e.g. [`LISTS_TABLE`](crate::LISTS_TABLE).
+    pub name: &'static str,
+    /// Its manifest's `format`, e.g.
+    /// [`LISTS_MANIFEST_FORMAT`](crate::manifest::LISTS_MANIFEST_FORMAT).
+    pub manifest_format: &'static str,
+    /// Its schema (every batch given to [`StagedTable::stage`] has it).
+    pub schema: SchemaRef,
+    /// What was asked of the API, recorded in its manifest as `query`.
+    pub query_json: serde_json::Value,
+    /// What decoding kept as sent or replaced, recorded in its manifest as `decode`.
+    pub decode: DecodeStats,
+    /// The statistics of the requests that fetched the table, recorded in its manifest as
+    /// `fetch_stats`.
+    pub fetch_stats: serde_json::Value,
+}
+
+/// A table staged in full, waiting to be published; see the [module docs](self).
+#[derive(Debug)]
+pub struct StagedTable {
+    location: OutputLocation,
+    spec: TableSpec,
+    options: SinkOptions,
+    started_at: DateTime<Utc>,
+    /// `{table}/_staging`.
+    staging_root: Path,
+    staging_dir: Path,
+    date_dir: Path,
+    retired_dir: Path,
+    /// `(staging, published)`: the Parquet file, then the rejects (if any).
+    moves: Vec<(Path, Path)>,
+    file: FileInfo,
+    rejects: ManifestRejects,
+}
+
+impl StagedTable {
+    /// Writes `batch` (the whole table) as one staged Parquet file with `options.writer`, and
+    /// `rejects` (one JSON object per line) as its staged rejects file, for the run
+    /// `options.run_id` started at `started_at`. Anything this run staged for the table
+    /// before (an attempt killed earlier) is removed first.
+    pub async fn stage<R: Serialize>(
+        location: &OutputLocation,
+        spec: TableSpec,
+        options: &SinkOptions,
+        started_at: DateTime<Utc>,
+        batch: &RecordBatch,
+        rejects: &[R],
+    ) -> Result<StagedTable> {
+        validate_run_id(&options.run_id)?;
+        let run_id = options.run_id.as_str();
+        let table_dir = location.child([spec.name]);
+        let staging_root = table_dir.clone().join("_staging");
+        let staged = StagedTable {
+            location: location.clone(),
+            date_dir: table_dir.join(format!("extract_date={}", options.extract_date)),
+            retired_dir: staging_root.clone().join(RETIRED_DIR).join(run_id),
+            staging_dir: staging_root.clone().join(run_id),
+            staging_root,
+            spec,
+            options: options.clone(),
+            started_at,
+            moves: Vec::new(),
+            file: FileInfo {
+                path: String::new(),
+                rows: 0,
+                bytes: 0,
+            },
+            rejects: ManifestRejects {
+                count: 0,
+                file: None,
+            },
+        };
+        staged.remove_staging().await?;
+        match staged.write(batch, rejects).await {
+            Ok(staged) => Ok(staged),
+            Err((staged, e)) => {
+                let _ = staged.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The table's name (its folder).
+    pub fn name(&self) -> &str {
+        self.spec.name
+    }
+
+    /// Rows in the staged file.
+    pub fn rows(&self) -> u64 {
+        self.file.rows
+    }
+
+    /// The date folder publication replaces.
+    pub fn date_dir(&self) -> &Path {
+        &self.date_dir
+    }
+
+    /// Publishes this table alone, for a run that exports no contacts: the steps, order and
+    /// rollback of [`ParquetSink::finish`](crate::ParquetSink::finish). On error the date
+    /// folder is as it was and the staged objects are removed.
+    pub async fn publish(self) -> Result<SinkSummary> {
+        let store = self.location.store().clone();
+        let release = self.release(Utc::now());
+        match publish(store.as_ref(), vec![release]).await {
+            Ok(mut manifests) => {
+                self.clean_up_after_publication().await;
+                let (path, manifest) =
+                    manifests.pop().ok_or_else(|| ConvertError::InvalidOption {
+                        option: "publication",
+                        reason: "no manifest was written (bug)".into(),
+                    })?;
+                Ok(SinkSummary::of(&path, manifest))
+            }
+            Err(e) => {
+                let table = self.spec.name;
+                if let Err(cleanup) = self.abort().await {
+                    tracing::warn!(%cleanup, table, "cannot remove a staged table");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Abandons the table: deletes what was staged. Nothing in the date folder is touched.
+    pub async fn abort(self) -> Result<()> {
+        let result = self.remove_staging().await;
+        self.remove_staging_dirs();
+        result
+    }
+
+    /// The table's part of a publication.
+    pub(crate) fn release(&self, finished_at: DateTime<Utc>) -> Release {
+        let rfc3339 = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        Release {
+            date_dir: self.date_dir.clone(),
+            retired_dir: self.retired_dir.clone(),
+            moves: self.moves.clone(),
+            manifest: Manifest {
+                format: self.spec.manifest_format,
+                table: self.spec.name.to_owned(),
+                run_id: self.options.run_id.clone(),
+                extract_date: self.options.extract_date.to_string(),
+                started_at: rfc3339(self.started_at),
+                finished_at: rfc3339(finished_at),
+                query: self.spec.query_json.clone(),
+                schema: schema_fields_of(&self.spec.schema),
+                files: vec![self.file.clone()],
+                rows: self.file.rows,
+                bytes: self.file.bytes,
+                fetch_stats: self.spec.fetch_stats.clone(),
+                decode: self.spec.decode,
+                rejects: self.rejects.clone(),
+                writer: self.options.writer.clone(),
+                tables: Vec::new(),
+            },
+        }
+    }
+
+    /// After a successful publication: best-effort removal of this run's staging folders and
+    /// of what killed runs left (see the [module docs](self)).
+    pub(crate) async fn clean_up_after_publication(&self) {
+        let store = self.location.store().as_ref();
+        if let Ok(listing) = store.list_with_delimiter(Some(&self.staging_root)).await {
+            for run_dir in listing.common_prefixes {
+                if run_dir == self.staging_dir || run_dir.filename() == Some(RETIRED_DIR) {
+                    continue;
+                }
+                if let Ok(true) = all_older_than(store, &run_dir, STALE_STAGING).await
+                    && let Ok(paths) = list_paths(store, &run_dir).await
+                {
+                    for path in paths {
+                        let _ = delete_if_exists(store, &path).await;
+                    }
+                    self.location.remove_empty_local_dir(&run_dir);
+                }
+            }
+        }
+        let _ = self.remove_staging().await;
+        self.remove_staging_dirs();
+    }
+
+    async fn write<R: Serialize>(
+        mut self,
+        batch: &RecordBatch,
+        rejects: &[R],
+    ) -> std::result::Result<StagedTable, (StagedTable, ConvertError)> {
+        match self.write_files(batch, rejects).await {
+            Ok(()) => Ok(self),
+            Err(e) => Err((self, e)),
+        }
+    }
+
+    async fn write_files<R: Serialize>(
+        &mut self,
+        batch: &RecordBatch,
+        rejects: &[R],
+    ) -> Result<()> {
+        let run_id = self.options.run_id.clone();
+        let part = format!("part-00000-{run_id}.parquet");
+        let staging = self.staging_dir.clone().join(format!("{part}.inprogress"));
+        let props = self
+            .options
+            .writer
+            .writer_properties(&run_id, self.options.extract_date)?;
+        let upload = BufWriter::with_capacity(
+            self.location.store().clone(),
+            staging.clone(),
+            UPLOAD_PART_BYTES,
+        )
+        .with_max_concurrency(UPLOAD_CONCURRENCY);
+        let mut writer = AsyncArrowWriter::try_new(upload, self.spec.schema.clone(), Some(props))
+            .map_err(|e| ConvertError::parquet(&staging, e))?;
+        if batch.num_rows() > 0 {
+            writer
+                .write(batch)
+                .await
+                .map_err(|e| ConvertError::parquet(&staging, e))?;
+        }
+        writer
+            .finish()
+            .await
+            .map_err(|e| ConvertError::parquet(&staging, e))?;
+        let published = self.date_dir.clone().join(part);
+        self.file = FileInfo {
+            path: published.to_string(),
+            rows: batch.num_rows() as u64,
+            bytes: writer.bytes_written() as u64,
+        };
+        self.moves.push((staging, published));
+
+        if !rejects.is_empty() {
+            let name = format!("_rejects-{run_id}.ndjson");
+            let staging = self.staging_dir.clone().join(format!("{name}.inprogress"));
+            let mut lines = Vec::new();
+            for reject in rejects {
+                serde_json::to_writer(&mut lines, reject).map_err(|source| ConvertError::Json {
+                    path: staging.to_string(),
+                    source,
+                })?;
+                lines.push(b'\n');
+            }
+            self.location
+                .store()
+                .put(&staging, PutPayload::from(Bytes::from(lines)))
+                .await
+                .map_err(|e| ConvertError::storage(&staging, e))?;
+            let published = self.date_dir.clone().join(name);
+            self.rejects = ManifestRejects {
+                count: rejects.len() as u64,
+                file: Some(published.to_string()),
+            };
+            self.moves.push((staging, published));
+        }
+        Ok(())
+    }
+
+    async fn remove_staging(&self) -> Result<()> {
+        let store = self.location.store().as_ref();
+        for path in list_paths(store, &self.staging_dir).await? {
+            delete_if_exists(store, &path).await?;
+        }
+        Ok(())
+    }
+
+    fn remove_staging_dirs(&self) {
+        let root = &self.staging_root;
+        self.location.remove_empty_local_dir(&self.staging_dir);
+        self.location.remove_empty_local_dir(&self.retired_dir);
+        self.location
+            .remove_empty_local_dir(&root.clone().join(RETIRED_DIR));
+        self.location.remove_empty_local_dir(root);
+    }
+}
+
+/// Whether every object under `dir` was last modified more than `age` ago.
+async fn all_older_than(store: &dyn ObjectStore, dir: &Path, age: Duration) -> Result<bool> {
+    let Ok(age) = chrono::Duration::from_std(age) else {
+        return Ok(false);
+    };
+    let cutoff = Utc::now() - age;
+    let objects: Vec<_> = store
+        .list(Some(dir))
+        .try_collect()
+        .await
+        .map_err(|e| ConvertError::storage(dir, e))?;
+    Ok(objects.iter().all(|meta| meta.last_modified < cutoff))
+}
