@@ -88,6 +88,7 @@ mod paginate;
 mod query;
 mod retry;
 mod stats;
+mod step;
 mod verify;
 mod wire;
 

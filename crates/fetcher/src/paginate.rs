@@ -20,6 +20,7 @@ use crate::limit::Admission;
 use crate::page::{Page, Pagination};
 use crate::query::Query;
 use crate::stats::{DriftEvent, FetchStats, Reconciliation, StatsHandle};
+use crate::step::{self, MainPass};
 use crate::verify::{Job, Moved, Read, Verifier};
 
 /// The pages of one export, as a [`Stream`]. Dropping it cancels the run.
@@ -257,7 +258,7 @@ impl Run {
             s.expected_contacts = first.pagination().total;
             s.expected_pages = planned;
         });
-        let mut above = self.read_of(&first, &ids)?;
+        let above = self.read_of(&first, &ids)?;
         // Page 1 holds everything above its last key; a resumed run's first page reaches above
         // the interrupted run's frontier. Either way nothing is missing above it.
         let mut verifier = Verifier::new(
@@ -291,72 +292,45 @@ impl Run {
                 }))
             })
             .buffered(concurrency);
-        let mut next = start + 1;
-        let mut repeats = 0;
-        // The main pass, then the tail: pages past the planned end while the last page came
-        // back full (the listing grew, or `total_pages` lied low). A short page ends the
-        // listing, whatever `total_pages` claimed.
-        while above.full {
+        let mut pass = MainPass::new(per_page, planned, above);
+        while let Some(next) = pass.next() {
             self.take_finished_jobs(&mut verifier).await?;
             // Verification keeps up with the main pass: at most `concurrency` reads behind,
             // so memory stays bounded and a resumed run starts close to where this one was.
             while self.jobs.len() > concurrency {
                 self.join_job(&mut verifier).await?;
             }
-            let fetched = if next <= planned {
+            let fetched = if next.tail {
+                self.stats.update(|s| s.extra_pages += 1);
+                self.fetch(next.number).await
+            } else {
                 match main.next().await {
                     Some(page) => page.map_err(|e| FetchError::Internal {
                         reason: format!("a page request failed to run: {e}"),
                     })?,
                     None => break,
                 }
-            } else {
-                self.stats.update(|s| s.extra_pages += 1);
-                self.fetch(next).await
             };
-            let number = next;
-            next += 1;
             let page = match fetched {
                 Ok(page) => page,
-                // Many frameworks answer 404 or 400 for a page past the end (Django REST
-                // Framework: 404 "Invalid page."). Once the count says the listing ends here,
-                // that is an empty page.
-                Err(e) if past_the_end(&e) && (number - 1) * per_page >= above.total => {
-                    tracing::debug!(page = number, error = %e, "a page past the end was refused; the listing ends here");
-                    empty_page(number, per_page, above.total)
-                }
-                Err(e) => return Err(e.into()),
+                Err(e) => empty_page(next.number, per_page, pass.refused(e)?),
             };
             let ids = identities(&page);
             let read = self.read_of(&page, &ids)?;
-            // Two pages in a row starting with the same contact cannot come from paging over
-            // one listing, drifting or not: the API is repeating itself (e.g. it ignores
-            // `page`). Past the planned end once is enough; inside it, a few in a row.
-            if read.full && read.first.is_some() && read.first == above.first {
-                repeats += 1;
-                if number > planned || repeats >= MAX_REPEATED_PAGES {
-                    return Err(FetchError::RepeatingPages {
-                        page: number,
-                        repeats,
-                    }
-                    .into());
-                }
-            } else {
-                repeats = 0;
-            }
-            if !read.full && number < planned {
+            let advance = pass.advance(read)?;
+            if advance.short_before_planned {
                 tracing::warn!(
-                    page = number,
+                    page = next.number,
                     planned,
                     "short page before the announced end: the listing ends here"
                 );
             }
-            let jobs = verifier.page(&above, &read, &ids)?;
+            let jobs = verifier.page(&advance.above, &read, &ids)?;
             self.deliver(page, &ids, &verifier).await?;
             self.spawn(jobs);
-            self.seen.forget_behind(number);
-            above = read;
+            self.seen.forget_behind(next.number);
         }
+        let above = *pass.last();
         drop(main);
         let jobs = verifier.finish_main();
         self.spawn(jobs);
@@ -431,7 +405,7 @@ impl Run {
         };
         let mut read = match result {
             Ok(read) => read,
-            Err(e) if past_the_end(&e) => empty_page(number, per_page, 0),
+            Err(e) if step::past_the_end(&e) => empty_page(number, per_page, 0),
             Err(e) => return Err(e.into()),
         };
         // A server that applies a smaller page size than asked (and says so) served another
@@ -603,16 +577,6 @@ fn identities(page: &Page) -> Vec<Identity> {
     page.raw_contacts().map(identify).collect()
 }
 
-fn past_the_end(e: &FetchError) -> bool {
-    matches!(
-        e,
-        FetchError::Rejected {
-            status: 400 | 404,
-            ..
-        }
-    )
-}
-
 fn empty_page(number: u64, per_page: u64, total: u64) -> Page {
     let pagination = Pagination {
         page: number,
@@ -622,9 +586,6 @@ fn empty_page(number: u64, per_page: u64, total: u64) -> Page {
     };
     Page::from_raw_contacts(number, pagination, std::iter::empty())
 }
-
-/// Full pages in a row with nothing new and no change of `total` before the run gives up.
-const MAX_REPEATED_PAGES: u32 = 3;
 
 /// The contacts delivered recently, as 64-bit hashes of `(phone_number, list_number)`, by the
 /// page they were delivered under.
