@@ -29,7 +29,8 @@ use criterion::{
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 use serde::de::IgnoredAny;
-use trackly_export::converter::{ContactDecoder, DecoderOptions, WriterOptions};
+use trackly_export::contacts::{ContactDecoder, DecoderOptions};
+use trackly_export::converter::WriterOptions;
 use trackly_export::fetcher::Page;
 use trackly_export::mock::{Dataset, DatasetConfig};
 

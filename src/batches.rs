@@ -6,13 +6,13 @@ use std::task::{Context, Poll, ready};
 
 use arrow_array::RecordBatch;
 use futures::{Stream, StreamExt};
-use trackly_converter::{ContactDecoder, DecoderOptions, Reject};
+use trackly_contacts::{ContactDecoder, DecoderOptions, Reject};
 use trackly_fetcher::{Client, Contacts, FetchStats, Query, StatsHandle};
 
 use crate::ExportError;
 
 /// Every contact matching `query`, decoded into batches of
-/// [`contacts_schema`](trackly_converter::contacts_schema).
+/// [`contacts_schema`](trackly_contacts::contacts_schema).
 ///
 /// Batches hold `options.batch_size` rows except the last. Rows come in the fetcher's delivery
 /// order (see [`trackly_fetcher`]); memory is bounded by the fetcher's in-flight pages plus one
@@ -66,7 +66,7 @@ impl RecordBatches {
         self.written_frontier
     }
 
-    /// Contacts set aside so far under [`InvalidPolicy::Quarantine`](trackly_converter::InvalidPolicy).
+    /// Contacts set aside so far under [`InvalidPolicy::Quarantine`](trackly_contacts::InvalidPolicy).
     pub fn take_rejects(&mut self) -> Vec<Reject> {
         self.decoder.take_rejects()
     }
@@ -77,7 +77,7 @@ impl RecordBatches {
     }
 
     /// What decoding changed within accepted rows so far (values rounded, fields kept).
-    pub fn decode_stats(&self) -> trackly_converter::DecodeStats {
+    pub fn decode_stats(&self) -> trackly_contacts::DecodeStats {
         self.decoder.stats()
     }
 

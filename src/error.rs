@@ -1,6 +1,7 @@
-//! The facade's error: a fetch or convert error, or an interruption, with a kind that maps
-//! one-to-one onto the CLI's exit codes.
+//! The facade's error: a fetch, decode or convert error, or an interruption, with a kind that
+//! maps one-to-one onto the CLI's exit codes.
 
+use trackly_contacts::DecodeError;
 use trackly_converter::ConvertError;
 use trackly_fetcher::FetchError;
 
@@ -11,7 +12,10 @@ pub enum ExportError {
     /// Talking to the API failed.
     #[error(transparent)]
     Fetch(#[from] FetchError),
-    /// Decoding contacts or writing Parquet failed.
+    /// A contact or list did not match the documented schema, or a decoder option was unusable.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// Writing Parquet or publishing it failed.
     #[error(transparent)]
     Convert(#[from] ConvertError),
     /// The run was stopped from outside (Ctrl-C); nothing of it was published.
@@ -51,7 +55,10 @@ impl ExportError {
             ExportError::Fetch(e) if e.is_config() => ErrorKind::Config,
             ExportError::Fetch(e) if e.is_incomplete() => ErrorKind::Incomplete,
             ExportError::Fetch(_) => ErrorKind::Api,
-            ExportError::Convert(e) if e.is_invalid_data() => ErrorKind::InvalidData,
+            ExportError::Decode(e) if e.is_invalid_data() => ErrorKind::InvalidData,
+            ExportError::Decode(DecodeError::InvalidOption { .. }) => ErrorKind::Config,
+            // An Arrow error while building a batch: a bug, classed as before with storage.
+            ExportError::Decode(_) => ErrorKind::Storage,
             ExportError::Convert(
                 ConvertError::InvalidOption { .. } | ConvertError::Location { .. },
             ) => ErrorKind::Config,

@@ -10,9 +10,9 @@ use arrow_array::RecordBatch;
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::StreamExt;
 use serde::Serialize;
+use trackly_contacts::{DecoderOptions, InvalidPolicy, Reject};
 use trackly_converter::{
-    DecoderOptions, FileInfo, InvalidPolicy, OutputLocation, ParquetSink, Reject, SinkOptions,
-    SinkSummary, WriterOptions,
+    FileInfo, OutputLocation, ParquetSink, SinkOptions, SinkSummary, WriterOptions,
 };
 use trackly_fetcher::{Client, FetchStats, Query, ResumeFrom, StatsHandle};
 

@@ -4,12 +4,15 @@
 //! on local disk or in any [`object_store`] (S3 and S3-compatible servers included), with every
 //! sending list (`GET /v2/lists`, deleted ones included) as a second table beside it, so that
 //! `contacts.list_id = lists.id` joins (see [`ExportBuilder::tables`]). This crate is a thin
-//! facade over three libraries, re-exported here:
+//! facade over four libraries, re-exported here, in the order the data flows through them:
 //!
 //! - [`fetcher`] (`trackly-fetcher`): concurrent, ordered, retrying page requests, exactly once
 //!   under drift;
-//! - [`converter`] (`trackly-converter`): contacts to Arrow record batches (with `custom_fields`
-//!   as `Map<Utf8, Utf8>`) and Parquet files with a manifest, published atomically;
+//! - [`contacts`] (`trackly-contacts`): the API's JSON contract: the documented fields and their
+//!   Arrow columns (with `custom_fields` as `Map<Utf8, Utf8>`), the page envelope, the contact
+//!   key, and the decoding of pages into Arrow record batches;
+//! - [`converter`] (`trackly-converter`): Arrow record batches to Parquet files with a manifest,
+//!   published atomically;
 //! - [`mock`] (`trackly-mock`): a faithful, fault-injecting mock of the API.
 //!
 //! ## One-call export
@@ -68,6 +71,7 @@ mod export;
 mod lists;
 mod tables;
 
+pub use trackly_contacts as contacts;
 pub use trackly_converter as converter;
 pub use trackly_fetcher as fetcher;
 pub use trackly_mock as mock;
@@ -76,9 +80,12 @@ pub use batches::{RecordBatches, record_batches};
 pub use error::{ErrorKind, ExportError};
 pub use export::{Export, ExportBuilder, ExportProgress, RunSummary, TableSummary};
 pub use tables::{InvalidTables, Table, Tables};
+pub use trackly_contacts::{
+    ContactDecoder, DecodeError, DecoderOptions, InvalidPolicy, Reject, contacts_schema,
+    lists_schema,
+};
 pub use trackly_converter::{
-    Compression, ContactDecoder, ConvertError, DecoderOptions, InvalidPolicy, OutputLocation,
-    ParquetSink, Reject, WriterOptions, contacts_schema, lists_schema,
+    Compression, ConvertError, OutputLocation, ParquetSink, WriterOptions,
 };
 pub use trackly_fetcher::{
     ApiError, ApiKey, Client, ClientBuilder, Contact, E164, FetchError, FetchStats, InvalidApiKey,

@@ -4,17 +4,15 @@
 
 use arrow_array::RecordBatch;
 use chrono::{DateTime, Utc};
+use trackly_contacts::{DecodeStats, DecoderOptions, ListDecoder, ListReject, lists_schema};
 use trackly_converter::manifest::LISTS_MANIFEST_FORMAT;
-use trackly_converter::{
-    DecodeStats, DecoderOptions, LISTS_TABLE, ListDecoder, ListReject, OutputLocation, SinkOptions,
-    StagedTable, TableSpec, lists_schema,
-};
+use trackly_converter::{LISTS_TABLE, OutputLocation, SinkOptions, StagedTable, TableSpec};
 use trackly_fetcher::{Client, FetchStats, ListsPage, StatsHandle};
 
 use crate::ExportError;
 
 /// Every list of the account, decoded into one batch of
-/// [`lists_schema`](trackly_converter::lists_schema).
+/// [`lists_schema`](trackly_contacts::lists_schema).
 pub(crate) struct ListsTable {
     batch: RecordBatch,
     rejects: Vec<ListReject>,

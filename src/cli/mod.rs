@@ -14,7 +14,7 @@ use std::sync::Arc;
 use arrow_schema::SchemaRef;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
-use trackly_export::converter::schema::{duckdb_ddl_of, spark_ddl_of};
+use trackly_export::contacts::schema::{duckdb_ddl_of, spark_ddl_of};
 use trackly_export::converter::{CONTACTS_TABLE, LISTS_TABLE};
 use trackly_export::fetcher::StatsHandle;
 use trackly_export::{

@@ -36,8 +36,8 @@
 use arrow_schema::Schema;
 use serde::Serialize;
 
-use crate::schema::contacts_schema;
 use crate::sink::{FileInfo, WriterOptions};
+use trackly_contacts::schema::contacts_schema;
 
 /// The value of the contacts manifest's `format` field.
 pub const MANIFEST_FORMAT: &str = "trackly-export/contacts-manifest/v1";
@@ -73,7 +73,7 @@ pub struct Manifest {
     pub fetch_stats: serde_json::Value,
     /// What decoding changed within accepted rows (values rounded, undocumented fields kept).
     #[serde(default)]
-    pub decode: crate::decode::DecodeStats,
+    pub decode: trackly_contacts::decode::DecodeStats,
     /// Quarantined records.
     pub rejects: ManifestRejects,
     /// How the files were written.

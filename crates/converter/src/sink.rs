@@ -135,13 +135,13 @@ use parquet::schema::types::ColumnPath;
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
-use crate::decode::Reject;
 use crate::error::{ConvertError, Result};
 use crate::location::OutputLocation;
 use crate::manifest::{MANIFEST_FORMAT, Manifest, ManifestRejects, schema_fields};
 use crate::publish::{RETIRED_DIR, Release, publish};
-use crate::schema::{MAP_ENTRIES, MAP_KEY, contacts_schema};
 use crate::table::StagedTable;
+use trackly_contacts::decode::Reject;
+use trackly_contacts::schema::{MAP_ENTRIES, MAP_KEY, contacts_schema};
 
 /// Size of one multipart-upload part, and of the buffer below which a file is sent in one PUT.
 pub const UPLOAD_PART_BYTES: usize = 10 * 1024 * 1024;
@@ -151,6 +151,9 @@ pub use crate::publish::ROLLBACK_ATTEMPTS;
 
 /// The name of the contacts table: its folder under the output location.
 pub const CONTACTS_TABLE: &str = "contacts";
+
+/// The name of the lists table: its folder under the output location.
+pub const LISTS_TABLE: &str = "lists";
 
 /// Parquet compression codec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,7 +200,7 @@ pub struct WriterOptions {
     /// Write a bloom filter on `phone_number`, for point lookups (default off).
     pub bloom_filter_phone: bool,
     /// Rows the Parquet column writers take at a time (the writer's `write_batch_size`,
-    /// default 8192, matching [`DEFAULT_BATCH_SIZE`](crate::decode::DEFAULT_BATCH_SIZE)).
+    /// default 8192, matching [`DEFAULT_BATCH_SIZE`](trackly_contacts::decode::DEFAULT_BATCH_SIZE)).
     pub batch_size: usize,
 }
 
@@ -208,7 +211,7 @@ impl Default for WriterOptions {
             row_group_rows: 131_072,
             target_file_bytes: 256 * 1024 * 1024,
             bloom_filter_phone: false,
-            batch_size: crate::decode::DEFAULT_BATCH_SIZE,
+            batch_size: trackly_contacts::decode::DEFAULT_BATCH_SIZE,
         }
     }
 }
@@ -370,7 +373,7 @@ pub struct ParquetSink {
     closed_rejects: Vec<Path>,
     rejects_written: u64,
     /// What decoding reported, for the manifest.
-    decode_stats: crate::decode::DecodeStats,
+    decode_stats: trackly_contacts::decode::DecodeStats,
 }
 
 impl std::fmt::Debug for ParquetSink {
@@ -420,7 +423,7 @@ impl ParquetSink {
             rejects: None,
             closed_rejects: Vec::new(),
             rejects_written: 0,
-            decode_stats: crate::decode::DecodeStats::default(),
+            decode_stats: trackly_contacts::decode::DecodeStats::default(),
             options,
         })
     }
@@ -692,7 +695,7 @@ impl ParquetSink {
 
     /// What decoding changed within accepted rows, recorded in `_manifest.json` (`decode`) by
     /// [`finish`](Self::finish). A resumed run records what it decoded itself.
-    pub fn set_decode_stats(&mut self, stats: crate::decode::DecodeStats) {
+    pub fn set_decode_stats(&mut self, stats: trackly_contacts::decode::DecodeStats) {
         self.decode_stats = stats;
     }
 

@@ -50,7 +50,6 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::AsyncArrowWriter;
 use serde::Serialize;
 
-use crate::decode::DecodeStats;
 use crate::error::{ConvertError, Result};
 use crate::location::OutputLocation;
 use crate::manifest::{Manifest, ManifestRejects, schema_fields_of};
@@ -59,6 +58,7 @@ use crate::sink::{
     FileInfo, SinkOptions, SinkSummary, UPLOAD_CONCURRENCY, UPLOAD_PART_BYTES, delete_if_exists,
     list_paths, validate_run_id,
 };
+use trackly_contacts::decode::DecodeStats;
 
 /// Age from which another run's staging objects of a [`StagedTable`] count as left behind by a
 /// killed process (a live run stages its table seconds before publishing it).

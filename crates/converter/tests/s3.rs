@@ -14,10 +14,8 @@ use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use trackly_converter::{
-    Compression, ContactDecoder, DecoderOptions, OutputLocation, ParquetSink, SinkOptions,
-    WriterOptions,
-};
+use trackly_contacts::{ContactDecoder, DecoderOptions};
+use trackly_converter::{Compression, OutputLocation, ParquetSink, SinkOptions, WriterOptions};
 
 struct Server {
     endpoint: String,

@@ -14,11 +14,9 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Encoding;
 use parquet::file::reader::{FileReader, SerializedFileReader};
-use trackly_converter::schema::col;
-use trackly_converter::{
-    Compression, ContactDecoder, DecoderOptions, InvalidPolicy, OutputLocation, ParquetSink,
-    SinkOptions, WriterOptions, contacts_schema,
-};
+use trackly_contacts::schema::col;
+use trackly_contacts::{ContactDecoder, DecoderOptions, InvalidPolicy, contacts_schema};
+use trackly_converter::{Compression, OutputLocation, ParquetSink, SinkOptions, WriterOptions};
 
 use support::recording::RecordingStore;
 

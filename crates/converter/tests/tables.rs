@@ -13,10 +13,12 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use trackly_contacts::{
+    ContactDecoder, DecodeStats, DecoderOptions, InvalidPolicy, ListDecoder, lists_schema,
+};
 use trackly_converter::manifest::LISTS_MANIFEST_FORMAT;
 use trackly_converter::{
-    ContactDecoder, DecodeStats, DecoderOptions, InvalidPolicy, LISTS_TABLE, ListDecoder,
-    OutputLocation, ParquetSink, SinkOptions, StagedTable, TableSpec, WriterOptions, lists_schema,
+    LISTS_TABLE, OutputLocation, ParquetSink, SinkOptions, StagedTable, TableSpec, WriterOptions,
 };
 
 use support::recording::RecordingStore;

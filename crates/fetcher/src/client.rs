@@ -10,12 +10,12 @@ use reqwest::StatusCode;
 use reqwest::header::{
     ACCEPT_ENCODING, CONTENT_ENCODING, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER,
 };
+use trackly_contacts::page::Page;
 use url::Url;
 
 use crate::api_error::ApiError;
 use crate::error::FetchError;
 use crate::limit::{Admission, Limits};
-use crate::page::Page;
 use crate::paginate::{Contacts, ResumeFrom};
 use crate::query::Query;
 use crate::retry::{

@@ -18,7 +18,7 @@
 //! contact present for the whole run; one that cannot certify a boundary within its budget
 //! fails instead of publishing a short export.
 
-use crate::identity::Identity;
+use trackly_contacts::key::Identity;
 
 /// What one read proves: every contact of the listing it was served from whose key lies in
 /// the open interval `(lo, hi)` is in it. `i64::MIN`/`i64::MAX` stand for "everything below" (a

@@ -2,7 +2,9 @@
 //!
 //! An async client for the Trackly SMS API's `GET /v2/contacts`: concurrent, ordered, retrying
 //! page requests that deliver every contact exactly once, even when the listing changes under
-//! the run.
+//! the run. What a page holds ([`Page`], [`Pagination`], [`Contact`], [`ListsPage`]) and what
+//! identifies a contact are the API's JSON contract, defined in `trackly-contacts` and
+//! re-exported here; this crate adds the HTTP.
 //!
 //! ```no_run
 //! use futures::StreamExt;
@@ -80,10 +82,8 @@ mod api_error;
 mod client;
 mod coverage;
 mod error;
-mod identity;
 mod limit;
 mod lists;
-mod page;
 mod paginate;
 mod query;
 mod retry;
@@ -98,10 +98,12 @@ pub use client::{
     MAX_PER_PAGE,
 };
 pub use error::FetchError;
-pub use identity::{naive_seconds_micros, signup_micros};
-pub use lists::{LISTS_PER_PAGE, ListsPage};
-pub use page::{Contact, Page, Pagination};
+pub use lists::LISTS_PER_PAGE;
 pub use paginate::{Contacts, ResumeFrom};
 pub use query::{E164, InvalidE164, Query};
 pub use retry::{BackoffConfig, GaveUp, RetryConfig};
 pub use stats::{DriftEvent, FetchStats, Reconciliation, Retries, StatsHandle};
+// What the fetcher's own API hands out, from the crate that owns the API's JSON contract.
+pub use trackly_contacts::{
+    Contact, ListsPage, Page, Pagination, naive_seconds_micros, signup_micros,
+};

@@ -11,13 +11,13 @@ use std::task::{Context, Poll};
 use futures::stream::{self, Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+use trackly_contacts::key::{Identity, hash_key, identify};
+use trackly_contacts::page::{Page, Pagination};
 
 use crate::client::{Client, MAX_PER_PAGE};
 use crate::coverage::Span;
 use crate::error::FetchError;
-use crate::identity::{Identity, hash_key, identify};
 use crate::limit::Admission;
-use crate::page::{Page, Pagination};
 use crate::query::Query;
 use crate::stats::{DriftEvent, FetchStats, Reconciliation, StatsHandle};
 use crate::step::{self, MainPass};

@@ -125,7 +125,7 @@ impl MainPass {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::Identity;
+    use trackly_contacts::key::Identity;
 
     const PER_PAGE: u64 = 3;
 

@@ -12,9 +12,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use trackly_contacts::key::Identity;
+
 use crate::coverage::{OutOfOrder, Span, Straddle, gap, plan_straddle};
 use crate::error::FetchError;
-use crate::identity::Identity;
 
 /// A main-pass page as the proof needs it.
 #[derive(Debug, Clone, Copy)]

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
-use trackly_fetcher::Page;
+use trackly_contacts::Page;
 
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![

@@ -7,7 +7,7 @@
 //!
 //! ```
 //! use chrono::{TimeZone, Utc};
-//! use trackly_converter::{ContactDecoder, DecoderOptions, InvalidPolicy};
+//! use trackly_contacts::{ContactDecoder, DecoderOptions, InvalidPolicy};
 //!
 //! let started = Utc.with_ymd_and_hms(2025, 4, 2, 3, 0, 0).unwrap();
 //! let mut decoder = ContactDecoder::new(
@@ -22,7 +22,7 @@
 //! assert_eq!(batch.num_rows(), 1);
 //! let rejects = decoder.take_rejects();
 //! assert_eq!(rejects[0].field, "send_count");
-//! # Ok::<(), trackly_converter::ConvertError>(())
+//! # Ok::<(), trackly_contacts::DecodeError>(())
 //! ```
 //!
 //! # How values are read
@@ -73,7 +73,7 @@
 //! # Invalid records
 //!
 //! Under [`InvalidPolicy::Fail`] the first invalid record stops `decode_page` with
-//! [`ConvertError::InvalidRecord`] (page, 0-based index in the page, field, value cut to ~200
+//! [`DecodeError::InvalidRecord`] (page, 0-based index in the page, field, value cut to ~200
 //! characters, reason); the records of that page before it stay buffered, the invalid one is not
 //! appended at all. Under [`InvalidPolicy::Quarantine`] it is kept as a [`Reject`] and decoding
 //! goes on.
@@ -94,6 +94,7 @@ use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
+use crate::page::Page;
 use arrow_array::builder::{
     BooleanBuilder, Decimal128Builder, Int64Builder, MapBuilder, MapFieldNames, StringBuilder,
     TimestampMicrosecondBuilder,
@@ -104,9 +105,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
-use trackly_fetcher::Page;
 
-use crate::error::{ConvertError, Result};
+use crate::error::{DecodeError, Result};
 use crate::schema::{
     DOCUMENTED_FIELDS, MAP_ENTRIES, MAP_KEY, MAP_VALUE, REVENUE_PRECISION, REVENUE_SCALE,
     TIMESTAMP_TZ, col, contacts_schema, lineage_columns,
@@ -121,7 +121,7 @@ pub const DEFAULT_BATCH_SIZE: usize = 8192;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InvalidPolicy {
-    /// Stop with [`ConvertError::InvalidRecord`].
+    /// Stop with [`DecodeError::InvalidRecord`].
     #[default]
     Fail,
     /// Keep it as a [`Reject`] and go on.
@@ -220,7 +220,7 @@ impl ContactDecoder {
     /// Creates a decoder; fails if `batch_size` is 0.
     pub fn new(options: DecoderOptions) -> Result<Self> {
         if options.batch_size == 0 {
-            return Err(ConvertError::InvalidOption {
+            return Err(DecodeError::InvalidOption {
                 option: "batch_size",
                 reason: "must be at least 1".into(),
             });
@@ -273,7 +273,7 @@ impl ContactDecoder {
                     self.rejected += 1;
                     match self.on_invalid {
                         InvalidPolicy::Fail => {
-                            return Err(ConvertError::InvalidRecord {
+                            return Err(DecodeError::InvalidRecord {
                                 page,
                                 index,
                                 field: invalid.field.into_owned(),
@@ -424,7 +424,7 @@ impl ContactDecoder {
         // Finishing a builder drops its capacity; swapping in preallocated ones avoids
         // regrowing (and copying) every buffer batch after batch.
         let mut b = std::mem::replace(&mut self.builders, Builders::new(self.batch_size));
-        let arrow = |context| move |source| ConvertError::Arrow { context, source };
+        let arrow = |context| move |source| DecodeError::Arrow { context, source };
         let revenue = b
             .revenue
             .finish()
@@ -1041,7 +1041,7 @@ fn stage_revenue(raw: &RawValue, row: &mut Row<'_>) -> Result<(), Invalid> {
 /// ISO-8601 text → microseconds since the epoch, UTC when no offset is given.
 pub(crate) fn parse_timestamp_micros(s: &str) -> Result<i64, Cow<'static, str>> {
     // The API's usual form, `YYYY-MM-DDTHH:MM:SS`, without the general parser.
-    if let Some(micros) = trackly_fetcher::naive_seconds_micros(s.as_bytes()) {
+    if let Some(micros) = crate::key::naive_seconds_micros(s.as_bytes()) {
         return Ok(micros);
     }
     let parsed = arrow_cast::parse::string_to_datetime(&Utc, s)

@@ -219,7 +219,7 @@ pub fn contacts_schema() -> SchemaRef {
 /// `table` is inserted verbatim (so `db.schema.name` works); column names are quoted.
 ///
 /// ```
-/// let ddl = trackly_converter::schema::duckdb_ddl("contacts");
+/// let ddl = trackly_contacts::schema::duckdb_ddl("contacts");
 /// assert!(ddl.contains("\"custom_fields\" MAP(VARCHAR, VARCHAR)"));
 /// assert!(ddl.contains("\"revenue_total\" DECIMAL(18,4)"));
 /// ```
@@ -227,10 +227,10 @@ pub fn duckdb_ddl(table: &str) -> String {
     duckdb_ddl_of(&contacts_schema(), table)
 }
 
-/// [`duckdb_ddl`] for any table this crate writes (e.g. [`lists_schema`](crate::lists_schema)).
+/// [`duckdb_ddl`] for any table this crate defines (e.g. [`lists_schema`](crate::lists_schema)).
 ///
 /// ```
-/// use trackly_converter::{lists_schema, schema::duckdb_ddl_of};
+/// use trackly_contacts::{lists_schema, schema::duckdb_ddl_of};
 /// let ddl = duckdb_ddl_of(&lists_schema(), "lists");
 /// assert!(ddl.contains("\"id\" BIGINT NOT NULL"));
 /// ```
@@ -243,7 +243,7 @@ pub fn duckdb_ddl_of(schema: &Schema, table: &str) -> String {
 /// `table` is inserted verbatim; column names are quoted with backticks.
 ///
 /// ```
-/// let ddl = trackly_converter::schema::spark_ddl("contacts");
+/// let ddl = trackly_contacts::schema::spark_ddl("contacts");
 /// assert!(ddl.contains("`custom_fields` MAP<STRING, STRING>"));
 /// assert!(ddl.ends_with("USING PARQUET"));
 /// ```
@@ -251,7 +251,7 @@ pub fn spark_ddl(table: &str) -> String {
     spark_ddl_of(&contacts_schema(), table)
 }
 
-/// [`spark_ddl`] for any table this crate writes (e.g. [`lists_schema`](crate::lists_schema)).
+/// [`spark_ddl`] for any table this crate defines (e.g. [`lists_schema`](crate::lists_schema)).
 pub fn spark_ddl_of(schema: &Schema, table: &str) -> String {
     ddl(schema, table, '`', '`', " USING PARQUET", spark_type)
 }

@@ -39,14 +39,14 @@
 //!   deleted in between is in both) replaces the earlier row, and is counted
 //!   ([`DecodeStats::replaced`]): it lands as deleted. Rows come out in `id` order.
 //! - **Invalid lists** follow [`InvalidPolicy`](crate::InvalidPolicy) as contacts do: under
-//!   `Fail`, [`ConvertError::InvalidList`](crate::ConvertError::InvalidList) names the answer
+//!   `Fail`, [`DecodeError::InvalidList`](crate::DecodeError::InvalidList) names the answer
 //!   (`GET /v2/lists?status=deleted, page 1`), the list's 0-based position in it, the field, the
 //!   value (cut to ~200 characters) and the reason; under `Quarantine` a [`ListReject`] keeps it
 //!   verbatim.
 //!
 //! ```
 //! use chrono::{TimeZone, Utc};
-//! use trackly_converter::{DecoderOptions, ListDecoder};
+//! use trackly_contacts::{DecoderOptions, ListDecoder};
 //!
 //! let started = Utc.with_ymd_and_hms(2025, 4, 2, 3, 0, 0).unwrap();
 //! let mut decoder = ListDecoder::new(DecoderOptions::new("run-1", started));
@@ -59,7 +59,7 @@
 //! let batch = decoder.finish()?;
 //! assert_eq!(batch.num_rows(), 1);
 //! assert_eq!(decoder.stats().replaced, 1);
-//! # Ok::<(), trackly_converter::ConvertError>(())
+//! # Ok::<(), trackly_contacts::DecodeError>(())
 //! ```
 //!
 //! # Memory usage
@@ -72,6 +72,7 @@
 //! [`DecodeStats::replaced`]: crate::DecodeStats::replaced
 
 mod decode;
+mod page;
 
 use std::sync::{Arc, LazyLock};
 
@@ -80,9 +81,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use crate::schema::{lineage_fields, timestamp_type};
 
 pub use decode::{ListDecoder, ListReject};
-
-/// The name of the lists table: its folder under the output location.
-pub const LISTS_TABLE: &str = "lists";
+pub use page::ListsPage;
 
 /// The documented values of `list_type`.
 pub const LIST_TYPES: [&str; 4] = ["lime", "infobip", "twilio", "cm"];

@@ -9,18 +9,18 @@ use serde::Deserialize;
 
 /// One contact as the paging run sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Identity {
+pub struct Identity {
     /// 64-bit hash of `(phone_number, list_number)`; of the raw text when the contact cannot be
     /// read (so a damaged contact served twice is still delivered once).
-    pub(crate) hash: u64,
+    pub hash: u64,
     /// `signup_date` in microseconds since the epoch (UTC when naive); `None` when absent,
     /// `null` or unreadable.
-    pub(crate) signup: Option<i64>,
+    pub signup: Option<i64>,
 }
 
 /// Reads a contact's identity: the documented field order without a JSON parse when it can,
 /// a borrowed serde parse of the three fields otherwise.
-pub(crate) fn identify(raw: &[u8]) -> Identity {
+pub fn identify(raw: &[u8]) -> Identity {
     if let Some(id) = fast_identity(raw) {
         return id;
     }
@@ -52,7 +52,7 @@ struct IdentityFields<'a> {
 }
 
 /// 64-bit hash of a contact key.
-pub(crate) fn hash_key(phone: &[u8], list: &[u8]) -> u64 {
+pub fn hash_key(phone: &[u8], list: &[u8]) -> u64 {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     h.update(phone);
     h.update(&[0]);

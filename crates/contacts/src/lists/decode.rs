@@ -4,16 +4,16 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
+use super::ListsPage;
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use serde::Serialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
-use trackly_fetcher::ListsPage;
 
 use super::{COLUMNS, ID, Kind, lists_schema};
 use crate::decode::json_text::{push_compact, push_json_string, quote_value};
 use crate::decode::{DecodeStats, DecoderOptions, InvalidPolicy, parse_timestamp_micros};
-use crate::error::{ConvertError, Result};
+use crate::error::{DecodeError, Result};
 use crate::schema::{TIMESTAMP_TZ, lineage_columns};
 
 /// A list set aside under [`InvalidPolicy::Quarantine`], one line of the lists table's
@@ -138,7 +138,7 @@ impl ListDecoder {
                     self.rejected += 1;
                     match self.on_invalid {
                         InvalidPolicy::Fail => {
-                            return Err(ConvertError::InvalidList {
+                            return Err(DecodeError::InvalidList {
                                 request: request.to_owned(),
                                 index,
                                 field: invalid.field,
@@ -214,7 +214,7 @@ impl ListDecoder {
             rows.iter().map(|row| row.extra.as_deref()),
         )));
         columns.extend(lineage_columns(self.extracted_at, &self.run_id, rows.len()));
-        RecordBatch::try_new(lists_schema(), columns).map_err(|source| ConvertError::Arrow {
+        RecordBatch::try_new(lists_schema(), columns).map_err(|source| DecodeError::Arrow {
             context: "assembling the lists batch",
             source,
         })

@@ -9,7 +9,7 @@ use std::hint::black_box;
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde::de::IgnoredAny;
-use trackly_converter::{ContactDecoder, DecoderOptions, InvalidPolicy};
+use trackly_contacts::{ContactDecoder, DecoderOptions, InvalidPolicy};
 
 #[path = "../tests/support/mod.rs"]
 mod support;

@@ -4,7 +4,7 @@ use arrow_array::{Array, MapArray};
 use chrono::TimeZone;
 
 use super::*;
-use trackly_fetcher::naive_seconds_micros;
+use crate::key::naive_seconds_micros;
 
 const BASE: &str = r#""phone_number":"+14155559876","list_number":"+18005551234""#;
 
@@ -40,7 +40,7 @@ fn invalid(extra: &str) -> (String, String, String) {
     let err = d
         .decode_raw(3, [good.as_bytes(), json.as_bytes()])
         .expect_err(&json);
-    let ConvertError::InvalidRecord {
+    let DecodeError::InvalidRecord {
         page,
         index,
         field,
@@ -598,7 +598,7 @@ fn required_fields_missing_or_null_are_invalid() {
     ] {
         let mut d = decoder(InvalidPolicy::Fail);
         let err = d.decode_raw(2, [json.as_bytes()]).unwrap_err();
-        let ConvertError::InvalidRecord {
+        let DecodeError::InvalidRecord {
             field: f,
             value: v,
             reason,
@@ -723,7 +723,7 @@ fn zero_batch_size_is_refused() {
     let err = ContactDecoder::new(options(InvalidPolicy::Fail).with_batch_size(0)).unwrap_err();
     assert!(matches!(
         err,
-        ConvertError::InvalidOption {
+        DecodeError::InvalidOption {
             option: "batch_size",
             ..
         }

@@ -6,9 +6,9 @@
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
-use trackly_converter::{ContactDecoder, ConvertError, DecoderOptions, InvalidPolicy};
+use trackly_contacts::{ContactDecoder, DecodeError, DecoderOptions, InvalidPolicy};
 
-const FIELDS: &[&str] = &trackly_converter::schema::DOCUMENTED_FIELDS;
+const FIELDS: &[&str] = &trackly_contacts::schema::DOCUMENTED_FIELDS;
 
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
@@ -69,7 +69,7 @@ fn check(records: &[Vec<u8>]) {
     let mut fail = decoder(InvalidPolicy::Fail);
     match fail.decode_raw(1, records.iter().map(Vec::as_slice)) {
         Ok(()) => assert_eq!(fail.rows(), records.len() as u64),
-        Err(ConvertError::InvalidRecord { page, index, .. }) => {
+        Err(DecodeError::InvalidRecord { page, index, .. }) => {
             assert_eq!(page, 1);
             assert!(index < records.len());
         }

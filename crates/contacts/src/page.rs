@@ -107,7 +107,7 @@ impl Page {
     /// When the fetcher delivered this page: the `signup_date` (microseconds since the epoch)
     /// above which every contact present for the whole run has been delivered, in this page or
     /// before it. `None` while no boundary is proven yet. A resumed run that starts above this
-    /// key misses nothing (see [`ResumeFrom`](crate::ResumeFrom)).
+    /// key misses nothing (see the fetcher's `ResumeFrom`).
     pub fn frontier(&self) -> Option<i64> {
         self.frontier
     }
@@ -151,20 +151,23 @@ impl Page {
         self.contacts.retain(|r| keep(&body[r.clone()]));
     }
 
-    /// Keeps the contacts whose flag in `keep` (one per contact, in order) is true.
-    pub(crate) fn retain_flagged(&mut self, keep: &[bool]) {
+    /// Keeps the contacts whose flag in `keep` (one per contact, in order) is true: the
+    /// fetcher's de-duplication drops the contacts it delivered before.
+    pub fn retain_flagged(&mut self, keep: &[bool]) {
         let mut flags = keep.iter();
         self.contacts
             .retain(|_| flags.next().copied().unwrap_or(true));
     }
 
-    /// Files the page as a verification read of the boundary above main page `number`.
-    pub(crate) fn set_verification(&mut self, number: u64, pass: u32) {
+    /// Files the page as a verification read of the boundary above main page `number` (the
+    /// fetcher does this for the reads that prove a page boundary).
+    pub fn set_verification(&mut self, number: u64, pass: u32) {
         self.number = number;
         self.pass = pass;
     }
 
-    pub(crate) fn set_frontier(&mut self, frontier: Option<i64>) {
+    /// Sets [`frontier`](Self::frontier): the fetcher does this when it delivers the page.
+    pub fn set_frontier(&mut self, frontier: Option<i64>) {
         self.frontier = frontier;
     }
 }
@@ -172,7 +175,8 @@ impl Page {
 /// A contact as documented by the API. Fields the API adds later land in `extra`.
 ///
 /// Timestamps stay as the API's ISO-8601 text and `revenue_total` as its exact JSON number, so
-/// nothing is lost on the way; the converter gives them proper Arrow types.
+/// nothing is lost on the way; [`ContactDecoder`](crate::ContactDecoder) gives them proper Arrow
+/// types.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Contact {
     /// E.164 phone number of the contact.

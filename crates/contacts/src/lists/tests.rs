@@ -7,7 +7,7 @@ use chrono::{TimeZone, Utc};
 
 use super::*;
 use crate::schema::{contacts_schema, duckdb_ddl_of, spark_ddl_of};
-use crate::{ConvertError, DecoderOptions, InvalidPolicy};
+use crate::{DecodeError, DecoderOptions, InvalidPolicy};
 
 const ACME: &[u8] = br#"{"id": 42, "phone_number": "+12025551234", "brand_name": "Acme Co", "list_name": "Acme Promo List", "list_type": "infobip", "status": "active", "contact_count": 15230, "created_at": "2025-03-15T14:30:00Z"}"#;
 
@@ -39,7 +39,7 @@ fn invalid(list: &str) -> (String, String, String) {
         .decode_raw("GET /v2/lists, page 1", [list.as_bytes()])
         .unwrap_err();
     match err {
-        ConvertError::InvalidList {
+        DecodeError::InvalidList {
             field,
             value,
             reason,

@@ -1,0 +1,80 @@
+//! # trackly-contacts
+//!
+//! The Trackly API's JSON contract, in one place: which contact fields are documented and which
+//! Arrow column each one becomes, the envelope of a page (`contacts`, `pagination`), the key
+//! that identifies a contact (`phone_number`, `list_number`), and the decoding of a page into
+//! Arrow record batches. The same for `GET /v2/lists`. This crate knows nothing of HTTP,
+//! retries, Parquet or object stores: the fetcher hands it response bodies, and the sink writes
+//! what it decodes.
+//!
+//! ```text
+//! trackly-fetcher      HTTP, retries, paging, de-duplication, verification
+//!      │  response bodies
+//!      ▼
+//! trackly-contacts     page (envelope), key, schema (fields → columns), decode, lists
+//!      │  Arrow RecordBatches of contacts_schema() / lists_schema()
+//!      ▼
+//! trackly-converter    Parquet files on local disk or an object store, published atomically
+//! ```
+//!
+//! - [`page`]: [`Page`], one `GET /v2/contacts` answer: its [`Pagination`] and the JSON text of
+//!   each contact ([`Contact`] for callers who prefer structs).
+//! - [`key`]: what identifies a contact (`phone_number`, `list_number`, hashed) and where it
+//!   sorts (`signup_date`), read without decoding it.
+//! - [`schema`]: the Arrow schema ([`contacts_schema`]) and the matching DuckDB / Spark DDL.
+//! - [`decode`]: [`ContactDecoder`], a push-style decoder from contact JSON to batches.
+//! - [`lists`]: [`ListsPage`], the lists table ([`lists_schema`]) and [`ListDecoder`].
+//!
+//! ```
+//! use bytes::Bytes;
+//! use chrono::Utc;
+//! use trackly_contacts::{ContactDecoder, DecoderOptions, Page};
+//!
+//! let body = Bytes::from_static(br#"{"contacts": [
+//!     {"phone_number": "+14155559876", "list_number": "+18005551234", "send_count": 3}
+//! ], "pagination": {"page": 1, "per_page": 1000, "total": 1, "total_pages": 1}}"#);
+//! let page = Page::parse(1, 1, body)?;
+//! let mut decoder = ContactDecoder::new(DecoderOptions::new("run-1", Utc::now()))?;
+//! decoder.decode_page(&page)?;
+//! let batch = decoder.flush()?.expect("one row buffered");
+//! assert_eq!(batch.num_rows(), 1);
+//! assert_eq!(batch.schema(), trackly_contacts::contacts_schema());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Guarantees
+//!
+//! - **Exact values.** Strings are stored as sent (unescaped); timestamps keep microseconds;
+//!   numbers and nested values in `custom_fields` keep their exact JSON text; `revenue_total`
+//!   (a number or a decimal string) is parsed digit by digit into `DECIMAL(18,4)`, exactly when
+//!   it has at most 4 decimals, else rounded half to even and counted
+//!   ([`ContactDecoder::rounded_values`]). Any other value that cannot be stored exactly makes
+//!   the record invalid instead.
+//! - **Nothing dropped silently.** Undocumented fields land in `_extra`; invalid records either
+//!   stop decoding ([`InvalidPolicy::Fail`], with a [`DecodeError`] naming page, record, field
+//!   and value) or are kept verbatim as [`Reject`]s ([`InvalidPolicy::Quarantine`]); counters
+//!   say how many of each.
+//! - **Order.** Rows keep the order in which pages and contacts were given to the decoder.
+//! - **No I/O.** Nothing here reads the network, the disk or the environment.
+//!
+//! # Memory usage
+//!
+//! A [`Page`] holds its response body. The decoder holds one partial batch (`batch_size` rows,
+//! 8192 by default, about the size of the decoded JSON) plus full batches and rejects the caller
+//! has not taken yet; see [`decode`].
+
+pub mod decode;
+mod error;
+pub mod key;
+pub mod lists;
+pub mod page;
+pub mod schema;
+
+pub use decode::{
+    ContactDecoder, DEFAULT_BATCH_SIZE, DecodeStats, DecoderOptions, InvalidPolicy, Reject,
+};
+pub use error::DecodeError;
+pub use key::{naive_seconds_micros, signup_micros};
+pub use lists::{ListDecoder, ListReject, ListsPage, lists_schema};
+pub use page::{Contact, Page, Pagination};
+pub use schema::{contacts_schema, duckdb_ddl, spark_ddl};
