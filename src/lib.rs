@@ -47,6 +47,16 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Versions and spawning
+//!
+//! The facade speaks arrow 60 and object_store 0.14, and re-exports them (with `chrono` and
+//! `futures`) as [`arrow_array`], [`arrow_schema`], [`object_store`], [`chrono`] and
+//! [`futures`]: depend on `trackly-export` alone and use those paths, and no second version of
+//! them can enter your build. [`Export::run`], [`Export::run_until`] (given a `Send` shutdown
+//! future), [`RecordBatches`], [`fetcher::Contacts`] and [`Client::lists`] are `Send + 'static`,
+//! so a job runner can `tokio::spawn` them. A published run's `_manifest.json` reads back as
+//! [`Manifest`].
+//!
 //! ## Guarantees
 //!
 //! - **Exactly once.** Every contact that exists for the whole run is written exactly once,
@@ -68,6 +78,14 @@ mod export;
 mod lists;
 mod tables;
 
+// The crates whose types the facade's signatures use, so that one dependency line is enough
+// and an embedder never mixes in a second, incompatible version of them.
+pub use arrow_array;
+pub use arrow_schema;
+pub use chrono;
+pub use futures;
+pub use object_store;
+
 pub use trackly_converter as converter;
 pub use trackly_fetcher as fetcher;
 pub use trackly_mock as mock;
@@ -76,9 +94,10 @@ pub use batches::{RecordBatches, record_batches};
 pub use error::{ErrorKind, ExportError};
 pub use export::{Export, ExportBuilder, ExportProgress, RunSummary, TableSummary};
 pub use tables::{InvalidTables, Table, Tables};
+pub use trackly_converter::manifest::Manifest;
 pub use trackly_converter::{
-    Compression, ContactDecoder, ConvertError, DecoderOptions, InvalidPolicy, OutputLocation,
-    ParquetSink, Reject, WriterOptions, contacts_schema, lists_schema,
+    Compression, ContactDecoder, ConvertError, DecoderOptions, FileInfo, InvalidPolicy,
+    OutputLocation, ParquetSink, Reject, WriterOptions, contacts_schema, lists_schema,
 };
 pub use trackly_fetcher::{
     ApiError, ApiKey, Client, ClientBuilder, Contact, E164, FetchError, FetchStats, InvalidApiKey,

@@ -103,7 +103,7 @@ pub use lists::{LISTS_TABLE, ListDecoder, ListReject, lists_schema};
 pub use location::OutputLocation;
 pub use schema::{contacts_schema, duckdb_ddl, spark_ddl};
 pub use sink::{
-    CONTACTS_TABLE, Checkpoint, CheckpointFile, Compression, FileInfo, ParquetSink, SinkOptions,
-    SinkSummary, WriterOptions,
+    CONTACTS_TABLE, Checkpoint, CheckpointFile, Compression, FileInfo, InvalidCompression,
+    ParquetSink, SinkOptions, SinkSummary, WriterOptions,
 };
 pub use table::{StagedTable, TableSpec};
