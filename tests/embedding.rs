@@ -21,7 +21,7 @@ fn client(server: &trackly_export::mock::MockServer) -> Client {
         .with_base_url(server.url())
         .with_api_key(ApiKey::new(SECRET))
         .build()
-        .unwrap()
+        .expect("the client builds")
 }
 
 #[tokio::test(flavor = "multi_thread")]
