@@ -49,8 +49,11 @@
 //!
 //! ## Versions and spawning
 //!
-//! The facade speaks arrow 60 and object_store 0.14, and re-exports them (with `chrono` and
-//! `futures`) as [`arrow_array`], [`arrow_schema`], [`object_store`], [`chrono`] and
+//! The facade speaks arrow 59 (arrow-array, arrow-schema, parquet) and object_store 0.13: the
+//! versions the current DataFusion (55) and delta-rs (`deltalake-core` 1.1) releases use, so a
+//! job can hand our `RecordBatch`es and `ObjectStore`s to them directly. The workspace follows
+//! those two projects' arrow and object_store versions, not the newest arrow. It re-exports
+//! them (with `chrono` and `futures`) as [`arrow_array`], [`arrow_schema`], [`object_store`], [`chrono`] and
 //! [`futures`]: depend on `trackly-export` alone and use those paths, and no second version of
 //! them can enter your build. [`Export::run`], [`Export::run_until`] (given a `Send` shutdown
 //! future), [`RecordBatches`], [`fetcher::Contacts`] and [`Client::lists`] are `Send + 'static`,

@@ -593,7 +593,7 @@ impl ParquetSink {
     /// `(phone_number, list_number)` of every row in the finished files, read back from the
     /// store (two columns only): what a resumed run must not deliver again. Takes `&mut self`
     /// so the future is `Send` (the sink is `Send` but not `Sync`: its Parquet writer is not).
-    // parquet 60 deprecates `ParquetObjectReader` in favour of a hand-written `AsyncFileReader`;
+    // parquet (since 59) deprecates `ParquetObjectReader` in favour of a hand-written `AsyncFileReader`;
     // it still works, and reading two columns with ranged GETs is exactly what it does.
     #[allow(deprecated)]
     pub async fn written_keys(&mut self) -> Result<Vec<(String, String)>> {
