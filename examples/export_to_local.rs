@@ -34,9 +34,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .run()
         .await?;
     println!(
-        "{} contacts in {} file(s) under {output}/contacts/extract_date={} (run {})",
+        "{} contacts in {} {} under {output}/contacts/extract_date={} (run {})",
         summary.rows,
         summary.files.len(),
+        if summary.files.len() == 1 {
+            "file"
+        } else {
+            "files"
+        },
         summary.extract_date,
         summary.run_id
     );

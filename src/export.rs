@@ -292,7 +292,7 @@ impl Export {
     /// the contacts are written and published with them.
     pub async fn run_until(
         self,
-        shutdown: impl Future<Output = ()>,
+        shutdown: impl Future<Output = ()> + Send,
     ) -> Result<RunSummary, ExportError> {
         let Export {
             client,
@@ -495,7 +495,7 @@ async fn open_contacts(
         None
     };
     Ok(match resumed {
-        Some((sink, checkpoint)) if sink.closed_files() > 0 => {
+        Some((mut sink, checkpoint)) if sink.closed_files() > 0 => {
             let progress: Progress =
                 serde_json::from_value(checkpoint.progress).unwrap_or(Progress {
                     page: 1,

@@ -50,6 +50,19 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Versions and spawning
+//!
+//! The facade speaks arrow 59 (arrow-array, arrow-schema, parquet) and object_store 0.13: the
+//! versions the current DataFusion (55) and delta-rs (`deltalake-core` 1.1) releases use, so a
+//! job can hand our `RecordBatch`es and `ObjectStore`s to them directly. The workspace follows
+//! those two projects' arrow and object_store versions, not the newest arrow. It re-exports
+//! them (with `chrono` and `futures`) as [`arrow_array`], [`arrow_schema`], [`object_store`],
+//! [`chrono`] and [`futures`]: depend on `trackly-export` alone and use those paths, and no
+//! second version of them can enter your build. [`Export::run`], [`Export::run_until`] (given
+//! a `Send` shutdown future), [`RecordBatches`], [`fetcher::Contacts`] and [`Client::lists`]
+//! are `Send + 'static`, so a job runner can `tokio::spawn` them. A published run's
+//! `_manifest.json` reads back as [`Manifest`].
+//!
 //! ## Guarantees
 //!
 //! - **Exactly once.** Every contact that exists for the whole run is written exactly once,
@@ -71,6 +84,14 @@ mod export;
 mod lists;
 mod tables;
 
+// The crates whose types the facade's signatures use, so that one dependency line is enough
+// and an embedder never mixes in a second, incompatible version of them.
+pub use arrow_array;
+pub use arrow_schema;
+pub use chrono;
+pub use futures;
+pub use object_store;
+
 pub use trackly_contacts as contacts;
 pub use trackly_converter as converter;
 pub use trackly_fetcher as fetcher;
@@ -84,8 +105,9 @@ pub use trackly_contacts::{
     ContactDecoder, DecodeError, DecoderOptions, InvalidPolicy, Reject, contacts_schema,
     lists_schema,
 };
+pub use trackly_converter::manifest::Manifest;
 pub use trackly_converter::{
-    Compression, ConvertError, OutputLocation, ParquetSink, WriterOptions,
+    Compression, ConvertError, FileInfo, OutputLocation, ParquetSink, WriterOptions,
 };
 pub use trackly_fetcher::{
     ApiError, ApiKey, Client, ClientBuilder, Contact, E164, FetchError, FetchStats, InvalidApiKey,

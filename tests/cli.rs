@@ -239,7 +239,9 @@ async fn config_precedence_is_flag_then_env_then_file_then_default() {
     let per_page = |out: &Output| {
         let text = stdout(out);
         assert!(text.contains("dry run"), "{text}");
-        text.split("pages of ")
+        // `10 pages of 100`, or `1 page of 1000`.
+        text.replace("pages of ", "page of ")
+            .split("page of ")
             .nth(1)
             .unwrap()
             .split_whitespace()

@@ -18,7 +18,7 @@ use super::flags::ExportArgs;
 /// The settings a `--config` file may hold: the `export` flags, by the same names with `_`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileConfig {
+pub struct FileConfig {
     output: Option<String>,
     tables: Option<TablesSetting>,
     list_number: Option<String>,
@@ -42,6 +42,7 @@ struct FileConfig {
     allow_http: Option<bool>,
     api_key_file: Option<PathBuf>,
     http_compression: Option<bool>,
+    metrics_file: Option<PathBuf>,
 }
 
 /// `tables` in a config file: `"contacts,lists"` as on the command line, or a TOML array.
@@ -82,12 +83,32 @@ pub struct ExportConfig {
     pub key_source: String,
 }
 
+/// The `--config` file's settings, read once (none without `--config`).
+pub fn file_settings(args: &ExportArgs) -> anyhow::Result<FileConfig> {
+    match &args.config {
+        Some(path) => read_file(path),
+        None => Ok(FileConfig::default()),
+    }
+}
+
+/// `--metrics-file`, from the flag, its variable or the config file. Known before anything
+/// else is validated, so that a configuration error is reported in the metrics too (with a
+/// config file that does not parse, only the flag and the variable count).
+pub fn metrics_file(args: &ExportArgs, file: Option<&FileConfig>) -> Option<PathBuf> {
+    args.metrics_file
+        .clone()
+        .or_else(|| file.and_then(|f| f.metrics_file.clone()))
+}
+
 /// Resolves and validates everything; every error names the setting and the value.
-pub fn resolve(args: &ExportArgs, key_on_command_line: bool) -> anyhow::Result<ExportConfig> {
-    let file = match &args.config {
-        Some(path) => read_file(path)?,
-        None => FileConfig::default(),
-    };
+pub fn resolve(
+    args: &ExportArgs,
+    file: FileConfig,
+    key_on_command_line: bool,
+) -> anyhow::Result<ExportConfig> {
+    if let Some(path) = metrics_file(args, Some(&file)) {
+        check_metrics_file(&path)?;
+    }
     macro_rules! pick {
         ($field:ident) => {
             args.$field.clone().or(file.$field.clone())
@@ -225,6 +246,29 @@ pub fn resolve(args: &ExportArgs, key_on_command_line: bool) -> anyhow::Result<E
         key_on_command_line,
         key_source,
     })
+}
+
+/// The metrics file must be a file name in an existing directory: found out now rather than
+/// after an hour of exporting, when the run's metrics could not be written.
+fn check_metrics_file(path: &Path) -> anyhow::Result<()> {
+    if path.file_name().is_none() || path.is_dir() {
+        bail!(
+            "--metrics-file {}: not a file name (a directory?)",
+            path.display()
+        );
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        bail!(
+            "--metrics-file {}: the directory {} does not exist",
+            path.display(),
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// A positive number of seconds given to `flag`.

@@ -6,17 +6,49 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-const EXIT_CODES: &str = "\
+/// The exit codes, in `--help` (top level and `export`) and the README.
+macro_rules! exit_codes {
+    () => {
+        "\
 Exit codes:
   0    success
   2    usage or configuration error (bad flag, bad E.164 number, missing API key, ...)
-  3    authentication: the API rejected the API key (HTTP 401)
+  3    authentication: the API refused the API key (HTTP 401 or 403)
   4    API failure after retries (or an API answer retrying cannot fix)
   5    storage failure (local disk or S3)
   6    invalid data under --on-invalid fail
   7    incomplete: the export could not be proven to hold every contact exactly once
        (nothing published)
-  130  interrupted (Ctrl-C / SIGTERM); nothing of the run is left visible";
+  130  interrupted (Ctrl-C / SIGTERM); nothing of the run is left visible"
+    };
+}
+
+const EXIT_CODES: &str = exit_codes!();
+
+/// What `export --help` ends with: the exit codes, then examples to start from.
+const EXPORT_AFTER_HELP: &str = concat!(
+    exit_codes!(),
+    "
+
+Examples:
+  # Every contact and list to S3, the key from a file (a Kubernetes Secret, say)
+  trackly-export export -o s3://my-lake/trackly --api-key-file /run/secrets/trackly/api-key
+
+  # The active contacts of one sending list, for a given day, to a local lake
+  TRACKLY_API_KEY=trk_... trackly-export export -o /data/lake \\
+      --list-number +18005551234 --active true --extract-date 2026-11-27
+
+  # The nightly job: quiet, continuing a failed run of the day, with metrics for node_exporter
+  trackly-export export -o /data/lake --api-key-file /etc/trackly/key --resume --quiet \\
+      --metrics-file /var/lib/node_exporter/textfile_collector/trackly_export.prom"
+);
+
+/// Help headings of `export`, in the order a user needs them.
+const WHAT: &str = "What to export";
+const API: &str = "API";
+const PARQUET: &str = "Output and Parquet";
+const RELIABILITY: &str = "Reliability";
+const LOGGING: &str = "Logging";
 
 /// Export every contact from the Trackly SMS API to Parquet, on local disk or S3.
 #[derive(Debug, Parser)]
@@ -26,15 +58,15 @@ pub struct Cli {
     pub command: Command,
 
     /// Print nothing but errors (no progress, no summary).
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, help_heading = LOGGING)]
     pub quiet: bool,
 
     /// More log output: -v for debug, -vv for trace.
-    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    #[arg(long, short, global = true, action = clap::ArgAction::Count, help_heading = LOGGING)]
     pub verbose: u8,
 
     /// Log line format on stderr.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "TRACKLY_LOG_FORMAT")]
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "TRACKLY_LOG_FORMAT", help_heading = LOGGING)]
     pub log_format: LogFormat,
 }
 
@@ -47,7 +79,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Export every matching contact to Parquet (the nightly job).
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = EXPORT_AFTER_HELP)]
     Export(Box<ExportArgs>),
     /// Start an embedded mock API with a realistic data set and export it to a local lake.
     Demo(DemoArgs),
@@ -55,123 +87,147 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Run the fault-injecting mock Trackly API server (for tests and benchmarks).
     MockServer(Box<MockServerArgs>),
+    /// Print a shell completion script to stdout.
+    #[command(after_help = COMPLETIONS_AFTER_HELP)]
+    Completions(CompletionsArgs),
 }
 
+const COMPLETIONS_AFTER_HELP: &str = "\
+Install:
+  bash  trackly-export completions bash > ~/.local/share/bash-completion/completions/trackly-export
+  zsh   trackly-export completions zsh > ~/.zfunc/_trackly-export   (with fpath+=~/.zfunc before compinit)
+  fish  trackly-export completions fish > ~/.config/fish/completions/trackly-export.fish";
+
+/// The flags of `export`, grouped under help headings in the order a user needs them: what to
+/// export, the API, the files, what to do when things fail, and what to say about it.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
+    /// A TOML file with any of these settings (flag > environment > file > default).
+    #[arg(long, value_name = "FILE", env = "TRACKLY_CONFIG")]
+    pub config: Option<PathBuf>,
+
     /// Where to write: a local directory or s3://bucket/prefix.
-    #[arg(long, short, env = "TRACKLY_OUTPUT")]
+    #[arg(long, short, value_name = "DIR|S3_URL", env = "TRACKLY_OUTPUT", help_heading = WHAT)]
     pub output: Option<String>,
 
     /// Tables to write, comma-separated: contacts (GET /v2/contacts) and lists (GET /v2/lists,
     /// deleted lists included), published together [default: contacts,lists].
-    #[arg(long, value_name = "TABLES", env = "TRACKLY_TABLES")]
+    #[arg(long, value_name = "TABLES", env = "TRACKLY_TABLES", help_heading = WHAT)]
     pub tables: Option<String>,
 
     /// Only contacts of this sending list (E.164, e.g. +18005551234); the lists table always
     /// has every list.
-    #[arg(long, env = "TRACKLY_LIST_NUMBER")]
+    #[arg(long, value_name = "E164", env = "TRACKLY_LIST_NUMBER", help_heading = WHAT)]
     pub list_number: Option<String>,
 
     /// Only active (true) or inactive (false) contacts; omit for all (contacts only).
-    #[arg(long, env = "TRACKLY_ACTIVE")]
+    #[arg(long, value_name = "true|false", env = "TRACKLY_ACTIVE", help_heading = WHAT)]
     pub active: Option<String>,
 
+    /// The partition date, YYYY-MM-DD [default: today, UTC].
+    #[arg(long, value_name = "YYYY-MM-DD", env = "TRACKLY_EXTRACT_DATE", help_heading = WHAT)]
+    pub extract_date: Option<String>,
+
+    /// Check the configuration and the API key with one request, print the plan, write nothing.
+    #[arg(long, help_heading = WHAT)]
+    pub dry_run: bool,
+
+    /// Read the API key from this file (whitespace and line breaks around it are ignored).
+    #[arg(long, value_name = "PATH", env = "TRACKLY_API_KEY_FILE", help_heading = API)]
+    pub api_key_file: Option<PathBuf>,
+
+    /// The API key. Prefer TRACKLY_API_KEY or --api-key-file: a flag shows in the process list.
+    #[arg(long, value_name = "KEY", env = "TRACKLY_API_KEY", hide_env_values = true, help_heading = API)]
+    pub api_key: Option<String>,
+
+    /// API base URL [default: https://app.tracklysms.com/api].
+    #[arg(long, value_name = "URL", env = "TRACKLY_BASE_URL", help_heading = API)]
+    pub base_url: Option<String>,
+
     /// Most API requests in flight [default: 8].
-    #[arg(long, env = "TRACKLY_CONCURRENCY")]
+    #[arg(long, value_name = "N", env = "TRACKLY_CONCURRENCY", help_heading = API)]
     pub concurrency: Option<usize>,
 
     /// Contacts per page, 1 to 1000 [default: 1000].
-    #[arg(long, env = "TRACKLY_PER_PAGE")]
+    #[arg(long, value_name = "N", env = "TRACKLY_PER_PAGE", help_heading = API)]
     pub per_page: Option<u32>,
 
-    /// API base URL [default: https://app.tracklysms.com/api].
-    #[arg(long, env = "TRACKLY_BASE_URL")]
-    pub base_url: Option<String>,
+    /// Client-side ceiling on API requests per second.
+    #[arg(long, value_name = "N", env = "TRACKLY_MAX_RPS", help_heading = API)]
+    pub max_rps: Option<f64>,
+
+    /// Seconds one API request may take, body included [default: 60].
+    #[arg(long, value_name = "SECS", env = "TRACKLY_REQUEST_TIMEOUT", help_heading = API)]
+    pub request_timeout: Option<f64>,
+
+    /// Do not ask the API for compressed bodies (by default zstd, brotli or gzip, decoded as
+    /// they arrive); `http_compression = false` in the config file does the same.
+    #[arg(long, env = "TRACKLY_NO_HTTP_COMPRESSION", help_heading = API)]
+    pub no_http_compression: bool,
+
+    /// Allow plain http:// to non-loopback API or S3 endpoints (secrets travel unencrypted).
+    #[arg(long, env = "TRACKLY_ALLOW_HTTP", help_heading = API)]
+    pub allow_http: Option<bool>,
 
     /// Parquet compression: zstd, snappy or none [default: zstd].
-    #[arg(long, env = "TRACKLY_COMPRESSION")]
+    #[arg(long, value_name = "zstd|snappy|none", env = "TRACKLY_COMPRESSION", help_heading = PARQUET)]
     pub compression: Option<String>,
 
     /// zstd level, 1 to 22 [default: 3].
-    #[arg(long, env = "TRACKLY_ZSTD_LEVEL")]
+    #[arg(long, value_name = "N", env = "TRACKLY_ZSTD_LEVEL", help_heading = PARQUET)]
     pub zstd_level: Option<i32>,
 
-    /// Rows per Parquet row group [default: 131072].
-    #[arg(long, env = "TRACKLY_ROW_GROUP_ROWS")]
-    pub row_group_rows: Option<usize>,
-
     /// Target size of one Parquet file in MiB [default: 256].
-    #[arg(long, env = "TRACKLY_FILE_SIZE")]
+    #[arg(long, value_name = "MIB", env = "TRACKLY_FILE_SIZE", help_heading = PARQUET)]
     pub file_size: Option<u64>,
 
+    /// Rows per Parquet row group [default: 131072].
+    #[arg(long, value_name = "N", env = "TRACKLY_ROW_GROUP_ROWS", help_heading = PARQUET)]
+    pub row_group_rows: Option<usize>,
+
     /// Rows per Arrow record batch [default: 8192].
-    #[arg(long, env = "TRACKLY_BATCH_SIZE")]
+    #[arg(long, value_name = "N", env = "TRACKLY_BATCH_SIZE", help_heading = PARQUET)]
     pub batch_size: Option<usize>,
 
-    /// What to do with a contact that does not fit the schema: fail or quarantine [default: fail].
-    #[arg(long, env = "TRACKLY_ON_INVALID")]
-    pub on_invalid: Option<String>,
-
-    /// The partition date, YYYY-MM-DD [default: today, UTC].
-    #[arg(long, env = "TRACKLY_EXTRACT_DATE")]
-    pub extract_date: Option<String>,
-
-    /// Client-side ceiling on API requests per second.
-    #[arg(long, env = "TRACKLY_MAX_RPS")]
-    pub max_rps: Option<f64>,
-
     /// Write a bloom filter for phone_number.
-    #[arg(long, env = "TRACKLY_BLOOM_FILTER")]
+    #[arg(long, env = "TRACKLY_BLOOM_FILTER", help_heading = PARQUET)]
     pub bloom_filter: Option<bool>,
 
-    /// Seconds one API request may take, body included [default: 60].
-    #[arg(long, env = "TRACKLY_REQUEST_TIMEOUT")]
-    pub request_timeout: Option<f64>,
-
-    /// Pages behind the current one that de-duplication remembers; 0 remembers every contact
-    /// of the run (memory grows with the count) [default: 256].
-    #[arg(long, env = "TRACKLY_DEDUP_WINDOW")]
-    pub dedup_window: Option<u64>,
+    /// What to do with a contact that does not fit the schema: fail or quarantine [default: fail].
+    #[arg(long, value_name = "fail|quarantine", env = "TRACKLY_ON_INVALID", help_heading = PARQUET)]
+    pub on_invalid: Option<String>,
 
     /// Attempts per page before giving up [default: 10].
-    #[arg(long, env = "TRACKLY_MAX_ATTEMPTS")]
+    #[arg(long, value_name = "N", env = "TRACKLY_MAX_ATTEMPTS", help_heading = RELIABILITY)]
     pub max_attempts: Option<u32>,
 
     /// Seconds one page may take, retries and their waits included, before giving up on it;
     /// a Retry-After longer than what is left gives up at once [default: 300].
-    #[arg(long, value_name = "SECS", env = "TRACKLY_RETRY_TIMEOUT")]
+    #[arg(long, value_name = "SECS", env = "TRACKLY_RETRY_TIMEOUT", help_heading = RELIABILITY)]
     pub retry_timeout: Option<f64>,
 
-    /// Allow plain http:// to non-loopback API or S3 endpoints (secrets travel unencrypted).
-    #[arg(long, env = "TRACKLY_ALLOW_HTTP")]
-    pub allow_http: Option<bool>,
-
-    /// Do not ask the API for compressed bodies (by default zstd, brotli or gzip, decoded as
-    /// they arrive); `http_compression = false` in the config file does the same.
-    #[arg(long, env = "TRACKLY_NO_HTTP_COMPRESSION")]
-    pub no_http_compression: bool,
-
-    /// Read the API key from this file (first line).
-    #[arg(long, env = "TRACKLY_API_KEY_FILE")]
-    pub api_key_file: Option<PathBuf>,
-
-    /// The API key. Prefer TRACKLY_API_KEY or --api-key-file: a flag shows in the process list.
-    #[arg(long, env = "TRACKLY_API_KEY", hide_env_values = true)]
-    pub api_key: Option<String>,
-
-    /// A TOML file with any of these settings (flag > environment > file > default).
-    #[arg(long, env = "TRACKLY_CONFIG")]
-    pub config: Option<PathBuf>,
-
-    /// Check the configuration and the API key with one request, print the plan, write nothing.
-    #[arg(long)]
-    pub dry_run: bool,
+    /// Pages behind the current one that de-duplication remembers; 0 remembers every contact
+    /// of the run (memory grows with the count) [default: 256].
+    #[arg(long, value_name = "PAGES", env = "TRACKLY_DEDUP_WINDOW", help_heading = RELIABILITY)]
+    pub dedup_window: Option<u64>,
 
     /// Continue the newest interrupted run of the same query and extract date: its finished
     /// files are kept and their pages not fetched again.
-    #[arg(long, env = "TRACKLY_RESUME")]
+    #[arg(long, env = "TRACKLY_RESUME", help_heading = RELIABILITY)]
     pub resume: bool,
+
+    /// Write the run's metrics to this file in the Prometheus text format (for node_exporter's
+    /// textfile collector), on success and on failure; replaced atomically.
+    #[arg(long, value_name = "PATH", env = "TRACKLY_METRICS_FILE", help_heading = LOGGING)]
+    pub metrics_file: Option<PathBuf>,
+}
+
+/// `completions <shell>`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to write the script for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

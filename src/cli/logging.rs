@@ -23,7 +23,8 @@ pub fn init(quiet: bool, verbose: u8, format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Around the progress bar, when one is on screen.
+        .with_writer(super::progress::log_writer)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(verbose > 0);
     // A second init (tests calling run twice) is harmless: keep the first subscriber.

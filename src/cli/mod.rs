@@ -1,9 +1,11 @@
 //! The binary: flags in, a validated configuration, one library call, an exit code out.
 
+mod completions;
 mod config;
 mod demo;
 mod flags;
 mod logging;
+mod metrics;
 mod mock_server;
 mod progress;
 
@@ -169,8 +171,25 @@ pub async fn shutdown_signal() {
 async fn run(cli: Cli, key_on_command_line: bool) -> Result<(), Failure> {
     match cli.command {
         Command::Export(args) => {
-            let config = config::resolve(&args, key_on_command_line)?;
-            export(config, cli.quiet, cli.log_format).await
+            // The metrics file is known before the rest is validated, so that a configuration
+            // error is in the metrics too.
+            let file = config::file_settings(&args);
+            let recorder = Arc::new(metrics::Recorder::new(config::metrics_file(
+                &args,
+                file.as_ref().ok(),
+            )));
+            let result = async {
+                let config = config::resolve(&args, file?, key_on_command_line)?;
+                recorder.tables(config.tables);
+                export(config, cli.quiet, cli.log_format, Arc::clone(&recorder)).await
+            }
+            .await;
+            recorder.finish(match &result {
+                Ok(Some(summary)) => metrics::Outcome::Success(summary),
+                Ok(None) => metrics::Outcome::DryRun,
+                Err(failure) => metrics::Outcome::Failure(failure.code),
+            });
+            result.map(|_| ())
         }
         Command::Demo(args) => {
             let progress = Arc::new(Progress::new(cli.quiet));
@@ -180,20 +199,20 @@ async fn run(cli: Cli, key_on_command_line: bool) -> Result<(), Failure> {
             if !cli.quiet {
                 print_summary(&summary, &args.output.to_string_lossy(), cli.log_format);
                 println!(
-                    "Wrote {} contacts to {}:",
-                    summary.rows,
+                    "Wrote {} to {}:",
+                    count(summary.rows, "contact", "contacts"),
                     args.output.display()
                 );
                 for file in &summary.files {
                     println!(
-                        "  {}  ({} rows, {:.1} MiB)",
+                        "  {}  ({}, {:.1} MiB)",
                         args.output.join(&file.path).display(),
-                        file.rows,
+                        count(file.rows, "row", "rows"),
                         file.bytes as f64 / (1024.0 * 1024.0)
                     );
                 }
                 if let Some(lists) = summary.table(Table::Lists) {
-                    println!("and their {} lists:", lists.rows);
+                    println!("and their {}:", count(lists.rows, "list", "lists"));
                     for file in &lists.files {
                         println!("  {}", args.output.join(&file.path).display());
                     }
@@ -208,6 +227,16 @@ async fn run(cli: Cli, key_on_command_line: bool) -> Result<(), Failure> {
             Ok(())
         }
         Command::MockServer(args) => mock_server::run(&args).await.map_err(Failure::from),
+        Command::Completions(args) => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(&completions::script(args.shell))
+                .and_then(|()| stdout.flush())
+                .map_err(|e| Failure {
+                    code: exit::STORAGE,
+                    error: anyhow::Error::new(e).context("cannot write the completion script"),
+                })
+        }
     }
 }
 
@@ -250,11 +279,13 @@ fn schema_text(format: SchemaFormat, only: Option<SchemaTable>) -> String {
     }
 }
 
+/// Runs `export`; the summary of what it published, or none for `--dry-run`.
 async fn export(
     config: config::ExportConfig,
     quiet: bool,
     log_format: LogFormat,
-) -> Result<(), Failure> {
+    recorder: Arc<metrics::Recorder>,
+) -> Result<Option<RunSummary>, Failure> {
     if config.key_on_command_line {
         tracing::warn!(
             "--api-key shows in the process list; prefer TRACKLY_API_KEY or --api-key-file"
@@ -283,10 +314,10 @@ async fn export(
             let p = first.pagination();
             let pages = p.total.div_ceil(u64::from(client.per_page()));
             plan.push(format!(
-                "{} contacts match {}, {} pages of {}, to be written under {output}/contacts/extract_date=…",
-                p.total,
+                "{} {}, {} of {}, to be written under {output}/contacts/extract_date=…",
+                count(p.total, "contact matches", "contacts match"),
                 describe_query(&config.query),
-                pages,
+                count(pages, "page", "pages"),
                 client.per_page(),
             ));
         }
@@ -297,7 +328,8 @@ async fn export(
                 .map_err(|e| refused_key(e.into()))?;
             let lists: usize = answers.iter().map(|a| a.len()).sum();
             plan.push(format!(
-                "{lists} lists (deleted ones included) in {}, to be written under {output}/lists/extract_date=…",
+                "{} (deleted ones included) in {}, to be written under {output}/lists/extract_date=…",
+                count(lists as u64, "list", "lists"),
                 count(answers.len() as u64, "answer", "answers"),
             ));
         }
@@ -305,7 +337,7 @@ async fn export(
             "dry run: the API key works; {} (nothing written)",
             plan.join("; ")
         );
-        return Ok(());
+        return Ok(None);
     }
     let location =
         OutputLocation::parse(&config.output, config.allow_http).map_err(ExportError::from)?;
@@ -328,7 +360,10 @@ async fn export(
     let watcher = Arc::clone(&progress);
     let result = builder
         .on_progress(move |p| reporter.update(p))
-        .on_start(move |live| watcher.watch(live))
+        .on_start(move |live| {
+            recorder.watch(live.clone());
+            watcher.watch(live);
+        })
         .build()?
         .run_until(shutdown_signal())
         .await;
@@ -337,7 +372,7 @@ async fn export(
     if !quiet {
         print_summary(&summary, &config.output, log_format);
     }
-    Ok(())
+    Ok(Some(summary))
 }
 
 /// Validates the output location for `--dry-run` without creating anything.
@@ -378,8 +413,9 @@ fn describe_query(query: &trackly_export::Query) -> String {
 fn reconciliation(f: &trackly_export::FetchStats) -> String {
     match &f.reconciliation {
         Some(r) if r.steady => format!(
-            "count reconciled: {} of {} contacts the API reported",
-            r.delivered, r.reported_total
+            "count reconciled: {} of {} the API reported",
+            r.delivered,
+            count(r.reported_total, "contact", "contacts")
         ),
         Some(r) => format!(
             "the listing changed during the run (total {} to {}, {} at the end): every page boundary verified, {} delivered",
@@ -404,7 +440,7 @@ fn transfer(f: &trackly_export::FetchStats) -> String {
 }
 
 /// `1 retry`, `2 retries`.
-fn count(n: u64, one: &str, many: &str) -> String {
+pub(crate) fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
@@ -428,9 +464,10 @@ fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
             );
         } else {
             eprintln!(
-                "exported {rows} lists in {secs:.1}s to {output}/lists/extract_date={}: {} reject(s), {}, run {}",
+                "exported {} in {secs:.1}s to {output}/lists/extract_date={}: {}, {}, run {}",
+                count(rows, "list", "lists"),
                 summary.extract_date,
-                lists.map_or(0, |l| l.rejects),
+                count(lists.map_or(0, |l| l.rejects), "reject", "rejects"),
                 count(lists.map_or(0, |l| l.fetch.requests), "request", "requests"),
                 summary.run_id,
             );
@@ -464,28 +501,32 @@ fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
         return;
     }
     eprintln!(
-        "exported {} contacts in {:.1}s ({:.0}/s) to {}/contacts/extract_date={}: {} file(s), {:.1} MiB; {}; {} ({} verification reads), {}, {}, {} drift event(s), {} duplicate(s) dropped, {} reject(s), {} revenue value(s) rounded{}, run {}",
-        summary.rows,
+        "exported {} in {:.1}s ({:.0}/s) to {}/contacts/extract_date={}: {}, {:.1} MiB; {}; {} ({}), {}, {}, {}, {} dropped, {}, {} rounded{}, run {}",
+        count(summary.rows, "contact", "contacts"),
         secs,
         summary.rows as f64 / secs.max(1e-3),
         output,
         summary.extract_date,
-        summary.files.len(),
+        count(summary.files.len() as u64, "file", "files"),
         summary.bytes as f64 / (1024.0 * 1024.0),
         reconciliation(f),
         count(f.requests, "request", "requests"),
-        f.verification_reads,
+        count(
+            f.verification_reads,
+            "verification read",
+            "verification reads"
+        ),
         transfer(f),
         count(f.retries.total(), "retry", "retries"),
-        f.drift_events.len(),
-        f.duplicates_dropped,
-        summary.rejects,
-        summary.rounded_values,
+        count(f.drift_events.len() as u64, "drift event", "drift events"),
+        count(f.duplicates_dropped, "duplicate", "duplicates"),
+        count(summary.rejects, "reject", "rejects"),
+        count(summary.rounded_values, "revenue value", "revenue values"),
         lists.map_or(String::new(), |l| format!(
-            "; and {} lists to {output}/lists/extract_date={} ({} reject(s), {})",
-            l.rows,
+            "; and {} to {output}/lists/extract_date={} ({}, {})",
+            count(l.rows, "list", "lists"),
             summary.extract_date,
-            l.rejects,
+            count(l.rejects, "reject", "rejects"),
             count(l.fetch.requests, "request", "requests"),
         )),
         summary.run_id,

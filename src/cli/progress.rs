@@ -7,14 +7,20 @@
 //! statistics ([`Progress::watch`]) the ticker shows pages, requests and retries as they
 //! happen, and says when it is waiting for the API. The retries themselves are told by the
 //! fetcher's own log lines.
+//!
+//! The bar appears only once the first page has told how many pages there are (a run that
+//! ends before, or exports the lists alone, never draws one), and log lines are written
+//! around it ([`log_writer`]) rather than over it, so nothing stale is left on screen.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use trackly_export::ExportProgress;
 use trackly_export::fetcher::{FetchStats, StatsHandle};
+
+use super::count;
 
 /// How often a non-terminal progress line is written, pages or not.
 const LINE_EVERY: Duration = Duration::from_secs(5);
@@ -23,6 +29,9 @@ const TICK: Duration = Duration::from_secs(1);
 /// Without a page for this long, the bar says how long it has been waiting.
 const WAITING_AFTER: Duration = Duration::from_secs(3);
 
+/// How often the bar's spinner and clock move.
+const SPIN: Duration = Duration::from_millis(200);
+
 pub struct Progress {
     shared: Arc<Shared>,
     ticker: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -30,8 +39,86 @@ pub struct Progress {
 
 enum Display {
     Off,
-    Bar(ProgressBar),
+    Bar(Bar),
     Lines,
+}
+
+/// The bar on screen, if any: [`log_writer`] lifts it off for every log line.
+static ON_SCREEN: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// What the log writes to: stderr, around the progress bar when one is on screen (see
+/// [`LogLine`]).
+pub fn log_writer() -> LogLine {
+    LogLine
+}
+
+/// One log line on its way to stderr. While a bar is on screen, the bar is cleared, the line
+/// written, and the bar drawn again below it: a line written over the bar would leave the
+/// bar's text stranded above it.
+pub struct LogLine;
+
+impl Write for LogLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let bar = ON_SCREEN
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        match bar {
+            Some(bar) => bar.suspend(|| std::io::stderr().write_all(buf))?,
+            None => std::io::stderr().write_all(buf)?,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// A progress bar kept off screen until there is something to show.
+struct Bar {
+    bar: ProgressBar,
+    /// Where the bar is drawn once shown; taken by [`Bar::show`].
+    screen: Mutex<Option<ProgressDrawTarget>>,
+}
+
+impl Bar {
+    fn new(screen: ProgressDrawTarget) -> Bar {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} pages  {msg}  ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Bar {
+            bar,
+            screen: Mutex::new(Some(screen)),
+        }
+    }
+
+    /// Puts the bar on screen (once), drawn at once with what it was last given.
+    fn show(&self) {
+        let Some(screen) = self
+            .screen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        else {
+            return;
+        };
+        self.bar.set_draw_target(screen);
+        *ON_SCREEN.lock().unwrap_or_else(PoisonError::into_inner) = Some(self.bar.clone());
+        self.bar.enable_steady_tick(SPIN);
+        self.bar.force_draw();
+    }
+
+    /// Clears the bar off the screen for good.
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+        // One bar per process: whatever is registered is this one.
+        *ON_SCREEN.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
 }
 
 /// What the display and its ticker share.
@@ -59,18 +146,14 @@ impl Progress {
         let display = if quiet {
             Display::Off
         } else if std::io::stderr().is_terminal() {
-            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} pages  {msg}  ETA {eta}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            bar.enable_steady_tick(Duration::from_millis(200));
-            Display::Bar(bar)
+            Display::Bar(Bar::new(ProgressDrawTarget::stderr()))
         } else {
             Display::Lines
         };
+        Progress::start(display)
+    }
+
+    fn start(display: Display) -> Progress {
         let shared = Arc::new(Shared {
             display,
             started: Instant::now(),
@@ -119,7 +202,7 @@ impl Progress {
             ticker.abort();
         }
         if let Display::Bar(bar) = &self.shared.display {
-            bar.finish_and_clear();
+            bar.finish();
         }
     }
 }
@@ -172,16 +255,19 @@ impl Shared {
         };
         match &self.display {
             Display::Off => {}
-            Display::Bar(bar) => {
+            // Before the first page, there is no page count to show.
+            Display::Bar(_) if reading.expected_pages == 0 && reading.pages == 0 => {}
+            Display::Bar(display) => {
+                let bar = &display.bar;
                 if page || reading.live {
                     bar.set_length(reading.expected_pages.max(reading.pages));
                     bar.set_position(reading.pages);
                 }
                 let mut msg = format!(
-                    "{} contacts  {:.0}/s  {} retries",
+                    "{} contacts  {:.0}/s  {}",
                     reading.contacts,
                     reading.contacts_per_sec(),
-                    reading.retries
+                    count(reading.retries, "retry", "retries")
                 );
                 if reading.live && reading.idle >= WAITING_AFTER {
                     msg.push_str(&format!(
@@ -190,6 +276,7 @@ impl Shared {
                     ));
                 }
                 bar.set_message(msg);
+                display.show();
             }
             Display::Lines if line_due => {
                 let waiting = reading.live && reading.idle >= LINE_EVERY;
@@ -243,5 +330,105 @@ impl Shared {
             idle: since(state.last_page_at),
             live: state.live.is_some(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use indicatif::TermLike;
+
+    /// A terminal that keeps what is written to it.
+    #[derive(Debug, Clone, Default)]
+    struct Screen(Arc<Mutex<String>>);
+
+    impl Screen {
+        fn text(&self) -> String {
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+        }
+        fn push(&self, s: &str) -> std::io::Result<()> {
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push_str(s);
+            Ok(())
+        }
+    }
+
+    impl TermLike for Screen {
+        fn width(&self) -> u16 {
+            120
+        }
+        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            self.push(s)?;
+            self.push("\n")
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            self.push(s)
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn report(expected_pages: u64, pages: u64, retries: u64) -> ExportProgress {
+        let mut fetch = FetchStats {
+            expected_pages,
+            pages,
+            ..FetchStats::default()
+        };
+        fetch.retries.server_error = retries;
+        ExportProgress {
+            fetch,
+            rows_written: pages * 100,
+            rejects: 0,
+            elapsed: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn no_bar_is_drawn_before_the_first_page_tells_the_page_count() {
+        let screen = Screen::default();
+        let progress = Progress::start(Display::Bar(Bar::new(ProgressDrawTarget::term_like(
+            Box::new(screen.clone()),
+        ))));
+        progress.update(&report(0, 0, 0));
+        assert_eq!(screen.text(), "", "nothing before the first page");
+
+        progress.update(&report(3, 1, 1));
+        let drawn = screen.text();
+        assert!(drawn.contains("1/3 pages"), "{drawn:?}");
+        assert!(drawn.contains("1 retry "), "singular: {drawn:?}");
+        assert!(!drawn.contains("0/0"), "{drawn:?}");
+        progress.finish();
+    }
+
+    #[test]
+    fn a_run_that_never_pages_leaves_the_screen_empty() {
+        let screen = Screen::default();
+        let progress = Progress::start(Display::Bar(Bar::new(ProgressDrawTarget::term_like(
+            Box::new(screen.clone()),
+        ))));
+        progress.update(&report(0, 0, 2));
+        progress.finish();
+        assert_eq!(screen.text(), "");
     }
 }

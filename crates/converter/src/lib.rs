@@ -84,7 +84,7 @@ pub mod table;
 pub use error::{ConvertError, Result};
 pub use location::OutputLocation;
 pub use sink::{
-    CONTACTS_TABLE, Checkpoint, CheckpointFile, Compression, FileInfo, LISTS_TABLE, ParquetSink,
-    SinkOptions, SinkSummary, WriterOptions,
+    CONTACTS_TABLE, Checkpoint, CheckpointFile, Compression, FileInfo, InvalidCompression,
+    LISTS_TABLE, ParquetSink, SinkOptions, SinkSummary, WriterOptions,
 };
 pub use table::{StagedTable, TableSpec};

@@ -34,7 +34,7 @@
 //! (the whole run's) and `query` are passed through as the caller gave them.
 
 use arrow_schema::Schema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::sink::{FileInfo, WriterOptions};
 use trackly_contacts::schema::contacts_schema;
@@ -44,11 +44,11 @@ pub const MANIFEST_FORMAT: &str = "trackly-export/contacts-manifest/v1";
 /// The value of the lists manifest's `format` field.
 pub const LISTS_MANIFEST_FORMAT: &str = "trackly-export/lists-manifest/v1";
 
-/// The content of `_manifest.json`.
-#[derive(Debug, Clone, Serialize)]
+/// The content of `_manifest.json`; it reads back with `serde_json::from_slice`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
     /// [`MANIFEST_FORMAT`] for contacts, [`LISTS_MANIFEST_FORMAT`] for lists.
-    pub format: &'static str,
+    pub format: String,
     /// The table this manifest describes (`contacts`, `lists`): its folder's name.
     pub table: String,
     /// The run that wrote the files.
@@ -84,7 +84,7 @@ pub struct Manifest {
 }
 
 /// One table of a run in [`Manifest::tables`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestTable {
     /// The table's name (`contacts`, `lists`).
     pub name: String,
@@ -101,7 +101,7 @@ pub struct ManifestTable {
 }
 
 /// One column in [`Manifest::schema`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestField {
     /// Column name.
     pub name: String,
@@ -113,7 +113,7 @@ pub struct ManifestField {
 }
 
 /// The rejects part of the manifest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestRejects {
     /// How many records were quarantined.
     pub count: u64,

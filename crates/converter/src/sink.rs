@@ -132,7 +132,7 @@ use parquet::basic::{Compression as ParquetCompression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
 use crate::error::{ConvertError, Result};
@@ -188,8 +188,40 @@ impl Serialize for Compression {
     }
 }
 
+/// A codec as [`Compression`]'s `Display` writes it (`zstd(3)`, `snappy`, `none`; `zstd`
+/// alone is level 3).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a Parquet codec (zstd(LEVEL), zstd, snappy, none)")]
+pub struct InvalidCompression(String);
+
+impl std::str::FromStr for Compression {
+    type Err = InvalidCompression;
+
+    fn from_str(s: &str) -> std::result::Result<Compression, InvalidCompression> {
+        let invalid = || InvalidCompression(s.to_owned());
+        match s.trim() {
+            "snappy" => Ok(Compression::Snappy),
+            "none" => Ok(Compression::None),
+            "zstd" => Ok(Compression::default()),
+            other => other
+                .strip_prefix("zstd(")
+                .and_then(|rest| rest.strip_suffix(')'))
+                .and_then(|level| level.parse().ok())
+                .map(Compression::Zstd)
+                .ok_or_else(invalid),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Compression {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// How Parquet files are written.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WriterOptions {
     /// Codec for every column (default zstd level 3).
     pub compression: Compression,
@@ -296,7 +328,7 @@ pub struct SinkOptions {
 }
 
 /// One published Parquet file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileInfo {
     /// Object path inside the store.
     pub path: String,
@@ -562,11 +594,12 @@ impl ParquetSink {
     }
 
     /// `(phone_number, list_number)` of every row in the finished files, read back from the
-    /// store (two columns only): what a resumed run must not deliver again.
-    // parquet 60 deprecates `ParquetObjectReader` in favour of a hand-written `AsyncFileReader`;
+    /// store (two columns only): what a resumed run must not deliver again. Takes `&mut self`
+    /// so the future is `Send` (the sink is `Send` but not `Sync`: its Parquet writer is not).
+    // parquet (since 59) deprecates `ParquetObjectReader` in favour of a hand-written `AsyncFileReader`;
     // it still works, and reading two columns with ranged GETs is exactly what it does.
     #[allow(deprecated)]
-    pub async fn written_keys(&self) -> Result<Vec<(String, String)>> {
+    pub async fn written_keys(&mut self) -> Result<Vec<(String, String)>> {
         use arrow_array::Array;
         use arrow_array::cast::AsArray;
         use futures::TryStreamExt;
@@ -744,8 +777,11 @@ impl ParquetSink {
                 path: path.to_string(),
                 source: object_store::Error::Generic {
                     store: "trackly-converter",
-                    source: format!("{} staging object(s) could not be deleted", leftovers.len())
-                        .into(),
+                    source: match leftovers.len() {
+                        1 => "1 staging object could not be deleted".to_owned(),
+                        n => format!("{n} staging objects could not be deleted"),
+                    }
+                    .into(),
                 },
             }),
         }
@@ -870,7 +906,7 @@ impl ParquetSink {
         let bytes = files.iter().map(|f| f.bytes).sum();
         let finished_at = Utc::now();
         let manifest = Manifest {
-            format: MANIFEST_FORMAT,
+            format: MANIFEST_FORMAT.to_owned(),
             table: CONTACTS_TABLE.to_owned(),
             run_id: self.options.run_id.clone(),
             extract_date: self.options.extract_date.to_string(),
@@ -947,7 +983,9 @@ impl ParquetSink {
         self.remove_staging_dirs();
     }
 
-    async fn remove_staging(&self, store: &dyn ObjectStore) {
+    // `&mut self` here and below, although nothing is changed: the sink is not `Sync`, and a
+    // shared borrow held across an await would make every caller's future `!Send`.
+    async fn remove_staging(&mut self, store: &dyn ObjectStore) {
         if let Ok(paths) = list_paths(store, &self.staging_dir).await {
             for path in paths {
                 let _ = delete_if_exists(store, &path).await;
@@ -956,7 +994,7 @@ impl ParquetSink {
     }
 
     /// Best-effort removal of the staging of interrupted runs of the same date.
-    async fn remove_stale_runs(&self, store: &dyn ObjectStore) {
+    async fn remove_stale_runs(&mut self, store: &dyn ObjectStore) {
         let root = self.contacts_dir.clone().join("_staging");
         let Ok(listing) = store.list_with_delimiter(Some(&root)).await else {
             return;

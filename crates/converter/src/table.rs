@@ -204,7 +204,7 @@ impl StagedTable {
             retired_dir: self.retired_dir.clone(),
             moves: self.moves.clone(),
             manifest: Manifest {
-                format: self.spec.manifest_format,
+                format: self.spec.manifest_format.to_owned(),
                 table: self.spec.name.to_owned(),
                 run_id: self.options.run_id.clone(),
                 extract_date: self.options.extract_date.to_string(),

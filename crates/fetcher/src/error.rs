@@ -99,7 +99,8 @@ pub enum FetchError {
     /// The API kept serving full pages of contacts it had served before, with no change of
     /// `total`: it is not paging (e.g. it ignores the `page` parameter).
     #[error(
-        "page {page}: the API served {repeats} full page(s) in a row holding only contacts it had already served, with no change of total; it does not seem to honour the page parameter"
+        "page {page}: the API served {} in a row holding only contacts it had already served, with no change of total; it does not seem to honour the page parameter",
+        count(u64::from(*repeats), "full page", "full pages")
     )]
     RepeatingPages {
         /// The last page read.
@@ -110,8 +111,9 @@ pub enum FetchError {
     /// A page boundary could not be proven to have lost no contact within the budget of
     /// verification reads: the export would be short, so it fails instead.
     #[error(
-        "page {page}: could not prove that no contact fell between pages {} and {page} ({attempts} verification read(s)): {reason}",
-        page.saturating_sub(1)
+        "page {page}: could not prove that no contact fell between pages {} and {page} ({}): {reason}",
+        page.saturating_sub(1),
+        count(u64::from(*attempts), "verification read", "verification reads")
     )]
     Unverified {
         /// The lower page of the boundary.

@@ -134,7 +134,11 @@ pub(crate) enum WireError {
         source: io::Error,
     },
     /// Bytes follow the end of the compressed stream.
-    #[error("the {} body has {extra} byte(s) after the end of its compressed stream", .coding.name())]
+    #[error(
+        "the {} body has {} after the end of its compressed stream",
+        .coding.name(),
+        crate::retry::count(*extra as u64, "byte", "bytes")
+    )]
     TrailingData {
         /// The coding it arrived in.
         coding: Coding,

@@ -1,0 +1,148 @@
+//! The library as an ETL job embeds it: every public future and stream can be spawned on a
+//! multi-threaded runtime (they are `Send + 'static`), and the types its signatures use are
+//! reachable through the facade alone.
+
+mod common;
+
+use common::*;
+use futures::StreamExt;
+use trackly_export::mock::Faults;
+use trackly_export::{
+    ApiKey, Client, DecoderOptions, Export, OutputLocation, Query, RunSummary, record_batches,
+};
+
+/// Fails to compile unless `T` can move to another thread and outlive its creator.
+fn assert_spawnable<T: Send + 'static>(value: T) -> T {
+    value
+}
+
+fn client(server: &trackly_export::mock::MockServer) -> Client {
+    Client::builder()
+        .with_base_url(server.url())
+        .with_api_key(ApiKey::new(SECRET))
+        .build()
+        .expect("the client builds")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_export_runs_on_a_spawned_task() {
+    let server = mock(2_000, Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let export = Export::builder()
+        .client(client(&server))
+        .sink(OutputLocation::parse(dir.path().to_str().unwrap(), false).unwrap())
+        .build()
+        .unwrap();
+    let task: tokio::task::JoinHandle<Result<RunSummary, _>> =
+        tokio::spawn(assert_spawnable(export.run()));
+    let summary = task.await.unwrap().unwrap();
+    assert_eq!(summary.rows, 2_000);
+    assert_eq!(lake_keys(dir.path()).len(), 2_000);
+    // The manifest reads back as the facade's type.
+    let path = walk(dir.path())
+        .into_iter()
+        .find(|p| p.ends_with("_manifest.json"))
+        .unwrap();
+    let manifest: trackly_export::Manifest =
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    assert_eq!(manifest.run_id, summary.run_id);
+    assert_eq!(manifest.rows, 2_000);
+    assert_eq!(manifest.files, summary.files);
+    assert_eq!(manifest.writer, trackly_export::WriterOptions::default());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spawned_export_stops_when_its_shutdown_future_completes() {
+    let server = mock(
+        5_000,
+        Faults {
+            latency: std::time::Duration::from_millis(50),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let export = Export::builder()
+        .client(client(&server))
+        .sink(OutputLocation::parse(dir.path().to_str().unwrap(), false).unwrap())
+        .build()
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(assert_spawnable(export.run_until(async move {
+        let _ = stopped.await;
+    })));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    stop.send(()).unwrap();
+    let err = task.await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), trackly_export::ErrorKind::Interrupted, "{err}");
+    assert!(parquet_files(dir.path()).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn batches_and_pages_stream_on_spawned_tasks() {
+    let server = mock(1_500, Faults::default()).await;
+    let client = client(&server);
+    let options = DecoderOptions::new("run-1", chrono::Utc::now());
+    let batches = assert_spawnable(record_batches(&client, Query::all(), options).unwrap());
+    let rows = tokio::spawn(async move {
+        batches
+            .map(|batch| batch.unwrap().num_rows())
+            .fold(0, |sum, n| async move { sum + n })
+            .await
+    });
+    let pages = assert_spawnable(client.contacts(Query::all()));
+    let contacts = tokio::spawn(async move {
+        pages
+            .map(|page| page.unwrap().len())
+            .fold(0, |sum, n| async move { sum + n })
+            .await
+    });
+    let lists = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let stats = trackly_export::fetcher::StatsHandle::default();
+            client.lists(&stats).await.unwrap().len()
+        })
+    };
+    assert_eq!(rows.await.unwrap(), 1_500);
+    assert_eq!(contacts.await.unwrap(), 1_500);
+    assert!(lists.await.unwrap() >= 2);
+}
+
+/// The types in the facade's signatures come from the facade: an embedder needs no
+/// `arrow-array`, `arrow-schema`, `object_store` or `chrono` dependency of its own, and so
+/// can never pick a second, incompatible version of them.
+#[test]
+fn the_types_of_the_facade_are_reachable_through_it() {
+    use trackly_export::arrow_array::RecordBatch;
+    use trackly_export::arrow_schema::SchemaRef;
+    use trackly_export::chrono::NaiveDate;
+    use trackly_export::object_store::ObjectStore;
+    use trackly_export::object_store::memory::InMemory;
+    use trackly_export::{FileInfo, Manifest};
+
+    let schema: SchemaRef = trackly_export::contacts_schema();
+    let empty = RecordBatch::new_empty(schema);
+    assert_eq!(empty.num_rows(), 0);
+    let store: std::sync::Arc<dyn ObjectStore> = std::sync::Arc::new(InMemory::new());
+    let _location = OutputLocation::from_store(store, "lake");
+    let _date = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
+    let file = FileInfo {
+        path: "contacts/extract_date=2026-11-27/part-00000-x.parquet".into(),
+        rows: 1,
+        bytes: 2,
+    };
+    assert_eq!(file.rows, 1);
+    use trackly_export::Compression;
+    for (text, codec) in [
+        ("zstd(7)", Compression::Zstd(7)),
+        ("zstd", Compression::Zstd(3)),
+        ("snappy", Compression::Snappy),
+        ("none", Compression::None),
+    ] {
+        assert_eq!(text.parse::<Compression>().unwrap(), codec);
+    }
+    assert!("gzip".parse::<Compression>().is_err());
+    // A manifest can be read back as a type.
+    let _ = |text: &str| -> serde_json::Result<Manifest> { serde_json::from_str(text) };
+}
