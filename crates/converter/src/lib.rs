@@ -11,6 +11,8 @@
 //! - [`location`]: [`OutputLocation`], a local directory or `s3://bucket/prefix`.
 //! - [`sink`]: [`ParquetSink`], staged Parquet files published at the end of a run.
 //! - [`manifest`]: the `_manifest.json` written with every run.
+//! - [`retention`]: [`Retention`], the removal of a table's date folders older than N days
+//!   once a run is published.
 //!
 //! ```no_run
 //! # async fn export(pages: Vec<trackly_fetcher::Page>) -> trackly_converter::Result<()> {
@@ -91,6 +93,7 @@ pub mod lists;
 pub mod location;
 pub mod manifest;
 pub mod publish;
+pub mod retention;
 pub mod schema;
 pub mod sink;
 pub mod table;
@@ -101,6 +104,7 @@ pub use decode::{
 pub use error::{ConvertError, Result};
 pub use lists::{LISTS_TABLE, ListDecoder, ListReject, lists_schema};
 pub use location::OutputLocation;
+pub use retention::{Retention, RetentionReport};
 pub use schema::{contacts_schema, duckdb_ddl, spark_ddl};
 pub use sink::{
     CONTACTS_TABLE, Checkpoint, CheckpointFile, Compression, FileInfo, InvalidCompression,

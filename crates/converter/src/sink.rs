@@ -140,6 +140,7 @@ use crate::error::{ConvertError, Result};
 use crate::location::OutputLocation;
 use crate::manifest::{MANIFEST_FORMAT, Manifest, ManifestRejects, schema_fields};
 use crate::publish::{RETIRED_DIR, Release, publish};
+use crate::retention::{Retention, RetentionReport};
 use crate::schema::{MAP_ENTRIES, MAP_KEY, contacts_schema};
 use crate::table::StagedTable;
 
@@ -348,6 +349,8 @@ pub struct SinkSummary {
     pub rejects: u64,
     /// Object path of `_manifest.json`.
     pub manifest_path: String,
+    /// The date folders removed after publication, under a [`Retention`].
+    pub retention: Option<RetentionReport>,
 }
 
 impl SinkSummary {
@@ -359,6 +362,7 @@ impl SinkSummary {
             rejects: manifest.rejects.count,
             files: manifest.files,
             manifest_path: path.to_string(),
+            retention: manifest.retention,
         }
     }
 }
@@ -403,6 +407,8 @@ pub struct ParquetSink {
     rejects_written: u64,
     /// What decoding reported, for the manifest.
     decode_stats: crate::decode::DecodeStats,
+    /// Applied to every table of the run once it is published.
+    retention: Option<Retention>,
 }
 
 impl std::fmt::Debug for ParquetSink {
@@ -453,6 +459,7 @@ impl ParquetSink {
             closed_rejects: Vec::new(),
             rejects_written: 0,
             decode_stats: crate::decode::DecodeStats::default(),
+            retention: None,
             options,
         })
     }
@@ -729,6 +736,13 @@ impl ParquetSink {
         self.decode_stats = stats;
     }
 
+    /// Once the run is published, remove the date folders older than `retention` of the
+    /// contacts and of every companion table of [`finish_with`](Self::finish_with) (default:
+    /// none, keep everything); see [`retention`](crate::retention).
+    pub fn set_retention(&mut self, retention: Option<Retention>) {
+        self.retention = retention;
+    }
+
     /// Closes the last file and publishes the run (see the [module docs](self)), recording
     /// `fetch_stats` in the manifest. On error, the date folder is rolled back to the previous
     /// run's files and this run's staging objects are removed as [`abort`](Self::abort) would.
@@ -922,6 +936,7 @@ impl ParquetSink {
             },
             writer: self.options.writer.clone(),
             tables: Vec::new(),
+            retention: None,
         };
         let mut moves: Vec<(Path, Path)> = self
             .closed
@@ -941,7 +956,7 @@ impl ParquetSink {
             moves,
             manifest,
         });
-        let manifests = publish(store, releases).await?;
+        let manifests = publish(store, releases, self.retention).await?;
 
         // This run's staging (checkpoint, joined segments) and that of older interrupted runs
         // of the same date are of no use any more.
