@@ -12,7 +12,8 @@ use futures::StreamExt;
 use serde::Serialize;
 use trackly_contacts::{DecoderOptions, InvalidPolicy, Reject};
 use trackly_converter::{
-    FileInfo, OutputLocation, ParquetSink, SinkOptions, SinkSummary, WriterOptions,
+    FileInfo, OutputLocation, ParquetSink, Retention, RetentionReport, SinkOptions, SinkSummary,
+    WriterOptions,
 };
 use trackly_fetcher::{Client, FetchStats, Query, ResumeFrom, StatsHandle};
 
@@ -77,6 +78,15 @@ impl RunSummary {
     pub fn table(&self, table: Table) -> Option<&TableSummary> {
         self.tables.iter().find(|t| t.table == table)
     }
+
+    /// The date folders removed after publication, over every table, under
+    /// [`ExportBuilder::retain_days`] (empty without it).
+    pub fn removed_partitions(&self) -> impl Iterator<Item = &str> {
+        self.tables
+            .iter()
+            .filter_map(|t| t.retention.as_ref())
+            .flat_map(|r| r.removed.iter().map(String::as_str))
+    }
 }
 
 /// What a run published of one table.
@@ -96,6 +106,9 @@ pub struct TableSummary {
     pub manifest_path: String,
     /// The requests that fetched the table.
     pub fetch: FetchStats,
+    /// The table's date folders removed after publication under
+    /// [`ExportBuilder::retain_days`] (`None` without it), as its `_manifest.json` records them.
+    pub retention: Option<RetentionReport>,
 }
 
 impl TableSummary {
@@ -108,6 +121,7 @@ impl TableSummary {
             rejects: written.rejects,
             manifest_path: written.manifest_path,
             fetch,
+            retention: written.retention,
         }
     }
 }
@@ -129,9 +143,20 @@ pub struct ExportBuilder {
     on_start: Option<StartFn>,
     resume: bool,
     tables: Tables,
+    retain_days: Option<u32>,
 }
 
 impl ExportBuilder {
+    /// Once the run is published, delete each of its tables' date folders older than `days`
+    /// before its extract date (at least 1; default `None`: keep everything). Only folders
+    /// this tool wrote (holding its `_manifest.json`) are deleted, never on a failed or
+    /// interrupted run, and a deletion that fails does not fail the run: see
+    /// [`retention`](trackly_converter::retention) and [`TableSummary::retention`].
+    pub fn retain_days(mut self, days: Option<u32>) -> Self {
+        self.retain_days = days;
+        self
+    }
+
     /// Which tables to write (default: [`Tables::ALL`], the contacts and the lists). The
     /// [`query`](Self::query) filters the contacts only: the lists table always holds every
     /// list, deleted ones included. Every table of a run is published in the same step, or
@@ -220,7 +245,9 @@ impl ExportBuilder {
                 },
             ));
         }
+        let retention = self.retain_days.map(Retention::days).transpose()?;
         Ok(Export {
+            retention,
             tables: self.tables,
             client: self.client.ok_or_else(|| missing("client"))?,
             location: self.location.ok_or_else(|| missing("sink"))?,
@@ -249,6 +276,7 @@ pub struct Export {
     on_start: Option<StartFn>,
     resume: bool,
     tables: Tables,
+    retention: Option<Retention>,
 }
 
 /// Where the contacts pages start.
@@ -306,6 +334,7 @@ impl Export {
             mut on_start,
             resume,
             tables,
+            retention,
         } = self;
         let clock = Instant::now();
         let now = Utc::now();
@@ -379,6 +408,7 @@ impl Export {
             let written = lists
                 .stage(&location, &options, started_at)
                 .await?
+                .with_retention(retention)
                 .publish()
                 .await?;
             return Ok(RunSummary {
@@ -454,6 +484,7 @@ impl Export {
         let fetch_json = serde_json::to_value(&fetch).unwrap_or_default();
         let mut sink = sink;
         sink.set_decode_stats(batches.decode_stats());
+        sink.set_retention(retention);
         let (written, companions) = sink.finish_with(fetch_json, staged).await?;
         let mut published: Vec<TableSummary> = companions
             .into_iter()

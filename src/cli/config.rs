@@ -32,6 +32,7 @@ pub struct FileConfig {
     file_size: Option<u64>,
     batch_size: Option<usize>,
     on_invalid: Option<String>,
+    retain_days: Option<u32>,
     extract_date: Option<String>,
     max_rps: Option<f64>,
     bloom_filter: Option<bool>,
@@ -75,6 +76,8 @@ pub struct ExportConfig {
     pub batch_size: Option<usize>,
     pub on_invalid: InvalidPolicy,
     pub extract_date: Option<NaiveDate>,
+    /// `--retain-days`: days of date folders kept before the run's (none: keep everything).
+    pub retain_days: Option<u32>,
     pub dry_run: bool,
     pub resume: bool,
     /// The key was given with `--api-key` on the command line (it shows in `ps`).
@@ -222,6 +225,12 @@ pub fn resolve(
         Some("quarantine") => InvalidPolicy::Quarantine,
         Some(other) => bail!("--on-invalid {other:?} is not one of fail, quarantine"),
     };
+    let retain_days = pick!(retain_days);
+    if retain_days == Some(0) {
+        bail!(
+            "--retain-days must be at least 1 (days of extract dates kept before the run's); omit it to keep everything"
+        );
+    }
     let extract_date = pick!(extract_date)
         .map(|d| {
             NaiveDate::parse_from_str(&d, "%Y-%m-%d")
@@ -241,6 +250,7 @@ pub fn resolve(
         batch_size,
         on_invalid,
         extract_date,
+        retain_days,
         dry_run: args.dry_run,
         resume: args.resume,
         key_on_command_line,

@@ -197,6 +197,12 @@ pub struct ExportArgs {
     #[arg(long, value_name = "fail|quarantine", env = "TRACKLY_ON_INVALID", help_heading = PARQUET)]
     pub on_invalid: Option<String>,
 
+    /// After a successful run, delete each exported table's extract_date= folders older than
+    /// N days before the run's extract date; only folders this tool wrote (with its
+    /// _manifest.json) [default: keep everything].
+    #[arg(long, value_name = "N", env = "TRACKLY_RETAIN_DAYS", help_heading = PARQUET)]
+    pub retain_days: Option<u32>,
+
     /// Attempts per page before giving up [default: 10].
     #[arg(long, value_name = "N", env = "TRACKLY_MAX_ATTEMPTS", help_heading = RELIABILITY)]
     pub max_attempts: Option<u32>,

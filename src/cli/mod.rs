@@ -333,6 +333,17 @@ async fn export(
                 count(answers.len() as u64, "answer", "answers"),
             ));
         }
+        if let Some(days) = config.retain_days {
+            let date = config
+                .extract_date
+                .unwrap_or_else(|| chrono::Utc::now().date_naive());
+            let cutoff = trackly_export::converter::Retention::days(days)
+                .map_err(ExportError::from)?
+                .cutoff(date);
+            plan.push(format!(
+                "then this tool's extract_date= folders before {cutoff} to be removed (--retain-days {days})"
+            ));
+        }
         println!(
             "dry run: the API key works; {} (nothing written)",
             plan.join("; ")
@@ -349,7 +360,8 @@ async fn export(
         .writer(config.writer)
         .on_invalid(config.on_invalid)
         .tables(config.tables)
-        .resume(config.resume);
+        .resume(config.resume)
+        .retain_days(config.retain_days);
     if let Some(rows) = config.batch_size {
         builder = builder.batch_size(rows);
     }
@@ -444,9 +456,45 @@ pub(crate) fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// What retention did, over every table: `removed 3 partitions older than 2026-11-20`,
+/// with what could not be removed; empty without `--retain-days`.
+fn retention_note(summary: &RunSummary) -> String {
+    let reports: Vec<_> = summary
+        .tables
+        .iter()
+        .filter_map(|t| t.retention.as_ref())
+        .collect();
+    let Some(first) = reports.first() else {
+        return String::new();
+    };
+    let removed = summary.removed_partitions().count() as u64;
+    let failed: u64 = reports.iter().map(|r| r.failed.len() as u64).sum();
+    let left_alone: u64 = reports.iter().map(|r| r.left_alone.len() as u64).sum();
+    let mut note = format!(
+        "removed {} older than {}",
+        count(removed, "partition", "partitions"),
+        first.cutoff
+    );
+    if failed > 0 {
+        note.push_str(&format!(
+            " ({failed} could not be removed, see the warnings; the next run retries)"
+        ));
+    }
+    if left_alone > 0 {
+        note.push_str(&format!(
+            ", {} not written by this tool left alone",
+            count(left_alone, "folder", "folders")
+        ));
+    }
+    note
+}
+
 /// The final summary on stderr; with `--log-format json` a log event, so every line parses.
 fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
     let secs = summary.duration().as_secs_f64();
+    let retention = retention_note(summary);
+    let retention = retention.as_str();
+    let removed: Vec<&str> = summary.removed_partitions().collect();
     let output = output.trim_end_matches('/');
     let lists = summary.table(Table::Lists);
     if summary.table(Table::Contacts).is_none() {
@@ -460,16 +508,19 @@ fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
                 run_id = %summary.run_id,
                 extract_date = %summary.extract_date,
                 output,
+                retention = (!retention.is_empty()).then_some(retention),
+                removed_partitions = ?removed,
                 "export finished"
             );
         } else {
             eprintln!(
-                "exported {} in {secs:.1}s to {output}/lists/extract_date={}: {}, {}, run {}",
+                "exported {} in {secs:.1}s to {output}/lists/extract_date={}: {}, {}, run {}{}",
                 count(rows, "list", "lists"),
                 summary.extract_date,
                 count(lists.map_or(0, |l| l.rejects), "reject", "rejects"),
                 count(lists.map_or(0, |l| l.fetch.requests), "request", "requests"),
                 summary.run_id,
+                retention_suffix(retention),
             );
         }
         return;
@@ -496,12 +547,14 @@ fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
             run_id = %summary.run_id,
             extract_date = %summary.extract_date,
             output,
+            retention = (!retention.is_empty()).then_some(retention),
+            removed_partitions = ?removed,
             "export finished"
         );
         return;
     }
     eprintln!(
-        "exported {} in {:.1}s ({:.0}/s) to {}/contacts/extract_date={}: {}, {:.1} MiB; {}; {} ({}), {}, {}, {}, {} dropped, {}, {} rounded{}, run {}",
+        "exported {} in {:.1}s ({:.0}/s) to {}/contacts/extract_date={}: {}, {:.1} MiB; {}; {} ({}), {}, {}, {}, {} dropped, {}, {} rounded{}, run {}{}",
         count(summary.rows, "contact", "contacts"),
         secs,
         summary.rows as f64 / secs.max(1e-3),
@@ -530,5 +583,14 @@ fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
             count(l.fetch.requests, "request", "requests"),
         )),
         summary.run_id,
+        retention_suffix(retention),
     );
+}
+
+fn retention_suffix(retention: &str) -> String {
+    if retention.is_empty() {
+        String::new()
+    } else {
+        format!("; {retention}")
+    }
 }

@@ -9,6 +9,8 @@
 //! - [`sink`]: [`ParquetSink`], staged Parquet files published at the end of a run.
 //! - [`table`]: [`StagedTable`], a smaller table (the lists) published with the contacts.
 //! - [`manifest`]: the `_manifest.json` written with every run.
+//! - [`retention`]: [`Retention`], the removal of a table's date folders older than N days
+//!   once a run is published.
 //!
 //! ```no_run
 //! # async fn export(pages: Vec<trackly_contacts::Page>) -> Result<(), Box<dyn std::error::Error>> {
@@ -78,11 +80,13 @@ mod error;
 pub mod location;
 pub mod manifest;
 pub mod publish;
+pub mod retention;
 pub mod sink;
 pub mod table;
 
 pub use error::{ConvertError, Result};
 pub use location::OutputLocation;
+pub use retention::{Retention, RetentionReport};
 pub use sink::{
     CONTACTS_TABLE, Checkpoint, CheckpointFile, Compression, FileInfo, InvalidCompression,
     LISTS_TABLE, ParquetSink, SinkOptions, SinkSummary, WriterOptions,

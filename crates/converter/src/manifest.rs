@@ -32,10 +32,16 @@
 //! "trackly-export/lists-manifest/v1"` and `"table": "lists"`. `files[].path` is the object
 //! path inside the store (relative to the local directory for a local output); `fetch_stats`
 //! (the whole run's) and `query` are passed through as the caller gave them.
+//!
+//! A run with retention (`--retain-days`) adds what it removes of the table:
+//! `"retention": {"retain_days": 7, "cutoff": "2025-03-26", "removed":
+//! ["contacts/extract_date=2025-03-25"]}`, with `left_alone` and `failed` when there are any
+//! (see [`retention`](crate::retention)).
 
 use arrow_schema::Schema;
 use serde::{Deserialize, Serialize};
 
+use crate::retention::RetentionReport;
 use crate::sink::{FileInfo, WriterOptions};
 use trackly_contacts::schema::contacts_schema;
 
@@ -81,6 +87,10 @@ pub struct Manifest {
     /// Every table the run published in the same step, this one included, in publication
     /// order: all share `run_id` and `extract_date`.
     pub tables: Vec<ManifestTable>,
+    /// The date folders of this table that the run removes once published, under
+    /// `--retain-days` (absent without it): see [`retention`](crate::retention).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<RetentionReport>,
 }
 
 /// One table of a run in [`Manifest::tables`].

@@ -13,7 +13,11 @@
 //! 4. every table's `_SUCCESS` is written, in the order the releases are given (the caller
 //!    gives the contacts last): no `_SUCCESS` of the run appears before every file and every
 //!    manifest of every table is in place;
-//! 5. the retired objects are deleted (best effort).
+//! 5. the retired objects are deleted (best effort);
+//! 6. with a [`Retention`], every table's expired date folders are removed (see
+//!    [`retention`](crate::retention): planned before step 1 without changing anything, and
+//!    recorded in each table's manifest at step 3; a removal that fails is reported, and the
+//!    table's manifest written again to say so, but does not fail the publication).
 //!
 //! A failure at steps 1–4 rolls back every table: this run's objects are deleted newest first
 //! (`_SUCCESS` files first), then the previous runs' objects are moved back (every `_SUCCESS`
@@ -22,11 +26,13 @@
 use std::future::Future;
 use std::time::Duration;
 
+use chrono::NaiveDate;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use crate::error::{ConvertError, Result};
 use crate::manifest::{Manifest, ManifestTable};
+use crate::retention::{self, Retention};
 use crate::sink::{delete_if_exists, list_paths_shallow};
 
 /// Tries of each rollback operation when a publication fails (see the [module docs](self)):
@@ -69,25 +75,31 @@ impl Release {
     }
 }
 
-/// Publishes every release in one step (see the [module docs](self)); returns each manifest
-/// as written, with its path, in the order of `releases`. On error every date folder is as it
-/// was before (unless the rollback fails too, which is logged).
+/// Publishes every release in one step (see the [module docs](self)), then applies
+/// `retention` to each release's table; returns each manifest as written, with its path, in
+/// the order of `releases`. On error every date folder is as it was before (unless the
+/// rollback fails too, which is logged), and nothing is removed.
 pub(crate) async fn publish(
     store: &dyn ObjectStore,
     mut releases: Vec<Release>,
+    retention: Option<Retention>,
 ) -> Result<Vec<(Path, Manifest)>> {
-    // Everything that can fail without the store is done before the first folder is touched.
+    // Everything that can fail without the store is done before the first folder is touched;
+    // planning retention only reads.
+    let mut plans = Vec::new();
+    if let Some(retention) = retention {
+        for release in &mut releases {
+            let plan = plan_retention(store, release, retention).await?;
+            release.manifest.retention = Some(plan.report.clone());
+            plans.push(plan);
+        }
+    }
     let tables: Vec<ManifestTable> = releases.iter().map(Release::summary).collect();
     let mut manifests = Vec::with_capacity(releases.len());
     for release in &mut releases {
         release.manifest.tables = tables.clone();
         let path = release.date_dir.clone().join(MANIFEST_FILE);
-        let json =
-            serde_json::to_vec_pretty(&release.manifest).map_err(|source| ConvertError::Json {
-                path: path.to_string(),
-                source,
-            })?;
-        manifests.push((path, json));
+        manifests.push((path.clone(), manifest_json(&path, &release.manifest)?));
     }
 
     let mut publication = Publication::new(store);
@@ -115,11 +127,71 @@ pub(crate) async fn publish(
         return Err(e);
     }
     publication.drop_retired().await;
+    for (plan, ((path, _), release)) in plans.into_iter().zip(manifests.iter().zip(&mut releases)) {
+        let planned = plan.report.clone();
+        let done = retention::execute(store, plan).await;
+        if done != planned {
+            // The manifest says what was removed, not what was meant to be.
+            release.manifest.retention = Some(done);
+            let rewritten = match manifest_json(path, &release.manifest) {
+                Ok(json) => store
+                    .put(path, PutPayload::from(json))
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| ConvertError::storage(path, e)),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = rewritten {
+                tracing::warn!(
+                    path = %path,
+                    error = %e,
+                    "cannot record the failed removals in the manifest; it lists them as removed"
+                );
+            }
+        }
+    }
     Ok(manifests
         .into_iter()
         .zip(releases)
         .map(|((path, _), release)| (path, release.manifest))
         .collect())
+}
+
+/// The retention of `release`'s table (the folder above its date folder).
+async fn plan_retention(
+    store: &dyn ObjectStore,
+    release: &Release,
+    retention: Retention,
+) -> Result<retention::Plan> {
+    let parts: Vec<_> = release.date_dir.parts().collect();
+    let table_dir: Path = parts[..parts.len().saturating_sub(1)]
+        .iter()
+        .cloned()
+        .collect();
+    let extract_date: NaiveDate =
+        release
+            .manifest
+            .extract_date
+            .parse()
+            .map_err(|e| ConvertError::InvalidOption {
+                option: "extract_date",
+                reason: format!("{:?}: {e}", release.manifest.extract_date),
+            })?;
+    Ok(retention::plan(
+        store,
+        &table_dir,
+        &release.manifest.table,
+        extract_date,
+        retention,
+    )
+    .await)
+}
+
+fn manifest_json(path: &Path, manifest: &Manifest) -> Result<Vec<u8>> {
+    serde_json::to_vec_pretty(manifest).map_err(|source| ConvertError::Json {
+        path: path.to_string(),
+        source,
+    })
 }
 
 /// Steps 1–4, recording every object before it is moved or written: an operation that fails

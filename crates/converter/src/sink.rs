@@ -139,6 +139,7 @@ use crate::error::{ConvertError, Result};
 use crate::location::OutputLocation;
 use crate::manifest::{MANIFEST_FORMAT, Manifest, ManifestRejects, schema_fields};
 use crate::publish::{RETIRED_DIR, Release, publish};
+use crate::retention::{Retention, RetentionReport};
 use crate::table::StagedTable;
 use trackly_contacts::decode::Reject;
 use trackly_contacts::schema::{MAP_ENTRIES, MAP_KEY, contacts_schema};
@@ -351,6 +352,8 @@ pub struct SinkSummary {
     pub rejects: u64,
     /// Object path of `_manifest.json`.
     pub manifest_path: String,
+    /// The date folders removed after publication, under a [`Retention`].
+    pub retention: Option<RetentionReport>,
 }
 
 impl SinkSummary {
@@ -362,6 +365,7 @@ impl SinkSummary {
             rejects: manifest.rejects.count,
             files: manifest.files,
             manifest_path: path.to_string(),
+            retention: manifest.retention,
         }
     }
 }
@@ -406,6 +410,8 @@ pub struct ParquetSink {
     rejects_written: u64,
     /// What decoding reported, for the manifest.
     decode_stats: trackly_contacts::decode::DecodeStats,
+    /// Applied to every table of the run once it is published.
+    retention: Option<Retention>,
 }
 
 impl std::fmt::Debug for ParquetSink {
@@ -456,6 +462,7 @@ impl ParquetSink {
             closed_rejects: Vec::new(),
             rejects_written: 0,
             decode_stats: trackly_contacts::decode::DecodeStats::default(),
+            retention: None,
             options,
         })
     }
@@ -732,6 +739,13 @@ impl ParquetSink {
         self.decode_stats = stats;
     }
 
+    /// Once the run is published, remove the date folders older than `retention` of the
+    /// contacts and of every companion table of [`finish_with`](Self::finish_with) (default:
+    /// none, keep everything); see [`retention`](crate::retention).
+    pub fn set_retention(&mut self, retention: Option<Retention>) {
+        self.retention = retention;
+    }
+
     /// Closes the last file and publishes the run (see the [module docs](self)), recording
     /// `fetch_stats` in the manifest. On error, the date folder is rolled back to the previous
     /// run's files and this run's staging objects are removed as [`abort`](Self::abort) would.
@@ -925,6 +939,7 @@ impl ParquetSink {
             },
             writer: self.options.writer.clone(),
             tables: Vec::new(),
+            retention: None,
         };
         let mut moves: Vec<(Path, Path)> = self
             .closed
@@ -944,7 +959,7 @@ impl ParquetSink {
             moves,
             manifest,
         });
-        let manifests = publish(store, releases).await?;
+        let manifests = publish(store, releases, self.retention).await?;
 
         // This run's staging (checkpoint, joined segments) and that of older interrupted runs
         // of the same date are of no use any more.

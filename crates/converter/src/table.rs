@@ -54,6 +54,7 @@ use crate::error::{ConvertError, Result};
 use crate::location::OutputLocation;
 use crate::manifest::{Manifest, ManifestRejects, schema_fields_of};
 use crate::publish::{RETIRED_DIR, Release, publish};
+use crate::retention::Retention;
 use crate::sink::{
     FileInfo, SinkOptions, SinkSummary, UPLOAD_CONCURRENCY, UPLOAD_PART_BYTES, delete_if_exists,
     list_paths, validate_run_id,
@@ -99,6 +100,8 @@ pub struct StagedTable {
     moves: Vec<(Path, Path)>,
     file: FileInfo,
     rejects: ManifestRejects,
+    /// Applied by [`publish`](Self::publish).
+    retention: Option<Retention>,
 }
 
 impl StagedTable {
@@ -137,6 +140,7 @@ impl StagedTable {
                 count: 0,
                 file: None,
             },
+            retention: None,
         };
         staged.remove_staging().await?;
         match staged.write(batch, rejects).await {
@@ -163,13 +167,22 @@ impl StagedTable {
         &self.date_dir
     }
 
+    /// Once [`publish`](Self::publish) has published the table, remove its date folders older
+    /// than `retention` (default: none, keep everything); see [`retention`](crate::retention).
+    /// Published with the contacts, the table follows the sink's
+    /// [`set_retention`](crate::ParquetSink::set_retention) instead.
+    pub fn with_retention(mut self, retention: Option<Retention>) -> Self {
+        self.retention = retention;
+        self
+    }
+
     /// Publishes this table alone, for a run that exports no contacts: the steps, order and
     /// rollback of [`ParquetSink::finish`](crate::ParquetSink::finish). On error the date
     /// folder is as it was and the staged objects are removed.
     pub async fn publish(self) -> Result<SinkSummary> {
         let store = self.location.store().clone();
         let release = self.release(Utc::now());
-        match publish(store.as_ref(), vec![release]).await {
+        match publish(store.as_ref(), vec![release], self.retention).await {
             Ok(mut manifests) => {
                 self.clean_up_after_publication().await;
                 let (path, manifest) =
@@ -220,6 +233,7 @@ impl StagedTable {
                 rejects: self.rejects.clone(),
                 writer: self.options.writer.clone(),
                 tables: Vec::new(),
+                retention: None,
             },
         }
     }
