@@ -7,12 +7,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
-use std::sync::Arc;
 
 use common::*;
 use futures::TryStreamExt;
-use object_store::aws::AmazonS3Builder;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use trackly_export::mock::{Faults, MockServer};
 
@@ -258,36 +255,6 @@ async fn retain_days_must_be_at_least_one_from_any_source() {
     let text = run_async(export(&server, &out, &["--retain-days", "a week"])).await;
     assert_eq!(code(&text), 2, "{}", stderr(&text));
     assert!(!out.join("contacts").exists());
-}
-
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_owned())
-}
-
-/// An S3 client of `bucket` at `endpoint`, with moto's credentials.
-fn s3(endpoint: &str, bucket: &str) -> Arc<dyn ObjectStore> {
-    Arc::new(
-        AmazonS3Builder::new()
-            .with_endpoint(endpoint)
-            .with_bucket_name(bucket)
-            .with_region(env_or("AWS_REGION", "us-east-1"))
-            .with_access_key_id(env_or("AWS_ACCESS_KEY_ID", "testing"))
-            .with_secret_access_key(env_or("AWS_SECRET_ACCESS_KEY", "testing"))
-            .with_allow_http(true)
-            .build()
-            .unwrap(),
-    )
-}
-
-/// The binary's S3 settings: `AWS_ENDPOINT_URL` is how `s3://` outputs reach moto.
-fn with_s3_env(cmd: &mut Command, endpoint: &str) {
-    cmd.env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_ACCESS_KEY_ID", env_or("AWS_ACCESS_KEY_ID", "testing"))
-        .env(
-            "AWS_SECRET_ACCESS_KEY",
-            env_or("AWS_SECRET_ACCESS_KEY", "testing"),
-        )
-        .env("AWS_REGION", env_or("AWS_REGION", "us-east-1"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -7,44 +7,12 @@ mod common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use futures::TryStreamExt;
-use object_store::aws::AmazonS3Builder;
 use object_store::{ObjectStore, ObjectStoreExt};
 use trackly_export::mock::Faults;
-
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_owned())
-}
-
-/// An S3 client of `bucket` at `endpoint`, with moto's credentials.
-fn s3(endpoint: &str, bucket: &str) -> Arc<dyn ObjectStore> {
-    Arc::new(
-        AmazonS3Builder::new()
-            .with_endpoint(endpoint)
-            .with_bucket_name(bucket)
-            .with_region(env_or("AWS_REGION", "us-east-1"))
-            .with_access_key_id(env_or("AWS_ACCESS_KEY_ID", "testing"))
-            .with_secret_access_key(env_or("AWS_SECRET_ACCESS_KEY", "testing"))
-            .with_allow_http(true)
-            .build()
-            .unwrap(),
-    )
-}
-
-/// The binary's S3 settings: `AWS_ENDPOINT_URL` is how `s3://` outputs reach moto.
-fn with_s3_env(cmd: &mut Command, endpoint: &str) {
-    cmd.env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_ACCESS_KEY_ID", env_or("AWS_ACCESS_KEY_ID", "testing"))
-        .env(
-            "AWS_SECRET_ACCESS_KEY",
-            env_or("AWS_SECRET_ACCESS_KEY", "testing"),
-        )
-        .env("AWS_REGION", env_or("AWS_REGION", "us-east-1"));
-}
 
 /// Copies every object under `prefix` into `dir`, keeping the layout.
 async fn download(store: &dyn ObjectStore, prefix: &str, dir: &Path) -> Vec<String> {

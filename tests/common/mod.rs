@@ -479,3 +479,33 @@ pub fn contact(i: usize) -> String {
         r#"{{"phone_number":"+1415555{i:04}","list_number":"+18005551234","active":true,"signup_date":"{signup}"}}"#
     )
 }
+
+pub fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+/// An S3 client of `bucket` at `endpoint`, with moto's credentials.
+pub fn s3(endpoint: &str, bucket: &str) -> std::sync::Arc<dyn object_store::ObjectStore> {
+    std::sync::Arc::new(
+        object_store::aws::AmazonS3Builder::new()
+            .with_endpoint(endpoint)
+            .with_bucket_name(bucket)
+            .with_region(env_or("AWS_REGION", "us-east-1"))
+            .with_access_key_id(env_or("AWS_ACCESS_KEY_ID", "testing"))
+            .with_secret_access_key(env_or("AWS_SECRET_ACCESS_KEY", "testing"))
+            .with_allow_http(true)
+            .build()
+            .unwrap(),
+    )
+}
+
+/// The binary's S3 settings: `AWS_ENDPOINT_URL` is how `s3://` outputs reach moto.
+pub fn with_s3_env(cmd: &mut Command, endpoint: &str) {
+    cmd.env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", env_or("AWS_ACCESS_KEY_ID", "testing"))
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            env_or("AWS_SECRET_ACCESS_KEY", "testing"),
+        )
+        .env("AWS_REGION", env_or("AWS_REGION", "us-east-1"));
+}
