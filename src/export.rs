@@ -310,9 +310,12 @@ impl Export {
         self.run_until(std::future::pending()).await
     }
 
-    /// Runs the export until it ends or `shutdown` completes; on shutdown the run is aborted
-    /// (multipart uploads aborted, staging objects removed) and
-    /// [`ExportError::Interrupted`] returned.
+    /// Runs the export until it ends or `shutdown` completes; on shutdown the run stops and
+    /// [`ExportError::Interrupted`] is returned. Nothing of it is published: the multipart upload
+    /// in progress is aborted, and the Parquet files it had finished stay in staging with
+    /// `_checkpoint.json`, so a later run with [`resume`](ExportBuilder::resume) continues from
+    /// them (a run that had not finished a file leaves nothing). The next run without `resume`
+    /// that succeeds deletes such staging. The same holds when the run fails.
     ///
     /// The lists (when [`tables`](ExportBuilder::tables) has them) are fetched and decoded
     /// first, so a failure there (the key, the endpoint, a list that does not fit under
