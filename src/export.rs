@@ -314,8 +314,9 @@ impl Export {
     /// [`ExportError::Interrupted`] is returned. Nothing of it is published: the multipart upload
     /// in progress is aborted, and the Parquet files it had finished stay in staging with
     /// `_checkpoint.json`, so a later run with [`resume`](ExportBuilder::resume) continues from
-    /// them (a run that had not finished a file leaves nothing). The next run without `resume`
-    /// that succeeds deletes such staging. The same holds when the run fails.
+    /// them (a run that had not finished a file leaves nothing). The next successful run of the
+    /// same extract date without `resume` deletes such staging. The same holds when the run
+    /// fails.
     ///
     /// The lists (when [`tables`](ExportBuilder::tables) has them) are fetched and decoded
     /// first, so a failure there (the key, the endpoint, a list that does not fit under
