@@ -5,10 +5,32 @@ use trackly_contacts::DecodeError;
 use trackly_converter::ConvertError;
 use trackly_fetcher::FetchError;
 
+/// A setting of [`ExportBuilder`](crate::ExportBuilder) that makes no export; found by
+/// [`build`](crate::ExportBuilder::build), before anything runs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No [`Client`](crate::Client) was given.
+    #[error("no API client: set one with ExportBuilder::client")]
+    MissingClient,
+    /// No output location was given.
+    #[error("no output location: set one with ExportBuilder::sink")]
+    MissingLocation,
+    /// The set of tables is empty.
+    #[error("no table to export: ExportBuilder::tables got an empty set")]
+    NoTables,
+    /// A batch of zero rows.
+    #[error("batch size 0: an Arrow batch holds at least one row")]
+    ZeroBatchSize,
+}
+
 /// What failed in an export.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ExportError {
+    /// The export's settings make no export (found by `build()`).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// Talking to the API failed.
     #[error(transparent)]
     Fetch(#[from] FetchError),
@@ -51,6 +73,7 @@ impl ExportError {
     /// The class of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
+            ExportError::Config(_) => ErrorKind::Config,
             ExportError::Fetch(e) if e.is_auth() => ErrorKind::Auth,
             ExportError::Fetch(e) if e.is_config() => ErrorKind::Config,
             ExportError::Fetch(e) if e.is_incomplete() => ErrorKind::Incomplete,

@@ -18,7 +18,7 @@ use trackly_converter::{
 use trackly_fetcher::{Client, FetchStats, Query, ResumeFrom, StatsHandle};
 
 use crate::lists::{self, ListsTable};
-use crate::{ExportError, RecordBatches, Table, Tables};
+use crate::{ConfigError, ExportError, RecordBatches, Table, Tables};
 
 /// Progress of a running export, handed to the callback set with
 /// [`ExportBuilder::on_progress`] after every page.
@@ -229,28 +229,26 @@ impl ExportBuilder {
         self
     }
 
-    /// Checks that everything required is set.
+    /// Checks the settings before anything runs: a missing client or location, an empty set
+    /// of tables or a zero batch size is a [`ConfigError`]; unusable Parquet settings or
+    /// retention are reported here too (as [`ExportError::Convert`]), all of
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config).
     pub fn build(self) -> Result<Export, ExportError> {
-        let missing = |what: &str| {
-            ExportError::Convert(trackly_converter::ConvertError::InvalidOption {
-                option: "export",
-                reason: format!("no {what} given to Export::builder()"),
-            })
-        };
         if self.tables.iter().next().is_none() {
-            return Err(ExportError::Convert(
-                trackly_converter::ConvertError::InvalidOption {
-                    option: "tables",
-                    reason: "no table to export".into(),
-                },
-            ));
+            return Err(ConfigError::NoTables.into());
         }
+        if self.batch_size == Some(0) {
+            return Err(ConfigError::ZeroBatchSize.into());
+        }
+        // The Parquet settings are checked now, not when the first file opens an hour later.
+        self.writer
+            .writer_properties("build-check", chrono::NaiveDate::MIN)?;
         let retention = self.retain_days.map(Retention::days).transpose()?;
         Ok(Export {
             retention,
             tables: self.tables,
-            client: self.client.ok_or_else(|| missing("client"))?,
-            location: self.location.ok_or_else(|| missing("sink"))?,
+            client: self.client.ok_or(ConfigError::MissingClient)?,
+            location: self.location.ok_or(ConfigError::MissingLocation)?,
             query: self.query,
             writer: self.writer,
             batch_size: self.batch_size,
@@ -402,12 +400,7 @@ impl Export {
         let Some((mut sink, start)) = contacts else {
             // The lists alone: the contacts folder is not touched.
             let Some(lists) = lists else {
-                return Err(ExportError::Convert(
-                    trackly_converter::ConvertError::InvalidOption {
-                        option: "tables",
-                        reason: "no table to export".into(),
-                    },
-                ));
+                return Err(ConfigError::NoTables.into());
             };
             let written = lists
                 .stage(&location, &options, started_at)

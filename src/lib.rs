@@ -98,7 +98,7 @@ pub use trackly_fetcher as fetcher;
 pub use trackly_mock as mock;
 
 pub use batches::{RecordBatches, record_batches};
-pub use error::{ErrorKind, ExportError};
+pub use error::{ConfigError, ErrorKind, ExportError};
 pub use export::{Export, ExportBuilder, ExportProgress, RunSummary, TableSummary};
 pub use tables::{InvalidTables, Table, Tables};
 pub use trackly_contacts::{

@@ -146,3 +146,54 @@ fn the_types_of_the_facade_are_reachable_through_it() {
     // A manifest can be read back as a type.
     let _ = |text: &str| -> serde_json::Result<Manifest> { serde_json::from_str(text) };
 }
+
+/// `build()` finds what makes no export, typed, before anything runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn build_reports_configuration_errors_as_types() {
+    use trackly_export::{ConfigError, ErrorKind, ExportError, WriterOptions};
+    let server = mock(10, Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let location = || OutputLocation::parse(dir.path().to_str().unwrap(), false).unwrap();
+
+    let err = Export::builder().sink(location()).build().err().unwrap();
+    assert!(
+        matches!(err, ExportError::Config(ConfigError::MissingClient)),
+        "{err}"
+    );
+    assert_eq!(err.kind(), ErrorKind::Config);
+    let err = Export::builder()
+        .client(client(&server))
+        .build()
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, ExportError::Config(ConfigError::MissingLocation)),
+        "{err}"
+    );
+    let err = Export::builder()
+        .client(client(&server))
+        .sink(location())
+        .batch_size(0)
+        .build()
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, ExportError::Config(ConfigError::ZeroBatchSize)),
+        "{err}"
+    );
+    let err = Export::builder()
+        .client(client(&server))
+        .sink(location())
+        .writer(WriterOptions {
+            row_group_rows: 0,
+            ..WriterOptions::default()
+        })
+        .build()
+        .err()
+        .unwrap();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(err.to_string().contains("row_group_rows"), "{err}");
+    // Nothing was asked of the API, nothing written.
+    assert_eq!(server.stats().requests, 0);
+    assert!(walk(dir.path()).is_empty());
+}
