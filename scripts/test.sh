@@ -49,4 +49,13 @@ if [ "$#" -eq 0 ]; then
   AWS_ENDPOINT_URL="$TRACKLY_TEST_S3_ENDPOINT" cargo run --quiet --example export_to_s3 -- "s3://$TRACKLY_TEST_S3_BUCKET/examples"
   rm -rf "$examples"
   echo "examples: 3 passed, 0 failed"
+
+  # The library as an embedder builds it (`default-features = false`): no CLI crate, no mock.
+  cargo check --quiet -p trackly-export --lib --no-default-features
+  if cargo tree -p trackly-export --no-default-features -e normal --prefix none \
+      | grep -Eq '^(clap|clap_complete|indicatif|toml|tracing-subscriber|anyhow|trackly-mock) '; then
+    echo "the library without default features depends on a CLI crate or the mock" >&2
+    exit 1
+  fi
+  echo "library without CLI dependencies: ok"
 fi

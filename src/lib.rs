@@ -13,7 +13,14 @@
 //!   key, and the decoding of pages into Arrow record batches;
 //! - [`converter`] (`trackly-converter`): Arrow record batches to Parquet files with a manifest,
 //!   published atomically;
-//! - [`mock`] (`trackly-mock`): a faithful, fault-injecting mock of the API.
+//! - `mock` (`trackly-mock`, feature `mock`): a faithful, fault-injecting mock of the API.
+//!
+//! ## Features
+//!
+//! - `cli` (default): the `trackly-export` binary and its crates (clap, indicatif, toml,
+//!   tracing-subscriber, anyhow); implies `mock`. Embedders turn default features off.
+//! - `mock`: re-exports `trackly-mock` as `trackly_export::mock`, for tests against the
+//!   in-process mock API.
 //!
 //! ## One-call export
 //!
@@ -95,6 +102,7 @@ pub use object_store;
 pub use trackly_contacts as contacts;
 pub use trackly_converter as converter;
 pub use trackly_fetcher as fetcher;
+#[cfg(feature = "mock")]
 pub use trackly_mock as mock;
 
 pub use batches::{RecordBatches, record_batches};
