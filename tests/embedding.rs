@@ -197,3 +197,74 @@ async fn build_reports_configuration_errors_as_types() {
     assert_eq!(server.stats().requests, 0);
     assert!(walk(dir.path()).is_empty());
 }
+
+/// A cancelled run leaves its finished files in staging for `resume`; a caller that will not
+/// resume discards them, and nothing published is touched.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_runs_staging_can_be_discarded() {
+    use trackly_export::{ParquetSink, WriterOptions};
+    let server = mock(
+        20_000,
+        Faults {
+            latency: std::time::Duration::from_millis(20),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let location = OutputLocation::parse(dir.path().to_str().unwrap(), false).unwrap();
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
+    // A file per batch of 500 rows, so finished files pile up in staging quickly.
+    let export = Export::builder()
+        .client(client(&server))
+        .sink(location.clone())
+        .extract_date(date)
+        .batch_size(500)
+        .writer(WriterOptions {
+            target_file_bytes: 1,
+            ..WriterOptions::default()
+        })
+        .build()
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(export.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let staging = dir.path().join("contacts/_staging");
+    let started = std::time::Instant::now();
+    while parquet_like(&staging) < 2 && started.elapsed() < std::time::Duration::from_secs(20) {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    stop.send(()).unwrap();
+    let err = task.await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), trackly_export::ErrorKind::Interrupted, "{err}");
+    assert!(
+        parquet_like(&staging) >= 2,
+        "finished files stay for resume"
+    );
+
+    // Another date's discard touches nothing; this date's removes the run.
+    let other = chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+    assert_eq!(
+        ParquetSink::discard_interrupted(&location, other)
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(parquet_like(&staging) >= 2);
+    assert_eq!(
+        ParquetSink::discard_interrupted(&location, date)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(walk(dir.path()), Vec::<std::path::PathBuf>::new());
+}
+
+/// Files under `dir` that are (staged) Parquet parts.
+fn parquet_like(dir: &std::path::Path) -> usize {
+    walk(dir)
+        .iter()
+        .filter(|p| p.to_string_lossy().contains(".parquet"))
+        .count()
+}

@@ -1033,6 +1033,40 @@ impl ParquetSink {
         }
     }
 
+    /// Deletes what interrupted runs of `extract_date` left in staging under `location` (their
+    /// finished files and `_checkpoint.json`, kept for [`resume`](Self::resume)), for a caller
+    /// that will not resume them; returns how many runs were discarded. Published files, other
+    /// dates' runs and anything without one of our checkpoints are never touched. Run it only
+    /// when no export of that date is running: a live run's staging looks the same.
+    pub async fn discard_interrupted(
+        location: &OutputLocation,
+        extract_date: NaiveDate,
+    ) -> Result<usize> {
+        let store = location.store().clone();
+        let root = location.child([CONTACTS_TABLE, "_staging"]);
+        let listing = match store.list_with_delimiter(Some(&root)).await {
+            Ok(listing) => listing,
+            Err(object_store::Error::NotFound { .. }) => return Ok(0),
+            Err(e) => return Err(ConvertError::storage(&root, e)),
+        };
+        let mut discarded = 0;
+        for run_dir in listing.common_prefixes {
+            let Some(checkpoint) = read_checkpoint(store.as_ref(), &run_dir).await? else {
+                continue;
+            };
+            if checkpoint.extract_date != extract_date.to_string() {
+                continue;
+            }
+            for path in list_paths(store.as_ref(), &run_dir).await? {
+                delete_if_exists(store.as_ref(), &path).await?;
+            }
+            location.remove_empty_local_dir(&run_dir);
+            discarded += 1;
+        }
+        location.remove_empty_local_dir(&root);
+        Ok(discarded)
+    }
+
     fn remove_staging_dirs(&self) {
         let root = self.contacts_dir.clone().join("_staging");
         self.location.remove_empty_local_dir(&self.staging_dir);
