@@ -15,7 +15,7 @@
 //!    manifest of every table is in place;
 //! 5. the retired objects are deleted (best effort);
 //! 6. with a [`Retention`], every table's expired date folders are removed (see
-//!    [`retention`](crate::retention): planned before step 1 without changing anything, and
+//!    [`retention`]: planned before step 1 without changing anything, and
 //!    recorded in each table's manifest at step 3; a removal that fails is reported, and the
 //!    table's manifest written again to say so, but does not fail the publication).
 //!
