@@ -34,7 +34,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let location = OutputLocation::parse(&url, false)?;
     let summary = Export::builder()
         .client(client)
-        .sink(location)
+        .location(location)
         .build()?
         .run()
         .await?;

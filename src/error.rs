@@ -14,7 +14,7 @@ pub enum ConfigError {
     #[error("no API client: set one with ExportBuilder::client")]
     MissingClient,
     /// No output location was given.
-    #[error("no output location: set one with ExportBuilder::sink")]
+    #[error("no output location: set one with ExportBuilder::location")]
     MissingLocation,
     /// The set of tables is empty.
     #[error("no table to export: ExportBuilder::tables got an empty set")]

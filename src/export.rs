@@ -130,7 +130,7 @@ impl TableSummary {
 type ProgressFn = Arc<dyn Fn(&ExportProgress) + Send + Sync>;
 type StartFn = Box<dyn FnOnce(StatsHandle) + Send>;
 
-/// Builds an [`Export`]. `client` and `location` are required.
+/// Builds an [`Export`]. [`client`](Self::client) and [`location`](Self::location) are required.
 #[derive(Default)]
 pub struct ExportBuilder {
     client: Option<Client>,
@@ -187,10 +187,16 @@ impl ExportBuilder {
         self
     }
 
-    /// Where to write.
-    pub fn sink(mut self, location: OutputLocation) -> Self {
+    /// Where the tables go: a local directory or any object store (see [`OutputLocation`]).
+    pub fn location(mut self, location: OutputLocation) -> Self {
         self.location = Some(location);
         self
+    }
+
+    /// The old name of [`location`](Self::location): a location is not a sink.
+    #[deprecated(since = "0.1.0", note = "renamed to `location`")]
+    pub fn sink(self, location: OutputLocation) -> Self {
+        self.location(location)
     }
 
     /// Parquet settings.

@@ -34,7 +34,7 @@
 //! let summary = Export::builder()
 //!     .client(client)
 //!     .query(Query::all().with_active(true))
-//!     .sink(OutputLocation::parse("s3://my-lake/trackly", false)?)
+//!     .location(OutputLocation::parse("s3://my-lake/trackly", false)?)
 //!     .build()?
 //!     .run()
 //!     .await?;

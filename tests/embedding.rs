@@ -30,7 +30,7 @@ async fn an_export_runs_on_a_spawned_task() {
     let dir = tempfile::tempdir().unwrap();
     let export = Export::builder()
         .client(client(&server))
-        .sink(OutputLocation::parse(dir.path().to_str().unwrap(), false).unwrap())
+        .location(OutputLocation::parse(dir.path().to_str().unwrap(), false).unwrap())
         .build()
         .unwrap();
     let task: tokio::task::JoinHandle<Result<RunSummary, _>> =
@@ -64,7 +64,7 @@ async fn a_spawned_export_stops_when_its_shutdown_future_completes() {
     let dir = tempfile::tempdir().unwrap();
     let export = Export::builder()
         .client(client(&server))
-        .sink(OutputLocation::parse(dir.path().to_str().unwrap(), false).unwrap())
+        .location(OutputLocation::parse(dir.path().to_str().unwrap(), false).unwrap())
         .build()
         .unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -155,7 +155,11 @@ async fn build_reports_configuration_errors_as_types() {
     let dir = tempfile::tempdir().unwrap();
     let location = || OutputLocation::parse(dir.path().to_str().unwrap(), false).unwrap();
 
-    let err = Export::builder().sink(location()).build().err().unwrap();
+    let err = Export::builder()
+        .location(location())
+        .build()
+        .err()
+        .unwrap();
     assert!(
         matches!(err, ExportError::Config(ConfigError::MissingClient)),
         "{err}"
@@ -172,7 +176,7 @@ async fn build_reports_configuration_errors_as_types() {
     );
     let err = Export::builder()
         .client(client(&server))
-        .sink(location())
+        .location(location())
         .batch_size(0)
         .build()
         .err()
@@ -183,7 +187,7 @@ async fn build_reports_configuration_errors_as_types() {
     );
     let err = Export::builder()
         .client(client(&server))
-        .sink(location())
+        .location(location())
         .writer(WriterOptions {
             row_group_rows: 0,
             ..WriterOptions::default()
@@ -217,7 +221,7 @@ async fn an_interrupted_runs_staging_can_be_discarded() {
     // A file per batch of 500 rows, so finished files pile up in staging quickly.
     let export = Export::builder()
         .client(client(&server))
-        .sink(location.clone())
+        .location(location.clone())
         .extract_date(date)
         .batch_size(500)
         .writer(WriterOptions {

@@ -212,7 +212,7 @@ async fn debug_and_error_output_of_library_values_never_show_the_key() {
     assert_clean(&format!("{location:?}"), "OutputLocation");
     let err: ExportError = Export::builder()
         .client(wrong)
-        .sink(location.clone())
+        .location(location.clone())
         .build()
         .unwrap()
         .run()
@@ -224,7 +224,7 @@ async fn debug_and_error_output_of_library_values_never_show_the_key() {
     let good = builder.with_base_url(server.url()).build().unwrap();
     let summary = Export::builder()
         .client(good.clone())
-        .sink(location)
+        .location(location)
         .on_progress(|p| assert_clean(&format!("{p:?}"), "ExportProgress"))
         .build()
         .unwrap()

@@ -30,7 +30,7 @@ pub async fn run(args: &DemoArgs, progress: Arc<Progress>) -> anyhow::Result<Run
     let location = OutputLocation::parse(&output, false)?;
     let summary = Export::builder()
         .client(client)
-        .sink(location)
+        .location(location)
         .on_start({
             let progress = Arc::clone(&progress);
             move |live| progress.watch(live)

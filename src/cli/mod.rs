@@ -356,7 +356,7 @@ async fn export(
     let mut builder = Export::builder()
         .client(client)
         .query(config.query)
-        .sink(location)
+        .location(location)
         .writer(config.writer)
         .on_invalid(config.on_invalid)
         .tables(config.tables)
