@@ -24,20 +24,32 @@
 //!
 //! ## One-call export
 //!
-//! ```no_run
+//! Against the in-process mock API (feature `mock`) into an in-memory object store; for the
+//! real API leave the base URL at its default and take the key from `TRACKLY_API_KEY`, and for
+//! S3 use `OutputLocation::parse("s3://my-lake/trackly", false)?`:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use trackly_export::mock::{MockConfig, MockServer};
+//! use trackly_export::object_store::memory::InMemory;
 //! use trackly_export::{ApiKey, Client, Export, OutputLocation, Query};
 //!
-//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! # #[tokio::main(flavor = "multi_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mock = MockServer::start(MockConfig::default()).await?;
 //! let client = Client::builder()
-//!     .with_api_key(ApiKey::new(std::env::var("TRACKLY_API_KEY")?))
+//!     .with_base_url(mock.url())
+//!     .with_api_key(ApiKey::new(mock.api_key()))
 //!     .build()?;
+//! let lake = OutputLocation::from_store(Arc::new(InMemory::new()), "trackly");
 //! let summary = Export::builder()
 //!     .client(client)
-//!     .query(Query::all().with_active(true))
-//!     .location(OutputLocation::parse("s3://my-lake/trackly", false)?)
+//!     .query(Query::all())
+//!     .location(lake)
 //!     .build()?
 //!     .run()
 //!     .await?;
+//! assert_eq!(summary.rows, mock.contact_count() as u64);
 //! println!("{} contacts in {} files", summary.rows, summary.files.len());
 //! # Ok(()) }
 //! ```
