@@ -17,7 +17,7 @@ use trackly_converter::{
 };
 use trackly_fetcher::{Client, FetchStats, Query, ResumeFrom, StatsHandle};
 
-use crate::lists::{self, ListsTable};
+use crate::lists::ListsTable;
 use crate::{ConfigError, ExportError, RecordBatches, Table, Tables};
 
 /// Progress of a running export, handed to the callback set with
@@ -389,7 +389,7 @@ impl Export {
         let lists = if tables.contains(Table::Lists) {
             tracing::debug!(%run_id, %extract_date, "fetching the lists");
             let fetched = tokio::select! {
-                pages = lists::fetch(&client, &stats) => pages.and_then(|pages| {
+                pages = client.lists(&stats) => pages.map_err(ExportError::from).and_then(|pages| {
                     ListsTable::decode(&pages, decoder.clone(), stats.snapshot())
                 }),
                 () = &mut shutdown => Err(ExportError::Interrupted { run_id: run_id.clone() }),

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use trackly_contacts::{DecodeStats, DecoderOptions, ListDecoder, ListReject, lists_schema};
 use trackly_converter::manifest::LISTS_MANIFEST_FORMAT;
 use trackly_converter::{LISTS_TABLE, OutputLocation, SinkOptions, StagedTable, TableSpec};
-use trackly_fetcher::{Client, FetchStats, ListsPage, StatsHandle};
+use trackly_fetcher::{FetchStats, ListsPage};
 
 use crate::ExportError;
 
@@ -21,15 +21,6 @@ pub(crate) struct ListsTable {
     requests: Vec<String>,
     /// The requests made for the lists.
     pub(crate) fetch: FetchStats,
-}
-
-/// `GET /v2/lists` and `GET /v2/lists?status=deleted`, paged through if the API pages them,
-/// counted in `stats`.
-pub(crate) async fn fetch(
-    client: &Client,
-    stats: &StatsHandle,
-) -> Result<Vec<ListsPage>, ExportError> {
-    Ok(client.lists(stats).await?)
 }
 
 impl ListsTable {

@@ -16,6 +16,15 @@ fn assert_spawnable<T: Send + 'static>(value: T) -> T {
     value
 }
 
+/// A mock answering every request after `latency_ms`, so a run lasts long enough to stop.
+async fn slow_mock(contacts: usize, latency_ms: u64) -> trackly_export::mock::MockServer {
+    let faults = Faults {
+        latency: std::time::Duration::from_millis(latency_ms),
+        ..Faults::default()
+    };
+    mock(contacts, faults).await
+}
+
 fn client(server: &trackly_export::mock::MockServer) -> Client {
     Client::builder()
         .with_base_url(server.url())
@@ -53,14 +62,7 @@ async fn an_export_runs_on_a_spawned_task() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_spawned_export_stops_when_its_shutdown_future_completes() {
-    let server = mock(
-        5_000,
-        Faults {
-            latency: std::time::Duration::from_millis(50),
-            ..Faults::default()
-        },
-    )
-    .await;
+    let server = slow_mock(5_000, 50).await;
     let dir = tempfile::tempdir().unwrap();
     let export = Export::builder()
         .client(client(&server))
@@ -207,14 +209,7 @@ async fn build_reports_configuration_errors_as_types() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interrupted_runs_staging_can_be_discarded() {
     use trackly_export::{ParquetSink, WriterOptions};
-    let server = mock(
-        20_000,
-        Faults {
-            latency: std::time::Duration::from_millis(20),
-            ..Faults::default()
-        },
-    )
-    .await;
+    let server = slow_mock(20_000, 20).await;
     let dir = tempfile::tempdir().unwrap();
     let location = OutputLocation::parse(dir.path().to_str().unwrap(), false).unwrap();
     let date = chrono::NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();

@@ -7,15 +7,13 @@
 mod support;
 
 use chrono::{NaiveDate, Utc};
-use futures::TryStreamExt;
-use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
 use trackly_contacts::{ContactDecoder, DecoderOptions};
 use trackly_converter::{
     OutputLocation, ParquetSink, Retention, SinkOptions, SinkSummary, WriterOptions,
 };
 
 use support::recording::RecordingStore;
+use support::store::{json, objects};
 
 /// Publishes ten contacts as run `run_id` of `date`, with `retention`.
 async fn publish(
@@ -42,28 +40,6 @@ async fn publish(
     }
     sink.set_retention(retention);
     sink.finish(serde_json::json!({})).await.unwrap()
-}
-
-async fn objects(store: &dyn ObjectStore, prefix: &str) -> Vec<String> {
-    let mut out: Vec<String> = store
-        .list(Some(&Path::from(prefix)))
-        .map_ok(|m| m.location.to_string())
-        .try_collect()
-        .await
-        .unwrap();
-    out.sort();
-    out
-}
-
-async fn json(store: &dyn ObjectStore, path: &str) -> serde_json::Value {
-    let bytes = store
-        .get(&path.into())
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
 }
 
 const OLD: &str = "lake/contacts/extract_date=2025-04-01";

@@ -9,8 +9,6 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use bytes::Bytes;
 use chrono::{NaiveDate, TimeZone, Utc};
-use futures::TryStreamExt;
-use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use trackly_contacts::{
@@ -22,6 +20,7 @@ use trackly_converter::{
 };
 
 use support::recording::RecordingStore;
+use support::store::{json, objects};
 
 const CONTACTS: &str = "lake/contacts/extract_date=2025-04-02";
 const LISTS: &str = "lake/lists/extract_date=2025-04-02";
@@ -93,29 +92,6 @@ async fn publish_both(location: &OutputLocation, run_id: &str) {
         .finish_with(serde_json::json!({"requests": 3}), vec![table])
         .await
         .unwrap();
-}
-
-/// Every object under `prefix`, sorted.
-async fn objects(store: &dyn ObjectStore, prefix: &str) -> Vec<String> {
-    let mut out: Vec<String> = store
-        .list(Some(&Path::from(prefix)))
-        .map_ok(|m| m.location.to_string())
-        .try_collect()
-        .await
-        .unwrap();
-    out.sort();
-    out
-}
-
-async fn json(store: &dyn ObjectStore, path: &str) -> serde_json::Value {
-    let bytes = store
-        .get(&path.into())
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
 }
 
 fn rows(bytes: Bytes) -> Vec<RecordBatch> {

@@ -5,5 +5,6 @@
 #[path = "../../../contacts/tests/support/mod.rs"]
 mod fixtures;
 pub mod recording;
+pub mod store;
 
 pub use fixtures::*;
