@@ -17,7 +17,7 @@ use trackly_converter::{
 };
 use trackly_fetcher::{Client, FetchStats, Query, ResumeFrom, StatsHandle};
 
-use crate::lists::ListsTable;
+use crate::lists::{ListIds, ListsTable};
 use crate::{ConfigError, ExportError, RecordBatches, Table, Tables};
 
 /// Progress of a running export, handed to the callback set with
@@ -390,7 +390,7 @@ impl Export {
             tracing::debug!(%run_id, %extract_date, "fetching the lists");
             let fetched = tokio::select! {
                 pages = client.lists(&stats) => pages.map_err(ExportError::from).and_then(|pages| {
-                    ListsTable::decode(&pages, decoder.clone(), stats.snapshot())
+                    ListsTable::decode(pages, decoder.clone(), stats.snapshot())
                 }),
                 () = &mut shutdown => Err(ExportError::Interrupted { run_id: run_id.clone() }),
             };
@@ -445,7 +445,7 @@ impl Export {
             Start::Fresh => None,
             Start::From(from) => Some(from),
         };
-        let pages = client.contacts_with_stats(query.clone(), resume, stats);
+        let pages = client.contacts_with_stats(query.clone(), resume, stats.clone());
         let mut batches = RecordBatches::new(pages, decoder)?;
         tracing::info!(%run_id, %extract_date, "export started");
 
@@ -454,8 +454,9 @@ impl Export {
         sink.checkpoint(checkpoint_of(&batches)).await?;
         let (tx, rx) = tokio::sync::mpsc::channel::<Item>(2);
         let writer = tokio::spawn(write_all(sink, rx));
+        let mut list_ids = ListIds::default();
         let fed = {
-            let work = feed(&mut batches, tx, progress.as_deref(), clock);
+            let work = feed(&mut batches, tx, &mut list_ids, progress.as_deref(), clock);
             tokio::pin!(work);
             tokio::select! {
                 result = &mut work => Some(result),
@@ -480,6 +481,16 @@ impl Export {
             suspend(sink, &run_id).await;
             return Err(error);
         }
+        let lists = match lists {
+            Some(lists) => match lists.complete(&list_ids, &client, &stats).await {
+                Ok(lists) => Some(lists),
+                Err(error) => {
+                    suspend(sink, &run_id).await;
+                    return Err(error);
+                }
+            },
+            None => None,
+        };
         let staged = match &lists {
             Some(lists) => match lists.stage(&location, &options, started_at).await {
                 Ok(staged) => vec![staged],
@@ -609,6 +620,7 @@ struct Item {
 async fn feed(
     batches: &mut RecordBatches,
     tx: tokio::sync::mpsc::Sender<Item>,
+    list_ids: &mut ListIds,
     progress: Option<&(dyn Fn(&ExportProgress) + Send + Sync)>,
     clock: Instant,
 ) -> Result<(), ExportError> {
@@ -617,6 +629,7 @@ async fn feed(
     while let Some(batch) = batches.next().await {
         let batch = batch?;
         rows_written += batch.num_rows() as u64;
+        list_ids.observe(&batch);
         let item = Item {
             batch: Some(batch),
             rejects: batches.take_rejects(),

@@ -98,8 +98,8 @@ async fn lists_land_beside_the_contacts_and_join_them_in_duckdb() {
             .exists()
     );
     assert_eq!(
-        lists["fetch_stats"]["requests"], 2,
-        "the default answer and the deleted lists"
+        lists["fetch_stats"]["requests"], 4,
+        "the default answer and the deleted lists, read twice to see them agree"
     );
     assert_no_secret_in_tree(dir.path());
 }
@@ -211,8 +211,9 @@ async fn lists_that_the_api_pages_are_read_page_by_page() {
     let dir = tempfile::tempdir().unwrap();
     let out = run_async(export(&server, dir.path(), &args(&[]))).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    // 9 lists in pages of 2, then 3 deleted ones in pages of 2.
-    assert_eq!(server.stats().lists_served, 5 + 2);
+    // 9 lists in pages of 2, then 3 deleted ones in pages of 2; read twice, to see that
+    // nothing changed while they were read.
+    assert_eq!(server.stats().lists_served, 2 * (5 + 2));
     let report = check_lists(
         dir.path(),
         &server.lists_ground_truth(),
@@ -221,8 +222,115 @@ async fn lists_that_the_api_pages_are_read_page_by_page() {
     assert_eq!(report["lists"], 12, "{report}");
     assert_eq!(
         manifest_of(dir.path(), "lists")["fetch_stats"]["requests"],
-        7
+        2 * 7
     );
+}
+
+async fn churning_mock(lists_per_page: Option<u32>) -> MockServer {
+    MockServer::start(MockConfig {
+        dataset: DatasetConfig {
+            seed: 8,
+            contacts: 3_000,
+            lists: 9,
+            ..DatasetConfig::default()
+        },
+        api_key: SECRET.to_owned(),
+        lists_per_page,
+        lists_churn: true,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_list_restored_while_the_lists_are_read_is_read_by_id() {
+    // The biggest list is deleted while the default answer is made and restored before the
+    // deleted ones are listed, every time: no listing ever holds it, and two reads agree.
+    let server = churning_mock(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_async(export(&server, dir.path(), &args(&[]))).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = check_lists(
+        dir.path(),
+        &server.lists_ground_truth(),
+        &["--join", "--counts", "--same-run"],
+    );
+    assert_eq!(report["lists"], 9 + 3, "{report}");
+    let fetch = &manifest_of(dir.path(), "lists")["fetch_stats"];
+    assert_eq!(fetch["lists_by_id"], 1, "{fetch}");
+    assert_eq!(fetch["lists_unknown"], 0, "{fetch}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lists_that_change_under_every_read_fail_the_run_loudly() {
+    // Paged, the same flips shift the lists behind the biggest one between pages: the pages
+    // of one listing never agree on the total.
+    let server = churning_mock(Some(2)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_async(export(&server, dir.path(), &args(&[]))).await;
+    let err = stderr(&out);
+    assert_eq!(code(&out), 7, "{err}");
+    assert!(
+        err.contains("the lists changed while they were read, 5 times in a row")
+            && err.contains("reported totals"),
+        "{err}"
+    );
+    assert!(
+        parquet_files(dir.path()).is_empty(),
+        "{:?}",
+        walk(dir.path())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_list_id_the_api_does_not_know_is_counted_and_the_run_lands() {
+    let with_list =
+        |i: usize, list: u32| contact(i).replacen('{', &format!(r#"{{"list_id":{list},"#), 1);
+    let server = TestServer::start(move |req| {
+        if req.target.starts_with("/api/v2/lists/") {
+            Reply::status(404)
+        } else if req.target.starts_with("/api/v2/lists") {
+            if req.query("status") == Some("deleted") {
+                Reply::json(r#"{"lists":[]}"#)
+            } else {
+                Reply::json(
+                    r#"{"lists":[{"id":42,"phone_number":"+18005551234","status":"active"}]}"#,
+                )
+            }
+        } else {
+            let contacts = [with_list(0, 42), with_list(1, 77)];
+            Reply::json(page_body(&contacts, req.page(), 1000, 2, 1))
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_async(export_to(
+        &server.url(),
+        dir.path(),
+        &args(&["--tables", "contacts,lists"]),
+    ))
+    .await;
+    let err = stderr(&out);
+    assert_eq!(code(&out), 0, "{err}");
+    assert!(
+        err.contains("contacts refer to lists the API does not know"),
+        "{err}"
+    );
+    let lists_asked: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| r.target.clone())
+        .filter(|t| t.starts_with("/api/v2/lists/"))
+        .collect();
+    assert_eq!(lists_asked, ["/api/v2/lists/77"]);
+    let fetch = &manifest_of(dir.path(), "lists")["fetch_stats"];
+    assert_eq!(
+        (&fetch["lists_by_id"], &fetch["lists_unknown"]),
+        (&0.into(), &1.into()),
+        "{fetch}"
+    );
+    assert_eq!(manifest_of(dir.path(), "contacts")["rows"], 2);
+    assert_eq!(manifest_of(dir.path(), "lists")["rows"], 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

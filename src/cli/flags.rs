@@ -347,6 +347,10 @@ pub struct MockServerArgs {
     /// they hold every list and no pagination, as documented).
     #[arg(long, value_name = "N")]
     pub lists_per_page: Option<u32>,
+    /// Flip the biggest list between active and deleted on every /v2/lists request, as if
+    /// someone kept deleting and restoring it while the lists are read.
+    #[arg(long)]
+    pub lists_churn: bool,
     /// Refuse every request with the right key as a suspended account does (403, no code).
     #[arg(long)]
     pub suspended: bool,

@@ -80,6 +80,7 @@ pub fn config(args: &MockServerArgs) -> anyhow::Result<MockConfig> {
         },
         addr: SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)),
         lists_per_page: args.lists_per_page,
+        lists_churn: args.lists_churn,
         compression,
         bandwidth,
     })

@@ -570,6 +570,10 @@ impl Client {
     }
 
     /// The URL of one page of lists (`status` filters; contains no secret).
+    pub(crate) fn list_url(&self, id: i64) -> String {
+        format!("{}/{id}", self.inner.lists_url)
+    }
+
     pub(crate) fn lists_url(&self, status: Option<&str>, page: u64) -> String {
         let filter = status.map(|s| format!("status={s}&")).unwrap_or_default();
         format!(

@@ -146,6 +146,17 @@ pub enum FetchError {
         /// Contacts delivered (those of an interrupted run that was resumed included).
         delivered: u64,
     },
+    /// The lists changed while they were read, every time they were read: a complete lists
+    /// table could not be read.
+    #[error(
+        "the lists changed while they were read, {reads} times in a row ({reason}); a complete lists table could not be read"
+    )]
+    UnstableLists {
+        /// Complete reads made.
+        reads: u32,
+        /// What changed in the last one.
+        reason: String,
+    },
     /// A bug: something that cannot fail did.
     #[error("internal error: {reason}")]
     Internal {
@@ -181,6 +192,7 @@ impl FetchError {
             FetchError::Unverified { .. }
                 | FetchError::OutOfOrder { .. }
                 | FetchError::Unreconciled { .. }
+                | FetchError::UnstableLists { .. }
         )
     }
 

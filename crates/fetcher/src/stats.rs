@@ -85,8 +85,17 @@ pub struct FetchStats {
     pub pages: u64,
     /// Contacts delivered downstream (after de-duplication).
     pub contacts: u64,
-    /// Answers of `GET /v2/lists` read (one per page of each of its two listings).
+    /// Answers of `GET /v2/lists` read (one per page of each of its two listings, in each
+    /// complete read of them), and of `GET /v2/lists/{id}`.
     pub list_pages: u64,
+    /// Complete reads of the lists that were read again because they did not agree with the
+    /// read before (a list created, deleted or restored while they were read).
+    pub list_rereads: u64,
+    /// Lists read one by one, `GET /v2/lists/{id}` (the export asks for those its contacts
+    /// refer to and the listings left out).
+    pub lists_by_id: u64,
+    /// List ids the API answered `404` for by id (a contact's `list_id` with no list).
+    pub lists_unknown: u64,
     /// HTTP requests sent: every page delivered, list answer read and retry is one.
     pub requests: u64,
     /// Responses by HTTP status.

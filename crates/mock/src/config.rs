@@ -21,6 +21,13 @@ pub struct MockConfig {
     /// at most `n` lists per page (and never more than `per_page`, default 50, max 100),
     /// with a `pagination` block.
     pub lists_per_page: Option<u32>,
+    /// Lists that change while they are read: every `/v2/lists` request flips the first list
+    /// (the biggest, active) between active and deleted before it is answered, so that the
+    /// default answer and the `status=deleted` one of a read each see it in the other state
+    /// and neither holds it; on a paged listing, the lists behind it shift by one place
+    /// between pages. `GET /v2/lists/{id}` answers the state the last flip left. Off by
+    /// default.
+    pub lists_churn: bool,
     /// Content codings `/v2/contacts` pages and `/v2/lists` answers may be sent in, in the
     /// server's order of preference: a request whose `Accept-Encoding` accepts one gets the body compressed
     /// (`Content-Encoding`, `Vary: Accept-Encoding`), in the coding it weighs highest. Each
@@ -43,6 +50,7 @@ impl Default for MockConfig {
             faults: Faults::default(),
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             lists_per_page: None,
+            lists_churn: false,
             compression: Vec::new(),
             bandwidth: None,
         }

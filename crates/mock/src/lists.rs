@@ -134,6 +134,12 @@ impl ListRow {
 
 /// Every list of `dataset`, deleted ones included, in `id` order.
 pub(crate) fn list_rows(dataset: &Dataset) -> Vec<ListRow> {
+    list_rows_flipped(dataset, false)
+}
+
+/// [`list_rows`], with the first list (the biggest, always active) shown as deleted when
+/// `flipped` ([`MockConfig::lists_churn`](crate::MockConfig::lists_churn)).
+fn list_rows_flipped(dataset: &Dataset, flipped: bool) -> Vec<ListRow> {
     let seed = dataset.seed();
     let live = dataset.lists().len();
     let active = dataset.active_per_list();
@@ -141,19 +147,34 @@ pub(crate) fn list_rows(dataset: &Dataset) -> Vec<ListRow> {
         .map(|i| ListRow::new(seed, i, live_status(i), active.get(i).copied().unwrap_or(0)))
         .collect();
     rows.extend((live..live + deleted_lists(live)).map(|i| ListRow::new(seed, i, "deleted", 0)));
+    if flipped {
+        rows[0].status = "deleted";
+    }
     rows
+}
+
+/// The body of `GET /v2/lists/{id}`: the list alone, as documented ("one list in the same
+/// shape"), or `None` when no list has that id.
+pub(crate) fn list_body(dataset: &Dataset, id: u64, flipped: bool) -> Option<Bytes> {
+    let row = list_rows_flipped(dataset, flipped)
+        .into_iter()
+        .find(|row| row.info.id == id)?;
+    let mut out = Vec::with_capacity(256);
+    row.render(&mut out);
+    Some(Bytes::from(out))
 }
 
 /// The body of a `/v2/lists` answer to `query`: without pagination when `page_size` is `None`
 /// (every matching list; `page` and `per_page` are ignored), else the asked page of at most
-/// `min(per_page or 50, page_size, 100)` lists with a `pagination` block. Also returns the
-/// number of lists in it.
+/// `min(per_page or 50, page_size, 100)` lists with a `pagination` block; the first list is
+/// shown as deleted when `flipped`. Also returns the number of lists in it.
 pub(crate) fn lists_body(
     dataset: &Dataset,
     query: &ListsQuery,
     page_size: Option<u32>,
+    flipped: bool,
 ) -> (Bytes, usize) {
-    let selected: Vec<ListRow> = list_rows(dataset)
+    let selected: Vec<ListRow> = list_rows_flipped(dataset, flipped)
         .into_iter()
         .filter(|row| match query.status {
             None => row.status != "deleted",
@@ -321,7 +342,7 @@ mod tests {
     fn the_default_answer_leaves_deleted_lists_out_and_status_selects() {
         let data = dataset(200, 4);
         let body = |q: &ListsQuery, size| {
-            let (body, n) = lists_body(&data, q, size);
+            let (body, n) = lists_body(&data, q, size, false);
             let v: Value = serde_json::from_slice(&body).unwrap();
             assert_eq!(v["lists"].as_array().unwrap().len(), n);
             v
@@ -342,7 +363,7 @@ mod tests {
         let data = dataset(200, 9);
         let mut seen = Vec::new();
         for page in 1..=4 {
-            let (body, _) = lists_body(&data, &query(None, page, Some(100)), Some(4));
+            let (body, _) = lists_body(&data, &query(None, page, Some(100)), Some(4), false);
             let v: Value = serde_json::from_slice(&body).unwrap();
             assert_eq!(
                 v["pagination"],

@@ -259,6 +259,10 @@ struct Shared {
     stats: Mutex<MockStats>,
     /// [`MockConfig::lists_per_page`].
     lists_per_page: Option<u32>,
+    /// [`MockConfig::lists_churn`].
+    lists_churn: bool,
+    /// `/v2/lists` listing requests answered, which drive [`MockConfig::lists_churn`].
+    lists_requests: AtomicU64,
     contacts_requests: AtomicU64,
     /// Compresses `200` answers ([`MockConfig::compression`]).
     encoder: Encoder,
@@ -396,7 +400,13 @@ impl Shared {
 
     async fn route(self: Arc<Self>, req: Request<Incoming>) -> Reply {
         let path = req.uri().path();
-        if ![CONTACTS_PATH, LISTS_PATH, GROUND_TRUTH_PATH, STATS_PATH].contains(&path) {
+        let list_id = path
+            .strip_prefix(LISTS_PATH)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .and_then(|id| id.parse::<u64>().ok());
+        if list_id.is_none()
+            && ![CONTACTS_PATH, LISTS_PATH, GROUND_TRUTH_PATH, STATS_PATH].contains(&path)
+        {
             return Reply::error(
                 StatusCode::NOT_FOUND,
                 "not_found",
@@ -410,6 +420,9 @@ impl Shared {
                 "Only GET is allowed on this resource.",
             )
             .with_header(header::ALLOW, HeaderValue::from_static("GET"));
+        }
+        if let Some(id) = list_id {
+            return self.list(&req, id);
         }
         match path {
             CONTACTS_PATH => self.contacts(req).await,
@@ -532,9 +545,30 @@ impl Shared {
             Ok(query) => query,
             Err(err) => return Reply::invalid(&err),
         };
-        let (body, _) = crate::lists::lists_body(&self.dataset(), &query, self.lists_per_page);
+        let served = self.lists_requests.fetch_add(1, Ordering::SeqCst) + 1;
+        let flipped = self.lists_churn && served % 2 == 1;
+        let (body, _) =
+            crate::lists::lists_body(&self.dataset(), &query, self.lists_per_page, flipped);
         lock(&self.stats).lists_served += 1;
         self.ok_json(req, body).0
+    }
+
+    /// `GET /v2/lists/{id}`: one list, in the state the last listing request left it
+    /// ([`MockConfig::lists_churn`]); `404 not_found` for an id no list has.
+    fn list(&self, req: &Request<Incoming>, id: u64) -> Reply {
+        if let Some(refusal) = self.refusal(req) {
+            return refusal;
+        }
+        let flipped = self.lists_churn && self.lists_requests.load(Ordering::SeqCst) % 2 == 1;
+        lock(&self.stats).lists_served += 1;
+        match crate::lists::list_body(&self.dataset(), id, flipped) {
+            Some(body) => self.ok_json(req, body).0,
+            None => Reply::error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "The requested resource does not exist.",
+            ),
+        }
     }
 
     /// A `200` JSON answer, compressed as the request accepts and [`MockConfig::compression`]
@@ -665,6 +699,8 @@ impl MockServer {
             stats: Mutex::new(MockStats::default()),
             contacts_requests: AtomicU64::new(0),
             lists_per_page: config.lists_per_page,
+            lists_churn: config.lists_churn,
+            lists_requests: AtomicU64::new(0),
             encoder: Encoder::new(config.compression),
             link: config.bandwidth.map(|rate| Arc::new(Link::new(rate))),
         });

@@ -87,6 +87,57 @@ impl ListsPage {
             pagination,
         ))
     }
+
+    /// Reads the answer of `GET /v2/lists/{id}`, documented as "one list in the same shape":
+    /// a bare list object, also accepted wrapped as `{"list": {...}}` or `{"lists": [{...}]}`.
+    /// The list must carry an integer `id`, else the body is taken for something else.
+    pub fn parse_one(source: String, body: Bytes) -> Result<ListsPage, String> {
+        #[derive(Deserialize)]
+        struct Probe<'a> {
+            #[serde(borrow)]
+            list: Option<&'a RawValue>,
+            #[serde(borrow)]
+            lists: Option<Vec<&'a RawValue>>,
+        }
+        let invalid =
+            |e: serde_json::Error| format!("the body is not the documented list JSON: {e}");
+        let probe: Probe<'_> = serde_json::from_slice(&body).map_err(invalid)?;
+        let whole: &RawValue = serde_json::from_slice(&body).map_err(invalid)?;
+        let raw = match (probe.list, probe.lists.as_deref()) {
+            (Some(list), _) => list,
+            (None, Some([list])) => *list,
+            (None, Some(lists)) => {
+                return Err(format!("the answer holds {} lists, not one", lists.len()));
+            }
+            (None, None) => whole,
+        };
+        let text = raw.get();
+        if list_id(text.as_bytes()).is_none() {
+            return Err("the body is not a list object with an integer `id`".to_owned());
+        }
+        let start = text.as_ptr() as usize - body.as_ptr() as usize;
+        Ok(ListsPage {
+            source,
+            records: std::iter::once(start..start + text.len()).collect(),
+            body,
+        })
+    }
+
+    /// The `id` of every list in this answer, in the API's order: `None` for a list without a
+    /// readable integer `id` (the decoder rejects it).
+    pub fn ids(&self) -> impl ExactSizeIterator<Item = Option<i64>> + '_ {
+        self.records().map(list_id)
+    }
+}
+
+/// The `id` of one list object, if it has an integer one.
+fn list_id(record: &[u8]) -> Option<i64> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: Option<serde_json::Value>,
+    }
+    let id: Id = serde_json::from_slice(record).ok()?;
+    id.id?.as_i64()
 }
 
 #[cfg(test)]
@@ -129,5 +180,38 @@ mod tests {
                 String::from_utf8_lossy(body)
             );
         }
+    }
+
+    #[test]
+    fn one_list_is_read_bare_or_wrapped() {
+        for body in [
+            &br#" {"id": 42, "status": "active"} "#[..],
+            br#"{"list": {"id": 42, "status": "active"}}"#,
+            br#"{"lists": [{"id": 42, "status": "active"}]}"#,
+        ] {
+            let page = ListsPage::parse_one("x".into(), Bytes::from_static(body)).unwrap();
+            assert_eq!(page.record(0), br#"{"id": 42, "status": "active"}"#);
+            assert_eq!(page.ids().collect::<Vec<_>>(), [Some(42)]);
+        }
+        for body in [
+            &br#"{"error": "Not found", "code": "not_found"}"#[..],
+            br#"{"lists": []}"#,
+            br#"{"id": "42"}"#,
+            b"[]",
+        ] {
+            assert!(ListsPage::parse_one("x".into(), Bytes::from_static(body)).is_err());
+        }
+    }
+
+    #[test]
+    fn ids_are_read_from_each_list() {
+        let body = Bytes::from_static(
+            br#"{"lists": [{"name": "a", "id": 42}, {"id": 7.5}, {"id": null}, {"id": -3}]}"#,
+        );
+        let (page, _) = ListsPage::parse("x".into(), body).unwrap();
+        assert_eq!(
+            page.ids().collect::<Vec<_>>(),
+            [Some(42), None, None, Some(-3)]
+        );
     }
 }

@@ -135,3 +135,55 @@ async fn with_lists_per_page_answers_are_paged_with_a_pagination_block() {
     let v = get(&wide, "/v2/lists?per_page=5000").await.json();
     assert_eq!(v["pagination"]["per_page"], 100);
 }
+
+#[tokio::test]
+async fn one_list_is_served_by_id_and_an_unknown_id_is_not_found() {
+    let server = start(2_000, Faults::default()).await;
+    let truth: Vec<Value> = lines(&server.lists_ground_truth())
+        .into_iter()
+        .map(json)
+        .collect();
+    for list in &truth {
+        let one = get(&server, &format!("/v2/lists/{}", list["id"])).await;
+        assert_eq!(one.status, StatusCode::OK);
+        assert_eq!(&one.json(), list);
+    }
+    let missing = get(&server, "/v2/lists/999999").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.error().0, "not_found");
+    let a = get_with_key(&server, &format!("/v2/lists/{}", truth[0]["id"]), None).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn with_lists_churn_the_biggest_list_flips_on_every_listing() {
+    let server = MockServer::start(MockConfig {
+        dataset: DatasetConfig {
+            seed: 11,
+            contacts: 400,
+            lists: 9,
+            ..DatasetConfig::default()
+        },
+        lists_churn: true,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let biggest = json(lines(&server.lists_ground_truth())[0]);
+    let id = &biggest["id"];
+    let holds = |v: &Value| lists(v).iter().any(|l| &l["id"] == id);
+    // Request 1 flips it to deleted, request 2 back: neither answer holds it.
+    assert!(!holds(&get(&server, "/v2/lists").await.json()));
+    assert!(!holds(
+        &get(&server, "/v2/lists?status=deleted").await.json()
+    ));
+    assert_eq!(
+        get(&server, &format!("/v2/lists/{id}")).await.json(),
+        biggest
+    );
+    assert!(holds(
+        &get(&server, "/v2/lists?status=deleted").await.json()
+    ));
+    let one = get(&server, &format!("/v2/lists/{id}")).await.json();
+    assert_eq!(one["status"], "deleted");
+}
