@@ -26,7 +26,7 @@
 //!
 //! Against the in-process mock API (feature `mock`) into an in-memory object store; for the
 //! real API leave the base URL at its default and take the key from `TRACKLY_API_KEY`, and for
-//! S3 use `OutputLocation::parse("s3://my-lake/trackly", false)?`:
+//! S3 use `OutputLocation::parse("s3://my-lake/trackly")?`:
 //!
 //! ```
 //! use std::sync::Arc;
@@ -127,7 +127,8 @@ pub use trackly_contacts::{
 };
 pub use trackly_converter::manifest::Manifest;
 pub use trackly_converter::{
-    Compression, ConvertError, FileInfo, OutputLocation, ParquetSink, WriterOptions,
+    Compression, ConvertError, FileInfo, LocationOptions, OutputLocation, ParquetSink,
+    WriterOptions,
 };
 pub use trackly_fetcher::{
     ApiError, ApiKey, Client, ClientBuilder, Contact, E164, FetchError, FetchStats, InvalidApiKey,

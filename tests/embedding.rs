@@ -39,7 +39,7 @@ async fn an_export_runs_on_a_spawned_task() {
     let dir = tempfile::tempdir().unwrap();
     let export = Export::builder()
         .client(client(&server))
-        .location(OutputLocation::parse(dir.path().to_str().unwrap(), false).unwrap())
+        .location(OutputLocation::parse(dir.path().to_str().unwrap()).unwrap())
         .build()
         .unwrap();
     let task: tokio::task::JoinHandle<Result<RunSummary, _>> =
@@ -66,7 +66,7 @@ async fn a_spawned_export_stops_when_its_shutdown_future_completes() {
     let dir = tempfile::tempdir().unwrap();
     let export = Export::builder()
         .client(client(&server))
-        .location(OutputLocation::parse(dir.path().to_str().unwrap(), false).unwrap())
+        .location(OutputLocation::parse(dir.path().to_str().unwrap()).unwrap())
         .build()
         .unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -155,7 +155,7 @@ async fn build_reports_configuration_errors_as_types() {
     use trackly_export::{ConfigError, ErrorKind, ExportError, WriterOptions};
     let server = mock(10, Faults::default()).await;
     let dir = tempfile::tempdir().unwrap();
-    let location = || OutputLocation::parse(dir.path().to_str().unwrap(), false).unwrap();
+    let location = || OutputLocation::parse(dir.path().to_str().unwrap()).unwrap();
 
     let err = Export::builder()
         .location(location())
@@ -211,7 +211,7 @@ async fn an_interrupted_runs_staging_can_be_discarded() {
     use trackly_export::{ParquetSink, WriterOptions};
     let server = slow_mock(20_000, 20).await;
     let dir = tempfile::tempdir().unwrap();
-    let location = OutputLocation::parse(dir.path().to_str().unwrap(), false).unwrap();
+    let location = OutputLocation::parse(dir.path().to_str().unwrap()).unwrap();
     let date = chrono::NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
     // A file per batch of 500 rows, so finished files pile up in staging quickly.
     let export = Export::builder()

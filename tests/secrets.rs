@@ -208,7 +208,7 @@ async fn debug_and_error_output_of_library_values_never_show_the_key() {
     assert!(err.is_auth(), "{err}");
     assert_clean(&format!("{err} {err:?}"), "Unauthorized");
     let dir = tempfile::tempdir().unwrap();
-    let location = OutputLocation::parse(dir.path().to_str().unwrap(), false).unwrap();
+    let location = OutputLocation::parse(dir.path().to_str().unwrap()).unwrap();
     assert_clean(&format!("{location:?}"), "OutputLocation");
     let err: ExportError = Export::builder()
         .client(wrong)

@@ -20,8 +20,8 @@ use trackly_export::contacts::schema::{duckdb_ddl_of, spark_ddl_of};
 use trackly_export::converter::{CONTACTS_TABLE, LISTS_TABLE};
 use trackly_export::fetcher::StatsHandle;
 use trackly_export::{
-    ErrorKind, Export, ExportError, OutputLocation, RunSummary, Table, contacts_schema,
-    lists_schema,
+    ErrorKind, Export, ExportError, LocationOptions, OutputLocation, RunSummary, Table,
+    contacts_schema, lists_schema,
 };
 
 use flags::{Cli, Command, LogFormat, SchemaFormat, SchemaTable};
@@ -350,8 +350,11 @@ async fn export(
         );
         return Ok(None);
     }
-    let location =
-        OutputLocation::parse(&config.output, config.allow_http).map_err(ExportError::from)?;
+    let location = OutputLocation::parse_with(
+        &config.output,
+        LocationOptions::default().with_allow_http(config.allow_http),
+    )
+    .map_err(ExportError::from)?;
     let progress = Arc::new(Progress::new(quiet));
     let mut builder = Export::builder()
         .client(client)
@@ -391,7 +394,11 @@ async fn export(
 fn check_output(output: &str, allow_http: bool) -> Result<(), Failure> {
     if output.contains("://") {
         // Parsing an s3:// location builds a client and makes no request.
-        OutputLocation::parse(output, allow_http).map_err(ExportError::from)?;
+        OutputLocation::parse_with(
+            output,
+            LocationOptions::default().with_allow_http(allow_http),
+        )
+        .map_err(ExportError::from)?;
         return Ok(());
     }
     let path = std::path::Path::new(output);

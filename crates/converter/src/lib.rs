@@ -22,7 +22,7 @@
 //! let mut decoder = ContactDecoder::new(
 //!     DecoderOptions::new(run_id.clone(), started).with_on_invalid(InvalidPolicy::Quarantine),
 //! )?;
-//! let location = OutputLocation::parse("s3://my-lake/trackly", false)?;
+//! let location = OutputLocation::parse("s3://my-lake/trackly")?;
 //! let mut sink = ParquetSink::create(location, SinkOptions {
 //!     extract_date: started.date_naive(),
 //!     run_id,
@@ -85,7 +85,7 @@ pub mod sink;
 pub mod table;
 
 pub use error::{ConvertError, Result};
-pub use location::OutputLocation;
+pub use location::{LocationOptions, OutputLocation};
 pub use retention::{Retention, RetentionReport};
 pub use sink::{
     CONTACTS_TABLE, Checkpoint, CheckpointFile, Compression, FileInfo, InvalidCompression,

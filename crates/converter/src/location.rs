@@ -4,7 +4,7 @@
 //! ```
 //! # fn main() -> Result<(), trackly_converter::ConvertError> {
 //! let dir = tempfile::tempdir().unwrap();
-//! let out = trackly_converter::OutputLocation::parse(dir.path().to_str().unwrap(), false)?;
+//! let out = trackly_converter::OutputLocation::parse(dir.path().to_str().unwrap())?;
 //! assert_eq!(out.prefix().as_ref(), "");
 //! # Ok(()) }
 //! ```
@@ -14,8 +14,8 @@
 //! defaulting to `us-east-1`), and `AWS_ENDPOINT_URL` / `AWS_ENDPOINT` / `AWS_ENDPOINT_URL_S3`
 //! for S3-compatible servers such as MinIO or moto. Requests go path-style unless
 //! `AWS_VIRTUAL_HOSTED_STYLE_REQUEST=true`. A plain-`http` endpoint is accepted only when its host
-//! is a loopback address (`localhost`, `127.0.0.0/8`, `::1`) or the caller passes
-//! `allow_http = true`; credentials would otherwise cross the network in clear text.
+//! is a loopback address (`localhost`, `127.0.0.0/8`, `::1`) or the caller sets
+//! [`LocationOptions::allow_http`]; credentials would otherwise cross the network in clear text.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -53,13 +53,54 @@ impl fmt::Display for OutputLocation {
     }
 }
 
+/// How [`OutputLocation::parse_with`] reads a location.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LocationOptions {
+    /// Accept a plain-`http` S3 endpoint that is not on a loopback address (default false:
+    /// credentials would cross the network in clear text).
+    pub allow_http: bool,
+    /// Create a local directory that does not exist yet, as `mkdir -p` (default true). The
+    /// local object store needs an existing root; false makes a missing directory an error.
+    pub create_local_dir: bool,
+}
+
+impl Default for LocationOptions {
+    fn default() -> Self {
+        LocationOptions {
+            allow_http: false,
+            create_local_dir: true,
+        }
+    }
+}
+
+impl LocationOptions {
+    /// Sets [`allow_http`](Self::allow_http).
+    pub fn with_allow_http(mut self, allow: bool) -> Self {
+        self.allow_http = allow;
+        self
+    }
+
+    /// Sets [`create_local_dir`](Self::create_local_dir).
+    pub fn with_create_local_dir(mut self, create: bool) -> Self {
+        self.create_local_dir = create;
+        self
+    }
+}
+
 impl OutputLocation {
-    /// Parses `input`: `s3://bucket[/prefix]`, or a local directory path (created if missing).
+    /// Parses `input` with the default [`LocationOptions`]: `s3://bucket[/prefix]`, or a local
+    /// directory path, **created if missing** (the local object store needs an existing root).
     ///
     /// Any other `scheme://` is refused, as are `s3://` without a bucket and prefixes with empty
-    /// or relative (`.`/`..`) segments. `allow_http` permits a plain-`http` S3 endpoint that is
-    /// not on a loopback address.
-    pub fn parse(input: &str, allow_http: bool) -> Result<OutputLocation> {
+    /// or relative (`.`/`..`) segments.
+    pub fn parse(input: &str) -> Result<OutputLocation> {
+        Self::parse_with(input, LocationOptions::default())
+    }
+
+    /// Parses `input` as [`parse`](Self::parse) does, with `options`.
+    pub fn parse_with(input: &str, options: LocationOptions) -> Result<OutputLocation> {
+        let allow_http = options.allow_http;
         let fail = |reason: &str| ConvertError::Location {
             input: input.to_owned(),
             reason: reason.to_owned(),
@@ -104,8 +145,10 @@ impl OutputLocation {
                 ))
             }
             None => {
-                std::fs::create_dir_all(input)
-                    .map_err(|e| fail(&format!("cannot create the directory: {e}")))?;
+                if options.create_local_dir {
+                    std::fs::create_dir_all(input)
+                        .map_err(|e| fail(&format!("cannot create the directory: {e}")))?;
+                }
                 let root = std::fs::canonicalize(input)
                     .map_err(|e| fail(&format!("cannot resolve the directory: {e}")))?;
                 let store = LocalFileSystem::new_with_prefix(&root)
@@ -230,7 +273,7 @@ mod tests {
     use super::*;
 
     fn reason(input: &str) -> String {
-        match OutputLocation::parse(input, false) {
+        match OutputLocation::parse(input) {
             Err(ConvertError::Location { reason, .. }) => reason,
             other => panic!("{input}: {other:?}"),
         }
@@ -288,7 +331,7 @@ mod tests {
     fn local_directories_are_created() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("a/b/lake");
-        let loc = OutputLocation::parse(target.to_str().unwrap(), false).unwrap();
+        let loc = OutputLocation::parse(target.to_str().unwrap()).unwrap();
         assert!(target.is_dir());
         assert_eq!(loc.prefix().as_ref(), "");
         assert_eq!(loc.to_string(), target.to_str().unwrap());

@@ -5,7 +5,7 @@
 //! # async fn run(batches: Vec<arrow_array::RecordBatch>) -> trackly_converter::Result<()> {
 //! use trackly_converter::{OutputLocation, ParquetSink, SinkOptions, WriterOptions};
 //!
-//! let location = OutputLocation::parse("./trackly-lake", false)?;
+//! let location = OutputLocation::parse("./trackly-lake")?;
 //! let options = SinkOptions {
 //!     extract_date: chrono::NaiveDate::from_ymd_opt(2025, 4, 2).unwrap(),
 //!     run_id: "0196f1c2-run".into(),
@@ -232,9 +232,12 @@ pub struct WriterOptions {
     pub target_file_bytes: u64,
     /// Write a bloom filter on `phone_number`, for point lookups (default off).
     pub bloom_filter_phone: bool,
-    /// Rows the Parquet column writers take at a time (the writer's `write_batch_size`,
-    /// default 8192, matching [`DEFAULT_BATCH_SIZE`](trackly_contacts::decode::DEFAULT_BATCH_SIZE)).
-    pub batch_size: usize,
+    /// Rows the Parquet column writers take at a time (parquet's `write_batch_size`, default
+    /// 8192, matching [`DEFAULT_BATCH_SIZE`](trackly_contacts::decode::DEFAULT_BATCH_SIZE)).
+    /// Not the rows of an Arrow batch: those are the exporter's `batch_size`. Manifests
+    /// written before this field was renamed call it `batch_size`.
+    #[serde(alias = "batch_size")]
+    pub write_batch_size: usize,
 }
 
 impl Default for WriterOptions {
@@ -244,7 +247,7 @@ impl Default for WriterOptions {
             row_group_rows: 131_072,
             target_file_bytes: 256 * 1024 * 1024,
             bloom_filter_phone: false,
-            batch_size: trackly_contacts::decode::DEFAULT_BATCH_SIZE,
+            write_batch_size: trackly_contacts::decode::DEFAULT_BATCH_SIZE,
         }
     }
 }
@@ -265,8 +268,8 @@ impl WriterOptions {
         if self.row_group_rows == 0 {
             return Err(invalid("row_group_rows", "must be at least 1"));
         }
-        if self.batch_size == 0 {
-            return Err(invalid("batch_size", "must be at least 1"));
+        if self.write_batch_size == 0 {
+            return Err(invalid("write_batch_size", "must be at least 1"));
         }
         if self.target_file_bytes == 0 {
             return Err(invalid("target_file_bytes", "must be at least 1"));
@@ -281,7 +284,7 @@ impl WriterOptions {
         let mut builder = WriterProperties::builder()
             .set_compression(compression)
             .set_max_row_group_row_count(Some(self.row_group_rows))
-            .set_write_batch_size(self.batch_size)
+            .set_write_batch_size(self.write_batch_size)
             .set_statistics_enabled(EnabledStatistics::Page)
             .set_offset_index_disabled(false)
             .set_dictionary_enabled(true)
@@ -1257,7 +1260,7 @@ mod tests {
         );
         assert!(
             bad(WriterOptions {
-                batch_size: 0,
+                write_batch_size: 0,
                 ..d()
             })
             .contains("batch_size")

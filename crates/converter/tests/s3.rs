@@ -186,7 +186,7 @@ async fn s3_export_over_10_mib_uses_multipart_publishes_and_aborts_cleanly() {
     // The environment-configured path, when the test environment provides it.
     if std::env::var("AWS_ENDPOINT_URL").is_ok() || std::env::var("AWS_ENDPOINT").is_ok() {
         let url = format!("s3://{}/{prefix}-env", server.bucket);
-        let location = OutputLocation::parse(&url, false).unwrap();
+        let location = OutputLocation::parse(&url).unwrap();
         let mut sink = ParquetSink::create(location, options("s3-env"))
             .await
             .unwrap();

@@ -57,7 +57,7 @@ async fn export(
     rows: u64,
     writer: WriterOptions,
 ) -> trackly_converter::SinkSummary {
-    let location = OutputLocation::parse(dir.to_str().unwrap(), false).unwrap();
+    let location = OutputLocation::parse(dir.to_str().unwrap()).unwrap();
     let mut sink = ParquetSink::create(location, options(run_id, writer))
         .await
         .unwrap();
@@ -315,7 +315,7 @@ async fn a_rerun_replaces_the_date() {
 #[tokio::test]
 async fn an_empty_run_publishes_one_schema_only_file() {
     let dir = tempfile::tempdir().unwrap();
-    let location = OutputLocation::parse(dir.path().to_str().unwrap(), false).unwrap();
+    let location = OutputLocation::parse(dir.path().to_str().unwrap()).unwrap();
     let sink = ParquetSink::create(location, options("run-e", WriterOptions::default()))
         .await
         .unwrap();
@@ -334,7 +334,7 @@ async fn abort_leaves_no_parquet_and_no_staging() {
     export(dir.path(), "run-good", 600, WriterOptions::default()).await;
     let before = tree(dir.path());
 
-    let location = OutputLocation::parse(dir.path().to_str().unwrap(), false).unwrap();
+    let location = OutputLocation::parse(dir.path().to_str().unwrap()).unwrap();
     let writer = WriterOptions {
         target_file_bytes: 1,
         ..WriterOptions::default()
@@ -371,7 +371,7 @@ async fn quarantined_rejects_are_published_as_ndjson() {
     let records: Vec<&[u8]> = vec![good[0].as_bytes(), bad.as_bytes(), good[1].as_bytes()];
     decoder.decode_raw(4, records).unwrap();
 
-    let location = OutputLocation::parse(dir.path().to_str().unwrap(), false).unwrap();
+    let location = OutputLocation::parse(dir.path().to_str().unwrap()).unwrap();
     let mut sink = ParquetSink::create(location, options("run-q", WriterOptions::default()))
         .await
         .unwrap();
@@ -775,7 +775,7 @@ async fn publish(
 /// A lake under `root` whose date holds a complete run `run-old` (three files, a rejects file,
 /// `_manifest.json`, `_SUCCESS`) and a file that is no run's; and a faulty store around it.
 async fn lake_with_previous_run(root: &FsPath, rename: Rename) -> Arc<FaultyStore> {
-    let plain = OutputLocation::parse(root.to_str().unwrap(), false).unwrap();
+    let plain = OutputLocation::parse(root.to_str().unwrap()).unwrap();
     publish(plain, "run-old", 1500).await.unwrap();
     std::fs::write(
         date_dir(root).join("_rejects-run-old.ndjson"),
