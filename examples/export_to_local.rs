@@ -29,7 +29,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let summary = Export::builder()
         .client(client)
         .query(Query::all())
-        .location(OutputLocation::parse(&output, false)?)
+        .location(OutputLocation::parse(&output)?)
         .build()?
         .run()
         .await?;

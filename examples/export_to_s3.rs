@@ -31,7 +31,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     // Plain-HTTP endpoints are accepted for loopback only; pass `true` to allow others.
-    let location = OutputLocation::parse(&url, false)?;
+    let location = OutputLocation::parse(&url)?;
     let summary = Export::builder()
         .client(client)
         .location(location)

@@ -27,7 +27,7 @@ pub async fn run(args: &DemoArgs, progress: Arc<Progress>) -> anyhow::Result<Run
         .with_api_key(ApiKey::new(mock.api_key()))
         .build()?;
     let output = args.output.to_string_lossy().into_owned();
-    let location = OutputLocation::parse(&output, false)?;
+    let location = OutputLocation::parse(&output)?;
     let summary = Export::builder()
         .client(client)
         .location(location)

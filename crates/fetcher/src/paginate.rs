@@ -245,6 +245,7 @@ impl Run {
             && served < reported
             && before_first.saturating_add(served) < first.pagination().total;
         self.per_page = if capped_silently { served } else { reported };
+        self.seen.presize(self.per_page, first.pagination().total);
         // Verification reads may ask for any page size the server honours: up to the documented
         // maximum, or no more than what a server that caps silently really serves.
         let max_window = if capped_silently {
@@ -458,6 +459,8 @@ impl Run {
                         // Rows moved that far: remember at least that far back from now on.
                         let moved = again.straddle.offset().abs_diff(check.straddle.offset());
                         *window = (*window).max(moved / self.per_page + 4);
+                        self.seen
+                            .presize(self.per_page, self.stats.snapshot().expected_contacts);
                     }
                     tracing::debug!(
                         page = check.page,
@@ -602,6 +605,8 @@ struct Seen {
     by_page: BTreeMap<u64, Vec<u64>>,
     pinned: HashSet<u64, BuildHasherDefault<PreHashed>>,
     window: Option<u64>,
+    /// Contacts per page, once known: the capacity of each page's list.
+    page_size: usize,
 }
 
 impl Seen {
@@ -611,7 +616,26 @@ impl Seen {
             by_page: BTreeMap::new(),
             pinned: HashSet::default(),
             window,
+            page_size: 0,
         }
+    }
+
+    /// Makes room for every contact the window can hold (at most `total`, the run's size, plus
+    /// one page), so the table is allocated once, at the start, instead of doubling late in a
+    /// long run: a doubling holds the old and the new table at once, and the freed one stays
+    /// in the allocator's arena (RSS that only grows).
+    fn presize(&mut self, per_page: u64, total: u64) {
+        let Some(window) = self.window else {
+            return;
+        };
+        let entries = window
+            .saturating_add(1)
+            .saturating_mul(per_page)
+            .min(total.saturating_add(per_page));
+        let entries = usize::try_from(entries).unwrap_or(usize::MAX);
+        self.recent
+            .reserve(entries.saturating_sub(self.recent.len()));
+        self.page_size = usize::try_from(per_page).unwrap_or(0);
     }
 
     /// Remembers a contact written before this run started, for good.
@@ -625,7 +649,11 @@ impl Seen {
             return false;
         }
         self.recent.insert(hash, page);
-        self.by_page.entry(page).or_default().push(hash);
+        let page_size = self.page_size;
+        self.by_page
+            .entry(page)
+            .or_insert_with(|| Vec::with_capacity(page_size))
+            .push(hash);
         true
     }
 
