@@ -22,6 +22,37 @@ pub enum ConfigError {
     /// A batch of zero rows.
     #[error("batch size 0: an Arrow batch holds at least one row")]
     ZeroBatchSize,
+    /// A writer or retention setting that cannot work (a zero row-group size, a zstd level
+    /// out of range, zero days of retention, ...).
+    #[error("invalid option `{option}`: {reason}")]
+    InvalidOption {
+        /// The setting's name, as the builder or [`WriterOptions`](crate::WriterOptions) calls it.
+        option: &'static str,
+        /// Why it is refused.
+        reason: String,
+    },
+}
+
+impl ConfigError {
+    /// The configuration error a converter error stands for, when it is one (an option the
+    /// sink checks before anything runs).
+    fn from_convert(error: ConvertError) -> Result<ConfigError, ConvertError> {
+        match error {
+            ConvertError::InvalidOption { option, reason } => {
+                Ok(ConfigError::InvalidOption { option, reason })
+            }
+            other => Err(other),
+        }
+    }
+
+    /// Maps a converter error found while checking settings: an invalid option becomes a
+    /// [`ConfigError`], anything else stays what it is.
+    pub(crate) fn check(error: ConvertError) -> ExportError {
+        match Self::from_convert(error) {
+            Ok(config) => ExportError::Config(config),
+            Err(other) => ExportError::Convert(other),
+        }
+    }
 }
 
 /// What failed in an export.

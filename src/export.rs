@@ -253,8 +253,13 @@ impl ExportBuilder {
         }
         // The Parquet settings are checked now, not when the first file opens an hour later.
         self.writer
-            .writer_properties("build-check", chrono::NaiveDate::MIN)?;
-        let retention = self.retain_days.map(Retention::days).transpose()?;
+            .writer_properties("build-check", chrono::NaiveDate::MIN)
+            .map_err(ConfigError::check)?;
+        let retention = self
+            .retain_days
+            .map(Retention::days)
+            .transpose()
+            .map_err(ConfigError::check)?;
         Ok(Export {
             retention,
             tables: self.tables,

@@ -197,8 +197,34 @@ async fn build_reports_configuration_errors_as_types() {
         .build()
         .err()
         .unwrap();
+    assert!(
+        matches!(
+            &err,
+            ExportError::Config(ConfigError::InvalidOption {
+                option: "row_group_rows",
+                ..
+            })
+        ),
+        "{err}"
+    );
     assert_eq!(err.kind(), ErrorKind::Config, "{err}");
-    assert!(err.to_string().contains("row_group_rows"), "{err}");
+    let err = Export::builder()
+        .client(client(&server))
+        .location(location())
+        .retain_days(Some(0))
+        .build()
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            &err,
+            ExportError::Config(ConfigError::InvalidOption {
+                option: "retain_days",
+                ..
+            })
+        ),
+        "{err}"
+    );
     // Nothing was asked of the API, nothing written.
     assert_eq!(server.stats().requests, 0);
     assert!(walk(dir.path()).is_empty());
