@@ -1,7 +1,8 @@
 //! Decoding a page of 1000 realistic contacts into Arrow, against the floor of merely parsing the
-//! same bytes with serde_json into `IgnoredAny`.
+//! same bytes with serde_json into `IgnoredAny`: `decode_page` (the single pass over the whole
+//! body: envelope, keys, columns) and `contact_decoder` (contact by contact, from a parsed page).
 //!
-//! `cargo bench -p trackly-converter --bench decode`
+//! `cargo bench -p trackly-contacts --bench decode`
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::hint::black_box;
@@ -9,7 +10,7 @@ use std::hint::black_box;
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde::de::IgnoredAny;
-use trackly_contacts::{ContactDecoder, DecoderOptions, InvalidPolicy};
+use trackly_contacts::{ContactDecoder, DecoderOptions, InvalidPolicy, decode_page};
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -20,6 +21,7 @@ fn decode(c: &mut Criterion) {
     let contacts = support::contacts(42, 0, CONTACTS);
     let page = support::page(1, &contacts);
     let bytes: u64 = page.raw_contacts().map(|c| c.len() as u64).sum();
+    let body = support::page_body(1, &contacts);
     let started = Utc
         .with_ymd_and_hms(2025, 4, 2, 3, 0, 0)
         .single()
@@ -38,6 +40,13 @@ fn decode(c: &mut Criterion) {
                     let parsed: IgnoredAny = serde_json::from_slice(black_box(raw)).unwrap();
                     black_box(parsed);
                 }
+            })
+        });
+        group.bench_function(format!("decode_page/{unit}"), |b| {
+            b.iter(|| {
+                let page = decode_page(1, 1, black_box(&body)).unwrap();
+                assert_eq!(page.rows().num_rows(), CONTACTS as usize);
+                black_box(page)
             })
         });
         group.bench_function(format!("contact_decoder/{unit}"), |b| {
