@@ -63,6 +63,7 @@ pub struct ContactsPage {
     pass: u32,
     pagination: Pagination,
     keys: Vec<Identity>,
+    ranges: Vec<Range<usize>>,
     rows: RecordBatch,
     row_of: Vec<u32>,
     invalid: Vec<Invalid>,
@@ -97,6 +98,27 @@ impl ContactsPage {
     /// Whether the body held no contact.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+
+    /// Where each contact lies in the body, in body order.
+    pub fn ranges(&self) -> &[Range<usize>] {
+        &self.ranges
+    }
+
+    /// A page with no contact.
+    pub(crate) fn empty(number: u64, pagination: Pagination) -> ContactsPage {
+        ContactsPage {
+            number,
+            pass: 1,
+            pagination,
+            keys: Vec::new(),
+            ranges: Vec::new(),
+            rows: RecordBatch::new_empty(page_schema()),
+            row_of: Vec::new(),
+            invalid: Vec::new(),
+            rounded: Vec::new(),
+            unknown_fields: Vec::new(),
+        }
     }
 
     /// Every contact's key, in body order (invalid contacts included).
@@ -143,6 +165,7 @@ pub fn decode_page(number: u64, pass: u32, body: &[u8]) -> Result<ContactsPage, 
         cols: Columns::new(body.len() / 600 + 1),
         scratch: Scratch::default(),
         keys: Vec::new(),
+        ranges: Vec::new(),
         row_of: Vec::new(),
         invalid: Vec::new(),
         rounded: Vec::new(),
@@ -160,6 +183,7 @@ pub fn decode_page(number: u64, pass: u32, body: &[u8]) -> Result<ContactsPage, 
         pass,
         pagination,
         keys: reader.keys,
+        ranges: reader.ranges,
         rows,
         row_of: reader.row_of,
         invalid: reader.invalid,
@@ -174,6 +198,7 @@ struct PageReader<'a> {
     cols: Columns,
     scratch: Scratch,
     keys: Vec<Identity>,
+    ranges: Vec<Range<usize>>,
     row_of: Vec<u32>,
     invalid: Vec<Invalid>,
     rounded: Vec<u32>,
@@ -298,6 +323,7 @@ impl PageReader<'_> {
         match outcome {
             Ok(found) => {
                 self.accept(&found);
+                self.ranges.push(start..c.i);
                 Ok(c.i)
             }
             Err(problem) => {
@@ -347,7 +373,8 @@ impl PageReader<'_> {
         value: String,
         reason: String,
     ) {
-        let raw = &self.body[range];
+        let raw = &self.body[range.clone()];
+        self.ranges.push(range);
         // A damaged contact is identified as the paging run always did: by its key when the
         // key reads, else by its text (so the same damaged contact served twice counts once).
         self.keys.push(identify(raw));

@@ -23,13 +23,16 @@
 //!   a [`ContactsPage`]: its [`Pagination`], every contact's key, the valid contacts as Arrow
 //!   columns of [`page_schema`], and the [`Invalid`] ones with field, value and reason. A body
 //!   that is not the documented envelope is an [`EnvelopeError`].
-//! - [`page`]: [`Page`], the same answer as JSON text per contact (the serde-based reader the
-//!   fetcher still uses; [`Contact`] for callers who prefer structs).
+//! - [`page`]: [`Page`], that decoded answer as the fetcher delivers it: plus a keep mask (its
+//!   de-duplication), its frontier, and the JSON text of each contact for callers who want it
+//!   ([`Contact`] for callers who prefer structs).
 //! - [`key`]: what identifies a contact (`phone_number`, `list_number`, hashed) and where it
 //!   sorts (`signup_date`), read without decoding it.
 //! - [`schema`]: the Arrow schema ([`contacts_schema`]) and the matching DuckDB / Spark DDL.
-//! - [`decode`]: [`ContactDecoder`], a push-style decoder from contact JSON to batches (the same
-//!   scanner as [`decode_page`], one contact at a time).
+//! - [`decode`]: [`ContactDecoder`], which cuts the kept rows of decoded pages into
+//!   `batch_size`-row batches (arrow-select's `BatchCoalescer`), adds the lineage columns and
+//!   applies the invalid-record policy; it also decodes standalone contact JSON with the same
+//!   scanner.
 //! - [`lists`]: [`ListsPage`], the lists table ([`lists_schema`]) and [`ListDecoder`].
 //!
 //! ```
@@ -66,7 +69,9 @@
 //!
 //! # Memory usage
 //!
-//! A [`Page`] holds its response body. The decoder holds one partial batch (`batch_size` rows,
+//! A [`Page`] holds its response body and its decoded columns (about the size of the body
+//! again) until it is dropped; [`decode_page`] itself needs only small per-contact scratch
+//! space beyond the columns it returns. The decoder holds one partial batch (`batch_size` rows,
 //! 8192 by default, about the size of the decoded JSON) plus full batches and rejects the caller
 //! has not taken yet; see [`decode`].
 

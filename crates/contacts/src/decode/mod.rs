@@ -74,9 +74,11 @@
 //! # Invalid records
 //!
 //! Under [`InvalidPolicy::Fail`] the first invalid record stops `decode_page` with
-//! [`DecodeError::InvalidRecord`] (page, 0-based index in the page, field, value cut to ~200
-//! characters, reason); the records of that page before it stay buffered, the invalid one is not
-//! appended at all. Under [`InvalidPolicy::Quarantine`] it is kept as a [`Reject`] and decoding
+//! [`DecodeError::InvalidRecord`] (page, 0-based index, field, value cut to ~200 characters,
+//! reason); the records of that page before it stay buffered, the invalid one is not appended
+//! at all. For [`decode_page`](ContactDecoder::decode_page) the index is the contact's position
+//! in the body as the API sent it (contacts de-duplication dropped still count); for
+//! [`decode_raw`](ContactDecoder::decode_raw), its position among the contacts given. Under [`InvalidPolicy::Quarantine`] it is kept as a [`Reject`] and decoding
 //! goes on.
 //!
 //! # Memory usage
@@ -97,8 +99,9 @@ use std::collections::VecDeque;
 use std::fmt;
 
 use crate::page::Page;
-use arrow_array::RecordBatch;
+use arrow_array::{BooleanArray, RecordBatch};
 use arrow_schema::SchemaRef;
+use arrow_select::coalesce::BatchCoalescer;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -107,7 +110,7 @@ use crate::contacts_page::{Shown, describe};
 use crate::error::{DecodeError, Result};
 use crate::record::{self, Found, Problem, Scratch, quote, text_at};
 use crate::scan::Cursor;
-use crate::schema::{contacts_schema, lineage_columns};
+use crate::schema::{contacts_schema, lineage_columns, page_schema};
 
 /// Rows per batch unless told otherwise (the arrow-json default).
 pub const DEFAULT_BATCH_SIZE: usize = 8192;
@@ -165,7 +168,7 @@ impl DecoderOptions {
 pub struct Reject {
     /// The page it came in.
     pub page: u64,
-    /// Its 0-based position in that page.
+    /// Its 0-based position in that page's body, as sent (see the module docs, Invalid records).
     pub index: usize,
     /// The offending field (`(record)` when the object itself is malformed).
     pub field: String,
@@ -184,7 +187,10 @@ pub struct ContactDecoder {
     extracted_at: i64,
     run_id: String,
     on_invalid: InvalidPolicy,
+    /// Rows of standalone contacts ([`decode_raw`](Self::decode_raw)) not yet handed on.
     columns: Columns,
+    /// Cuts rows, from pages or from `columns`, into `batch_size`-row batches.
+    coalescer: BatchCoalescer,
     ready: VecDeque<RecordBatch>,
     rejects: Vec<Reject>,
     rows: u64,
@@ -200,7 +206,7 @@ impl fmt::Debug for ContactDecoder {
             .field("batch_size", &self.batch_size)
             .field("run_id", &self.run_id)
             .field("on_invalid", &self.on_invalid)
-            .field("buffered", &self.columns.rows())
+            .field("buffered", &self.buffered_rows())
             .field("ready", &self.ready.len())
             .field("rows", &self.rows)
             .field("rejects", &self.rejected)
@@ -232,8 +238,8 @@ impl ContactDecoder {
             extracted_at: options.extracted_at.timestamp_micros(),
             run_id: options.run_id,
             on_invalid: options.on_invalid,
-            // Sized for a page, not a batch: buffers grow to the batch once and are reused.
             columns: Columns::new(options.batch_size.min(1024)),
+            coalescer: BatchCoalescer::new(page_schema(), options.batch_size),
             ready: VecDeque::new(),
             rejects: Vec::new(),
             rows: 0,
@@ -249,9 +255,98 @@ impl ContactDecoder {
         self.schema.clone()
     }
 
-    /// Decodes every contact of `page`.
+    /// Takes the contacts of `page` that the run keeps ([`Page::keep`]), already decoded when
+    /// the page was built: their rows are cut into batches (nothing is tokenized again) and
+    /// its invalid contacts go to the policy, in body order. Under [`InvalidPolicy::Fail`] the
+    /// rows before the first kept invalid contact are kept and the error names its position
+    /// in the body as sent.
     pub fn decode_page(&mut self, page: &Page) -> Result<()> {
-        self.decode_raw(page.number(), page.raw_contacts())
+        let decoded = page.decoded();
+        let keep = page.keep();
+        let mut stop = None;
+        for invalid in page.kept_invalid() {
+            self.rejected += 1;
+            match self.on_invalid {
+                InvalidPolicy::Fail => {
+                    stop = Some(invalid);
+                    break;
+                }
+                InvalidPolicy::Quarantine => self.rejects.push(Reject {
+                    page: page.number(),
+                    index: invalid.index,
+                    field: invalid.field.clone(),
+                    value: invalid.value.clone(),
+                    reason: invalid.reason.clone(),
+                    raw: invalid.raw.clone(),
+                }),
+            }
+        }
+        let before = stop.map_or(usize::MAX, |invalid| invalid.index);
+        let mut mask = Vec::with_capacity(decoded.rows().num_rows());
+        for (contact, &row) in decoded.row_of().iter().enumerate() {
+            if row != crate::NO_ROW {
+                mask.push(keep[contact] && contact < before);
+            }
+        }
+        let kept = mask.iter().filter(|k| **k).count();
+        self.rows += kept as u64;
+        self.rounded_values += decoded
+            .rounded_rows()
+            .iter()
+            .filter(|&&row| mask[row as usize])
+            .count() as u64;
+        self.unknown_fields += decoded
+            .unknown_fields()
+            .iter()
+            .filter(|(row, _)| mask[*row as usize])
+            .map(|(_, n)| u64::from(*n))
+            .sum::<u64>();
+        self.push_rows(decoded.rows().clone(), Some(mask))?;
+        match stop {
+            Some(invalid) => Err(DecodeError::InvalidRecord {
+                page: page.number(),
+                index: invalid.index,
+                field: invalid.field.clone(),
+                value: invalid.value.clone(),
+                reason: invalid.reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Hands rows of [`page_schema`] to the coalescer (those whose flag is set) and queues the
+    /// batches it completes, lineage columns added.
+    fn push_rows(&mut self, rows: RecordBatch, mask: Option<Vec<bool>>) -> Result<()> {
+        let arrow = |context| move |source| DecodeError::Arrow { context, source };
+        match mask {
+            Some(mask) if mask.iter().all(|k| *k) => self.coalescer.push_batch(rows),
+            Some(mask) => self
+                .coalescer
+                .push_batch_with_filter(rows, &BooleanArray::from(mask)),
+            None => self.coalescer.push_batch(rows),
+        }
+        .map_err(arrow("cutting batches"))?;
+        self.take_completed()
+    }
+
+    fn take_completed(&mut self) -> Result<()> {
+        while let Some(batch) = self.coalescer.next_completed_batch() {
+            let batch = self.with_lineage(batch)?;
+            self.ready.push_back(batch);
+        }
+        Ok(())
+    }
+
+    /// Moves the standalone contacts decoded so far to the coalescer.
+    fn hand_on_columns(&mut self) -> Result<()> {
+        if self.columns.rows() == 0 {
+            return Ok(());
+        }
+        let arrow = |context| move |source| DecodeError::Arrow { context, source };
+        let columns = self.columns.finish().map_err(arrow("building a batch"))?;
+        let rows =
+            RecordBatch::try_new(page_schema(), columns).map_err(arrow("assembling rows"))?;
+        self.push_rows(rows, None)
     }
 
     /// Decodes contact objects given as JSON text, numbering them from 0 within `page`.
@@ -268,8 +363,7 @@ impl ContactDecoder {
                     self.unknown_fields += u64::from(found.unknown_fields);
                     self.rounded_values += u64::from(found.rounded);
                     if self.columns.rows() >= self.batch_size {
-                        let batch = self.finish_batch()?;
-                        self.ready.push_back(batch);
+                        self.hand_on_columns()?;
                     }
                 }
                 Err(invalid) => {
@@ -277,6 +371,7 @@ impl ContactDecoder {
                     self.rejected += 1;
                     match self.on_invalid {
                         InvalidPolicy::Fail => {
+                            self.hand_on_columns()?;
                             return Err(DecodeError::InvalidRecord {
                                 page,
                                 index,
@@ -297,7 +392,7 @@ impl ContactDecoder {
                 }
             }
         }
-        Ok(())
+        self.hand_on_columns()
     }
 
     /// Whether a full batch is waiting.
@@ -316,10 +411,15 @@ impl ContactDecoder {
         if let Some(batch) = self.ready.pop_front() {
             return Ok(Some(batch));
         }
-        if self.columns.rows() == 0 {
-            return Ok(None);
-        }
-        self.finish_batch().map(Some)
+        self.hand_on_columns()?;
+        self.coalescer
+            .finish_buffered_batch()
+            .map_err(|source| DecodeError::Arrow {
+                context: "cutting the last batch",
+                source,
+            })?;
+        self.take_completed()?;
+        Ok(self.ready.pop_front())
     }
 
     /// Takes the rejects kept so far (under [`InvalidPolicy::Quarantine`]).
@@ -360,7 +460,7 @@ impl ContactDecoder {
 
     /// Rows buffered and not yet cut into a batch.
     pub fn buffered_rows(&self) -> usize {
-        self.columns.rows()
+        self.columns.rows() + self.coalescer.get_buffered_rows()
     }
 
     /// Reads one standalone contact into the row under construction.
@@ -406,12 +506,14 @@ impl ContactDecoder {
         }
     }
 
-    fn finish_batch(&mut self) -> Result<RecordBatch> {
-        let rows = self.columns.rows();
-        let arrow = |context| move |source| DecodeError::Arrow { context, source };
-        let mut columns = self.columns.finish().map_err(arrow("building a batch"))?;
-        columns.extend(lineage_columns(self.extracted_at, &self.run_id, rows));
-        RecordBatch::try_new(self.schema.clone(), columns).map_err(arrow("assembling a batch"))
+    fn with_lineage(&self, rows: RecordBatch) -> Result<RecordBatch> {
+        let n = rows.num_rows();
+        let mut columns = rows.columns().to_vec();
+        columns.extend(lineage_columns(self.extracted_at, &self.run_id, n));
+        RecordBatch::try_new(self.schema.clone(), columns).map_err(|source| DecodeError::Arrow {
+            context: "assembling a batch",
+            source,
+        })
     }
 }
 

@@ -8,7 +8,9 @@ use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
-use crate::page::Page;
+use std::ops::Range;
+
+use crate::page::{Page, Pagination};
 use arrow_array::builder::{
     BooleanBuilder, Decimal128Builder, Int64Builder, MapBuilder, MapFieldNames, StringBuilder,
     TimestampMicrosecondBuilder,
@@ -16,6 +18,7 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::SchemaRef;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
+use serde::de::{IgnoredAny, SeqAccess};
 use serde_json::value::RawValue;
 
 use super::decimal::{DecimalError, parse_decimal_18_4};
@@ -1006,4 +1009,264 @@ fn stage_unknown(name: Cow<'_, str>, raw: &RawValue, scratch: &mut Scratch) -> R
     push_compact(raw.get(), extra);
     scratch.extra_keys.push(name.into_owned());
     Ok(())
+}
+
+// The envelope reader before the scanner: strict serde_json, then a structural fallback.
+
+pub(crate) struct Envelope {
+    pub(crate) pagination: Pagination,
+    pub(crate) contacts: Vec<Range<usize>>,
+}
+
+/// Parses `{"contacts": [...], "pagination": {...}}`, recording the byte range of each contact.
+///
+/// A body that strict JSON rejects is scanned once more for its structure alone: when only the
+/// inside of some contacts is at fault (`NaN`, `Infinity`, a raw control character in a
+/// string), the envelope is still readable, and those contacts are the decoder's to reject one
+/// by one, as invalid records. Anything else (a truncated body, HTML, a wrong shape) stays an
+/// error: the strict parser's.
+pub(crate) fn parse_envelope(body: &[u8]) -> Result<Envelope, serde_json::Error> {
+    let base = body.as_ptr() as usize;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let strict = EnvelopeSeed { base }
+        .deserialize(&mut de)
+        .and_then(|envelope| de.end().map(|()| envelope));
+    match strict {
+        Ok(envelope) => Ok(envelope),
+        Err(e) if e.is_syntax() => lenient::envelope(body).ok_or(e),
+        Err(e) => Err(e),
+    }
+}
+
+struct EnvelopeSeed {
+    base: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for EnvelopeSeed {
+    type Value = Envelope;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Envelope, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EnvelopeSeed {
+    type Value = Envelope;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object with `contacts` and `pagination`")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope, A::Error> {
+        let mut contacts = None;
+        let mut pagination = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "contacts" => {
+                    if contacts.is_some() {
+                        return Err(de::Error::duplicate_field("contacts"));
+                    }
+                    contacts = Some(map.next_value_seed(ContactsSeed { base: self.base })?);
+                }
+                "pagination" => {
+                    if pagination.is_some() {
+                        return Err(de::Error::duplicate_field("pagination"));
+                    }
+                    pagination = Some(map.next_value::<Pagination>()?);
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Envelope {
+            contacts: contacts.ok_or_else(|| de::Error::missing_field("contacts"))?,
+            pagination: pagination.ok_or_else(|| de::Error::missing_field("pagination"))?,
+        })
+    }
+}
+
+struct ContactsSeed {
+    base: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for ContactsSeed {
+    type Value = Vec<Range<usize>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ContactsSeed {
+    type Value = Vec<Range<usize>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of contact objects")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut ranges = Vec::with_capacity(seq.size_hint().unwrap_or(1000));
+        while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+            let text = raw.get();
+            if !text.starts_with('{') {
+                return Err(de::Error::invalid_type(
+                    de::Unexpected::Other("a non-object contact"),
+                    &"a contact object",
+                ));
+            }
+            // `raw` borrows from the body, so its offset in the body is a pointer difference.
+            let start = text.as_ptr() as usize - self.base;
+            ranges.push(start..start + text.len());
+        }
+        Ok(ranges)
+    }
+}
+
+/// A structural scan of the envelope that does not judge the inside of contacts.
+mod lenient {
+    use std::ops::Range;
+
+    use super::{Envelope, Pagination};
+
+    pub(super) fn envelope(body: &[u8]) -> Option<Envelope> {
+        let mut s = Scanner { b: body, i: 0 };
+        s.expect(b'{')?;
+        let (mut contacts, mut pagination) = (None, None);
+        loop {
+            s.ws();
+            if s.eat(b'}') {
+                break;
+            }
+            let key = s.string()?;
+            s.ws();
+            s.expect(b':')?;
+            s.ws();
+            match &body[key] {
+                b"\"contacts\"" if contacts.is_none() => contacts = Some(s.contacts()?),
+                b"\"pagination\"" if pagination.is_none() => {
+                    let value = s.value()?;
+                    pagination = Some(serde_json::from_slice::<Pagination>(&body[value]).ok()?);
+                }
+                b"\"contacts\"" | b"\"pagination\"" => return None,
+                _ => {
+                    s.value()?;
+                }
+            }
+            s.ws();
+            if !s.eat(b',') {
+                s.expect(b'}')?;
+                break;
+            }
+        }
+        s.ws();
+        (s.i == body.len()).then_some(())?;
+        Some(Envelope {
+            contacts: contacts?,
+            pagination: pagination?,
+        })
+    }
+
+    struct Scanner<'a> {
+        b: &'a [u8],
+        i: usize,
+    }
+
+    impl Scanner<'_> {
+        fn ws(&mut self) {
+            while self.b.get(self.i).is_some_and(u8::is_ascii_whitespace) {
+                self.i += 1;
+            }
+        }
+
+        fn eat(&mut self, c: u8) -> bool {
+            let hit = self.b.get(self.i) == Some(&c);
+            self.i += usize::from(hit);
+            hit
+        }
+
+        fn expect(&mut self, c: u8) -> Option<()> {
+            self.eat(c).then_some(())
+        }
+
+        /// A string, quotes included; raw control characters are let through.
+        fn string(&mut self) -> Option<Range<usize>> {
+            let start = self.i;
+            self.expect(b'"')?;
+            loop {
+                match *self.b.get(self.i)? {
+                    b'"' => {
+                        self.i += 1;
+                        return Some(start..self.i);
+                    }
+                    b'\\' => self.i += 2,
+                    _ => self.i += 1,
+                }
+            }
+        }
+
+        /// Any value: strings, nested objects and arrays, and bare tokens (numbers, literals,
+        /// and the non-standard ones such as `NaN`) up to the next delimiter.
+        fn value(&mut self) -> Option<Range<usize>> {
+            let start = self.i;
+            match *self.b.get(self.i)? {
+                b'"' => {
+                    self.string()?;
+                }
+                b'{' | b'[' => {
+                    let mut depth = 0usize;
+                    loop {
+                        match *self.b.get(self.i)? {
+                            b'"' => {
+                                self.string()?;
+                                continue;
+                            }
+                            b'{' | b'[' => depth += 1,
+                            b'}' | b']' => {
+                                depth -= 1;
+                                if depth == 0 {
+                                    self.i += 1;
+                                    break;
+                                }
+                            }
+                            _ => {}
+                        }
+                        self.i += 1;
+                    }
+                }
+                _ => {
+                    while self
+                        .b
+                        .get(self.i)
+                        .is_some_and(|c| !b",}]".contains(c) && !c.is_ascii_whitespace())
+                    {
+                        self.i += 1;
+                    }
+                    (self.i > start).then_some(())?;
+                }
+            }
+            Some(start..self.i)
+        }
+
+        fn contacts(&mut self) -> Option<Vec<Range<usize>>> {
+            self.expect(b'[')?;
+            let mut ranges = Vec::new();
+            self.ws();
+            if self.eat(b']') {
+                return Some(ranges);
+            }
+            loop {
+                self.ws();
+                if self.b.get(self.i) != Some(&b'{') {
+                    return None;
+                }
+                ranges.push(self.value()?);
+                self.ws();
+                if !self.eat(b',') {
+                    self.expect(b']')?;
+                    return Some(ranges);
+                }
+            }
+        }
+    }
 }
