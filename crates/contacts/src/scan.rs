@@ -80,7 +80,10 @@ impl<'a> Cursor<'a> {
     /// Whether `pattern` is next; if so, steps over it.
     #[inline]
     pub(crate) fn eat_slice(&mut self, pattern: &[u8]) -> bool {
-        let hit = self.b.get(self.i..self.i + pattern.len()) == Some(pattern);
+        let hit = self
+            .b
+            .get(self.i..self.i + pattern.len())
+            .is_some_and(|s| eq_short(s, pattern));
         self.i += if hit { pattern.len() } else { 0 };
         hit
     }
@@ -365,6 +368,26 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Byte equality for short keys (8 to 24 bytes) as three overlapping word compares, where
+/// `==` on slices is a `memcmp` call; other lengths fall back to it.
+#[inline]
+fn eq_short(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if !(8..=24).contains(&n) {
+        return a == b;
+    }
+    let word = |s: &[u8], at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[at..at + 8]);
+        u64::from_le_bytes(w)
+    };
+    let mid = (n - 8).min(8);
+    word(a, 0) == word(b, 0) && word(a, mid) == word(b, mid) && word(a, n - 8) == word(b, n - 8)
+}
+
 /// The offset of the first byte that ends or interrupts a string's plain text: `"`, `\\` or a
 /// control character. Eight bytes at a time (the classic "has zero byte" / "has byte less
 /// than" word tricks; the lowest flagged byte is exact), as most strings are short and a
@@ -505,6 +528,19 @@ mod tests {
         assert_eq!(skip("\"a\u{1}\""), Err(Fault::Syntax(1)));
         let deep = "[".repeat(100_000) + &"]".repeat(100_000);
         assert_eq!(skip(&deep), Ok(0..deep.len()));
+    }
+
+    #[test]
+    fn short_keys_compare_whole() {
+        for (a, b) in [
+            ("\"active\"", "\"active\""),
+            ("\"conversion_count\"", "\"conversion_count\""),
+            ("\"conversion_count\"", "\"conversion_cXunt\""),
+            ("\"phone_number\"", "\"phone_numbeX\""),
+            ("abc", "abd"),
+        ] {
+            assert_eq!(eq_short(a.as_bytes(), b.as_bytes()), a == b, "{a} {b}");
+        }
     }
 
     #[test]
