@@ -24,6 +24,7 @@ pub struct FileConfig {
     list_number: Option<String>,
     active: Option<String>,
     concurrency: Option<usize>,
+    decode_threads: Option<usize>,
     per_page: Option<u32>,
     base_url: Option<String>,
     compression: Option<String>,
@@ -152,6 +153,12 @@ pub fn resolve(
             bail!("--concurrency {n} is out of range 1..=256");
         }
         client = client.with_concurrency(n);
+    }
+    if let Some(n) = pick!(decode_threads) {
+        if !(1..=256).contains(&n) {
+            bail!("--decode-threads {n} is out of range 1..=256");
+        }
+        client = client.with_decode_threads(n);
     }
     if let Some(n) = pick!(per_page) {
         if !(1..=1000).contains(&n) {

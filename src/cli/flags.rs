@@ -148,6 +148,11 @@ pub struct ExportArgs {
     #[arg(long, value_name = "N", env = "TRACKLY_CONCURRENCY", help_heading = API)]
     pub concurrency: Option<usize>,
 
+    /// Threads that decode response bodies into columns, in parallel with the requests
+    /// [default: one per core].
+    #[arg(long, value_name = "N", env = "TRACKLY_DECODE_THREADS", help_heading = API)]
+    pub decode_threads: Option<usize>,
+
     /// Contacts per page, 1 to 1000 [default: 1000].
     #[arg(long, value_name = "N", env = "TRACKLY_PER_PAGE", help_heading = API)]
     pub per_page: Option<u32>,

@@ -1,7 +1,9 @@
 //! Decoding a page of 1000 realistic contacts into Arrow, against the floor of merely parsing the
-//! same bytes with serde_json into `IgnoredAny`.
+//! same bytes with serde_json into `IgnoredAny`: `decode_page` (the single pass over the whole
+//! body: envelope, keys, columns), `body_to_batches` (that plus cutting batches with lineage, as
+//! the pipeline does) and `contact_decoder_raw` (contact by contact, from each one's JSON text).
 //!
-//! `cargo bench -p trackly-converter --bench decode`
+//! `cargo bench -p trackly-contacts --bench decode`
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::hint::black_box;
@@ -9,7 +11,7 @@ use std::hint::black_box;
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde::de::IgnoredAny;
-use trackly_contacts::{ContactDecoder, DecoderOptions, InvalidPolicy};
+use trackly_contacts::{ContactDecoder, DecoderOptions, InvalidPolicy, Page, decode_page};
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -20,6 +22,7 @@ fn decode(c: &mut Criterion) {
     let contacts = support::contacts(42, 0, CONTACTS);
     let page = support::page(1, &contacts);
     let bytes: u64 = page.raw_contacts().map(|c| c.len() as u64).sum();
+    let body = support::page_body(1, &contacts);
     let started = Utc
         .with_ymd_and_hms(2025, 4, 2, 3, 0, 0)
         .single()
@@ -40,13 +43,36 @@ fn decode(c: &mut Criterion) {
                 }
             })
         });
-        group.bench_function(format!("contact_decoder/{unit}"), |b| {
+        group.bench_function(format!("decode_page/{unit}"), |b| {
+            b.iter(|| {
+                let page = decode_page(1, 1, black_box(&body)).unwrap();
+                assert_eq!(page.rows().num_rows(), CONTACTS as usize);
+                black_box(page)
+            })
+        });
+        group.bench_function(format!("contact_decoder_raw/{unit}"), |b| {
+            // Contact by contact, from the JSON text of each (the standalone path).
             let options = DecoderOptions::new("bench-run", started)
                 .with_batch_size(CONTACTS as usize)
                 .with_on_invalid(InvalidPolicy::Fail);
             let mut decoder = ContactDecoder::new(options).unwrap();
             b.iter(|| {
-                decoder.decode_page(black_box(&page)).unwrap();
+                decoder
+                    .decode_raw(1, black_box(&page).raw_contacts())
+                    .unwrap();
+                black_box(decoder.flush().unwrap())
+            })
+        });
+        group.bench_function(format!("body_to_batches/{unit}"), |b| {
+            // What the pipeline does per page: decode the body, then cut batches with lineage.
+            let options = DecoderOptions::new("bench-run", started)
+                .with_batch_size(CONTACTS as usize)
+                .with_on_invalid(InvalidPolicy::Fail);
+            let mut decoder = ContactDecoder::new(options).unwrap();
+            let body = bytes::Bytes::from(body.clone());
+            b.iter(|| {
+                let page = Page::parse(1, 1, black_box(body.clone())).unwrap();
+                decoder.decode_page(&page).unwrap();
                 black_box(decoder.flush().unwrap())
             })
         });

@@ -18,7 +18,7 @@ pub enum DecodeError {
     InvalidRecord {
         /// The page the contact came in.
         page: u64,
-        /// The 0-based position of the contact in that page.
+        /// The 0-based position of the contact in that page's body, as sent.
         index: usize,
         /// The offending field (`(record)` when the object itself is malformed).
         field: String,

@@ -118,13 +118,9 @@ pub fn signup_micros(text: &str) -> Option<i64> {
 /// microseconds since the epoch, or `None` for anything else (left to a general parser).
 #[inline]
 pub fn naive_seconds_micros(b: &[u8]) -> Option<i64> {
-    if b.len() != 19
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || b[10] != b'T'
-        || b[13] != b':'
-        || b[16] != b':'
-    {
+    // A fixed-size array: every index below is checked at compile time, not per digit.
+    let b: &[u8; 19] = b.try_into().ok()?;
+    if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
         return None;
     }
     let digit = |i: usize| {

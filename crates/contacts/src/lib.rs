@@ -17,12 +17,22 @@
 //! trackly-converter    Parquet files on local disk or an object store, published atomically
 //! ```
 //!
-//! - [`page`]: [`Page`], one `GET /v2/contacts` answer: its [`Pagination`] and the JSON text of
-//!   each contact ([`Contact`] for callers who prefer structs).
+//! - [`fields`]: the documented fields and their column types, the one table the schema, the
+//!   scanner's dispatch and the column buffers are derived from.
+//! - [`decode_page`]: one `GET /v2/contacts` answer decoded in a single pass over its bytes into
+//!   a [`ContactsPage`]: its [`Pagination`], every contact's key, the valid contacts as Arrow
+//!   columns of [`page_schema`], and the [`Invalid`] ones with field, value and reason. A body
+//!   that is not the documented envelope is an [`EnvelopeError`].
+//! - [`page`]: [`Page`], that decoded answer as the fetcher delivers it: plus a keep mask (its
+//!   de-duplication), its frontier, and the JSON text of each contact for callers who want it
+//!   ([`Contact`] for callers who prefer structs).
 //! - [`key`]: what identifies a contact (`phone_number`, `list_number`, hashed) and where it
 //!   sorts (`signup_date`), read without decoding it.
 //! - [`schema`]: the Arrow schema ([`contacts_schema`]) and the matching DuckDB / Spark DDL.
-//! - [`decode`]: [`ContactDecoder`], a push-style decoder from contact JSON to batches.
+//! - [`decode`]: [`ContactDecoder`], which cuts the kept rows of decoded pages into
+//!   `batch_size`-row batches (arrow-select's `BatchCoalescer`), adds the lineage columns and
+//!   applies the invalid-record policy; it also decodes standalone contact JSON with the same
+//!   scanner.
 //! - [`lists`]: [`ListsPage`], the lists table ([`lists_schema`]) and [`ListDecoder`].
 //!
 //! ```
@@ -59,17 +69,33 @@
 //!
 //! # Memory usage
 //!
-//! A [`Page`] holds its response body. The decoder holds one partial batch (`batch_size` rows,
+//! A [`Page`] holds its response body and its decoded columns (about the size of the body
+//! again) until it is dropped; [`decode_page`] itself needs only small per-contact scratch
+//! space beyond the columns it returns. The decoder holds one partial batch (`batch_size` rows,
 //! 8192 by default, about the size of the decoded JSON) plus full batches and rejects the caller
 //! has not taken yet; see [`decode`].
 
+mod columns;
+mod contacts_page;
+#[cfg(test)]
+mod differential;
+#[cfg(test)]
+#[path = "../tests/support/mod.rs"]
+mod differential_support;
+// The fixtures above name this crate as its integration tests do.
+#[cfg(test)]
+extern crate self as trackly_contacts;
 pub mod decode;
 mod error;
+pub mod fields;
 pub mod key;
 pub mod lists;
 pub mod page;
+mod record;
+mod scan;
 pub mod schema;
 
+pub use contacts_page::{ContactsPage, EnvelopeError, Invalid, NO_ROW, decode_page};
 pub use decode::{
     ContactDecoder, DEFAULT_BATCH_SIZE, DecodeStats, DecoderOptions, InvalidPolicy, Reject,
 };
@@ -77,4 +103,4 @@ pub use error::DecodeError;
 pub use key::{naive_seconds_micros, signup_micros};
 pub use lists::{ListDecoder, ListReject, ListsPage, lists_schema};
 pub use page::{Contact, Page, Pagination};
-pub use schema::{contacts_schema, duckdb_ddl, spark_ddl};
+pub use schema::{contacts_schema, duckdb_ddl, page_schema, spark_ddl};

@@ -1,13 +1,16 @@
-//! One page of `GET /v2/contacts`: its raw bytes, the byte range of every kept contact, and a
-//! typed view for callers who want structs.
+//! One page of `GET /v2/contacts`, decoded in one pass ([`decode_page`]): its pagination block,
+//! every contact's key, its valid contacts as Arrow columns, the invalid ones, and which
+//! contacts the run keeps. The response body stays alongside for callers who want the JSON text
+//! of each contact ([`Page::raw_contacts`]) or structs ([`Page::contacts`]).
 
 use std::ops::Range;
 
+use arrow_array::RecordBatch;
 use bytes::Bytes;
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::value::RawValue;
+use serde::{Deserialize, Serialize};
 
+use crate::contacts_page::{ContactsPage, EnvelopeError, Invalid, NO_ROW, decode_page};
+use crate::key::Identity;
 /// The `pagination` block of a response, exactly as the API reported it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pagination {
@@ -21,19 +24,24 @@ pub struct Pagination {
     pub total_pages: u64,
 }
 
-/// A page of contacts as it left the API, minus any contact already delivered earlier in the run.
+/// A page of contacts as it left the API, decoded, with a mask of the contacts the run keeps
+/// (the fetcher's de-duplication drops contacts it delivered before).
 ///
-/// The contacts are kept as the JSON text the API sent (`raw_contacts`), so a decoder can read
-/// them straight into columns without an intermediate struct; [`Page::contacts`] parses them into
-/// [`Contact`] values for callers who prefer structs.
+/// Decoding happens once, when the page is built ([`Page::parse`]); nothing later tokenizes the
+/// body again. [`len`](Self::len), [`raw_contacts`](Self::raw_contacts) and
+/// [`contacts`](Self::contacts) see only the kept contacts.
 #[derive(Clone)]
 pub struct Page {
     number: u64,
     pass: u32,
     frontier: Option<i64>,
-    pagination: Pagination,
     body: Bytes,
-    contacts: Vec<Range<usize>>,
+    decoded: ContactsPage,
+    /// Where each contact lies in `body`, in body order.
+    ranges: Vec<Range<usize>>,
+    /// One flag per contact, in body order: whether the run keeps it.
+    keep: Vec<bool>,
+    kept: usize,
 }
 
 impl std::fmt::Debug for Page {
@@ -41,54 +49,81 @@ impl std::fmt::Debug for Page {
         f.debug_struct("Page")
             .field("number", &self.number)
             .field("pass", &self.pass)
-            .field("pagination", &self.pagination)
-            .field("contacts", &self.contacts.len())
+            .field("pagination", &self.decoded.pagination())
+            .field("contacts", &self.ranges.len())
+            .field("kept", &self.kept)
+            .field("invalid", &self.decoded.invalid().len())
             .field("body_bytes", &self.body.len())
             .finish()
     }
 }
 
 impl Page {
-    /// Builds a page from a response body, recording where each contact object lies.
+    /// Decodes a response body (see [`decode_page`]).
     ///
     /// Fails when the body is not a JSON object with a `contacts` array of objects and a
-    /// well-formed `pagination` block.
-    pub fn parse(number: u64, pass: u32, body: Bytes) -> Result<Page, serde_json::Error> {
-        let envelope = parse_envelope(&body)?;
-        Ok(Page {
+    /// well-formed `pagination` block; damage inside a contact only makes it invalid.
+    pub fn parse(number: u64, pass: u32, body: Bytes) -> Result<Page, EnvelopeError> {
+        let decoded = decode_page(number, pass, &body)?;
+        Ok(Page::new(number, pass, body, decoded))
+    }
+
+    fn new(number: u64, pass: u32, body: Bytes, decoded: ContactsPage) -> Page {
+        let ranges = decoded.ranges().to_vec();
+        let n = ranges.len();
+        Page {
             number,
             pass,
             frontier: None,
-            pagination: envelope.pagination,
             body,
-            contacts: envelope.contacts,
-        })
+            decoded,
+            ranges,
+            keep: vec![true; n],
+            kept: n,
+        }
     }
 
     /// Builds a page from already-separated contact objects (for tests, benches and callers
-    /// that source contacts elsewhere). Each item must be one JSON object.
+    /// that source contacts elsewhere). Each item should be one JSON object; one that is not
+    /// becomes an invalid contact.
     pub fn from_raw_contacts<'a>(
         number: u64,
         pagination: Pagination,
         contacts: impl IntoIterator<Item = &'a [u8]>,
     ) -> Page {
-        let mut body = Vec::new();
-        let mut ranges = Vec::new();
-        for contact in contacts {
-            if !body.is_empty() {
-                body.push(b'\n');
+        let mut body = b"{\"contacts\":[".to_vec();
+        for (i, contact) in contacts.into_iter().enumerate() {
+            if i > 0 {
+                body.extend_from_slice(b",\n");
             }
-            let start = body.len();
-            body.extend_from_slice(contact);
-            ranges.push(start..body.len());
+            if contact.first() == Some(&b'{') {
+                body.extend_from_slice(contact);
+            } else {
+                // Not an object: carried as a string, which the decoder rejects as a record.
+                body.extend_from_slice(b"{\"(record)\":");
+                body.extend_from_slice(
+                    &serde_json::to_vec(&String::from_utf8_lossy(contact)).unwrap_or_default(),
+                );
+                body.push(b'}');
+            }
         }
-        Page {
-            number,
-            pass: 1,
-            frontier: None,
-            pagination,
-            body: Bytes::from(body),
-            contacts: ranges,
+        body.extend_from_slice(b"],\"pagination\":");
+        body.extend_from_slice(&serde_json::to_vec(&pagination).unwrap_or_default());
+        body.push(b'}');
+        let body = Bytes::from(body);
+        match decode_page(number, 1, &body) {
+            Ok(decoded) => Page::new(number, 1, body, decoded),
+            // Unreadable even so (a contact cut short): an empty page with that pagination.
+            Err(_) => {
+                let body = Bytes::from(format!(
+                    "{{\"contacts\":[],\"pagination\":{}}}",
+                    serde_json::to_string(&pagination).unwrap_or_default()
+                ));
+                match decode_page(number, 1, &body) {
+                    Ok(decoded) => Page::new(number, 1, body, decoded),
+                    Err(_) => unreachable_page(number, pagination),
+                }
+            }
         }
     }
 
@@ -114,7 +149,7 @@ impl Page {
 
     /// The pagination block the API sent with this page.
     pub fn pagination(&self) -> Pagination {
-        self.pagination
+        self.decoded.pagination()
     }
 
     /// The whole response body.
@@ -124,17 +159,62 @@ impl Page {
 
     /// Number of contacts kept in this page.
     pub fn len(&self) -> usize {
-        self.contacts.len()
+        self.kept
     }
 
     /// Whether no contact is kept in this page.
     pub fn is_empty(&self) -> bool {
-        self.contacts.is_empty()
+        self.kept == 0
+    }
+
+    /// The key of every contact in the body, kept or not, in body order.
+    pub fn keys(&self) -> &[Identity] {
+        self.decoded.keys()
+    }
+
+    /// One flag per contact in the body: whether the run keeps it.
+    pub fn keep(&self) -> &[bool] {
+        &self.keep
+    }
+
+    /// The decoded body: every contact's columns or why it is invalid, kept or not.
+    pub fn decoded(&self) -> &ContactsPage {
+        &self.decoded
+    }
+
+    /// The rows of the valid contacts, kept or not (see [`ContactsPage::rows`]).
+    pub fn rows(&self) -> &RecordBatch {
+        self.decoded.rows()
+    }
+
+    /// For each row of [`rows`](Self::rows): whether the run keeps it.
+    pub fn row_keep(&self) -> Vec<bool> {
+        let row_of = self.decoded.row_of();
+        let mut flags = Vec::with_capacity(self.decoded.rows().num_rows());
+        for (c, &row) in row_of.iter().enumerate() {
+            if row != NO_ROW {
+                flags.push(self.keep[c]);
+            }
+        }
+        flags
+    }
+
+    /// The invalid contacts the run keeps, in body order ([`Invalid::index`] is the position
+    /// in the body as sent).
+    pub fn kept_invalid(&self) -> impl Iterator<Item = &Invalid> + '_ {
+        self.decoded.invalid().iter().filter(|i| self.keep[i.index])
     }
 
     /// The JSON text of each kept contact, one object each, in the order the API sent them.
     pub fn raw_contacts(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
-        self.contacts.iter().map(|r| &self.body[r.clone()])
+        let kept: Vec<&[u8]> = self
+            .ranges
+            .iter()
+            .zip(&self.keep)
+            .filter(|(_, k)| **k)
+            .map(|(r, _)| &self.body[r.clone()])
+            .collect();
+        kept.into_iter()
     }
 
     /// Parses every kept contact into a [`Contact`].
@@ -144,19 +224,21 @@ impl Page {
             .collect()
     }
 
-    /// Keeps only the contacts for which `keep` returns true (used for de-duplication).
+    /// Keeps the contacts for which `keep` returns true (used for de-duplication).
     #[cfg(test)]
     pub(crate) fn retain_contacts(&mut self, mut keep: impl FnMut(&[u8]) -> bool) {
-        let body = &self.body;
-        self.contacts.retain(|r| keep(&body[r.clone()]));
+        let flags: Vec<bool> = self.raw_contacts().map(&mut keep).collect();
+        self.retain_flagged(&flags);
     }
 
-    /// Keeps the contacts whose flag in `keep` (one per contact, in order) is true: the
-    /// fetcher's de-duplication drops the contacts it delivered before.
+    /// Drops from the kept contacts those whose flag in `keep` (one per kept contact, in
+    /// order) is false: the fetcher's de-duplication. Only the mask changes; nothing is copied.
     pub fn retain_flagged(&mut self, keep: &[bool]) {
         let mut flags = keep.iter();
-        self.contacts
-            .retain(|_| flags.next().copied().unwrap_or(true));
+        for k in self.keep.iter_mut().filter(|k| **k) {
+            *k = flags.next().copied().unwrap_or(true);
+        }
+        self.kept = self.keep.iter().filter(|k| **k).count();
     }
 
     /// Files the page as a verification read of the boundary above main page `number` (the
@@ -170,6 +252,13 @@ impl Page {
     pub fn set_frontier(&mut self, frontier: Option<i64>) {
         self.frontier = frontier;
     }
+}
+
+/// A page for a pagination block alone, when even an empty body would not decode (it always
+/// does; this keeps `from_raw_contacts` infallible without a panic).
+fn unreachable_page(number: u64, pagination: Pagination) -> Page {
+    let decoded = ContactsPage::empty(number, pagination);
+    Page::new(number, 1, Bytes::new(), decoded)
 }
 
 /// A contact as documented by the API. Fields the API adds later land in `extra`.
@@ -218,264 +307,6 @@ pub struct Contact {
     /// Fields not documented at the time of writing.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
-}
-
-struct Envelope {
-    pagination: Pagination,
-    contacts: Vec<Range<usize>>,
-}
-
-/// Parses `{"contacts": [...], "pagination": {...}}`, recording the byte range of each contact.
-///
-/// A body that strict JSON rejects is scanned once more for its structure alone: when only the
-/// inside of some contacts is at fault (`NaN`, `Infinity`, a raw control character in a
-/// string), the envelope is still readable, and those contacts are the decoder's to reject one
-/// by one, as invalid records. Anything else (a truncated body, HTML, a wrong shape) stays an
-/// error: the strict parser's.
-fn parse_envelope(body: &[u8]) -> Result<Envelope, serde_json::Error> {
-    let base = body.as_ptr() as usize;
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let strict = EnvelopeSeed { base }
-        .deserialize(&mut de)
-        .and_then(|envelope| de.end().map(|()| envelope));
-    match strict {
-        Ok(envelope) => Ok(envelope),
-        Err(e) if e.is_syntax() => lenient::envelope(body).ok_or(e),
-        Err(e) => Err(e),
-    }
-}
-
-struct EnvelopeSeed {
-    base: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for EnvelopeSeed {
-    type Value = Envelope;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Envelope, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for EnvelopeSeed {
-    type Value = Envelope;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("an object with `contacts` and `pagination`")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope, A::Error> {
-        let mut contacts = None;
-        let mut pagination = None;
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            match key.as_ref() {
-                "contacts" => {
-                    if contacts.is_some() {
-                        return Err(de::Error::duplicate_field("contacts"));
-                    }
-                    contacts = Some(map.next_value_seed(ContactsSeed { base: self.base })?);
-                }
-                "pagination" => {
-                    if pagination.is_some() {
-                        return Err(de::Error::duplicate_field("pagination"));
-                    }
-                    pagination = Some(map.next_value::<Pagination>()?);
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(Envelope {
-            contacts: contacts.ok_or_else(|| de::Error::missing_field("contacts"))?,
-            pagination: pagination.ok_or_else(|| de::Error::missing_field("pagination"))?,
-        })
-    }
-}
-
-struct ContactsSeed {
-    base: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for ContactsSeed {
-    type Value = Vec<Range<usize>>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ContactsSeed {
-    type Value = Vec<Range<usize>>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("an array of contact objects")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut ranges = Vec::with_capacity(seq.size_hint().unwrap_or(1000));
-        while let Some(raw) = seq.next_element::<&'de RawValue>()? {
-            let text = raw.get();
-            if !text.starts_with('{') {
-                return Err(de::Error::invalid_type(
-                    de::Unexpected::Other("a non-object contact"),
-                    &"a contact object",
-                ));
-            }
-            // `raw` borrows from the body, so its offset in the body is a pointer difference.
-            let start = text.as_ptr() as usize - self.base;
-            ranges.push(start..start + text.len());
-        }
-        Ok(ranges)
-    }
-}
-
-/// A structural scan of the envelope that does not judge the inside of contacts.
-mod lenient {
-    use std::ops::Range;
-
-    use super::{Envelope, Pagination};
-
-    pub(super) fn envelope(body: &[u8]) -> Option<Envelope> {
-        let mut s = Scanner { b: body, i: 0 };
-        s.expect(b'{')?;
-        let (mut contacts, mut pagination) = (None, None);
-        loop {
-            s.ws();
-            if s.eat(b'}') {
-                break;
-            }
-            let key = s.string()?;
-            s.ws();
-            s.expect(b':')?;
-            s.ws();
-            match &body[key] {
-                b"\"contacts\"" if contacts.is_none() => contacts = Some(s.contacts()?),
-                b"\"pagination\"" if pagination.is_none() => {
-                    let value = s.value()?;
-                    pagination = Some(serde_json::from_slice::<Pagination>(&body[value]).ok()?);
-                }
-                b"\"contacts\"" | b"\"pagination\"" => return None,
-                _ => {
-                    s.value()?;
-                }
-            }
-            s.ws();
-            if !s.eat(b',') {
-                s.expect(b'}')?;
-                break;
-            }
-        }
-        s.ws();
-        (s.i == body.len()).then_some(())?;
-        Some(Envelope {
-            contacts: contacts?,
-            pagination: pagination?,
-        })
-    }
-
-    struct Scanner<'a> {
-        b: &'a [u8],
-        i: usize,
-    }
-
-    impl Scanner<'_> {
-        fn ws(&mut self) {
-            while self.b.get(self.i).is_some_and(u8::is_ascii_whitespace) {
-                self.i += 1;
-            }
-        }
-
-        fn eat(&mut self, c: u8) -> bool {
-            let hit = self.b.get(self.i) == Some(&c);
-            self.i += usize::from(hit);
-            hit
-        }
-
-        fn expect(&mut self, c: u8) -> Option<()> {
-            self.eat(c).then_some(())
-        }
-
-        /// A string, quotes included; raw control characters are let through.
-        fn string(&mut self) -> Option<Range<usize>> {
-            let start = self.i;
-            self.expect(b'"')?;
-            loop {
-                match *self.b.get(self.i)? {
-                    b'"' => {
-                        self.i += 1;
-                        return Some(start..self.i);
-                    }
-                    b'\\' => self.i += 2,
-                    _ => self.i += 1,
-                }
-            }
-        }
-
-        /// Any value: strings, nested objects and arrays, and bare tokens (numbers, literals,
-        /// and the non-standard ones such as `NaN`) up to the next delimiter.
-        fn value(&mut self) -> Option<Range<usize>> {
-            let start = self.i;
-            match *self.b.get(self.i)? {
-                b'"' => {
-                    self.string()?;
-                }
-                b'{' | b'[' => {
-                    let mut depth = 0usize;
-                    loop {
-                        match *self.b.get(self.i)? {
-                            b'"' => {
-                                self.string()?;
-                                continue;
-                            }
-                            b'{' | b'[' => depth += 1,
-                            b'}' | b']' => {
-                                depth -= 1;
-                                if depth == 0 {
-                                    self.i += 1;
-                                    break;
-                                }
-                            }
-                            _ => {}
-                        }
-                        self.i += 1;
-                    }
-                }
-                _ => {
-                    while self
-                        .b
-                        .get(self.i)
-                        .is_some_and(|c| !b",}]".contains(c) && !c.is_ascii_whitespace())
-                    {
-                        self.i += 1;
-                    }
-                    (self.i > start).then_some(())?;
-                }
-            }
-            Some(start..self.i)
-        }
-
-        fn contacts(&mut self) -> Option<Vec<Range<usize>>> {
-            self.expect(b'[')?;
-            let mut ranges = Vec::new();
-            self.ws();
-            if self.eat(b']') {
-                return Some(ranges);
-            }
-            loop {
-                self.ws();
-                if self.b.get(self.i) != Some(&b'{') {
-                    return None;
-                }
-                ranges.push(self.value()?);
-                self.ws();
-                if !self.eat(b',') {
-                    self.expect(b']')?;
-                    return Some(ranges);
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -53,6 +53,8 @@ use std::sync::{Arc, LazyLock};
 use arrow_array::{ArrayRef, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
+use crate::fields::FIELDS;
+
 /// Precision of `revenue_total`.
 pub const REVENUE_PRECISION: u8 = 18;
 /// Scale of `revenue_total`.
@@ -68,73 +70,54 @@ pub const MAP_KEY: &str = "key";
 /// Name of the map value field of `custom_fields`.
 pub const MAP_VALUE: &str = "value";
 
-/// Column positions in [`contacts_schema`], for `batch.column(col::REVENUE_TOTAL)`.
+/// Column positions in [`contacts_schema`] (and [`page_schema`]), for
+/// `batch.column(col::REVENUE_TOTAL)`; derived from [`FIELDS`](crate::fields::FIELDS).
 pub mod col {
-    /// Position of `phone_number`.
-    pub const PHONE_NUMBER: usize = 0;
-    /// Position of `list_number`.
-    pub const LIST_NUMBER: usize = 1;
-    /// Position of `list_id`.
-    pub const LIST_ID: usize = 2;
-    /// Position of `active`.
-    pub const ACTIVE: usize = 3;
-    /// Position of `signup_date`.
-    pub const SIGNUP_DATE: usize = 4;
-    /// Position of `signup_method`.
-    pub const SIGNUP_METHOD: usize = 5;
-    /// Position of `custom_fields`.
-    pub const CUSTOM_FIELDS: usize = 6;
-    /// Position of `carrier`.
-    pub const CARRIER: usize = 7;
-    /// Position of `line_type`.
-    pub const LINE_TYPE: usize = 8;
-    /// Position of `timezone`.
-    pub const TIMEZONE: usize = 9;
-    /// Position of `is_valid`.
-    pub const IS_VALID: usize = 10;
-    /// Position of `send_count`.
-    pub const SEND_COUNT: usize = 11;
-    /// Position of `click_count`.
-    pub const CLICK_COUNT: usize = 12;
-    /// Position of `revenue_total`.
-    pub const REVENUE_TOTAL: usize = 13;
-    /// Position of `conversion_count`.
-    pub const CONVERSION_COUNT: usize = 14;
-    /// Position of `last_sent_at`.
-    pub const LAST_SENT_AT: usize = 15;
-    /// Position of `last_clicked_at`.
-    pub const LAST_CLICKED_AT: usize = 16;
-    /// Position of `in_workflow`.
-    pub const IN_WORKFLOW: usize = 17;
-    /// Position of `_extra`.
-    pub const EXTRA: usize = 18;
-    /// Position of `_extracted_at`.
-    pub const EXTRACTED_AT: usize = 19;
-    /// Position of `_run_id`.
-    pub const RUN_ID: usize = 20;
-}
+    use crate::fields::{FIELDS, index};
 
-/// The documented contact fields, in schema order (the API's field names are the column names).
-pub const DOCUMENTED_FIELDS: [&str; 18] = [
-    "phone_number",
-    "list_number",
-    "list_id",
-    "active",
-    "signup_date",
-    "signup_method",
-    "custom_fields",
-    "carrier",
-    "line_type",
-    "timezone",
-    "is_valid",
-    "send_count",
-    "click_count",
-    "revenue_total",
-    "conversion_count",
-    "last_sent_at",
-    "last_clicked_at",
-    "in_workflow",
-];
+    /// Position of `phone_number`.
+    pub const PHONE_NUMBER: usize = index("phone_number");
+    /// Position of `list_number`.
+    pub const LIST_NUMBER: usize = index("list_number");
+    /// Position of `list_id`.
+    pub const LIST_ID: usize = index("list_id");
+    /// Position of `active`.
+    pub const ACTIVE: usize = index("active");
+    /// Position of `signup_date`.
+    pub const SIGNUP_DATE: usize = index("signup_date");
+    /// Position of `signup_method`.
+    pub const SIGNUP_METHOD: usize = index("signup_method");
+    /// Position of `custom_fields`.
+    pub const CUSTOM_FIELDS: usize = index("custom_fields");
+    /// Position of `carrier`.
+    pub const CARRIER: usize = index("carrier");
+    /// Position of `line_type`.
+    pub const LINE_TYPE: usize = index("line_type");
+    /// Position of `timezone`.
+    pub const TIMEZONE: usize = index("timezone");
+    /// Position of `is_valid`.
+    pub const IS_VALID: usize = index("is_valid");
+    /// Position of `send_count`.
+    pub const SEND_COUNT: usize = index("send_count");
+    /// Position of `click_count`.
+    pub const CLICK_COUNT: usize = index("click_count");
+    /// Position of `revenue_total`.
+    pub const REVENUE_TOTAL: usize = index("revenue_total");
+    /// Position of `conversion_count`.
+    pub const CONVERSION_COUNT: usize = index("conversion_count");
+    /// Position of `last_sent_at`.
+    pub const LAST_SENT_AT: usize = index("last_sent_at");
+    /// Position of `last_clicked_at`.
+    pub const LAST_CLICKED_AT: usize = index("last_clicked_at");
+    /// Position of `in_workflow`.
+    pub const IN_WORKFLOW: usize = index("in_workflow");
+    /// Position of `_extra`, right after the documented fields.
+    pub const EXTRA: usize = FIELDS.len();
+    /// Position of `_extracted_at`.
+    pub const EXTRACTED_AT: usize = EXTRA + 1;
+    /// Position of `_run_id`.
+    pub const RUN_ID: usize = EXTRA + 2;
+}
 
 /// The Arrow type of the timestamp columns.
 pub fn timestamp_type() -> DataType {
@@ -164,7 +147,7 @@ pub fn lineage_fields() -> [Field; 2] {
 
 /// The values of [`lineage_fields`] for `rows` rows of run `run_id` started at
 /// `extracted_at` (microseconds since the epoch).
-pub(crate) fn lineage_columns(extracted_at: i64, run_id: &str, rows: usize) -> [ArrayRef; 2] {
+pub fn lineage_columns(extracted_at: i64, run_id: &str, rows: usize) -> [ArrayRef; 2] {
     [
         Arc::new(
             TimestampMicrosecondArray::from_value(extracted_at, rows).with_timezone(TIMESTAMP_TZ),
@@ -175,37 +158,30 @@ pub(crate) fn lineage_columns(extracted_at: i64, run_id: &str, rows: usize) -> [
     ]
 }
 
+/// The documented fields (required ones not nullable), then `_extra`.
+fn page_fields() -> Vec<Field> {
+    let mut fields: Vec<Field> = FIELDS
+        .iter()
+        .map(|f| Field::new(f.name, f.ty.data_type(), !f.required))
+        .collect();
+    fields.push(Field::new("_extra", DataType::Utf8, true));
+    fields
+}
+
+static PAGE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| Arc::new(Schema::new(page_fields())));
+
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    let ts = timestamp_type;
-    let [extracted_at, run_id] = lineage_fields();
-    Arc::new(Schema::new(vec![
-        Field::new("phone_number", DataType::Utf8, false),
-        Field::new("list_number", DataType::Utf8, false),
-        Field::new("list_id", DataType::Int64, true),
-        Field::new("active", DataType::Boolean, true),
-        Field::new("signup_date", ts(), true),
-        Field::new("signup_method", DataType::Utf8, true),
-        Field::new("custom_fields", custom_fields_type(), true),
-        Field::new("carrier", DataType::Utf8, true),
-        Field::new("line_type", DataType::Utf8, true),
-        Field::new("timezone", DataType::Utf8, true),
-        Field::new("is_valid", DataType::Boolean, true),
-        Field::new("send_count", DataType::Int64, true),
-        Field::new("click_count", DataType::Int64, true),
-        Field::new(
-            "revenue_total",
-            DataType::Decimal128(REVENUE_PRECISION, REVENUE_SCALE),
-            true,
-        ),
-        Field::new("conversion_count", DataType::Int64, true),
-        Field::new("last_sent_at", ts(), true),
-        Field::new("last_clicked_at", ts(), true),
-        Field::new("in_workflow", DataType::Boolean, true),
-        Field::new("_extra", DataType::Utf8, true),
-        extracted_at,
-        run_id,
-    ]))
+    let mut fields = page_fields();
+    fields.extend(lineage_fields());
+    Arc::new(Schema::new(fields))
 });
+
+/// The schema of a decoded page ([`ContactsPage::rows`](crate::ContactsPage::rows)): the
+/// columns of [`contacts_schema`] up to `_extra`, without the lineage columns (a page does not
+/// know its run).
+pub fn page_schema() -> SchemaRef {
+    PAGE_SCHEMA.clone()
+}
 
 /// The schema of every batch the decoder emits and every Parquet file the sink writes.
 ///
@@ -327,7 +303,9 @@ mod tests {
     fn schema_has_documented_columns_in_order() {
         let schema = contacts_schema();
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-        assert_eq!(&names[..18], &DOCUMENTED_FIELDS[..]);
+        let documented: Vec<&str> = FIELDS.iter().map(|f| f.name).collect();
+        assert_eq!(&names[..18], &documented[..]);
+        assert_eq!(&page_schema().fields()[..], &schema.fields()[..19]);
         assert_eq!(&names[18..], ["_extra", "_extracted_at", "_run_id"]);
         for (i, name) in [
             (col::PHONE_NUMBER, "phone_number"),

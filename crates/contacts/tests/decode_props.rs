@@ -8,8 +8,6 @@ use proptest::prelude::*;
 use serde_json::{Map, Value};
 use trackly_contacts::{ContactDecoder, DecodeError, DecoderOptions, InvalidPolicy};
 
-const FIELDS: &[&str] = &trackly_contacts::schema::DOCUMENTED_FIELDS;
-
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
@@ -41,7 +39,8 @@ fn json_value() -> impl Strategy<Value = Value> {
 /// A contact-shaped object: documented (and a few unknown) fields with arbitrary values.
 fn contact_like() -> impl Strategy<Value = Vec<u8>> {
     let field = prop_oneof![
-        prop::sample::select(FIELDS).prop_map(str::to_owned),
+        prop::sample::select(trackly_contacts::fields::FIELDS.map(|f| f.name).to_vec())
+            .prop_map(str::to_owned),
         ".{0,8}",
     ];
     prop::collection::vec((field, json_value()), 0..12).prop_map(|fields| {

@@ -1,5 +1,6 @@
 //! Property tests of page decoding: whatever bytes or JSON the API sends, `Page::parse` returns
-//! a page or an error, never panics, and a page it accepts is self-consistent.
+//! a page or an error, never panics, and a page it accepts is self-consistent; so does
+//! `decode_page`.
 #![allow(clippy::unwrap_used)]
 
 use bytes::Bytes;
@@ -62,8 +63,15 @@ fn page_like() -> impl Strategy<Value = Value> {
 }
 
 fn check(body: Vec<u8>) {
+    // The single-pass decoder never panics either, and accepts what the serde path accepts.
+    let decoded = trackly_contacts::decode_page(1, 1, &body);
+    if let Ok(page) = &decoded {
+        assert_eq!(page.keys().len(), page.row_of().len());
+        assert_eq!(page.rows().num_rows() + page.invalid().len(), page.len());
+    }
     let body = Bytes::from(body);
     if let Ok(page) = Page::parse(1, 1, body.clone()) {
+        assert!(decoded.is_ok(), "{:?}", decoded.err());
         // Every recorded contact is an object's text cut out of the body; when the body is
         // valid JSON, each is a valid JSON object. (Damage inside a contact is the decoder's
         // to report, record by record.)

@@ -11,6 +11,8 @@ use reqwest::header::{
     ACCEPT_ENCODING, CONTENT_ENCODING, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER,
 };
 use trackly_contacts::page::Page;
+
+use crate::decode_pool::DecodePool;
 use url::Url;
 
 use crate::api_error::ApiError;
@@ -120,6 +122,7 @@ pub struct ClientBuilder {
     max_rereads: u32,
     dedup_window: Option<u64>,
     http_compression: bool,
+    decode_threads: usize,
 }
 
 /// Pages behind the main pass that de-duplication remembers by default (see
@@ -142,6 +145,7 @@ impl Default for ClientBuilder {
             max_rereads: 5,
             dedup_window: Some(DEFAULT_DEDUP_WINDOW),
             http_compression: true,
+            decode_threads: crate::decode_pool::default_decode_threads(),
         }
     }
 }
@@ -257,6 +261,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Threads that decode response bodies (default: one per core, from
+    /// `std::thread::available_parallelism`). Decoding runs there, off the async runtime, after
+    /// a request's admission permit is released; at least 1.
+    pub fn with_decode_threads(mut self, threads: usize) -> Self {
+        self.decode_threads = threads;
+        self
+    }
+
     /// Validates the settings and builds the client. Makes no request.
     pub fn build(self) -> Result<Client, FetchError> {
         let invalid = |field, reason: String| FetchError::InvalidConfig { field, reason };
@@ -338,8 +350,14 @@ impl ClientBuilder {
         let api_root = base.as_str().trim_end_matches('/');
         let contacts_url = format!("{api_root}/v2/contacts");
         let lists_url = format!("{api_root}/v2/lists");
+        if self.decode_threads == 0 {
+            return Err(invalid("decode_threads", "must be at least 1".to_owned()));
+        }
+        let decode =
+            DecodePool::new(self.decode_threads).map_err(|e| invalid("decode_threads", e))?;
         Ok(Client {
             inner: Arc::new(Inner {
+                decode,
                 http,
                 contacts_url,
                 lists_url,
@@ -396,6 +414,8 @@ pub struct Client {
 
 pub(crate) struct Inner {
     http: reqwest::Client,
+    /// Where response bodies are decoded.
+    decode: DecodePool,
     contacts_url: String,
     lists_url: String,
     key: HeaderValue,
@@ -418,6 +438,7 @@ impl fmt::Debug for Client {
             .field("concurrency", &self.inner.concurrency)
             .field("retry", &self.inner.retry)
             .field("max_rps", &self.inner.max_rps)
+            .field("decode_threads", &self.inner.decode.threads())
             .finish()
     }
 }
@@ -593,7 +614,7 @@ impl Client {
         stats: &StatsHandle,
     ) -> Result<Page, FetchError> {
         let url = self.url(query, page, per_page);
-        self.get(url, page, admission, stats, |body| {
+        self.get(url, page, admission, stats, move |body| {
             let parsed = Page::parse(page, 1, body)
                 .map_err(|e| format!("the body is not the documented JSON: {e}"))?;
             if parsed.pagination().page != page {
@@ -608,14 +629,15 @@ impl Client {
     }
 
     /// One GET with the retry policy: `parse` turns a `200` body into `T`, or says why the
-    /// body is not what was asked for (retried as an invalid body).
-    pub(crate) async fn get<T>(
+    /// body is not what was asked for (retried as an invalid body). `parse` runs on the decode
+    /// threads, after the request's admission permit is released.
+    pub(crate) async fn get<T: Send + 'static>(
         &self,
         url: String,
         page: u64,
         admission: &Arc<Admission>,
         stats: &StatsHandle,
-        parse: impl Fn(Bytes) -> Result<T, String>,
+        parse: impl Fn(Bytes) -> Result<T, String> + Clone + Send + 'static,
     ) -> Result<T, FetchError> {
         let started = Instant::now();
         let retry = &self.inner.retry;
@@ -624,12 +646,18 @@ impl Client {
             attempt += 1;
             let permit = admission.acquire().await;
             let sent = Instant::now();
-            let outcome = self.attempt(&url, page, stats, &parse).await;
+            let outcome = self.attempt(&url, page, stats).await;
             drop(permit);
             stats.update(|s| {
                 s.requests += 1;
                 s.api_time += sent.elapsed();
             });
+            let outcome = match outcome {
+                Ok((body, retry_after)) => {
+                    self.decode(page, body, retry_after, &parse, stats).await
+                }
+                Err(failure) => Err(failure),
+            };
             let (cause, message, retry_after) = match outcome {
                 Ok(parsed) => {
                     admission.on_success();
@@ -690,13 +718,39 @@ impl Client {
         }
     }
 
-    async fn attempt<T>(
+    /// Runs `parse` over a `200` body on the decode threads; its time counts as `decode_time`.
+    async fn decode<T: Send + 'static>(
+        &self,
+        page: u64,
+        body: Bytes,
+        retry_after: Option<Duration>,
+        parse: &(impl Fn(Bytes) -> Result<T, String> + Clone + Send + 'static),
+        stats: &StatsHandle,
+    ) -> Result<T, Failure> {
+        let started = Instant::now();
+        let parse = parse.clone();
+        let decoded = self.inner.decode.run(move || parse(body)).await;
+        stats.update(|s| s.decode_time += started.elapsed());
+        match decoded {
+            Ok(Ok(parsed)) => Ok(parsed),
+            Ok(Err(why)) => Err(Failure::Retry {
+                cause: RetryCause::InvalidBody,
+                message: why,
+                retry_after,
+            }),
+            Err(bug) => Err(Failure::Fatal(FetchError::Internal {
+                reason: format!("decoding page {page}: {bug}"),
+            })),
+        }
+    }
+
+    /// One request: a `200` answer's body (and its `Retry-After`, if any), or why not.
+    async fn attempt(
         &self,
         url: &str,
         page: u64,
         stats: &StatsHandle,
-        parse: &impl Fn(Bytes) -> Result<T, String>,
-    ) -> Result<T, Failure> {
+    ) -> Result<(Bytes, Option<Duration>), Failure> {
         let response = self
             .inner
             .http
@@ -755,7 +809,7 @@ impl Client {
                 Failure::Retry { cause, message, .. } => retryable(cause, message),
                 fatal => fatal,
             })?;
-            return parse(body).map_err(|why| retryable(RetryCause::InvalidBody, why));
+            return Ok((body, retry_after));
         }
         // An error answer: what the API said counts, however the body arrived.
         let body = body.ok();

@@ -68,19 +68,29 @@
 //!   compressed body is retried like any invalid body, and no body may decode to more than
 //!   256 MiB. [`FetchStats::wire_bytes`] counts what crossed the network,
 //!   [`FetchStats::body_bytes`] what it decoded to.
+//! - **Decoding on every core.** Each `200` body is decoded once, in a single pass
+//!   ([`trackly_contacts::decode_page`]: envelope, keys, Arrow columns), on a fixed pool of
+//!   decode threads ([`ClientBuilder::with_decode_threads`], one per core by default), after the
+//!   request's admission permit is released, so the next request goes out meanwhile. A body
+//!   that is not the documented envelope is retried; a contact that does not fit the schema
+//!   stays in the page as invalid, for the caller's policy. De-duplication only sets the
+//!   page's keep mask ([`Page::keep`]); nothing is decoded or copied again. Decoding time is
+//!   [`FetchStats::decode_time`], apart from [`FetchStats::api_time`].
 //! - **Secrets.** The API key is sent only as the `X-Api-Key` header, only to the configured
 //!   origin (a redirect elsewhere is refused), and never appears in `Debug` output or errors.
 //!   Plain `http://` is refused for hosts other than loopback unless explicitly allowed.
 //!
 //! ## Memory usage
 //!
-//! At most `concurrency + 2` page bodies (and as many verification reads) are held at once (about 1 MiB each at `per_page`
-//! 1000), plus the de-duplication set: the keys of the last
+//! At most `concurrency + 2` pages (and as many verification reads) are held at once, each its
+//! body (about 1 MiB at `per_page` 1000) and, once decoded, its columns (about the same size),
+//! at most `decode_threads` of them being decoded; plus the de-duplication set: the keys of the last
 //! [`DEFAULT_DEDUP_WINDOW`] pages (about 8 MB at `per_page` 1000), whatever the number of
 //! contacts. A resumed run also remembers every contact its interrupted predecessor wrote.
 mod api_error;
 mod client;
 mod coverage;
+mod decode_pool;
 mod error;
 mod limit;
 mod lists;
@@ -97,6 +107,7 @@ pub use client::{
     ApiKey, Client, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_DEDUP_WINDOW, InvalidApiKey,
     MAX_PER_PAGE,
 };
+pub use decode_pool::default_decode_threads;
 pub use error::FetchError;
 pub use lists::LISTS_PER_PAGE;
 pub use paginate::{Contacts, ResumeFrom};

@@ -168,7 +168,7 @@ impl Client {
                 None => format!("GET /v2/lists, page {page}"),
             };
             let (answer, pagination) = self
-                .get(url, page, admission, stats, |body| {
+                .get(url, page, admission, stats, move |body| {
                     ListsPage::parse(source.clone(), body)
                 })
                 .await?;

@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use futures::stream::{self, Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use trackly_contacts::key::{Identity, hash_key, identify};
+use trackly_contacts::key::{Identity, hash_key};
 use trackly_contacts::page::{Page, Pagination};
 
 use crate::client::{Client, MAX_PER_PAGE};
@@ -576,8 +576,9 @@ impl<T> std::future::Future for AbortOnDrop<T> {
     }
 }
 
+/// Every contact's key, read when the page was decoded.
 fn identities(page: &Page) -> Vec<Identity> {
-    page.raw_contacts().map(identify).collect()
+    page.keys().to_vec()
 }
 
 fn empty_page(number: u64, per_page: u64, total: u64) -> Page {

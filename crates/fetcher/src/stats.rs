@@ -118,6 +118,10 @@ pub struct FetchStats {
     /// Sum over requests of the time from sending to the end of the body.
     #[serde(with = "duration_secs")]
     pub api_time: Duration,
+    /// Sum over `200` answers of the time from the end of the body to the end of its decoding
+    /// (on the decode threads, waiting for one included); not part of `api_time`.
+    #[serde(with = "duration_secs", default)]
+    pub decode_time: Duration,
     /// Boundaries where the listing moved during the run, and what their verification reads
     /// recovered.
     pub drift_events: Vec<DriftEvent>,

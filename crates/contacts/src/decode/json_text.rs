@@ -39,6 +39,7 @@ fn is_json_whitespace(b: u8) -> bool {
 
 /// Appends the unescaped content of a JSON string literal (`inner`: the text between the
 /// quotes, already validated by serde_json). Returns `false` on an escape JSON does not allow.
+#[cfg(test)]
 pub(crate) fn push_unescaped(inner: &str, out: &mut String) -> bool {
     let bytes = inner.as_bytes();
     // `contains` on bytes is memchr: the common no-escape case is one fast scan and a copy.
@@ -95,6 +96,7 @@ pub(crate) fn push_unescaped(inner: &str, out: &mut String) -> bool {
     true
 }
 
+#[cfg(test)]
 fn hex4(bytes: &[u8], at: usize) -> Option<u32> {
     let digits = bytes.get(at..at + 4)?;
     digits.iter().try_fold(0u32, |acc, &b| {

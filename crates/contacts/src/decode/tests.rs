@@ -5,6 +5,7 @@ use chrono::TimeZone;
 
 use super::*;
 use crate::key::naive_seconds_micros;
+use crate::schema::col;
 
 const BASE: &str = r#""phone_number":"+14155559876","list_number":"+18005551234""#;
 

@@ -196,3 +196,14 @@ pub fn page(number: u64, contacts: &[String]) -> Page {
         contacts.iter().map(|c| c.as_bytes()),
     )
 }
+
+/// A response body of `GET /v2/contacts` holding `contacts`, as the API sends it.
+pub fn page_body(number: u64, contacts: &[String]) -> Vec<u8> {
+    let n = contacts.len();
+    format!(
+        "{{\"contacts\":[{}],\"pagination\":{{\"page\":{number},\"per_page\":{},\"total\":{n},\"total_pages\":1}}}}",
+        contacts.join(","),
+        n.max(1)
+    )
+    .into_bytes()
+}
