@@ -105,7 +105,7 @@ impl Client {
         let url = self.list_url(id);
         let source = format!("GET /v2/lists/{id}");
         let got = self
-            .get(url, 1, &admission, stats, |body| {
+            .get(url, 1, &admission, stats, move |body| {
                 ListsPage::parse_one(source.clone(), body)
             })
             .await;
