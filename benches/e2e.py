@@ -21,6 +21,7 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROFILE = os.environ.get("TRACKLY_BENCH_PROFILE", "release")
 # TRACKLY_BENCH_BIN measures another build of the exporter (e.g. one from before a change).
+# TRACKLY_BENCH_NO_PYTHON=1 leaves the Python baselines out of the side-by-side run.
 BIN = os.environ.get("TRACKLY_BENCH_BIN") or os.path.join(ROOT, f"target/{PROFILE}/trackly-export")
 FETCH_ONLY = os.path.join(ROOT, f"target/{PROFILE}/examples/fetch_only")
 BASELINE = os.path.join(ROOT, "benches/python_baseline.py")
@@ -116,12 +117,14 @@ def side_by_side(contacts, repeat, concurrency):
                                before=lambda: shutil.rmtree(out, ignore_errors=True))
             rows.append((f"{os.path.basename(os.path.dirname(os.path.dirname(compare)))} build "
                          f"({compare})", other))
-        py = sys.executable
-        pq_out = os.path.join(tmp, "baseline.parquet")
-        seq = median_run([py, BASELINE, mock.url, KEY, pq_out], py_repeat)
-        rows.append(("python requests+pyarrow, sequential", seq))
-        thr = median_run([py, BASELINE, mock.url, KEY, pq_out, "--threads", str(concurrency)], py_repeat)
-        rows.append((f"python requests+pyarrow, {concurrency} threads", thr))
+        if not os.environ.get("TRACKLY_BENCH_NO_PYTHON"):
+            py = sys.executable
+            pq_out = os.path.join(tmp, "baseline.parquet")
+            seq = median_run([py, BASELINE, mock.url, KEY, pq_out], py_repeat)
+            rows.append(("python requests+pyarrow, sequential", seq))
+            thr = median_run([py, BASELINE, mock.url, KEY, pq_out, "--threads", str(concurrency)],
+                             py_repeat)
+            rows.append((f"python requests+pyarrow, {concurrency} threads", thr))
     finally:
         mock.close()
         shutil.rmtree(tmp, ignore_errors=True)

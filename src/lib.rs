@@ -131,6 +131,6 @@ pub use trackly_converter::{
     WriterOptions,
 };
 pub use trackly_fetcher::{
-    ApiError, ApiKey, Client, ClientBuilder, Contact, E164, FetchError, FetchStats, InvalidApiKey,
-    ListsPage, Page, Query, RetryConfig,
+    ApiError, ApiKey, AttemptError, Client, ClientBuilder, Contact, E164, FetchError, FetchStats,
+    InvalidApiKey, ListsPage, Page, Query, RetryConfig,
 };

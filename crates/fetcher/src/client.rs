@@ -16,7 +16,7 @@ use crate::decode_pool::DecodePool;
 use url::Url;
 
 use crate::api_error::ApiError;
-use crate::error::FetchError;
+use crate::error::{AttemptError, FetchError};
 use crate::limit::{Admission, Limits};
 use crate::paginate::{Contacts, ResumeFrom};
 use crate::query::Query;
@@ -448,9 +448,22 @@ enum Failure {
     Fatal(FetchError),
     Retry {
         cause: RetryCause,
-        message: String,
+        error: AttemptError,
         retry_after: Option<Duration>,
     },
+}
+
+impl Failure {
+    /// A retryable failure of an answer that cannot be used.
+    fn invalid_body(message: String, retry_after: Option<Duration>) -> Failure {
+        Failure::Retry {
+            cause: RetryCause::InvalidBody,
+            error: AttemptError::InvalidBody {
+                message: message.into(),
+            },
+            retry_after,
+        }
+    }
 }
 
 /// One retry about to wait, as the log lines tell it.
@@ -658,7 +671,7 @@ impl Client {
                 }
                 Err(failure) => Err(failure),
             };
-            let (cause, message, retry_after) = match outcome {
+            let (cause, last, retry_after) = match outcome {
                 Ok(parsed) => {
                     admission.on_success();
                     return Ok(parsed);
@@ -666,9 +679,9 @@ impl Client {
                 Err(Failure::Fatal(error)) => return Err(error),
                 Err(Failure::Retry {
                     cause,
-                    message,
+                    error,
                     retry_after,
-                }) => (cause, message, retry_after),
+                }) => (cause, error, retry_after),
             };
             stats.update(|s| s.retries.count(cause));
             if cause == RetryCause::RateLimited || retry_after.is_some() {
@@ -684,7 +697,7 @@ impl Client {
                         attempts: attempt,
                         elapsed,
                         gave_up,
-                        last: message,
+                        last,
                     });
                 }
             };
@@ -693,7 +706,7 @@ impl Client {
                 next_attempt: attempt + 1,
                 max_attempts: retry.max_attempts,
                 cause,
-                message: &message,
+                message: &last.to_string(),
                 wait,
                 retry_after,
                 limits: admission.limits(),
@@ -733,11 +746,7 @@ impl Client {
         stats.update(|s| s.decode_time += started.elapsed());
         match decoded {
             Ok(Ok(parsed)) => Ok(parsed),
-            Ok(Err(why)) => Err(Failure::Retry {
-                cause: RetryCause::InvalidBody,
-                message: why,
-                retry_after,
-            }),
+            Ok(Err(why)) => Err(Failure::invalid_body(why, retry_after)),
             Err(bug) => Err(Failure::Fatal(FetchError::Internal {
                 reason: format!("decoding page {page}: {bug}"),
             })),
@@ -758,7 +767,7 @@ impl Client {
             .header("X-Api-Key", self.inner.key.clone())
             .send()
             .await
-            .map_err(|e| transport_failure(&e))?;
+            .map_err(transport_failure)?;
         let status = response.status();
         stats.update(|s| *s.responses_by_status.entry(status.as_u16()).or_default() += 1);
         let retry_after = response
@@ -799,14 +808,13 @@ impl Client {
             }));
         }
         let body = read_body(response, stats).await;
-        let retryable = |cause, what: String| Failure::Retry {
-            cause,
-            message: what,
-            retry_after,
-        };
         if status == StatusCode::OK {
             let body = body.map_err(|f| match f {
-                Failure::Retry { cause, message, .. } => retryable(cause, message),
+                Failure::Retry { cause, error, .. } => Failure::Retry {
+                    cause,
+                    error,
+                    retry_after,
+                },
                 fatal => fatal,
             })?;
             return Ok((body, retry_after));
@@ -819,9 +827,18 @@ impl Client {
             None => status.as_u16().to_string(),
         };
         stats.update(|s| *s.api_errors.entry(counted).or_default() += 1);
-        let said = || match &api {
+        let said = match &api {
             Some(api) => format!("HTTP {} {api}", status.as_u16()),
             None => format!("HTTP {}: {}", status.as_u16(), excerpt(body.as_deref())),
+        };
+        let retryable = |cause, api| Failure::Retry {
+            cause,
+            error: AttemptError::Status {
+                status: status.as_u16(),
+                api,
+                message: said.clone().into(),
+            },
+            retry_after,
         };
         Err(match status {
             StatusCode::UNAUTHORIZED => Failure::Fatal(FetchError::Unauthorized {
@@ -832,8 +849,8 @@ impl Client {
                 url: url.to_owned(),
                 api,
             }),
-            StatusCode::TOO_MANY_REQUESTS => retryable(RetryCause::RateLimited, said()),
-            s if s.is_server_error() => retryable(RetryCause::ServerError, said()),
+            StatusCode::TOO_MANY_REQUESTS => retryable(RetryCause::RateLimited, api),
+            s if s.is_server_error() => retryable(RetryCause::ServerError, api),
             s => Failure::Fatal(FetchError::Rejected {
                 page,
                 status: s.as_u16(),
@@ -893,11 +910,7 @@ async fn collect_body(
     count: &mut BodyCount,
 ) -> Result<Bytes, Failure> {
     // A body this client cannot read is an invalid body, like the HTML of a proxy: retried.
-    let invalid = |message: String| Failure::Retry {
-        cause: RetryCause::InvalidBody,
-        message,
-        retry_after: None,
-    };
+    let invalid = |message: String| Failure::invalid_body(message, None);
     let header = response.headers().get(CONTENT_ENCODING);
     let coding = Coding::from_header(header.map(HeaderValue::as_bytes)).map_err(|unsupported| {
         count.coding = "unsupported";
@@ -923,14 +936,14 @@ async fn collect_body(
                 count.decoded = body.as_ref().map_or(decoded, Bytes::len) as u64;
                 return body.map_err(|e| invalid(e.to_string()));
             }
-            Err(e) => break Err(transport_failure(&e)),
+            Err(e) => break Err(transport_failure(e)),
         }
     };
     count.decoded = decoder.decoded_len() as u64;
     result
 }
 
-fn transport_failure(error: &reqwest::Error) -> Failure {
+fn transport_failure(error: reqwest::Error) -> Failure {
     let cause = if error.is_timeout() {
         RetryCause::Timeout
     } else {
@@ -938,7 +951,7 @@ fn transport_failure(error: &reqwest::Error) -> Failure {
     };
     // reqwest's Display names the URL, never headers, so the key cannot appear here.
     let mut message = error.to_string();
-    let mut source = std::error::Error::source(error);
+    let mut source = std::error::Error::source(&error);
     while let Some(inner) = source {
         message.push_str(": ");
         message.push_str(&inner.to_string());
@@ -946,7 +959,11 @@ fn transport_failure(error: &reqwest::Error) -> Failure {
     }
     Failure::Retry {
         cause,
-        message,
+        error: AttemptError::Transport {
+            timeout: error.is_timeout(),
+            message: message.into(),
+            source: error,
+        },
         retry_after: None,
     }
 }

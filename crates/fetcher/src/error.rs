@@ -6,6 +6,42 @@ use std::time::Duration;
 use crate::api_error::ApiError;
 use crate::retry::{GaveUp, Secs, count};
 
+/// Why one attempt at a request failed in a way a retry may fix: the last one is kept in
+/// [`FetchError::RetriesExhausted`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AttemptError {
+    /// The API answered `429` or a `5xx` status.
+    #[error("{message}")]
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// What the API said, when it said it in the documented way.
+        api: Option<Box<ApiError>>,
+        /// The status and what the API said (or the start of the body), for people.
+        message: Box<str>,
+    },
+    /// The request or the body did not get through: connection refused or reset, a timeout,
+    /// TLS.
+    #[error("{message}")]
+    Transport {
+        /// True when a timeout ended it.
+        timeout: bool,
+        /// reqwest's message and those of its causes, for people.
+        message: Box<str>,
+        /// The HTTP client's error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The answer arrived but cannot be used: cut, corrupt, in an unknown coding, or not the
+    /// documented JSON.
+    #[error("{message}")]
+    InvalidBody {
+        /// What is wrong with it.
+        message: Box<str>,
+    },
+}
+
 /// What went wrong while talking to the API.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -93,8 +129,9 @@ pub enum FetchError {
         elapsed: Duration,
         /// Which limit of the retry policy was reached.
         gave_up: GaveUp,
-        /// The last failure.
-        last: String,
+        /// The last failure, with its cause.
+        #[source]
+        last: AttemptError,
     },
     /// The API kept serving full pages of contacts it had served before, with no change of
     /// `total`: it is not paging (e.g. it ignores the `page` parameter).

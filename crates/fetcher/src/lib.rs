@@ -108,7 +108,7 @@ pub use client::{
     MAX_PER_PAGE,
 };
 pub use decode_pool::default_decode_threads;
-pub use error::FetchError;
+pub use error::{AttemptError, FetchError};
 pub use lists::LISTS_PER_PAGE;
 pub use paginate::{Contacts, ResumeFrom};
 pub use query::{E164, InvalidE164, Query};

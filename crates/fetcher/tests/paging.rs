@@ -210,6 +210,15 @@ async fn an_api_that_never_recovers_fails_naming_the_page_and_attempts() {
         matches!(error, FetchError::RetriesExhausted { attempts: 3, .. }),
         "{text}"
     );
+    // The last failure keeps its type, as the error's source.
+    let last = std::error::Error::source(&error).expect("the last failure is the source");
+    assert!(
+        matches!(
+            last.downcast_ref::<trackly_fetcher::AttemptError>(),
+            Some(trackly_fetcher::AttemptError::Status { status: 502, .. })
+        ),
+        "{last:?}"
+    );
     assert!(
         text.contains("page 2") && text.contains("502") && text.contains("/v2/contacts?"),
         "{text}"
