@@ -119,7 +119,9 @@ pub use trackly_mock as mock;
 
 pub use batches::{RecordBatches, record_batches};
 pub use error::{ConfigError, ErrorKind, ExportError};
-pub use export::{Export, ExportBuilder, ExportProgress, RunSummary, TableSummary};
+pub use export::{
+    DEFAULT_VACUUM_RETENTION, Export, ExportBuilder, ExportProgress, RunSummary, TableSummary,
+};
 pub use tables::{InvalidTables, Table, Tables};
 pub use trackly_contacts::{
     ContactDecoder, DecodeError, DecoderOptions, InvalidPolicy, Reject, contacts_schema,
@@ -127,7 +129,8 @@ pub use trackly_contacts::{
 };
 pub use trackly_converter::manifest::Manifest;
 pub use trackly_converter::{
-    Compression, ConvertError, FileInfo, OutputLocation, ParquetSink, WriterOptions,
+    Compression, ConvertError, FileInfo, InvalidTableFormat, OutputLocation, ParquetSink,
+    TableFormat, WriterOptions,
 };
 pub use trackly_fetcher::{
     ApiError, ApiKey, Client, ClientBuilder, Contact, E164, FetchError, FetchStats, InvalidApiKey,

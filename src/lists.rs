@@ -6,7 +6,9 @@ use arrow_array::RecordBatch;
 use chrono::{DateTime, Utc};
 use trackly_contacts::{DecodeStats, DecoderOptions, ListDecoder, ListReject, lists_schema};
 use trackly_converter::manifest::LISTS_MANIFEST_FORMAT;
-use trackly_converter::{LISTS_TABLE, OutputLocation, SinkOptions, StagedTable, TableSpec};
+use trackly_converter::{
+    LISTS_TABLE, OutputLocation, SinkOptions, StagedTable, TableFormat, TableSpec,
+};
 use trackly_fetcher::{FetchStats, ListsPage};
 
 use crate::ExportError;
@@ -60,6 +62,7 @@ impl ListsTable {
     /// Writes the table's staged file (and rejects) for the run `options` describes.
     pub(crate) async fn stage(
         &self,
+        format: TableFormat,
         location: &OutputLocation,
         options: &SinkOptions,
         started_at: DateTime<Utc>,
@@ -72,7 +75,8 @@ impl ListsTable {
             decode: self.decode,
             fetch_stats: serde_json::to_value(&self.fetch).unwrap_or_default(),
         };
-        Ok(StagedTable::stage(
+        Ok(StagedTable::stage_as(
+            format,
             location,
             spec,
             options,

@@ -76,7 +76,10 @@
 //! [`sink::UPLOAD_PART_BYTES`] plus [`sink::UPLOAD_CONCURRENCY`] parts in flight. Lower
 //! `row_group_rows` to lower the peak, at some cost in compression and scan speed.
 
+#[cfg(feature = "delta")]
+pub mod delta;
 mod error;
+pub mod format;
 pub mod location;
 pub mod manifest;
 pub mod publish;
@@ -85,6 +88,7 @@ pub mod sink;
 pub mod table;
 
 pub use error::{ConvertError, Result};
+pub use format::{InvalidTableFormat, TableFormat};
 pub use location::OutputLocation;
 pub use retention::{Retention, RetentionReport};
 pub use sink::{
