@@ -14,6 +14,8 @@ usage:
       exists; prints {"reads": n, "counts": [...distinct counts...], "versions": [...]}.
   check_delta.py files TABLE_URI
       Prints the data files of the newest snapshot (paths relative to the table), one JSON list.
+  check_delta.py count TABLE_URI
+      Prints the number of rows (Polars).
 
 An s3:// TABLE_URI uses AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
 AWS_REGION from the environment (moto in the tests).
@@ -204,6 +206,10 @@ def files(uri):
     print(json.dumps(sorted(table(uri).file_uris())))
 
 
+def count(uri):
+    print(pl.read_delta(uri, storage_options=storage_options(uri)).height)
+
+
 def main():
     mode = sys.argv[1]
     if mode == "check":
@@ -212,6 +218,8 @@ def main():
         poll(sys.argv[2], sys.argv[3])
     elif mode == "files":
         files(sys.argv[2])
+    elif mode == "count":
+        count(sys.argv[2])
     else:
         sys.exit(f"unknown mode {mode}")
 

@@ -156,7 +156,11 @@ async fn two_writers_racing_one_date_on_s3_leave_exactly_one_run() {
             .iter()
             .map(|(path, _)| path.rsplit_once("-run-").map_or("", |(_, run)| run))
             .collect();
-        assert_eq!(runs.len(), 1, "round {round}: files of several runs: {files:?}");
+        assert_eq!(
+            runs.len(),
+            1,
+            "round {round}: files of several runs: {files:?}"
+        );
         assert_eq!(
             files.iter().map(|(_, n)| n).sum::<u64>(),
             2_000,
@@ -190,7 +194,10 @@ async fn vacuum_removes_only_files_removed_longer_ago_than_the_retention() {
     let mut b = written(&location, "b", 27, 100).await;
     b.set_vacuum_retention(Some(Duration::from_secs(24 * 3600)));
     b.finish(serde_json::json!({})).await.unwrap();
-    assert!(part(27, "a").exists(), "removed too recently to be vacuumed");
+    assert!(
+        part(27, "a").exists(),
+        "removed too recently to be vacuumed"
+    );
     // A file outside the log (a killed run's) is not VACUUM's business in lite mode.
     std::fs::copy(part(27, "b"), part(27, "stray")).unwrap();
 
