@@ -18,9 +18,12 @@
 //! ## Features
 //!
 //! - `cli` (default): the `trackly-export` binary and its crates (clap, indicatif, toml,
-//!   tracing-subscriber, anyhow); implies `mock`. Embedders turn default features off.
+//!   tracing-subscriber, anyhow); implies `mock` and `delta`. Embedders turn default features off.
 //! - `mock`: re-exports `trackly-mock` as `trackly_export::mock`, for tests against the
 //!   in-process mock API.
+//! - `delta`: `TableFormat::Delta`, each table a Delta Lake table with one commit per run,
+//!   through delta-rs (`deltalake-core`, which needs Rust 1.95); implied by `cli`. Without it
+//!   delta-rs is not compiled.
 //!
 //! ## One-call export
 //!

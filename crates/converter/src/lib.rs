@@ -11,6 +11,9 @@
 //! - [`manifest`]: the `_manifest.json` written with every run.
 //! - [`retention`]: [`Retention`], the removal of a table's date folders older than N days
 //!   once a run is published.
+//! - [`format`]: [`TableFormat`], how a run is published: Hive-style folders (default) or, with
+//!   the cargo feature `delta`, Delta Lake tables (the `delta` module: one delta-rs commit per
+//!   table and run, file statistics, VACUUM).
 //!
 //! ```no_run
 //! # async fn export(pages: Vec<trackly_contacts::Page>) -> Result<(), Box<dyn std::error::Error>> {
