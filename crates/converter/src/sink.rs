@@ -135,11 +135,14 @@ use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
+#[cfg(feature = "delta")]
+use crate::commit::DeltaCommit;
+use crate::commit::{Commit, HivePublish, StagedRun};
 use crate::error::{ConvertError, Result};
 use crate::format::TableFormat;
 use crate::location::OutputLocation;
-use crate::manifest::{MANIFEST_FORMAT, Manifest, ManifestRejects, schema_fields};
-use crate::publish::{RETIRED_DIR, Release, publish};
+use crate::manifest::Manifest;
+use crate::publish::RETIRED_DIR;
 use crate::retention::{Retention, RetentionReport};
 use crate::table::StagedTable;
 use trackly_contacts::decode::Reject;
@@ -980,19 +983,9 @@ impl ParquetSink {
         })
     }
 
-    fn file_infos(&self) -> Vec<FileInfo> {
-        self.closed
-            .iter()
-            .map(|f| FileInfo {
-                path: f.published.to_string(),
-                rows: f.rows,
-                bytes: f.bytes,
-            })
-            .collect()
-    }
-
-    /// Steps 1–5 of the module docs. A failure at steps 2–4 rolls the date folder back before
-    /// the error is returned.
+    /// Closes the last file and the rejects, then hands the run to the commit of its format
+    /// ([`commit`](crate::commit): Hive-style publication or a Delta commit); once committed,
+    /// removes this run's staging and that of older interrupted runs of the date.
     async fn publish(
         &mut self,
         fetch_stats: serde_json::Value,
@@ -1006,60 +999,27 @@ impl ParquetSink {
         }
         self.close_current().await?;
         let rejects_file = self.close_rejects(store).await?;
-        #[cfg(feature = "delta")]
-        if self.format == TableFormat::Delta {
-            return self
-                .commit_delta(fetch_stats, companions, rejects_file)
-                .await;
-        }
-
-        // The manifest is built before the date folder is touched: from the first move on,
-        // only the store can fail.
-        let files: Vec<FileInfo> = self.file_infos();
-        let rows = files.iter().map(|f| f.rows).sum();
-        let bytes = files.iter().map(|f| f.bytes).sum();
-        let finished_at = Utc::now();
-        let manifest = Manifest {
-            format: MANIFEST_FORMAT.to_owned(),
-            table: CONTACTS_TABLE.to_owned(),
-            run_id: self.options.run_id.clone(),
-            extract_date: self.options.extract_date.to_string(),
-            started_at: rfc3339(self.started_at),
-            finished_at: rfc3339(finished_at),
-            query: self.options.query_json.clone(),
-            schema: schema_fields(),
-            files: files.clone(),
-            rows,
-            bytes,
+        let run = StagedRun {
+            location: &self.location,
+            options: &self.options,
+            started_at: self.started_at,
+            table_dir: &self.contacts_dir,
+            date_dir: &self.date_dir,
+            retired_dir: &self.retired_dir,
+            files: &self.closed,
+            rejects_file,
+            rejects_written: self.rejects_written,
+            decode_stats: self.decode_stats,
             fetch_stats,
-            decode: self.decode_stats,
-            rejects: ManifestRejects {
-                count: self.rejects_written,
-                file: rejects_file.as_ref().map(|(_, p)| p.to_string()),
-            },
-            writer: self.options.writer.clone(),
-            tables: Vec::new(),
-            retention: None,
+            retention: self.retention,
+            vacuum_retention: self.vacuum_retention,
+            companions,
         };
-        let mut moves: Vec<(Path, Path)> = self
-            .closed
-            .iter()
-            .map(|f| (f.staging.clone(), f.published.clone()))
-            .collect();
-        moves.extend(rejects_file);
-        // The contacts go last: their `_SUCCESS`, the run's last object, says everything of
-        // the run is in place.
-        let mut releases: Vec<Release> = companions
-            .iter()
-            .map(|table| table.release(finished_at))
-            .collect();
-        releases.push(Release {
-            date_dir: self.date_dir.clone(),
-            retired_dir: self.retired_dir.clone(),
-            moves,
-            manifest,
-        });
-        let manifests = publish(store, releases, self.retention).await?;
+        let summaries = match self.format {
+            TableFormat::Parquet => HivePublish::default().commit(run).await?,
+            #[cfg(feature = "delta")]
+            TableFormat::Delta => DeltaCommit::default().commit(run).await?,
+        };
 
         // This run's staging (checkpoint, joined segments) and that of older interrupted runs
         // of the same date are of no use any more.
@@ -1069,177 +1029,12 @@ impl ParquetSink {
         for table in companions {
             table.clean_up_after_publication().await;
         }
-        let mut summaries: Vec<SinkSummary> = manifests
-            .into_iter()
-            .map(|(path, m)| SinkSummary::of(&path, m))
-            .collect();
-        let contacts = summaries.pop().ok_or_else(|| ConvertError::InvalidOption {
-            option: "publication",
-            reason: "no contacts manifest was written (bug)".into(),
-        })?;
-        Ok((contacts, summaries))
-    }
-
-    /// The Delta commit of the run: the companions' tables first, the contacts last, each one
-    /// commit (see [`delta`](crate::delta)); then VACUUM and clean-up.
-    #[cfg(feature = "delta")]
-    async fn commit_delta(
-        &mut self,
-        fetch_stats: serde_json::Value,
-        companions: &[StagedTable],
-        rejects_file: Option<(Path, Path)>,
-    ) -> Result<(SinkSummary, Vec<SinkSummary>)> {
-        let store = self.location.store().clone();
-        let finished_at = Utc::now();
-        // The rejects file goes in first, hidden from Delta readers by its `_`.
-        if let Some((staged, published)) = &rejects_file {
-            store
-                .rename(staged, published)
-                .await
-                .map_err(|e| ConvertError::storage(published, e))?;
-        }
-        let committed = self
-            .commit_tables(fetch_stats, companions, &rejects_file, finished_at)
-            .await;
-        let (contacts, companion_summaries) = match committed {
-            Ok(done) => done,
-            Err(e) => {
-                if let Some((_, published)) = &rejects_file
-                    && let Err(cleanup) = delete_if_exists(store.as_ref(), published).await
-                {
-                    tracing::warn!(%cleanup, "cannot remove the rejects file of the failed run");
-                }
-                return Err(e);
-            }
-        };
-        // The run is committed: what follows is best effort.
-        if let Some(retention) = self.vacuum_retention {
-            for target in companions
-                .iter()
-                .filter_map(|t| t.delta_target().ok())
-                .chain(self.delta_target().ok())
-            {
-                match target.vacuum(retention).await {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        tracing::info!(files = n, "vacuum deleted files removed by earlier commits")
-                    }
-                    Err(e) => tracing::warn!(error = %e, "vacuum failed; the table is unchanged"),
-                }
-            }
-        }
-        self.remove_replaced_rejects(
-            store.as_ref(),
-            rejects_file.as_ref().map(|(_, published)| published),
-        )
-        .await;
-        self.remove_staging(store.as_ref()).await;
-        self.remove_stale_runs(store.as_ref()).await;
-        self.remove_staging_dirs();
-        for table in companions {
-            table.clean_up_after_publication().await;
-        }
-        Ok((contacts, companion_summaries))
-    }
-
-    #[cfg(feature = "delta")]
-    async fn commit_tables(
-        &mut self,
-        fetch_stats: serde_json::Value,
-        companions: &[StagedTable],
-        rejects_file: &Option<(Path, Path)>,
-        finished_at: DateTime<Utc>,
-    ) -> Result<(SinkSummary, Vec<SinkSummary>)> {
-        let extract_date = self.options.extract_date;
-        let expire_before = self.retention.map(|r| r.cutoff(extract_date));
-        // Delta has no multi-table transaction: the lists commit first, the contacts last, so
-        // a run whose contacts are committed has its lists committed too.
-        let mut summaries = Vec::with_capacity(companions.len());
-        for table in companions {
-            summaries.push(table.commit_delta(self.retention, finished_at).await?);
-        }
-        let files: Vec<crate::delta::DeltaFile> = self
-            .closed
-            .iter()
-            .map(|f| crate::delta::DeltaFile {
-                path: f.published.clone(),
-                bytes: f.bytes,
-                rows: f.rows,
-                stats: f.stats.clone(),
-            })
-            .collect();
-        let infos = self.file_infos();
-        let rows: u64 = infos.iter().map(|f| f.rows).sum();
-        let bytes: u64 = infos.iter().map(|f| f.bytes).sum();
-        let rejects = ManifestRejects {
-            count: self.rejects_written,
-            file: rejects_file.as_ref().map(|(_, p)| p.to_string()),
-        };
-        let metadata = serde_json::json!({
-            "table": CONTACTS_TABLE,
-            "run_id": self.options.run_id,
-            "extract_date": extract_date.to_string(),
-            "started_at": rfc3339(self.started_at),
-            "finished_at": rfc3339(finished_at),
-            "query": self.options.query_json,
-            "rows": rows,
-            "bytes": bytes,
-            "rejects": rejects,
-            "fetch_stats": fetch_stats,
-            "decode": self.decode_stats,
-            "writer": self.options.writer,
-        });
-        let commit = self
-            .delta_target()?
-            .commit_partition(extract_date, &files, expire_before, metadata)
-            .await?;
-        tracing::info!(
-            table = CONTACTS_TABLE,
-            version = commit.version,
-            removed = commit.removed_files,
-            added = files.len(),
-            "delta commit"
-        );
-        let retention = self.retention.zip(expire_before).map(|(r, cutoff)| {
-            crate::delta::retention_report(r.retain_days(), cutoff, commit.expired.clone())
-        });
-        let contacts = SinkSummary {
-            files: infos,
-            rows,
-            bytes,
-            rejects: self.rejects_written,
-            manifest_path: commit.log_path.to_string(),
-            retention,
-        };
-        Ok((contacts, summaries))
+        Ok(summaries)
     }
 
     #[cfg(feature = "delta")]
     fn delta_target(&self) -> Result<crate::delta::DeltaTarget> {
-        let (root, url) = self.location.delta_root(CONTACTS_TABLE)?;
-        Ok(crate::delta::DeltaTarget::new(
-            root,
-            url,
-            self.contacts_dir.clone(),
-            CONTACTS_TABLE,
-            contacts_schema(),
-        ))
-    }
-
-    /// Delta only: the rejects files of the runs this one replaced (they are not in the log).
-    #[cfg(feature = "delta")]
-    async fn remove_replaced_rejects(&mut self, store: &dyn ObjectStore, ours: Option<&Path>) {
-        let Ok(paths) = list_paths_shallow(store, &self.date_dir).await else {
-            return;
-        };
-        for path in paths {
-            let is_rejects = path
-                .filename()
-                .is_some_and(|n| n.starts_with("_rejects-") && n.ends_with(".ndjson"));
-            if is_rejects && Some(&path) != ours {
-                let _ = delete_if_exists(store, &path).await;
-            }
-        }
+        crate::commit::contacts_delta_target(&self.location, &self.contacts_dir)
     }
 
     /// Best-effort removal of everything this run staged.
