@@ -232,3 +232,48 @@ async fn a_delta_export_to_s3_reads_back_exactly() {
     );
     assert!(lists_rows(&format!("{output}/lists"), Some(&endpoint)) > 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retain_days_expires_old_dates_in_the_runs_one_commit() {
+    let server = mock(2_000, Faults::default()).await;
+    let truth = server.ground_truth(None, None);
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    for date in ["2026-11-20", "2026-11-25"] {
+        export_delta(&server, &lake, date, &[]).await;
+    }
+    // 2026-11-27 with two days kept: 2026-11-25 stays, 2026-11-20 leaves the table in the
+    // same commit that adds 2026-11-27.
+    export_delta(&server, &lake, "2026-11-27", &["--retain-days", "2"]).await;
+    check_delta(
+        &table(&lake, "contacts"),
+        &truth,
+        &[
+            "--date",
+            "2026-11-27",
+            "--expect-count",
+            "2000",
+            "--dates",
+            "2026-11-25,2026-11-27",
+            "--writes",
+            "3",
+        ],
+        None,
+    );
+}
+
+#[test]
+fn an_unknown_table_format_is_a_usage_error_naming_the_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(binary()
+        .env("TRACKLY_API_KEY", SECRET)
+        .args(["export", "--output"])
+        .arg(dir.path())
+        .args(["--table-format", "iceberg"]));
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("iceberg") && err.contains("parquet, delta"),
+        "{err}"
+    );
+}
