@@ -50,12 +50,13 @@ if [ "$#" -eq 0 ]; then
   rm -rf "$examples"
   echo "examples: 3 passed, 0 failed"
 
-  # The library as an embedder builds it (`default-features = false`): no CLI crate, no mock.
+  # The library as an embedder builds it (`default-features = false`): no CLI crate, no mock,
+  # no Delta Lake (delta-rs).
   cargo check --quiet -p trackly-export --lib --no-default-features
   if cargo tree -p trackly-export --no-default-features -e normal --prefix none \
-      | grep -Eq '^(clap|clap_complete|indicatif|toml|tracing-subscriber|anyhow|trackly-mock) '; then
-    echo "the library without default features depends on a CLI crate or the mock" >&2
+      | grep -Eq '^(clap|clap_complete|indicatif|toml|tracing-subscriber|anyhow|trackly-mock|deltalake-core|buoyant_kernel|buoyant_kernel_engine) '; then
+    echo "the library without default features depends on a CLI crate, the mock or delta-rs" >&2
     exit 1
   fi
-  echo "library without CLI dependencies: ok"
+  echo "library without CLI or delta-rs dependencies: ok"
 fi

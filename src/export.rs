@@ -13,7 +13,7 @@ use serde::Serialize;
 use trackly_contacts::{DecoderOptions, InvalidPolicy, Reject};
 use trackly_converter::{
     FileInfo, OutputLocation, ParquetSink, Retention, RetentionReport, SinkOptions, SinkSummary,
-    WriterOptions,
+    TableFormat, WriterOptions,
 };
 use trackly_fetcher::{Client, FetchStats, Query, ResumeFrom, StatsHandle};
 
@@ -145,9 +145,33 @@ pub struct ExportBuilder {
     resume: bool,
     tables: Tables,
     retain_days: Option<u32>,
+    table_format: TableFormat,
+    /// `None`: the default ([`DEFAULT_VACUUM_RETENTION`]).
+    vacuum_retention: Option<Option<Duration>>,
 }
 
+/// The default of [`ExportBuilder::vacuum_retention`]: 7 days, Delta's own default.
+pub const DEFAULT_VACUUM_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
 impl ExportBuilder {
+    /// How the run is published (default [`TableFormat::Parquet`]: Hive-style date folders
+    /// with `_manifest.json` and `_SUCCESS`). `TableFormat::Delta` (feature `delta`, on with
+    /// `cli`) makes each table a Delta Lake table, one commit per run: see
+    /// [`delta`](trackly_converter::delta). A resumed run keeps the format it was written with.
+    pub fn table_format(mut self, format: TableFormat) -> Self {
+        self.table_format = format;
+        self
+    }
+
+    /// Delta only: after each run's commit, delete the data files that earlier commits
+    /// removed more than `retention` ago (default 7 days; `None`: never). Files of the current
+    /// snapshot are never deleted; a reader still reading an older snapshot than that may
+    /// find its files gone, so keep it longer than your longest query.
+    pub fn vacuum_retention(mut self, retention: Option<Duration>) -> Self {
+        self.vacuum_retention = Some(retention);
+        self
+    }
+
     /// Once the run is published, delete each of its tables' date folders older than `days`
     /// before its extract date (at least 1; default `None`: keep everything). Only folders
     /// this tool wrote (holding its `_manifest.json`) are deleted, never on a failed or
@@ -262,6 +286,10 @@ impl ExportBuilder {
             .map_err(ConfigError::check)?;
         Ok(Export {
             retention,
+            table_format: self.table_format,
+            vacuum_retention: self
+                .vacuum_retention
+                .unwrap_or(Some(DEFAULT_VACUUM_RETENTION)),
             tables: self.tables,
             client: self.client.ok_or(ConfigError::MissingClient)?,
             location: self.location.ok_or(ConfigError::MissingLocation)?,
@@ -291,6 +319,8 @@ pub struct Export {
     resume: bool,
     tables: Tables,
     retention: Option<Retention>,
+    table_format: TableFormat,
+    vacuum_retention: Option<Duration>,
 }
 
 /// Where the contacts pages start.
@@ -355,6 +385,8 @@ impl Export {
             resume,
             tables,
             retention,
+            table_format,
+            vacuum_retention,
         } = self;
         let clock = Instant::now();
         let now = Utc::now();
@@ -371,7 +403,7 @@ impl Export {
         // Nothing is fetched yet: a resumed run's id and start are known before the lists are
         // decoded, so both tables carry them.
         let contacts = if tables.contains(Table::Contacts) {
-            Some(open_contacts(&location, options.clone(), resume).await?)
+            Some(open_contacts(&location, options.clone(), resume, table_format).await?)
         } else {
             None
         };
@@ -421,9 +453,10 @@ impl Export {
                 return Err(ConfigError::NoTables.into());
             };
             let written = lists
-                .stage(&location, &options, started_at)
+                .stage(table_format, &location, &options, started_at)
                 .await?
                 .with_retention(retention)
+                .with_vacuum_retention(vacuum_retention)
                 .publish()
                 .await?;
             return Ok(RunSummary {
@@ -497,7 +530,10 @@ impl Export {
             None => None,
         };
         let staged = match &lists {
-            Some(lists) => match lists.stage(&location, &options, started_at).await {
+            Some(lists) => match lists
+                .stage(table_format, &location, &options, started_at)
+                .await
+            {
                 Ok(staged) => vec![staged],
                 Err(error) => {
                     suspend(sink, &run_id).await;
@@ -511,6 +547,7 @@ impl Export {
         let mut sink = sink;
         sink.set_decode_stats(batches.decode_stats());
         sink.set_retention(retention);
+        sink.set_vacuum_retention(vacuum_retention);
         let (written, companions) = sink.finish_with(fetch_json, staged).await?;
         let mut published: Vec<TableSummary> = companions
             .into_iter()
@@ -545,11 +582,19 @@ async fn open_contacts(
     location: &OutputLocation,
     options: SinkOptions,
     resume: bool,
+    format: TableFormat,
 ) -> Result<(ParquetSink, Start), ExportError> {
     let resumed = if resume {
         ParquetSink::resume(location.clone(), options.clone()).await?
     } else {
         None
+    };
+    let resumed = match resumed {
+        Some((mut sink, checkpoint)) => {
+            sink.set_table_format(format)?;
+            Some((sink, checkpoint))
+        }
+        None => None,
     };
     Ok(match resumed {
         Some((mut sink, checkpoint)) if sink.closed_files() > 0 => {
@@ -581,10 +626,9 @@ async fn open_contacts(
             if resume {
                 tracing::info!("no interrupted run to resume; starting afresh");
             }
-            (
-                ParquetSink::create(location.clone(), options).await?,
-                Start::Fresh,
-            )
+            let mut sink = ParquetSink::create(location.clone(), options).await?;
+            sink.set_table_format(format)?;
+            (sink, Start::Fresh)
         }
     })
 }

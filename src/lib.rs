@@ -18,9 +18,12 @@
 //! ## Features
 //!
 //! - `cli` (default): the `trackly-export` binary and its crates (clap, indicatif, toml,
-//!   tracing-subscriber, anyhow); implies `mock`. Embedders turn default features off.
+//!   tracing-subscriber, anyhow); implies `mock` and `delta`. Embedders turn default features off.
 //! - `mock`: re-exports `trackly-mock` as `trackly_export::mock`, for tests against the
 //!   in-process mock API.
+//! - `delta`: `TableFormat::Delta`, each table a Delta Lake table with one commit per run,
+//!   through delta-rs (`deltalake-core`, which needs Rust 1.95); implied by `cli`. Without it
+//!   delta-rs is not compiled.
 //!
 //! ## One-call export
 //!
@@ -119,7 +122,9 @@ pub use trackly_mock as mock;
 
 pub use batches::{RecordBatches, record_batches};
 pub use error::{ConfigError, ErrorKind, ExportError};
-pub use export::{Export, ExportBuilder, ExportProgress, RunSummary, TableSummary};
+pub use export::{
+    DEFAULT_VACUUM_RETENTION, Export, ExportBuilder, ExportProgress, RunSummary, TableSummary,
+};
 pub use tables::{InvalidTables, Table, Tables};
 pub use trackly_contacts::{
     ContactDecoder, DecodeError, DecoderOptions, InvalidPolicy, Reject, contacts_schema,
@@ -127,8 +132,8 @@ pub use trackly_contacts::{
 };
 pub use trackly_converter::manifest::Manifest;
 pub use trackly_converter::{
-    Compression, ConvertError, FileInfo, LocationOptions, OutputLocation, ParquetSink,
-    WriterOptions,
+    Compression, ConvertError, FileInfo, InvalidTableFormat, LocationOptions, OutputLocation,
+    ParquetSink, TableFormat, WriterOptions,
 };
 pub use trackly_fetcher::{
     ApiError, ApiKey, AttemptError, Client, ClientBuilder, Contact, E164, FetchError, FetchStats,

@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 use trackly_contacts::schema::col;
 use trackly_contacts::{DecodeStats, DecoderOptions, ListDecoder, ListReject, lists_schema};
 use trackly_converter::manifest::LISTS_MANIFEST_FORMAT;
-use trackly_converter::{LISTS_TABLE, OutputLocation, SinkOptions, StagedTable, TableSpec};
+use trackly_converter::{
+    LISTS_TABLE, OutputLocation, SinkOptions, StagedTable, TableFormat, TableSpec,
+};
 use trackly_fetcher::{Client, FetchStats, ListsPage, StatsHandle};
 
 use crate::ExportError;
@@ -131,6 +133,7 @@ impl ListsTable {
     /// Writes the table's staged file (and rejects) for the run `options` describes.
     pub(crate) async fn stage(
         &self,
+        format: TableFormat,
         location: &OutputLocation,
         options: &SinkOptions,
         started_at: DateTime<Utc>,
@@ -145,7 +148,8 @@ impl ListsTable {
             decode: self.decode,
             fetch_stats: serde_json::to_value(&self.fetch).unwrap_or_default(),
         };
-        Ok(StagedTable::stage(
+        Ok(StagedTable::stage_as(
+            format,
             location,
             spec,
             options,

@@ -11,7 +11,7 @@ use trackly_export::{
     ApiKey, ClientBuilder, Compression, E164, InvalidApiKey, InvalidPolicy, Query, RetryConfig,
     WriterOptions,
 };
-use trackly_export::{Table, Tables};
+use trackly_export::{Table, TableFormat, Tables};
 
 use super::flags::ExportArgs;
 
@@ -34,6 +34,8 @@ pub struct FileConfig {
     batch_size: Option<usize>,
     on_invalid: Option<String>,
     retain_days: Option<u32>,
+    table_format: Option<String>,
+    vacuum_retain_hours: Option<u64>,
     extract_date: Option<String>,
     max_rps: Option<f64>,
     bloom_filter: Option<bool>,
@@ -79,6 +81,10 @@ pub struct ExportConfig {
     pub extract_date: Option<NaiveDate>,
     /// `--retain-days`: days of date folders kept before the run's (none: keep everything).
     pub retain_days: Option<u32>,
+    /// `--table-format`.
+    pub table_format: TableFormat,
+    /// `--vacuum-retain-hours` (Delta only; `None`: never vacuum).
+    pub vacuum_retention: Option<std::time::Duration>,
     pub dry_run: bool,
     pub resume: bool,
     /// The key was given with `--api-key` on the command line (it shows in `ps`).
@@ -238,6 +244,17 @@ pub fn resolve(
             "--retain-days must be at least 1 (days of extract dates kept before the run's); omit it to keep everything"
         );
     }
+    let table_format = match pick!(table_format) {
+        None => TableFormat::default(),
+        Some(name) => name
+            .parse::<TableFormat>()
+            .map_err(|e| anyhow::anyhow!("--table-format: {e}"))?,
+    };
+    let vacuum_retention = match pick!(vacuum_retain_hours) {
+        None => Some(trackly_export::DEFAULT_VACUUM_RETENTION),
+        Some(0) => None,
+        Some(hours) => Some(std::time::Duration::from_secs(hours.saturating_mul(3600))),
+    };
     let extract_date = pick!(extract_date)
         .map(|d| {
             NaiveDate::parse_from_str(&d, "%Y-%m-%d")
@@ -258,6 +275,8 @@ pub fn resolve(
         on_invalid,
         extract_date,
         retain_days,
+        table_format,
+        vacuum_retention,
         dry_run: args.dry_run,
         resume: args.resume,
         key_on_command_line,

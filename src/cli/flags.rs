@@ -208,6 +208,17 @@ pub struct ExportArgs {
     #[arg(long, value_name = "N", env = "TRACKLY_RETAIN_DAYS", help_heading = PARQUET)]
     pub retain_days: Option<u32>,
 
+    /// How each table is published: parquet (extract_date= folders with _manifest.json and
+    /// _SUCCESS) or delta (a Delta Lake table partitioned by extract_date, one commit per
+    /// run) [default: parquet].
+    #[arg(long, value_name = "parquet|delta", env = "TRACKLY_TABLE_FORMAT", help_heading = PARQUET)]
+    pub table_format: Option<String>,
+
+    /// Delta only: after each commit, delete the data files that earlier commits removed
+    /// more than H hours ago (VACUUM); 0 never vacuums [default: 168, 7 days].
+    #[arg(long, value_name = "H", env = "TRACKLY_VACUUM_RETAIN_HOURS", help_heading = PARQUET)]
+    pub vacuum_retain_hours: Option<u64>,
+
     /// Attempts per page before giving up [default: 10].
     #[arg(long, value_name = "N", env = "TRACKLY_MAX_ATTEMPTS", help_heading = RELIABILITY)]
     pub max_attempts: Option<u32>,

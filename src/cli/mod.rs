@@ -364,7 +364,9 @@ async fn export(
         .on_invalid(config.on_invalid)
         .tables(config.tables)
         .resume(config.resume)
-        .retain_days(config.retain_days);
+        .retain_days(config.retain_days)
+        .table_format(config.table_format)
+        .vacuum_retention(config.vacuum_retention);
     if let Some(rows) = config.batch_size {
         builder = builder.batch_size(rows);
     }

@@ -509,3 +509,45 @@ pub fn with_s3_env(cmd: &mut Command, endpoint: &str) {
         )
         .env("AWS_REGION", env_or("AWS_REGION", "us-east-1"));
 }
+
+/// `tests/py/check_delta.py MODE TABLE args...` with the venv's Python (deltalake, Polars),
+/// S3 settings from `s3_endpoint` when given; panics with its report when it fails.
+pub fn check_delta_cmd(
+    mode: &str,
+    table: &str,
+    args: &[&str],
+    s3_endpoint: Option<&str>,
+) -> Command {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/check_delta.py");
+    let mut cmd = Command::new(python());
+    cmd.arg(script).arg(mode).arg(table).args(args);
+    if let Some(endpoint) = s3_endpoint {
+        with_s3_env(&mut cmd, endpoint);
+    }
+    cmd
+}
+
+/// Reads the Delta table `table` (a directory or `s3://` URL) with deltalake and Polars and
+/// compares it with `truth` (see `tests/py/check_delta.py check`); returns its report.
+pub fn check_delta(
+    table: &str,
+    truth: &[u8],
+    args: &[&str],
+    s3_endpoint: Option<&str>,
+) -> serde_json::Value {
+    let truth_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(truth_file.path(), truth).unwrap();
+    let truth_path = truth_file.path().to_str().unwrap().to_owned();
+    let mut all = vec![truth_path.as_str()];
+    all.extend_from_slice(args);
+    let out = check_delta_cmd("check", table, &all, s3_endpoint)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "check_delta failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}

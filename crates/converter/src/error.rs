@@ -60,6 +60,27 @@ pub enum ConvertError {
         #[source]
         source: serde_json::Error,
     },
+
+    /// delta-rs failed to read, create, commit to or vacuum a Delta table (feature `delta`).
+    #[cfg(feature = "delta")]
+    #[error("delta table {table}: {source}")]
+    Delta {
+        /// The table's URL.
+        table: String,
+        /// The underlying error.
+        #[source]
+        source: Box<deltalake_core::DeltaTableError>,
+    },
+
+    /// The Delta statistics of a data file could not be gathered (feature `delta`).
+    #[cfg(feature = "delta")]
+    #[error("delta statistics of {path}: {reason}")]
+    DeltaStats {
+        /// The data file (or the table, for a schema problem).
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 impl ConvertError {

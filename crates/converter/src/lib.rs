@@ -11,6 +11,11 @@
 //! - [`manifest`]: the `_manifest.json` written with every run.
 //! - [`retention`]: [`Retention`], the removal of a table's date folders older than N days
 //!   once a run is published.
+//! - [`commit`]: the commit phase, one interface with two implementations (Hive-style
+//!   publication, Delta commit) and explicit [`CommitState`]s.
+//! - [`format`]: [`TableFormat`], how a run is published: Hive-style folders (default) or, with
+//!   the cargo feature `delta`, Delta Lake tables (the `delta` module: one delta-rs commit per
+//!   table and run, file statistics, VACUUM).
 //!
 //! ```no_run
 //! # async fn export(pages: Vec<trackly_contacts::Page>) -> Result<(), Box<dyn std::error::Error>> {
@@ -76,7 +81,11 @@
 //! [`sink::UPLOAD_PART_BYTES`] plus [`sink::UPLOAD_CONCURRENCY`] parts in flight. Lower
 //! `row_group_rows` to lower the peak, at some cost in compression and scan speed.
 
+pub mod commit;
+#[cfg(feature = "delta")]
+pub mod delta;
 mod error;
+pub mod format;
 pub mod location;
 pub mod manifest;
 pub mod publish;
@@ -84,7 +93,9 @@ pub mod retention;
 pub mod sink;
 pub mod table;
 
+pub use commit::CommitState;
 pub use error::{ConvertError, Result};
+pub use format::{InvalidTableFormat, TableFormat};
 pub use location::{LocationOptions, OutputLocation};
 pub use retention::{Retention, RetentionReport};
 pub use sink::{

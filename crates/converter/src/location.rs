@@ -36,6 +36,9 @@ pub struct OutputLocation {
     display: String,
     /// The directory behind a local store, to tidy up directories object stores cannot delete.
     local_root: Option<std::path::PathBuf>,
+    /// The bucket behind an `s3://` store (its root), for the URL of a Delta table.
+    #[cfg_attr(not(feature = "delta"), allow(dead_code))]
+    s3_bucket: Option<String>,
 }
 
 impl fmt::Debug for OutputLocation {
@@ -130,6 +133,7 @@ impl OutputLocation {
                     prefix,
                     display: format!("s3://{}", rest.trim_end_matches('/')),
                     local_root: None,
+                    s3_bucket: Some(bucket.to_owned()),
                 })
             }
             Some((scheme, _)) => Err(fail(&format!(
@@ -159,6 +163,7 @@ impl OutputLocation {
                     prefix: Path::default(),
                     display: input.to_owned(),
                     local_root: Some(root),
+                    s3_bucket: None,
                 })
             }
         }
@@ -172,6 +177,7 @@ impl OutputLocation {
             store,
             prefix,
             local_root: None,
+            s3_bucket: None,
         }
     }
 
@@ -193,6 +199,33 @@ impl OutputLocation {
             // Fails when not empty or already gone, both of which are fine.
             let _ = std::fs::remove_dir(path);
         }
+    }
+
+    /// The store with "/" at its root and the URL of the table `table` in it, as delta-rs
+    /// resolves a table: `file:///dir/table` over the root of the file system,
+    /// `s3://bucket/prefix/table` over the bucket, and `memory:///prefix/table` over any other
+    /// store given to [`from_store`](Self::from_store) (the URL only names the path there).
+    #[cfg(feature = "delta")]
+    pub(crate) fn delta_root(&self, table: &str) -> Result<(Arc<dyn ObjectStore>, url::Url)> {
+        let fail = |reason: String| ConvertError::Location {
+            input: self.display.clone(),
+            reason,
+        };
+        let path = self.child([table]);
+        if let Some(root) = &self.local_root {
+            let mut dir = root.clone();
+            dir.extend(path.parts().map(|p| p.as_ref().to_owned()));
+            let url = url::Url::from_directory_path(&dir)
+                .map_err(|()| fail(format!("{} is not an absolute path", dir.display())))?;
+            let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
+            return Ok((store, url));
+        }
+        let url = match &self.s3_bucket {
+            Some(bucket) => format!("s3://{bucket}/{path}"),
+            None => format!("memory:///{path}"),
+        };
+        let url = url::Url::parse(&url).map_err(|e| fail(format!("no table URL: {e}")))?;
+        Ok((self.store.clone(), url))
     }
 
     /// `prefix/part/part...` as an object path.

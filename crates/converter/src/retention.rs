@@ -63,6 +63,9 @@ use crate::manifest::{LISTS_MANIFEST_FORMAT, MANIFEST_FORMAT};
 use crate::publish::{MANIFEST_FILE, SUCCESS_FILE};
 use crate::sink::{delete_if_exists, list_paths};
 
+/// The partition column: `extract_date`.
+pub const PARTITION_COLUMN: &str = "extract_date";
+
 /// The prefix of a date folder's name: `extract_date=YYYY-MM-DD`.
 pub const PARTITION_PREFIX: &str = "extract_date=";
 

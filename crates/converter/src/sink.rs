@@ -135,10 +135,14 @@ use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
+#[cfg(feature = "delta")]
+use crate::commit::DeltaCommit;
+use crate::commit::{Commit, HivePublish, StagedRun};
 use crate::error::{ConvertError, Result};
+use crate::format::TableFormat;
 use crate::location::OutputLocation;
-use crate::manifest::{MANIFEST_FORMAT, Manifest, ManifestRejects, schema_fields};
-use crate::publish::{RETIRED_DIR, Release, publish};
+use crate::manifest::Manifest;
+use crate::publish::RETIRED_DIR;
 use crate::retention::{Retention, RetentionReport};
 use crate::table::StagedTable;
 use trackly_contacts::decode::Reject;
@@ -378,13 +382,20 @@ struct OpenFile {
     staging: Path,
     part: u32,
     rows: u64,
+    /// The file's Delta statistics, gathered batch by batch (Delta only).
+    #[cfg(feature = "delta")]
+    stats: Option<crate::delta::FileStats>,
 }
 
-struct StagedFile {
-    staging: Path,
-    published: Path,
-    rows: u64,
-    bytes: u64,
+pub(crate) struct StagedFile {
+    /// Where the file is written: under `_staging/` for Parquet, in its date folder (its
+    /// final place, outside the log until the commit) for Delta.
+    pub(crate) staging: Path,
+    pub(crate) published: Path,
+    pub(crate) rows: u64,
+    pub(crate) bytes: u64,
+    /// Delta statistics JSON of the file (Delta only).
+    pub(crate) stats: Option<String>,
 }
 
 struct RejectsFile {
@@ -415,6 +426,11 @@ pub struct ParquetSink {
     decode_stats: trackly_contacts::decode::DecodeStats,
     /// Applied to every table of the run once it is published.
     retention: Option<Retention>,
+    /// How the run is published.
+    format: TableFormat,
+    /// Delta only: the VACUUM after the commit (`None`: no VACUUM).
+    #[cfg_attr(not(feature = "delta"), allow(dead_code))]
+    vacuum_retention: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for ParquetSink {
@@ -466,8 +482,47 @@ impl ParquetSink {
             rejects_written: 0,
             decode_stats: trackly_contacts::decode::DecodeStats::default(),
             retention: None,
+            format: TableFormat::Parquet,
+            #[cfg(feature = "delta")]
+            vacuum_retention: Some(crate::delta::DEFAULT_VACUUM_RETENTION),
+            #[cfg(not(feature = "delta"))]
+            vacuum_retention: None,
             options,
         })
+    }
+
+    /// Publishes the run as `format` (default [`TableFormat::Parquet`]); set it before the
+    /// first [`write`](Self::write). A resumed run must keep the format it was written with:
+    /// its finished files are where that format writes them.
+    pub fn set_table_format(&mut self, format: TableFormat) -> Result<()> {
+        let in_place = |f: &StagedFile| f.staging == f.published;
+        let wrong = match format {
+            TableFormat::Parquet => self.closed.iter().any(in_place),
+            #[cfg(feature = "delta")]
+            TableFormat::Delta => self.closed.iter().any(|f| !in_place(f)),
+        };
+        if wrong || self.current.is_some() {
+            return Err(ConvertError::InvalidOption {
+                option: "table_format",
+                reason: format!(
+                    "run {} was written with another table format; resume it with the same one",
+                    self.options.run_id
+                ),
+            });
+        }
+        self.format = format;
+        Ok(())
+    }
+
+    /// The format the run is published as.
+    pub fn table_format(&self) -> TableFormat {
+        self.format
+    }
+
+    /// Delta only: after the commit, delete the data files that earlier commits removed more
+    /// than `retention` ago (default 7 days; `None`: never); see [`delta`](crate::delta).
+    pub fn set_vacuum_retention(&mut self, retention: Option<std::time::Duration>) {
+        self.vacuum_retention = retention;
     }
 
     /// Picks up the newest interrupted run of the same extract date and query (see
@@ -521,6 +576,7 @@ impl ParquetSink {
                     .join(part_name(file.part, &checkpoint.run_id)),
                 rows: file.rows,
                 bytes: file.bytes,
+                stats: file.stats.clone(),
             });
             sink.next_part = sink.next_part.max(file.part + 1);
         }
@@ -584,6 +640,7 @@ impl ParquetSink {
                     staging: f.staging.to_string(),
                     rows: f.rows,
                     bytes: f.bytes,
+                    stats: f.stats.clone(),
                 })
                 .collect(),
             rejects: self.closed_rejects.iter().map(|p| p.to_string()).collect(),
@@ -688,6 +745,10 @@ impl ParquetSink {
             .write(batch)
             .await
             .map_err(|e| ConvertError::parquet(&file.staging, e))?;
+        #[cfg(feature = "delta")]
+        if let Some(stats) = file.stats.as_mut() {
+            stats.merge(&file.staging, batch)?;
+        }
         file.rows += batch.num_rows() as u64;
         let size = file.writer.bytes_written() + file.writer.in_progress_size();
         if size as u64 >= self.options.writer.target_file_bytes {
@@ -807,10 +868,18 @@ impl ParquetSink {
     fn open_next(&mut self) -> Result<()> {
         let part = self.next_part;
         self.next_part += 1;
-        let staging = self.staging_dir.clone().join(format!(
-            "{}.inprogress",
-            part_name(part, &self.options.run_id)
-        ));
+        let staging = match self.format {
+            TableFormat::Parquet => self.staging_dir.clone().join(format!(
+                "{}.inprogress",
+                part_name(part, &self.options.run_id)
+            )),
+            // Outside the log until the commit: invisible to Delta readers where it is.
+            #[cfg(feature = "delta")]
+            TableFormat::Delta => self
+                .date_dir
+                .clone()
+                .join(part_name(part, &self.options.run_id)),
+        };
         let upload = BufWriter::with_capacity(
             self.location.store().clone(),
             staging.clone(),
@@ -824,6 +893,11 @@ impl ParquetSink {
             staging,
             part,
             rows: 0,
+            #[cfg(feature = "delta")]
+            stats: match self.format {
+                TableFormat::Delta => Some(crate::delta::FileStats::new(&contacts_schema())?),
+                TableFormat::Parquet => None,
+            },
         });
         Ok(())
     }
@@ -843,29 +917,32 @@ impl ParquetSink {
             .date_dir
             .clone()
             .join(part_name(file.part, &self.options.run_id));
+        #[cfg(feature = "delta")]
+        let stats = match file.stats {
+            Some(mut stats) => {
+                if file.rows == 0 {
+                    // `numRecords: 0` needs one (empty) batch merged.
+                    stats.merge(&file.staging, &RecordBatch::new_empty(contacts_schema()))?;
+                }
+                stats.finish(&file.staging)?
+            }
+            None => None,
+        };
+        #[cfg(not(feature = "delta"))]
+        let stats = None;
         self.closed.push(StagedFile {
             staging: file.staging,
             published,
             rows: file.rows,
             bytes,
+            stats,
         });
         Ok(())
     }
 
-    /// Steps 1–5 of the module docs. A failure at steps 2–4 rolls the date folder back before
-    /// the error is returned.
-    async fn publish(
-        &mut self,
-        fetch_stats: serde_json::Value,
-        companions: &[StagedTable],
-    ) -> Result<(SinkSummary, Vec<SinkSummary>)> {
-        let store = self.location.store().clone();
-        let store = store.as_ref();
-
-        if self.current.is_none() && self.closed.is_empty() {
-            self.open_next()?;
-        }
-        self.close_current().await?;
+    /// Closes the rejects segment in progress; returns `(staged, published)` of the run's one
+    /// rejects file (several segments of a resumed run are joined first), if any.
+    async fn close_rejects(&mut self, store: &dyn ObjectStore) -> Result<Option<(Path, Path)>> {
         if let Some(mut file) = self.rejects.take() {
             file.writer
                 .shutdown()
@@ -873,7 +950,7 @@ impl ParquetSink {
                 .map_err(|e| io_storage(&file.staging, e))?;
             self.closed_rejects.push(file.staging);
         }
-        let rejects_file = match self.closed_rejects.as_slice() {
+        Ok(match self.closed_rejects.as_slice() {
             [] => None,
             segments => {
                 let final_path = self
@@ -906,63 +983,46 @@ impl ParquetSink {
                     Some((joined, final_path))
                 }
             }
-        };
+        })
+    }
 
-        // The manifest is built before the date folder is touched: from the first move on,
-        // only the store can fail.
-        let files: Vec<FileInfo> = self
-            .closed
-            .iter()
-            .map(|f| FileInfo {
-                path: f.published.to_string(),
-                rows: f.rows,
-                bytes: f.bytes,
-            })
-            .collect();
-        let rows = files.iter().map(|f| f.rows).sum();
-        let bytes = files.iter().map(|f| f.bytes).sum();
-        let finished_at = Utc::now();
-        let manifest = Manifest {
-            format: MANIFEST_FORMAT.to_owned(),
-            table: CONTACTS_TABLE.to_owned(),
-            run_id: self.options.run_id.clone(),
-            extract_date: self.options.extract_date.to_string(),
-            started_at: rfc3339(self.started_at),
-            finished_at: rfc3339(finished_at),
-            query: self.options.query_json.clone(),
-            schema: schema_fields(),
-            files: files.clone(),
-            rows,
-            bytes,
+    /// Closes the last file and the rejects, then hands the run to the commit of its format
+    /// ([`commit`](crate::commit): Hive-style publication or a Delta commit); once committed,
+    /// removes this run's staging and that of older interrupted runs of the date.
+    async fn publish(
+        &mut self,
+        fetch_stats: serde_json::Value,
+        companions: &[StagedTable],
+    ) -> Result<(SinkSummary, Vec<SinkSummary>)> {
+        let store = self.location.store().clone();
+        let store = store.as_ref();
+
+        if self.current.is_none() && self.closed.is_empty() {
+            self.open_next()?;
+        }
+        self.close_current().await?;
+        let rejects_file = self.close_rejects(store).await?;
+        let run = StagedRun {
+            location: &self.location,
+            options: &self.options,
+            started_at: self.started_at,
+            table_dir: &self.contacts_dir,
+            date_dir: &self.date_dir,
+            retired_dir: &self.retired_dir,
+            files: &self.closed,
+            rejects_file,
+            rejects_written: self.rejects_written,
+            decode_stats: self.decode_stats,
             fetch_stats,
-            decode: self.decode_stats,
-            rejects: ManifestRejects {
-                count: self.rejects_written,
-                file: rejects_file.as_ref().map(|(_, p)| p.to_string()),
-            },
-            writer: self.options.writer.clone(),
-            tables: Vec::new(),
-            retention: None,
+            retention: self.retention,
+            vacuum_retention: self.vacuum_retention,
+            companions,
         };
-        let mut moves: Vec<(Path, Path)> = self
-            .closed
-            .iter()
-            .map(|f| (f.staging.clone(), f.published.clone()))
-            .collect();
-        moves.extend(rejects_file);
-        // The contacts go last: their `_SUCCESS`, the run's last object, says everything of
-        // the run is in place.
-        let mut releases: Vec<Release> = companions
-            .iter()
-            .map(|table| table.release(finished_at))
-            .collect();
-        releases.push(Release {
-            date_dir: self.date_dir.clone(),
-            retired_dir: self.retired_dir.clone(),
-            moves,
-            manifest,
-        });
-        let manifests = publish(store, releases, self.retention).await?;
+        let summaries = match self.format {
+            TableFormat::Parquet => HivePublish::default().commit(run).await?,
+            #[cfg(feature = "delta")]
+            TableFormat::Delta => DeltaCommit::default().commit(run).await?,
+        };
 
         // This run's staging (checkpoint, joined segments) and that of older interrupted runs
         // of the same date are of no use any more.
@@ -972,15 +1032,12 @@ impl ParquetSink {
         for table in companions {
             table.clean_up_after_publication().await;
         }
-        let mut summaries: Vec<SinkSummary> = manifests
-            .into_iter()
-            .map(|(path, m)| SinkSummary::of(&path, m))
-            .collect();
-        let contacts = summaries.pop().ok_or_else(|| ConvertError::InvalidOption {
-            option: "publication",
-            reason: "no contacts manifest was written (bug)".into(),
-        })?;
-        Ok((contacts, summaries))
+        Ok(summaries)
+    }
+
+    #[cfg(feature = "delta")]
+    fn delta_target(&self) -> Result<crate::delta::DeltaTarget> {
+        crate::commit::contacts_delta_target(&self.location, &self.contacts_dir)
     }
 
     /// Best-effort removal of everything this run staged.
@@ -989,6 +1046,12 @@ impl ParquetSink {
         if let Some(file) = self.current.take() {
             let mut upload = file.writer.into_inner();
             let _ = upload.abort().await;
+        }
+        #[cfg(feature = "delta")]
+        if self.format == TableFormat::Delta {
+            let target = self.delta_target();
+            let files: Vec<Path> = self.closed.iter().map(|f| f.staging.clone()).collect();
+            discard_uncommitted(store.as_ref(), target, &files).await;
         }
         if let Some(mut file) = self.rejects.take() {
             let _ = file.writer.abort().await;
@@ -1060,6 +1123,26 @@ impl ParquetSink {
             if checkpoint.extract_date != extract_date.to_string() {
                 continue;
             }
+            // Delta: the run's finished files are in the date folder, not in its staging.
+            #[cfg(feature = "delta")]
+            {
+                let outside: Vec<Path> = checkpoint
+                    .files
+                    .iter()
+                    .map(|f| Path::from(f.staging.as_str()))
+                    .filter(|p| p.prefix_match(&run_dir).is_none())
+                    .collect();
+                let target = location.delta_root(CONTACTS_TABLE).map(|(root, url)| {
+                    crate::delta::DeltaTarget::new(
+                        root,
+                        url,
+                        location.child([CONTACTS_TABLE]),
+                        CONTACTS_TABLE,
+                        contacts_schema(),
+                    )
+                });
+                discard_uncommitted(store.as_ref(), target, &outside).await;
+            }
             for path in list_paths(store.as_ref(), &run_dir).await? {
                 delete_if_exists(store.as_ref(), &path).await?;
             }
@@ -1077,6 +1160,36 @@ impl ParquetSink {
         self.location
             .remove_empty_local_dir(&root.clone().join(RETIRED_DIR));
         self.location.remove_empty_local_dir(&root);
+    }
+}
+
+/// Delta only: deletes those of `files` (written in their date folder) that the table's
+/// current snapshot does not use. When the table cannot be read, nothing is deleted: a commit
+/// whose answer was lost may have used them, and a file left over is invisible to readers.
+#[cfg(feature = "delta")]
+pub(crate) async fn discard_uncommitted(
+    store: &dyn ObjectStore,
+    target: Result<crate::delta::DeltaTarget>,
+    files: &[Path],
+) {
+    if files.is_empty() {
+        return;
+    }
+    let active = match target {
+        Ok(target) => target.active_files().await,
+        Err(e) => Err(e),
+    };
+    match active {
+        Ok(active) => {
+            for path in files.iter().filter(|p| !active.contains(*p)) {
+                let _ = delete_if_exists(store, path).await;
+            }
+        }
+        Err(e) => tracing::warn!(
+            error = %e,
+            files = files.len(),
+            "cannot read the delta table; the run's data files stay (unused by any snapshot)"
+        ),
     }
 }
 
@@ -1120,6 +1233,9 @@ pub struct CheckpointFile {
     pub rows: u64,
     /// Size in bytes.
     pub bytes: u64,
+    /// Its Delta statistics (Delta only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<String>,
 }
 
 async fn read_checkpoint(store: &dyn ObjectStore, run_dir: &Path) -> Result<Option<Checkpoint>> {

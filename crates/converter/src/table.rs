@@ -51,6 +51,7 @@ use parquet::arrow::AsyncArrowWriter;
 use serde::Serialize;
 
 use crate::error::{ConvertError, Result};
+use crate::format::TableFormat;
 use crate::location::OutputLocation;
 use crate::manifest::{Manifest, ManifestRejects, schema_fields_of};
 use crate::publish::{RETIRED_DIR, Release, publish};
@@ -102,6 +103,13 @@ pub struct StagedTable {
     rejects: ManifestRejects,
     /// Applied by [`publish`](Self::publish).
     retention: Option<Retention>,
+    format: TableFormat,
+    /// Delta statistics JSON of the file (Delta only).
+    #[cfg_attr(not(feature = "delta"), allow(dead_code))]
+    stats: Option<String>,
+    /// Delta only: the VACUUM after [`publish`](Self::publish).
+    #[cfg_attr(not(feature = "delta"), allow(dead_code))]
+    vacuum_retention: Option<std::time::Duration>,
 }
 
 impl StagedTable {
@@ -110,6 +118,29 @@ impl StagedTable {
     /// `options.run_id` started at `started_at`. Anything this run staged for the table
     /// before (an attempt killed earlier) is removed first.
     pub async fn stage<R: Serialize>(
+        location: &OutputLocation,
+        spec: TableSpec,
+        options: &SinkOptions,
+        started_at: DateTime<Utc>,
+        batch: &RecordBatch,
+        rejects: &[R],
+    ) -> Result<StagedTable> {
+        Self::stage_as(
+            TableFormat::Parquet,
+            location,
+            spec,
+            options,
+            started_at,
+            batch,
+            rejects,
+        )
+        .await
+    }
+
+    /// [`stage`](Self::stage) for a run published as `format`. With Delta the Parquet file is
+    /// written in its date folder (outside the log until the commit) with its statistics.
+    pub async fn stage_as<R: Serialize>(
+        format: TableFormat,
         location: &OutputLocation,
         spec: TableSpec,
         options: &SinkOptions,
@@ -141,6 +172,12 @@ impl StagedTable {
                 file: None,
             },
             retention: None,
+            format,
+            stats: None,
+            #[cfg(feature = "delta")]
+            vacuum_retention: Some(crate::delta::DEFAULT_VACUUM_RETENTION),
+            #[cfg(not(feature = "delta"))]
+            vacuum_retention: None,
         };
         staged.remove_staging().await?;
         match staged.write(batch, rejects).await {
@@ -176,10 +213,45 @@ impl StagedTable {
         self
     }
 
+    /// Delta only: the VACUUM after [`publish`](Self::publish) (default 7 days; `None`:
+    /// never). Published with the contacts, the table follows the sink's
+    /// [`set_vacuum_retention`](crate::ParquetSink::set_vacuum_retention).
+    pub fn with_vacuum_retention(mut self, retention: Option<std::time::Duration>) -> Self {
+        self.vacuum_retention = retention;
+        self
+    }
+
+    /// The format the table is published as.
+    pub fn table_format(&self) -> TableFormat {
+        self.format
+    }
+
     /// Publishes this table alone, for a run that exports no contacts: the steps, order and
-    /// rollback of [`ParquetSink::finish`](crate::ParquetSink::finish). On error the date
-    /// folder is as it was and the staged objects are removed.
+    /// rollback of [`ParquetSink::finish`](crate::ParquetSink::finish) (Delta: one commit). On
+    /// error the date folder is as it was and the staged objects are removed.
     pub async fn publish(self) -> Result<SinkSummary> {
+        #[cfg(feature = "delta")]
+        if self.format == TableFormat::Delta {
+            return match self.commit_delta(self.retention, Utc::now()).await {
+                Ok(summary) => {
+                    if let Some(retention) = self.vacuum_retention
+                        && let Ok(target) = self.delta_target()
+                        && let Err(e) = target.vacuum(retention).await
+                    {
+                        tracing::warn!(error = %e, "vacuum failed; the table is unchanged");
+                    }
+                    self.clean_up_after_publication().await;
+                    Ok(summary)
+                }
+                Err(e) => {
+                    let table = self.spec.name;
+                    if let Err(cleanup) = self.abort().await {
+                        tracing::warn!(%cleanup, table, "cannot remove a staged table");
+                    }
+                    Err(e)
+                }
+            };
+        }
         let store = self.location.store().clone();
         let release = self.release(Utc::now());
         match publish(store.as_ref(), vec![release], self.retention).await {
@@ -202,8 +274,103 @@ impl StagedTable {
         }
     }
 
-    /// Abandons the table: deletes what was staged. Nothing in the date folder is touched.
+    /// The table's Delta commit: its rejects file moves into the date folder, then one commit
+    /// replaces the date (see [`delta`](crate::delta)). On error the rejects file is removed
+    /// again; the data file is left to [`abort`](Self::abort).
+    #[cfg(feature = "delta")]
+    pub(crate) async fn commit_delta(
+        &self,
+        retention: Option<Retention>,
+        finished_at: DateTime<Utc>,
+    ) -> Result<SinkSummary> {
+        let store = self.location.store().clone();
+        let rejects: Vec<&(Path, Path)> = self.moves.iter().filter(|(s, p)| s != p).collect();
+        for (staged, published) in &rejects {
+            store
+                .rename(staged, published)
+                .await
+                .map_err(|e| ConvertError::storage(published, e))?;
+        }
+        let extract_date = self.options.extract_date;
+        let expire_before = retention.map(|r| r.cutoff(extract_date));
+        let rfc3339 = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let metadata = serde_json::json!({
+            "table": self.spec.name,
+            "run_id": self.options.run_id,
+            "extract_date": extract_date.to_string(),
+            "started_at": rfc3339(self.started_at),
+            "finished_at": rfc3339(finished_at),
+            "query": self.spec.query_json,
+            "rows": self.file.rows,
+            "bytes": self.file.bytes,
+            "rejects": self.rejects,
+            "fetch_stats": self.spec.fetch_stats,
+            "decode": self.spec.decode,
+            "writer": self.options.writer,
+        });
+        let file = crate::delta::DeltaFile {
+            path: Path::from(self.file.path.as_str()),
+            bytes: self.file.bytes,
+            rows: self.file.rows,
+            stats: self.stats.clone(),
+        };
+        let committed = match self.delta_target() {
+            Ok(target) => {
+                target
+                    .commit_partition(extract_date, &[file], expire_before, metadata)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match committed {
+            Ok(commit) => {
+                tracing::info!(
+                    table = self.spec.name,
+                    version = commit.version,
+                    removed = commit.removed_files,
+                    "delta commit"
+                );
+                Ok(SinkSummary {
+                    files: vec![self.file.clone()],
+                    rows: self.file.rows,
+                    bytes: self.file.bytes,
+                    rejects: self.rejects.count,
+                    manifest_path: commit.log_path.to_string(),
+                    retention: retention.zip(expire_before).map(|(r, cutoff)| {
+                        crate::delta::retention_report(r.retain_days(), cutoff, commit.expired)
+                    }),
+                })
+            }
+            Err(e) => {
+                for (_, published) in rejects {
+                    let _ = delete_if_exists(store.as_ref(), published).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    #[cfg(feature = "delta")]
+    pub(crate) fn delta_target(&self) -> Result<crate::delta::DeltaTarget> {
+        let (root, url) = self.location.delta_root(self.spec.name)?;
+        Ok(crate::delta::DeltaTarget::new(
+            root,
+            url,
+            self.location.child([self.spec.name]),
+            self.spec.name,
+            self.spec.schema.clone(),
+        ))
+    }
+
+    /// Abandons the table: deletes what was staged. Nothing in the date folder is touched
+    /// (Delta: the data file written there is deleted unless a commit uses it).
     pub async fn abort(self) -> Result<()> {
+        #[cfg(feature = "delta")]
+        if self.format == TableFormat::Delta && !self.file.path.is_empty() {
+            let store = self.location.store().clone();
+            let file = Path::from(self.file.path.as_str());
+            crate::sink::discard_uncommitted(store.as_ref(), self.delta_target(), &[file]).await;
+        }
         let result = self.remove_staging().await;
         self.remove_staging_dirs();
         result
@@ -279,7 +446,11 @@ impl StagedTable {
     ) -> Result<()> {
         let run_id = self.options.run_id.clone();
         let part = format!("part-00000-{run_id}.parquet");
-        let staging = self.staging_dir.clone().join(format!("{part}.inprogress"));
+        let staging = match self.format {
+            TableFormat::Parquet => self.staging_dir.clone().join(format!("{part}.inprogress")),
+            #[cfg(feature = "delta")]
+            TableFormat::Delta => self.date_dir.clone().join(part.as_str()),
+        };
         let props = self
             .options
             .writer
@@ -302,6 +473,12 @@ impl StagedTable {
             .finish()
             .await
             .map_err(|e| ConvertError::parquet(&staging, e))?;
+        #[cfg(feature = "delta")]
+        if self.format == TableFormat::Delta {
+            let mut stats = crate::delta::FileStats::new(&self.spec.schema)?;
+            stats.merge(&staging, batch)?;
+            self.stats = stats.finish(&staging)?;
+        }
         let published = self.date_dir.clone().join(part);
         self.file = FileInfo {
             path: published.to_string(),
