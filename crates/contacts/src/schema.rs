@@ -71,7 +71,7 @@ pub const MAP_KEY: &str = "key";
 pub const MAP_VALUE: &str = "value";
 
 /// Column positions in [`contacts_schema`] (and [`page_schema`]), for
-/// `batch.column(col::REVENUE_TOTAL)`; derived from [`FIELDS`](crate::fields::FIELDS).
+/// `batch.column(col::REVENUE_TOTAL)`; derived from [`FIELDS`].
 pub mod col {
     use crate::fields::{FIELDS, index};
 

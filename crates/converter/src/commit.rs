@@ -1,7 +1,7 @@
 //! The commit phase of a run: how its finished files become what readers see. One small
-//! interface, [`Commit`], with two implementations:
+//! interface, `Commit`, with two implementations:
 //!
-//! - [`HivePublish`] ([`TableFormat::Parquet`](crate::TableFormat::Parquet)): the staged files
+//! - `HivePublish` (`TableFormat::Parquet`): the staged files
 //!   are renamed into their `extract_date=` folders, then `_manifest.json` and `_SUCCESS` are
 //!   written, every table of the run in one step with a rollback (see [`publish`](crate::publish));
 //! - `DeltaCommit` (`TableFormat::Delta`, feature `delta`): one Delta commit per table, the

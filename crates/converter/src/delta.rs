@@ -20,7 +20,7 @@
 //!
 //! # What a commit does
 //!
-//! [`DeltaTarget::commit_partition`] reads the newest snapshot, then commits in one version:
+//! `DeltaTarget::commit_partition` reads the newest snapshot, then commits in one version:
 //! a `remove` for every file of the run's `extract_date` (and, with a
 //! [`Retention`](crate::Retention), of the dates before its cutoff) and an `add` for each new
 //! file, with its partition value and statistics (`numRecords`, `minValues`, `maxValues`,
@@ -45,7 +45,7 @@
 //!
 //! # Vacuum
 //!
-//! [`DeltaTarget::vacuum`] deletes the data files that commits removed more than the retention
+//! `DeltaTarget::vacuum` deletes the data files that commits removed more than the retention
 //! ago (delta-rs's `lite` mode: only files a `remove` names, never a file of the current
 //! snapshot, never a file outside the log). It records `VACUUM START` / `VACUUM END` commits
 //! when, and only when, it deletes something.
@@ -78,7 +78,7 @@ use crate::retention::{PARTITION_COLUMN, RetentionReport};
 /// Times a commit is planned and tried when other writers commit to the table meanwhile.
 pub const COMMIT_ATTEMPTS: u32 = 5;
 
-/// The default of [`DeltaTarget::vacuum`]'s retention: 7 days, Delta's own default
+/// The default of `DeltaTarget::vacuum`'s retention: 7 days, Delta's own default
 /// (`delta.deletedFileRetentionDuration`).
 pub const DEFAULT_VACUUM_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 

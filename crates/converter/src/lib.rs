@@ -13,7 +13,7 @@
 //!   once a run is published.
 //! - [`commit`]: the commit phase, one interface with two implementations (Hive-style
 //!   publication, Delta commit) and explicit [`CommitState`]s.
-//! - [`format`]: [`TableFormat`], how a run is published: Hive-style folders (default) or, with
+//! - [`format`](mod@format): [`TableFormat`], how a run is published: Hive-style folders (default) or, with
 //!   the cargo feature `delta`, Delta Lake tables (the `delta` module: one delta-rs commit per
 //!   table and run, file statistics, VACUUM).
 //!

@@ -109,7 +109,7 @@ pub use client::{
 };
 pub use decode_pool::default_decode_threads;
 pub use error::{AttemptError, FetchError};
-pub use lists::LISTS_PER_PAGE;
+pub use lists::{LISTS_PER_PAGE, MAX_LIST_READS};
 pub use paginate::{Contacts, ResumeFrom};
 pub use query::{E164, InvalidE164, Query};
 pub use retry::{BackoffConfig, GaveUp, RetryConfig};

@@ -58,10 +58,19 @@ struct Listing {
 }
 
 impl Client {
-    /// Every list, deleted ones included, read until two complete reads agree (see the
-    /// [module docs](self)). Retries and errors are those of contact pages; requests are
-    /// counted in `stats`. A list deleted between the two listings of the read returned
-    /// appears in both answers, active in the first and deleted in the second.
+    /// Every list, deleted ones included: the default listing and `status=deleted`, each paged
+    /// through when its answers carry a `pagination` block, read completely again until two
+    /// reads in a row hold the same list ids and every paged listing is consistent (its pages
+    /// report one `total`, and that many distinct lists came back). A list restored between
+    /// the two requests of a read is in neither answer, and a list created or deleted while a
+    /// paged listing is read shifts the others by one place: so one read is never trusted
+    /// alone. Lists that change under [`MAX_LIST_READS`] reads in a row are
+    /// [`FetchError::UnstableLists`]. A list that flips in step with the requests escapes
+    /// both reads; [`Client::list`] reads one by id, for the `list_id`s of the contacts.
+    ///
+    /// Retries and errors are those of contact pages; requests are counted in `stats`. A list
+    /// deleted between the two listings of the read returned appears in both answers, active
+    /// in the first and deleted in the second.
     pub async fn lists(&self, stats: &StatsHandle) -> Result<Vec<ListsPage>, FetchError> {
         let admission = Admission::new(1, self.inner.max_rps);
         let mut previous: Option<BTreeSet<i64>> = None;
