@@ -101,14 +101,9 @@ impl ListsTable {
             "contacts refer to lists the listings left out; reading them by id"
         );
         let before = stats.snapshot();
+        let (found, unknown) = client.lists_by_id(&missing, stats).await?;
         let mut pages = self.pages;
-        let mut unknown = Vec::new();
-        for id in missing {
-            match client.list(id, stats).await? {
-                Some(page) => pages.push(page),
-                None => unknown.push(id),
-            }
-        }
+        pages.extend(found);
         if let Some(first) = unknown.first() {
             tracing::warn!(
                 lists = unknown.len(),

@@ -156,72 +156,50 @@ async fn build_reports_configuration_errors_as_types() {
     let server = mock(10, Faults::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let location = || OutputLocation::parse(dir.path().to_str().unwrap()).unwrap();
+    // A builder with a client and a location, and what `build()` says of it.
+    let full = || {
+        Export::builder()
+            .client(client(&server))
+            .location(location())
+    };
+    let config_error = |builder: trackly_export::ExportBuilder| -> ConfigError {
+        match builder.build().err().unwrap() {
+            ExportError::Config(e) => {
+                assert_eq!(ExportError::Config(e.clone()).kind(), ErrorKind::Config);
+                e
+            }
+            other => panic!("not a configuration error: {other}"),
+        }
+    };
 
-    let err = Export::builder()
-        .location(location())
-        .build()
-        .err()
-        .unwrap();
-    assert!(
-        matches!(err, ExportError::Config(ConfigError::MissingClient)),
-        "{err}"
-    );
-    assert_eq!(err.kind(), ErrorKind::Config);
-    let err = Export::builder()
-        .client(client(&server))
-        .build()
-        .err()
-        .unwrap();
-    assert!(
-        matches!(err, ExportError::Config(ConfigError::MissingLocation)),
-        "{err}"
-    );
-    let err = Export::builder()
-        .client(client(&server))
-        .location(location())
-        .batch_size(0)
-        .build()
-        .err()
-        .unwrap();
-    assert!(
-        matches!(err, ExportError::Config(ConfigError::ZeroBatchSize)),
-        "{err}"
-    );
-    let err = Export::builder()
-        .client(client(&server))
-        .location(location())
-        .writer(WriterOptions {
-            row_group_rows: 0,
-            ..WriterOptions::default()
-        })
-        .build()
-        .err()
-        .unwrap();
+    let err = config_error(Export::builder().location(location()));
+    assert!(matches!(err, ConfigError::MissingClient), "{err}");
+    let err = config_error(Export::builder().client(client(&server)));
+    assert!(matches!(err, ConfigError::MissingLocation), "{err}");
+    let err = config_error(full().batch_size(0));
+    assert!(matches!(err, ConfigError::ZeroBatchSize), "{err}");
+    let err = config_error(full().writer(WriterOptions {
+        row_group_rows: 0,
+        ..WriterOptions::default()
+    }));
     assert!(
         matches!(
             &err,
-            ExportError::Config(ConfigError::InvalidOption {
+            ConfigError::InvalidOption {
                 option: "row_group_rows",
                 ..
-            })
+            }
         ),
         "{err}"
     );
-    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
-    let err = Export::builder()
-        .client(client(&server))
-        .location(location())
-        .retain_days(Some(0))
-        .build()
-        .err()
-        .unwrap();
+    let err = config_error(full().retain_days(Some(0)));
     assert!(
         matches!(
             &err,
-            ExportError::Config(ConfigError::InvalidOption {
+            ConfigError::InvalidOption {
                 option: "retain_days",
                 ..
-            })
+            }
         ),
         "{err}"
     );

@@ -19,7 +19,7 @@
 //! an error, [`FetchError::UnstableLists`], never a short lists table.
 //!
 //! What the two reads cannot see (a list whose status flips back and forth in step with the
-//! requests) the contacts can: [`Client::list`] reads one list by id, and the export asks it
+//! requests) the contacts can: [`Client::lists_by_id`] reads lists by id, and the export asks it
 //! for every `list_id` its contacts carry that the lists left out.
 
 use std::collections::BTreeSet;
@@ -66,7 +66,7 @@ impl Client {
     /// paged listing is read shifts the others by one place: so one read is never trusted
     /// alone. Lists that change under [`MAX_LIST_READS`] reads in a row are
     /// [`FetchError::UnstableLists`]. A list that flips in step with the requests escapes
-    /// both reads; [`Client::list`] reads one by id, for the `list_id`s of the contacts.
+    /// both reads; [`Client::lists_by_id`] reads them by id, for the `list_id`s of the contacts.
     ///
     /// Retries and errors are those of contact pages; requests are counted in `stats`. A list
     /// deleted between the two listings of the read returned appears in both answers, active
@@ -102,19 +102,38 @@ impl Client {
         })
     }
 
-    /// One list by id, `GET /v2/lists/{id}`: `None` when the API answers 404. Counted in
-    /// `stats` ([`FetchStats::lists_by_id`](crate::FetchStats::lists_by_id),
+    /// The lists with these ids, one `GET /v2/lists/{id}` each, one at a time under the
+    /// client's request rate: the answers found, and the ids the API answered 404 for. Counted
+    /// in `stats` ([`FetchStats::lists_by_id`](crate::FetchStats::lists_by_id),
     /// [`lists_unknown`](crate::FetchStats::lists_unknown)).
-    pub async fn list(
+    pub async fn lists_by_id(
+        &self,
+        ids: &[i64],
+        stats: &StatsHandle,
+    ) -> Result<(Vec<ListsPage>, Vec<i64>), FetchError> {
+        let admission = Admission::new(1, self.inner.max_rps);
+        let mut found = Vec::new();
+        let mut unknown = Vec::new();
+        for &id in ids {
+            match self.list(id, &admission, stats).await? {
+                Some(page) => found.push(page),
+                None => unknown.push(id),
+            }
+        }
+        Ok((found, unknown))
+    }
+
+    /// One list by id: `None` when the API answers 404.
+    async fn list(
         &self,
         id: i64,
+        admission: &Arc<Admission>,
         stats: &StatsHandle,
     ) -> Result<Option<ListsPage>, FetchError> {
-        let admission = Admission::new(1, self.inner.max_rps);
         let url = self.list_url(id);
         let source = format!("GET /v2/lists/{id}");
         let got = self
-            .get(url, 1, &admission, stats, move |body| {
+            .get(url, 1, admission, stats, move |body| {
                 ListsPage::parse_one(source.clone(), body)
             })
             .await;
