@@ -7,7 +7,7 @@ use std::task::{Context, Poll, ready};
 use arrow_array::RecordBatch;
 use futures::{Stream, StreamExt};
 use trackly_contacts::{ContactDecoder, DecoderOptions, Reject};
-use trackly_fetcher::{Client, Contacts, FetchStats, Query, StatsHandle};
+use trackly_fetcher::{Client, Contacts, FetchStats, Frontier, Query, StatsHandle};
 
 use crate::ExportError;
 
@@ -35,8 +35,8 @@ pub struct RecordBatches {
     /// Number and `pagination.total` of the page decoded last.
     last_page: Option<(u64, u64)>,
     /// [`Page::frontier`](trackly_fetcher::Page::frontier) of the page decoded before it.
-    written_frontier: Option<i64>,
-    last_frontier: Option<i64>,
+    written_frontier: Option<Frontier>,
+    last_frontier: Option<Frontier>,
 }
 
 impl RecordBatches {
@@ -59,10 +59,10 @@ impl RecordBatches {
         self.last_page
     }
 
-    /// Every contact present throughout the run with a `signup_date` above this (microseconds)
-    /// is in the pages delivered before [`last_page`](Self::last_page): where a resumed run can
-    /// start without missing anything (see [`ResumeFrom`](trackly_fetcher::ResumeFrom)).
-    pub fn resume_frontier(&self) -> Option<i64> {
+    /// Every contact present throughout the run with a `signup_date` above this frontier is in
+    /// the pages delivered before [`last_page`](Self::last_page): where a resumed run can start
+    /// without missing anything (see [`ResumeFrom`](trackly_fetcher::ResumeFrom)).
+    pub fn resume_frontier(&self) -> Option<Frontier> {
         self.written_frontier
     }
 

@@ -15,7 +15,7 @@ use trackly_converter::{
     FileInfo, OutputLocation, ParquetSink, Retention, RetentionReport, SinkOptions, SinkSummary,
     TableFormat, WriterOptions,
 };
-use trackly_fetcher::{Client, FetchStats, Query, ResumeFrom, StatsHandle};
+use trackly_fetcher::{Client, FetchStats, Frontier, Query, ResumeFrom, StatsHandle};
 
 use crate::lists::{ListIds, ListsTable};
 use crate::{ConfigError, ExportError, RecordBatches, Table, Tables};
@@ -341,6 +341,35 @@ struct Progress {
     /// Every contact above this `signup_date` (microseconds) was written before that page.
     #[serde(default)]
     frontier: Option<i64>,
+    /// The page that held the frontier's key (absent from older checkpoints: those resume
+    /// from `page` and step back).
+    #[serde(default)]
+    frontier_page: Option<u64>,
+}
+
+impl Progress {
+    fn of(batches: &RecordBatches) -> Progress {
+        let (page, total) = batches.last_page().unwrap_or((1, 0));
+        let frontier = batches.resume_frontier();
+        Progress {
+            page,
+            total,
+            frontier: frontier.map(|f| f.signup_date),
+            frontier_page: frontier.map(|f| f.page),
+        }
+    }
+
+    fn resume_from(self, delivered: Vec<(String, String)>) -> ResumeFrom {
+        ResumeFrom {
+            page: self.page,
+            total: self.total,
+            frontier: self.frontier.map(|signup_date| Frontier {
+                signup_date,
+                page: self.frontier_page.unwrap_or(self.page),
+            }),
+            delivered,
+        }
+    }
 }
 
 impl Export {
@@ -603,6 +632,7 @@ async fn open_contacts(
                     page: 1,
                     total: 0,
                     frontier: None,
+                    frontier_page: None,
                 });
             let delivered = sink.written_keys().await?;
             tracing::info!(
@@ -610,15 +640,10 @@ async fn open_contacts(
                 files = sink.closed_files(),
                 contacts = delivered.len(),
                 page = progress.page,
+                frontier_page = progress.frontier_page,
                 "resuming an interrupted run"
             );
-            let from = ResumeFrom {
-                page: progress.page,
-                total: progress.total,
-                frontier: progress.frontier,
-                delivered,
-            };
-            (sink, Start::From(from))
+            (sink, Start::From(progress.resume_from(delivered)))
         }
         // An interrupted run that finished no file: keep its id, start from page 1.
         Some((sink, _)) => (sink, Start::Fresh),
@@ -646,14 +671,7 @@ async fn suspend(sink: ParquetSink, run_id: &str) {
 }
 
 fn checkpoint_of(batches: &RecordBatches) -> serde_json::Value {
-    let (page, total) = batches.last_page().unwrap_or((1, 0));
-    let frontier = batches.resume_frontier();
-    serde_json::to_value(Progress {
-        page,
-        total,
-        frontier,
-    })
-    .unwrap_or_default()
+    serde_json::to_value(Progress::of(batches)).unwrap_or_default()
 }
 
 /// One batch on its way to the writer task, with the rejects met before it and where the run

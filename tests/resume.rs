@@ -41,6 +41,18 @@ fn checkpointed_files(lake: &Path) -> usize {
         .unwrap_or(0)
 }
 
+/// The `progress` of the newest checkpoint (for messages).
+fn checkpoint_progress(lake: &Path) -> serde_json::Value {
+    walk(&lake.join("contacts/_staging"))
+        .into_iter()
+        .filter(|p| p.ends_with("_checkpoint.json"))
+        .filter_map(|p| std::fs::read(p).ok())
+        .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .map(|c| c["progress"].clone())
+        .next_back()
+        .unwrap_or_default()
+}
+
 /// Starts an export and kills it with SIGKILL once `ready` holds (or it has run 60 s).
 async fn crash_when(server: &MockServer, lake: &Path, ready: impl Fn(&Path) -> bool) {
     let mut child: Child = export(server, lake, &args())
@@ -120,6 +132,7 @@ async fn resume_after_kill_9_at_several_points_is_exact() {
         })
         .await;
         let kept = checkpointed_files(&lake);
+        let progress = checkpoint_progress(&lake);
         let manifest = finish(&server, &lake, true).await;
         if kept > 0 {
             // Pages already in finished files are not fetched again (the resumed run's main
@@ -131,7 +144,8 @@ async fn resume_after_kill_9_at_several_points_is_exact() {
                 stats["pages"].as_u64().unwrap() - stats["verification_reads"].as_u64().unwrap();
             assert!(
                 main_pages < (CONTACTS / 1000) as u64,
-                "{name}: fetched {main_pages} pages again"
+                "{name}: fetched {main_pages} pages again; the checkpoint's progress was \
+                 {progress}; the resumed run's fetch stats: {stats}"
             );
         }
         check_lake(&lake, &truth, Some(CONTACTS));

@@ -102,5 +102,5 @@ pub use decode::{
 pub use error::DecodeError;
 pub use key::{naive_seconds_micros, signup_micros};
 pub use lists::{ListDecoder, ListReject, ListsPage, lists_schema};
-pub use page::{Contact, Page, Pagination};
+pub use page::{Contact, Frontier, Page, Pagination};
 pub use schema::{contacts_schema, duckdb_ddl, page_schema, spark_ddl};

@@ -24,6 +24,18 @@ pub struct Pagination {
     pub total_pages: u64,
 }
 
+/// How far a run's delivery is proven: every contact present for the whole run with a
+/// `signup_date` above [`signup_date`](Self::signup_date) has been delivered, and that key is
+/// the lowest of main-pass page [`page`](Self::page) as it was read. A resumed run starts at
+/// that page (or earlier, if the listing has shifted since) and misses nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Frontier {
+    /// Microseconds since the epoch.
+    pub signup_date: i64,
+    /// The last main-pass page with every boundary above it proven.
+    pub page: u64,
+}
+
 /// A page of contacts as it left the API, decoded, with a mask of the contacts the run keeps
 /// (the fetcher's de-duplication drops contacts it delivered before).
 ///
@@ -34,7 +46,7 @@ pub struct Pagination {
 pub struct Page {
     number: u64,
     pass: u32,
-    frontier: Option<i64>,
+    frontier: Option<Frontier>,
     body: Bytes,
     decoded: ContactsPage,
     /// Where each contact lies in `body`, in body order.
@@ -139,11 +151,10 @@ impl Page {
         self.pass
     }
 
-    /// When the fetcher delivered this page: the `signup_date` (microseconds since the epoch)
-    /// above which every contact present for the whole run has been delivered, in this page or
-    /// before it. `None` while no boundary is proven yet. A resumed run that starts above this
-    /// key misses nothing (see the fetcher's `ResumeFrom`).
-    pub fn frontier(&self) -> Option<i64> {
+    /// How far delivery was proven when the fetcher delivered this page (see [`Frontier`]).
+    /// `None` until the fetcher sets it. A resumed run that starts above this key misses
+    /// nothing (see the fetcher's `ResumeFrom`).
+    pub fn frontier(&self) -> Option<Frontier> {
         self.frontier
     }
 
@@ -249,7 +260,7 @@ impl Page {
     }
 
     /// Sets [`frontier`](Self::frontier): the fetcher does this when it delivers the page.
-    pub fn set_frontier(&mut self, frontier: Option<i64>) {
+    pub fn set_frontier(&mut self, frontier: Option<Frontier>) {
         self.frontier = frontier;
     }
 }

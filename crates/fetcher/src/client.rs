@@ -562,7 +562,8 @@ impl Client {
     }
 
     /// Like [`contacts`](Self::contacts), continuing a run that was interrupted: reading starts
-    /// at `from.page`, contacts in `from.delivered` are never delivered, and a change of the
+    /// at the page of `from.frontier` (earlier if the listing has moved up since; page 1
+    /// without a frontier), contacts in `from.delivered` are never delivered, and a change of the
     /// listing since the interruption is detected and recovered from like drift during a run.
     pub fn contacts_resuming(&self, query: Query, from: ResumeFrom) -> Contacts {
         Contacts::start(self.clone(), query, Some(from), StatsHandle::default())

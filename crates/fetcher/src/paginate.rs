@@ -12,7 +12,7 @@ use futures::stream::{self, Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use trackly_contacts::key::{Identity, hash_key};
-use trackly_contacts::page::{Page, Pagination};
+use trackly_contacts::page::{Frontier, Page, Pagination};
 
 use crate::client::{Client, MAX_PER_PAGE};
 use crate::coverage::Span;
@@ -45,10 +45,10 @@ pub struct ResumeFrom {
     /// throughout, the count is reconciled across both runs.
     pub total: u64,
     /// [`Page::frontier`] of the last page whose contacts were all saved: every contact above
-    /// this `signup_date` was written. The resumed run starts at `page`, or earlier until its
+    /// its `signup_date` was written. The resumed run starts at its page, or earlier until its
     /// first page reaches above the frontier; `None` starts from page 1 (exact, but every page
     /// is fetched again).
-    pub frontier: Option<i64>,
+    pub frontier: Option<Frontier>,
     /// `(phone_number, list_number)` of every contact already written: never delivered again.
     pub delivered: Vec<(String, String)>,
 }
@@ -146,7 +146,7 @@ impl From<Cancelled> for RunError {
 struct Resumed {
     page: u64,
     total: u64,
-    frontier: Option<i64>,
+    frontier: Option<Frontier>,
     contacts: u64,
 }
 
@@ -186,25 +186,26 @@ impl Run {
             .await
     }
 
-    /// The first page of the run: page 1, or for a resumed run the page it stopped at, or an
-    /// earlier one until the page reaches above what the interrupted run had proven.
+    /// The first page of the run: page 1, or for a resumed run the page that held the
+    /// interrupted run's frontier, or an earlier one until the page reaches above it (the
+    /// listing may have shifted up since). Starting at the frontier's page rather than where
+    /// the run stopped matters: the proof can lag the main pass by a few pages, and stepping
+    /// back from there in doubling steps can overshoot to page 1.
     async fn first_read(&mut self) -> Result<(Page, Vec<Identity>), RunError> {
-        let (mut number, frontier) = match &self.resumed {
-            Some(r) => (r.page, r.frontier),
-            None => (1, None),
+        let frontier = self.resumed.as_ref().and_then(|r| r.frontier);
+        let mut number = match (&self.resumed, frontier) {
+            (Some(r), Some(f)) => f.page.clamp(1, r.page),
+            _ => 1,
         };
         let mut step = 1;
         loop {
-            if frontier.is_none() {
-                number = 1;
-            }
             let page = self.fetch(number).await?;
             let ids = identities(&page);
             let reaches_above = ids
                 .iter()
                 .find_map(|id| id.signup)
                 .zip(frontier)
-                .is_some_and(|(top, frontier)| top > frontier);
+                .is_some_and(|(top, frontier)| top > frontier.signup_date);
             if number == 1 || reaches_above {
                 if self.resumed.is_some() {
                     tracing::info!(

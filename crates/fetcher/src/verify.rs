@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use trackly_contacts::Frontier;
 use trackly_contacts::key::Identity;
 
 use crate::coverage::{OutOfOrder, Span, Straddle, gap, plan_straddle};
@@ -503,8 +504,11 @@ impl Verifier {
     }
 
     /// Every contact present throughout the run with a `signup_date` above this was delivered.
-    pub(crate) fn frontier(&self) -> Option<i64> {
-        self.lows.get(&self.proven_to).copied()
+    pub(crate) fn frontier(&self) -> Option<Frontier> {
+        self.lows.get(&self.proven_to).map(|&signup_date| Frontier {
+            signup_date,
+            page: self.proven_to,
+        })
     }
 
     /// The last main page all of whose boundaries are proven.
@@ -883,6 +887,10 @@ fn round(key: i64, census: &mut Census) -> Vec<Job> {
 mod tests {
     use super::*;
 
+    fn frontier(signup_date: i64, page: u64) -> Frontier {
+        Frontier { signup_date, page }
+    }
+
     fn id(hash: u64, signup: i64) -> Identity {
         Identity {
             hash,
@@ -910,12 +918,12 @@ mod tests {
             .map(|(i, ids)| read(i as u64 + 1, 8, 32, ids))
             .collect();
         let mut v = Verifier::new(8, 8, 5, &reads[0], &pages[0]);
-        assert_eq!(v.frontier(), Some(93));
+        assert_eq!(v.frontier(), Some(frontier(93, 1)));
         let jobs = v.page(&reads[0], &reads[1], &pages[1]).unwrap();
         let [Job::Straddle(check)] = jobs[..] else {
             panic!("{jobs:?}")
         };
-        assert_eq!(v.frontier(), Some(93), "boundary 1|2 is open");
+        assert_eq!(v.frontier(), Some(frontier(93, 1)), "boundary 1|2 is open");
         v.page(&reads[1], &reads[2], &pages[2]).unwrap();
         assert_eq!(v.proven_to(), 1);
         // A straddle holding page 1's last two contacts and page 2's first two.
@@ -923,7 +931,7 @@ mod tests {
         let (next, moved) = v.on_straddle(&check, &span, &[], 0).unwrap();
         assert!(next.is_none() && moved.is_none());
         assert_eq!(v.proven_to(), 2, "boundary 2|3 is still open");
-        assert_eq!(v.frontier(), Some(85));
+        assert_eq!(v.frontier(), Some(frontier(85, 2)));
         assert!(!v.done());
     }
 

@@ -351,3 +351,51 @@ async fn mixed_drift_at_high_concurrency_is_exact() {
     )
     .await;
 }
+
+/// A run stopped after main page 40 of 100 resumes where its proof stood: the first request
+/// of the resumed run is the frontier's page, not page 1 and not a page stepped back from 40,
+/// and the two runs together deliver every contact exactly once.
+#[tokio::test]
+async fn a_resumed_run_starts_at_the_page_of_its_frontier() {
+    let mock = server(10_000, Faults::default()).await;
+    let client = client(&mock, 100, 4);
+    let mut pages = client.contacts(Query::all());
+    let (mut written, mut frontier) = (Vec::new(), None);
+    while let Some(page) = pages.next().await {
+        let page = page.unwrap();
+        if page.pass() == 1 && page.number() == 40 {
+            break;
+        }
+        frontier = page.frontier();
+        for c in page.contacts().unwrap() {
+            written.push((c.phone_number, c.list_number));
+        }
+    }
+    drop(pages);
+    let frontier = frontier.expect("the proof has a frontier by page 40");
+    assert!(
+        (20..40).contains(&frontier.page),
+        "the proof keeps up with the main pass: {frontier:?}"
+    );
+    let from = trackly_fetcher::ResumeFrom {
+        page: 40,
+        total: 10_000,
+        frontier: Some(frontier),
+        delivered: written.clone(),
+    };
+    let mut resumed = client.contacts_resuming(Query::all(), from);
+    while let Some(page) = resumed.next().await {
+        for c in page.unwrap().contacts().unwrap() {
+            written.push((c.phone_number, c.list_number));
+        }
+    }
+    let stats = resumed.snapshot();
+    assert_exactly_once(&written, &truth(&mock, None, None));
+    // Pages frontier.page ..= 100 (and the read past the end that confirms it), their
+    // verification reads, nothing before.
+    assert_eq!(
+        stats.pages - stats.verification_reads - stats.extra_pages,
+        100 - frontier.page + 1,
+        "{stats:?}"
+    );
+}
