@@ -2,7 +2,7 @@
 //! boundary between two pages proven to have lost nothing (see [`crate::coverage`]), with small
 //! verification reads where the pages alone do not prove it; and the count reconciled at the end.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -599,11 +599,11 @@ fn empty_page(number: u64, per_page: u64, total: u64) -> Page {
 /// back within a few pages of where it was delivered: the set forgets pages more than
 /// `window` pages behind the main pass (and keeps more when a verification read measured a
 /// larger move), so memory stays flat however many contacts the run has. `window: None`
-/// remembers every contact (about 16 bytes each). Contacts written by an interrupted run that
+/// remembers every contact (about 9 bytes each, more while the table grows). Contacts written by an interrupted run that
 /// is being resumed are always remembered. Two different keys share a hash with probability
 /// about `n² / 2⁶⁵` over the keys held at once.
 struct Seen {
-    recent: HashMap<u64, u64, BuildHasherDefault<PreHashed>>,
+    recent: HashSet<u64, BuildHasherDefault<PreHashed>>,
     by_page: BTreeMap<u64, Vec<u64>>,
     pinned: HashSet<u64, BuildHasherDefault<PreHashed>>,
     window: Option<u64>,
@@ -614,7 +614,7 @@ struct Seen {
 impl Seen {
     fn new(window: Option<u64>) -> Seen {
         Seen {
-            recent: HashMap::default(),
+            recent: HashSet::default(),
             by_page: BTreeMap::new(),
             pinned: HashSet::default(),
             window,
@@ -625,7 +625,10 @@ impl Seen {
     /// Makes room for every contact the window can hold (at most `total`, the run's size, plus
     /// one page), so the table is allocated once, at the start, instead of doubling late in a
     /// long run: a doubling holds the old and the new table at once, and the freed one stays
-    /// in the allocator's arena (RSS that only grows).
+    /// in the allocator's arena (RSS that only grows). Twice the room: forgetting leaves
+    /// tombstones, and once they use up the spare room the table is rebuilt, in place only
+    /// while it is at most half full; a table sized for exactly the window doubles instead
+    /// (measured: 8.9 MB growing to 17.8 MB after ≈ 300k contacts with the default window).
     fn presize(&mut self, per_page: u64, total: u64) {
         let Some(window) = self.window else {
             return;
@@ -634,7 +637,7 @@ impl Seen {
             .saturating_add(1)
             .saturating_mul(per_page)
             .min(total.saturating_add(per_page));
-        let entries = usize::try_from(entries).unwrap_or(usize::MAX);
+        let entries = usize::try_from(entries.saturating_mul(2)).unwrap_or(usize::MAX);
         self.recent
             .reserve(entries.saturating_sub(self.recent.len()));
         self.page_size = usize::try_from(per_page).unwrap_or(0);
@@ -647,10 +650,9 @@ impl Seen {
 
     /// Records the contact, delivered under `page`; false when it was delivered before.
     fn insert(&mut self, page: u64, hash: u64) -> bool {
-        if self.pinned.contains(&hash) || self.recent.contains_key(&hash) {
+        if self.pinned.contains(&hash) || !self.recent.insert(hash) {
             return false;
         }
-        self.recent.insert(hash, page);
         let page_size = self.page_size;
         self.by_page
             .entry(page)
