@@ -5,6 +5,7 @@ mod config;
 mod demo;
 mod flags;
 mod logging;
+mod memory;
 mod metrics;
 mod mock_server;
 mod progress;
@@ -41,6 +42,7 @@ pub mod exit {
 
 /// Parses the command line and runs it; every failure becomes a one-line message and a code.
 pub fn main() -> ExitCode {
+    memory::tune_allocator();
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
