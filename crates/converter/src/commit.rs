@@ -18,11 +18,16 @@ use object_store::ObjectStoreExt as _;
 use object_store::path::Path;
 
 use crate::error::{ConvertError, Result};
+use crate::layout::CONTACTS_TABLE;
 use crate::location::OutputLocation;
-use crate::manifest::{MANIFEST_FORMAT, Manifest, ManifestRejects, schema_fields};
+use crate::manifest::{
+    FileInfo, MANIFEST_FORMAT, Manifest, ManifestRejects, rfc3339, schema_fields,
+};
+use crate::options::SinkOptions;
 use crate::publish::{Release, publish};
 use crate::retention::Retention;
-use crate::sink::{CONTACTS_TABLE, FileInfo, SinkOptions, SinkSummary, StagedFile};
+use crate::sink::StagedFile;
+use crate::summary::SinkSummary;
 use crate::table::StagedTable;
 
 /// Where a run's commit stands.
@@ -190,10 +195,6 @@ impl HivePublish {
     }
 }
 
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
-
 /// The contacts' Delta table under `location`.
 #[cfg(feature = "delta")]
 pub(crate) fn contacts_delta_target(
@@ -244,7 +245,7 @@ impl Commit for DeltaCommit {
             Err(e) => {
                 if let Some((_, published)) = &run.rejects_file
                     && let Err(cleanup) =
-                        crate::sink::delete_if_exists(store.as_ref(), published).await
+                        crate::store::delete_if_exists(store.as_ref(), published).await
                 {
                     tracing::warn!(%cleanup, "cannot remove the rejects file of the failed run");
                 }
@@ -358,7 +359,7 @@ async fn remove_replaced_rejects(
     date_dir: &Path,
     ours: Option<&Path>,
 ) {
-    let Ok(paths) = crate::sink::list_paths_shallow(store, date_dir).await else {
+    let Ok(paths) = crate::store::list_paths_shallow(store, date_dir).await else {
         return;
     };
     for path in paths {
@@ -366,7 +367,7 @@ async fn remove_replaced_rejects(
             .filename()
             .is_some_and(|n| n.starts_with("_rejects-") && n.ends_with(".ndjson"));
         if is_rejects && Some(&path) != ours {
-            let _ = crate::sink::delete_if_exists(store, &path).await;
+            let _ = crate::store::delete_if_exists(store, &path).await;
         }
     }
 }

@@ -86,11 +86,15 @@ pub mod commit;
 pub mod delta;
 mod error;
 pub mod format;
+mod layout;
 pub mod location;
 pub mod manifest;
+mod options;
 pub mod publish;
 pub mod retention;
 pub mod sink;
+mod store;
+mod summary;
 pub mod table;
 
 pub use commit::CommitState;

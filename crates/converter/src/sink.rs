@@ -123,16 +123,13 @@ use std::collections::HashSet;
 
 use arrow_array::RecordBatch;
 use bytes::Bytes;
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::AsyncArrowWriter;
-use parquet::basic::{Compression as ParquetCompression, ZstdLevel};
-use parquet::file::metadata::KeyValue;
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::schema::types::ColumnPath;
-use serde::{Deserialize, Serialize};
+use parquet::file::properties::WriterProperties;
+use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
 #[cfg(feature = "delta")]
@@ -140,242 +137,21 @@ use crate::commit::DeltaCommit;
 use crate::commit::{Commit, HivePublish, StagedRun};
 use crate::error::{ConvertError, Result};
 use crate::format::TableFormat;
+use crate::layout::{RETIRED_DIR, part_name, validate_run_id};
 use crate::location::OutputLocation;
-use crate::manifest::Manifest;
-use crate::publish::RETIRED_DIR;
-use crate::retention::{Retention, RetentionReport};
+use crate::manifest::rfc3339;
+use crate::retention::Retention;
+use crate::store::{delete_if_exists, io_storage, list_paths, upload};
 use crate::table::StagedTable;
 use trackly_contacts::decode::Reject;
-use trackly_contacts::schema::{MAP_ENTRIES, MAP_KEY, contacts_schema};
+use trackly_contacts::schema::contacts_schema;
 
-/// Size of one multipart-upload part, and of the buffer below which a file is sent in one PUT.
-pub const UPLOAD_PART_BYTES: usize = 10 * 1024 * 1024;
-/// Parts of one upload in flight at a time.
-pub const UPLOAD_CONCURRENCY: usize = 4;
+pub use crate::layout::{CONTACTS_TABLE, LISTS_TABLE};
+pub use crate::manifest::FileInfo;
+pub use crate::options::{Compression, InvalidCompression, SinkOptions, WriterOptions};
 pub use crate::publish::ROLLBACK_ATTEMPTS;
-
-/// The name of the contacts table: its folder under the output location.
-pub const CONTACTS_TABLE: &str = "contacts";
-
-/// The name of the lists table: its folder under the output location.
-pub const LISTS_TABLE: &str = "lists";
-
-/// Parquet compression codec.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    /// Zstandard at the given level (1–22; 3 is the default and a good size/speed balance).
-    Zstd(i32),
-    /// Snappy: faster, larger.
-    Snappy,
-    /// No compression.
-    None,
-}
-
-impl Default for Compression {
-    fn default() -> Self {
-        Compression::Zstd(3)
-    }
-}
-
-impl std::fmt::Display for Compression {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Compression::Zstd(level) => write!(f, "zstd({level})"),
-            Compression::Snappy => f.write_str("snappy"),
-            Compression::None => f.write_str("none"),
-        }
-    }
-}
-
-impl Serialize for Compression {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-/// A codec as [`Compression`]'s `Display` writes it (`zstd(3)`, `snappy`, `none`; `zstd`
-/// alone is level 3).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a Parquet codec (zstd(LEVEL), zstd, snappy, none)")]
-pub struct InvalidCompression(String);
-
-impl std::str::FromStr for Compression {
-    type Err = InvalidCompression;
-
-    fn from_str(s: &str) -> std::result::Result<Compression, InvalidCompression> {
-        let invalid = || InvalidCompression(s.to_owned());
-        match s.trim() {
-            "snappy" => Ok(Compression::Snappy),
-            "none" => Ok(Compression::None),
-            "zstd" => Ok(Compression::default()),
-            other => other
-                .strip_prefix("zstd(")
-                .and_then(|rest| rest.strip_suffix(')'))
-                .and_then(|level| level.parse().ok())
-                .map(Compression::Zstd)
-                .ok_or_else(invalid),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Compression {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-/// How Parquet files are written.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WriterOptions {
-    /// Codec for every column (default zstd level 3).
-    pub compression: Compression,
-    /// Maximum rows per row group (default 131072).
-    pub row_group_rows: usize,
-    /// Start a new file once this many bytes are written (default 256 MiB).
-    pub target_file_bytes: u64,
-    /// Write a bloom filter on `phone_number`, for point lookups (default off).
-    pub bloom_filter_phone: bool,
-    /// Rows the Parquet column writers take at a time (parquet's `write_batch_size`, default
-    /// 8192, matching [`DEFAULT_BATCH_SIZE`](trackly_contacts::decode::DEFAULT_BATCH_SIZE)).
-    /// Not the rows of an Arrow batch: those are the exporter's `batch_size`. Manifests
-    /// written before this field was renamed call it `batch_size`.
-    #[serde(alias = "batch_size")]
-    pub write_batch_size: usize,
-}
-
-impl Default for WriterOptions {
-    fn default() -> Self {
-        WriterOptions {
-            compression: Compression::default(),
-            row_group_rows: 131_072,
-            target_file_bytes: 256 * 1024 * 1024,
-            bloom_filter_phone: false,
-            write_batch_size: trackly_contacts::decode::DEFAULT_BATCH_SIZE,
-        }
-    }
-}
-
-impl WriterOptions {
-    /// The Parquet writer properties these options stand for: page-level statistics and page
-    /// index on, dictionary encoding on except for the high-cardinality `phone_number`,
-    /// `_extra` and per-contact timestamps, and run metadata in the footer.
-    pub fn writer_properties(
-        &self,
-        run_id: &str,
-        extract_date: NaiveDate,
-    ) -> Result<WriterProperties> {
-        let invalid = |option, reason: &str| ConvertError::InvalidOption {
-            option,
-            reason: reason.to_owned(),
-        };
-        if self.row_group_rows == 0 {
-            return Err(invalid("row_group_rows", "must be at least 1"));
-        }
-        if self.write_batch_size == 0 {
-            return Err(invalid("write_batch_size", "must be at least 1"));
-        }
-        if self.target_file_bytes == 0 {
-            return Err(invalid("target_file_bytes", "must be at least 1"));
-        }
-        let compression = match self.compression {
-            Compression::Zstd(level) => ParquetCompression::ZSTD(
-                ZstdLevel::try_new(level).map_err(|e| invalid("compression", &e.to_string()))?,
-            ),
-            Compression::Snappy => ParquetCompression::SNAPPY,
-            Compression::None => ParquetCompression::UNCOMPRESSED,
-        };
-        let mut builder = WriterProperties::builder()
-            .set_compression(compression)
-            .set_max_row_group_row_count(Some(self.row_group_rows))
-            .set_write_batch_size(self.write_batch_size)
-            .set_statistics_enabled(EnabledStatistics::Page)
-            .set_offset_index_disabled(false)
-            .set_dictionary_enabled(true)
-            .set_column_dictionary_enabled(ColumnPath::from("phone_number"), false)
-            .set_column_dictionary_enabled(ColumnPath::from("_extra"), false)
-            // Nearly unique per contact: a dictionary only costs interning time and bytes
-            // (measured in `benches/pipeline.rs`: 18% faster encoding, 11% smaller files).
-            .set_column_dictionary_enabled(ColumnPath::from("signup_date"), false)
-            .set_column_dictionary_enabled(ColumnPath::from("last_sent_at"), false)
-            .set_column_dictionary_enabled(ColumnPath::from("last_clicked_at"), false)
-            .set_column_dictionary_enabled(
-                ColumnPath::new(vec![
-                    "custom_fields".into(),
-                    MAP_ENTRIES.into(),
-                    MAP_KEY.into(),
-                ]),
-                true,
-            )
-            .set_key_value_metadata(Some(vec![
-                KeyValue::new("trackly.run_id".into(), run_id.to_owned()),
-                KeyValue::new("trackly.extract_date".into(), extract_date.to_string()),
-            ]));
-        if self.bloom_filter_phone {
-            let phone = ColumnPath::from("phone_number");
-            builder = builder
-                .set_column_bloom_filter_enabled(phone.clone(), true)
-                .set_column_bloom_filter_fpp(phone.clone(), 0.01)
-                .set_column_bloom_filter_max_ndv(phone, self.row_group_rows as u64);
-        }
-        Ok(builder.build())
-    }
-}
-
-/// What a [`ParquetSink`] writes and where.
-#[derive(Debug, Clone)]
-pub struct SinkOptions {
-    /// The date partition (`extract_date=YYYY-MM-DD`) the run replaces.
-    pub extract_date: NaiveDate,
-    /// The run id: letters, digits, `-`, `_` and `.` (not first), at most 128 characters.
-    pub run_id: String,
-    /// How files are written.
-    pub writer: WriterOptions,
-    /// The export's query, recorded in the manifest as is.
-    pub query_json: serde_json::Value,
-}
-
-/// One published Parquet file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileInfo {
-    /// Object path inside the store.
-    pub path: String,
-    /// Rows in the file.
-    pub rows: u64,
-    /// Size of the file in bytes.
-    pub bytes: u64,
-}
-
-/// What [`ParquetSink::finish`] published.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SinkSummary {
-    /// The Parquet files, in part order.
-    pub files: Vec<FileInfo>,
-    /// Rows over all files.
-    pub rows: u64,
-    /// Bytes over all files.
-    pub bytes: u64,
-    /// Records written to the rejects file.
-    pub rejects: u64,
-    /// Object path of `_manifest.json`.
-    pub manifest_path: String,
-    /// The date folders removed after publication, under a [`Retention`].
-    pub retention: Option<RetentionReport>,
-}
-
-impl SinkSummary {
-    /// What the published `manifest` at `path` says.
-    pub(crate) fn of(path: &Path, manifest: Manifest) -> SinkSummary {
-        SinkSummary {
-            rows: manifest.rows,
-            bytes: manifest.bytes,
-            rejects: manifest.rejects.count,
-            files: manifest.files,
-            manifest_path: path.to_string(),
-            retention: manifest.retention,
-        }
-    }
-}
+pub use crate::store::{UPLOAD_CONCURRENCY, UPLOAD_PART_BYTES};
+pub use crate::summary::SinkSummary;
 
 struct OpenFile {
     writer: AsyncArrowWriter<BufWriter>,
@@ -771,12 +547,7 @@ impl ParquetSink {
                     self.options.run_id,
                     self.closed_rejects.len()
                 ));
-                let writer = BufWriter::with_capacity(
-                    self.location.store().clone(),
-                    staging.clone(),
-                    UPLOAD_PART_BYTES,
-                )
-                .with_max_concurrency(UPLOAD_CONCURRENCY);
+                let writer = upload(self.location.store(), &staging);
                 self.rejects.insert(RejectsFile { writer, staging })
             }
         };
@@ -880,14 +651,12 @@ impl ParquetSink {
                 .clone()
                 .join(part_name(part, &self.options.run_id)),
         };
-        let upload = BufWriter::with_capacity(
-            self.location.store().clone(),
-            staging.clone(),
-            UPLOAD_PART_BYTES,
+        let writer = AsyncArrowWriter::try_new(
+            upload(self.location.store(), &staging),
+            contacts_schema(),
+            Some(self.props.clone()),
         )
-        .with_max_concurrency(UPLOAD_CONCURRENCY);
-        let writer = AsyncArrowWriter::try_new(upload, contacts_schema(), Some(self.props.clone()))
-            .map_err(|e| ConvertError::parquet(&staging, e))?;
+        .map_err(|e| ConvertError::parquet(&staging, e))?;
         self.current = Some(OpenFile {
             writer,
             staging,
@@ -1051,7 +820,7 @@ impl ParquetSink {
         if self.format == TableFormat::Delta {
             let target = self.delta_target();
             let files: Vec<Path> = self.closed.iter().map(|f| f.staging.clone()).collect();
-            discard_uncommitted(store.as_ref(), target, &files).await;
+            crate::delta::discard_uncommitted(store.as_ref(), target, &files).await;
         }
         if let Some(mut file) = self.rejects.take() {
             let _ = file.writer.abort().await;
@@ -1141,7 +910,7 @@ impl ParquetSink {
                         contacts_schema(),
                     )
                 });
-                discard_uncommitted(store.as_ref(), target, &outside).await;
+                crate::delta::discard_uncommitted(store.as_ref(), target, &outside).await;
             }
             for path in list_paths(store.as_ref(), &run_dir).await? {
                 delete_if_exists(store.as_ref(), &path).await?;
@@ -1160,36 +929,6 @@ impl ParquetSink {
         self.location
             .remove_empty_local_dir(&root.clone().join(RETIRED_DIR));
         self.location.remove_empty_local_dir(&root);
-    }
-}
-
-/// Delta only: deletes those of `files` (written in their date folder) that the table's
-/// current snapshot does not use. When the table cannot be read, nothing is deleted: a commit
-/// whose answer was lost may have used them, and a file left over is invisible to readers.
-#[cfg(feature = "delta")]
-pub(crate) async fn discard_uncommitted(
-    store: &dyn ObjectStore,
-    target: Result<crate::delta::DeltaTarget>,
-    files: &[Path],
-) {
-    if files.is_empty() {
-        return;
-    }
-    let active = match target {
-        Ok(target) => target.active_files().await,
-        Err(e) => Err(e),
-    };
-    match active {
-        Ok(active) => {
-            for path in files.iter().filter(|p| !active.contains(*p)) {
-                let _ = delete_if_exists(store, path).await;
-            }
-        }
-        Err(e) => tracing::warn!(
-            error = %e,
-            files = files.len(),
-            "cannot read the delta table; the run's data files stay (unused by any snapshot)"
-        ),
     }
 }
 
@@ -1240,28 +979,13 @@ pub struct CheckpointFile {
 
 async fn read_checkpoint(store: &dyn ObjectStore, run_dir: &Path) -> Result<Option<Checkpoint>> {
     let path = run_dir.clone().join(CHECKPOINT_FILE);
-    let bytes = match store.get(&path).await {
-        Ok(result) => result
-            .bytes()
-            .await
-            .map_err(|e| ConvertError::storage(&path, e))?,
-        Err(object_store::Error::NotFound { .. }) => return Ok(None),
-        Err(e) => return Err(ConvertError::storage(&path, e)),
+    let Some(bytes) = crate::store::read_if_exists(store, &path).await? else {
+        return Ok(None);
     };
     // A checkpoint of another format or a torn write is not ours to resume.
     Ok(serde_json::from_slice::<Checkpoint>(&bytes)
         .ok()
         .filter(|c| c.format == CHECKPOINT_FORMAT))
-}
-
-fn io_storage(path: &Path, e: std::io::Error) -> ConvertError {
-    ConvertError::Storage {
-        path: path.to_string(),
-        source: object_store::Error::Generic {
-            store: "trackly-converter",
-            source: Box::new(e),
-        },
-    }
 }
 
 /// The part number of a published `part-NNNNN-...` path.
@@ -1272,137 +996,4 @@ fn part_of(published: &Path) -> u32 {
         .and_then(|rest| rest.get(..5))
         .and_then(|digits| digits.parse().ok())
         .unwrap_or(0)
-}
-
-/// `part-00042-{run_id}.parquet`
-fn part_name(part: u32, run_id: &str) -> String {
-    format!("part-{part:05}-{run_id}.parquet")
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-pub(crate) fn validate_run_id(run_id: &str) -> Result<()> {
-    let ok = !run_id.is_empty()
-        && run_id.len() <= 128
-        && !run_id.starts_with(['.', '_', '-'])
-        && run_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(ConvertError::InvalidOption {
-            option: "run_id",
-            reason: format!(
-                "{run_id:?} must be 1 to 128 letters, digits, '-', '_' or '.', not starting with '.', '_' or '-'"
-            ),
-        })
-    }
-}
-
-pub(crate) async fn delete_if_exists(store: &dyn ObjectStore, path: &Path) -> Result<()> {
-    match store.delete(path).await {
-        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-        Err(e) => Err(ConvertError::storage(path, e)),
-    }
-}
-
-/// Every object under `prefix`, recursively; an absent prefix is empty.
-pub(crate) async fn list_paths(store: &dyn ObjectStore, prefix: &Path) -> Result<Vec<Path>> {
-    use futures::TryStreamExt;
-    match store
-        .list(Some(prefix))
-        .map_ok(|meta| meta.location)
-        .try_collect()
-        .await
-    {
-        Ok(paths) => Ok(paths),
-        Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
-        Err(e) => Err(ConvertError::storage(prefix, e)),
-    }
-}
-
-/// The objects directly in `dir`; an absent folder is empty.
-pub(crate) async fn list_paths_shallow(store: &dyn ObjectStore, dir: &Path) -> Result<Vec<Path>> {
-    match store.list_with_delimiter(Some(dir)).await {
-        Ok(listing) => Ok(listing.objects.into_iter().map(|m| m.location).collect()),
-        Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
-        Err(e) => Err(ConvertError::storage(dir, e)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn run_ids_must_be_safe_path_segments() {
-        for ok in ["0196f1c2-7a3b-7c1d", "run.1", "R_2"] {
-            assert!(validate_run_id(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "",
-            "a/b",
-            "_hidden",
-            ".x",
-            "-x",
-            "a b",
-            "é",
-            &"x".repeat(129),
-        ] {
-            assert!(validate_run_id(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn part_names_sort_by_part_number() {
-        assert_eq!(part_name(7, "r1"), "part-00007-r1.parquet");
-        assert!(part_name(9, "r") < part_name(10, "r"));
-    }
-
-    #[test]
-    fn writer_options_are_validated() {
-        let date = NaiveDate::from_ymd_opt(2025, 4, 2).unwrap();
-        let bad = |o: WriterOptions| o.writer_properties("r", date).unwrap_err().to_string();
-        let d = WriterOptions::default;
-        assert!(
-            bad(WriterOptions {
-                row_group_rows: 0,
-                ..d()
-            })
-            .contains("row_group_rows")
-        );
-        assert!(
-            bad(WriterOptions {
-                write_batch_size: 0,
-                ..d()
-            })
-            .contains("batch_size")
-        );
-        assert!(
-            bad(WriterOptions {
-                target_file_bytes: 0,
-                ..d()
-            })
-            .contains("target_file_bytes")
-        );
-        assert!(
-            bad(WriterOptions {
-                compression: Compression::Zstd(99),
-                ..d()
-            })
-            .contains("compression")
-        );
-        let props = d().writer_properties("r", date).unwrap();
-        assert!(!props.dictionary_enabled(&ColumnPath::from("phone_number")));
-        assert!(props.dictionary_enabled(&ColumnPath::from("carrier")));
-        assert!(!props.dictionary_enabled(&ColumnPath::from("last_sent_at")));
-        assert_eq!(props.max_row_group_row_count(), Some(131_072));
-        assert_eq!(
-            serde_json::to_value(d()).unwrap()["compression"],
-            serde_json::json!("zstd(3)")
-        );
-    }
 }
