@@ -81,6 +81,7 @@
 //! [`sink::UPLOAD_PART_BYTES`] plus [`sink::UPLOAD_CONCURRENCY`] parts in flight. Lower
 //! `row_group_rows` to lower the peak, at some cost in compression and scan speed.
 
+pub mod checkpoint;
 pub mod commit;
 #[cfg(feature = "delta")]
 pub mod delta;
@@ -91,7 +92,9 @@ pub mod location;
 pub mod manifest;
 mod options;
 pub mod publish;
+pub mod rejects;
 pub mod retention;
+pub mod rolling;
 pub mod sink;
 mod store;
 mod summary;

@@ -56,6 +56,7 @@ use crate::location::OutputLocation;
 use crate::manifest::{FileInfo, Manifest, ManifestRejects, rfc3339, schema_fields_of};
 use crate::options::SinkOptions;
 use crate::publish::{Release, publish};
+use crate::rejects::ndjson;
 use crate::retention::Retention;
 use crate::store::{delete_all, delete_all_best_effort, list_dirs, upload};
 use crate::summary::SinkSummary;
@@ -468,14 +469,7 @@ impl StagedTable {
         if !rejects.is_empty() {
             let name = rejects_name(&run_id);
             let staging = self.dirs.staging.clone().join(in_progress(&name));
-            let mut lines = Vec::new();
-            for reject in rejects {
-                serde_json::to_writer(&mut lines, reject).map_err(|source| ConvertError::Json {
-                    path: staging.to_string(),
-                    source,
-                })?;
-                lines.push(b'\n');
-            }
+            let lines = ndjson(rejects, &staging)?;
             self.location
                 .store()
                 .put(&staging, PutPayload::from(Bytes::from(lines)))
