@@ -1,16 +1,20 @@
-//! The commit phase of a run: how its finished files become what readers see. One small
-//! interface, `Commit`, with two implementations:
+//! Phase 4 of a run, the commit: how its finished files become what readers see. One small
+//! interface, `Commit`, with two implementations, chosen by the run's
+//! [`TableFormat`] (`Committer`):
 //!
-//! - `HivePublish` (`TableFormat::Parquet`): the staged files
-//!   are renamed into their `extract_date=` folders, then `_manifest.json` and `_SUCCESS` are
-//!   written, every table of the run in one step with a rollback (see [`publish`](crate::publish));
+//! - `HivePublish` (`TableFormat::Parquet`): the staged files are renamed into their
+//!   `extract_date=` folders, then `_manifest.json` and `_SUCCESS` are written, every table of
+//!   the run in one step with a rollback (see [`publish`](crate::publish));
 //! - `DeltaCommit` (`TableFormat::Delta`, feature `delta`): one Delta commit per table, the
 //!   lists first and the contacts last (see `delta`), then VACUUM.
 //!
-//! Writing the files (the [`sink`](crate::sink)), the rejects and the resume checkpoint happen
-//! before; clean-up of staging after. A commit goes through the states of [`CommitState`]:
-//! `Staged` → `Committing` → `Committed`, or `RolledBack` when it fails (readers see what
-//! they saw before it began; for Delta, see the two-table caveat of `delta`).
+//! Before it: the [`rolling`](crate::rolling) Parquet files, the [`rejects`](crate::rejects)
+//! and the resume [`checkpoint`](crate::checkpoint). After it, the [`sink`](crate::sink)
+//! clears the run's staging. A commit goes through the states of [`CommitState`]: `Staged` →
+//! `Committing` → `Committed`, or `RolledBack` when it fails (readers see what they saw before
+//! it began; for Delta, see the two-table caveat of `delta`). A run that is not committed, or
+//! whose commit failed, is discarded through the same interface (`Commit::discard`: Delta
+//! removes the data files it wrote in place; Hive-style runs wrote nothing outside staging).
 
 use chrono::{DateTime, Utc};
 #[cfg(feature = "delta")]
@@ -18,11 +22,17 @@ use object_store::ObjectStoreExt as _;
 use object_store::path::Path;
 
 use crate::error::{ConvertError, Result};
+use crate::format::TableFormat;
+use crate::layout::{CONTACTS_TABLE, RunDirs};
 use crate::location::OutputLocation;
-use crate::manifest::{MANIFEST_FORMAT, Manifest, ManifestRejects, schema_fields};
+use crate::manifest::{
+    FileInfo, MANIFEST_FORMAT, Manifest, ManifestRejects, rfc3339, schema_fields,
+};
+use crate::options::SinkOptions;
 use crate::publish::{Release, publish};
 use crate::retention::Retention;
-use crate::sink::{CONTACTS_TABLE, FileInfo, SinkOptions, SinkSummary, StagedFile};
+use crate::rolling::StagedFile;
+use crate::summary::SinkSummary;
 use crate::table::StagedTable;
 
 /// Where a run's commit stands.
@@ -38,17 +48,31 @@ pub enum CommitState {
     RolledBack,
 }
 
+impl CommitState {
+    /// The state after this one on `next`, with a debug event. The only moves are `Staged` →
+    /// `Committing` → `Committed` or `RolledBack`.
+    fn then(self, next: CommitState, format: &'static str) -> CommitState {
+        use CommitState::*;
+        debug_assert!(
+            matches!(
+                (self, next),
+                (Staged, Committing) | (Committing, Committed | RolledBack)
+            ),
+            "commit cannot move from {self:?} to {next:?}"
+        );
+        tracing::debug!(format, from = ?self, to = ?next, "commit");
+        next
+    }
+}
+
 /// Everything of a finished run that its commit needs: the contacts' files (and rejects), the
 /// companion tables, and what the run records about itself.
 pub(crate) struct StagedRun<'a> {
     pub(crate) location: &'a OutputLocation,
     pub(crate) options: &'a SinkOptions,
     pub(crate) started_at: DateTime<Utc>,
-    /// `{prefix}/contacts`.
-    #[cfg_attr(not(feature = "delta"), allow(dead_code))]
-    pub(crate) table_dir: &'a Path,
-    pub(crate) date_dir: &'a Path,
-    pub(crate) retired_dir: &'a Path,
+    /// The contacts' folders for this run.
+    pub(crate) dirs: &'a RunDirs,
     pub(crate) files: &'a [StagedFile],
     /// `(staged, published)` of the run's one rejects file.
     pub(crate) rejects_file: Option<(Path, Path)>,
@@ -82,24 +106,81 @@ impl StagedRun<'_> {
     }
 }
 
-/// How a run is committed; see the [module docs](self). Returns the contacts' summary and the
-/// companions', in their order.
+/// How a run is committed; see the [module docs](self).
 pub(crate) trait Commit {
-    /// Commits `run`; on error readers see what they saw before (see [`CommitState`]).
+    /// Commits `run`; returns the contacts' summary and the companions', in their order. On
+    /// error readers see what they saw before (see [`CommitState`]).
     async fn commit(&mut self, run: StagedRun<'_>) -> Result<(SinkSummary, Vec<SinkSummary>)>;
 
+    /// After a failed commit, or instead of one: removes (best effort) what the run wrote
+    /// outside its staging folder that no reader uses. The staging folder is the caller's to
+    /// clear.
+    async fn discard(&mut self, location: &OutputLocation, files: &[StagedFile]);
+
     /// Where the commit stands.
-    #[allow(dead_code)]
     fn state(&self) -> CommitState;
 }
 
-/// Moves `state` on, with a debug event.
-fn enter(state: &mut CommitState, next: CommitState, format: &'static str) {
-    tracing::debug!(format, from = ?*state, to = ?next, "commit");
-    *state = next;
+/// For a run of unknown format that will not be committed (an interrupted run discarded):
+/// removes (best effort) those of its finished `files` written outside its staging folder
+/// that no commit uses. Only Delta writes there (its data files, in place); without the
+/// feature `delta` there is nothing to do.
+pub(crate) async fn discard_in_place(location: &OutputLocation, files: &[Path]) {
+    #[cfg(feature = "delta")]
+    DeltaCommit::discard_files(location, files).await;
+    #[cfg(not(feature = "delta"))]
+    let _ = (location, files);
 }
 
-/// The Hive-style publication (see [`publish`](crate::publish)).
+/// The commit of a run's [`TableFormat`].
+#[derive(Debug)]
+pub(crate) enum Committer {
+    /// [`TableFormat::Parquet`].
+    Hive(HivePublish),
+    /// `TableFormat::Delta`.
+    #[cfg(feature = "delta")]
+    Delta(DeltaCommit),
+}
+
+impl Committer {
+    /// A commit of `format`, [`CommitState::Staged`].
+    pub(crate) fn of(format: TableFormat) -> Committer {
+        match format {
+            TableFormat::Parquet => Committer::Hive(HivePublish::default()),
+            #[cfg(feature = "delta")]
+            TableFormat::Delta => Committer::Delta(DeltaCommit::default()),
+        }
+    }
+}
+
+impl Commit for Committer {
+    async fn commit(&mut self, run: StagedRun<'_>) -> Result<(SinkSummary, Vec<SinkSummary>)> {
+        match self {
+            Committer::Hive(hive) => hive.commit(run).await,
+            #[cfg(feature = "delta")]
+            Committer::Delta(delta) => delta.commit(run).await,
+        }
+    }
+
+    async fn discard(&mut self, location: &OutputLocation, files: &[StagedFile]) {
+        match self {
+            Committer::Hive(hive) => hive.discard(location, files).await,
+            #[cfg(feature = "delta")]
+            Committer::Delta(delta) => delta.discard(location, files).await,
+        }
+    }
+
+    fn state(&self) -> CommitState {
+        match self {
+            Committer::Hive(hive) => hive.state(),
+            #[cfg(feature = "delta")]
+            Committer::Delta(delta) => delta.state(),
+        }
+    }
+}
+
+/// The Hive-style publication (see [`publish`](crate::publish)): renames, `_manifest.json`,
+/// `_SUCCESS`, and the rollback of every table's date folder when a step fails.
 #[derive(Debug)]
 pub(crate) struct HivePublish {
     state: CommitState,
@@ -115,15 +196,18 @@ impl Default for HivePublish {
 
 impl Commit for HivePublish {
     async fn commit(&mut self, run: StagedRun<'_>) -> Result<(SinkSummary, Vec<SinkSummary>)> {
-        enter(&mut self.state, CommitState::Committing, "parquet");
-        let result = self.publish(run).await;
+        self.state = self.state.then(CommitState::Committing, "parquet");
+        let result = Self::publish(run).await;
         let next = match result {
             Ok(_) => CommitState::Committed,
             Err(_) => CommitState::RolledBack,
         };
-        enter(&mut self.state, next, "parquet");
+        self.state = self.state.then(next, "parquet");
         result
     }
+
+    /// Nothing: every file of a Hive-style run is in its staging folder until published.
+    async fn discard(&mut self, _location: &OutputLocation, _files: &[StagedFile]) {}
 
     fn state(&self) -> CommitState {
         self.state
@@ -131,13 +215,36 @@ impl Commit for HivePublish {
 }
 
 impl HivePublish {
-    async fn publish(&mut self, run: StagedRun<'_>) -> Result<(SinkSummary, Vec<SinkSummary>)> {
-        // The manifest is built before the date folder is touched: from the first move on,
+    /// Every table's release in one [`publish`] (the contacts last); on error it has rolled
+    /// every date folder back.
+    async fn publish(run: StagedRun<'_>) -> Result<(SinkSummary, Vec<SinkSummary>)> {
+        // The manifests are built before a date folder is touched: from the first move on,
         // only the store can fail.
-        let files = run.file_infos();
-        let rows = files.iter().map(|f| f.rows).sum();
-        let bytes = files.iter().map(|f| f.bytes).sum();
         let finished_at = Utc::now();
+        // The contacts go last: their `_SUCCESS`, the run's last object, says everything of
+        // the run is in place.
+        let mut releases: Vec<Release> = run
+            .companions
+            .iter()
+            .map(|table| table.release(finished_at))
+            .collect();
+        releases.push(Self::contacts_release(&run, finished_at));
+        let store = run.location.store().clone();
+        let manifests = publish(store.as_ref(), releases, run.retention).await?;
+        let mut summaries: Vec<SinkSummary> = manifests
+            .into_iter()
+            .map(|(path, m)| SinkSummary::of(&path, m))
+            .collect();
+        let contacts = summaries.pop().ok_or_else(|| ConvertError::InvalidOption {
+            option: "publication",
+            reason: "no contacts manifest was written (bug)".into(),
+        })?;
+        Ok((contacts, summaries))
+    }
+
+    /// The contacts' part of the publication: their files and rejects, and their manifest.
+    fn contacts_release(run: &StagedRun<'_>, finished_at: DateTime<Utc>) -> Release {
+        let files = run.file_infos();
         let manifest = Manifest {
             format: MANIFEST_FORMAT.to_owned(),
             table: CONTACTS_TABLE.to_owned(),
@@ -147,9 +254,9 @@ impl HivePublish {
             finished_at: rfc3339(finished_at),
             query: run.options.query_json.clone(),
             schema: schema_fields(),
+            rows: files.iter().map(|f| f.rows).sum(),
+            bytes: files.iter().map(|f| f.bytes).sum(),
             files,
-            rows,
-            bytes,
             fetch_stats: run.fetch_stats.clone(),
             decode: run.decode_stats,
             rejects: run.rejects(),
@@ -163,48 +270,23 @@ impl HivePublish {
             .map(|f| (f.staging.clone(), f.published.clone()))
             .collect();
         moves.extend(run.rejects_file.clone());
-        // The contacts go last: their `_SUCCESS`, the run's last object, says everything of
-        // the run is in place.
-        let mut releases: Vec<Release> = run
-            .companions
-            .iter()
-            .map(|table| table.release(finished_at))
-            .collect();
-        releases.push(Release {
-            date_dir: run.date_dir.clone(),
-            retired_dir: run.retired_dir.clone(),
+        Release {
+            date_dir: run.dirs.date.clone(),
+            retired_dir: run.dirs.retired.clone(),
             moves,
             manifest,
-        });
-        let store = run.location.store().clone();
-        let manifests = publish(store.as_ref(), releases, run.retention).await?;
-        let mut summaries: Vec<SinkSummary> = manifests
-            .into_iter()
-            .map(|(path, m)| SinkSummary::of(&path, m))
-            .collect();
-        let contacts = summaries.pop().ok_or_else(|| ConvertError::InvalidOption {
-            option: "publication",
-            reason: "no contacts manifest was written (bug)".into(),
-        })?;
-        Ok((contacts, summaries))
+        }
     }
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 /// The contacts' Delta table under `location`.
 #[cfg(feature = "delta")]
-pub(crate) fn contacts_delta_target(
-    location: &OutputLocation,
-    table_dir: &Path,
-) -> Result<crate::delta::DeltaTarget> {
+fn contacts_delta_target(location: &OutputLocation) -> Result<crate::delta::DeltaTarget> {
     let (root, url) = location.delta_root(CONTACTS_TABLE)?;
     Ok(crate::delta::DeltaTarget::new(
         root,
         url,
-        table_dir.clone(),
+        location.child([CONTACTS_TABLE]),
         CONTACTS_TABLE,
         trackly_contacts::schema::contacts_schema(),
     ))
@@ -230,53 +312,29 @@ impl Default for DeltaCommit {
 #[cfg(feature = "delta")]
 impl Commit for DeltaCommit {
     async fn commit(&mut self, run: StagedRun<'_>) -> Result<(SinkSummary, Vec<SinkSummary>)> {
-        enter(&mut self.state, CommitState::Committing, "delta");
-        let store = run.location.store().clone();
-        // The rejects file goes in first, hidden from Delta readers by its `_`.
-        if let Some((staged, published)) = &run.rejects_file
-            && let Err(e) = store.rename(staged, published).await
-        {
-            enter(&mut self.state, CommitState::RolledBack, "delta");
-            return Err(ConvertError::storage(published, e));
-        }
-        let (contacts, companions) = match self.commit_tables(&run).await {
-            Ok(done) => done,
-            Err(e) => {
-                if let Some((_, published)) = &run.rejects_file
-                    && let Err(cleanup) =
-                        crate::sink::delete_if_exists(store.as_ref(), published).await
-                {
-                    tracing::warn!(%cleanup, "cannot remove the rejects file of the failed run");
-                }
-                enter(&mut self.state, CommitState::RolledBack, "delta");
-                return Err(e);
-            }
+        self.state = self.state.then(CommitState::Committing, "delta");
+        let committed = Self::commit_run(&run).await;
+        let next = match committed {
+            Ok(_) => CommitState::Committed,
+            Err(_) => CommitState::RolledBack,
         };
-        enter(&mut self.state, CommitState::Committed, "delta");
+        self.state = self.state.then(next, "delta");
+        let summaries = committed?;
         // The run is committed: what follows is best effort.
-        if let Some(retention) = run.vacuum_retention {
-            let targets = run
-                .companions
-                .iter()
-                .filter_map(|t| t.delta_target().ok())
-                .chain(contacts_delta_target(run.location, run.table_dir).ok());
-            for target in targets {
-                match target.vacuum(retention).await {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        tracing::info!(files = n, "vacuum deleted files removed by earlier commits")
-                    }
-                    Err(e) => tracing::warn!(error = %e, "vacuum failed; the table is unchanged"),
-                }
-            }
-        }
+        Self::vacuum(&run).await;
         remove_replaced_rejects(
-            store.as_ref(),
-            run.date_dir,
+            run.location.store().as_ref(),
+            &run.dirs.date,
             run.rejects_file.as_ref().map(|(_, published)| published),
         )
         .await;
-        Ok((contacts, companions))
+        Ok(summaries)
+    }
+
+    /// Deletes the run's data files (written in place) that no snapshot uses.
+    async fn discard(&mut self, location: &OutputLocation, files: &[StagedFile]) {
+        let files: Vec<Path> = files.iter().map(|f| f.staging.clone()).collect();
+        Self::discard_files(location, &files).await;
     }
 
     fn state(&self) -> CommitState {
@@ -286,10 +344,56 @@ impl Commit for DeltaCommit {
 
 #[cfg(feature = "delta")]
 impl DeltaCommit {
-    async fn commit_tables(
-        &mut self,
-        run: &StagedRun<'_>,
-    ) -> Result<(SinkSummary, Vec<SinkSummary>)> {
+    /// Deletes those of `files`, contacts data files written in place by a run that is not
+    /// committed, that no snapshot uses (see `delta::discard_uncommitted`).
+    async fn discard_files(location: &OutputLocation, files: &[Path]) {
+        let store = location.store().clone();
+        crate::delta::discard_uncommitted(store.as_ref(), contacts_delta_target(location), files)
+            .await;
+    }
+
+    /// The rejects file moves in (hidden from Delta readers by its `_`), then the tables are
+    /// committed; when a commit fails, the rejects file is removed again.
+    async fn commit_run(run: &StagedRun<'_>) -> Result<(SinkSummary, Vec<SinkSummary>)> {
+        let store = run.location.store().clone();
+        if let Some((staged, published)) = &run.rejects_file {
+            store
+                .rename(staged, published)
+                .await
+                .map_err(|e| ConvertError::storage(published, e))?;
+        }
+        let committed = Self::commit_tables(run).await;
+        if committed.is_err()
+            && let Some((_, published)) = &run.rejects_file
+            && let Err(cleanup) = crate::store::delete_if_exists(store.as_ref(), published).await
+        {
+            tracing::warn!(%cleanup, "cannot remove the rejects file of the failed run");
+        }
+        committed
+    }
+
+    /// Best-effort VACUUM of every table of the run.
+    async fn vacuum(run: &StagedRun<'_>) {
+        let Some(retention) = run.vacuum_retention else {
+            return;
+        };
+        let targets = run
+            .companions
+            .iter()
+            .filter_map(|t| t.delta_target().ok())
+            .chain(contacts_delta_target(run.location).ok());
+        for target in targets {
+            match target.vacuum(retention).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(files = n, "vacuum deleted files removed by earlier commits")
+                }
+                Err(e) => tracing::warn!(error = %e, "vacuum failed; the table is unchanged"),
+            }
+        }
+    }
+
+    async fn commit_tables(run: &StagedRun<'_>) -> Result<(SinkSummary, Vec<SinkSummary>)> {
         let finished_at = Utc::now();
         let extract_date = run.options.extract_date;
         let expire_before = run.retention.map(|r| r.cutoff(extract_date));
@@ -312,21 +416,8 @@ impl DeltaCommit {
         let infos = run.file_infos();
         let rows: u64 = infos.iter().map(|f| f.rows).sum();
         let bytes: u64 = infos.iter().map(|f| f.bytes).sum();
-        let metadata = serde_json::json!({
-            "table": CONTACTS_TABLE,
-            "run_id": run.options.run_id,
-            "extract_date": extract_date.to_string(),
-            "started_at": rfc3339(run.started_at),
-            "finished_at": rfc3339(finished_at),
-            "query": run.options.query_json,
-            "rows": rows,
-            "bytes": bytes,
-            "rejects": run.rejects(),
-            "fetch_stats": run.fetch_stats,
-            "decode": run.decode_stats,
-            "writer": run.options.writer,
-        });
-        let commit = contacts_delta_target(run.location, run.table_dir)?
+        let metadata = Self::metadata(run, finished_at, rows, bytes);
+        let commit = contacts_delta_target(run.location)?
             .commit_partition(extract_date, &files, expire_before, metadata)
             .await?;
         tracing::info!(
@@ -349,6 +440,29 @@ impl DeltaCommit {
         };
         Ok((contacts, summaries))
     }
+
+    /// What the contacts' commit records about the run (`commitInfo.trackly`).
+    fn metadata(
+        run: &StagedRun<'_>,
+        finished_at: DateTime<Utc>,
+        rows: u64,
+        bytes: u64,
+    ) -> serde_json::Value {
+        serde_json::json!({
+            "table": CONTACTS_TABLE,
+            "run_id": run.options.run_id,
+            "extract_date": run.options.extract_date.to_string(),
+            "started_at": rfc3339(run.started_at),
+            "finished_at": rfc3339(finished_at),
+            "query": run.options.query_json,
+            "rows": rows,
+            "bytes": bytes,
+            "rejects": run.rejects(),
+            "fetch_stats": run.fetch_stats,
+            "decode": run.decode_stats,
+            "writer": run.options.writer,
+        })
+    }
 }
 
 /// Delta only: the rejects files of the runs this one replaced (they are not in the log).
@@ -358,7 +472,7 @@ async fn remove_replaced_rejects(
     date_dir: &Path,
     ours: Option<&Path>,
 ) {
-    let Ok(paths) = crate::sink::list_paths_shallow(store, date_dir).await else {
+    let Ok(paths) = crate::store::list_paths_shallow(store, date_dir).await else {
         return;
     };
     for path in paths {
@@ -366,7 +480,7 @@ async fn remove_replaced_rejects(
             .filename()
             .is_some_and(|n| n.starts_with("_rejects-") && n.ends_with(".ndjson"));
         if is_rejects && Some(&path) != ours {
-            let _ = crate::sink::delete_if_exists(store, &path).await;
+            let _ = crate::store::delete_if_exists(store, &path).await;
         }
     }
 }
@@ -377,10 +491,23 @@ mod tests {
 
     #[test]
     fn a_commit_starts_staged_and_moves_through_its_states() {
-        let mut hive = HivePublish::default();
+        let hive = Committer::of(TableFormat::Parquet);
         assert_eq!(hive.state(), CommitState::Staged);
-        enter(&mut hive.state, CommitState::Committing, "parquet");
-        enter(&mut hive.state, CommitState::RolledBack, "parquet");
-        assert_eq!(hive.state(), CommitState::RolledBack);
+        let committing = hive.state().then(CommitState::Committing, "parquet");
+        assert_eq!(
+            committing.then(CommitState::RolledBack, "parquet"),
+            CommitState::RolledBack
+        );
+        assert_eq!(
+            committing.then(CommitState::Committed, "parquet"),
+            CommitState::Committed
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "cannot move")]
+    #[cfg(debug_assertions)]
+    fn a_commit_cannot_skip_a_state() {
+        CommitState::Staged.then(CommitState::Committed, "parquet");
     }
 }

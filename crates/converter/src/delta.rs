@@ -73,7 +73,9 @@ use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 
 use crate::error::{ConvertError, Result};
-use crate::retention::{PARTITION_COLUMN, RetentionReport};
+use crate::layout::PARTITION_COLUMN;
+use crate::retention::RetentionReport;
+use crate::store::delete_if_exists;
 
 /// Times a commit is planned and tried when other writers commit to the table meanwhile.
 pub const COMMIT_ATTEMPTS: u32 = 5;
@@ -496,6 +498,35 @@ impl FileStats {
         }
         let text = String::from_utf8(json).map_err(|e| fail(e.to_string()))?;
         Ok(Some(text.trim_end().to_owned()))
+    }
+}
+
+/// Deletes those of `files` (data files written in their date folder) that the table's
+/// current snapshot does not use. When the table cannot be read, nothing is deleted: a commit
+/// whose answer was lost may have used them, and a file left over is invisible to readers.
+pub(crate) async fn discard_uncommitted(
+    store: &dyn ObjectStore,
+    target: Result<DeltaTarget>,
+    files: &[Path],
+) {
+    if files.is_empty() {
+        return;
+    }
+    let active = match target {
+        Ok(target) => target.active_files().await,
+        Err(e) => Err(e),
+    };
+    match active {
+        Ok(active) => {
+            for path in files.iter().filter(|p| !active.contains(*p)) {
+                let _ = delete_if_exists(store, path).await;
+            }
+        }
+        Err(e) => tracing::warn!(
+            error = %e,
+            files = files.len(),
+            "cannot read the delta table; the run's data files stay (unused by any snapshot)"
+        ),
     }
 }
 

@@ -6,13 +6,19 @@
 //! manifest. It knows nothing of HTTP: the data flows fetcher → contacts → converter.
 //!
 //! - [`location`]: [`OutputLocation`], a local directory or `s3://bucket/prefix`.
-//! - [`sink`]: [`ParquetSink`], staged Parquet files published at the end of a run.
+//! - [`sink`]: [`ParquetSink`], the facade of a run: staged Parquet files published at the end
+//!   of it. A run goes through four phases, each a module with one job:
+//!   1. [`rolling`]: batches → rolling Parquet part files (rotation by size, staging paths,
+//!      file statistics);
+//!   2. [`rejects`]: the quarantined records, in segments beside the files;
+//!   3. [`checkpoint`]: [`Checkpoint`], what a run has finished, for resuming it after a crash;
+//!   4. [`commit`]: one interface with two implementations (Hive-style publication, Delta
+//!      commit) and explicit [`CommitState`]s.
+//! - [`publish`]: the Hive-style publication of every table of a run in one step, and its
+//!   rollback; [`manifest`]: the `_manifest.json` it writes for each table.
 //! - [`table`]: [`StagedTable`], a smaller table (the lists) published with the contacts.
-//! - [`manifest`]: the `_manifest.json` written with every run.
 //! - [`retention`]: [`Retention`], the removal of a table's date folders older than N days
 //!   once a run is published.
-//! - [`commit`]: the commit phase, one interface with two implementations (Hive-style
-//!   publication, Delta commit) and explicit [`CommitState`]s.
 //! - [`format`](mod@format): [`TableFormat`], how a run is published: Hive-style folders (default) or, with
 //!   the cargo feature `delta`, Delta Lake tables (the `delta` module: one delta-rs commit per
 //!   table and run, file statistics, VACUUM).
@@ -81,16 +87,27 @@
 //! [`sink::UPLOAD_PART_BYTES`] plus [`sink::UPLOAD_CONCURRENCY`] parts in flight. Lower
 //! `row_group_rows` to lower the peak, at some cost in compression and scan speed.
 
+// No module uses one listed before it here (no cycles): sink (the facade), commit, table,
+// checkpoint, rolling, rejects, publish, summary (`SinkSummary`), manifest, options (the
+// settings), delta, retention, layout (every name and folder a run writes), store (the
+// object-store helpers), location, format, error.
+pub mod checkpoint;
 pub mod commit;
 #[cfg(feature = "delta")]
 pub mod delta;
 mod error;
 pub mod format;
+mod layout;
 pub mod location;
 pub mod manifest;
+mod options;
 pub mod publish;
+pub mod rejects;
 pub mod retention;
+pub mod rolling;
 pub mod sink;
+mod store;
+mod summary;
 pub mod table;
 
 pub use commit::CommitState;

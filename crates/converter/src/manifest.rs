@@ -39,16 +39,13 @@
 //! (see [`retention`](crate::retention)).
 
 use arrow_schema::Schema;
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::layout::{LISTS_MANIFEST_FORMAT, MANIFEST_FORMAT};
+use crate::options::WriterOptions;
 use crate::retention::RetentionReport;
-use crate::sink::{FileInfo, WriterOptions};
 use trackly_contacts::schema::contacts_schema;
-
-/// The value of the contacts manifest's `format` field.
-pub const MANIFEST_FORMAT: &str = "trackly-export/contacts-manifest/v1";
-/// The value of the lists manifest's `format` field.
-pub const LISTS_MANIFEST_FORMAT: &str = "trackly-export/lists-manifest/v1";
 
 /// The content of `_manifest.json`; it reads back with `serde_json::from_slice`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -91,6 +88,17 @@ pub struct Manifest {
     /// `--retain-days` (absent without it): see [`retention`](crate::retention).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention: Option<RetentionReport>,
+}
+
+/// One published Parquet file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileInfo {
+    /// Object path inside the store.
+    pub path: String,
+    /// Rows in the file.
+    pub rows: u64,
+    /// Size of the file in bytes.
+    pub bytes: u64,
 }
 
 /// One table of a run in [`Manifest::tables`].
@@ -147,6 +155,12 @@ pub fn schema_fields_of(schema: &Schema) -> Vec<ManifestField> {
             nullable: f.is_nullable(),
         })
         .collect()
+}
+
+/// A time as every record of a run writes it (manifests, checkpoints, Delta commit metadata):
+/// RFC 3339 in UTC, to the microsecond.
+pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 #[cfg(test)]

@@ -31,9 +31,10 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use crate::error::{ConvertError, Result};
+use crate::layout::{MANIFEST_FILE, SUCCESS_FILE};
 use crate::manifest::{Manifest, ManifestTable};
 use crate::retention::{self, Retention};
-use crate::sink::{delete_if_exists, list_paths_shallow};
+use crate::store::{delete_if_exists, list_paths_shallow};
 
 /// Tries of each rollback operation when a publication fails (see the [module docs](self)):
 /// 50 ms pass before the second try, twice as long before each further one.
@@ -43,12 +44,6 @@ use crate::sink::{delete_if_exists, list_paths_shallow};
 /// rollback that gives up leaves a date folder that someone must repair by hand.
 pub const ROLLBACK_ATTEMPTS: u32 = 3;
 const ROLLBACK_FIRST_BACKOFF: Duration = Duration::from_millis(50);
-
-/// `_staging/_retired/`: not a run id (those never start with `_`), so no resume and no
-/// clean-up of a run's staging ever touches the previous run's files moved here.
-pub(crate) const RETIRED_DIR: &str = "_retired";
-pub(crate) const SUCCESS_FILE: &str = "_SUCCESS";
-pub(crate) const MANIFEST_FILE: &str = "_manifest.json";
 
 /// One table's part of a publication.
 pub(crate) struct Release {

@@ -59,15 +59,9 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ConvertError, Result};
-use crate::manifest::{LISTS_MANIFEST_FORMAT, MANIFEST_FORMAT};
-use crate::publish::{MANIFEST_FILE, SUCCESS_FILE};
-use crate::sink::{delete_if_exists, list_paths};
-
-/// The partition column: `extract_date`.
-pub const PARTITION_COLUMN: &str = "extract_date";
-
-/// The prefix of a date folder's name: `extract_date=YYYY-MM-DD`.
-pub const PARTITION_PREFIX: &str = "extract_date=";
+use crate::layout::{LISTS_MANIFEST_FORMAT, MANIFEST_FILE, MANIFEST_FORMAT, SUCCESS_FILE};
+pub use crate::layout::{PARTITION_COLUMN, PARTITION_PREFIX};
+use crate::store::{delete_if_exists, list_paths};
 
 /// How many days of date folders to keep before a run's extract date (see the
 /// [module docs](self)).

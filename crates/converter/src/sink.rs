@@ -29,7 +29,8 @@
 //! ```text
 //! {prefix}/contacts/
 //!   _staging/{run_id}/part-00000-{run_id}.parquet.inprogress   (while the run writes)
-//!   _staging/{run_id}/_rejects-{run_id}.ndjson.inprogress
+//!   _staging/{run_id}/_rejects-{run_id}-00000.ndjson.inprogress (a segment; see `rejects`)
+//!   _staging/{run_id}/_checkpoint.json                         (for resume; see `checkpoint`)
 //!   _staging/_retired/{run_id}/...   (the previous run's files, while `finish` replaces them)
 //!   extract_date=2025-04-02/
 //!     part-00000-{run_id}.parquet
@@ -39,11 +40,27 @@
 //!     _SUCCESS                      (empty, written last)
 //! ```
 //!
-//! A file is closed and the next one started once `bytes written + in-progress row group`
-//! reaches [`WriterOptions::target_file_bytes`] (checked after every batch, so a file overshoots
-//! by at most one batch). Staged names end in `.inprogress` inside `_staging/`: DuckDB's
-//! `**/*.parquet` glob does not match them and Spark and Hive skip `_`-prefixed paths, so a
-//! reader of `contacts/` never sees a file that is being written.
+//! A file is closed and the next one started once it reaches
+//! [`WriterOptions::target_file_bytes`] (see [`rolling`](crate::rolling)). Staged names end in
+//! `.inprogress` inside `_staging/`: DuckDB's `**/*.parquet` glob does not match them and Spark
+//! and Hive skip `_`-prefixed paths, so a reader of `contacts/` never sees a file that is being
+//! written.
+//!
+//! # Phases
+//!
+//! [`ParquetSink`] is the facade of a run; each phase is a module of its own:
+//!
+//! 1. [`rolling`](crate::rolling): batches → rolling Parquet part files (rotation by size,
+//!    staging paths, file statistics);
+//! 2. [`rejects`](crate::rejects): the quarantined records, in segments beside the files;
+//! 3. [`checkpoint`]: `_checkpoint.json`, what a run finished, and the scan of `_staging`
+//!    that [`resume`](ParquetSink::resume) picks an interrupted run up from;
+//! 4. [`commit`](crate::commit): Hive-style publication ([`publish`](crate::publish), with
+//!    `_manifest.json` from [`manifest`](crate::manifest)) or a Delta commit, and the discard
+//!    of a run that is not committed.
+//!
+//! After a commit the sink clears the run's staging and that of older interrupted runs of the
+//! date.
 //!
 //! # Publication, and what a reader sees
 //!
@@ -119,318 +136,48 @@
 //! [`UPLOAD_PART_BYTES`] buffered and [`UPLOAD_CONCURRENCY`] parts of that size in flight. One
 //! file is open at a time. Rejects are streamed to the store the same way.
 
-use std::collections::HashSet;
+use std::time::Duration;
 
 use arrow_array::RecordBatch;
-use bytes::Bytes;
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use object_store::buffered::BufWriter;
+use chrono::{DateTime, NaiveDate, Utc};
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use parquet::arrow::AsyncArrowWriter;
-use parquet::basic::{Compression as ParquetCompression, ZstdLevel};
-use parquet::file::metadata::KeyValue;
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::schema::types::ColumnPath;
-use serde::{Deserialize, Serialize};
-use tokio::io::AsyncWriteExt;
 
-#[cfg(feature = "delta")]
-use crate::commit::DeltaCommit;
-use crate::commit::{Commit, HivePublish, StagedRun};
+use crate::checkpoint::{self, Finished};
+use crate::commit::{Commit, CommitState, Committer, StagedRun, discard_in_place};
 use crate::error::{ConvertError, Result};
 use crate::format::TableFormat;
+use crate::layout::{RunDirs, staging_root, validate_run_id};
 use crate::location::OutputLocation;
-use crate::manifest::Manifest;
-use crate::publish::RETIRED_DIR;
-use crate::retention::{Retention, RetentionReport};
+use crate::rejects::Rejects;
+use crate::retention::Retention;
+use crate::rolling::RollingFiles;
+use crate::store::{delete_all, delete_all_best_effort, list_dirs, list_paths};
 use crate::table::StagedTable;
-use trackly_contacts::decode::Reject;
-use trackly_contacts::schema::{MAP_ENTRIES, MAP_KEY, contacts_schema};
+use trackly_contacts::decode::{DecodeStats, Reject};
 
-/// Size of one multipart-upload part, and of the buffer below which a file is sent in one PUT.
-pub const UPLOAD_PART_BYTES: usize = 10 * 1024 * 1024;
-/// Parts of one upload in flight at a time.
-pub const UPLOAD_CONCURRENCY: usize = 4;
+pub use crate::checkpoint::{CHECKPOINT_FORMAT, Checkpoint, CheckpointFile};
+pub use crate::layout::{CONTACTS_TABLE, LISTS_TABLE};
+pub use crate::manifest::FileInfo;
+pub use crate::options::{Compression, InvalidCompression, SinkOptions, WriterOptions};
 pub use crate::publish::ROLLBACK_ATTEMPTS;
-
-/// The name of the contacts table: its folder under the output location.
-pub const CONTACTS_TABLE: &str = "contacts";
-
-/// The name of the lists table: its folder under the output location.
-pub const LISTS_TABLE: &str = "lists";
-
-/// Parquet compression codec.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    /// Zstandard at the given level (1–22; 3 is the default and a good size/speed balance).
-    Zstd(i32),
-    /// Snappy: faster, larger.
-    Snappy,
-    /// No compression.
-    None,
-}
-
-impl Default for Compression {
-    fn default() -> Self {
-        Compression::Zstd(3)
-    }
-}
-
-impl std::fmt::Display for Compression {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Compression::Zstd(level) => write!(f, "zstd({level})"),
-            Compression::Snappy => f.write_str("snappy"),
-            Compression::None => f.write_str("none"),
-        }
-    }
-}
-
-impl Serialize for Compression {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-/// A codec as [`Compression`]'s `Display` writes it (`zstd(3)`, `snappy`, `none`; `zstd`
-/// alone is level 3).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a Parquet codec (zstd(LEVEL), zstd, snappy, none)")]
-pub struct InvalidCompression(String);
-
-impl std::str::FromStr for Compression {
-    type Err = InvalidCompression;
-
-    fn from_str(s: &str) -> std::result::Result<Compression, InvalidCompression> {
-        let invalid = || InvalidCompression(s.to_owned());
-        match s.trim() {
-            "snappy" => Ok(Compression::Snappy),
-            "none" => Ok(Compression::None),
-            "zstd" => Ok(Compression::default()),
-            other => other
-                .strip_prefix("zstd(")
-                .and_then(|rest| rest.strip_suffix(')'))
-                .and_then(|level| level.parse().ok())
-                .map(Compression::Zstd)
-                .ok_or_else(invalid),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Compression {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-/// How Parquet files are written.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WriterOptions {
-    /// Codec for every column (default zstd level 3).
-    pub compression: Compression,
-    /// Maximum rows per row group (default 131072).
-    pub row_group_rows: usize,
-    /// Start a new file once this many bytes are written (default 256 MiB).
-    pub target_file_bytes: u64,
-    /// Write a bloom filter on `phone_number`, for point lookups (default off).
-    pub bloom_filter_phone: bool,
-    /// Rows the Parquet column writers take at a time (parquet's `write_batch_size`, default
-    /// 8192, matching [`DEFAULT_BATCH_SIZE`](trackly_contacts::decode::DEFAULT_BATCH_SIZE)).
-    /// Not the rows of an Arrow batch: those are the exporter's `batch_size`. Manifests
-    /// written before this field was renamed call it `batch_size`.
-    #[serde(alias = "batch_size")]
-    pub write_batch_size: usize,
-}
-
-impl Default for WriterOptions {
-    fn default() -> Self {
-        WriterOptions {
-            compression: Compression::default(),
-            row_group_rows: 131_072,
-            target_file_bytes: 256 * 1024 * 1024,
-            bloom_filter_phone: false,
-            write_batch_size: trackly_contacts::decode::DEFAULT_BATCH_SIZE,
-        }
-    }
-}
-
-impl WriterOptions {
-    /// The Parquet writer properties these options stand for: page-level statistics and page
-    /// index on, dictionary encoding on except for the high-cardinality `phone_number`,
-    /// `_extra` and per-contact timestamps, and run metadata in the footer.
-    pub fn writer_properties(
-        &self,
-        run_id: &str,
-        extract_date: NaiveDate,
-    ) -> Result<WriterProperties> {
-        let invalid = |option, reason: &str| ConvertError::InvalidOption {
-            option,
-            reason: reason.to_owned(),
-        };
-        if self.row_group_rows == 0 {
-            return Err(invalid("row_group_rows", "must be at least 1"));
-        }
-        if self.write_batch_size == 0 {
-            return Err(invalid("write_batch_size", "must be at least 1"));
-        }
-        if self.target_file_bytes == 0 {
-            return Err(invalid("target_file_bytes", "must be at least 1"));
-        }
-        let compression = match self.compression {
-            Compression::Zstd(level) => ParquetCompression::ZSTD(
-                ZstdLevel::try_new(level).map_err(|e| invalid("compression", &e.to_string()))?,
-            ),
-            Compression::Snappy => ParquetCompression::SNAPPY,
-            Compression::None => ParquetCompression::UNCOMPRESSED,
-        };
-        let mut builder = WriterProperties::builder()
-            .set_compression(compression)
-            .set_max_row_group_row_count(Some(self.row_group_rows))
-            .set_write_batch_size(self.write_batch_size)
-            .set_statistics_enabled(EnabledStatistics::Page)
-            .set_offset_index_disabled(false)
-            .set_dictionary_enabled(true)
-            .set_column_dictionary_enabled(ColumnPath::from("phone_number"), false)
-            .set_column_dictionary_enabled(ColumnPath::from("_extra"), false)
-            // Nearly unique per contact: a dictionary only costs interning time and bytes
-            // (measured in `benches/pipeline.rs`: 18% faster encoding, 11% smaller files).
-            .set_column_dictionary_enabled(ColumnPath::from("signup_date"), false)
-            .set_column_dictionary_enabled(ColumnPath::from("last_sent_at"), false)
-            .set_column_dictionary_enabled(ColumnPath::from("last_clicked_at"), false)
-            .set_column_dictionary_enabled(
-                ColumnPath::new(vec![
-                    "custom_fields".into(),
-                    MAP_ENTRIES.into(),
-                    MAP_KEY.into(),
-                ]),
-                true,
-            )
-            .set_key_value_metadata(Some(vec![
-                KeyValue::new("trackly.run_id".into(), run_id.to_owned()),
-                KeyValue::new("trackly.extract_date".into(), extract_date.to_string()),
-            ]));
-        if self.bloom_filter_phone {
-            let phone = ColumnPath::from("phone_number");
-            builder = builder
-                .set_column_bloom_filter_enabled(phone.clone(), true)
-                .set_column_bloom_filter_fpp(phone.clone(), 0.01)
-                .set_column_bloom_filter_max_ndv(phone, self.row_group_rows as u64);
-        }
-        Ok(builder.build())
-    }
-}
-
-/// What a [`ParquetSink`] writes and where.
-#[derive(Debug, Clone)]
-pub struct SinkOptions {
-    /// The date partition (`extract_date=YYYY-MM-DD`) the run replaces.
-    pub extract_date: NaiveDate,
-    /// The run id: letters, digits, `-`, `_` and `.` (not first), at most 128 characters.
-    pub run_id: String,
-    /// How files are written.
-    pub writer: WriterOptions,
-    /// The export's query, recorded in the manifest as is.
-    pub query_json: serde_json::Value,
-}
-
-/// One published Parquet file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileInfo {
-    /// Object path inside the store.
-    pub path: String,
-    /// Rows in the file.
-    pub rows: u64,
-    /// Size of the file in bytes.
-    pub bytes: u64,
-}
-
-/// What [`ParquetSink::finish`] published.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SinkSummary {
-    /// The Parquet files, in part order.
-    pub files: Vec<FileInfo>,
-    /// Rows over all files.
-    pub rows: u64,
-    /// Bytes over all files.
-    pub bytes: u64,
-    /// Records written to the rejects file.
-    pub rejects: u64,
-    /// Object path of `_manifest.json`.
-    pub manifest_path: String,
-    /// The date folders removed after publication, under a [`Retention`].
-    pub retention: Option<RetentionReport>,
-}
-
-impl SinkSummary {
-    /// What the published `manifest` at `path` says.
-    pub(crate) fn of(path: &Path, manifest: Manifest) -> SinkSummary {
-        SinkSummary {
-            rows: manifest.rows,
-            bytes: manifest.bytes,
-            rejects: manifest.rejects.count,
-            files: manifest.files,
-            manifest_path: path.to_string(),
-            retention: manifest.retention,
-        }
-    }
-}
-
-struct OpenFile {
-    writer: AsyncArrowWriter<BufWriter>,
-    staging: Path,
-    part: u32,
-    rows: u64,
-    /// The file's Delta statistics, gathered batch by batch (Delta only).
-    #[cfg(feature = "delta")]
-    stats: Option<crate::delta::FileStats>,
-}
-
-pub(crate) struct StagedFile {
-    /// Where the file is written: under `_staging/` for Parquet, in its date folder (its
-    /// final place, outside the log until the commit) for Delta.
-    pub(crate) staging: Path,
-    pub(crate) published: Path,
-    pub(crate) rows: u64,
-    pub(crate) bytes: u64,
-    /// Delta statistics JSON of the file (Delta only).
-    pub(crate) stats: Option<String>,
-}
-
-struct RejectsFile {
-    writer: BufWriter,
-    staging: Path,
-}
+pub use crate::store::{UPLOAD_CONCURRENCY, UPLOAD_PART_BYTES};
+pub use crate::summary::SinkSummary;
 
 /// Writes batches to staged Parquet files and publishes them on [`finish`](Self::finish); see
 /// the [module docs](self).
 pub struct ParquetSink {
     location: OutputLocation,
     options: SinkOptions,
-    props: WriterProperties,
     started_at: DateTime<Utc>,
-    contacts_dir: Path,
-    date_dir: Path,
-    staging_dir: Path,
-    /// Where `finish` moves the previous run's files of the date while it replaces them.
-    retired_dir: Path,
-    current: Option<OpenFile>,
-    closed: Vec<StagedFile>,
-    next_part: u32,
-    rejects: Option<RejectsFile>,
-    /// Rejects segments closed at a checkpoint (staging paths).
-    closed_rejects: Vec<Path>,
-    rejects_written: u64,
+    dirs: RunDirs,
+    files: RollingFiles,
+    rejects: Rejects,
     /// What decoding reported, for the manifest.
-    decode_stats: trackly_contacts::decode::DecodeStats,
+    decode_stats: DecodeStats,
     /// Applied to every table of the run once it is published.
     retention: Option<Retention>,
-    /// How the run is published.
-    format: TableFormat,
     /// Delta only: the VACUUM after the commit (`None`: no VACUUM).
-    #[cfg_attr(not(feature = "delta"), allow(dead_code))]
-    vacuum_retention: Option<std::time::Duration>,
+    vacuum_retention: Option<Duration>,
 }
 
 impl std::fmt::Debug for ParquetSink {
@@ -438,10 +185,10 @@ impl std::fmt::Debug for ParquetSink {
         f.debug_struct("ParquetSink")
             .field("location", &self.location)
             .field("run_id", &self.options.run_id)
-            .field("date_dir", &self.date_dir.as_ref())
-            .field("closed_files", &self.closed.len())
-            .field("open_file", &self.current.as_ref().map(|f| f.part))
-            .field("rejects_written", &self.rejects_written)
+            .field("date_dir", &self.dirs.date.as_ref())
+            .field("closed_files", &self.files.finished().len())
+            .field("open_file", &self.files.open_part())
+            .field("rejects_written", &self.rejects.written())
             .finish()
     }
 }
@@ -450,44 +197,25 @@ impl ParquetSink {
     /// Validates the options and prepares a run; nothing is written until the first batch.
     pub async fn create(location: OutputLocation, options: SinkOptions) -> Result<Self> {
         validate_run_id(&options.run_id)?;
-        let props = options
-            .writer
-            .writer_properties(&options.run_id, options.extract_date)?;
-        let contacts_dir = location.child([CONTACTS_TABLE]);
-        let date_dir = contacts_dir
-            .clone()
-            .join(format!("extract_date={}", options.extract_date));
-        let staging_dir = contacts_dir
-            .clone()
-            .join("_staging")
-            .join(options.run_id.as_str());
-        let retired_dir = contacts_dir
-            .clone()
-            .join("_staging")
-            .join(RETIRED_DIR)
-            .join(options.run_id.as_str());
+        let dirs = RunDirs::new(
+            &location,
+            CONTACTS_TABLE,
+            &options.run_id,
+            options.extract_date,
+        );
         Ok(ParquetSink {
+            files: RollingFiles::new(&location, &options, &dirs)?,
+            rejects: Rejects::new(&location, &options.run_id, &dirs),
             location,
-            props,
+            options,
             started_at: Utc::now(),
-            contacts_dir,
-            date_dir,
-            staging_dir,
-            retired_dir,
-            current: None,
-            closed: Vec::new(),
-            next_part: 0,
-            rejects: None,
-            closed_rejects: Vec::new(),
-            rejects_written: 0,
-            decode_stats: trackly_contacts::decode::DecodeStats::default(),
+            dirs,
+            decode_stats: DecodeStats::default(),
             retention: None,
-            format: TableFormat::Parquet,
             #[cfg(feature = "delta")]
             vacuum_retention: Some(crate::delta::DEFAULT_VACUUM_RETENTION),
             #[cfg(not(feature = "delta"))]
             vacuum_retention: None,
-            options,
         })
     }
 
@@ -495,33 +223,17 @@ impl ParquetSink {
     /// first [`write`](Self::write). A resumed run must keep the format it was written with:
     /// its finished files are where that format writes them.
     pub fn set_table_format(&mut self, format: TableFormat) -> Result<()> {
-        let in_place = |f: &StagedFile| f.staging == f.published;
-        let wrong = match format {
-            TableFormat::Parquet => self.closed.iter().any(in_place),
-            #[cfg(feature = "delta")]
-            TableFormat::Delta => self.closed.iter().any(|f| !in_place(f)),
-        };
-        if wrong || self.current.is_some() {
-            return Err(ConvertError::InvalidOption {
-                option: "table_format",
-                reason: format!(
-                    "run {} was written with another table format; resume it with the same one",
-                    self.options.run_id
-                ),
-            });
-        }
-        self.format = format;
-        Ok(())
+        self.files.set_format(format)
     }
 
     /// The format the run is published as.
     pub fn table_format(&self) -> TableFormat {
-        self.format
+        self.files.format()
     }
 
     /// Delta only: after the commit, delete the data files that earlier commits removed more
-    /// than `retention` ago (default 7 days; `None`: never); see [`delta`](crate::delta).
-    pub fn set_vacuum_retention(&mut self, retention: Option<std::time::Duration>) {
+    /// than `retention` ago (default 7 days; `None`: never); see the `delta` module.
+    pub fn set_vacuum_retention(&mut self, retention: Option<Duration>) {
         self.vacuum_retention = retention;
     }
 
@@ -534,64 +246,22 @@ impl ParquetSink {
         mut options: SinkOptions,
     ) -> Result<Option<(Self, Checkpoint)>> {
         let store = location.store().clone();
-        let staging_root = location.child([CONTACTS_TABLE, "_staging"]);
-        let runs = match store.list_with_delimiter(Some(&staging_root)).await {
-            Ok(listing) => listing.common_prefixes,
-            Err(object_store::Error::NotFound { .. }) => Vec::new(),
-            Err(e) => return Err(ConvertError::storage(&staging_root, e)),
-        };
-        let mut best: Option<Checkpoint> = None;
-        for run_dir in runs {
-            let Some(checkpoint) = read_checkpoint(store.as_ref(), &run_dir).await? else {
-                continue;
-            };
-            let same = checkpoint.extract_date == options.extract_date.to_string()
-                && checkpoint.query == options.query_json;
-            if same && best.as_ref().is_none_or(|b| checkpoint.run_id > b.run_id) {
-                best = Some(checkpoint);
-            }
-        }
-        let Some(checkpoint) = best else {
+        let root = staging_root(&location, CONTACTS_TABLE);
+        let Some(checkpoint) =
+            checkpoint::newest_resumable(store.as_ref(), &root, &options).await?
+        else {
             return Ok(None);
         };
         options.run_id = checkpoint.run_id.clone();
         let mut sink = ParquetSink::create(location, options).await?;
-        sink.started_at = DateTime::parse_from_rfc3339(&checkpoint.started_at)
-            .map(|t| t.with_timezone(&Utc))
-            .unwrap_or(sink.started_at);
-        let mut keep: HashSet<Path> = HashSet::new();
-        keep.insert(sink.checkpoint_path());
-        for file in &checkpoint.files {
-            let staging = Path::from(file.staging.as_str());
-            store
-                .head(&staging)
-                .await
-                .map_err(|e| ConvertError::storage(&staging, e))?;
-            keep.insert(staging.clone());
-            sink.closed.push(StagedFile {
-                staging,
-                published: sink
-                    .date_dir
-                    .clone()
-                    .join(part_name(file.part, &checkpoint.run_id)),
-                rows: file.rows,
-                bytes: file.bytes,
-                stats: file.stats.clone(),
-            });
-            sink.next_part = sink.next_part.max(file.part + 1);
+        if let Some(started_at) = checkpoint.started() {
+            sink.started_at = started_at;
         }
-        for segment in &checkpoint.rejects {
-            let path = Path::from(segment.as_str());
-            keep.insert(path.clone());
-            sink.closed_rejects.push(path);
-        }
-        sink.rejects_written = checkpoint.rejects_written;
-        // What the interrupted run was writing when it stopped is incomplete: drop it.
-        for path in list_paths(store.as_ref(), &sink.staging_dir).await? {
-            if !keep.contains(&path) {
-                delete_if_exists(store.as_ref(), &path).await?;
-            }
-        }
+        checkpoint::keep_only_finished(store.as_ref(), &sink.dirs.staging, &checkpoint).await?;
+        sink.files
+            .resume_after(checkpoint.staged_files(&sink.dirs.date));
+        sink.rejects
+            .resume_after(checkpoint.rejects_segments(), checkpoint.rejects_written);
         Ok(Some((sink, checkpoint)))
     }
 
@@ -607,199 +277,68 @@ impl ParquetSink {
 
     /// Files finished so far (they are published by [`finish`](Self::finish)).
     pub fn closed_files(&self) -> usize {
-        self.closed.len()
+        self.files.finished().len()
     }
 
     /// Rows in the files finished so far.
     pub fn closed_rows(&self) -> u64 {
-        self.closed.iter().map(|f| f.rows).sum()
+        self.files.finished().iter().map(|f| f.rows).sum()
     }
 
     /// Records the run's finished files and the caller's `progress` (where to pick up again)
     /// beside the staging files, so [`resume`](Self::resume) can continue after a crash. Also
     /// closes the current rejects segment, so the rejects written so far survive a crash too.
     pub async fn checkpoint(&mut self, progress: serde_json::Value) -> Result<()> {
-        if let Some(mut file) = self.rejects.take() {
-            file.writer
-                .shutdown()
-                .await
-                .map_err(|e| io_storage(&file.staging, e))?;
-            self.closed_rejects.push(file.staging);
-        }
-        let checkpoint = Checkpoint {
-            format: CHECKPOINT_FORMAT.to_owned(),
-            run_id: self.options.run_id.clone(),
-            extract_date: self.options.extract_date.to_string(),
-            query: self.options.query_json.clone(),
-            started_at: rfc3339(self.started_at),
-            files: self
-                .closed
-                .iter()
-                .map(|f| CheckpointFile {
-                    part: part_of(&f.published),
-                    staging: f.staging.to_string(),
-                    rows: f.rows,
-                    bytes: f.bytes,
-                    stats: f.stats.clone(),
-                })
-                .collect(),
-            rejects: self.closed_rejects.iter().map(|p| p.to_string()).collect(),
-            rejects_written: self.rejects_written,
-            progress,
+        self.rejects.close_segment().await?;
+        let finished = Finished {
+            files: self.files.finished(),
+            rejects: self.rejects.closed_segments(),
+            rejects_written: self.rejects.written(),
         };
-        let path = self.checkpoint_path();
-        let json = serde_json::to_vec_pretty(&checkpoint).map_err(|source| ConvertError::Json {
-            path: path.to_string(),
-            source,
-        })?;
-        self.location
-            .store()
-            .put(&path, PutPayload::from(json))
+        Checkpoint::of(&self.options, self.started_at, finished, progress)
+            .write(self.location.store().as_ref(), &self.dirs.staging)
             .await
-            .map_err(|e| ConvertError::storage(&path, e))?;
-        Ok(())
     }
 
     /// `(phone_number, list_number)` of every row in the finished files, read back from the
     /// store (two columns only): what a resumed run must not deliver again. Takes `&mut self`
     /// so the future is `Send` (the sink is `Send` but not `Sync`: its Parquet writer is not).
-    // parquet (since 59) deprecates `ParquetObjectReader` in favour of a hand-written `AsyncFileReader`;
-    // it still works, and reading two columns with ranged GETs is exactly what it does.
-    #[allow(deprecated)]
     pub async fn written_keys(&mut self) -> Result<Vec<(String, String)>> {
-        use arrow_array::Array;
-        use arrow_array::cast::AsArray;
-        use futures::TryStreamExt;
-        use parquet::arrow::ProjectionMask;
-        use parquet::arrow::async_reader::{ParquetObjectReader, ParquetRecordBatchStreamBuilder};
-
-        let mut keys = Vec::with_capacity(self.closed_rows() as usize);
-        for file in &self.closed {
-            let reader =
-                ParquetObjectReader::new(self.location.store().clone(), file.staging.clone())
-                    .with_file_size(file.bytes);
-            let builder = ParquetRecordBatchStreamBuilder::new(reader)
-                .await
-                .map_err(|e| ConvertError::parquet(&file.staging, e))?;
-            let mask = ProjectionMask::roots(builder.parquet_schema(), [0, 1]);
-            let mut batches = builder
-                .with_projection(mask)
-                .build()
-                .map_err(|e| ConvertError::parquet(&file.staging, e))?;
-            while let Some(batch) = batches
-                .try_next()
-                .await
-                .map_err(|e| ConvertError::parquet(&file.staging, e))?
-            {
-                let phones = batch.column(0).as_string::<i32>();
-                let lists = batch.column(1).as_string::<i32>();
-                for i in 0..batch.num_rows() {
-                    if phones.is_valid(i) && lists.is_valid(i) {
-                        keys.push((phones.value(i).to_owned(), lists.value(i).to_owned()));
-                    }
-                }
-            }
-        }
-        Ok(keys)
+        checkpoint::written_keys(&self.location, self.files.finished()).await
     }
 
     /// Like [`abort`](Self::abort) for the file in progress, but keeps the finished files and
     /// the checkpoint, so a later [`resume`](Self::resume) continues from them. A run that has
     /// not checkpointed a finished file is aborted outright.
     pub async fn suspend(mut self) -> Result<()> {
-        if self.closed.is_empty() {
+        if self.files.finished().is_empty() {
             return self.abort().await;
         }
-        if let Some(file) = self.current.take() {
-            let mut upload = file.writer.into_inner();
-            let _ = upload.abort().await;
-        }
-        if let Some(mut file) = self.rejects.take() {
-            let _ = file.writer.abort().await;
-        }
+        self.files.abort_open().await;
+        self.rejects.abort_open().await;
         Ok(())
-    }
-
-    fn checkpoint_path(&self) -> Path {
-        self.staging_dir.clone().join(CHECKPOINT_FILE)
     }
 
     /// The date folder this run replaces.
     pub fn date_dir(&self) -> &Path {
-        &self.date_dir
+        &self.dirs.date
     }
 
-    /// Appends a batch (of [`contacts_schema`]) to the current file, starting a new file when
-    /// the current one has reached the target size.
+    /// Appends a batch (of [`contacts_schema`](trackly_contacts::schema::contacts_schema)) to
+    /// the current file, starting a new file when the current one has reached the target size.
     pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        if batch.num_rows() == 0 {
-            return Ok(());
-        }
-        if self.current.is_none() {
-            self.open_next()?;
-        }
-        let Some(file) = self.current.as_mut() else {
-            return Ok(());
-        };
-        file.writer
-            .write(batch)
-            .await
-            .map_err(|e| ConvertError::parquet(&file.staging, e))?;
-        #[cfg(feature = "delta")]
-        if let Some(stats) = file.stats.as_mut() {
-            stats.merge(&file.staging, batch)?;
-        }
-        file.rows += batch.num_rows() as u64;
-        let size = file.writer.bytes_written() + file.writer.in_progress_size();
-        if size as u64 >= self.options.writer.target_file_bytes {
-            self.close_current().await?;
-        }
-        Ok(())
+        self.files.write(batch).await
     }
 
     /// Appends quarantined records to this run's rejects file (NDJSON, one object per line
     /// with `page`, `index`, `field`, `value`, `reason`, `raw`).
     pub async fn write_rejects(&mut self, rejects: &[Reject]) -> Result<()> {
-        if rejects.is_empty() {
-            return Ok(());
-        }
-        let rejects_file = match &mut self.rejects {
-            Some(file) => file,
-            None => {
-                let staging = self.staging_dir.clone().join(format!(
-                    "_rejects-{}-{:05}.ndjson.inprogress",
-                    self.options.run_id,
-                    self.closed_rejects.len()
-                ));
-                let writer = BufWriter::with_capacity(
-                    self.location.store().clone(),
-                    staging.clone(),
-                    UPLOAD_PART_BYTES,
-                )
-                .with_max_concurrency(UPLOAD_CONCURRENCY);
-                self.rejects.insert(RejectsFile { writer, staging })
-            }
-        };
-        let mut lines = Vec::new();
-        for reject in rejects {
-            serde_json::to_writer(&mut lines, reject).map_err(|source| ConvertError::Json {
-                path: rejects_file.staging.to_string(),
-                source,
-            })?;
-            lines.push(b'\n');
-        }
-        rejects_file
-            .writer
-            .put(Bytes::from(lines))
-            .await
-            .map_err(|e| ConvertError::storage(&rejects_file.staging, e))?;
-        self.rejects_written += rejects.len() as u64;
-        Ok(())
+        self.rejects.write(rejects).await
     }
 
     /// What decoding changed within accepted rows, recorded in `_manifest.json` (`decode`) by
     /// [`finish`](Self::finish). A resumed run records what it decoded itself.
-    pub fn set_decode_stats(&mut self, stats: trackly_contacts::decode::DecodeStats) {
+    pub fn set_decode_stats(&mut self, stats: DecodeStats) {
         self.decode_stats = stats;
     }
 
@@ -829,10 +368,17 @@ impl ParquetSink {
         fetch_stats: serde_json::Value,
         companions: Vec<StagedTable>,
     ) -> Result<(SinkSummary, Vec<SinkSummary>)> {
-        match self.publish(fetch_stats, &companions).await {
-            Ok(summaries) => Ok(summaries),
+        let mut commit = Committer::of(self.files.format());
+        match self.commit(&mut commit, fetch_stats, &companions).await {
+            Ok(summaries) => {
+                self.clean_up_after_commit(&companions).await;
+                Ok(summaries)
+            }
             Err(e) => {
-                self.discard().await;
+                // Readers see the previous run: the commit was never reached (`Staged`: the
+                // last file could not be closed) or `RolledBack`. What this run wrote goes.
+                debug_assert_ne!(commit.state(), CommitState::Committed);
+                self.discard(&mut commit).await;
                 for table in companions {
                     if let Err(cleanup) = table.abort().await {
                         tracing::warn!(%cleanup, "cannot remove a staged table of the failed run");
@@ -846,9 +392,9 @@ impl ParquetSink {
     /// Abandons the run: aborts the upload in progress and deletes this run's staging objects.
     /// Nothing in the date folder is touched.
     pub async fn abort(mut self) -> Result<()> {
-        self.discard().await;
+        self.discard(&mut Committer::of(self.files.format())).await;
         // Report a store that refuses the clean-up, so the caller can tell the user.
-        let leftovers = list_paths(self.location.store().as_ref(), &self.staging_dir).await?;
+        let leftovers = list_paths(self.location.store().as_ref(), &self.dirs.staging).await?;
         match leftovers.first() {
             None => Ok(()),
             Some(path) => Err(ConvertError::Storage {
@@ -865,240 +411,6 @@ impl ParquetSink {
         }
     }
 
-    fn open_next(&mut self) -> Result<()> {
-        let part = self.next_part;
-        self.next_part += 1;
-        let staging = match self.format {
-            TableFormat::Parquet => self.staging_dir.clone().join(format!(
-                "{}.inprogress",
-                part_name(part, &self.options.run_id)
-            )),
-            // Outside the log until the commit: invisible to Delta readers where it is.
-            #[cfg(feature = "delta")]
-            TableFormat::Delta => self
-                .date_dir
-                .clone()
-                .join(part_name(part, &self.options.run_id)),
-        };
-        let upload = BufWriter::with_capacity(
-            self.location.store().clone(),
-            staging.clone(),
-            UPLOAD_PART_BYTES,
-        )
-        .with_max_concurrency(UPLOAD_CONCURRENCY);
-        let writer = AsyncArrowWriter::try_new(upload, contacts_schema(), Some(self.props.clone()))
-            .map_err(|e| ConvertError::parquet(&staging, e))?;
-        self.current = Some(OpenFile {
-            writer,
-            staging,
-            part,
-            rows: 0,
-            #[cfg(feature = "delta")]
-            stats: match self.format {
-                TableFormat::Delta => Some(crate::delta::FileStats::new(&contacts_schema())?),
-                TableFormat::Parquet => None,
-            },
-        });
-        Ok(())
-    }
-
-    async fn close_current(&mut self) -> Result<()> {
-        // Taken out first: a writer whose upload failed to complete must not be aborted later
-        // (its upload is gone or unusable either way).
-        let Some(mut file) = self.current.take() else {
-            return Ok(());
-        };
-        file.writer
-            .finish()
-            .await
-            .map_err(|e| ConvertError::parquet(&file.staging, e))?;
-        let bytes = file.writer.bytes_written() as u64;
-        let published = self
-            .date_dir
-            .clone()
-            .join(part_name(file.part, &self.options.run_id));
-        #[cfg(feature = "delta")]
-        let stats = match file.stats {
-            Some(mut stats) => {
-                if file.rows == 0 {
-                    // `numRecords: 0` needs one (empty) batch merged.
-                    stats.merge(&file.staging, &RecordBatch::new_empty(contacts_schema()))?;
-                }
-                stats.finish(&file.staging)?
-            }
-            None => None,
-        };
-        #[cfg(not(feature = "delta"))]
-        let stats = None;
-        self.closed.push(StagedFile {
-            staging: file.staging,
-            published,
-            rows: file.rows,
-            bytes,
-            stats,
-        });
-        Ok(())
-    }
-
-    /// Closes the rejects segment in progress; returns `(staged, published)` of the run's one
-    /// rejects file (several segments of a resumed run are joined first), if any.
-    async fn close_rejects(&mut self, store: &dyn ObjectStore) -> Result<Option<(Path, Path)>> {
-        if let Some(mut file) = self.rejects.take() {
-            file.writer
-                .shutdown()
-                .await
-                .map_err(|e| io_storage(&file.staging, e))?;
-            self.closed_rejects.push(file.staging);
-        }
-        Ok(match self.closed_rejects.as_slice() {
-            [] => None,
-            segments => {
-                let final_path = self
-                    .date_dir
-                    .clone()
-                    .join(format!("_rejects-{}.ndjson", self.options.run_id));
-                if let [only] = segments {
-                    Some((only.clone(), final_path))
-                } else {
-                    // Several segments (a resumed run): join them into one staged object.
-                    let joined = self.staging_dir.clone().join(format!(
-                        "_rejects-{}.ndjson.inprogress",
-                        self.options.run_id
-                    ));
-                    let mut all = Vec::new();
-                    for segment in segments {
-                        let bytes = store
-                            .get(segment)
-                            .await
-                            .map_err(|e| ConvertError::storage(segment, e))?
-                            .bytes()
-                            .await
-                            .map_err(|e| ConvertError::storage(segment, e))?;
-                        all.extend_from_slice(&bytes);
-                    }
-                    store
-                        .put(&joined, PutPayload::from(all))
-                        .await
-                        .map_err(|e| ConvertError::storage(&joined, e))?;
-                    Some((joined, final_path))
-                }
-            }
-        })
-    }
-
-    /// Closes the last file and the rejects, then hands the run to the commit of its format
-    /// ([`commit`](crate::commit): Hive-style publication or a Delta commit); once committed,
-    /// removes this run's staging and that of older interrupted runs of the date.
-    async fn publish(
-        &mut self,
-        fetch_stats: serde_json::Value,
-        companions: &[StagedTable],
-    ) -> Result<(SinkSummary, Vec<SinkSummary>)> {
-        let store = self.location.store().clone();
-        let store = store.as_ref();
-
-        if self.current.is_none() && self.closed.is_empty() {
-            self.open_next()?;
-        }
-        self.close_current().await?;
-        let rejects_file = self.close_rejects(store).await?;
-        let run = StagedRun {
-            location: &self.location,
-            options: &self.options,
-            started_at: self.started_at,
-            table_dir: &self.contacts_dir,
-            date_dir: &self.date_dir,
-            retired_dir: &self.retired_dir,
-            files: &self.closed,
-            rejects_file,
-            rejects_written: self.rejects_written,
-            decode_stats: self.decode_stats,
-            fetch_stats,
-            retention: self.retention,
-            vacuum_retention: self.vacuum_retention,
-            companions,
-        };
-        let summaries = match self.format {
-            TableFormat::Parquet => HivePublish::default().commit(run).await?,
-            #[cfg(feature = "delta")]
-            TableFormat::Delta => DeltaCommit::default().commit(run).await?,
-        };
-
-        // This run's staging (checkpoint, joined segments) and that of older interrupted runs
-        // of the same date are of no use any more.
-        self.remove_staging(store).await;
-        self.remove_stale_runs(store).await;
-        self.remove_staging_dirs();
-        for table in companions {
-            table.clean_up_after_publication().await;
-        }
-        Ok(summaries)
-    }
-
-    #[cfg(feature = "delta")]
-    fn delta_target(&self) -> Result<crate::delta::DeltaTarget> {
-        crate::commit::contacts_delta_target(&self.location, &self.contacts_dir)
-    }
-
-    /// Best-effort removal of everything this run staged.
-    async fn discard(&mut self) {
-        let store = self.location.store().clone();
-        if let Some(file) = self.current.take() {
-            let mut upload = file.writer.into_inner();
-            let _ = upload.abort().await;
-        }
-        #[cfg(feature = "delta")]
-        if self.format == TableFormat::Delta {
-            let target = self.delta_target();
-            let files: Vec<Path> = self.closed.iter().map(|f| f.staging.clone()).collect();
-            discard_uncommitted(store.as_ref(), target, &files).await;
-        }
-        if let Some(mut file) = self.rejects.take() {
-            let _ = file.writer.abort().await;
-        }
-        if let Ok(paths) = list_paths(store.as_ref(), &self.staging_dir).await {
-            for path in paths {
-                let _ = delete_if_exists(store.as_ref(), &path).await;
-            }
-        }
-        self.remove_staging_dirs();
-    }
-
-    // `&mut self` here and below, although nothing is changed: the sink is not `Sync`, and a
-    // shared borrow held across an await would make every caller's future `!Send`.
-    async fn remove_staging(&mut self, store: &dyn ObjectStore) {
-        if let Ok(paths) = list_paths(store, &self.staging_dir).await {
-            for path in paths {
-                let _ = delete_if_exists(store, &path).await;
-            }
-        }
-    }
-
-    /// Best-effort removal of the staging of interrupted runs of the same date.
-    async fn remove_stale_runs(&mut self, store: &dyn ObjectStore) {
-        let root = self.contacts_dir.clone().join("_staging");
-        let Ok(listing) = store.list_with_delimiter(Some(&root)).await else {
-            return;
-        };
-        for run_dir in listing.common_prefixes {
-            if run_dir == self.staging_dir {
-                continue;
-            }
-            let Ok(Some(checkpoint)) = read_checkpoint(store, &run_dir).await else {
-                continue;
-            };
-            if checkpoint.extract_date == self.options.extract_date.to_string()
-                && checkpoint.run_id < self.options.run_id
-                && let Ok(paths) = list_paths(store, &run_dir).await
-            {
-                for path in paths {
-                    let _ = delete_if_exists(store, &path).await;
-                }
-                self.location.remove_empty_local_dir(&run_dir);
-            }
-        }
-    }
-
     /// Deletes what interrupted runs of `extract_date` left in staging under `location` (their
     /// finished files and `_checkpoint.json`, kept for [`resume`](Self::resume)), for a caller
     /// that will not resume them; returns how many runs were discarded. Published files, other
@@ -1108,44 +420,25 @@ impl ParquetSink {
         location: &OutputLocation,
         extract_date: NaiveDate,
     ) -> Result<usize> {
-        let store = location.store().clone();
-        let root = location.child([CONTACTS_TABLE, "_staging"]);
-        let listing = match store.list_with_delimiter(Some(&root)).await {
-            Ok(listing) => listing,
-            Err(object_store::Error::NotFound { .. }) => return Ok(0),
-            Err(e) => return Err(ConvertError::storage(&root, e)),
-        };
+        let store = location.store().as_ref();
+        let root = staging_root(location, CONTACTS_TABLE);
         let mut discarded = 0;
-        for run_dir in listing.common_prefixes {
-            let Some(checkpoint) = read_checkpoint(store.as_ref(), &run_dir).await? else {
+        for run_dir in list_dirs(store, &root).await? {
+            let Some(checkpoint) = Checkpoint::read(store, &run_dir).await? else {
                 continue;
             };
             if checkpoint.extract_date != extract_date.to_string() {
                 continue;
             }
-            // Delta: the run's finished files are in the date folder, not in its staging.
-            #[cfg(feature = "delta")]
-            {
-                let outside: Vec<Path> = checkpoint
-                    .files
-                    .iter()
-                    .map(|f| Path::from(f.staging.as_str()))
-                    .filter(|p| p.prefix_match(&run_dir).is_none())
-                    .collect();
-                let target = location.delta_root(CONTACTS_TABLE).map(|(root, url)| {
-                    crate::delta::DeltaTarget::new(
-                        root,
-                        url,
-                        location.child([CONTACTS_TABLE]),
-                        CONTACTS_TABLE,
-                        contacts_schema(),
-                    )
-                });
-                discard_uncommitted(store.as_ref(), target, &outside).await;
-            }
-            for path in list_paths(store.as_ref(), &run_dir).await? {
-                delete_if_exists(store.as_ref(), &path).await?;
-            }
+            // Files outside the run's staging folder (Delta writes its data files in place).
+            let outside: Vec<Path> = checkpoint
+                .files
+                .iter()
+                .map(|f| Path::from(f.staging.as_str()))
+                .filter(|p| p.prefix_match(&run_dir).is_none())
+                .collect();
+            discard_in_place(location, &outside).await;
+            delete_all(store, &run_dir).await?;
             location.remove_empty_local_dir(&run_dir);
             discarded += 1;
         }
@@ -1153,256 +446,59 @@ impl ParquetSink {
         Ok(discarded)
     }
 
-    fn remove_staging_dirs(&self) {
-        let root = self.contacts_dir.clone().join("_staging");
-        self.location.remove_empty_local_dir(&self.staging_dir);
-        self.location.remove_empty_local_dir(&self.retired_dir);
-        self.location
-            .remove_empty_local_dir(&root.clone().join(RETIRED_DIR));
-        self.location.remove_empty_local_dir(&root);
+    /// Closes the last file and the rejects, then hands the run to `commit`.
+    async fn commit(
+        &mut self,
+        commit: &mut Committer,
+        fetch_stats: serde_json::Value,
+        companions: &[StagedTable],
+    ) -> Result<(SinkSummary, Vec<SinkSummary>)> {
+        let files = self.files.finish().await?;
+        let rejects_file = self.rejects.finish().await?;
+        let run = StagedRun {
+            location: &self.location,
+            options: &self.options,
+            started_at: self.started_at,
+            dirs: &self.dirs,
+            files,
+            rejects_file,
+            rejects_written: self.rejects.written(),
+            decode_stats: self.decode_stats,
+            fetch_stats,
+            retention: self.retention,
+            vacuum_retention: self.vacuum_retention,
+            companions,
+        };
+        commit.commit(run).await
     }
-}
 
-/// Delta only: deletes those of `files` (written in their date folder) that the table's
-/// current snapshot does not use. When the table cannot be read, nothing is deleted: a commit
-/// whose answer was lost may have used them, and a file left over is invisible to readers.
-#[cfg(feature = "delta")]
-pub(crate) async fn discard_uncommitted(
-    store: &dyn ObjectStore,
-    target: Result<crate::delta::DeltaTarget>,
-    files: &[Path],
-) {
-    if files.is_empty() {
-        return;
-    }
-    let active = match target {
-        Ok(target) => target.active_files().await,
-        Err(e) => Err(e),
-    };
-    match active {
-        Ok(active) => {
-            for path in files.iter().filter(|p| !active.contains(*p)) {
-                let _ = delete_if_exists(store, path).await;
-            }
-        }
-        Err(e) => tracing::warn!(
-            error = %e,
-            files = files.len(),
-            "cannot read the delta table; the run's data files stay (unused by any snapshot)"
-        ),
-    }
-}
-
-/// The value of [`Checkpoint::format`].
-pub const CHECKPOINT_FORMAT: &str = "trackly-export/checkpoint/v1";
-const CHECKPOINT_FILE: &str = "_checkpoint.json";
-
-/// `_staging/{run_id}/_checkpoint.json`: what an interrupted run had finished, and where its
-/// caller can pick up again. Written by [`ParquetSink::checkpoint`], read by
-/// [`ParquetSink::resume`].
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct Checkpoint {
-    /// Always [`CHECKPOINT_FORMAT`].
-    pub format: String,
-    /// The interrupted run.
-    pub run_id: String,
-    /// Its extract date (`YYYY-MM-DD`).
-    pub extract_date: String,
-    /// Its query, as the caller serialised it.
-    pub query: serde_json::Value,
-    /// When it started (RFC 3339).
-    pub started_at: String,
-    /// Its finished staged files.
-    pub files: Vec<CheckpointFile>,
-    /// Its finished rejects segments (staging paths).
-    pub rejects: Vec<String>,
-    /// Rejects in those segments.
-    pub rejects_written: u64,
-    /// The caller's resume point, as it gave it.
-    pub progress: serde_json::Value,
-}
-
-/// One finished staged file in a [`Checkpoint`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct CheckpointFile {
-    /// Part number.
-    pub part: u32,
-    /// Staging object path.
-    pub staging: String,
-    /// Rows in the file.
-    pub rows: u64,
-    /// Size in bytes.
-    pub bytes: u64,
-    /// Its Delta statistics (Delta only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stats: Option<String>,
-}
-
-async fn read_checkpoint(store: &dyn ObjectStore, run_dir: &Path) -> Result<Option<Checkpoint>> {
-    let path = run_dir.clone().join(CHECKPOINT_FILE);
-    let bytes = match store.get(&path).await {
-        Ok(result) => result
-            .bytes()
-            .await
-            .map_err(|e| ConvertError::storage(&path, e))?,
-        Err(object_store::Error::NotFound { .. }) => return Ok(None),
-        Err(e) => return Err(ConvertError::storage(&path, e)),
-    };
-    // A checkpoint of another format or a torn write is not ours to resume.
-    Ok(serde_json::from_slice::<Checkpoint>(&bytes)
-        .ok()
-        .filter(|c| c.format == CHECKPOINT_FORMAT))
-}
-
-fn io_storage(path: &Path, e: std::io::Error) -> ConvertError {
-    ConvertError::Storage {
-        path: path.to_string(),
-        source: object_store::Error::Generic {
-            store: "trackly-converter",
-            source: Box::new(e),
-        },
-    }
-}
-
-/// The part number of a published `part-NNNNN-...` path.
-fn part_of(published: &Path) -> u32 {
-    published
-        .filename()
-        .and_then(|name| name.strip_prefix("part-"))
-        .and_then(|rest| rest.get(..5))
-        .and_then(|digits| digits.parse().ok())
-        .unwrap_or(0)
-}
-
-/// `part-00042-{run_id}.parquet`
-fn part_name(part: u32, run_id: &str) -> String {
-    format!("part-{part:05}-{run_id}.parquet")
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-pub(crate) fn validate_run_id(run_id: &str) -> Result<()> {
-    let ok = !run_id.is_empty()
-        && run_id.len() <= 128
-        && !run_id.starts_with(['.', '_', '-'])
-        && run_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(ConvertError::InvalidOption {
-            option: "run_id",
-            reason: format!(
-                "{run_id:?} must be 1 to 128 letters, digits, '-', '_' or '.', not starting with '.', '_' or '-'"
-            ),
-        })
-    }
-}
-
-pub(crate) async fn delete_if_exists(store: &dyn ObjectStore, path: &Path) -> Result<()> {
-    match store.delete(path).await {
-        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-        Err(e) => Err(ConvertError::storage(path, e)),
-    }
-}
-
-/// Every object under `prefix`, recursively; an absent prefix is empty.
-pub(crate) async fn list_paths(store: &dyn ObjectStore, prefix: &Path) -> Result<Vec<Path>> {
-    use futures::TryStreamExt;
-    match store
-        .list(Some(prefix))
-        .map_ok(|meta| meta.location)
-        .try_collect()
-        .await
-    {
-        Ok(paths) => Ok(paths),
-        Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
-        Err(e) => Err(ConvertError::storage(prefix, e)),
-    }
-}
-
-/// The objects directly in `dir`; an absent folder is empty.
-pub(crate) async fn list_paths_shallow(store: &dyn ObjectStore, dir: &Path) -> Result<Vec<Path>> {
-    match store.list_with_delimiter(Some(dir)).await {
-        Ok(listing) => Ok(listing.objects.into_iter().map(|m| m.location).collect()),
-        Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
-        Err(e) => Err(ConvertError::storage(dir, e)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn run_ids_must_be_safe_path_segments() {
-        for ok in ["0196f1c2-7a3b-7c1d", "run.1", "R_2"] {
-            assert!(validate_run_id(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "",
-            "a/b",
-            "_hidden",
-            ".x",
-            "-x",
-            "a b",
-            "é",
-            &"x".repeat(129),
-        ] {
-            assert!(validate_run_id(bad).is_err(), "{bad}");
+    /// Once committed: best-effort removal of this run's staging (checkpoint, joined
+    /// segments), of that of older interrupted runs of the date, and of the companions'.
+    // `&mut self` here and below, although nothing is changed: the sink is not `Sync`, and a
+    // shared borrow held across an await would make every caller's future `!Send`.
+    async fn clean_up_after_commit(&mut self, companions: &[StagedTable]) {
+        let store = self.location.store().clone();
+        delete_all_best_effort(store.as_ref(), &self.dirs.staging).await;
+        checkpoint::remove_older_runs(
+            &self.location,
+            &self.dirs.staging_root,
+            self.options.extract_date,
+            &self.options.run_id,
+        )
+        .await;
+        self.dirs.remove_empty_local_dirs(&self.location);
+        for table in companions {
+            table.clean_up_after_publication().await;
         }
     }
 
-    #[test]
-    fn part_names_sort_by_part_number() {
-        assert_eq!(part_name(7, "r1"), "part-00007-r1.parquet");
-        assert!(part_name(9, "r") < part_name(10, "r"));
-    }
-
-    #[test]
-    fn writer_options_are_validated() {
-        let date = NaiveDate::from_ymd_opt(2025, 4, 2).unwrap();
-        let bad = |o: WriterOptions| o.writer_properties("r", date).unwrap_err().to_string();
-        let d = WriterOptions::default;
-        assert!(
-            bad(WriterOptions {
-                row_group_rows: 0,
-                ..d()
-            })
-            .contains("row_group_rows")
-        );
-        assert!(
-            bad(WriterOptions {
-                write_batch_size: 0,
-                ..d()
-            })
-            .contains("batch_size")
-        );
-        assert!(
-            bad(WriterOptions {
-                target_file_bytes: 0,
-                ..d()
-            })
-            .contains("target_file_bytes")
-        );
-        assert!(
-            bad(WriterOptions {
-                compression: Compression::Zstd(99),
-                ..d()
-            })
-            .contains("compression")
-        );
-        let props = d().writer_properties("r", date).unwrap();
-        assert!(!props.dictionary_enabled(&ColumnPath::from("phone_number")));
-        assert!(props.dictionary_enabled(&ColumnPath::from("carrier")));
-        assert!(!props.dictionary_enabled(&ColumnPath::from("last_sent_at")));
-        assert_eq!(props.max_row_group_row_count(), Some(131_072));
-        assert_eq!(
-            serde_json::to_value(d()).unwrap()["compression"],
-            serde_json::json!("zstd(3)")
-        );
+    /// Best-effort removal of everything this run wrote that `commit` has not committed.
+    async fn discard(&mut self, commit: &mut Committer) {
+        self.files.abort_open().await;
+        commit.discard(&self.location, self.files.finished()).await;
+        self.rejects.abort_open().await;
+        let store = self.location.store().clone();
+        delete_all_best_effort(store.as_ref(), &self.dirs.staging).await;
+        self.dirs.remove_empty_local_dirs(&self.location);
     }
 }

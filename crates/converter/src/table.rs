@@ -44,7 +44,6 @@ use arrow_schema::SchemaRef;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
-use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::AsyncArrowWriter;
@@ -52,14 +51,15 @@ use serde::Serialize;
 
 use crate::error::{ConvertError, Result};
 use crate::format::TableFormat;
+use crate::layout::{RETIRED_DIR, RunDirs, in_progress, part_name, rejects_name, validate_run_id};
 use crate::location::OutputLocation;
-use crate::manifest::{Manifest, ManifestRejects, schema_fields_of};
-use crate::publish::{RETIRED_DIR, Release, publish};
+use crate::manifest::{FileInfo, Manifest, ManifestRejects, rfc3339, schema_fields_of};
+use crate::options::SinkOptions;
+use crate::publish::{Release, publish};
+use crate::rejects::ndjson;
 use crate::retention::Retention;
-use crate::sink::{
-    FileInfo, SinkOptions, SinkSummary, UPLOAD_CONCURRENCY, UPLOAD_PART_BYTES, delete_if_exists,
-    list_paths, validate_run_id,
-};
+use crate::store::{delete_all, delete_all_best_effort, list_dirs, upload};
+use crate::summary::SinkSummary;
 use trackly_contacts::decode::DecodeStats;
 
 /// Age from which another run's staging objects of a [`StagedTable`] count as left behind by a
@@ -92,11 +92,7 @@ pub struct StagedTable {
     spec: TableSpec,
     options: SinkOptions,
     started_at: DateTime<Utc>,
-    /// `{table}/_staging`.
-    staging_root: Path,
-    staging_dir: Path,
-    date_dir: Path,
-    retired_dir: Path,
+    dirs: RunDirs,
     /// `(staging, published)`: the Parquet file, then the rejects (if any).
     moves: Vec<(Path, Path)>,
     file: FileInfo,
@@ -149,15 +145,9 @@ impl StagedTable {
         rejects: &[R],
     ) -> Result<StagedTable> {
         validate_run_id(&options.run_id)?;
-        let run_id = options.run_id.as_str();
-        let table_dir = location.child([spec.name]);
-        let staging_root = table_dir.clone().join("_staging");
         let staged = StagedTable {
             location: location.clone(),
-            date_dir: table_dir.join(format!("extract_date={}", options.extract_date)),
-            retired_dir: staging_root.clone().join(RETIRED_DIR).join(run_id),
-            staging_dir: staging_root.clone().join(run_id),
-            staging_root,
+            dirs: RunDirs::new(location, spec.name, &options.run_id, options.extract_date),
             spec,
             options: options.clone(),
             started_at,
@@ -201,7 +191,7 @@ impl StagedTable {
 
     /// The date folder publication replaces.
     pub fn date_dir(&self) -> &Path {
-        &self.date_dir
+        &self.dirs.date
     }
 
     /// Once [`publish`](Self::publish) has published the table, remove its date folders older
@@ -293,7 +283,6 @@ impl StagedTable {
         }
         let extract_date = self.options.extract_date;
         let expire_before = retention.map(|r| r.cutoff(extract_date));
-        let rfc3339 = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         let metadata = serde_json::json!({
             "table": self.spec.name,
             "run_id": self.options.run_id,
@@ -343,7 +332,7 @@ impl StagedTable {
             }
             Err(e) => {
                 for (_, published) in rejects {
-                    let _ = delete_if_exists(store.as_ref(), published).await;
+                    let _ = crate::store::delete_if_exists(store.as_ref(), published).await;
                 }
                 Err(e)
             }
@@ -369,19 +358,18 @@ impl StagedTable {
         if self.format == TableFormat::Delta && !self.file.path.is_empty() {
             let store = self.location.store().clone();
             let file = Path::from(self.file.path.as_str());
-            crate::sink::discard_uncommitted(store.as_ref(), self.delta_target(), &[file]).await;
+            crate::delta::discard_uncommitted(store.as_ref(), self.delta_target(), &[file]).await;
         }
         let result = self.remove_staging().await;
-        self.remove_staging_dirs();
+        self.dirs.remove_empty_local_dirs(&self.location);
         result
     }
 
     /// The table's part of a publication.
     pub(crate) fn release(&self, finished_at: DateTime<Utc>) -> Release {
-        let rfc3339 = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         Release {
-            date_dir: self.date_dir.clone(),
-            retired_dir: self.retired_dir.clone(),
+            date_dir: self.dirs.date.clone(),
+            retired_dir: self.dirs.retired.clone(),
             moves: self.moves.clone(),
             manifest: Manifest {
                 format: self.spec.manifest_format.to_owned(),
@@ -409,23 +397,19 @@ impl StagedTable {
     /// of what killed runs left (see the [module docs](self)).
     pub(crate) async fn clean_up_after_publication(&self) {
         let store = self.location.store().as_ref();
-        if let Ok(listing) = store.list_with_delimiter(Some(&self.staging_root)).await {
-            for run_dir in listing.common_prefixes {
-                if run_dir == self.staging_dir || run_dir.filename() == Some(RETIRED_DIR) {
+        if let Ok(run_dirs) = list_dirs(store, &self.dirs.staging_root).await {
+            for run_dir in run_dirs {
+                if run_dir == self.dirs.staging || run_dir.filename() == Some(RETIRED_DIR) {
                     continue;
                 }
-                if let Ok(true) = all_older_than(store, &run_dir, STALE_STAGING).await
-                    && let Ok(paths) = list_paths(store, &run_dir).await
-                {
-                    for path in paths {
-                        let _ = delete_if_exists(store, &path).await;
-                    }
+                if let Ok(true) = all_older_than(store, &run_dir, STALE_STAGING).await {
+                    delete_all_best_effort(store, &run_dir).await;
                     self.location.remove_empty_local_dir(&run_dir);
                 }
             }
         }
         let _ = self.remove_staging().await;
-        self.remove_staging_dirs();
+        self.dirs.remove_empty_local_dirs(&self.location);
     }
 
     async fn write<R: Serialize>(
@@ -445,22 +429,17 @@ impl StagedTable {
         rejects: &[R],
     ) -> Result<()> {
         let run_id = self.options.run_id.clone();
-        let part = format!("part-00000-{run_id}.parquet");
+        let part = part_name(0, &run_id);
         let staging = match self.format {
-            TableFormat::Parquet => self.staging_dir.clone().join(format!("{part}.inprogress")),
+            TableFormat::Parquet => self.dirs.staging.clone().join(in_progress(&part)),
             #[cfg(feature = "delta")]
-            TableFormat::Delta => self.date_dir.clone().join(part.as_str()),
+            TableFormat::Delta => self.dirs.date.clone().join(part.as_str()),
         };
         let props = self
             .options
             .writer
             .writer_properties(&run_id, self.options.extract_date)?;
-        let upload = BufWriter::with_capacity(
-            self.location.store().clone(),
-            staging.clone(),
-            UPLOAD_PART_BYTES,
-        )
-        .with_max_concurrency(UPLOAD_CONCURRENCY);
+        let upload = upload(self.location.store(), &staging);
         let mut writer = AsyncArrowWriter::try_new(upload, self.spec.schema.clone(), Some(props))
             .map_err(|e| ConvertError::parquet(&staging, e))?;
         if batch.num_rows() > 0 {
@@ -479,7 +458,7 @@ impl StagedTable {
             stats.merge(&staging, batch)?;
             self.stats = stats.finish(&staging)?;
         }
-        let published = self.date_dir.clone().join(part);
+        let published = self.dirs.date.clone().join(part);
         self.file = FileInfo {
             path: published.to_string(),
             rows: batch.num_rows() as u64,
@@ -488,22 +467,15 @@ impl StagedTable {
         self.moves.push((staging, published));
 
         if !rejects.is_empty() {
-            let name = format!("_rejects-{run_id}.ndjson");
-            let staging = self.staging_dir.clone().join(format!("{name}.inprogress"));
-            let mut lines = Vec::new();
-            for reject in rejects {
-                serde_json::to_writer(&mut lines, reject).map_err(|source| ConvertError::Json {
-                    path: staging.to_string(),
-                    source,
-                })?;
-                lines.push(b'\n');
-            }
+            let name = rejects_name(&run_id);
+            let staging = self.dirs.staging.clone().join(in_progress(&name));
+            let lines = ndjson(rejects, &staging)?;
             self.location
                 .store()
                 .put(&staging, PutPayload::from(Bytes::from(lines)))
                 .await
                 .map_err(|e| ConvertError::storage(&staging, e))?;
-            let published = self.date_dir.clone().join(name);
+            let published = self.dirs.date.clone().join(name);
             self.rejects = ManifestRejects {
                 count: rejects.len() as u64,
                 file: Some(published.to_string()),
@@ -514,20 +486,7 @@ impl StagedTable {
     }
 
     async fn remove_staging(&self) -> Result<()> {
-        let store = self.location.store().as_ref();
-        for path in list_paths(store, &self.staging_dir).await? {
-            delete_if_exists(store, &path).await?;
-        }
-        Ok(())
-    }
-
-    fn remove_staging_dirs(&self) {
-        let root = &self.staging_root;
-        self.location.remove_empty_local_dir(&self.staging_dir);
-        self.location.remove_empty_local_dir(&self.retired_dir);
-        self.location
-            .remove_empty_local_dir(&root.clone().join(RETIRED_DIR));
-        self.location.remove_empty_local_dir(root);
+        delete_all(self.location.store().as_ref(), &self.dirs.staging).await
     }
 }
 

@@ -1,0 +1,296 @@
+//! Phase 3 of a run, between the [`rolling`](crate::rolling) files and the
+//! [`commit`](crate::commit): the resume checkpoint.
+//!
+//! `_staging/{run_id}/_checkpoint.json` records what a run has finished (its
+//! [`CheckpointFile`]s and closed [`rejects`](crate::rejects) segments) and where its caller can
+//! pick up again (`progress`). A later run of the same extract date and query finds the newest
+//! such checkpoint in `_staging` and continues that run under its id; what the interrupted run
+//! was writing when it stopped is deleted. A successful commit removes the checkpoint with the
+//! run's staging, and with it the staging of older interrupted runs of the date.
+//!
+//! A checkpoint of another format, or one that does not parse (a torn write), is not ours to
+//! resume: it is ignored.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ConvertError, Result};
+use crate::layout::part_name;
+use crate::location::OutputLocation;
+use crate::manifest::rfc3339;
+use crate::options::SinkOptions;
+use crate::rolling::StagedFile;
+use crate::store::{delete_all_best_effort, delete_if_exists, list_dirs, list_paths};
+
+/// The value of [`Checkpoint::format`].
+pub const CHECKPOINT_FORMAT: &str = "trackly-export/checkpoint/v1";
+const CHECKPOINT_FILE: &str = "_checkpoint.json";
+
+/// `_staging/{run_id}/_checkpoint.json`: what an interrupted run had finished, and where its
+/// caller can pick up again. Written by [`ParquetSink::checkpoint`](crate::ParquetSink::checkpoint),
+/// read by [`ParquetSink::resume`](crate::ParquetSink::resume).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Always [`CHECKPOINT_FORMAT`].
+    pub format: String,
+    /// The interrupted run.
+    pub run_id: String,
+    /// Its extract date (`YYYY-MM-DD`).
+    pub extract_date: String,
+    /// Its query, as the caller serialised it.
+    pub query: serde_json::Value,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// Its finished staged files.
+    pub files: Vec<CheckpointFile>,
+    /// Its finished rejects segments (staging paths).
+    pub rejects: Vec<String>,
+    /// Rejects in those segments.
+    pub rejects_written: u64,
+    /// The caller's resume point, as it gave it.
+    pub progress: serde_json::Value,
+}
+
+/// One finished staged file in a [`Checkpoint`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointFile {
+    /// Part number.
+    pub part: u32,
+    /// Staging object path.
+    pub staging: String,
+    /// Rows in the file.
+    pub rows: u64,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Its Delta statistics (Delta only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<String>,
+}
+
+/// What a run has finished, as [`Checkpoint::of`] records it.
+pub(crate) struct Finished<'a> {
+    pub(crate) files: &'a [StagedFile],
+    pub(crate) rejects: &'a [Path],
+    pub(crate) rejects_written: u64,
+}
+
+impl Checkpoint {
+    /// The checkpoint of the run of `options` started at `started_at`.
+    pub(crate) fn of(
+        options: &SinkOptions,
+        started_at: DateTime<Utc>,
+        finished: Finished<'_>,
+        progress: serde_json::Value,
+    ) -> Checkpoint {
+        Checkpoint {
+            format: CHECKPOINT_FORMAT.to_owned(),
+            run_id: options.run_id.clone(),
+            extract_date: options.extract_date.to_string(),
+            query: options.query_json.clone(),
+            started_at: rfc3339(started_at),
+            files: finished
+                .files
+                .iter()
+                .map(|f| CheckpointFile {
+                    part: f.part,
+                    staging: f.staging.to_string(),
+                    rows: f.rows,
+                    bytes: f.bytes,
+                    stats: f.stats.clone(),
+                })
+                .collect(),
+            rejects: finished.rejects.iter().map(|p| p.to_string()).collect(),
+            rejects_written: finished.rejects_written,
+            progress,
+        }
+    }
+
+    /// Writes the checkpoint into `run_dir`, replacing the previous one.
+    pub(crate) async fn write(&self, store: &dyn ObjectStore, run_dir: &Path) -> Result<()> {
+        let path = run_dir.clone().join(CHECKPOINT_FILE);
+        let json = serde_json::to_vec_pretty(self).map_err(|source| ConvertError::Json {
+            path: path.to_string(),
+            source,
+        })?;
+        store
+            .put(&path, PutPayload::from(json))
+            .await
+            .map_err(|e| ConvertError::storage(&path, e))?;
+        Ok(())
+    }
+
+    /// The checkpoint in `run_dir`, if there is one of ours.
+    pub(crate) async fn read(
+        store: &dyn ObjectStore,
+        run_dir: &Path,
+    ) -> Result<Option<Checkpoint>> {
+        let path = run_dir.clone().join(CHECKPOINT_FILE);
+        let Some(bytes) = crate::store::read_if_exists(store, &path).await? else {
+            return Ok(None);
+        };
+        // A checkpoint of another format or a torn write is not ours to resume.
+        Ok(serde_json::from_slice::<Checkpoint>(&bytes)
+            .ok()
+            .filter(|c| c.format == CHECKPOINT_FORMAT))
+    }
+
+    /// When the interrupted run started, if the checkpoint says so readably.
+    pub(crate) fn started(&self) -> Option<DateTime<Utc>> {
+        DateTime::parse_from_rfc3339(&self.started_at)
+            .map(|t| t.with_timezone(&Utc))
+            .ok()
+    }
+
+    /// The finished files, as the run resumed in `date_dir` continues from them.
+    pub(crate) fn staged_files(&self, date_dir: &Path) -> Vec<StagedFile> {
+        self.files
+            .iter()
+            .map(|file| StagedFile {
+                part: file.part,
+                staging: Path::from(file.staging.as_str()),
+                published: date_dir.clone().join(part_name(file.part, &self.run_id)),
+                rows: file.rows,
+                bytes: file.bytes,
+                stats: file.stats.clone(),
+            })
+            .collect()
+    }
+
+    /// The closed rejects segments (staging paths).
+    pub(crate) fn rejects_segments(&self) -> Vec<Path> {
+        self.rejects
+            .iter()
+            .map(|segment| Path::from(segment.as_str()))
+            .collect()
+    }
+}
+
+/// Every run folder in `staging_root` that holds one of our checkpoints, with it.
+pub(crate) async fn interrupted_runs(
+    store: &dyn ObjectStore,
+    staging_root: &Path,
+) -> Result<Vec<(Path, Checkpoint)>> {
+    let mut runs = Vec::new();
+    for run_dir in list_dirs(store, staging_root).await? {
+        if let Some(checkpoint) = Checkpoint::read(store, &run_dir).await? {
+            runs.push((run_dir, checkpoint));
+        }
+    }
+    Ok(runs)
+}
+
+/// The newest interrupted run in `staging_root` of the extract date and query of `options`.
+pub(crate) async fn newest_resumable(
+    store: &dyn ObjectStore,
+    staging_root: &Path,
+    options: &SinkOptions,
+) -> Result<Option<Checkpoint>> {
+    let extract_date = options.extract_date.to_string();
+    Ok(interrupted_runs(store, staging_root)
+        .await?
+        .into_iter()
+        .map(|(_, checkpoint)| checkpoint)
+        .filter(|c| c.extract_date == extract_date && c.query == options.query_json)
+        .reduce(|best, c| if c.run_id > best.run_id { c } else { best }))
+}
+
+/// Makes `run_dir` hold what `checkpoint` records, and nothing else: every finished file must
+/// still be there; what the interrupted run was writing when it stopped is incomplete and
+/// deleted.
+pub(crate) async fn keep_only_finished(
+    store: &dyn ObjectStore,
+    run_dir: &Path,
+    checkpoint: &Checkpoint,
+) -> Result<()> {
+    let mut keep: HashSet<Path> = HashSet::new();
+    keep.insert(run_dir.clone().join(CHECKPOINT_FILE));
+    for file in &checkpoint.files {
+        let staging = Path::from(file.staging.as_str());
+        store
+            .head(&staging)
+            .await
+            .map_err(|e| ConvertError::storage(&staging, e))?;
+        keep.insert(staging);
+    }
+    keep.extend(checkpoint.rejects_segments());
+    for path in list_paths(store, run_dir).await? {
+        if !keep.contains(&path) {
+            delete_if_exists(store, &path).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Best-effort removal of the staging of the runs of `extract_date` in `staging_root` older
+/// than `run_id` (interrupted runs that the run `run_id` replaced).
+pub(crate) async fn remove_older_runs(
+    location: &OutputLocation,
+    staging_root: &Path,
+    extract_date: NaiveDate,
+    run_id: &str,
+) {
+    let store = location.store().as_ref();
+    let Ok(run_dirs) = list_dirs(store, staging_root).await else {
+        return;
+    };
+    for run_dir in run_dirs {
+        let Ok(Some(checkpoint)) = Checkpoint::read(store, &run_dir).await else {
+            continue;
+        };
+        if checkpoint.extract_date == extract_date.to_string()
+            && checkpoint.run_id.as_str() < run_id
+        {
+            delete_all_best_effort(store, &run_dir).await;
+            location.remove_empty_local_dir(&run_dir);
+        }
+    }
+}
+
+/// `(phone_number, list_number)` of every row in `files`, read back from the store (two
+/// columns only): what a resumed run must not deliver again.
+// parquet (since 59) deprecates `ParquetObjectReader` in favour of a hand-written `AsyncFileReader`;
+// it still works, and reading two columns with ranged GETs is exactly what it does.
+#[allow(deprecated)]
+pub(crate) async fn written_keys(
+    location: &OutputLocation,
+    files: &[StagedFile],
+) -> Result<Vec<(String, String)>> {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use futures::TryStreamExt;
+    use parquet::arrow::ProjectionMask;
+    use parquet::arrow::async_reader::{ParquetObjectReader, ParquetRecordBatchStreamBuilder};
+
+    let rows: u64 = files.iter().map(|f| f.rows).sum();
+    let mut keys = Vec::with_capacity(rows as usize);
+    for file in files {
+        let reader = ParquetObjectReader::new(location.store().clone(), file.staging.clone())
+            .with_file_size(file.bytes);
+        let builder = ParquetRecordBatchStreamBuilder::new(reader)
+            .await
+            .map_err(|e| ConvertError::parquet(&file.staging, e))?;
+        let mask = ProjectionMask::roots(builder.parquet_schema(), [0, 1]);
+        let mut batches = builder
+            .with_projection(mask)
+            .build()
+            .map_err(|e| ConvertError::parquet(&file.staging, e))?;
+        while let Some(batch) = batches
+            .try_next()
+            .await
+            .map_err(|e| ConvertError::parquet(&file.staging, e))?
+        {
+            let phones = batch.column(0).as_string::<i32>();
+            let lists = batch.column(1).as_string::<i32>();
+            for i in 0..batch.num_rows() {
+                if phones.is_valid(i) && lists.is_valid(i) {
+                    keys.push((phones.value(i).to_owned(), lists.value(i).to_owned()));
+                }
+            }
+        }
+    }
+    Ok(keys)
+}

@@ -1,0 +1,106 @@
+//! The few object-store operations every phase uses: an upload with bounded memory, listing a
+//! prefix, deleting what may already be gone. `object_store` retries its own requests; nothing
+//! here retries again.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+use crate::error::{ConvertError, Result};
+
+/// Size of one multipart-upload part, and of the buffer below which a file is sent in one PUT.
+pub const UPLOAD_PART_BYTES: usize = 10 * 1024 * 1024;
+/// Parts of one upload in flight at a time.
+pub const UPLOAD_CONCURRENCY: usize = 4;
+
+/// A streaming upload to `path`: at most [`UPLOAD_PART_BYTES`] buffered and
+/// [`UPLOAD_CONCURRENCY`] parts in flight.
+pub(crate) fn upload(store: &Arc<dyn ObjectStore>, path: &Path) -> BufWriter {
+    BufWriter::with_capacity(store.clone(), path.clone(), UPLOAD_PART_BYTES)
+        .with_max_concurrency(UPLOAD_CONCURRENCY)
+}
+
+/// The bytes of the object at `path`, `None` when there is none.
+pub(crate) async fn read_if_exists(store: &dyn ObjectStore, path: &Path) -> Result<Option<Bytes>> {
+    match store.get(path).await {
+        Ok(result) => Ok(Some(
+            result
+                .bytes()
+                .await
+                .map_err(|e| ConvertError::storage(path, e))?,
+        )),
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(ConvertError::storage(path, e)),
+    }
+}
+
+pub(crate) async fn delete_if_exists(store: &dyn ObjectStore, path: &Path) -> Result<()> {
+    match store.delete(path).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(ConvertError::storage(path, e)),
+    }
+}
+
+/// Deletes every object under `prefix`; stops at the first failure.
+pub(crate) async fn delete_all(store: &dyn ObjectStore, prefix: &Path) -> Result<()> {
+    for path in list_paths(store, prefix).await? {
+        delete_if_exists(store, &path).await?;
+    }
+    Ok(())
+}
+
+/// Deletes what it can of the objects under `prefix` (best effort: failures are skipped).
+pub(crate) async fn delete_all_best_effort(store: &dyn ObjectStore, prefix: &Path) {
+    if let Ok(paths) = list_paths(store, prefix).await {
+        for path in paths {
+            let _ = delete_if_exists(store, &path).await;
+        }
+    }
+}
+
+/// Every object under `prefix`, recursively; an absent prefix is empty.
+pub(crate) async fn list_paths(store: &dyn ObjectStore, prefix: &Path) -> Result<Vec<Path>> {
+    use futures::TryStreamExt;
+    match store
+        .list(Some(prefix))
+        .map_ok(|meta| meta.location)
+        .try_collect()
+        .await
+    {
+        Ok(paths) => Ok(paths),
+        Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+        Err(e) => Err(ConvertError::storage(prefix, e)),
+    }
+}
+
+/// The objects directly in `dir`; an absent folder is empty.
+pub(crate) async fn list_paths_shallow(store: &dyn ObjectStore, dir: &Path) -> Result<Vec<Path>> {
+    match store.list_with_delimiter(Some(dir)).await {
+        Ok(listing) => Ok(listing.objects.into_iter().map(|m| m.location).collect()),
+        Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+        Err(e) => Err(ConvertError::storage(dir, e)),
+    }
+}
+
+/// The folders directly in `dir`; an absent folder has none.
+pub(crate) async fn list_dirs(store: &dyn ObjectStore, dir: &Path) -> Result<Vec<Path>> {
+    match store.list_with_delimiter(Some(dir)).await {
+        Ok(listing) => Ok(listing.common_prefixes),
+        Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+        Err(e) => Err(ConvertError::storage(dir, e)),
+    }
+}
+
+/// An I/O error of an upload (`BufWriter::shutdown`) as a storage error on `path`.
+pub(crate) fn io_storage(path: &Path, e: std::io::Error) -> ConvertError {
+    ConvertError::Storage {
+        path: path.to_string(),
+        source: object_store::Error::Generic {
+            store: "trackly-converter",
+            source: Box::new(e),
+        },
+    }
+}
