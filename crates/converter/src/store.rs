@@ -11,10 +11,15 @@ use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::error::{ConvertError, Result};
 
-/// Size of one multipart-upload part, and of the buffer below which a file is sent in one PUT.
-pub const UPLOAD_PART_BYTES: usize = 10 * 1024 * 1024;
-/// Parts of one upload in flight at a time.
-pub const UPLOAD_CONCURRENCY: usize = 4;
+/// Size of one multipart-upload part, and of the buffer below which a file is sent in one PUT:
+/// S3's smallest part (the last part may be smaller), so a 256 MiB file is 52 parts of the
+/// 10,000 S3 allows. Each part is a block the writer allocates and frees; 10 MiB parts with 4 in
+/// flight held up to 50 MiB and were the largest growth of the heap in long runs
+/// (BENCHMARKS.md, "Issue 12: memory").
+pub const UPLOAD_PART_BYTES: usize = 5 * 1024 * 1024;
+/// Parts of one upload in flight at a time: two keep a part uploading while the next fills
+/// (the encoder produces tens of MB/s, a part uploads at tens to hundreds of MB/s).
+pub const UPLOAD_CONCURRENCY: usize = 2;
 
 /// A streaming upload to `path`: at most [`UPLOAD_PART_BYTES`] buffered and
 /// [`UPLOAD_CONCURRENCY`] parts in flight.
