@@ -503,3 +503,45 @@ async fn a_long_wait_is_told_and_progress_keeps_coming_while_nothing_arrives() {
     assert!(err.contains("exported 3 contacts"), "{err}");
     assert_no_secret(&out.stderr, "stderr");
 }
+
+/// A log nobody reads any more (stderr a pipe whose reader has exited, as in `… 2>&1 | head`)
+/// does not stop the run: it publishes everything and exits 0. Before, the first log line after
+/// the reader left panicked (exit 101), with Delta output between the lists' and the contacts'
+/// commits.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_export_whose_stderr_reader_has_gone_publishes_and_exits_0() {
+    let server = mock(5_000, Faults::default()).await;
+    let truth = server.ground_truth(None, None);
+    for (format, log) in [("parquet", "text"), ("delta", "json")] {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = dir.path().join("lake");
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut cmd = export(
+            &server,
+            &lake,
+            &["--table-format", format, "--extract-date", "2026-03-04"],
+        );
+        cmd.args(["--log-format", log, "-v"])
+            .stdout(std::process::Stdio::null())
+            .stderr(writer);
+        let status = tokio::task::spawn_blocking(move || cmd.status().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(status.code(), Some(0), "{format}, {log} log");
+        if format == "parquet" {
+            check_lake(&lake, &truth, Some(5_000));
+        } else {
+            for table in ["contacts", "lists"] {
+                let commit = lake.join(table).join("_delta_log/00000000000000000001.json");
+                assert!(commit.exists(), "{table} was not committed");
+            }
+            check_delta(
+                lake.join("contacts").to_str().unwrap(),
+                &truth,
+                &["--expect-count", "5000", "--writes", "1"],
+                None,
+            );
+        }
+    }
+}

@@ -79,7 +79,7 @@ pub fn main() -> ExitCode {
 fn report(failure: &Failure, log_format: LogFormat) {
     let message = one_line(&failure.error);
     if log_format != LogFormat::Json {
-        eprintln!("error: {message}");
+        progress::say(format_args!("error: {message}"));
         return;
     }
     let fetch = match failure.error.downcast_ref::<ExportError>() {
@@ -524,7 +524,7 @@ fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
                 "export finished"
             );
         } else {
-            eprintln!(
+            progress::say(format_args!(
                 "exported {} in {secs:.1}s to {output}/lists/extract_date={}: {}, {}, run {}{}",
                 count(rows, "list", "lists"),
                 summary.extract_date,
@@ -532,7 +532,7 @@ fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
                 count(lists.map_or(0, |l| l.fetch.requests), "request", "requests"),
                 summary.run_id,
                 retention_suffix(retention),
-            );
+            ));
         }
         return;
     }
@@ -564,7 +564,7 @@ fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
         );
         return;
     }
-    eprintln!(
+    progress::say(format_args!(
         "exported {} in {:.1}s ({:.0}/s) to {}/contacts/extract_date={}: {}, {:.1} MiB; {}; {} ({}), {}, {}, {}, {} dropped, {}, {} rounded{}, run {}{}",
         count(summary.rows, "contact", "contacts"),
         secs,
@@ -595,7 +595,7 @@ fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
         )),
         summary.run_id,
         retention_suffix(retention),
-    );
+    ));
 }
 
 fn retention_suffix(retention: &str) -> String {

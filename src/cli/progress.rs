@@ -55,6 +55,12 @@ pub fn log_writer() -> LogLine {
 /// One log line on its way to stderr. While a bar is on screen, the bar is cleared, the line
 /// written, and the bar drawn again below it: a line written over the bar would leave the
 /// bar's text stranded above it.
+///
+/// A log nobody reads any more (stderr a pipe whose reader has exited, a full disk) does not
+/// stop the export: the line is dropped. Reporting the error instead is worse than it looks:
+/// `tracing-subscriber` reports a writer's error with `eprint!`, which panics when stderr is
+/// the thing that failed, and a panic between the two tables' Delta commits leaves a run half
+/// published.
 pub struct LogLine;
 
 impl Write for LogLine {
@@ -63,16 +69,23 @@ impl Write for LogLine {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        match bar {
-            Some(bar) => bar.suspend(|| std::io::stderr().write_all(buf))?,
-            None => std::io::stderr().write_all(buf)?,
-        }
+        let _dropped_if_unreadable = match bar {
+            Some(bar) => bar.suspend(|| std::io::stderr().write_all(buf)),
+            None => std::io::stderr().write_all(buf),
+        };
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stderr().flush()
+        let _dropped_if_unreadable = std::io::stderr().flush();
+        Ok(())
     }
+}
+
+/// Writes one line to stderr like `eprintln!`, but a stderr that cannot be written (see
+/// [`LogLine`]) loses the line instead of panicking: the run's outcome is its exit code.
+pub fn say(line: std::fmt::Arguments<'_>) {
+    let _dropped_if_unreadable = writeln!(std::io::stderr(), "{line}");
 }
 
 /// A progress bar kept off screen until there is something to show.
