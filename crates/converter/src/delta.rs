@@ -74,6 +74,7 @@ use object_store::prefix::PrefixStore;
 
 use crate::error::{ConvertError, Result};
 use crate::layout::PARTITION_COLUMN;
+use crate::location::OutputLocation;
 use crate::retention::RetentionReport;
 use crate::store::delete_if_exists;
 
@@ -499,6 +500,33 @@ impl FileStats {
         let text = String::from_utf8(json).map_err(|e| fail(e.to_string()))?;
         Ok(Some(text.trim_end().to_owned()))
     }
+}
+
+/// The Delta table `name` (data files of `schema`) under `location`.
+pub(crate) fn target(
+    location: &OutputLocation,
+    name: &'static str,
+    schema: SchemaRef,
+) -> Result<DeltaTarget> {
+    let (root, url) = location.delta_root(name)?;
+    Ok(DeltaTarget::new(
+        root,
+        url,
+        location.child([name]),
+        name,
+        schema,
+    ))
+}
+
+/// [`discard_uncommitted`] for the table `name` (data files of `schema`) under `location`.
+pub(crate) async fn discard_in_place(
+    location: &OutputLocation,
+    name: &'static str,
+    schema: SchemaRef,
+    files: &[Path],
+) {
+    let store = location.store().clone();
+    discard_uncommitted(store.as_ref(), target(location, name, schema), files).await;
 }
 
 /// Deletes those of `files` (data files written in their date folder) that the table's
