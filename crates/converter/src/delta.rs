@@ -43,6 +43,16 @@
 //! commit is planned again from the new snapshot (at most [`COMMIT_ATTEMPTS`] times): the last
 //! writer of a date replaces the files of the writers before it, nothing is lost or doubled.
 //!
+//! # Two tables
+//!
+//! Delta has no multi-table transaction: a run commits the lists first and the contacts last,
+//! so a run whose contacts are committed has its lists committed too. The converse does not
+//! hold: when the contacts' commit fails after the lists' succeeded, the run fails with the
+//! lists table at this run's date and the contacts table at the previous run's (each table
+//! still shows one whole run; `commitInfo.trackly.run_id` tells which). The next successful
+//! run of the date replaces both. The Hive-style layout has no such gap (see
+//! [`publish`](crate::publish)).
+//!
 //! # Vacuum
 //!
 //! `DeltaTarget::vacuum` deletes the data files that commits removed more than the retention
