@@ -95,7 +95,9 @@
 //!   published only when the whole run succeeded; on failure or interruption, the multipart
 //!   upload in progress is aborted and finished files stay hidden in staging for
 //!   [`ExportBuilder::resume`]. `_SUCCESS` is written last. The tables of a run (contacts and
-//!   lists) are published in one step with one run id: both or neither.
+//!   lists) are published in one step with one run id: both or neither (with Delta Lake, which
+//!   has no multi-table transaction, a failed contacts commit can follow a committed lists
+//!   one; see the converter's `delta` module).
 //! - **Bounded memory.** Peak memory depends on concurrency, batch size and row-group size, not
 //!   on the number of contacts (the fetcher de-duplicates over a window of recent pages). How
 //!   much of it the process keeps is the allocator's business and yours: with glibc's defaults

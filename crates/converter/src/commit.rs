@@ -23,17 +23,15 @@ use object_store::path::Path;
 
 use crate::error::{ConvertError, Result};
 use crate::format::TableFormat;
-use crate::layout::{CONTACTS_TABLE, RunDirs};
+#[cfg(feature = "delta")]
+use crate::layout::CONTACTS_TABLE;
 use crate::location::OutputLocation;
-use crate::manifest::{
-    FileInfo, MANIFEST_FORMAT, Manifest, ManifestRejects, rfc3339, schema_fields,
-};
-use crate::options::SinkOptions;
+use crate::manifest::{Manifest, rfc3339, schema_fields_of};
+use crate::options::{SinkOptions, Upkeep};
 use crate::publish::{Release, publish};
-use crate::retention::Retention;
 use crate::rolling::StagedFile;
 use crate::summary::SinkSummary;
-use crate::table::StagedTable;
+use crate::table::{StagedTable, TablePart};
 
 /// Where a run's commit stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,56 +63,28 @@ impl CommitState {
     }
 }
 
-/// Everything of a finished run that its commit needs: the contacts' files (and rejects), the
-/// companion tables, and what the run records about itself.
+/// Everything of a finished run that its commit needs: its tables and what the run records
+/// about itself.
 pub(crate) struct StagedRun<'a> {
     pub(crate) location: &'a OutputLocation,
     pub(crate) options: &'a SinkOptions,
     pub(crate) started_at: DateTime<Utc>,
-    /// The contacts' folders for this run.
-    pub(crate) dirs: &'a RunDirs,
-    pub(crate) files: &'a [StagedFile],
-    /// `(staged, published)` of the run's one rejects file.
-    pub(crate) rejects_file: Option<(Path, Path)>,
-    pub(crate) rejects_written: u64,
-    pub(crate) decode_stats: trackly_contacts::decode::DecodeStats,
-    pub(crate) fetch_stats: serde_json::Value,
-    pub(crate) retention: Option<Retention>,
-    #[cfg_attr(not(feature = "delta"), allow(dead_code))]
-    pub(crate) vacuum_retention: Option<std::time::Duration>,
-    /// The run's other tables (the lists), committed with the contacts.
-    pub(crate) companions: &'a [StagedTable],
-}
-
-impl StagedRun<'_> {
-    fn file_infos(&self) -> Vec<FileInfo> {
-        self.files
-            .iter()
-            .map(|f| FileInfo {
-                path: f.published.to_string(),
-                rows: f.rows,
-                bytes: f.bytes,
-            })
-            .collect()
-    }
-
-    fn rejects(&self) -> ManifestRejects {
-        ManifestRejects {
-            count: self.rejects_written,
-            file: self.rejects_file.as_ref().map(|(_, p)| p.to_string()),
-        }
-    }
+    pub(crate) upkeep: Upkeep,
+    /// The run's tables in commit order: the companions (the lists), then the contacts when
+    /// the run exports them. The last table's `_SUCCESS` is the run's last object.
+    pub(crate) tables: Vec<TablePart<'a>>,
 }
 
 /// How a run is committed; see the [module docs](self).
 pub(crate) trait Commit {
-    /// Commits `run`; returns the contacts' summary and the companions', in their order. On
-    /// error readers see what they saw before (see [`CommitState`]).
-    async fn commit(&mut self, run: StagedRun<'_>) -> Result<(SinkSummary, Vec<SinkSummary>)>;
+    /// Commits `run`; returns each table's summary, in the order of `run.tables`. On error
+    /// readers see what they saw before (see [`CommitState`]).
+    async fn commit(&mut self, run: StagedRun<'_>) -> Result<Vec<SinkSummary>>;
 
     /// After a failed commit, or instead of one: removes (best effort) what the run wrote
-    /// outside its staging folder that no reader uses. The staging folder is the caller's to
-    /// clear.
+    /// outside its staging folder for the contacts that no reader uses. The staging folder
+    /// is the caller's to clear (a [`StagedTable`] clears its own with
+    /// [`abort`](StagedTable::abort)).
     async fn discard(&mut self, location: &OutputLocation, files: &[StagedFile]);
 
     /// Where the commit stands.
@@ -130,6 +100,42 @@ pub(crate) async fn discard_in_place(location: &OutputLocation, files: &[Path]) 
     DeltaCommit::discard_files(location, files).await;
     #[cfg(not(feature = "delta"))]
     let _ = (location, files);
+}
+
+impl StagedTable {
+    /// Publishes this table alone, for a run that exports no contacts, through the same
+    /// commit as a run with contacts ([`commit`](crate::commit)): the steps, order and rollback of
+    /// [`ParquetSink::finish`](crate::ParquetSink::finish) (Delta: one commit), then the
+    /// table's [`with_retention`](Self::with_retention) and (Delta)
+    /// [`with_vacuum_retention`](Self::with_vacuum_retention). On error the date folder is as
+    /// it was and the staged objects are removed.
+    pub async fn publish(self) -> Result<SinkSummary> {
+        let mut commit = Committer::of(self.table_format());
+        let run = StagedRun {
+            location: &self.location,
+            options: &self.options,
+            started_at: self.started_at,
+            upkeep: self.upkeep,
+            tables: vec![self.part()],
+        };
+        match commit.commit(run).await {
+            Ok(mut summaries) => {
+                self.clean_up_after_publication().await;
+                summaries.pop().ok_or_else(|| ConvertError::InvalidOption {
+                    option: "publication",
+                    reason: "no summary of the table (bug)".into(),
+                })
+            }
+            Err(e) => {
+                debug_assert_ne!(commit.state(), CommitState::Committed);
+                let table = self.part().name;
+                if let Err(cleanup) = self.abort().await {
+                    tracing::warn!(%cleanup, table, "cannot remove a staged table");
+                }
+                Err(e)
+            }
+        }
+    }
 }
 
 /// The commit of a run's [`TableFormat`].
@@ -154,7 +160,7 @@ impl Committer {
 }
 
 impl Commit for Committer {
-    async fn commit(&mut self, run: StagedRun<'_>) -> Result<(SinkSummary, Vec<SinkSummary>)> {
+    async fn commit(&mut self, run: StagedRun<'_>) -> Result<Vec<SinkSummary>> {
         match self {
             Committer::Hive(hive) => hive.commit(run).await,
             #[cfg(feature = "delta")]
@@ -195,7 +201,7 @@ impl Default for HivePublish {
 }
 
 impl Commit for HivePublish {
-    async fn commit(&mut self, run: StagedRun<'_>) -> Result<(SinkSummary, Vec<SinkSummary>)> {
+    async fn commit(&mut self, run: StagedRun<'_>) -> Result<Vec<SinkSummary>> {
         self.state = self.state.then(CommitState::Committing, "parquet");
         let result = Self::publish(run).await;
         let next = match result {
@@ -215,85 +221,64 @@ impl Commit for HivePublish {
 }
 
 impl HivePublish {
-    /// Every table's release in one [`publish`] (the contacts last); on error it has rolled
-    /// every date folder back.
-    async fn publish(run: StagedRun<'_>) -> Result<(SinkSummary, Vec<SinkSummary>)> {
+    /// Every table's release in one [`publish`]; on error it has rolled every date folder
+    /// back.
+    async fn publish(run: StagedRun<'_>) -> Result<Vec<SinkSummary>> {
         // The manifests are built before a date folder is touched: from the first move on,
         // only the store can fail.
         let finished_at = Utc::now();
-        // The contacts go last: their `_SUCCESS`, the run's last object, says everything of
-        // the run is in place.
-        let mut releases: Vec<Release> = run
-            .companions
+        let releases: Vec<Release> = run
+            .tables
             .iter()
-            .map(|table| table.release(finished_at))
+            .map(|table| Self::release(&run, table, finished_at))
             .collect();
-        releases.push(Self::contacts_release(&run, finished_at));
         let store = run.location.store().clone();
-        let manifests = publish(store.as_ref(), releases, run.retention).await?;
-        let mut summaries: Vec<SinkSummary> = manifests
+        let manifests = publish(store.as_ref(), releases, run.upkeep.retention).await?;
+        Ok(manifests
             .into_iter()
             .map(|(path, m)| SinkSummary::of(&path, m))
-            .collect();
-        let contacts = summaries.pop().ok_or_else(|| ConvertError::InvalidOption {
-            option: "publication",
-            reason: "no contacts manifest was written (bug)".into(),
-        })?;
-        Ok((contacts, summaries))
+            .collect())
     }
 
-    /// The contacts' part of the publication: their files and rejects, and their manifest.
-    fn contacts_release(run: &StagedRun<'_>, finished_at: DateTime<Utc>) -> Release {
-        let files = run.file_infos();
+    /// A table's part of the publication: its files and rejects, and its manifest.
+    fn release(run: &StagedRun<'_>, table: &TablePart<'_>, finished_at: DateTime<Utc>) -> Release {
+        let files = table.file_infos();
         let manifest = Manifest {
-            format: MANIFEST_FORMAT.to_owned(),
-            table: CONTACTS_TABLE.to_owned(),
+            format: table.manifest_format.to_owned(),
+            table: table.name.to_owned(),
             run_id: run.options.run_id.clone(),
             extract_date: run.options.extract_date.to_string(),
             started_at: rfc3339(run.started_at),
             finished_at: rfc3339(finished_at),
-            query: run.options.query_json.clone(),
-            schema: schema_fields(),
+            query: table.query.clone(),
+            schema: schema_fields_of(&table.schema),
             rows: files.iter().map(|f| f.rows).sum(),
             bytes: files.iter().map(|f| f.bytes).sum(),
             files,
-            fetch_stats: run.fetch_stats.clone(),
-            decode: run.decode_stats,
-            rejects: run.rejects(),
+            fetch_stats: table.fetch_stats.clone(),
+            decode: table.decode,
+            rejects: table.rejects(),
             writer: run.options.writer.clone(),
             tables: Vec::new(),
             retention: None,
         };
-        let mut moves: Vec<(Path, Path)> = run
+        let mut moves: Vec<(Path, Path)> = table
             .files
             .iter()
             .map(|f| (f.staging.clone(), f.published.clone()))
             .collect();
-        moves.extend(run.rejects_file.clone());
+        moves.extend(table.rejects_file.clone());
         Release {
-            date_dir: run.dirs.date.clone(),
-            retired_dir: run.dirs.retired.clone(),
+            date_dir: table.dirs.date.clone(),
+            retired_dir: table.dirs.retired.clone(),
             moves,
             manifest,
         }
     }
 }
 
-/// The contacts' Delta table under `location`.
-#[cfg(feature = "delta")]
-fn contacts_delta_target(location: &OutputLocation) -> Result<crate::delta::DeltaTarget> {
-    let (root, url) = location.delta_root(CONTACTS_TABLE)?;
-    Ok(crate::delta::DeltaTarget::new(
-        root,
-        url,
-        location.child([CONTACTS_TABLE]),
-        CONTACTS_TABLE,
-        trackly_contacts::schema::contacts_schema(),
-    ))
-}
-
-/// The Delta commit: one commit per table, the companions first and the contacts last (see
-/// [`delta`](crate::delta)), then VACUUM (best effort).
+/// The Delta commit: one commit per table, in the run's order (the companions first, the
+/// contacts last; see [`delta`](crate::delta)), then VACUUM (best effort).
 #[cfg(feature = "delta")]
 #[derive(Debug)]
 pub(crate) struct DeltaCommit {
@@ -311,9 +296,9 @@ impl Default for DeltaCommit {
 
 #[cfg(feature = "delta")]
 impl Commit for DeltaCommit {
-    async fn commit(&mut self, run: StagedRun<'_>) -> Result<(SinkSummary, Vec<SinkSummary>)> {
+    async fn commit(&mut self, run: StagedRun<'_>) -> Result<Vec<SinkSummary>> {
         self.state = self.state.then(CommitState::Committing, "delta");
-        let committed = Self::commit_run(&run).await;
+        let committed = Self::commit_tables(&run).await;
         let next = match committed {
             Ok(_) => CommitState::Committed,
             Err(_) => CommitState::RolledBack,
@@ -322,16 +307,15 @@ impl Commit for DeltaCommit {
         let summaries = committed?;
         // The run is committed: what follows is best effort.
         Self::vacuum(&run).await;
-        remove_replaced_rejects(
-            run.location.store().as_ref(),
-            &run.dirs.date,
-            run.rejects_file.as_ref().map(|(_, published)| published),
-        )
-        .await;
+        let store = run.location.store().clone();
+        for table in &run.tables {
+            let ours = table.rejects_file.as_ref().map(|(_, published)| published);
+            remove_replaced_rejects(store.as_ref(), &table.dirs.date, ours).await;
+        }
         Ok(summaries)
     }
 
-    /// Deletes the run's data files (written in place) that no snapshot uses.
+    /// Deletes the run's contacts data files (written in place) that no snapshot uses.
     async fn discard(&mut self, location: &OutputLocation, files: &[StagedFile]) {
         let files: Vec<Path> = files.iter().map(|f| f.staging.clone()).collect();
         Self::discard_files(location, &files).await;
@@ -347,63 +331,55 @@ impl DeltaCommit {
     /// Deletes those of `files`, contacts data files written in place by a run that is not
     /// committed, that no snapshot uses (see `delta::discard_uncommitted`).
     async fn discard_files(location: &OutputLocation, files: &[Path]) {
-        let store = location.store().clone();
-        crate::delta::discard_uncommitted(store.as_ref(), contacts_delta_target(location), files)
-            .await;
+        let schema = trackly_contacts::schema::contacts_schema();
+        crate::delta::discard_in_place(location, CONTACTS_TABLE, schema, files).await;
     }
 
-    /// The rejects file moves in (hidden from Delta readers by its `_`), then the tables are
-    /// committed; when a commit fails, the rejects file is removed again.
-    async fn commit_run(run: &StagedRun<'_>) -> Result<(SinkSummary, Vec<SinkSummary>)> {
+    /// Delta has no multi-table transaction: the tables commit one by one in the run's
+    /// order, so a run whose contacts (last) are committed has its lists committed too.
+    async fn commit_tables(run: &StagedRun<'_>) -> Result<Vec<SinkSummary>> {
+        let finished_at = Utc::now();
+        let mut summaries = Vec::with_capacity(run.tables.len());
+        for table in &run.tables {
+            summaries.push(Self::commit_table(run, table, finished_at).await?);
+        }
+        Ok(summaries)
+    }
+
+    /// One table's commit: its rejects file moves in (hidden from Delta readers by its `_`),
+    /// then one commit replaces the date; when the commit fails, the rejects file is removed
+    /// again (the data files are left to the caller's discard).
+    async fn commit_table(
+        run: &StagedRun<'_>,
+        table: &TablePart<'_>,
+        finished_at: DateTime<Utc>,
+    ) -> Result<SinkSummary> {
         let store = run.location.store().clone();
-        if let Some((staged, published)) = &run.rejects_file {
+        if let Some((staged, published)) = &table.rejects_file {
             store
                 .rename(staged, published)
                 .await
                 .map_err(|e| ConvertError::storage(published, e))?;
         }
-        let committed = Self::commit_tables(run).await;
+        let committed = Self::commit_files(run, table, finished_at).await;
         if committed.is_err()
-            && let Some((_, published)) = &run.rejects_file
+            && let Some((_, published)) = &table.rejects_file
             && let Err(cleanup) = crate::store::delete_if_exists(store.as_ref(), published).await
         {
-            tracing::warn!(%cleanup, "cannot remove the rejects file of the failed run");
+            let table = table.name;
+            tracing::warn!(%cleanup, table, "cannot remove the rejects file of the failed run");
         }
         committed
     }
 
-    /// Best-effort VACUUM of every table of the run.
-    async fn vacuum(run: &StagedRun<'_>) {
-        let Some(retention) = run.vacuum_retention else {
-            return;
-        };
-        let targets = run
-            .companions
-            .iter()
-            .filter_map(|t| t.delta_target().ok())
-            .chain(contacts_delta_target(run.location).ok());
-        for target in targets {
-            match target.vacuum(retention).await {
-                Ok(0) => {}
-                Ok(n) => {
-                    tracing::info!(files = n, "vacuum deleted files removed by earlier commits")
-                }
-                Err(e) => tracing::warn!(error = %e, "vacuum failed; the table is unchanged"),
-            }
-        }
-    }
-
-    async fn commit_tables(run: &StagedRun<'_>) -> Result<(SinkSummary, Vec<SinkSummary>)> {
-        let finished_at = Utc::now();
+    async fn commit_files(
+        run: &StagedRun<'_>,
+        table: &TablePart<'_>,
+        finished_at: DateTime<Utc>,
+    ) -> Result<SinkSummary> {
         let extract_date = run.options.extract_date;
-        let expire_before = run.retention.map(|r| r.cutoff(extract_date));
-        // Delta has no multi-table transaction: the lists commit first, the contacts last, so
-        // a run whose contacts are committed has its lists committed too.
-        let mut summaries = Vec::with_capacity(run.companions.len());
-        for table in run.companions {
-            summaries.push(table.commit_delta(run.retention, finished_at).await?);
-        }
-        let files: Vec<crate::delta::DeltaFile> = run
+        let expire_before = run.upkeep.retention.map(|r| r.cutoff(extract_date));
+        let files: Vec<crate::delta::DeltaFile> = table
             .files
             .iter()
             .map(|f| crate::delta::DeltaFile {
@@ -413,53 +389,74 @@ impl DeltaCommit {
                 stats: f.stats.clone(),
             })
             .collect();
-        let infos = run.file_infos();
+        let infos = table.file_infos();
         let rows: u64 = infos.iter().map(|f| f.rows).sum();
         let bytes: u64 = infos.iter().map(|f| f.bytes).sum();
-        let metadata = Self::metadata(run, finished_at, rows, bytes);
-        let commit = contacts_delta_target(run.location)?
+        let metadata = Self::metadata(run, table, finished_at, rows, bytes);
+        let commit = crate::delta::target(run.location, table.name, table.schema.clone())?
             .commit_partition(extract_date, &files, expire_before, metadata)
             .await?;
         tracing::info!(
-            table = CONTACTS_TABLE,
+            table = table.name,
             version = commit.version,
             removed = commit.removed_files,
             added = files.len(),
             "delta commit"
         );
-        let retention = run.retention.zip(expire_before).map(|(r, cutoff)| {
+        let retention = run.upkeep.retention.zip(expire_before).map(|(r, cutoff)| {
             crate::delta::retention_report(r.retain_days(), cutoff, commit.expired.clone())
         });
-        let contacts = SinkSummary {
+        Ok(SinkSummary {
             files: infos,
             rows,
             bytes,
-            rejects: run.rejects_written,
+            rejects: table.rejects_written,
             manifest_path: commit.log_path.to_string(),
             retention,
-        };
-        Ok((contacts, summaries))
+        })
     }
 
-    /// What the contacts' commit records about the run (`commitInfo.trackly`).
+    /// Best-effort VACUUM of every table of the run.
+    async fn vacuum(run: &StagedRun<'_>) {
+        let Some(retention) = run.upkeep.vacuum_retention else {
+            return;
+        };
+        for table in &run.tables {
+            let vacuumed =
+                match crate::delta::target(run.location, table.name, table.schema.clone()) {
+                    Ok(target) => target.vacuum(retention).await,
+                    Err(e) => Err(e),
+                };
+            match vacuumed {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(files = n, "vacuum deleted files removed by earlier commits")
+                }
+                Err(e) => tracing::warn!(error = %e, "vacuum failed; the table is unchanged"),
+            }
+        }
+    }
+
+    /// What a table's commit records about the run (`commitInfo.trackly`).
     fn metadata(
         run: &StagedRun<'_>,
+        table: &TablePart<'_>,
         finished_at: DateTime<Utc>,
         rows: u64,
         bytes: u64,
     ) -> serde_json::Value {
         serde_json::json!({
-            "table": CONTACTS_TABLE,
+            "table": table.name,
             "run_id": run.options.run_id,
             "extract_date": run.options.extract_date.to_string(),
             "started_at": rfc3339(run.started_at),
             "finished_at": rfc3339(finished_at),
-            "query": run.options.query_json,
+            "query": table.query,
             "rows": rows,
             "bytes": bytes,
-            "rejects": run.rejects(),
-            "fetch_stats": run.fetch_stats,
-            "decode": run.decode_stats,
+            "rejects": table.rejects(),
+            "fetch_stats": table.fetch_stats,
+            "decode": table.decode,
             "writer": run.options.writer,
         })
     }

@@ -43,6 +43,16 @@
 //! commit is planned again from the new snapshot (at most [`COMMIT_ATTEMPTS`] times): the last
 //! writer of a date replaces the files of the writers before it, nothing is lost or doubled.
 //!
+//! # Two tables
+//!
+//! Delta has no multi-table transaction: a run commits the lists first and the contacts last,
+//! so a run whose contacts are committed has its lists committed too. The converse does not
+//! hold: when the contacts' commit fails after the lists' succeeded, the run fails with the
+//! lists table at this run's date and the contacts table at the previous run's (each table
+//! still shows one whole run; `commitInfo.trackly.run_id` tells which). The next successful
+//! run of the date replaces both. The Hive-style layout has no such gap (see
+//! [`publish`](crate::publish)).
+//!
 //! # Vacuum
 //!
 //! `DeltaTarget::vacuum` deletes the data files that commits removed more than the retention
@@ -74,6 +84,7 @@ use object_store::prefix::PrefixStore;
 
 use crate::error::{ConvertError, Result};
 use crate::layout::PARTITION_COLUMN;
+use crate::location::OutputLocation;
 use crate::retention::RetentionReport;
 use crate::store::delete_if_exists;
 
@@ -499,6 +510,33 @@ impl FileStats {
         let text = String::from_utf8(json).map_err(|e| fail(e.to_string()))?;
         Ok(Some(text.trim_end().to_owned()))
     }
+}
+
+/// The Delta table `name` (data files of `schema`) under `location`.
+pub(crate) fn target(
+    location: &OutputLocation,
+    name: &'static str,
+    schema: SchemaRef,
+) -> Result<DeltaTarget> {
+    let (root, url) = location.delta_root(name)?;
+    Ok(DeltaTarget::new(
+        root,
+        url,
+        location.child([name]),
+        name,
+        schema,
+    ))
+}
+
+/// [`discard_uncommitted`] for the table `name` (data files of `schema`) under `location`.
+pub(crate) async fn discard_in_place(
+    location: &OutputLocation,
+    name: &'static str,
+    schema: SchemaRef,
+    files: &[Path],
+) {
+    let store = location.store().clone();
+    discard_uncommitted(store.as_ref(), target(location, name, schema), files).await;
 }
 
 /// Deletes those of `files` (data files written in their date folder) that the table's

@@ -16,7 +16,8 @@
 //!      commit) and explicit [`CommitState`]s.
 //! - [`publish`]: the Hive-style publication of every table of a run in one step, and its
 //!   rollback; [`manifest`]: the `_manifest.json` it writes for each table.
-//! - [`table`]: [`StagedTable`], a smaller table (the lists) published with the contacts.
+//! - [`table`]: [`StagedTable`], a smaller table (the lists) staged in full and committed
+//!   through the same [`commit`] as the contacts, with them or alone.
 //! - [`retention`]: [`Retention`], the removal of a table's date folders older than N days
 //!   once a run is published.
 //! - [`format`](mod@format): [`TableFormat`], how a run is published: Hive-style folders (default) or, with

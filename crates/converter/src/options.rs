@@ -2,6 +2,8 @@
 //! (how Parquet files are written, validated into parquet's `WriterProperties`). Settings
 //! only: the state of a run lives in the phases that use them.
 
+use std::time::Duration;
+
 use chrono::NaiveDate;
 use parquet::basic::{Compression as ParquetCompression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
@@ -10,6 +12,7 @@ use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ConvertError, Result};
+use crate::retention::Retention;
 use trackly_contacts::schema::{MAP_ENTRIES, MAP_KEY};
 
 /// Parquet compression codec.
@@ -185,6 +188,32 @@ pub struct SinkOptions {
     pub writer: WriterOptions,
     /// The export's query, recorded in the manifest as is.
     pub query_json: serde_json::Value,
+}
+
+/// What follows a run's commit, for every table it commits: the removal of old date folders,
+/// and (Delta) the VACUUM. The one owner of their defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Upkeep {
+    /// Date folders older than this are removed (default: none, keep everything).
+    pub(crate) retention: Option<Retention>,
+    /// Delta only: the VACUUM's retention (default 7 days,
+    /// `delta::DEFAULT_VACUUM_RETENTION`; `None`: no VACUUM).
+    #[cfg_attr(not(feature = "delta"), allow(dead_code))]
+    pub(crate) vacuum_retention: Option<Duration>,
+}
+
+// Derivable without `delta` only.
+#[cfg_attr(not(feature = "delta"), allow(clippy::derivable_impls))]
+impl Default for Upkeep {
+    fn default() -> Self {
+        Upkeep {
+            retention: None,
+            #[cfg(feature = "delta")]
+            vacuum_retention: Some(crate::delta::DEFAULT_VACUUM_RETENTION),
+            #[cfg(not(feature = "delta"))]
+            vacuum_retention: None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -309,6 +309,15 @@ impl<'a> Publication<'a> {
                 not_restored.push(entry);
                 continue;
             }
+            // Still in place: its retirement failed before the original was removed (a
+            // rename onto a path that cannot be created, or a copy whose delete failed). It
+            // is restored as it is; a copy made aside goes.
+            if store.head(original).await.is_ok() {
+                if let Err(e) = retried(|| store.delete(retired)).await {
+                    tracing::warn!(error = %e, path = %retired, "cannot remove a retired copy");
+                }
+                continue;
+            }
             if let Err(e) = retried(|| store.rename(retired, original)).await {
                 first_error.get_or_insert(e);
                 not_restored.push(entry);

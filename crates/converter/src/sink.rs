@@ -146,14 +146,16 @@ use crate::checkpoint::{self, Finished};
 use crate::commit::{Commit, CommitState, Committer, StagedRun, discard_in_place};
 use crate::error::{ConvertError, Result};
 use crate::format::TableFormat;
-use crate::layout::{RunDirs, staging_root, validate_run_id};
+use crate::layout::{MANIFEST_FORMAT, RunDirs, staging_root, validate_run_id};
 use crate::location::OutputLocation;
+use crate::options::Upkeep;
 use crate::rejects::Rejects;
 use crate::retention::Retention;
 use crate::rolling::RollingFiles;
 use crate::store::{delete_all, delete_all_best_effort, list_dirs, list_paths};
-use crate::table::StagedTable;
+use crate::table::{StagedTable, TablePart};
 use trackly_contacts::decode::{DecodeStats, Reject};
+use trackly_contacts::schema::contacts_schema;
 
 pub use crate::checkpoint::{CHECKPOINT_FORMAT, Checkpoint, CheckpointFile};
 pub use crate::layout::{CONTACTS_TABLE, LISTS_TABLE};
@@ -175,9 +177,7 @@ pub struct ParquetSink {
     /// What decoding reported, for the manifest.
     decode_stats: DecodeStats,
     /// Applied to every table of the run once it is published.
-    retention: Option<Retention>,
-    /// Delta only: the VACUUM after the commit (`None`: no VACUUM).
-    vacuum_retention: Option<Duration>,
+    upkeep: Upkeep,
 }
 
 impl std::fmt::Debug for ParquetSink {
@@ -211,11 +211,7 @@ impl ParquetSink {
             started_at: Utc::now(),
             dirs,
             decode_stats: DecodeStats::default(),
-            retention: None,
-            #[cfg(feature = "delta")]
-            vacuum_retention: Some(crate::delta::DEFAULT_VACUUM_RETENTION),
-            #[cfg(not(feature = "delta"))]
-            vacuum_retention: None,
+            upkeep: Upkeep::default(),
         })
     }
 
@@ -234,7 +230,7 @@ impl ParquetSink {
     /// Delta only: after the commit, delete the data files that earlier commits removed more
     /// than `retention` ago (default 7 days; `None`: never); see the `delta` module.
     pub fn set_vacuum_retention(&mut self, retention: Option<Duration>) {
-        self.vacuum_retention = retention;
+        self.upkeep.vacuum_retention = retention;
     }
 
     /// Picks up the newest interrupted run of the same extract date and query (see
@@ -324,7 +320,7 @@ impl ParquetSink {
         &self.dirs.date
     }
 
-    /// Appends a batch (of [`contacts_schema`](trackly_contacts::schema::contacts_schema)) to
+    /// Appends a batch (of [`contacts_schema`]) to
     /// the current file, starting a new file when the current one has reached the target size.
     pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         self.files.write(batch).await
@@ -346,7 +342,7 @@ impl ParquetSink {
     /// contacts and of every companion table of [`finish_with`](Self::finish_with) (default:
     /// none, keep everything); see [`retention`](crate::retention).
     pub fn set_retention(&mut self, retention: Option<Retention>) {
-        self.retention = retention;
+        self.upkeep.retention = retention;
     }
 
     /// Closes the last file and publishes the run (see the [module docs](self)), recording
@@ -369,10 +365,14 @@ impl ParquetSink {
         companions: Vec<StagedTable>,
     ) -> Result<(SinkSummary, Vec<SinkSummary>)> {
         let mut commit = Committer::of(self.files.format());
-        match self.commit(&mut commit, fetch_stats, &companions).await {
-            Ok(summaries) => {
+        match self.commit(&mut commit, &fetch_stats, &companions).await {
+            Ok(mut summaries) => {
                 self.clean_up_after_commit(&companions).await;
-                Ok(summaries)
+                let contacts = summaries.pop().ok_or_else(|| ConvertError::InvalidOption {
+                    option: "publication",
+                    reason: "no summary of the contacts (bug)".into(),
+                })?;
+                Ok((contacts, summaries))
             }
             Err(e) => {
                 // Readers see the previous run: the commit was never reached (`Staged`: the
@@ -446,28 +446,38 @@ impl ParquetSink {
         Ok(discarded)
     }
 
-    /// Closes the last file and the rejects, then hands the run to `commit`.
+    /// Closes the last file and the rejects, then hands the run to `commit`: the companions
+    /// first, the contacts last. Returns the summaries in that order.
     async fn commit(
         &mut self,
         commit: &mut Committer,
-        fetch_stats: serde_json::Value,
+        fetch_stats: &serde_json::Value,
         companions: &[StagedTable],
-    ) -> Result<(SinkSummary, Vec<SinkSummary>)> {
+    ) -> Result<Vec<SinkSummary>> {
         let files = self.files.finish().await?;
         let rejects_file = self.rejects.finish().await?;
-        let run = StagedRun {
-            location: &self.location,
-            options: &self.options,
-            started_at: self.started_at,
+        let contacts = TablePart {
+            name: CONTACTS_TABLE,
+            manifest_format: MANIFEST_FORMAT,
+            schema: contacts_schema(),
             dirs: &self.dirs,
             files,
             rejects_file,
             rejects_written: self.rejects.written(),
-            decode_stats: self.decode_stats,
+            query: &self.options.query_json,
+            decode: self.decode_stats,
             fetch_stats,
-            retention: self.retention,
-            vacuum_retention: self.vacuum_retention,
-            companions,
+        };
+        let run = StagedRun {
+            location: &self.location,
+            options: &self.options,
+            started_at: self.started_at,
+            upkeep: self.upkeep,
+            tables: companions
+                .iter()
+                .map(StagedTable::part)
+                .chain([contacts])
+                .collect(),
         };
         commit.commit(run).await
     }

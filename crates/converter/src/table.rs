@@ -17,8 +17,8 @@
 //! when the table is empty, so the date folder is never empty) and its rejects under hidden
 //! staging names. [`ParquetSink::finish_with`](crate::ParquetSink::finish_with) then publishes
 //! it together with the contacts, or [`StagedTable::publish`] alone (a run that exports no
-//! contacts), with the same steps, order and rollback as the contacts (see
-//! [`sink`](crate::sink)): a reader of a table sees its previous run's files or this run's, and
+//! contacts); either way through the run's [`commit`](crate::commit), with the same steps,
+//! order and rollback as the contacts (see [`sink`](crate::sink)): a reader of a table sees its previous run's files or this run's, and
 //! the run's `_SUCCESS` files appear only once every table is in place. The table gets its own
 //! `_manifest.json` and `_SUCCESS`, so a reader of `lists/` alone can wait for the same signal
 //! as a reader of `contacts/`.
@@ -53,13 +53,12 @@ use crate::error::{ConvertError, Result};
 use crate::format::TableFormat;
 use crate::layout::{RETIRED_DIR, RunDirs, in_progress, part_name, rejects_name, validate_run_id};
 use crate::location::OutputLocation;
-use crate::manifest::{FileInfo, Manifest, ManifestRejects, rfc3339, schema_fields_of};
-use crate::options::SinkOptions;
-use crate::publish::{Release, publish};
+use crate::manifest::{FileInfo, ManifestRejects};
+use crate::options::{SinkOptions, Upkeep};
 use crate::rejects::ndjson;
 use crate::retention::Retention;
+use crate::rolling::StagedFile;
 use crate::store::{delete_all, delete_all_best_effort, list_dirs, upload};
-use crate::summary::SinkSummary;
 use trackly_contacts::decode::DecodeStats;
 
 /// Age from which another run's staging objects of a [`StagedTable`] count as left behind by a
@@ -85,27 +84,63 @@ pub struct TableSpec {
     pub fetch_stats: serde_json::Value,
 }
 
+/// One table of a run as a [`commit`](crate::commit) takes it, whichever table it is (the
+/// contacts, the lists): what the table is and what the run staged for it.
+pub(crate) struct TablePart<'a> {
+    pub(crate) name: &'static str,
+    /// Its manifest's `format`.
+    pub(crate) manifest_format: &'static str,
+    /// The data files' schema.
+    pub(crate) schema: SchemaRef,
+    pub(crate) dirs: &'a RunDirs,
+    /// The data files, in part order.
+    pub(crate) files: &'a [StagedFile],
+    /// `(staged, published)` of the table's one rejects file.
+    pub(crate) rejects_file: Option<(Path, Path)>,
+    pub(crate) rejects_written: u64,
+    pub(crate) query: &'a serde_json::Value,
+    pub(crate) decode: DecodeStats,
+    pub(crate) fetch_stats: &'a serde_json::Value,
+}
+
+impl TablePart<'_> {
+    /// The data files as the manifest and the summary list them.
+    pub(crate) fn file_infos(&self) -> Vec<FileInfo> {
+        self.files
+            .iter()
+            .map(|f| FileInfo {
+                path: f.published.to_string(),
+                rows: f.rows,
+                bytes: f.bytes,
+            })
+            .collect()
+    }
+
+    /// The rejects as the manifest records them.
+    pub(crate) fn rejects(&self) -> ManifestRejects {
+        ManifestRejects {
+            count: self.rejects_written,
+            file: self.rejects_file.as_ref().map(|(_, p)| p.to_string()),
+        }
+    }
+}
+
 /// A table staged in full, waiting to be published; see the [module docs](self).
 #[derive(Debug)]
 pub struct StagedTable {
-    location: OutputLocation,
+    pub(crate) location: OutputLocation,
     spec: TableSpec,
-    options: SinkOptions,
-    started_at: DateTime<Utc>,
+    pub(crate) options: SinkOptions,
+    pub(crate) started_at: DateTime<Utc>,
     dirs: RunDirs,
-    /// `(staging, published)`: the Parquet file, then the rejects (if any).
-    moves: Vec<(Path, Path)>,
-    file: FileInfo,
-    rejects: ManifestRejects,
+    /// The Parquet file (empty until written).
+    file: Option<StagedFile>,
+    /// `(staged, published)` of the rejects file, if any.
+    rejects_file: Option<(Path, Path)>,
+    rejects_written: u64,
     /// Applied by [`publish`](Self::publish).
-    retention: Option<Retention>,
+    pub(crate) upkeep: Upkeep,
     format: TableFormat,
-    /// Delta statistics JSON of the file (Delta only).
-    #[cfg_attr(not(feature = "delta"), allow(dead_code))]
-    stats: Option<String>,
-    /// Delta only: the VACUUM after [`publish`](Self::publish).
-    #[cfg_attr(not(feature = "delta"), allow(dead_code))]
-    vacuum_retention: Option<std::time::Duration>,
 }
 
 impl StagedTable {
@@ -151,23 +186,11 @@ impl StagedTable {
             spec,
             options: options.clone(),
             started_at,
-            moves: Vec::new(),
-            file: FileInfo {
-                path: String::new(),
-                rows: 0,
-                bytes: 0,
-            },
-            rejects: ManifestRejects {
-                count: 0,
-                file: None,
-            },
-            retention: None,
+            file: None,
+            rejects_file: None,
+            rejects_written: 0,
+            upkeep: Upkeep::default(),
             format,
-            stats: None,
-            #[cfg(feature = "delta")]
-            vacuum_retention: Some(crate::delta::DEFAULT_VACUUM_RETENTION),
-            #[cfg(not(feature = "delta"))]
-            vacuum_retention: None,
         };
         staged.remove_staging().await?;
         match staged.write(batch, rejects).await {
@@ -186,7 +209,7 @@ impl StagedTable {
 
     /// Rows in the staged file.
     pub fn rows(&self) -> u64 {
-        self.file.rows
+        self.file.as_ref().map_or(0, |f| f.rows)
     }
 
     /// The date folder publication replaces.
@@ -199,7 +222,7 @@ impl StagedTable {
     /// Published with the contacts, the table follows the sink's
     /// [`set_retention`](crate::ParquetSink::set_retention) instead.
     pub fn with_retention(mut self, retention: Option<Retention>) -> Self {
-        self.retention = retention;
+        self.upkeep.retention = retention;
         self
     }
 
@@ -207,7 +230,7 @@ impl StagedTable {
     /// never). Published with the contacts, the table follows the sink's
     /// [`set_vacuum_retention`](crate::ParquetSink::set_vacuum_retention).
     pub fn with_vacuum_retention(mut self, retention: Option<std::time::Duration>) -> Self {
-        self.vacuum_retention = retention;
+        self.upkeep.vacuum_retention = retention;
         self
     }
 
@@ -216,181 +239,36 @@ impl StagedTable {
         self.format
     }
 
-    /// Publishes this table alone, for a run that exports no contacts: the steps, order and
-    /// rollback of [`ParquetSink::finish`](crate::ParquetSink::finish) (Delta: one commit). On
-    /// error the date folder is as it was and the staged objects are removed.
-    pub async fn publish(self) -> Result<SinkSummary> {
-        #[cfg(feature = "delta")]
-        if self.format == TableFormat::Delta {
-            return match self.commit_delta(self.retention, Utc::now()).await {
-                Ok(summary) => {
-                    if let Some(retention) = self.vacuum_retention
-                        && let Ok(target) = self.delta_target()
-                        && let Err(e) = target.vacuum(retention).await
-                    {
-                        tracing::warn!(error = %e, "vacuum failed; the table is unchanged");
-                    }
-                    self.clean_up_after_publication().await;
-                    Ok(summary)
-                }
-                Err(e) => {
-                    let table = self.spec.name;
-                    if let Err(cleanup) = self.abort().await {
-                        tracing::warn!(%cleanup, table, "cannot remove a staged table");
-                    }
-                    Err(e)
-                }
-            };
+    /// The table as its commit takes it.
+    pub(crate) fn part(&self) -> TablePart<'_> {
+        TablePart {
+            name: self.spec.name,
+            manifest_format: self.spec.manifest_format,
+            schema: self.spec.schema.clone(),
+            dirs: &self.dirs,
+            files: self.file.as_slice(),
+            rejects_file: self.rejects_file.clone(),
+            rejects_written: self.rejects_written,
+            query: &self.spec.query_json,
+            decode: self.spec.decode,
+            fetch_stats: &self.spec.fetch_stats,
         }
-        let store = self.location.store().clone();
-        let release = self.release(Utc::now());
-        match publish(store.as_ref(), vec![release], self.retention).await {
-            Ok(mut manifests) => {
-                self.clean_up_after_publication().await;
-                let (path, manifest) =
-                    manifests.pop().ok_or_else(|| ConvertError::InvalidOption {
-                        option: "publication",
-                        reason: "no manifest was written (bug)".into(),
-                    })?;
-                Ok(SinkSummary::of(&path, manifest))
-            }
-            Err(e) => {
-                let table = self.spec.name;
-                if let Err(cleanup) = self.abort().await {
-                    tracing::warn!(%cleanup, table, "cannot remove a staged table");
-                }
-                Err(e)
-            }
-        }
-    }
-
-    /// The table's Delta commit: its rejects file moves into the date folder, then one commit
-    /// replaces the date (see [`delta`](crate::delta)). On error the rejects file is removed
-    /// again; the data file is left to [`abort`](Self::abort).
-    #[cfg(feature = "delta")]
-    pub(crate) async fn commit_delta(
-        &self,
-        retention: Option<Retention>,
-        finished_at: DateTime<Utc>,
-    ) -> Result<SinkSummary> {
-        let store = self.location.store().clone();
-        let rejects: Vec<&(Path, Path)> = self.moves.iter().filter(|(s, p)| s != p).collect();
-        for (staged, published) in &rejects {
-            store
-                .rename(staged, published)
-                .await
-                .map_err(|e| ConvertError::storage(published, e))?;
-        }
-        let extract_date = self.options.extract_date;
-        let expire_before = retention.map(|r| r.cutoff(extract_date));
-        let metadata = serde_json::json!({
-            "table": self.spec.name,
-            "run_id": self.options.run_id,
-            "extract_date": extract_date.to_string(),
-            "started_at": rfc3339(self.started_at),
-            "finished_at": rfc3339(finished_at),
-            "query": self.spec.query_json,
-            "rows": self.file.rows,
-            "bytes": self.file.bytes,
-            "rejects": self.rejects,
-            "fetch_stats": self.spec.fetch_stats,
-            "decode": self.spec.decode,
-            "writer": self.options.writer,
-        });
-        let file = crate::delta::DeltaFile {
-            path: Path::from(self.file.path.as_str()),
-            bytes: self.file.bytes,
-            rows: self.file.rows,
-            stats: self.stats.clone(),
-        };
-        let committed = match self.delta_target() {
-            Ok(target) => {
-                target
-                    .commit_partition(extract_date, &[file], expire_before, metadata)
-                    .await
-            }
-            Err(e) => Err(e),
-        };
-        match committed {
-            Ok(commit) => {
-                tracing::info!(
-                    table = self.spec.name,
-                    version = commit.version,
-                    removed = commit.removed_files,
-                    "delta commit"
-                );
-                Ok(SinkSummary {
-                    files: vec![self.file.clone()],
-                    rows: self.file.rows,
-                    bytes: self.file.bytes,
-                    rejects: self.rejects.count,
-                    manifest_path: commit.log_path.to_string(),
-                    retention: retention.zip(expire_before).map(|(r, cutoff)| {
-                        crate::delta::retention_report(r.retain_days(), cutoff, commit.expired)
-                    }),
-                })
-            }
-            Err(e) => {
-                for (_, published) in rejects {
-                    let _ = crate::store::delete_if_exists(store.as_ref(), published).await;
-                }
-                Err(e)
-            }
-        }
-    }
-
-    #[cfg(feature = "delta")]
-    pub(crate) fn delta_target(&self) -> Result<crate::delta::DeltaTarget> {
-        let (root, url) = self.location.delta_root(self.spec.name)?;
-        Ok(crate::delta::DeltaTarget::new(
-            root,
-            url,
-            self.location.child([self.spec.name]),
-            self.spec.name,
-            self.spec.schema.clone(),
-        ))
     }
 
     /// Abandons the table: deletes what was staged. Nothing in the date folder is touched
     /// (Delta: the data file written there is deleted unless a commit uses it).
     pub async fn abort(self) -> Result<()> {
         #[cfg(feature = "delta")]
-        if self.format == TableFormat::Delta && !self.file.path.is_empty() {
-            let store = self.location.store().clone();
-            let file = Path::from(self.file.path.as_str());
-            crate::delta::discard_uncommitted(store.as_ref(), self.delta_target(), &[file]).await;
+        if self.format == TableFormat::Delta
+            && let Some(file) = &self.file
+        {
+            let (name, schema) = (self.spec.name, self.spec.schema.clone());
+            let files = [file.staging.clone()];
+            crate::delta::discard_in_place(&self.location, name, schema, &files).await;
         }
         let result = self.remove_staging().await;
         self.dirs.remove_empty_local_dirs(&self.location);
         result
-    }
-
-    /// The table's part of a publication.
-    pub(crate) fn release(&self, finished_at: DateTime<Utc>) -> Release {
-        Release {
-            date_dir: self.dirs.date.clone(),
-            retired_dir: self.dirs.retired.clone(),
-            moves: self.moves.clone(),
-            manifest: Manifest {
-                format: self.spec.manifest_format.to_owned(),
-                table: self.spec.name.to_owned(),
-                run_id: self.options.run_id.clone(),
-                extract_date: self.options.extract_date.to_string(),
-                started_at: rfc3339(self.started_at),
-                finished_at: rfc3339(finished_at),
-                query: self.spec.query_json.clone(),
-                schema: schema_fields_of(&self.spec.schema),
-                files: vec![self.file.clone()],
-                rows: self.file.rows,
-                bytes: self.file.bytes,
-                fetch_stats: self.spec.fetch_stats.clone(),
-                decode: self.spec.decode,
-                rejects: self.rejects.clone(),
-                writer: self.options.writer.clone(),
-                tables: Vec::new(),
-                retention: None,
-            },
-        }
     }
 
     /// After a successful publication: best-effort removal of this run's staging folders and
@@ -453,18 +331,24 @@ impl StagedTable {
             .await
             .map_err(|e| ConvertError::parquet(&staging, e))?;
         #[cfg(feature = "delta")]
-        if self.format == TableFormat::Delta {
-            let mut stats = crate::delta::FileStats::new(&self.spec.schema)?;
-            stats.merge(&staging, batch)?;
-            self.stats = stats.finish(&staging)?;
-        }
-        let published = self.dirs.date.clone().join(part);
-        self.file = FileInfo {
-            path: published.to_string(),
+        let stats = match self.format {
+            TableFormat::Delta => {
+                let mut stats = crate::delta::FileStats::new(&self.spec.schema)?;
+                stats.merge(&staging, batch)?;
+                stats.finish(&staging)?
+            }
+            TableFormat::Parquet => None,
+        };
+        #[cfg(not(feature = "delta"))]
+        let stats = None;
+        self.file = Some(StagedFile {
+            part: 0,
+            published: self.dirs.date.clone().join(part),
+            staging,
             rows: batch.num_rows() as u64,
             bytes: writer.bytes_written() as u64,
-        };
-        self.moves.push((staging, published));
+            stats,
+        });
 
         if !rejects.is_empty() {
             let name = rejects_name(&run_id);
@@ -475,12 +359,8 @@ impl StagedTable {
                 .put(&staging, PutPayload::from(Bytes::from(lines)))
                 .await
                 .map_err(|e| ConvertError::storage(&staging, e))?;
-            let published = self.dirs.date.clone().join(name);
-            self.rejects = ManifestRejects {
-                count: rejects.len() as u64,
-                file: Some(published.to_string()),
-            };
-            self.moves.push((staging, published));
+            self.rejects_file = Some((staging, self.dirs.date.clone().join(name)));
+            self.rejects_written = rejects.len() as u64;
         }
         Ok(())
     }

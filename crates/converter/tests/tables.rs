@@ -335,3 +335,59 @@ async fn a_failed_staging_leaves_nothing_behind() {
     let dyn_store: &dyn ObjectStore = store.as_ref();
     assert!(objects(dyn_store, "lake").await.is_empty());
 }
+
+/// Every file under `dir`, with its content, relative to `dir`.
+fn tree(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let name = path.strip_prefix(dir).unwrap().display().to_string();
+                found.push((name, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[tokio::test]
+async fn lists_staged_fine_and_a_contacts_commit_that_fails_on_disk_change_neither_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = OutputLocation::parse(dir.path().to_str().unwrap()).unwrap();
+    publish_both(&location, "r0").await;
+
+    let table = lists(&location, "r1", &[42, 57, 72]).await;
+    let sink = contacts(&location, "r1", 500).await;
+    // A real failure of the local disk, even for root: the contacts' retired folder cannot
+    // be created because a file has its name, so the contacts' previous run cannot be moved
+    // aside, after the lists' has been.
+    std::fs::create_dir_all(dir.path().join("contacts/_staging")).unwrap();
+    std::fs::write(dir.path().join("contacts/_staging/_retired"), b"in the way").unwrap();
+    let before = tree(dir.path());
+    let err = sink
+        .finish_with(serde_json::json!({}), vec![table])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("contacts"), "{err}");
+    assert_eq!(
+        tree(dir.path()),
+        before
+            .into_iter()
+            .filter(|(name, _)| !name.contains("_staging/r1/"))
+            .collect::<Vec<_>>(),
+        "both tables hold the previous run, byte for byte; nothing of r1 is left"
+    );
+    let manifest = |table: &str| {
+        let path = dir
+            .path()
+            .join(format!("{table}/extract_date=2025-04-02/_manifest.json"));
+        serde_json::from_slice::<serde_json::Value>(&std::fs::read(path).unwrap()).unwrap()
+    };
+    assert_eq!(manifest("lists")["run_id"], "r0");
+    assert_eq!(manifest("contacts")["run_id"], "r0");
+}
