@@ -533,7 +533,9 @@ async fn an_export_whose_stderr_reader_has_gone_publishes_and_exits_0() {
             check_lake(&lake, &truth, Some(5_000));
         } else {
             for table in ["contacts", "lists"] {
-                let commit = lake.join(table).join("_delta_log/00000000000000000001.json");
+                let commit = lake
+                    .join(table)
+                    .join("_delta_log/00000000000000000001.json");
                 assert!(commit.exists(), "{table} was not committed");
             }
             check_delta(
