@@ -547,3 +547,17 @@ async fn an_export_whose_stderr_reader_has_gone_publishes_and_exits_0() {
         }
     }
 }
+
+/// Output for a reader that stops early (`trackly-export schema | head -1`) ends quietly with
+/// exit 0 instead of a panic.
+#[test]
+fn schema_into_a_closed_pipe_exits_0() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let status = binary()
+        .args(["schema", "--format", "duckdb"])
+        .stdout(writer)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}

@@ -146,14 +146,14 @@ pub async fn run(args: &MockServerArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
     // The URL goes to stdout alone so scripts can read it; the rest is for people.
-    println!("{}", server.url());
-    eprintln!(
+    super::progress::print(format_args!("{}", server.url()));
+    super::progress::say(format_args!(
         "trackly-mock: {contacts} contacts at {}/v2/contacts and their lists at {}/v2/lists (X-Api-Key required); ground truth at {}/_mock/ground_truth, counters at {}/_mock/stats. Ctrl-C stops.",
         server.url(),
         server.url(),
         server.url(),
         server.url()
-    );
+    ));
     tokio::signal::ctrl_c()
         .await
         .context("cannot listen for Ctrl-C")?;

@@ -61,7 +61,7 @@ pub fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            progress::say(format_args!("error: cannot start the async runtime: {e}"));
             return ExitCode::from(exit::STORAGE);
         }
     };
@@ -200,32 +200,42 @@ async fn run(cli: Cli, key_on_command_line: bool) -> Result<(), Failure> {
             let summary = result.map_err(Failure::from)?;
             if !cli.quiet {
                 print_summary(&summary, &args.output.to_string_lossy(), cli.log_format);
-                println!(
+                progress::print(format_args!(
                     "Wrote {} to {}:",
                     count(summary.rows, "contact", "contacts"),
                     args.output.display()
-                );
+                ));
                 for file in &summary.files {
-                    println!(
+                    progress::print(format_args!(
                         "  {}  ({}, {:.1} MiB)",
                         args.output.join(&file.path).display(),
                         count(file.rows, "row", "rows"),
                         file.bytes as f64 / (1024.0 * 1024.0)
-                    );
+                    ));
                 }
                 if let Some(lists) = summary.table(Table::Lists) {
-                    println!("and their {}:", count(lists.rows, "list", "lists"));
+                    progress::print(format_args!(
+                        "and their {}:",
+                        count(lists.rows, "list", "lists")
+                    ));
                     for file in &lists.files {
-                        println!("  {}", args.output.join(&file.path).display());
+                        progress::print(format_args!(
+                            "  {}",
+                            args.output.join(&file.path).display()
+                        ));
                     }
                 }
-                println!("{}", demo::next_steps(&args.output));
+                progress::print(format_args!("{}", demo::next_steps(&args.output)));
             }
             Ok(())
         }
         Command::Schema(args) => {
-            print!("{}", schema_text(args.format, args.table));
-            std::io::stdout().flush().ok();
+            let _dropped_if_unreadable = write!(
+                std::io::stdout(),
+                "{}",
+                schema_text(args.format, args.table)
+            )
+            .and_then(|()| std::io::stdout().flush());
             Ok(())
         }
         Command::MockServer(args) => mock_server::run(&args).await.map_err(Failure::from),
@@ -346,10 +356,10 @@ async fn export(
                 "then this tool's extract_date= folders before {cutoff} to be removed (--retain-days {days})"
             ));
         }
-        println!(
+        progress::print(format_args!(
             "dry run: the API key works; {} (nothing written)",
             plan.join("; ")
-        );
+        ));
         return Ok(None);
     }
     let location = OutputLocation::parse_with(

@@ -88,6 +88,12 @@ pub fn say(line: std::fmt::Arguments<'_>) {
     let _dropped_if_unreadable = writeln!(std::io::stderr(), "{line}");
 }
 
+/// Writes one line to stdout like `println!`, without the panic when the reader has gone
+/// (`trackly-export schema | head -1`): the rest of the output is dropped.
+pub fn print(line: std::fmt::Arguments<'_>) {
+    let _dropped_if_unreadable = writeln!(std::io::stdout(), "{line}");
+}
+
 /// A progress bar kept off screen until there is something to show.
 struct Bar {
     bar: ProgressBar,
