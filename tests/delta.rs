@@ -7,8 +7,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 use common::*;
 use trackly_export::mock::{Faults, MockServer};
@@ -123,18 +123,6 @@ async fn a_delta_table_reads_back_exactly_and_a_rerun_replaces_its_date_atomical
     );
 }
 
-/// Finished files recorded in the run's checkpoint (0 when there is none yet).
-fn checkpointed_files(lake: &Path) -> usize {
-    walk(&lake.join("contacts/_staging"))
-        .into_iter()
-        .filter(|p| p.ends_with("_checkpoint.json"))
-        .filter_map(|p| std::fs::read(p).ok())
-        .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .map(|c| c["files"].as_array().map_or(0, Vec::len))
-        .max()
-        .unwrap_or(0)
-}
-
 fn log_versions(lake: &Path) -> usize {
     walk(&lake.join("contacts/_delta_log"))
         .iter()
@@ -160,25 +148,9 @@ async fn kill_9_leaves_the_previous_version_and_resume_commits_exactly_once() {
     export_delta(&server, &lake, "2026-11-27", &[]).await;
     let versions = log_versions(&lake);
 
-    let mut child = export(&server, &lake, &[])
-        .args(args("2026-11-27"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while checkpointed_files(&lake) < 1 && start.elapsed() < Duration::from_secs(60) {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the export ended before the crash point"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Command::new("kill")
-        .args(["-9", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let _ = child.wait();
+    let mut cmd = export(&server, &lake, &[]);
+    cmd.args(args("2026-11-27"));
+    kill_9_when(cmd, || checkpointed_files(&lake) >= 1).await;
     assert_eq!(
         log_versions(&lake),
         versions,

@@ -5,8 +5,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use trackly_export::mock::{Faults, MockServer};
@@ -29,50 +28,17 @@ fn args() -> Vec<&'static str> {
     ]
 }
 
-/// Finished staged files recorded in the run's checkpoint (0 when there is none yet).
-fn checkpointed_files(lake: &Path) -> usize {
-    walk(&lake.join("contacts/_staging"))
-        .into_iter()
-        .filter(|p| p.ends_with("_checkpoint.json"))
-        .filter_map(|p| std::fs::read(p).ok())
-        .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .map(|c| c["files"].as_array().map_or(0, Vec::len))
-        .max()
-        .unwrap_or(0)
-}
-
 /// The `progress` of the newest checkpoint (for messages).
 fn checkpoint_progress(lake: &Path) -> serde_json::Value {
-    walk(&lake.join("contacts/_staging"))
-        .into_iter()
-        .filter(|p| p.ends_with("_checkpoint.json"))
-        .filter_map(|p| std::fs::read(p).ok())
-        .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    checkpoints(lake)
+        .pop()
         .map(|c| c["progress"].clone())
-        .next_back()
         .unwrap_or_default()
 }
 
 /// Starts an export and kills it with SIGKILL once `ready` holds (or it has run 60 s).
 async fn crash_when(server: &MockServer, lake: &Path, ready: impl Fn(&Path) -> bool) {
-    let mut child: Child = export(server, lake, &args())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while !ready(lake) && start.elapsed() < Duration::from_secs(60) {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the export ended before the crash point"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Command::new("kill")
-        .args(["-9", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let _ = child.wait();
+    kill_9_when(export(server, lake, &args()), || ready(lake)).await;
     assert!(
         parquet_files(lake).is_empty(),
         "a crashed run left a visible .parquet"

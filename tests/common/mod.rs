@@ -551,3 +551,45 @@ pub fn check_delta(
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// Runs `cmd` (output discarded) and kills it with SIGKILL once `ready` holds, or after 60 s;
+/// fails if it ends on its own first.
+pub async fn kill_9_when(mut cmd: Command, ready: impl Fn() -> bool) {
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !ready() && start.elapsed() < std::time::Duration::from_secs(60) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the export ended before the crash point"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    Command::new("kill")
+        .args(["-9", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let _ = child.wait();
+}
+
+/// The contacts table's checkpoints (`_staging/*/_checkpoint.json`) as they are now.
+pub fn checkpoints(lake: &Path) -> Vec<serde_json::Value> {
+    walk(&lake.join("contacts/_staging"))
+        .into_iter()
+        .filter(|p| p.ends_with("_checkpoint.json"))
+        .filter_map(|p| std::fs::read(p).ok())
+        .filter_map(|b| serde_json::from_slice(&b).ok())
+        .collect()
+}
+
+/// Finished staged files recorded in the newest checkpoint (0 when there is none yet).
+pub fn checkpointed_files(lake: &Path) -> usize {
+    checkpoints(lake)
+        .iter()
+        .map(|c| c["files"].as_array().map_or(0, Vec::len))
+        .max()
+        .unwrap_or(0)
+}
