@@ -97,6 +97,7 @@ mod lists;
 mod paginate;
 mod query;
 mod retry;
+mod seen;
 mod stats;
 mod step;
 mod verify;

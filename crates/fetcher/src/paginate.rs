@@ -2,8 +2,6 @@
 //! boundary between two pages proven to have lost nothing (see [`crate::coverage`]), with small
 //! verification reads where the pages alone do not prove it; and the count reconciled at the end.
 
-use std::collections::{BTreeMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -19,6 +17,7 @@ use crate::coverage::Span;
 use crate::error::FetchError;
 use crate::limit::Admission;
 use crate::query::Query;
+use crate::seen::Seen;
 use crate::stats::{DriftEvent, FetchStats, Reconciliation, StatsHandle};
 use crate::step::{self, MainPass};
 use crate::verify::{Job, Moved, Read, Verifier};
@@ -528,10 +527,8 @@ impl Run {
     ) -> Result<usize, Cancelled> {
         let before = page.len();
         let number = page.number();
-        let keep: Vec<bool> = ids
-            .iter()
-            .map(|id| self.seen.insert(number, id.hash))
-            .collect();
+        let hashes: Vec<u64> = ids.iter().map(|id| id.hash).collect();
+        let keep = self.seen.insert_page(number, &hashes);
         page.retain_flagged(&keep);
         page.set_frontier(verifier.frontier());
         let kept = page.len();
@@ -590,132 +587,4 @@ fn empty_page(number: u64, per_page: u64, total: u64) -> Page {
         total_pages: total.div_ceil(per_page.max(1)),
     };
     Page::from_raw_contacts(number, pagination, std::iter::empty())
-}
-
-/// The contacts delivered recently, as 64-bit hashes of `(phone_number, list_number)`, by the
-/// page they were delivered under.
-///
-/// A contact can only come back when the listing moved it across page boundaries, so it comes
-/// back within a few pages of where it was delivered: the set forgets pages more than
-/// `window` pages behind the main pass (and keeps more when a verification read measured a
-/// larger move), so memory stays flat however many contacts the run has. `window: None`
-/// remembers every contact (about 9 bytes each, more while the table grows). Contacts written by an interrupted run that
-/// is being resumed are always remembered. Two different keys share a hash with probability
-/// about `n² / 2⁶⁵` over the keys held at once.
-struct Seen {
-    recent: HashSet<u64, BuildHasherDefault<PreHashed>>,
-    by_page: BTreeMap<u64, Vec<u64>>,
-    pinned: HashSet<u64, BuildHasherDefault<PreHashed>>,
-    window: Option<u64>,
-    /// Contacts per page, once known: the capacity of each page's list.
-    page_size: usize,
-}
-
-impl Seen {
-    fn new(window: Option<u64>) -> Seen {
-        Seen {
-            recent: HashSet::default(),
-            by_page: BTreeMap::new(),
-            pinned: HashSet::default(),
-            window,
-            page_size: 0,
-        }
-    }
-
-    /// Makes room for every contact the window can hold (at most `total`, the run's size, plus
-    /// one page), so the table is allocated once, at the start, instead of doubling late in a
-    /// long run: a doubling holds the old and the new table at once, and the freed one stays
-    /// in the allocator's arena (RSS that only grows). Twice the room: forgetting leaves
-    /// tombstones, and once they use up the spare room the table is rebuilt, in place only
-    /// while it is at most half full; a table sized for exactly the window doubles instead
-    /// (measured: 8.9 MB growing to 17.8 MB after ≈ 300k contacts with the default window).
-    fn presize(&mut self, per_page: u64, total: u64) {
-        let Some(window) = self.window else {
-            return;
-        };
-        let entries = window
-            .saturating_add(1)
-            .saturating_mul(per_page)
-            .min(total.saturating_add(per_page));
-        let entries = usize::try_from(entries.saturating_mul(2)).unwrap_or(usize::MAX);
-        self.recent
-            .reserve(entries.saturating_sub(self.recent.len()));
-        self.page_size = usize::try_from(per_page).unwrap_or(0);
-    }
-
-    /// Remembers a contact written before this run started, for good.
-    fn pin(&mut self, hash: u64) {
-        self.pinned.insert(hash);
-    }
-
-    /// Records the contact, delivered under `page`; false when it was delivered before.
-    fn insert(&mut self, page: u64, hash: u64) -> bool {
-        if self.pinned.contains(&hash) || !self.recent.insert(hash) {
-            return false;
-        }
-        let page_size = self.page_size;
-        self.by_page
-            .entry(page)
-            .or_insert_with(|| Vec::with_capacity(page_size))
-            .push(hash);
-        true
-    }
-
-    /// Forgets what was delivered under pages more than the window behind `main_page`.
-    fn forget_behind(&mut self, main_page: u64) {
-        let Some(window) = self.window else {
-            return;
-        };
-        let keep = self.by_page.split_off(&main_page.saturating_sub(window));
-        for (_, hashes) in std::mem::replace(&mut self.by_page, keep) {
-            for hash in hashes {
-                self.recent.remove(&hash);
-            }
-        }
-    }
-}
-
-/// Keys are already hashes: pass them through.
-#[derive(Default)]
-struct PreHashed(u64);
-
-impl Hasher for PreHashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_window_forgets_old_pages_but_never_pinned_contacts() {
-        let (a, b) = (
-            hash_key(b"+14155550001", b"+1800"),
-            hash_key(b"+14155550002", b"+1800"),
-        );
-        let mut seen = Seen::new(Some(4));
-        seen.pin(b);
-        assert!(seen.insert(10, a));
-        seen.forget_behind(14);
-        assert!(!seen.insert(14, a), "page 10 is within 4 pages of page 14");
-        seen.forget_behind(15);
-        assert!(seen.insert(15, a), "page 10 is forgotten at page 15");
-        assert!(!seen.insert(15, b), "pinned contacts are never forgotten");
-        seen.window = Some(100);
-        seen.forget_behind(60);
-        assert!(!seen.insert(60, a), "a widened window keeps page 15");
-        assert_eq!(seen.recent.len(), 1);
-    }
 }

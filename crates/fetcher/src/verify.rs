@@ -17,6 +17,7 @@ use trackly_contacts::key::Identity;
 
 use crate::coverage::{OutOfOrder, Span, Straddle, gap, plan_straddle};
 use crate::error::FetchError;
+use crate::seen::{HashMapOfHashes, HashSetOfHashes};
 
 /// A main-pass page as the proof needs it.
 #[derive(Debug, Clone, Copy)]
@@ -266,7 +267,7 @@ struct Census {
     first_page: u64,
     last_page: u64,
     /// Distinct contacts seen with the key, by the positions `start..end` it held.
-    tallies: HashMap<Range, HashSet<u64>>,
+    tallies: HashMap<Range, HashSetOfHashes>,
     /// This phase's reads: offset, identities, whether it reached the end of the listing.
     reads: Vec<CensusRead>,
     /// The range and contacts the round's first phase found, awaiting confirmation.
@@ -361,8 +362,8 @@ impl Census {
 #[derive(Debug, Default)]
 struct Anchors {
     /// Hash → position in the listing when the pages were read, for page n and page n + 1.
-    above: HashMap<u64, i64>,
-    below: HashMap<u64, i64>,
+    above: HashMapOfHashes<i64>,
+    below: HashMapOfHashes<i64>,
 }
 
 impl Anchors {
@@ -386,7 +387,7 @@ impl Anchors {
     /// How far each side moved: where the read at `offset` found the pages' contacts against
     /// where the pages had them (the median of each side).
     fn moves(&self, offset: u64, ids: &[Identity]) -> (Option<i64>, Option<i64>) {
-        let side = |at: &HashMap<u64, i64>| {
+        let side = |at: &HashMapOfHashes<i64>| {
             let mut moves: Vec<i64> = ids
                 .iter()
                 .enumerate()
@@ -399,12 +400,15 @@ impl Anchors {
     }
 }
 
-fn positions(start: i64, ids: &[Identity], tied: [i64; 2]) -> HashMap<u64, i64> {
-    ids.iter()
-        .enumerate()
-        .filter(|(_, id)| id.signup.is_none_or(|k| !tied.contains(&k)))
-        .map(|(i, id)| (id.hash, start + i as i64))
-        .collect()
+fn positions(start: i64, ids: &[Identity], tied: [i64; 2]) -> HashMapOfHashes<i64> {
+    let mut at = HashMapOfHashes::with_capacity_and_hasher(ids.len(), Default::default());
+    at.extend(
+        ids.iter()
+            .enumerate()
+            .filter(|(_, id)| id.signup.is_none_or(|k| !tied.contains(&k)))
+            .map(|(i, id)| (id.hash, start + i as i64)),
+    );
+    at
 }
 
 /// What a boundary still needs before it is proven.
