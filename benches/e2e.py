@@ -260,6 +260,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--contacts", type=int, default=1_000_000)
     ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--sizes", default="200000,2000000,5000000",
+                    help="scaling: the run sizes (the issue's flat-memory target spans these)")
     ap.add_argument("--links", default="100mbit,unlimited",
                     help="compression: mock --bandwidth values, or unlimited")
     ap.add_argument("--codings", default="zstd,br,gzip,identity",
@@ -279,7 +281,7 @@ def main():
     if "side" in only:
         side_by_side(args.contacts, args.repeat, args.concurrency)
     if "scaling" in only:
-        scaling([100_000, 1_000_000, 5_000_000], 3)
+        scaling([int(n) for n in args.sizes.split(",")], args.repeat)
     if "latency" in only:
         latency(500, 100, [1, 8, 32, 64])
     if "rate" in only:

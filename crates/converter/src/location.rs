@@ -186,6 +186,18 @@ impl OutputLocation {
         &self.store
     }
 
+    /// Bytes per part of a streaming upload here:
+    /// [`UPLOAD_PART_BYTES`](crate::sink::UPLOAD_PART_BYTES) (S3's smallest part) on an object
+    /// store, [`LOCAL_UPLOAD_PART_BYTES`](crate::sink::LOCAL_UPLOAD_PART_BYTES) on a local
+    /// directory.
+    pub fn upload_part_bytes(&self) -> usize {
+        if self.local_root.is_some() {
+            crate::store::LOCAL_UPLOAD_PART_BYTES
+        } else {
+            crate::store::UPLOAD_PART_BYTES
+        }
+    }
+
     /// The prefix inside the store (empty for a local directory, which is the store's root).
     pub fn prefix(&self) -> &Path {
         &self.prefix

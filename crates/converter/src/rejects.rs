@@ -32,6 +32,7 @@ use crate::store::{io_storage, upload};
 /// The rejects of one run: the segment being written and those closed.
 pub(crate) struct Rejects {
     store: Arc<dyn ObjectStore>,
+    part_bytes: usize,
     run_id: String,
     staging_dir: Path,
     date_dir: Path,
@@ -52,6 +53,7 @@ impl Rejects {
     pub(crate) fn new(location: &OutputLocation, run_id: &str, dirs: &RunDirs) -> Rejects {
         Rejects {
             store: location.store().clone(),
+            part_bytes: location.upload_part_bytes(),
             run_id: run_id.to_owned(),
             staging_dir: dirs.staging.clone(),
             date_dir: dirs.date.clone(),
@@ -90,7 +92,7 @@ impl Rejects {
                     self.run_id,
                     self.closed.len()
                 )));
-                let writer = upload(&self.store, &staging);
+                let writer = upload(&self.store, &staging, self.part_bytes);
                 self.open.insert(Segment { writer, staging })
             }
         };

@@ -77,6 +77,7 @@ struct OpenFile {
 /// The part files of one run: the one being written and those finished.
 pub(crate) struct RollingFiles {
     store: Arc<dyn ObjectStore>,
+    part_bytes: usize,
     props: WriterProperties,
     target_file_bytes: u64,
     run_id: String,
@@ -100,6 +101,7 @@ impl RollingFiles {
             .writer_properties(&options.run_id, options.extract_date)?;
         Ok(RollingFiles {
             store: location.store().clone(),
+            part_bytes: location.upload_part_bytes(),
             props,
             target_file_bytes: options.writer.target_file_bytes,
             run_id: options.run_id.clone(),
@@ -215,7 +217,7 @@ impl RollingFiles {
             TableFormat::Delta => self.date_dir.clone().join(name),
         };
         let writer = AsyncArrowWriter::try_new(
-            upload(&self.store, &staging),
+            upload(&self.store, &staging, self.part_bytes),
             contacts_schema(),
             Some(self.props.clone()),
         )

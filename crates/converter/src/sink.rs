@@ -133,7 +133,8 @@
 //! Per open file: the encoded (compressed) pages of the row group in progress, which the Parquet
 //! writer must hold until the row group is complete (about `row_group_rows` × the encoded row
 //! size: 131072 rows of typical contacts are some 10–30 MiB), plus the upload buffer, at most
-//! [`UPLOAD_PART_BYTES`] buffered and [`UPLOAD_CONCURRENCY`] parts of that size in flight. One
+//! one part buffered and [`UPLOAD_CONCURRENCY`] parts in flight, a part being
+//! [`UPLOAD_PART_BYTES`] on an object store and [`LOCAL_UPLOAD_PART_BYTES`] on a local disk. One
 //! file is open at a time. Rejects are streamed to the store the same way.
 
 use std::time::Duration;
@@ -162,7 +163,7 @@ pub use crate::layout::{CONTACTS_TABLE, LISTS_TABLE};
 pub use crate::manifest::FileInfo;
 pub use crate::options::{Compression, InvalidCompression, SinkOptions, WriterOptions};
 pub use crate::publish::ROLLBACK_ATTEMPTS;
-pub use crate::store::{UPLOAD_CONCURRENCY, UPLOAD_PART_BYTES};
+pub use crate::store::{LOCAL_UPLOAD_PART_BYTES, UPLOAD_CONCURRENCY, UPLOAD_PART_BYTES};
 pub use crate::summary::SinkSummary;
 
 /// Writes batches to staged Parquet files and publishes them on [`finish`](Self::finish); see

@@ -17,14 +17,19 @@ use crate::error::{ConvertError, Result};
 /// flight held up to 50 MiB and were the largest growth of the heap in long runs
 /// (BENCHMARKS.md, "Issue 12: memory").
 pub const UPLOAD_PART_BYTES: usize = 5 * 1024 * 1024;
+/// Size of one part on a local disk, where a part is one write at its offset into a staging
+/// file and no minimum applies: a long run then holds about 3 MiB of upload buffers instead
+/// of 15, the same as a short one (flat memory, BENCHMARKS.md "Issue 12").
+pub const LOCAL_UPLOAD_PART_BYTES: usize = 1024 * 1024;
 /// Parts of one upload in flight at a time: two keep a part uploading while the next fills
 /// (the encoder produces tens of MB/s, a part uploads at tens to hundreds of MB/s).
 pub const UPLOAD_CONCURRENCY: usize = 2;
 
-/// A streaming upload to `path`: at most [`UPLOAD_PART_BYTES`] buffered and
+/// A streaming upload to `path`: at most `part_bytes` buffered (the location's
+/// [`upload_part_bytes`](crate::OutputLocation::upload_part_bytes)) and
 /// [`UPLOAD_CONCURRENCY`] parts in flight.
-pub(crate) fn upload(store: &Arc<dyn ObjectStore>, path: &Path) -> BufWriter {
-    BufWriter::with_capacity(store.clone(), path.clone(), UPLOAD_PART_BYTES)
+pub(crate) fn upload(store: &Arc<dyn ObjectStore>, path: &Path, part_bytes: usize) -> BufWriter {
+    BufWriter::with_capacity(store.clone(), path.clone(), part_bytes)
         .with_max_concurrency(UPLOAD_CONCURRENCY)
 }
 

@@ -317,7 +317,11 @@ impl StagedTable {
             .options
             .writer
             .writer_properties(&run_id, self.options.extract_date)?;
-        let upload = upload(self.location.store(), &staging);
+        let upload = upload(
+            self.location.store(),
+            &staging,
+            self.location.upload_part_bytes(),
+        );
         let mut writer = AsyncArrowWriter::try_new(upload, self.spec.schema.clone(), Some(props))
             .map_err(|e| ConvertError::parquet(&staging, e))?;
         if batch.num_rows() > 0 {
