@@ -241,7 +241,7 @@ impl ClientBuilder {
     /// How many pages behind the main pass de-duplication remembers (default 256, widened
     /// automatically when a drift moves rows further). A contact can only be served twice when
     /// the listing moved it, which moves it a few pages at most, so memory stays flat whatever
-    /// the number of contacts. `None` remembers every contact of the run (about 9 bytes each):
+    /// the number of contacts. `None` remembers every contact of the run (24–40 bytes each):
     /// exact even for an API that serves a contact twice far apart.
     pub fn with_dedup_window(mut self, pages: Option<u64>) -> Self {
         self.dedup_window = pages;

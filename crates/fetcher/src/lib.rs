@@ -85,7 +85,8 @@
 //! At most `concurrency + 2` pages (and as many verification reads) are held at once, each its
 //! body (about 1 MiB at `per_page` 1000) and, once decoded, its columns (about the same size),
 //! at most `decode_threads` of them being decoded; plus the de-duplication set: the keys of the last
-//! [`DEFAULT_DEDUP_WINDOW`] pages (about 8 MB at `per_page` 1000), whatever the number of
+//! [`DEFAULT_DEDUP_WINDOW`] pages (about 6 MB at `per_page` 1000: a 4 MiB table of hashes and
+//! the pages' lists), whatever the number of
 //! contacts. A resumed run also remembers every contact its interrupted predecessor wrote.
 mod api_error;
 mod client;

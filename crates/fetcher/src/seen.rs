@@ -17,7 +17,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 /// back within a few pages of where it was delivered: the set forgets pages more than
 /// `window` pages behind the main pass (and keeps more when a verification read measured a
 /// larger move), so memory stays flat however many contacts the run has. `window: None`
-/// remembers every contact (16 bytes each at most, more while the table grows). Contacts
+/// remembers every contact (24–40 bytes each: its hash in the table, which is at most half
+/// full, and in its page's list). Contacts
 /// written by an interrupted run that is being resumed are always remembered. Two different
 /// keys share a hash with probability about `n² / 2⁶⁵` over the keys held at once.
 pub(crate) struct Seen {

@@ -301,7 +301,10 @@ impl ContactDecoder {
             .filter(|(row, _)| mask[*row as usize])
             .map(|(_, n)| u64::from(*n))
             .sum::<u64>();
-        self.push_rows(decoded.rows().clone(), Some(mask))?;
+        if kept > 0 {
+            // A verification read usually repeats every contact: nothing to cut or copy then.
+            self.push_rows(decoded.rows().clone(), Some(mask))?;
+        }
         match stop {
             Some(invalid) => Err(DecodeError::InvalidRecord {
                 page: page.number(),
