@@ -82,15 +82,21 @@ def env_with_key():
 
 
 def median_run(cmd, repeat, env=None, before=None):
-    runs = []
+    return median_runs([cmd], repeat, env, before)[0]
+
+
+def median_runs(cmds, repeat, env=None, before=None):
+    """Runs each of cmds repeat times, round-robin (a, b, a, b, ...), so that a machine getting
+    busier or a mock warming up during the measurement skews them alike; per command, the
+    median seconds and CPU seconds, the highest peak RSS, and the last run's stdout."""
+    runs = [[] for _ in cmds]
     for _ in range(repeat):
-        if before:
-            before()
-        runs.append(measure(cmd, env))
-    secs = statistics.median(r[0] for r in runs)
-    rss = max(r[1] for r in runs)
-    cpu = statistics.median(r[3] for r in runs)
-    return secs, rss, runs[-1][2], cpu
+        for i, cmd in enumerate(cmds):
+            if before:
+                before()
+            runs[i].append(measure(cmd, env))
+    return [(statistics.median(r[0] for r in rs), max(r[1] for r in rs), rs[-1][2],
+             statistics.median(r[3] for r in rs)) for rs in runs]
 
 
 def side_by_side(contacts, repeat, concurrency):
@@ -101,22 +107,22 @@ def side_by_side(contacts, repeat, concurrency):
     rows = []
     py_repeat = max(1, min(repeat, 3))
     try:
-        ceiling = median_run([FETCH_ONLY, mock.url, KEY, str(concurrency)], repeat)
-        info = json.loads(ceiling[2])
-        json_mb = info["bytes"] / 1e6
-        rows.append(("fetch-only ceiling (reqwest, no parsing)", ceiling))
-        export = median_run(export_cmd(mock.url, out, "--concurrency", str(concurrency)), repeat,
-                            env_with_key(), before=lambda: shutil.rmtree(out, ignore_errors=True))
-        rows.append((f"trackly-export export (concurrency {concurrency})", export))
+        # The ceiling, the export and the build compared with it take turns (see median_runs).
+        export = export_cmd(mock.url, out, "--concurrency", str(concurrency))
+        cmds = [[FETCH_ONLY, mock.url, KEY, str(concurrency)], export]
         compare = os.environ.get("TRACKLY_BENCH_COMPARE_BIN")
         if compare:
             # Another build of the exporter (e.g. before a change), measured in the same run.
-            cmd = export_cmd(mock.url, out, "--concurrency", str(concurrency))
-            cmd[0] = compare
-            other = median_run(cmd, repeat, env_with_key(),
-                               before=lambda: shutil.rmtree(out, ignore_errors=True))
+            cmds.append([compare, *export[1:]])
+        results = median_runs(cmds, repeat, env_with_key(),
+                              before=lambda: shutil.rmtree(out, ignore_errors=True))
+        info = json.loads(results[0][2])
+        json_mb = info["bytes"] / 1e6
+        rows.append(("fetch-only ceiling (reqwest, no parsing)", results[0]))
+        rows.append((f"trackly-export export (concurrency {concurrency})", results[1]))
+        if compare:
             rows.append((f"{os.path.basename(os.path.dirname(os.path.dirname(compare)))} build "
-                         f"({compare})", other))
+                         f"({compare})", results[2]))
         if not os.environ.get("TRACKLY_BENCH_NO_PYTHON"):
             py = sys.executable
             pq_out = os.path.join(tmp, "baseline.parquet")
