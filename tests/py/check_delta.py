@@ -24,14 +24,13 @@ import json
 import os
 import sys
 import time
-from decimal import Decimal
 
 import polars as pl
 import pyarrow as pa
 from deltalake import DeltaTable
 
 sys.path.insert(0, os.path.dirname(__file__))
-from check_lake import SCALARS, TIMESTAMPS, expected_map, same_map, ts_micros  # noqa: E402
+from check_lake import read_truth, row_problems  # noqa: E402
 
 # Delta types as delta-rs reports them (schema().to_json()).
 EXPECTED_DELTA_TYPES = {
@@ -136,14 +135,7 @@ def check(uri, truth_path):
     if date is not None:
         df = df.filter(pl.col("extract_date").cast(pl.Utf8) == date)
 
-    truth = {}
-    with open(truth_path, "rb") as f:
-        for line in f:
-            if not line.strip():
-                continue
-            raw = json.loads(line, parse_float=str, parse_int=str)
-            typed = json.loads(line)
-            truth[(typed["phone_number"], typed["list_number"])] = (raw, typed)
+    truth = read_truth(truth_path)
 
     seen = set()
     for r in df.iter_rows(named=True):
@@ -156,22 +148,10 @@ def check(uri, truth_path):
             problems.append(f"{key} is not in the ground truth")
             continue
         raw, typed = truth[key]
-        for col in SCALARS:
-            if typed.get(col) != r[col]:
-                problems.append(f"{key} {col}: {r[col]!r} != {typed.get(col)!r}")
-        for col in TIMESTAMPS:
-            if ts_micros(typed.get(col)) != ts_micros(r[col]):
-                problems.append(f"{key} {col}: {r[col]!r} != {typed.get(col)!r}")
-        want_rev = None if typed.get("revenue_total") is None else Decimal(str(raw["revenue_total"]))
-        if want_rev != r["revenue_total"]:
-            problems.append(f"{key} revenue_total: {r['revenue_total']!r} != {want_rev!r}")
-        got_map = r["custom_fields"]
-        if isinstance(got_map, list):
-            got_map = {e["key"]: e["value"] for e in got_map}
-        if not same_map(expected_map(raw.get("custom_fields")), got_map):
-            problems.append(f"{key} custom_fields: {got_map!r} != {raw.get('custom_fields')!r}")
-        if r["_extra"] is not None:
-            problems.append(f"{key} _extra: {r['_extra']!r}")
+        if isinstance(r["custom_fields"], list):
+            # Polars reads a Delta map as a list of {key, value} structs.
+            r["custom_fields"] = {e["key"]: e["value"] for e in r["custom_fields"]}
+        problems.extend(row_problems(key, r, raw, typed))
         if len(problems) > 20:
             break
     missing = [k for k in truth if k not in seen]

@@ -88,6 +88,43 @@ def same_map(expected, actual):
     return True
 
 
+def read_truth(path):
+    """The mock's ground truth by key: (raw, typed) per contact, raw keeping every number as its
+    source text."""
+    truth = {}
+    with open(path, "rb") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            raw = json.loads(line, parse_float=str, parse_int=str)
+            typed = json.loads(line)
+            key = (typed["phone_number"], typed["list_number"])
+            if key in truth:
+                sys.exit(f"ground truth has {key} twice")
+            truth[key] = (raw, typed)
+    return truth
+
+
+def row_problems(key, r, raw, typed):
+    """Every field of row r (a dict by column name, custom_fields a dict) that differs from the
+    ground truth's contact, as readable lines."""
+    problems = []
+    for col in SCALARS:
+        if typed.get(col) != r[col]:
+            problems.append(f"{key} {col}: {r[col]!r} != {typed.get(col)!r}")
+    for col in TIMESTAMPS:
+        if ts_micros(typed.get(col)) != ts_micros(r[col]):
+            problems.append(f"{key} {col}: {r[col]!r} != {typed.get(col)!r}")
+    want_rev = None if typed.get("revenue_total") is None else Decimal(str(raw["revenue_total"]))
+    if want_rev != r["revenue_total"]:
+        problems.append(f"{key} revenue_total: {r['revenue_total']!r} != {want_rev!r}")
+    if not same_map(expected_map(raw.get("custom_fields")), r["custom_fields"]):
+        problems.append(f"{key} custom_fields: {r['custom_fields']!r} != {raw.get('custom_fields')!r}")
+    if r["_extra"] is not None:
+        problems.append(f"{key} _extra: {r['_extra']!r}")
+    return problems
+
+
 def main():
     lake, truth_path = sys.argv[1], sys.argv[2]
     expect_count = None
@@ -114,17 +151,7 @@ def main():
     # custom_fields['source'] works as a map lookup.
     con.execute(f"SELECT count(custom_fields['source']) FROM {rel}").fetchone()
 
-    truth = {}
-    with open(truth_path, "rb") as f:
-        for line in f:
-            if not line.strip():
-                continue
-            raw = json.loads(line, parse_float=str, parse_int=str)
-            typed = json.loads(line)
-            key = (typed["phone_number"], typed["list_number"])
-            if key in truth:
-                sys.exit(f"ground truth has {key} twice")
-            truth[key] = (raw, typed)
+    truth = read_truth(truth_path)
 
     cols = ", ".join(["phone_number", "list_number", "custom_fields", "revenue_total", "_extra"] + SCALARS + TIMESTAMPS)
     rows = con.execute(f"SELECT {cols} FROM {rel}").fetchall()
@@ -144,19 +171,7 @@ def main():
             problems.append(f"{key} is not in the ground truth")
             continue
         raw, typed = truth[key]
-        for col in SCALARS:
-            if typed.get(col) != r[col]:
-                problems.append(f"{key} {col}: {r[col]!r} != {typed.get(col)!r}")
-        for col in TIMESTAMPS:
-            if ts_micros(typed.get(col)) != ts_micros(r[col]):
-                problems.append(f"{key} {col}: {r[col]!r} != {typed.get(col)!r}")
-        want_rev = None if typed.get("revenue_total") is None else Decimal(str(raw["revenue_total"]))
-        if want_rev != r["revenue_total"]:
-            problems.append(f"{key} revenue_total: {r['revenue_total']!r} != {want_rev!r}")
-        if not same_map(expected_map(raw.get("custom_fields")), r["custom_fields"]):
-            problems.append(f"{key} custom_fields: {r['custom_fields']!r} != {raw.get('custom_fields')!r}")
-        if r["_extra"] is not None:
-            problems.append(f"{key} _extra: {r['_extra']!r}")
+        problems.extend(row_problems(key, r, raw, typed))
         if len(problems) > 20:
             break
     missing = [k for k in truth if k not in seen]

@@ -111,7 +111,7 @@ pub(crate) struct DeltaFile {
 
 /// What one commit did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct DeltaCommit {
+pub(crate) struct CommittedVersion {
     /// The table version the commit created.
     pub(crate) version: u64,
     /// Object path of the commit's log entry.
@@ -254,7 +254,7 @@ impl DeltaTarget {
         files: &[DeltaFile],
         expire_before: Option<NaiveDate>,
         app_metadata: serde_json::Value,
-    ) -> Result<DeltaCommit> {
+    ) -> Result<CommittedVersion> {
         let date = extract_date.to_string();
         let mut predicate = format!("{PARTITION_COLUMN} = '{date}'");
         if let Some(cutoff) = expire_before {
@@ -293,7 +293,7 @@ impl DeltaTarget {
             .await;
             match committed {
                 Ok(done) => {
-                    return Ok(DeltaCommit {
+                    return Ok(CommittedVersion {
                         version: done.version,
                         log_path: self
                             .table_dir
