@@ -89,67 +89,65 @@ pub(crate) async fn publish(
             plans.push(plan);
         }
     }
-    let tables: Vec<ManifestTable> = releases.iter().map(Release::summary).collect();
-    let mut manifests = Vec::with_capacity(releases.len());
-    for release in &mut releases {
-        release.manifest.tables = tables.clone();
-        let path = release.date_dir.clone().join(MANIFEST_FILE);
-        manifests.push((path.clone(), manifest_json(&path, &release.manifest)?));
-    }
-
+    let manifests = manifests(&mut releases)?;
     let mut publication = Publication::new(store);
-    let replaced = async {
-        publication.retire_previous(&releases).await?;
-        for release in &releases {
-            for (staging, published) in &release.moves {
-                publication.move_in(staging, published).await?;
-            }
-        }
-        for (path, json) in &manifests {
-            publication
-                .put(path, PutPayload::from(json.clone()))
-                .await?;
-        }
-        for release in &releases {
-            let success = release.date_dir.clone().join(SUCCESS_FILE);
-            publication.put(&success, PutPayload::default()).await?;
-        }
-        Ok(())
-    }
-    .await;
-    if let Err(e) = replaced {
+    if let Err(e) = publication.replace(&releases, &manifests).await {
         publication.roll_back(&e).await;
         return Err(e);
     }
     publication.drop_retired().await;
     for (plan, ((path, _), release)) in plans.into_iter().zip(manifests.iter().zip(&mut releases)) {
-        let planned = plan.report.clone();
-        let done = retention::execute(store, plan).await;
-        if done != planned {
-            // The manifest says what was removed, not what was meant to be.
-            release.manifest.retention = Some(done);
-            let rewritten = match manifest_json(path, &release.manifest) {
-                Ok(json) => store
-                    .put(path, PutPayload::from(json))
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| ConvertError::storage(path, e)),
-                Err(e) => Err(e),
-            };
-            if let Err(e) = rewritten {
-                tracing::warn!(
-                    path = %path,
-                    error = %e,
-                    "cannot record the failed removals in the manifest; it lists them as removed"
-                );
-            }
-        }
+        apply_retention(store, plan, path, &mut release.manifest).await;
     }
     Ok(manifests
         .into_iter()
         .zip(releases)
         .map(|((path, _), release)| (path, release.manifest))
         .collect())
+}
+
+/// Every release's manifest (each listing all the tables) as JSON, with its path.
+fn manifests(releases: &mut [Release]) -> Result<Vec<(Path, Vec<u8>)>> {
+    let tables: Vec<ManifestTable> = releases.iter().map(Release::summary).collect();
+    let mut manifests = Vec::with_capacity(releases.len());
+    for release in releases {
+        release.manifest.tables = tables.clone();
+        let path = release.date_dir.clone().join(MANIFEST_FILE);
+        manifests.push((path.clone(), manifest_json(&path, &release.manifest)?));
+    }
+    Ok(manifests)
+}
+
+/// Step 6 for one table: removes what `plan` expires; when a removal fails, writes the
+/// table's manifest at `path` again to say what was removed, not what was meant to be (a
+/// failure to do so is logged: the publication stands).
+async fn apply_retention(
+    store: &dyn ObjectStore,
+    plan: retention::Plan,
+    path: &Path,
+    manifest: &mut Manifest,
+) {
+    let planned = plan.report.clone();
+    let done = retention::execute(store, plan).await;
+    if done == planned {
+        return;
+    }
+    manifest.retention = Some(done);
+    let rewritten = match manifest_json(path, manifest) {
+        Ok(json) => store
+            .put(path, PutPayload::from(json))
+            .await
+            .map(|_| ())
+            .map_err(|e| ConvertError::storage(path, e)),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = rewritten {
+        tracing::warn!(
+            path = %path,
+            error = %e,
+            "cannot record the failed removals in the manifest; it lists them as removed"
+        );
+    }
 }
 
 /// The retention of `release`'s table (the folder above its date folder).
@@ -215,6 +213,25 @@ impl<'a> Publication<'a> {
 
     /// Step 1: moves every date folder's `_SUCCESS`, then every `_manifest.json`, then every
     /// `part-*.parquet` and `_rejects-*.ndjson`, to the table's retired folder.
+    /// Steps 1–4: the previous runs aside, this run's files in, the manifests, the `_SUCCESS`
+    /// markers (the caller rolls back on error).
+    async fn replace(&mut self, releases: &[Release], manifests: &[(Path, Vec<u8>)]) -> Result<()> {
+        self.retire_previous(releases).await?;
+        for release in releases {
+            for (staging, published) in &release.moves {
+                self.move_in(staging, published).await?;
+            }
+        }
+        for (path, json) in manifests {
+            self.put(path, PutPayload::from(json.clone())).await?;
+        }
+        for release in releases {
+            let success = release.date_dir.clone().join(SUCCESS_FILE);
+            self.put(&success, PutPayload::default()).await?;
+        }
+        Ok(())
+    }
+
     async fn retire_previous(&mut self, releases: &[Release]) -> Result<()> {
         let mut previous: Vec<(u8, usize, Path)> = Vec::new();
         for (table, release) in releases.iter().enumerate() {

@@ -276,31 +276,9 @@ pub(crate) async fn plan(
             return plan;
         }
     };
-    let mut expired = Vec::new();
-    for folder in folders {
-        let Some(name) = folder.filename() else {
-            continue;
-        };
-        match age(name, cutoff) {
-            Age::NotAPartition | Age::Kept => {}
-            Age::Unparseable => plan.report.left_alone.push(LeftAlone {
-                path: folder.to_string(),
-                reason: "the folder's name is not extract_date=YYYY-MM-DD".into(),
-            }),
-            Age::Expired(date) => expired.push((date, folder)),
-        }
-    }
-    expired.sort();
+    let expired = expired_folders(folders, cutoff, &mut plan.report.left_alone);
     for (date, folder) in expired {
-        let path = folder.clone().join(MANIFEST_FILE);
-        let manifest = match store.get(&path).await {
-            Ok(got) => match got.bytes().await {
-                Ok(bytes) => ManifestRead::Found(bytes),
-                Err(e) => ManifestRead::Failed(e.to_string()),
-            },
-            Err(object_store::Error::NotFound { .. }) => ManifestRead::Missing,
-            Err(e) => ManifestRead::Failed(e.to_string()),
-        };
+        let manifest = read_manifest(store, &folder.clone().join(MANIFEST_FILE)).await;
         match ownership(table, date, &manifest) {
             Ok(()) => {
                 plan.report.removed.push(folder.to_string());
@@ -322,6 +300,43 @@ pub(crate) async fn plan(
         );
     }
     plan
+}
+
+/// The date folders among `folders` older than `cutoff`, oldest first; a folder that looks
+/// like a partition but whose date does not read goes to `left_alone`.
+fn expired_folders(
+    folders: Vec<Path>,
+    cutoff: NaiveDate,
+    left_alone: &mut Vec<LeftAlone>,
+) -> Vec<(NaiveDate, Path)> {
+    let mut expired = Vec::new();
+    for folder in folders {
+        let Some(name) = folder.filename() else {
+            continue;
+        };
+        match age(name, cutoff) {
+            Age::NotAPartition | Age::Kept => {}
+            Age::Unparseable => left_alone.push(LeftAlone {
+                path: folder.to_string(),
+                reason: "the folder's name is not extract_date=YYYY-MM-DD".into(),
+            }),
+            Age::Expired(date) => expired.push((date, folder)),
+        }
+    }
+    expired.sort();
+    expired
+}
+
+/// The manifest at `path`, as far as it could be read.
+async fn read_manifest(store: &dyn ObjectStore, path: &Path) -> ManifestRead {
+    match store.get(path).await {
+        Ok(got) => match got.bytes().await {
+            Ok(bytes) => ManifestRead::Found(bytes),
+            Err(e) => ManifestRead::Failed(e.to_string()),
+        },
+        Err(object_store::Error::NotFound { .. }) => ManifestRead::Missing,
+        Err(e) => ManifestRead::Failed(e.to_string()),
+    }
 }
 
 /// Carries out `plan` (see the [module docs](self) for the order); returns the report of what
