@@ -267,43 +267,11 @@ impl DeltaTarget {
             .collect::<Result<Vec<Action>>>()?;
         let mut attempt = 1;
         loop {
-            let table = self.open_or_create().await?;
-            let read_version = table.version().unwrap_or(0);
-            let (removes, expired) = self.removes(&table, &date, expire_before).await?;
-            let removed_files = removes.len();
-            let mut actions = removes;
-            actions.extend(adds.iter().cloned());
-            let snapshot = table.snapshot().map_err(|e| self.error(e))?;
-            let committed = CommitBuilder::from(
-                CommitProperties::default()
-                    .with_max_retries(0)
-                    .with_create_checkpoint(true)
-                    .with_metadata([("trackly".to_owned(), app_metadata.clone())]),
-            )
-            .with_actions(actions)
-            .build(
-                Some(snapshot),
-                table.log_store(),
-                DeltaOperation::Write {
-                    mode: SaveMode::Overwrite,
-                    partition_by: Some(vec![PARTITION_COLUMN.to_owned()]),
-                    predicate: Some(predicate.clone()),
-                },
-            )
-            .await;
+            let (read_version, committed) = self
+                .try_commit(&date, &adds, expire_before, &predicate, &app_metadata)
+                .await?;
             match committed {
-                Ok(done) => {
-                    return Ok(CommittedVersion {
-                        version: done.version,
-                        log_path: self
-                            .table_dir
-                            .clone()
-                            .join("_delta_log")
-                            .join(format!("{:020}.json", done.version)),
-                        removed_files,
-                        expired,
-                    });
-                }
+                Ok(done) => return Ok(done),
                 Err(e) if attempt < COMMIT_ATTEMPTS && self.moved_on(read_version).await => {
                     tracing::warn!(
                         table = self.name,
@@ -316,6 +284,54 @@ impl DeltaTarget {
                 Err(e) => return Err(self.error(e)),
             }
         }
+    }
+
+    /// One attempt of [`commit_partition`](Self::commit_partition): the removes planned on
+    /// the newest snapshot, committed with `adds` as one version. Returns the version it read
+    /// and the commit's outcome (a failure may be another writer's commit in between).
+    async fn try_commit(
+        &self,
+        date: &str,
+        adds: &[Action],
+        expire_before: Option<NaiveDate>,
+        predicate: &str,
+        app_metadata: &serde_json::Value,
+    ) -> Result<(u64, std::result::Result<CommittedVersion, DeltaTableError>)> {
+        let table = self.open_or_create().await?;
+        let read_version = table.version().unwrap_or(0);
+        let (removes, expired) = self.removes(&table, date, expire_before).await?;
+        let removed_files = removes.len();
+        let mut actions = removes;
+        actions.extend(adds.iter().cloned());
+        let snapshot = table.snapshot().map_err(|e| self.error(e))?;
+        let committed = CommitBuilder::from(
+            CommitProperties::default()
+                .with_max_retries(0)
+                .with_create_checkpoint(true)
+                .with_metadata([("trackly".to_owned(), app_metadata.clone())]),
+        )
+        .with_actions(actions)
+        .build(
+            Some(snapshot),
+            table.log_store(),
+            DeltaOperation::Write {
+                mode: SaveMode::Overwrite,
+                partition_by: Some(vec![PARTITION_COLUMN.to_owned()]),
+                predicate: Some(predicate.to_owned()),
+            },
+        )
+        .await;
+        let committed = committed.map(|done| CommittedVersion {
+            version: done.version,
+            log_path: self
+                .table_dir
+                .clone()
+                .join("_delta_log")
+                .join(format!("{:020}.json", done.version)),
+            removed_files,
+            expired,
+        });
+        Ok((read_version, committed))
     }
 
     /// Whether the table has a version newer than `read_version` (another writer's commit).
