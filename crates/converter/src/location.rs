@@ -186,16 +186,17 @@ impl OutputLocation {
         &self.store
     }
 
-    /// Bytes per part of a streaming upload here:
+    /// A streaming upload to `path` here, in parts of
     /// [`UPLOAD_PART_BYTES`](crate::sink::UPLOAD_PART_BYTES) (S3's smallest part) on an object
-    /// store, [`LOCAL_UPLOAD_PART_BYTES`](crate::sink::LOCAL_UPLOAD_PART_BYTES) on a local
+    /// store and [`LOCAL_UPLOAD_PART_BYTES`](crate::sink::LOCAL_UPLOAD_PART_BYTES) on a local
     /// directory.
-    pub fn upload_part_bytes(&self) -> usize {
-        if self.local_root.is_some() {
+    pub(crate) fn upload(&self, path: &Path) -> object_store::buffered::BufWriter {
+        let part_bytes = if self.local_root.is_some() {
             crate::store::LOCAL_UPLOAD_PART_BYTES
         } else {
             crate::store::UPLOAD_PART_BYTES
-        }
+        };
+        crate::store::upload(&self.store, path, part_bytes)
     }
 
     /// The prefix inside the store (empty for a local directory, which is the store's root).

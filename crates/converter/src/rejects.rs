@@ -15,8 +15,6 @@
 //! [`UPLOAD_CONCURRENCY`](crate::sink::UPLOAD_CONCURRENCY) parts in flight. Joining segments
 //! holds all of them at once (only a resumed run has several).
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
@@ -27,12 +25,11 @@ use tokio::io::AsyncWriteExt;
 use crate::error::{ConvertError, Result};
 use crate::layout::{RunDirs, in_progress, rejects_name};
 use crate::location::OutputLocation;
-use crate::store::{io_storage, upload};
+use crate::store::io_storage;
 
 /// The rejects of one run: the segment being written and those closed.
 pub(crate) struct Rejects {
-    store: Arc<dyn ObjectStore>,
-    part_bytes: usize,
+    location: OutputLocation,
     run_id: String,
     staging_dir: Path,
     date_dir: Path,
@@ -52,8 +49,7 @@ impl Rejects {
     /// No rejects yet; nothing is written until the first.
     pub(crate) fn new(location: &OutputLocation, run_id: &str, dirs: &RunDirs) -> Rejects {
         Rejects {
-            store: location.store().clone(),
-            part_bytes: location.upload_part_bytes(),
+            location: location.clone(),
             run_id: run_id.to_owned(),
             staging_dir: dirs.staging.clone(),
             date_dir: dirs.date.clone(),
@@ -92,7 +88,7 @@ impl Rejects {
                     self.run_id,
                     self.closed.len()
                 )));
-                let writer = upload(&self.store, &staging, self.part_bytes);
+                let writer = self.location.upload(&staging);
                 self.open.insert(Segment { writer, staging })
             }
         };
@@ -132,7 +128,7 @@ impl Rejects {
                     .staging_dir
                     .clone()
                     .join(in_progress(&rejects_name(&self.run_id)));
-                join(self.store.as_ref(), segments, &joined).await?;
+                join(self.location.store().as_ref(), segments, &joined).await?;
                 Ok(Some((joined, published)))
             }
         }

@@ -24,10 +24,7 @@
 //! the upload buffer: at most [`UPLOAD_PART_BYTES`](crate::sink::UPLOAD_PART_BYTES) buffered
 //! and [`UPLOAD_CONCURRENCY`](crate::sink::UPLOAD_CONCURRENCY) parts of that size in flight.
 
-use std::sync::Arc;
-
 use arrow_array::RecordBatch;
-use object_store::ObjectStore;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use parquet::arrow::AsyncArrowWriter;
@@ -38,7 +35,6 @@ use crate::format::TableFormat;
 use crate::layout::{RunDirs, in_progress, part_name};
 use crate::location::OutputLocation;
 use crate::options::SinkOptions;
-use crate::store::upload;
 use trackly_contacts::schema::contacts_schema;
 
 /// A finished part file, waiting for the commit.
@@ -76,8 +72,7 @@ struct OpenFile {
 
 /// The part files of one run: the one being written and those finished.
 pub(crate) struct RollingFiles {
-    store: Arc<dyn ObjectStore>,
-    part_bytes: usize,
+    location: OutputLocation,
     props: WriterProperties,
     target_file_bytes: u64,
     run_id: String,
@@ -100,8 +95,7 @@ impl RollingFiles {
             .writer
             .writer_properties(&options.run_id, options.extract_date)?;
         Ok(RollingFiles {
-            store: location.store().clone(),
-            part_bytes: location.upload_part_bytes(),
+            location: location.clone(),
             props,
             target_file_bytes: options.writer.target_file_bytes,
             run_id: options.run_id.clone(),
@@ -217,7 +211,7 @@ impl RollingFiles {
             TableFormat::Delta => self.date_dir.clone().join(name),
         };
         let writer = AsyncArrowWriter::try_new(
-            upload(&self.store, &staging, self.part_bytes),
+            self.location.upload(&staging),
             contacts_schema(),
             Some(self.props.clone()),
         )

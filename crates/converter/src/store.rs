@@ -25,9 +25,9 @@ pub const LOCAL_UPLOAD_PART_BYTES: usize = 1024 * 1024;
 /// (the encoder produces tens of MB/s, a part uploads at tens to hundreds of MB/s).
 pub const UPLOAD_CONCURRENCY: usize = 2;
 
-/// A streaming upload to `path`: at most `part_bytes` buffered (the location's
-/// [`upload_part_bytes`](crate::OutputLocation::upload_part_bytes)) and
-/// [`UPLOAD_CONCURRENCY`] parts in flight.
+/// A streaming upload to `path`: at most `part_bytes` buffered and [`UPLOAD_CONCURRENCY`]
+/// parts in flight (callers go through [`OutputLocation::upload`](crate::OutputLocation),
+/// which picks the part size).
 pub(crate) fn upload(store: &Arc<dyn ObjectStore>, path: &Path, part_bytes: usize) -> BufWriter {
     BufWriter::with_capacity(store.clone(), path.clone(), part_bytes)
         .with_max_concurrency(UPLOAD_CONCURRENCY)

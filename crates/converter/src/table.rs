@@ -58,7 +58,7 @@ use crate::options::{SinkOptions, Upkeep};
 use crate::rejects::ndjson;
 use crate::retention::Retention;
 use crate::rolling::StagedFile;
-use crate::store::{delete_all, delete_all_best_effort, list_dirs, upload};
+use crate::store::{delete_all, delete_all_best_effort, list_dirs};
 use trackly_contacts::decode::DecodeStats;
 
 /// Age from which another run's staging objects of a [`StagedTable`] count as left behind by a
@@ -317,11 +317,7 @@ impl StagedTable {
             .options
             .writer
             .writer_properties(&run_id, self.options.extract_date)?;
-        let upload = upload(
-            self.location.store(),
-            &staging,
-            self.location.upload_part_bytes(),
-        );
+        let upload = self.location.upload(&staging);
         let mut writer = AsyncArrowWriter::try_new(upload, self.spec.schema.clone(), Some(props))
             .map_err(|e| ConvertError::parquet(&staging, e))?;
         if batch.num_rows() > 0 {
