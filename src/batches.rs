@@ -128,7 +128,7 @@ impl Stream for RecordBatches {
             match ready!(this.pages.poll_next_unpin(cx)) {
                 Some(Ok(page)) => {
                     this.pages_seen += 1;
-                    this.last_page = Some((page.number(), page.pagination().total));
+                    this.last_page = Some((page.number(), page.pagination().total.unwrap_or(0)));
                     this.written_frontier = this.last_frontier;
                     this.last_frontier = page.frontier();
                     if let Err(e) = this.decoder.decode_page(&page) {

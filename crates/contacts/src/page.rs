@@ -11,17 +11,36 @@ use serde::{Deserialize, Serialize};
 
 use crate::contacts_page::{ContactsPage, EnvelopeError, Invalid, NO_ROW, decode_page};
 use crate::key::Identity;
-/// The `pagination` block of a response, exactly as the API reported it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The `pagination` block of a response, as the API reported it.
+///
+/// Every field is optional: APIs leave some out (a silent page-size cap has no `per_page`), send
+/// `null`, or send a count as a string. A number, or a string holding a whole number, is read;
+/// anything else (missing, `null`, `"many"`, `-1`, `2.5`) is `None`, and the fetcher proves
+/// the run without it (see the fetcher's Guarantees).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Pagination {
     /// The page this response is for (1-based).
-    pub page: u64,
-    /// Contacts per page.
-    pub per_page: u64,
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub page: Option<u64>,
+    /// Contacts per page, as the server says it applied it.
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub per_page: Option<u64>,
     /// Contacts matching the query when the page was served.
-    pub total: u64,
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub total: Option<u64>,
     /// `ceil(total / per_page)` when the page was served.
-    pub total_pages: u64,
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub total_pages: Option<u64>,
+}
+
+/// A count as APIs send it: a whole number, or a string holding one; anything else is `None`.
+fn lenient_count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(match value {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    })
 }
 
 /// How far a run's delivery is proven: every contact present for the whole run with a

@@ -1,235 +1,248 @@
-//! The proof that no contact fell between two pages, from the contacts themselves.
+//! What a read proves, and what the reads of a run have proven together.
 //!
-//! The API serves offset pages over a listing sorted by `signup_date`, newest first. A page read
-//! at offset `o` holds, in the listing as it stood when that page was served, the `per_page`
-//! contacts from position `o`. Sorted order means a page holds **every** contact of that
-//! listing whose key lies strictly between its lowest key `lo` and its highest key `hi`; a page
-//! at offset 0 also holds everything above `hi`, and a short page everything below `lo`. That
-//! holds whatever the order among equal keys (ties may come back in any order on every
-//! request) and whatever happened to the listing between two requests.
+//! The API serves offset windows over a listing sorted by `signup_date`, newest first. The
+//! rules the proof rests on (the README's Guarantees state them too):
 //!
-//! A contact present for the whole run is in every listing the run read. If it was delivered by
-//! no page, its key is in no page's open interval, so it lies in the closed gap
-//! `[hi of page n+1, lo of page n]` of some boundary. A boundary is therefore **certified** when
-//! that gap is empty (page n+1 starts above where page n ended: the listing moved rows down) or
-//! when some other read's open interval covers the whole gap. Such a read is a small
-//! **straddle**: a request with another `per_page` whose window has the boundary's offset in its
-//! middle ([`plan_straddle`]). A run whose every boundary is certified has delivered every
-//! contact present for the whole run; one that cannot certify a boundary within its budget
-//! fails instead of publishing a short export.
+//! 1. **Keys at the coarsest plausible precision.** A backend may sort at a coarser precision
+//!    than it shows (by the second while values carry fractions). Every key is therefore the
+//!    `signup_date` truncated to the second ([`key_of`]); contacts equal at that precision are
+//!    ties, in any order. This is sound for any backend sorting at a second or finer, and costs
+//!    nothing where values are whole seconds (the documented form). What the run saw of the
+//!    real precision is reported ([`Precision`]); only an inversion of whole seconds fails it.
+//! 2. **A read covers the keys it holds.** A read served from some listing holds, in that
+//!    listing, the contiguous positions of its window; sorted order then means it holds
+//!    **every** contact of that listing whose key lies strictly between its last key and its
+//!    first key, whatever the order of ties and whatever happened before or after it was served.
+//!    A contact present for the whole run is in every listing, so if no read delivered it, its
+//!    key lies outside every read's open interval. Keys are whole seconds, so the open interval
+//!    `(last, first)` is the closed integer range `[last + 1, first - 1]` ([`Covered`]).
+//! 3. **The ends are proven by the response itself.** A read from offset 0 also holds everything
+//!    above its last key. A read holds everything below its first key only when its own
+//!    response shows the listing ends there: `offset + contacts == total` it reported. A read
+//!    shorter than asked proves nothing by being short, and a failed read proves nothing at all.
+//! 4. **A read shorter than asked, not at its end, is not trusted**: the API may have dropped
+//!    contacts after its `LIMIT` (or capped the size without saying so); its contacts are
+//!    delivered, but its interval is proven by other reads.
+//! 5. **What is left** after the reads is a set of key ranges: a single key where more contacts
+//!    share a second than the overlap of two windows holds (proven by counting them, see
+//!    [`crate::proof`]), or a range where the listing moved further than the overlap between
+//!    two reads (proven by reading around it again).
+
+use std::collections::BTreeMap;
 
 use trackly_contacts::key::Identity;
 
-/// What one read proves: every contact of the listing it was served from whose key lies in
-/// the open interval `(lo, hi)` is in it. `i64::MIN`/`i64::MAX` stand for "everything below" (a
-/// short read) and "everything above" (offset 0).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Span {
-    pub(crate) lo: i64,
-    pub(crate) hi: i64,
-    /// Contacts at the end sharing the key `lo`.
-    pub(crate) tail_ties: u64,
-    /// Contacts at the start sharing the key `hi`.
-    pub(crate) head_ties: u64,
+/// The key the proof uses: `signup_date` in whole seconds since the epoch (rule 1).
+pub(crate) fn key_of(id: &Identity) -> Option<i64> {
+    id.signup.map(|micros| micros.div_euclid(1_000_000))
 }
 
-/// The page's keys are not in the documented newest-first order.
+/// The finest precision at which every read so far was in newest-first order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub(crate) enum Precision {
+    /// Sorted to the microsecond (or no contact so far shows otherwise).
+    #[default]
+    Microsecond,
+    /// Some contacts within one millisecond came out of order.
+    Millisecond,
+    /// Some contacts within one second came out of order.
+    Second,
+}
+
+impl Precision {
+    /// Its name in the summary and the manifest.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Precision::Microsecond => "microsecond",
+            Precision::Millisecond => "millisecond",
+            Precision::Second => "second",
+        }
+    }
+}
+
+/// Two contacts of one read in an order no plausible sort precision explains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct OutOfOrder {
-    /// 0-based index of the first contact that sorts above the one before it.
+    /// 0-based index of the contact that sorts above the one before it.
     pub(crate) record: usize,
+    /// Its `signup_date` and the one before it, in microseconds.
+    pub(crate) values: (i64, i64),
 }
 
-impl Span {
-    /// The span of a read at `offset` holding `ids` (in served order), `full` when it holds as
-    /// many contacts as it asked for. Contacts without a readable `signup_date` prove nothing
-    /// and are skipped, which only narrows the span (the claim stays true).
-    pub(crate) fn of(ids: &[Identity], offset: u64, full: bool) -> Result<Span, OutOfOrder> {
-        let mut keys = ids
-            .iter()
-            .enumerate()
-            .filter_map(|(i, id)| Some((i, id.signup?)));
-        let mut previous: Option<i64> = None;
-        let (mut first, mut last) = (None, None);
-        let (mut head_ties, mut tail_ties) = (0, 0);
-        for (record, key) in keys.by_ref() {
-            if previous.is_some_and(|p| key > p) {
-                return Err(OutOfOrder { record });
+/// Checks a read's order: the coarsest precision its order needs, or the first inversion of
+/// whole seconds.
+pub(crate) fn order_of(ids: &[Identity]) -> Result<Precision, OutOfOrder> {
+    let mut precision = Precision::Microsecond;
+    let mut previous: Option<i64> = None;
+    for (record, micros) in ids.iter().enumerate().filter_map(|(i, id)| Some((i, id.signup?))) {
+        if let Some(before) = previous
+            && micros > before
+        {
+            if micros.div_euclid(1_000_000) > before.div_euclid(1_000_000) {
+                return Err(OutOfOrder {
+                    record,
+                    values: (micros, before),
+                });
             }
-            if first.is_none() {
-                first = Some(key);
-            }
-            if first == Some(key) {
-                head_ties += 1;
-            }
-            if last == Some(key) {
-                tail_ties += 1;
+            let needed = if micros.div_euclid(1_000) > before.div_euclid(1_000) {
+                Precision::Second
             } else {
-                tail_ties = 1;
-            }
-            last = Some(key);
-            previous = Some(key);
+                Precision::Millisecond
+            };
+            precision = precision.max(needed);
         }
-        let hi = match (offset, first) {
-            (0, _) => i64::MAX,
-            (_, Some(key)) => key,
-            // Nothing readable: claim nothing.
-            (_, None) => i64::MIN,
-        };
-        let lo = match (full, last) {
-            (false, _) => i64::MIN,
-            (true, Some(key)) => key,
-            (true, None) => i64::MAX,
-        };
-        Ok(Span {
-            lo,
-            hi,
-            tail_ties,
-            head_ties,
-        })
+        previous = Some(micros);
     }
-
-    /// Whether this read's open interval covers the closed gap `[low, high]` (with `i64::MIN`
-    /// as "everything below", which only a read reaching the end covers, and `i64::MAX` as
-    /// "everything above", which only a read from offset 0 covers).
-    pub(crate) fn covers(&self, low: i64, high: i64) -> bool {
-        let below = self.lo == i64::MIN || self.lo < low;
-        let above = self.hi == i64::MAX || high < self.hi;
-        below && above
-    }
+    Ok(precision)
 }
 
-/// The gap of the boundary between `above` (page n) and `below` (page n + 1): `None` when it is
-/// empty, i.e. the boundary is certified by the two pages themselves.
-pub(crate) fn gap(above: &Span, below: &Span) -> Option<(i64, i64)> {
-    if above.lo == i64::MIN {
-        // Page n was short: it reached the end, nothing lies below it.
-        return None;
-    }
-    // `below.hi == i64::MIN`: page n + 1 proves nothing (empty, or no readable key), so the gap
-    // reaches down to everything below page n.
-    let (low, high) = (below.hi, above.lo);
+/// The keys a read proves (rules 2 and 3): `None` when it proves nothing.
+pub(crate) fn claim(keys: &[i64], from_top: bool, to_end: bool) -> Option<(i64, i64)> {
+    let (first, last) = match (keys.first(), keys.last()) {
+        (Some(&first), Some(&last)) => (first, last),
+        // Nothing readable: an empty listing read from the top to its end proves everything.
+        _ => return (from_top && to_end).then_some((i64::MIN, i64::MAX)),
+    };
+    let high = if from_top { i64::MAX } else { first - 1 };
+    let low = if to_end { i64::MIN } else { last + 1 };
     (low <= high).then_some((low, high))
 }
 
-/// A request for the window `[(page - 1) * per_page, page * per_page)` of the listing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Straddle {
-    pub(crate) page: u64,
-    pub(crate) per_page: u64,
+/// The keys proven so far: disjoint, non-adjacent closed ranges.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Covered {
+    /// Start of each range → its end.
+    ranges: BTreeMap<i64, i64>,
 }
 
-impl Straddle {
-    /// Position of the window's first contact.
-    pub(crate) fn offset(&self) -> u64 {
-        (self.page - 1) * self.per_page
+impl Covered {
+    /// Adds the closed range `[low, high]`.
+    pub(crate) fn add(&mut self, low: i64, high: i64) {
+        if low > high {
+            return;
+        }
+        let (mut low, mut high) = (low, high);
+        // A range starting at or below `high + 1` and ending at or above `low - 1` merges.
+        let touching: Vec<(i64, i64)> = self
+            .ranges
+            .range(..=high.saturating_add(1))
+            .rev()
+            .take_while(|(_, end)| **end >= low.saturating_sub(1))
+            .map(|(&s, &e)| (s, e))
+            .collect();
+        for (start, end) in touching {
+            self.ranges.remove(&start);
+            low = low.min(start);
+            high = high.max(end);
+        }
+        self.ranges.insert(low, high);
     }
-}
 
-/// The smallest window (at most `max_per_page` wide) that holds positions `start..end`;
-/// `None` when no allowed page size can (windows start at multiples of their size).
-pub(crate) fn plan_straddle(start: u64, end: u64, max_per_page: u64) -> Option<Straddle> {
-    let min = end.saturating_sub(start).max(1);
-    (min..=max_per_page).find_map(|per_page| {
-        let page = start / per_page + 1;
-        let window_end = page * per_page;
-        (window_end >= end).then_some(Straddle { page, per_page })
-    })
+    /// Whether `key` is proven.
+    pub(crate) fn contains(&self, key: i64) -> bool {
+        self.ranges
+            .range(..=key)
+            .next_back()
+            .is_some_and(|(_, &end)| end >= key)
+    }
+
+    /// Whether everything is proven.
+    pub(crate) fn is_complete(&self) -> bool {
+        self.ranges.get(&i64::MIN) == Some(&i64::MAX)
+    }
+
+    /// The lowest key down to which everything above is proven (`i64::MIN` when complete),
+    /// `None` while the top itself is not.
+    pub(crate) fn proven_down_to(&self) -> Option<i64> {
+        let (&start, &end) = self.ranges.iter().next_back()?;
+        (end == i64::MAX).then_some(start)
+    }
+
+    /// The unproven ranges within `[low, high]`, highest first.
+    pub(crate) fn gaps_within(&self, low: i64, high: i64) -> Vec<(i64, i64)> {
+        let mut gaps = Vec::new();
+        if low > high {
+            return gaps;
+        }
+        // The lowest key of `[low, high]` not yet accounted for; `None` once all are.
+        let mut next = Some(low);
+        let from = self.ranges.range(..=low).next_back().map_or(low, |(&s, _)| s);
+        for (&start, &end) in self.ranges.range(from..=high) {
+            let Some(at) = next else { break };
+            if end < at {
+                continue;
+            }
+            if start > at {
+                gaps.push((at, start - 1));
+            }
+            next = (end < high).then(|| end + 1);
+        }
+        if let Some(at) = next {
+            gaps.push((at, high));
+        }
+        gaps.reverse();
+        gaps
+    }
+
+    /// The unproven ranges, highest first.
+    pub(crate) fn gaps(&self) -> Vec<(i64, i64)> {
+        self.gaps_within(i64::MIN, i64::MAX)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn ids(keys: &[Option<i64>]) -> Vec<Identity> {
-        keys.iter()
-            .enumerate()
-            .map(|(i, &signup)| Identity {
-                hash: i as u64,
-                signup,
+    fn id(seconds: i64, frac: i64) -> Identity {
+        Identity {
+            hash: 0,
+            signup: Some(seconds * 1_000_000 + frac),
+        }
+    }
+
+    #[test]
+    fn a_read_proves_the_keys_strictly_inside_it_and_an_end_only_when_it_shows_one() {
+        assert_eq!(claim(&[20, 15, 12], false, false), Some((13, 19)));
+        assert_eq!(claim(&[20, 15, 12], true, false), Some((13, i64::MAX)));
+        assert_eq!(claim(&[20, 15, 12], false, true), Some((i64::MIN, 19)));
+        assert_eq!(claim(&[12, 12], false, false), None, "a tie proves nothing");
+        assert_eq!(claim(&[13, 12], false, false), None, "adjacent seconds");
+        assert_eq!(claim(&[], true, true), Some((i64::MIN, i64::MAX)));
+        assert_eq!(claim(&[], false, true), None);
+    }
+
+    #[test]
+    fn ranges_merge_when_they_touch_and_leave_tie_points_open() {
+        let mut c = Covered::default();
+        c.add(13, i64::MAX);
+        c.add(5, 11);
+        assert_eq!(c.gaps(), vec![(12, 12), (i64::MIN, 4)]);
+        assert_eq!(c.proven_down_to(), Some(13));
+        c.add(12, 12);
+        assert_eq!(c.proven_down_to(), Some(5));
+        c.add(i64::MIN, 4);
+        assert!(c.is_complete());
+        assert!(c.gaps().is_empty());
+        let mut d = Covered::default();
+        d.add(100, 200);
+        d.add(300, 400);
+        assert_eq!(d.gaps_within(150, 350), vec![(201, 299)]);
+        assert_eq!(d.gaps_within(0, 50), vec![(0, 50)]);
+        assert!(d.contains(100) && !d.contains(250));
+    }
+
+    #[test]
+    fn an_inversion_within_a_second_is_a_tie_and_across_seconds_fails_naming_both_values() {
+        assert_eq!(order_of(&[id(9, 0), id(8, 5), id(8, 0)]), Ok(Precision::Microsecond));
+        assert_eq!(order_of(&[id(9, 0), id(9, 1), id(8, 0)]), Ok(Precision::Millisecond));
+        assert_eq!(order_of(&[id(9, 0), id(9, 500_000)]), Ok(Precision::Second));
+        assert_eq!(
+            order_of(&[id(9, 0), id(10, 0)]),
+            Err(OutOfOrder {
+                record: 1,
+                values: (10_000_000, 9_000_000)
             })
-            .collect()
-    }
-
-    #[test]
-    fn spans_count_ties_and_open_up_at_the_ends_of_the_listing() {
-        let page = ids(&[Some(9), Some(9), Some(7), None, Some(5), Some(5), Some(5)]);
-        let span = Span::of(&page, 10, true).unwrap();
-        assert_eq!(
-            span,
-            Span {
-                lo: 5,
-                hi: 9,
-                tail_ties: 3,
-                head_ties: 2
-            }
         );
-        let first = Span::of(&page, 0, true).unwrap();
-        assert_eq!((first.lo, first.hi), (5, i64::MAX));
-        let last = Span::of(&page, 10, false).unwrap();
-        assert_eq!((last.lo, last.hi), (i64::MIN, 9));
-        let empty = Span::of(&[], 10, false).unwrap();
-        assert_eq!((empty.lo, empty.hi), (i64::MIN, i64::MIN));
-        assert_eq!(
-            Span::of(&ids(&[Some(5), Some(6)]), 0, true),
-            Err(OutOfOrder { record: 1 })
-        );
-    }
-
-    #[test]
-    fn a_boundary_is_certified_by_overlap_or_by_a_read_across_its_gap() {
-        let a = Span::of(&ids(&[Some(20), Some(15), Some(12)]), 3, true).unwrap();
-        // Page n + 1 starts above where page n ended: rows moved down, nothing fell between.
-        let moved_down = Span::of(&ids(&[Some(15), Some(12), Some(11)]), 6, true).unwrap();
-        assert_eq!(gap(&a, &moved_down), None);
-        // Adjacent pages leave the gap [11, 12] open: a tie or a deleted row may hide there.
-        let next = Span::of(&ids(&[Some(11), Some(10), Some(9)]), 6, true).unwrap();
-        assert_eq!(gap(&a, &next), Some((11, 12)));
-        let straddle = Span::of(&ids(&[Some(13), Some(12), Some(11), Some(10)]), 4, true).unwrap();
-        assert!(straddle.covers(11, 12));
-        let too_narrow = Span::of(&ids(&[Some(12), Some(11), Some(10)]), 5, true).unwrap();
-        assert!(
-            !too_narrow.covers(11, 12),
-            "key 12 may have more contacts above"
-        );
-        // A tie across the boundary: the gap is the tied key itself.
-        let tied = Span::of(&ids(&[Some(12), Some(12), Some(9)]), 6, true).unwrap();
-        assert_eq!(gap(&a, &tied), Some((12, 12)));
-        // Page n + 1 empty: the gap is everything below page n; only a read reaching the end
-        // covers it.
-        let empty = Span::of(&[], 6, false).unwrap();
-        assert_eq!(gap(&a, &empty), Some((i64::MIN, 12)));
-        let end = Span::of(&ids(&[Some(13), Some(12)]), 4, false).unwrap();
-        assert!(end.covers(i64::MIN, 12));
-        assert!(!straddle.covers(i64::MIN, 12));
-        // Page n short: it reached the end, nothing can be below it.
-        let short = Span::of(&ids(&[Some(20)]), 3, false).unwrap();
-        assert_eq!(gap(&short, &empty), None);
-    }
-
-    #[test]
-    fn straddles_put_the_boundary_inside_the_smallest_window() {
-        let s = plan_straddle(2995, 3005, 1000).unwrap();
-        assert!(
-            s.offset() <= 2995 && s.offset() + s.per_page >= 3005,
-            "{s:?}"
-        );
-        assert!(s.per_page < 20, "{s:?}");
-        let s = plan_straddle(0, 15, 1000).unwrap();
-        assert_eq!(
-            s,
-            Straddle {
-                page: 1,
-                per_page: 15
-            }
-        );
-        let tie = plan_straddle(6700, 7290, 1000).unwrap();
-        assert!(
-            tie.offset() <= 6700 && tie.offset() + tie.per_page >= 7290,
-            "{tie:?}"
-        );
-        // Windows start at multiples of their size: a wide one may fit nowhere.
-        assert_eq!(plan_straddle(6300, 7290, 1000), None);
-        assert_eq!(plan_straddle(6100, 7200, 1000), None);
     }
 }

@@ -148,12 +148,11 @@ pub enum FetchError {
     /// A page boundary could not be proven to have lost no contact within the budget of
     /// verification reads: the export would be short, so it fails instead.
     #[error(
-        "page {page}: could not prove that no contact fell between pages {} and {page} ({}): {reason}",
-        page.saturating_sub(1),
-        count(u64::from(*attempts), "verification read", "verification reads")
+        "around page {page}: could not prove that every contact was delivered ({}): {reason}",
+        count(u64::from(*attempts), "repair attempt", "repair attempts")
     )]
     Unverified {
-        /// The lower page of the boundary.
+        /// Where: the position in pages of the configured size.
         page: u64,
         /// Verification reads made.
         attempts: u32,
@@ -163,13 +162,19 @@ pub enum FetchError {
     /// A page's contacts are not in the documented newest-first `signup_date` order, which the
     /// proof that nothing was skipped rests on.
     #[error(
-        "page {page}, record {record}: signup_date sorts above the contact before it; the API does not serve the documented newest-first order, so no skipped contact could be detected"
+        "page {page}, record {record}: signup_date {} sorts above {}, the contact before it, by more than a second; the API does not serve the documented newest-first order, so no skipped contact could be detected",
+        micros_text(*signup_date),
+        micros_text(*before)
     )]
     OutOfOrder {
-        /// The page (for a verification read: the lower page of its boundary).
+        /// The page requested.
         page: u64,
         /// 0-based index of the contact in the page.
         record: usize,
+        /// Its `signup_date`, microseconds since the epoch.
+        signup_date: i64,
+        /// The `signup_date` of the contact before it.
+        before: i64,
     },
     /// The API reported the same total all through the run, and a different number of
     /// contacts was delivered.
@@ -261,4 +266,10 @@ fn describe_difference(expected: u64, delivered: u64) -> String {
     } else {
         format!("{} more than reported", delivered - expected)
     }
+}
+
+/// A `signup_date` in microseconds, as the API writes it.
+fn micros_text(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .map_or_else(|| micros.to_string(), |t| t.naive_utc().to_string())
 }

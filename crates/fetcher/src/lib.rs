@@ -96,12 +96,13 @@ mod error;
 mod limit;
 mod lists;
 mod paginate;
+mod plan;
+mod proof;
 mod query;
 mod retry;
 mod seen;
 mod stats;
 mod step;
-mod verify;
 mod wire;
 
 pub use api_error::ApiError;
@@ -115,7 +116,7 @@ pub use lists::{LISTS_PER_PAGE, MAX_LIST_READS};
 pub use paginate::{Contacts, ResumeFrom};
 pub use query::{E164, InvalidE164, Query};
 pub use retry::{BackoffConfig, GaveUp, RetryConfig};
-pub use stats::{DriftEvent, FetchStats, Reconciliation, Retries, StatsHandle};
+pub use stats::{DriftEvent, FetchStats, Learned, Reconciliation, Retries, StatsHandle};
 // What the fetcher's own API hands out, from the crate that owns the API's JSON contract.
 pub use trackly_contacts::{
     Contact, Frontier, ListsPage, Page, Pagination, naive_seconds_micros, signup_micros,

@@ -208,19 +208,20 @@ impl Client {
                     unsteady: None,
                 });
             };
-            if pagination.page != page {
+            if pagination.page.is_some_and(|p| p != page) {
                 return Err(self.lists_rejected(
                     status,
                     page,
                     format!(
                         "asked for page {page} of the lists but the answer says page {}",
-                        pagination.page
+                        pagination.page.unwrap_or(0)
                     ),
                 ));
             }
-            totals.insert(pagination.total);
+            totals.insert(pagination.total.unwrap_or(0));
             let last = pages.last().map_or(0, ListsPage::len);
-            if page >= pagination.total_pages || last == 0 {
+            // Without `total_pages`, an empty page ends the lists.
+            if pagination.total_pages.is_some_and(|t| page >= t) || last == 0 {
                 let unsteady = unsteady(status, &pages, &totals);
                 return Ok(Listing { pages, unsteady });
             }
@@ -230,7 +231,7 @@ impl Client {
                     page,
                     format!(
                         "the lists answer claims {} pages; more than {MAX_LISTS_PAGES} is taken as an API that ignores `page`",
-                        pagination.total_pages
+                        pagination.total_pages.unwrap_or(page)
                     ),
                 ));
             }

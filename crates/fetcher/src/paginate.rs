@@ -1,34 +1,36 @@
-//! The run: page 1, then up to N pages in flight delivered in order, de-duplicated; every
-//! boundary between two pages proven to have lost nothing (see [`crate::coverage`]), with small
-//! verification reads where the pages alone do not prove it; and the count reconciled at the end.
+//! The run: page 1, then up to N overlapping windows in flight delivered in order,
+//! de-duplicated; every key proven covered (see [`crate::coverage`] and [`crate::proof`]), with
+//! repair reads where the windows alone do not prove it; and the count reconciled at the end.
 
+use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use futures::stream::{self, Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use trackly_contacts::key::{Identity, hash_key};
-use trackly_contacts::page::{Frontier, Page, Pagination};
+use trackly_contacts::page::{Frontier, Page};
 
-use crate::client::{Client, MAX_PER_PAGE};
-use crate::coverage::Span;
+use crate::client::Client;
+use crate::coverage::key_of;
 use crate::error::FetchError;
 use crate::limit::Admission;
+use crate::plan::{Sizes, Window, overlap};
+use crate::proof::{Observed, Proof};
 use crate::query::Query;
 use crate::seen::Seen;
-use crate::stats::{DriftEvent, FetchStats, Reconciliation, StatsHandle};
-use crate::step::{self, MainPass};
-use crate::verify::{Job, Moved, Read, Verifier};
+use crate::stats::{DriftEvent, FetchStats, Learned, Reconciliation, StatsHandle};
+use crate::step::{Answer, MAX_REPEATED_PAGES, Next, SEARCH_INDEX_LIMITS, next_after};
 
 /// The pages of one export, as a [`Stream`]. Dropping it cancels the run.
 ///
-/// Pages of the main pass come in ascending page order. Where two neighbouring pages do not by
-/// themselves prove that no contact fell between them, a verification read of that boundary
-/// follows a little later, with [`Page::pass`] above 1 and only contacts not delivered before.
-/// The stream ends with an error, never short: a boundary that cannot be proven, or a count
-/// that does not add up, is a [`FetchError`].
+/// Windows of the main pass come in ascending position order; consecutive windows overlap by a
+/// few positions, so most boundaries prove themselves. Where the windows alone do not prove
+/// that no contact fell between them, repair reads follow a little later, with [`Page::pass`]
+/// 2 and only contacts not delivered before. The stream ends with an error, never short: a
+/// range that cannot be proven, or a count that does not add up, is a [`FetchError`].
 pub struct Contacts {
     rx: mpsc::Receiver<Result<Page, FetchError>>,
     stats: StatsHandle,
@@ -69,21 +71,27 @@ impl Contacts {
                 seen.pin(hash_key(phone.as_bytes(), list.as_bytes()));
             }
             resumed = Some(Resumed {
-                page: resume.page.max(1),
                 total: resume.total,
                 frontier: resume.frontier,
                 contacts: resume.delivered.len() as u64,
             });
         }
+        let per_page = u64::from(client.per_page());
         let run = Run {
             admission: Admission::new(client.inner.concurrency, client.inner.max_rps),
-            per_page: u64::from(client.per_page()),
+            sizes: Arc::new(Mutex::new(Sizes::new(per_page))),
+            proof: Proof::new(per_page, client.inner.max_rereads),
             client,
             query,
             stats: stats.clone(),
             seen,
             resumed,
             jobs: JoinSet::new(),
+            outstanding: HashMap::new(),
+            main_reads: 0,
+            last_total: None,
+            last_main: None,
+            unproven_end: None,
             tx,
         };
         let task = tokio::spawn(async move {
@@ -143,11 +151,13 @@ impl From<Cancelled> for RunError {
 
 /// What an interrupted run left behind.
 struct Resumed {
-    page: u64,
     total: u64,
     frontier: Option<Frontier>,
     contacts: u64,
 }
+
+/// A repair read in flight: its batch, its window, its answer.
+type RepairRead = (u64, Window, Result<Page, FetchError>);
 
 struct Run {
     client: Client,
@@ -156,11 +166,28 @@ struct Run {
     stats: StatsHandle,
     seen: Seen,
     resumed: Option<Resumed>,
-    /// Contacts per page as the server applies it (from the first response).
-    per_page: u64,
-    /// Verification reads in flight.
-    jobs: JoinSet<(Job, Result<Page, FetchError>)>,
+    /// The page sizes the API serves, shared with the main pass's planner.
+    sizes: Arc<Mutex<Sizes>>,
+    proof: Proof,
+    /// Repair reads in flight, and how many of each batch are still out.
+    jobs: JoinSet<RepairRead>,
+    outstanding: HashMap<u64, usize>,
+    /// Main-pass reads taken in (the de-duplication window counts in these).
+    main_reads: u64,
+    /// The last total any answer reported.
+    last_total: Option<u64>,
+    /// The last main-pass answer: its window, its first contact, full pages in a row starting
+    /// with that contact.
+    last_main: Option<(Window, Option<u64>, u32)>,
+    /// A short main-pass answer without a total, waiting for the window after it to show
+    /// the end.
+    unproven_end: Option<Observed>,
     tx: mpsc::Sender<Result<Page, FetchError>>,
+}
+
+/// Locks the shared page sizes (a poisoned lock still holds valid sizes).
+fn lock(sizes: &Mutex<Sizes>) -> std::sync::MutexGuard<'_, Sizes> {
+    sizes.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Run {
@@ -173,111 +200,104 @@ impl Run {
         }
     }
 
-    async fn fetch(&self, page: u64) -> Result<Page, FetchError> {
+    async fn fetch(&self, window: Window) -> Result<Page, FetchError> {
         self.client
             .fetch_page(
                 &self.query,
-                page,
-                self.per_page,
+                window.page,
+                window.per_page,
                 &self.admission,
                 &self.stats,
             )
             .await
     }
 
-    /// The first page of the run: page 1, or for a resumed run the page that held the
-    /// interrupted run's frontier, or an earlier one until the page reaches above it (the
-    /// listing may have shifted up since). Starting at the frontier's page rather than where
-    /// the run stopped matters: the proof can lag the main pass by a few pages, and stepping
-    /// back from there in doubling steps can overshoot to page 1.
-    async fn first_read(&mut self) -> Result<(Page, Vec<Identity>), RunError> {
+    /// The run's first read: page 1, or for a resumed run the window at the interrupted run's
+    /// frontier, or an earlier one until it reaches above it (the listing may have shifted up
+    /// since). A `400` for the page size steps down to sizes APIs commonly accept.
+    async fn first_read(&mut self) -> Result<(Window, Page), RunError> {
         let frontier = self.resumed.as_ref().and_then(|r| r.frontier);
-        let mut number = match (&self.resumed, frontier) {
-            (Some(r), Some(f)) => f.page.clamp(1, r.page),
-            _ => 1,
-        };
-        let mut step = 1;
+        let mut start = frontier.map_or(0, |f| {
+            (f.page.max(1) - 1).saturating_mul(u64::from(self.client.per_page()))
+        });
+        let mut step = u64::from(self.client.per_page());
         loop {
-            let page = self.fetch(number).await?;
-            let ids = identities(&page);
-            let reaches_above = ids
-                .iter()
-                .find_map(|id| id.signup)
-                .zip(frontier)
-                .is_some_and(|(top, frontier)| top > frontier.signup_date);
-            if number == 1 || reaches_above {
+            let window = lock(&self.sizes).reaching_from(start);
+            let window = Window {
+                page: start / window.per_page + 1,
+                ..window
+            };
+            let page = match self.fetch(window).await {
+                Ok(page) => page,
+                Err(FetchError::Rejected { status: 400, .. })
+                    if lock(&self.sizes).refuse(window.per_page).is_some() =>
+                {
+                    tracing::info!(
+                        per_page = window.per_page,
+                        "the API refused the page size; trying a smaller one"
+                    );
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            lock(&self.sizes).accept(window.per_page);
+            let top = page.keys().iter().find_map(key_of);
+            let reaches_above = match frontier {
+                None => true,
+                Some(f) => top.is_some_and(|top| top > f.signup_date.div_euclid(1_000_000)),
+            };
+            if start == 0 || reaches_above {
                 if self.resumed.is_some() {
                     tracing::info!(
-                        page = number,
-                        "resuming at the first page that reaches above what was written"
+                        position = window.offset(),
+                        "resuming at the first window that reaches above what was written"
                     );
                 }
-                return Ok((page, ids));
+                return Ok((window, page));
             }
-            tracing::debug!(page = number, ?frontier, top = ?ids.iter().find_map(|id| id.signup), "page starts below the resume frontier; stepping back");
-            number = number.saturating_sub(step).max(1);
-            step *= 2;
+            tracing::debug!(position = start, ?frontier, ?top, "window starts below the resume frontier; stepping back");
+            start = start.saturating_sub(step);
+            step = step.saturating_mul(2);
         }
     }
 
-    fn read_of(&self, page: &Page, ids: &[Identity]) -> Result<Read, FetchError> {
-        Read::of(page.number(), self.per_page, page.pagination().total, ids).map_err(|o| {
-            FetchError::OutOfOrder {
-                page: page.number(),
-                record: o.record,
-            }
-        })
-    }
-
     async fn pages(&mut self) -> Result<(), RunError> {
-        let (first, ids) = self.first_read().await?;
-        let start = first.number();
-        // Page boundaries follow the page size the server applied (it may clamp what we asked).
-        // A server may also cap it silently, reporting a `per_page` larger than it serves: a
-        // first page shorter than that while more contacts follow it tells the real size.
-        let reported = first
-            .pagination()
-            .per_page
-            .clamp(1, u64::from(MAX_PER_PAGE));
-        let served = first.len() as u64;
-        let before_first = (start - 1).saturating_mul(reported);
-        let capped_silently = served > 0
-            && served < reported
-            && before_first.saturating_add(served) < first.pagination().total;
-        self.per_page = if capped_silently { served } else { reported };
-        self.seen.presize(self.per_page, first.pagination().total);
-        // Verification reads may ask for any page size the server honours: up to the documented
-        // maximum, or no more than what a server that caps silently really serves.
-        let max_window = if capped_silently {
-            served
-        } else {
-            u64::from(MAX_PER_PAGE)
-        };
-        let per_page = self.per_page;
-        let planned = first.pagination().total_pages;
+        let (first_window, first) = self.first_read().await?;
+        if let Some(f) = self.resumed.as_ref().and_then(|r| r.frontier) {
+            // Everything above the interrupted run's frontier was written then.
+            self.proof
+                .assume_above(f.signup_date.div_euclid(1_000_000) + 1);
+        }
+        let total = first.pagination().total;
+        let max = lock(&self.sizes).max();
+        self.seen.presize(max, total.unwrap_or(0));
         self.stats.update(|s| {
-            s.expected_contacts = first.pagination().total;
-            s.expected_pages = planned;
+            s.expected_contacts = total.unwrap_or(0);
+            s.expected_pages = total.map_or(0, |t| t.div_ceil(max));
         });
-        let above = self.read_of(&first, &ids)?;
-        // Page 1 holds everything above its last key; a resumed run's first page reaches above
-        // the interrupted run's frontier. Either way nothing is missing above it.
-        let mut verifier = Verifier::new(
-            per_page,
-            max_window,
-            self.client.inner.max_rereads,
-            &above,
-            &ids,
-        );
-        self.deliver(first, &ids, &verifier).await?;
-
+        let mut next = self.take_main(first_window, Ok(first)).await?;
+        let mut last_end = first_window.end();
         let concurrency = self.client.inner.concurrency;
-        let client = self.client.clone();
-        let query = self.query.clone();
-        let admission = Arc::clone(&self.admission);
-        let stats = self.stats.clone();
-        let mut main = stream::iter(start + 1..=planned.max(start))
-            .map(move |n| {
+        let planned_until = total;
+        let planner = Arc::clone(&self.sizes);
+        let mut planned_end = last_end;
+        let windows = std::iter::from_fn(move || {
+            if planned_until.is_some_and(|t| planned_end >= t) {
+                return None;
+            }
+            let sizes = lock(&planner);
+            let w = sizes.after(planned_end, overlap(sizes.max()));
+            planned_end = w.end();
+            Some(w)
+        });
+        let (client, query, admission, stats) = (
+            self.client.clone(),
+            self.query.clone(),
+            Arc::clone(&self.admission),
+            self.stats.clone(),
+        );
+        let mut main = stream::iter(windows)
+            .map(move |w| {
                 let (client, query, admission, stats) = (
                     client.clone(),
                     query.clone(),
@@ -285,221 +305,433 @@ impl Run {
                     stats.clone(),
                 );
                 // A task of its own, so the request goes on while the loop below waits for
-                // verification reads (and is aborted when the run is).
+                // repair reads (and is aborted when the run is).
                 AbortOnDrop(tokio::spawn(async move {
-                    client
-                        .fetch_page(&query, n, per_page, &admission, &stats)
-                        .await
+                    let page = client
+                        .fetch_page(&query, w.page, w.per_page, &admission, &stats)
+                        .await;
+                    (w, page)
                 }))
             })
             .buffered(concurrency);
-        let mut pass = MainPass::new(per_page, planned, above);
-        while let Some(next) = pass.next() {
-            self.take_finished_jobs(&mut verifier).await?;
-            // Verification keeps up with the main pass: at most `concurrency` reads behind,
-            // so memory stays bounded and a resumed run starts close to where this one was.
+        let mut planned = true;
+        while next != Next::Done {
+            self.repair(false).await?;
+            // Repairs keep up with the main pass, so memory stays bounded and a resumed run
+            // starts close to where this one was.
             while self.jobs.len() > concurrency {
-                self.join_job(&mut verifier).await?;
+                self.join_repair().await?;
             }
-            let fetched = if next.tail {
-                self.stats.update(|s| s.extra_pages += 1);
-                self.fetch(next.number).await
-            } else {
+            let (window, fetched) = if planned && next == Next::Continue {
                 match main.next().await {
-                    Some(page) => page.map_err(|e| FetchError::Internal {
+                    Some(done) => done.map_err(|e| FetchError::Internal {
                         reason: format!("a page request failed to run: {e}"),
                     })?,
-                    None => break,
+                    None => {
+                        planned = false;
+                        continue;
+                    }
                 }
+            } else {
+                // Past the planned windows (the listing grew, or a probe past its end).
+                let window = {
+                    let sizes = lock(&self.sizes);
+                    sizes.after(last_end, overlap(sizes.max()))
+                };
+                self.stats.update(|s| s.extra_pages += 1);
+                let fetched = self.fetch(window).await;
+                (window, fetched)
             };
-            let page = match fetched {
-                Ok(page) => page,
-                Err(e) => empty_page(next.number, per_page, pass.refused(e)?),
-            };
-            let ids = identities(&page);
-            let read = self.read_of(&page, &ids)?;
-            let advance = pass.advance(read)?;
-            if advance.short_before_planned {
-                tracing::warn!(
-                    page = next.number,
-                    planned,
-                    "short page before the announced end: the listing ends here"
-                );
+            last_end = last_end.max(window.end());
+            let probe = next == Next::Probe;
+            next = self.take_main(window, fetched).await?;
+            if probe && next == Next::Continue {
+                // The probe found more: the listing grew; read on one window at a time.
+                planned = false;
             }
-            let jobs = verifier.page(&advance.above, &read, &ids)?;
-            self.deliver(page, &ids, &verifier).await?;
-            self.spawn(jobs);
-            self.seen.forget_behind(next.number);
         }
-        let above = *pass.last();
         drop(main);
-        let jobs = verifier.finish_main();
-        self.spawn(jobs);
+        self.repair(true).await?;
         while !self.jobs.is_empty() {
-            self.join_job(&mut verifier).await?;
+            self.join_repair().await?;
+            self.repair(true).await?;
         }
-        if !verifier.done() {
+        if !self.proof.is_complete() {
             return Err(FetchError::Internal {
-                reason: "verification ended with boundaries still open".into(),
+                reason: "the proof ended with keys still open".into(),
             }
             .into());
         }
-        self.reconcile(&above, &verifier)?;
+        self.record_learned();
+        self.reconcile()?;
         Ok(())
     }
 
-    /// Starts the verification reads the verifier asked for.
-    fn spawn(&mut self, jobs: Vec<Job>) {
-        for job in jobs {
-            let (client, query, admission, stats) = (
-                self.client.clone(),
-                self.query.clone(),
-                Arc::clone(&self.admission),
-                self.stats.clone(),
+    /// Takes in one main-pass answer: delivers its contacts, tells the proof what it shows,
+    /// learns the page size, and decides what the pass does next.
+    async fn take_main(
+        &mut self,
+        window: Window,
+        fetched: Result<Page, FetchError>,
+    ) -> Result<Next, RunError> {
+        self.main_reads += 1;
+        let page = match fetched {
+            Ok(page) => page,
+            Err(e) => return self.refused(window, e),
+        };
+        lock(&self.sizes).accept(window.per_page);
+        let answer = Answer::of(
+            window,
+            page.keys().len() as u64,
+            page.pagination(),
+            self.last_total,
+        );
+        if answer.past_end {
+            tracing::debug!(
+                page = window.page,
+                "the API answered another page for a page past the end: the listing ends before it"
             );
-            let (page, per_page) = match job {
-                Job::Straddle(check) => (check.straddle.page, check.straddle.per_page),
-                Job::Census { page, .. } => (page, self.per_page),
-            };
-            self.stats.update(|s| s.verification_reads += 1);
-            self.jobs.spawn(async move {
-                let result = client
-                    .fetch_page(&query, page, per_page, &admission, &stats)
-                    .await;
-                (job, result)
+            return Ok(self.end_shown(window));
+        }
+        if answer.len == 0 {
+            return Ok(self.end_shown(window));
+        }
+        self.note_answer(&answer);
+        let ids = page.keys().to_vec();
+        self.check_order(window.page, &ids)?;
+        let repeats = self.repeats(window, &answer, &ids)?;
+        let observed = Observed::new(
+            answer.offset,
+            &ids,
+            answer.total,
+            answer.trusted,
+            answer.to_end,
+        );
+        if !answer.trusted {
+            tracing::debug!(
+                page = window.page,
+                per_page = window.per_page,
+                served = answer.len,
+                total = ?answer.total,
+                "a window came back shorter than asked, before the end: not trusted, read again later"
+            );
+        }
+        let next = next_after(&answer);
+        if next == Next::Probe && answer.total.is_none() {
+            self.unproven_end = Some(observed.clone());
+        }
+        self.proof.observe(observed, None);
+        let kept = self.deliver(page, &ids, 1).await?;
+        if kept == 0 && answer.total.is_some_and(|t| answer.offset >= t) {
+            // Past the total, nothing new: the API repeats what it served (it is not paging).
+            return Err(FetchError::RepeatingPages {
+                page: window.page,
+                repeats: repeats.max(1),
+            }
+            .into());
+        }
+        self.seen.forget_behind(self.main_reads);
+        Ok(next)
+    }
+
+    /// A main-pass read that failed for good. A size refused with `400` is learned (the
+    /// positions are read again by a repair); a `404` past the end ends the listing (Django REST
+    /// Framework's "Invalid page."); a `400` past an end the listing reached exactly is that
+    /// end, unless the total is a search index's window limit. Anything else fails the run.
+    fn refused(&mut self, window: Window, error: FetchError) -> Result<Next, RunError> {
+        let status = match &error {
+            FetchError::Rejected { status, .. } => *status,
+            _ => return Err(error.into()),
+        };
+        let past_end = self.last_total.is_some_and(|t| window.offset() >= t)
+            || self.unproven_end.is_some();
+        let accepted = lock(&self.sizes).accepts(window.per_page);
+        match status {
+            404 if past_end => Ok(self.end_shown(window)),
+            400 if past_end && accepted => {
+                let total = self.last_total.unwrap_or(0);
+                if SEARCH_INDEX_LIMITS.contains(&total) {
+                    return Err(FetchError::Unverified {
+                        page: window.page,
+                        attempts: 1,
+                        reason: format!(
+                            "the listing seems to end at exactly {total} contacts, the window limit of search-index backends, and the API refused (HTTP 400) the window after it: it may hold more contacts than it lets anyone page through"
+                        ),
+                    }
+                    .into());
+                }
+                Ok(self.end_shown(window))
+            }
+            400 if !accepted => {
+                let instead = lock(&self.sizes).refuse(window.per_page);
+                tracing::info!(
+                    per_page = window.per_page,
+                    ?instead,
+                    "the API refused a page size; using the sizes it serves"
+                );
+                if instead.is_none() {
+                    return Err(error.into());
+                }
+                Ok(Next::Continue)
+            }
+            _ => Err(error.into()),
+        }
+    }
+
+    /// The window at `window` shows the listing ends before it (empty, 404, or another page).
+    fn end_shown(&mut self, window: Window) -> Next {
+        if let Some(mut short) = self.unproven_end.take()
+            && short.offset + short.len <= window.offset()
+        {
+            // No total: the short page before it was the end after all.
+            short.trusted = true;
+            short.to_end = true;
+            self.proof.observe(short, None);
+        }
+        Next::Done
+    }
+
+    /// What an answer says of the totals and the page size.
+    fn note_answer(&mut self, answer: &Answer) {
+        if let Some(total) = answer.total {
+            self.last_total = Some(total);
+        }
+        if let Some(cap) = answer.cap {
+            let mut sizes = lock(&self.sizes);
+            if cap < sizes.max() {
+                tracing::info!(
+                    served = cap,
+                    asked = sizes.max(),
+                    "the API serves fewer contacts a page than asked; asking for that many from now on"
+                );
+                sizes.cap(cap);
+            }
+        }
+        if let Some(total) = answer.total {
+            self.stats.update(|s| {
+                if s.min_total == 0 && s.max_total == 0 {
+                    s.min_total = total;
+                }
+                s.min_total = s.min_total.min(total);
+                s.max_total = s.max_total.max(total);
+            });
+        } else {
+            self.stats.update(|s| s.reads_without_total += 1);
+        }
+    }
+
+    fn check_order(&mut self, page: u64, ids: &[Identity]) -> Result<(), FetchError> {
+        self.proof
+            .check_order(ids)
+            .map_err(|o| FetchError::OutOfOrder {
+                page,
+                record: o.record,
+                signup_date: o.values.0,
+                before: o.values.1,
+            })
+    }
+
+    /// Full main-pass windows in a row starting with the same contact cannot come from paging
+    /// over one listing, drifting or not: the API is repeating itself (it ignores `page`).
+    fn repeats(
+        &mut self,
+        window: Window,
+        answer: &Answer,
+        ids: &[Identity],
+    ) -> Result<u32, FetchError> {
+        let first = ids.first().map(|id| id.hash);
+        let repeats = match self.last_main {
+            Some((_, before, n)) if first.is_some() && before == first && answer.trusted => n + 1,
+            _ => 0,
+        };
+        self.last_main = Some((window, first, repeats));
+        if repeats >= MAX_REPEATED_PAGES {
+            return Err(FetchError::RepeatingPages {
+                page: window.page,
+                repeats,
             });
         }
+        Ok(repeats)
     }
 
-    /// Waits for the next verification read to finish and handles it.
-    async fn join_job(&mut self, verifier: &mut Verifier) -> Result<(), RunError> {
+    /// Sends the repair batches the proof asks for now.
+    async fn repair(&mut self, main_done: bool) -> Result<(), RunError> {
+        self.take_finished_repairs().await?;
+        let batches = {
+            let sizes = lock(&self.sizes);
+            self.proof.plan(main_done, &sizes)
+        };
+        for batch in batches {
+            self.widen_dedup(&batch);
+            self.outstanding.insert(batch.id, batch.windows.len());
+            for window in batch.windows {
+                let (client, query, admission, stats) = (
+                    self.client.clone(),
+                    self.query.clone(),
+                    Arc::clone(&self.admission),
+                    self.stats.clone(),
+                );
+                self.stats.update(|s| s.verification_reads += 1);
+                let id = batch.id;
+                self.jobs.spawn(async move {
+                    let result = client
+                        .fetch_page(&query, window.page, window.per_page, &admission, &stats)
+                        .await;
+                    (id, window, result)
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// A repair far behind the main pass must still recognise what the main pass delivered
+    /// there: the de-duplication window reaches at least that far back.
+    fn widen_dedup(&mut self, batch: &crate::proof::Batch) {
+        let Some(window) = &mut self.seen.window else {
+            return;
+        };
+        let max = lock(&self.sizes).max();
+        let start = batch.windows.iter().map(Window::offset).min().unwrap_or(0);
+        let behind = self
+            .proof
+            .deepest()
+            .saturating_sub(start)
+            .div_ceil(max.max(1));
+        *window = (*window).max(behind + 4);
+    }
+
+    /// Waits for the next repair read and takes it in.
+    async fn join_repair(&mut self) -> Result<(), RunError> {
         if let Some(done) = self.jobs.join_next().await {
-            let (job, result) = done.map_err(|e| FetchError::Internal {
-                reason: format!("a verification read failed to run: {e}"),
+            let read = done.map_err(|e| FetchError::Internal {
+                reason: format!("a repair read failed to run: {e}"),
             })?;
-            self.on_job(verifier, job, result).await?;
+            self.take_repair(read).await?;
         }
         Ok(())
     }
 
-    /// Handles the verification reads that have finished, without waiting for the others.
-    async fn take_finished_jobs(&mut self, verifier: &mut Verifier) -> Result<(), RunError> {
+    /// Takes in the repair reads that have finished, without waiting for the others.
+    async fn take_finished_repairs(&mut self) -> Result<(), RunError> {
         while let Some(done) = self.jobs.try_join_next() {
-            let (job, result) = done.map_err(|e| FetchError::Internal {
-                reason: format!("a verification read failed to run: {e}"),
+            let read = done.map_err(|e| FetchError::Internal {
+                reason: format!("a repair read failed to run: {e}"),
             })?;
-            self.on_job(verifier, job, result).await?;
+            self.take_repair(read).await?;
         }
         Ok(())
     }
 
-    /// Delivers what a verification read found and tells the verifier.
-    async fn on_job(
-        &mut self,
-        verifier: &mut Verifier,
-        job: Job,
-        result: Result<Page, FetchError>,
-    ) -> Result<(), RunError> {
-        let (number, per_page, boundary) = match job {
-            Job::Straddle(check) => (check.straddle.page, check.straddle.per_page, check.page),
-            Job::Census { page, .. } => (page, self.per_page, page),
-        };
-        let mut read = match result {
-            Ok(read) => read,
-            Err(e) if step::past_the_end(&e) => empty_page(number, per_page, 0),
+    /// One repair read: delivered, shown to the proof; the batch judged once all of it is back.
+    /// A failed read proves nothing: a refused size is learned and the batch judged without it;
+    /// any other failure fails the run.
+    async fn take_repair(&mut self, (batch, window, result): RepairRead) -> Result<(), RunError> {
+        match result {
+            Ok(mut page) => {
+                let answer = Answer::of(
+                    window,
+                    page.keys().len() as u64,
+                    page.pagination(),
+                    self.last_total,
+                );
+                if !answer.past_end {
+                    lock(&self.sizes).accept(window.per_page);
+                    self.note_answer(&answer);
+                    let ids = page.keys().to_vec();
+                    self.check_order(window.page, &ids)?;
+                    self.proof.observe(
+                        Observed::new(
+                            answer.offset,
+                            &ids,
+                            answer.total,
+                            answer.trusted,
+                            answer.to_end,
+                        ),
+                        Some(batch),
+                    );
+                    page.set_verification(window.page, 2);
+                    let kept = self.deliver(page, &ids, 2).await? as u64;
+                    self.proof.count_recovered(batch, kept);
+                }
+            }
+            Err(FetchError::Rejected { status: 400, .. })
+                if !lock(&self.sizes).accepts(window.per_page) =>
+            {
+                lock(&self.sizes).refuse(window.per_page);
+            }
+            Err(FetchError::Rejected { status: 404, .. })
+                if self.last_total.is_some_and(|t| window.offset() >= t) => {}
             Err(e) => return Err(e.into()),
-        };
-        // A server that applies a smaller page size than asked (and says so) served another
-        // window: take the one it reports.
-        let per_page = read.pagination().per_page.clamp(1, per_page);
-        let ids = identities(&read);
-        let offset = (number - 1) * per_page;
-        let full = read.len() as u64 >= per_page;
-        let total = read.pagination().total;
-        let span = Span::of(&ids, offset, full).map_err(|o| FetchError::OutOfOrder {
-            page: boundary,
-            record: o.record,
-        })?;
-        let pass = match job {
-            Job::Straddle(check) => check.attempt + 2,
-            Job::Census { .. } => 2,
-        };
-        read.set_verification(boundary, pass);
-        let recovered = self.deliver(read, &ids, verifier).await? as u64;
-        match job {
-            Job::Straddle(check) => {
-                let (again, moved) = verifier.on_straddle(&check, &span, &ids, recovered)?;
-                if let Some(Moved {
-                    page,
-                    totals,
-                    reads,
-                    recovered,
-                }) = moved
-                {
-                    tracing::info!(
-                        page,
-                        recovered,
-                        reads,
-                        total_before = totals.0,
-                        total_after = totals.1,
-                        "the listing moved at a page boundary; verified, nothing lost"
-                    );
-                    self.stats.update(|s| {
-                        s.drift_events.push(DriftEvent {
-                            page,
-                            total_before: totals.0,
-                            total_after: totals.1,
-                            pages_reread: u64::from(reads),
-                            contacts_recovered: recovered,
-                        });
-                    });
-                }
-                if let Some(Job::Straddle(again)) = again {
-                    if let Some(window) = &mut self.seen.window {
-                        // Rows moved that far: remember at least that far back from now on.
-                        let moved = again.straddle.offset().abs_diff(check.straddle.offset());
-                        *window = (*window).max(moved / self.per_page + 4);
-                        self.seen
-                            .presize(self.per_page, self.stats.snapshot().expected_contacts);
-                    }
-                    tracing::debug!(
-                        page = check.page,
-                        attempt = again.attempt,
-                        "a verification read did not cover its boundary; reading again"
-                    );
-                }
-                self.spawn(again.into_iter().collect());
-            }
-            Job::Census { key, page } => {
-                let jobs = verifier.on_census_read(key, page, &ids, full, total)?;
-                self.spawn(jobs);
-            }
+        }
+        let left = self.outstanding.entry(batch).or_insert(1);
+        *left -= 1;
+        if *left == 0 {
+            self.outstanding.remove(&batch);
+            let sizes = lock(&self.sizes).clone();
+            self.proof.batch_done(batch, &sizes)?;
         }
         Ok(())
+    }
+
+    /// What the run learned about the API, for the summary and the manifest.
+    fn record_learned(&mut self) {
+        let sizes = lock(&self.sizes).clone();
+        let precision = self.proof.precision();
+        let recovered = self.proof.recovered().to_vec();
+        let per_page = u64::from(self.client.per_page());
+        self.stats.update(|s| {
+            s.learned = Learned {
+                page_size: sizes.max(),
+                page_size_asked: per_page,
+                refused_page_sizes: sizes.refused().collect(),
+                sort_precision: precision.name().to_owned(),
+                total_reported: s.reads_without_total == 0,
+            };
+            for r in recovered {
+                s.drift_events.push(DriftEvent {
+                    page: r.position / per_page.max(1) + 1,
+                    total_before: s.min_total,
+                    total_after: s.max_total,
+                    pages_reread: u64::from(r.reads),
+                    contacts_recovered: r.contacts,
+                });
+            }
+        });
     }
 
     /// The count: what was delivered against what the API said it holds.
-    fn reconcile(&mut self, last: &Read, verifier: &Verifier) -> Result<(), FetchError> {
+    fn reconcile(&mut self) -> Result<(), FetchError> {
         let (resumed_contacts, resumed_total) = self
             .resumed
             .as_ref()
             .map_or((0, None), |r| (r.contacts, Some(r.total)));
+        let last_total = self.last_total;
         let verdict = self.stats.update(|s| {
             let delivered = s.contacts + resumed_contacts;
-            let steady =
-                s.min_total == s.max_total && resumed_total.is_none_or(|t| t == s.max_total);
+            let counted = last_total.is_some() && s.reads_without_total == 0;
+            let steady = counted
+                && s.min_total == s.max_total
+                && resumed_total.is_none_or(|t| t == s.max_total);
             let r = Reconciliation {
-                reported_total: last.total,
+                reported_total: last_total.unwrap_or(0),
                 min_total: s.min_total,
                 max_total: s.max_total,
                 delivered,
                 resumed: resumed_contacts,
-                boundaries_proven: verifier.proven_to(),
+                boundaries_proven: s.pages,
                 steady,
+                counted,
             };
             s.reconciliation = Some(r.clone());
             r
         });
+        if !verdict.counted {
+            tracing::info!(
+                delivered = verdict.delivered,
+                "the API reported no usable total on some pages: every key range was proven, but the count could not be reconciled"
+            );
+            return Ok(());
+        }
         if verdict.steady && verdict.delivered != verdict.reported_total {
             return Err(FetchError::Unreconciled {
                 expected: verdict.reported_total,
@@ -512,7 +744,7 @@ impl Run {
                 reported_total = verdict.reported_total,
                 min_total = verdict.min_total,
                 max_total = verdict.max_total,
-                "the listing changed during the run; every page boundary was verified, so every contact present throughout was delivered"
+                "the listing changed during the run; every key range was proven, so every contact present throughout was delivered"
             );
         }
         Ok(())
@@ -523,29 +755,21 @@ impl Run {
         &mut self,
         mut page: Page,
         ids: &[Identity],
-        verifier: &Verifier,
+        pass: u32,
     ) -> Result<usize, Cancelled> {
         let before = page.len();
-        let number = page.number();
         let hashes: Vec<u64> = ids.iter().map(|id| id.hash).collect();
-        let keep = self.seen.insert_page(number, &hashes);
+        let keep = self.seen.insert_page(self.main_reads, &hashes);
         page.retain_flagged(&keep);
-        page.set_frontier(verifier.frontier());
+        page.set_frontier(self.proof.frontier());
         let kept = page.len();
-        let total = page.pagination().total;
         self.stats.update(|s| {
-            if s.pages == 0 {
-                s.min_total = total;
-                s.max_total = total;
-            }
-            s.min_total = s.min_total.min(total);
-            s.max_total = s.max_total.max(total);
             s.pages += 1;
             s.contacts += kept as u64;
             let again = (before - kept) as u64;
-            // A verification read mostly sees contacts already delivered: that is its cost,
-            // not a duplicate the API served.
-            if page.pass() > 1 {
+            // A repair read mostly sees contacts already delivered: that is its cost, not a
+            // duplicate the API served.
+            if pass > 1 {
                 s.verification_repeats += again;
             } else {
                 s.duplicates_dropped += again;
@@ -574,17 +798,3 @@ impl<T> std::future::Future for AbortOnDrop<T> {
     }
 }
 
-/// Every contact's key, read when the page was decoded.
-fn identities(page: &Page) -> Vec<Identity> {
-    page.keys().to_vec()
-}
-
-fn empty_page(number: u64, per_page: u64, total: u64) -> Page {
-    let pagination = Pagination {
-        page: number,
-        per_page,
-        total,
-        total_pages: total.div_ceil(per_page.max(1)),
-    };
-    Page::from_raw_contacts(number, pagination, std::iter::empty())
-}

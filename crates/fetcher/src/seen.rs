@@ -277,10 +277,6 @@ impl Hasher for PreHashed {
 /// A set of contact hashes, which need no hashing again.
 pub(crate) type HashSetOfHashes = HashSet<u64, BuildHasherDefault<PreHashed>>;
 
-/// A hash map keyed by contact hashes, which need no hashing again.
-pub(crate) type HashMapOfHashes<V> =
-    std::collections::HashMap<u64, V, BuildHasherDefault<PreHashed>>;
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -72,6 +72,26 @@ pub struct Reconciliation {
     pub boundaries_proven: u64,
     /// The total never changed, so `delivered` had to equal it (and did).
     pub steady: bool,
+    /// Every answer reported a usable `total`, so the count could be checked at all; when
+    /// false, the proof alone stands behind the export and the count was not reconciled.
+    pub counted: bool,
+}
+
+/// What the run learned about how the API pages (the summary and `_manifest.json` say it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Learned {
+    /// The largest page size the API served whole (below `page_size_asked` when it caps it).
+    pub page_size: u64,
+    /// The page size the run was configured to ask for.
+    pub page_size_asked: u64,
+    /// Page sizes the API refused with `400`.
+    pub refused_page_sizes: Vec<u64>,
+    /// The finest precision of `signup_date` at which every answer was in newest-first order
+    /// (`microsecond`, `millisecond` or `second`); the proof always treats contacts within one
+    /// second as ties.
+    pub sort_precision: String,
+    /// Every answer reported a usable `pagination.total`.
+    pub total_reported: bool,
 }
 
 /// Everything counted during one run. A live copy is available through [`StatsHandle`].
@@ -140,8 +160,13 @@ pub struct FetchStats {
     /// Contacts that verification reads saw again (already delivered, so dropped): what the
     /// proof of the page boundaries cost in contacts transferred.
     pub verification_repeats: u64,
-    /// Pages fetched past the end the first page announced (the listing grew).
+    /// Pages fetched past the end the first page announced (the listing grew, or a probe
+    /// past a full last page).
     pub extra_pages: u64,
+    /// Answers that reported no usable `pagination.total` (missing, `null`, not a number).
+    pub reads_without_total: u64,
+    /// What the run learned about the API's paging (set when the run completes).
+    pub learned: Learned,
 }
 
 impl FetchStats {

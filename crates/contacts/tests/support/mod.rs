@@ -188,10 +188,10 @@ pub fn page(number: u64, contacts: &[String]) -> Page {
     Page::from_raw_contacts(
         number,
         Pagination {
-            page: number,
-            per_page: n.max(1),
-            total: n,
-            total_pages: 1,
+            page: Some(number),
+            per_page: Some(n.max(1)),
+            total: Some(n),
+            total_pages: Some(1),
         },
         contacts.iter().map(|c| c.as_bytes()),
     )

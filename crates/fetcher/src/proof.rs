@@ -1,0 +1,688 @@
+//! The proof that every contact present for the whole run was delivered: which keys the reads
+//! have covered ([`crate::coverage`]), which ranges are left, and the reads that cover them.
+//! Pure and synchronous; [`crate::paginate`] feeds it every read and makes the requests it asks
+//! for.
+//!
+//! A range left open after the main pass is **repaired** by a batch of windows around where its
+//! contacts were last seen ([`Sizes::sweep`]: one window when one holds it, overlapping windows
+//! when not). When the batch comes back, what it covers is proven like any read. A single key
+//! that is still open (more contacts share a second than a window reaches across) is proven by a
+//! **census**: reads of one listing (one `total`, positions that agree) put the key at
+//! positions `start..end`; once as many distinct contacts with that key as those positions have
+//! been seen in such reads, every one has been delivered. A range whose batch did not reach
+//! above or below it moves the next batch that way (the listing moved more than the batch's
+//! slack). Attempts that make no progress are limited; the run then fails, saying where and
+//! what was seen.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::seen::HashSetOfHashes as HashSet;
+
+use trackly_contacts::Frontier;
+use trackly_contacts::key::Identity;
+
+use crate::coverage::{Covered, OutOfOrder, Precision, claim, key_of, order_of};
+use crate::error::FetchError;
+use crate::plan::{Sizes, Window};
+
+/// A read as the proof needs it.
+#[derive(Debug, Clone)]
+pub(crate) struct Observed {
+    /// Position of its first contact in the listing it was served from.
+    pub(crate) offset: u64,
+    /// Key and hash of each contact, in served order (contacts without a readable
+    /// `signup_date` left out: they prove nothing, which only narrows the claim).
+    pub(crate) keys: Vec<(i64, u64)>,
+    /// Contacts it held, readable or not.
+    pub(crate) len: u64,
+    /// `pagination.total` it reported, if it did.
+    pub(crate) total: Option<u64>,
+    /// Its interval may be claimed (rule 4 of [`crate::coverage`]).
+    pub(crate) trusted: bool,
+    /// Its response shows the listing ends with it (rule 3).
+    pub(crate) to_end: bool,
+}
+
+impl Observed {
+    /// A read at `offset` holding `ids`.
+    pub(crate) fn new(
+        offset: u64,
+        ids: &[Identity],
+        total: Option<u64>,
+        trusted: bool,
+        to_end: bool,
+    ) -> Observed {
+        Observed {
+            offset,
+            keys: ids
+                .iter()
+                .filter_map(|id| Some((key_of(id)?, id.hash)))
+                .collect(),
+            len: ids.len() as u64,
+            total,
+            trusted,
+            to_end,
+        }
+    }
+
+    fn first_key(&self) -> Option<i64> {
+        self.keys.first().map(|k| k.0)
+    }
+
+    fn last_key(&self) -> Option<i64> {
+        self.keys.last().map(|k| k.0)
+    }
+
+    /// Positions of its contacts with their keys (positions of unreadable ones skipped:
+    /// approximate, which only the planning of repairs uses).
+    fn positioned(&self) -> impl Iterator<Item = (u64, i64, u64)> + '_ {
+        self.keys
+            .iter()
+            .enumerate()
+            .map(|(i, &(key, hash))| (self.offset + i as u64, key, hash))
+    }
+}
+
+/// Census rounds that may add no new contact before the run gives up on a key.
+const MAX_IDLE_ROUNDS: u32 = 6;
+/// Census rounds in all, however much each adds.
+const MAX_ROUNDS: u32 = 96;
+/// Batches that find nothing of their range (each moving further, galloping) before the run
+/// gives up.
+const MAX_BLIND: u32 = 24;
+/// Positions of slack each side of a range in its first repair.
+const INITIAL_SLACK: u64 = 4;
+
+/// A batch of repair reads in flight.
+#[derive(Debug, Clone)]
+pub(crate) struct Batch {
+    pub(crate) id: u64,
+    pub(crate) windows: Vec<Window>,
+}
+
+/// The repair of one open range of keys.
+#[derive(Debug, Clone)]
+struct Repair {
+    /// The keys `[low, high]` it is for.
+    low: i64,
+    high: i64,
+    /// Positions to read next: `start..end`.
+    start: u64,
+    end: u64,
+    slack: u64,
+    /// Batches sent, batches that added nothing, batches that found nothing of the range.
+    attempts: u32,
+    idle: u32,
+    blind: u32,
+    /// Distinct contacts with the key (a single-key range), by the positions and total of
+    /// the listing they were counted in.
+    tallies: HashMap<(u64, u64, Option<u64>), HashSet>,
+    /// Contacts delivered by its reads that no read had delivered before.
+    recovered: u64,
+    in_flight: Option<u64>,
+}
+
+/// A repaired range whose reads found contacts that no read had delivered (the listing moved).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Recovered {
+    /// Where it was: position of its first contact.
+    pub(crate) position: u64,
+    pub(crate) reads: u32,
+    pub(crate) contacts: u64,
+}
+
+/// Every read of the run, what they prove together, and the repairs under way.
+#[derive(Debug)]
+pub(crate) struct Proof {
+    covered: Covered,
+    precision: Precision,
+    /// Reads that still touch an open key, by sequence number.
+    log: BTreeMap<u64, Observed>,
+    seq: u64,
+    repairs: Vec<Repair>,
+    next_batch: u64,
+    /// Reads of each batch in flight, as they come back.
+    batch_reads: HashMap<u64, Vec<Observed>>,
+    /// The deepest position any read reached.
+    deepest: u64,
+    /// The page size positions are counted in for the frontier (the configured one).
+    frontier_page_size: u64,
+    max_idle: u32,
+    /// Where the frontier's key was last seen.
+    frontier_position: u64,
+    recovered: Vec<Recovered>,
+}
+
+impl Proof {
+    /// A proof in which reads without progress are allowed `max_idle` times per range;
+    /// positions are reported as pages of `page_size`.
+    pub(crate) fn new(page_size: u64, max_idle: u32) -> Proof {
+        Proof {
+            covered: Covered::default(),
+            precision: Precision::default(),
+            log: BTreeMap::new(),
+            seq: 0,
+            repairs: Vec::new(),
+            next_batch: 0,
+            batch_reads: HashMap::new(),
+            deepest: 0,
+            frontier_page_size: page_size.max(1),
+            max_idle: max_idle.max(MAX_IDLE_ROUNDS),
+            frontier_position: 0,
+            recovered: Vec::new(),
+        }
+    }
+
+    /// The precision the API was seen to sort at.
+    pub(crate) fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Everything from key `key` up was proven by an earlier run (a resumed run's frontier).
+    pub(crate) fn assume_above(&mut self, key: i64) {
+        self.covered.add(key, i64::MAX);
+    }
+
+    /// The deepest position any read reached.
+    pub(crate) fn deepest(&self) -> u64 {
+        self.deepest
+    }
+
+    /// Checks a read's order (see [`order_of`]) before anything is taken from it.
+    pub(crate) fn check_order(&mut self, ids: &[Identity]) -> Result<(), OutOfOrder> {
+        self.precision = self.precision.max(order_of(ids)?);
+        Ok(())
+    }
+
+    /// Takes in a read: what it proves, and (for a repair) its batch.
+    pub(crate) fn observe(&mut self, seen: Observed, batch: Option<u64>) {
+        if seen.trusted
+            && let Some((low, high)) = claim(
+                &seen.keys.iter().map(|k| k.0).collect::<Vec<_>>(),
+                seen.offset == 0,
+                seen.to_end,
+            )
+        {
+            self.covered.add(low, high);
+        }
+        self.deepest = self.deepest.max(seen.offset + seen.len);
+        if let Some(batch) = batch {
+            self.batch_reads.entry(batch).or_default().push(seen.clone());
+        }
+        self.seq += 1;
+        self.log.insert(self.seq, seen);
+        self.prune();
+    }
+
+    /// Contacts a repair delivered that no read had delivered before.
+    pub(crate) fn count_recovered(&mut self, batch: u64, contacts: u64) {
+        if let Some(r) = self.repairs.iter_mut().find(|r| r.in_flight == Some(batch)) {
+            r.recovered += contacts;
+        }
+    }
+
+    /// Forgets reads that touch no open key any more.
+    fn prune(&mut self) {
+        let Some(down_to) = self.covered.proven_down_to() else {
+            return;
+        };
+        let covered = &self.covered;
+        let mut frontier_position = self.frontier_position;
+        self.log.retain(|_, seen| {
+            let keep = match (seen.first_key(), seen.last_key()) {
+                (Some(first), Some(last)) => {
+                    // Keys at or below the frontier may still be open; above it all are proven.
+                    last <= down_to || !covered.gaps_within(last, first).is_empty()
+                }
+                _ => false,
+            };
+            if !keep && let Some((at, ..)) = seen.positioned().last() {
+                frontier_position = frontier_position.max(at);
+            }
+            keep
+        });
+        self.frontier_position = frontier_position;
+    }
+
+    /// Everything present throughout the run with a `signup_date` above this was delivered.
+    pub(crate) fn frontier(&self) -> Option<Frontier> {
+        let down_to = self.covered.proven_down_to()?;
+        // Keys are whole seconds: everything from second `down_to` on is proven, i.e. every
+        // microsecond above the last one of the second before.
+        let signup_date = down_to.saturating_mul(1_000_000).saturating_sub(1);
+        Some(Frontier {
+            signup_date,
+            page: self.frontier_position / self.frontier_page_size + 1,
+        })
+    }
+
+    /// Whether every key is proven.
+    pub(crate) fn is_complete(&self) -> bool {
+        self.covered.is_complete()
+    }
+
+    /// Ranges repaired with contacts the pages had skipped.
+    pub(crate) fn recovered(&self) -> &[Recovered] {
+        &self.recovered
+    }
+
+    /// Batches to send now: one for each open range that is ready (the main pass has gone
+    /// below it, or is over) and has none in flight.
+    pub(crate) fn plan(&mut self, main_done: bool, sizes: &Sizes) -> Vec<Batch> {
+        let mut batches = Vec::new();
+        for (low, high) in self.covered.gaps() {
+            let ready = main_done || (low > i64::MIN && self.covered.contains(low - 1));
+            if !ready {
+                continue;
+            }
+            let overlapping = self
+                .repairs
+                .iter()
+                .position(|r| r.low <= high && low <= r.high);
+            let index = match overlapping {
+                Some(i) if self.repairs[i].in_flight.is_some() => continue,
+                Some(i) => {
+                    let r = &mut self.repairs[i];
+                    r.low = low;
+                    r.high = high;
+                    i
+                }
+                None => {
+                    let (start, end) = self.estimate(low, high);
+                    if low == high && self.census(low, None, None) {
+                        continue;
+                    }
+                    self.repairs.push(Repair {
+                        low,
+                        high,
+                        start,
+                        end,
+                        slack: INITIAL_SLACK,
+                        attempts: 0,
+                        idle: 0,
+                        blind: 0,
+                        tallies: HashMap::new(),
+                        recovered: 0,
+                        in_flight: None,
+                    });
+                    self.repairs.len() - 1
+                }
+            };
+            let r = &mut self.repairs[index];
+            let windows = sizes.sweep(
+                r.start.saturating_sub(r.slack),
+                r.end.saturating_add(r.slack),
+            );
+            self.next_batch += 1;
+            r.in_flight = Some(self.next_batch);
+            r.attempts += 1;
+            batches.push(Batch {
+                id: self.next_batch,
+                windows,
+            });
+        }
+        batches
+    }
+
+    /// Where the keys `[low, high]` lie, from the reads that still touch them: positions from
+    /// just above the deepest contact seen above `high` to just past the shallowest contact seen
+    /// below `low`.
+    fn estimate(&self, low: i64, high: i64) -> (u64, u64) {
+        let mut above: Option<u64> = None;
+        let mut below: Option<u64> = None;
+        let mut inside: Option<(u64, u64)> = None;
+        for seen in self.log.values() {
+            for (at, key, _) in seen.positioned() {
+                if key > high {
+                    above = Some(above.map_or(at, |a| a.max(at)));
+                } else if key < low {
+                    below = Some(below.map_or(at, |b| b.min(at)));
+                } else {
+                    inside = Some(inside.map_or((at, at), |(s, e)| (s.min(at), e.max(at))));
+                }
+            }
+        }
+        let start = match (above, inside) {
+            (Some(a), Some((s, _))) => a.min(s),
+            (Some(a), None) => a,
+            (None, Some((s, _))) => s.saturating_sub(1),
+            (None, None) => 0,
+        };
+        let end = match (below, inside) {
+            (Some(b), Some((_, e))) => b.max(e) + 1,
+            (Some(b), None) => b + 1,
+            (None, Some((_, e))) => e + 2,
+            (None, None) => self.deepest + 1,
+        };
+        (start, end.max(start + 1))
+    }
+
+    /// Counts key `key` in the reads of `batch` (or, with `None`, the reads logged so far):
+    /// whether that proved it.
+    fn census(&mut self, key: i64, batch: Option<&[Observed]>, repair: Option<usize>) -> bool {
+        let reads: Vec<&Observed> = match batch {
+            Some(reads) => reads.iter().collect(),
+            None => self.log.values().collect(),
+        };
+        let Some((range, members)) = measure(key, &reads) else {
+            return false;
+        };
+        let size = range.1 - range.0;
+        let proven = match repair {
+            Some(i) => {
+                let tally = self.repairs[i].tallies.entry(range).or_default();
+                tally.extend(members);
+                tally.len() as u64 >= size
+            }
+            None => members.len() as u64 >= size,
+        };
+        if proven {
+            self.covered.add(key, key);
+        }
+        proven
+    }
+
+    /// Every read of batch `id` came back (each already [`observe`](Self::observe)d): the
+    /// range is proven, or the next batch moves or widens, or the run fails.
+    pub(crate) fn batch_done(&mut self, id: u64, sizes: &Sizes) -> Result<(), FetchError> {
+        let reads = self.batch_reads.remove(&id).unwrap_or_default();
+        let Some(index) = self.repairs.iter().position(|r| r.in_flight == Some(id)) else {
+            return Ok(());
+        };
+        self.repairs[index].in_flight = None;
+        let (low, high) = (self.repairs[index].low, self.repairs[index].high);
+        let before = self.covered.gaps_within(low, high);
+        let counted: usize = self.repairs[index].tallies.values().map(HashSet::len).sum();
+        // Keys still open alone (more contacts share them than a window reaches across):
+        // count them in this batch's reads.
+        for (key, k) in before.clone() {
+            if key == k {
+                self.census(key, Some(&reads), Some(index));
+            }
+        }
+        let open = self.covered.gaps_within(low, high);
+        let recounted: usize = self.repairs[index].tallies.values().map(HashSet::len).sum();
+        let progress = open != vec![(low, high)] || recounted > counted;
+        if open.is_empty() {
+            return Ok(self.finish(index));
+        }
+        let (low, high) = (open.last().map_or(low, |g| g.0), open[0].1);
+        let r = &mut self.repairs[index];
+        r.low = low;
+        r.high = high;
+        // Where the batch found the range: above it, below it, both, or neither.
+        let mut first_pos: Option<u64> = None;
+        let mut last_pos: Option<u64> = None;
+        let mut above: Option<u64> = None;
+        let mut below: Option<u64> = None;
+        let mut reached_end = false;
+        for seen in &reads {
+            reached_end |= seen.to_end;
+            for (at, key, _) in seen.positioned() {
+                first_pos = Some(first_pos.map_or(at, |f| f.min(at)));
+                last_pos = Some(last_pos.map_or(at, |l| l.max(at)));
+                if key > high {
+                    above = Some(above.map_or(at, |a| a.max(at)));
+                } else if key < low {
+                    below = Some(below.map_or(at, |b| b.min(at)));
+                }
+            }
+        }
+        let span = r.end.saturating_sub(r.start).max(sizes.max());
+        let step = span.saturating_mul(1 << r.blind.min(20));
+        match (above, below.or(reached_end.then_some(u64::MAX))) {
+            (Some(a), Some(b)) => {
+                // The batch held the range; what is still open is a key it could not count
+                // or a read it could not trust: read the range again, a little wider.
+                r.start = a;
+                r.end = if b == u64::MAX {
+                    last_pos.map_or(r.end, |l| l + 2)
+                } else {
+                    b + 1
+                };
+                r.slack = (r.slack * 2).min(sizes.max());
+            }
+            (None, _) => {
+                // The range starts above the batch: the listing moved up (deletions above).
+                r.blind += 1;
+                let from = first_pos.unwrap_or(r.start);
+                r.start = from.saturating_sub(step);
+                r.end = r.end.max(from + 1);
+            }
+            (Some(_), None) => {
+                // The range goes on below the batch (insertions above, or a bigger tie).
+                r.blind += 1;
+                r.end = last_pos.map_or(r.end, |l| l + 1).saturating_add(step);
+            }
+        }
+        if !progress {
+            r.idle += 1;
+        }
+        if r.idle > self.max_idle || r.blind > MAX_BLIND || r.attempts >= MAX_ROUNDS {
+            return Err(self.give_up(index, &reads));
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, index: usize) {
+        let r = self.repairs.swap_remove(index);
+        if r.recovered > 0 {
+            self.recovered.push(Recovered {
+                position: r.start,
+                reads: r.attempts,
+                contacts: r.recovered,
+            });
+        }
+    }
+
+    /// The error for a range that could not be proven, saying what its reads saw.
+    fn give_up(&self, index: usize, reads: &[Observed]) -> FetchError {
+        let r = &self.repairs[index];
+        let page = r.start / self.frontier_page_size + 1;
+        let totals: Vec<u64> = reads.iter().filter_map(|s| s.total).collect();
+        let (min, max) = (totals.iter().min(), totals.iter().max());
+        let short = reads.iter().filter(|s| !s.trusted).count();
+        let keys = describe_keys(r.low, r.high);
+        let reason = if r.low == r.high && !r.tallies.is_empty() {
+            let ((start, end, _), best) = r
+                .tallies
+                .iter()
+                .max_by_key(|(_, s)| s.len())
+                .map(|(k, s)| (*k, s.len()))
+                .unwrap_or(((0, 0, None), 0));
+            format!(
+                "{} contacts share {keys} (positions {start}-{end}), more than the pages' overlap; {} rounds of reading them again found {best} distinct ones but could not count them all in one unchanged listing (the listing or their order kept changing between reads)",
+                end - start,
+                r.attempts
+            )
+        } else if short > 0 {
+            format!(
+                "the API answered {short} of the last reads around positions {}-{} with fewer contacts than asked, though its total says more follow; contacts with {keys} may be missing from its answers",
+                r.start, r.end
+            )
+        } else if r.blind > MAX_BLIND {
+            format!(
+                "the listing kept moving: {} reads looking for contacts with {keys} around positions {}-{} did not find where they went",
+                r.blind, r.start, r.end
+            )
+        } else {
+            format!(
+                "contacts with {keys} around positions {}-{} could not be read in one piece: the listing changed between every two reads ({})",
+                r.start,
+                r.end,
+                match (min, max) {
+                    (Some(a), Some(b)) if a != b => format!("totals {a} to {b}"),
+                    (Some(a), _) => format!("total {a}"),
+                    _ => "no total reported".to_owned(),
+                }
+            )
+        };
+        FetchError::Unverified {
+            page,
+            attempts: r.attempts,
+            reason,
+        }
+    }
+}
+
+/// A range of keys (whole seconds) for a message.
+fn describe_keys(low: i64, high: i64) -> String {
+    let at = |k: i64| {
+        chrono::DateTime::from_timestamp(k, 0)
+            .map_or_else(|| k.to_string(), |t| t.naive_utc().to_string())
+    };
+    match (low, high) {
+        (i64::MIN, i64::MAX) => "any signup_date".to_owned(),
+        (i64::MIN, h) => format!("signup_date at or before {}", at(h)),
+        (l, i64::MAX) => format!("signup_date at or after {}", at(l)),
+        (l, h) if l == h => format!("signup_date {}", at(l)),
+        (l, h) => format!("signup_date from {} to {}", at(l), at(h)),
+    }
+}
+
+/// Where reads put key `key`, and its contacts in them, when they agree: on one `total`
+/// (reads that report different totals saw different listings) and on positions: the key
+/// starts after the last higher key and ends before the first lower key (or the end) they show,
+/// and every read holds exactly as many contacts with the key as that range puts in its window.
+fn measure(key: i64, reads: &[&Observed]) -> Option<((u64, u64, Option<u64>), HashSet)> {
+    let reads: Vec<&&Observed> = reads.iter().filter(|s| s.trusted).collect();
+    let total = reads.first()?.total;
+    if reads.iter().any(|r| r.total != total) {
+        return None;
+    }
+    let mut start: Option<u64> = None;
+    let mut end: Option<u64> = None;
+    for seen in &reads {
+        if seen.offset == 0 {
+            start = start.max(Some(0));
+        }
+        for (at, k, _) in seen.positioned() {
+            if k > key {
+                start = start.max(Some(at + 1));
+            } else if k < key {
+                end = Some(end.map_or(at, |e| e.min(at)));
+            }
+        }
+        if seen.to_end {
+            let at = seen.offset + seen.len;
+            end = Some(end.map_or(at, |e| e.min(at)));
+        }
+    }
+    let (start, end) = (start?, end?);
+    if end < start {
+        return None;
+    }
+    let agree = reads.iter().all(|seen| {
+        let from = seen.offset.max(start);
+        let to = (seen.offset + seen.len).min(end);
+        let held = seen.keys.iter().filter(|k| k.0 == key).count() as u64;
+        held == to.saturating_sub(from)
+    });
+    let members = reads
+        .iter()
+        .flat_map(|s| s.keys.iter())
+        .filter(|k| k.0 == key)
+        .map(|k| k.1)
+        .collect();
+    agree.then_some(((start, end, total), members))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(keys: &[(i64, u64)]) -> Vec<Identity> {
+        keys.iter()
+            .map(|&(k, hash)| Identity {
+                hash,
+                signup: Some(k * 1_000_000),
+            })
+            .collect()
+    }
+
+    fn seen(offset: u64, keys: &[(i64, u64)], total: u64) -> Observed {
+        let to_end = offset + keys.len() as u64 == total;
+        Observed::new(offset, &ids(keys), Some(total), true, to_end)
+    }
+
+    /// A static listing of `n` contacts, keys falling by one second from 100, hashes 1..=n;
+    /// the window `w` of it as the API would serve it, leaving out positions in `dropped`.
+    fn serve(n: u64, w: Window, dropped: &[u64]) -> Observed {
+        let keys: Vec<(i64, u64)> = (w.offset()..w.end().min(n))
+            .filter(|p| !dropped.contains(p))
+            .map(|p| (100 - p as i64, p + 1))
+            .collect();
+        let full = keys.len() as u64 == w.per_page;
+        let to_end = w.offset() + keys.len() as u64 == n;
+        Observed::new(w.offset(), &ids(&keys), Some(n), full || to_end, to_end)
+    }
+
+    #[test]
+    fn overlapping_reads_prove_everything_with_no_repair() {
+        let mut p = Proof::new(4, 5);
+        p.observe(seen(0, &[(100, 1), (99, 2), (98, 3), (97, 4)], 8), None);
+        p.observe(seen(2, &[(98, 3), (97, 4), (96, 5), (95, 6)], 8), None);
+        p.observe(seen(4, &[(96, 5), (95, 6), (94, 7), (93, 8)], 8), None);
+        assert!(p.is_complete(), "{:?}", p.covered.gaps());
+        assert!(p.plan(true, &Sizes::new(4)).is_empty());
+    }
+
+    #[test]
+    fn a_tie_across_the_overlap_is_counted_from_the_pages_themselves() {
+        // Key 50 at positions 2..6 of 8; windows [0,4) and [3,8) overlap by one position.
+        let mut p = Proof::new(4, 5);
+        p.observe(seen(0, &[(90, 1), (80, 2), (50, 3), (50, 4)], 8), None);
+        p.observe(
+            seen(3, &[(50, 4), (50, 5), (50, 6), (40, 7), (30, 8)], 8),
+            None,
+        );
+        assert_eq!(p.covered.gaps(), vec![(50, 50)]);
+        assert!(p.plan(true, &Sizes::new(5)).is_empty(), "counted: 4 of 4");
+        assert!(p.is_complete());
+    }
+
+    #[test]
+    fn a_short_read_in_the_middle_proves_nothing_and_is_read_again() {
+        let mut p = Proof::new(10, 5);
+        let sizes = Sizes::new(10);
+        let w = |page| Window { page, per_page: 10 };
+        p.observe(serve(40, w(1), &[]), None);
+        // Position 15 dropped once (a contact that failed to serialise): not trusted.
+        p.observe(serve(40, w(2), &[15]), None);
+        p.observe(serve(40, w(3), &[]), None);
+        assert_eq!(p.covered.gaps()[0], (80, 91));
+        let batches = p.plan(false, &sizes);
+        assert_eq!(batches.len(), 1, "{batches:?}");
+        for &window in &batches[0].windows {
+            p.observe(serve(40, window, &[]), Some(batches[0].id));
+        }
+        p.batch_done(batches[0].id, &sizes).unwrap();
+        assert_eq!(p.covered.proven_down_to(), Some(72), "{batches:?} {:?}", p.covered);
+        assert!(p.plan(false, &sizes).is_empty());
+    }
+
+    #[test]
+    fn a_range_that_stays_short_fails_the_run_saying_so() {
+        let mut p = Proof::new(10, 2);
+        let sizes = Sizes::new(10);
+        let w = |page| Window { page, per_page: 10 };
+        // Position 15 is never served, though the total counts it.
+        for page in 1..=4 {
+            p.observe(serve(40, w(page), &[15]), None);
+        }
+        let err = 'run: loop {
+            let batches = p.plan(true, &sizes);
+            assert!(!batches.is_empty(), "{:?}", p.covered);
+            for batch in batches {
+                for &window in &batch.windows {
+                    p.observe(serve(40, window, &[15]), Some(batch.id));
+                }
+                if let Err(e) = p.batch_done(batch.id, &sizes) {
+                    break 'run e;
+                }
+            }
+        };
+        assert!(err.is_incomplete(), "{err}");
+        assert!(err.to_string().contains("fewer contacts than asked"), "{err}");
+    }
+}
