@@ -445,17 +445,44 @@ fn describe_query(query: &trackly_export::Query) -> String {
 /// How the count came out: what was delivered against what the API reported.
 fn reconciliation(f: &trackly_export::FetchStats) -> String {
     match &f.reconciliation {
+        Some(r) if !r.counted => format!(
+            "count not reconciled (the API reported no usable total): every key range proven, {} delivered",
+            r.delivered
+        ),
         Some(r) if r.steady => format!(
             "count reconciled: {} of {} the API reported",
             r.delivered,
             count(r.reported_total, "contact", "contacts")
         ),
         Some(r) => format!(
-            "the listing changed during the run (total {} to {}, {} at the end): every page boundary verified, {} delivered",
+            "the listing changed during the run (total {} to {}, {} at the end): every key range proven, {} delivered",
             r.min_total, r.max_total, r.reported_total, r.delivered
         ),
         None => "count not reconciled".to_owned(),
     }
+}
+
+/// What the run learned about how the API pages: `API pages of 1000, sorted to the second`,
+/// with a cap (`500 of 1000 asked`) and refused sizes when there were any.
+fn learned(f: &trackly_export::FetchStats) -> String {
+    let l = &f.learned;
+    let mut text = if l.page_size < l.page_size_asked {
+        format!(
+            "API serves pages of {} ({} asked)",
+            l.page_size, l.page_size_asked
+        )
+    } else {
+        format!("API pages of {}", l.page_size)
+    };
+    if !l.refused_page_sizes.is_empty() {
+        let refused: Vec<String> = l.refused_page_sizes.iter().map(u64::to_string).collect();
+        text.push_str(&format!(", refused per_page {}", refused.join("/")));
+    }
+    text.push_str(&format!(", sorted to the {}", l.sort_precision));
+    if !l.total_reported {
+        text.push_str(", no total on some pages");
+    }
+    text
 }
 
 /// What the responses cost on the wire: `12.3 MB received for 98.7 MB of JSON (8.0x
@@ -560,6 +587,9 @@ fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
             drift_events = f.drift_events.len(),
             verification_reads = f.verification_reads,
             reconciliation = %reconciliation(f),
+            api = %learned(f),
+            page_size = f.learned.page_size,
+            sort_precision = %f.learned.sort_precision,
             duplicates_dropped = f.duplicates_dropped,
             rejects = summary.rejects,
             rounded_values = summary.rounded_values,
@@ -575,7 +605,7 @@ fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
         return;
     }
     progress::say(format_args!(
-        "exported {} in {:.1}s ({:.0}/s) to {}/contacts/extract_date={}: {}, {:.1} MiB; {}; {} ({}), {}, {}, {}, {} dropped, {}, {} rounded{}, run {}{}",
+        "exported {} in {:.1}s ({:.0}/s) to {}/contacts/extract_date={}: {}, {:.1} MiB; {}; {}; {} ({}), {}, {}, {}, {} dropped, {}, {} rounded{}, run {}{}",
         count(summary.rows, "contact", "contacts"),
         secs,
         summary.rows as f64 / secs.max(1e-3),
@@ -584,12 +614,9 @@ fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
         count(summary.files.len() as u64, "file", "files"),
         summary.bytes as f64 / (1024.0 * 1024.0),
         reconciliation(f),
+        learned(f),
         count(f.requests, "request", "requests"),
-        count(
-            f.verification_reads,
-            "verification read",
-            "verification reads"
-        ),
+        count(f.verification_reads, "repair read", "repair reads"),
         transfer(f),
         count(f.retries.total(), "retry", "retries"),
         count(f.drift_events.len() as u64, "drift event", "drift events"),

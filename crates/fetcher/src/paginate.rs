@@ -79,7 +79,10 @@ impl Contacts {
         let per_page = u64::from(client.per_page());
         let run = Run {
             admission: Admission::new(client.inner.concurrency, client.inner.max_rps),
-            sizes: Arc::new(Mutex::new(Sizes::new(per_page))),
+            sizes: Arc::new(Mutex::new(Sizes::with_limit(
+                per_page,
+                u64::from(crate::client::MAX_PER_PAGE),
+            ))),
             proof: Proof::new(per_page, client.inner.max_rereads),
             client,
             query,
@@ -406,6 +409,7 @@ impl Run {
             answer.total,
             answer.trusted,
             answer.to_end,
+            answer.len < answer.per_page,
         );
         if !answer.trusted {
             tracing::debug!(
@@ -416,11 +420,14 @@ impl Run {
                 "a window came back shorter than asked, before the end: not trusted, read again later"
             );
         }
-        let next = next_after(&answer);
+        let mut next = next_after(&answer);
         if next == Next::Probe && answer.total.is_none() {
             self.unproven_end = Some(observed.clone());
         }
-        self.proof.observe(observed, None);
+        if self.proof.observe(observed, None) && answer.len < answer.per_page {
+            // Another short read ended at the same position: the listing ends here.
+            next = Next::Done;
+        }
         let kept = self.deliver(page, &ids, 1).await?;
         if kept == 0 && answer.total.is_some_and(|t| answer.offset >= t) {
             // Past the total, nothing new: the API repeats what it served (it is not paging).
@@ -646,6 +653,7 @@ impl Run {
                             answer.total,
                             answer.trusted,
                             answer.to_end,
+                            answer.len < answer.per_page,
                         ),
                         Some(batch),
                     );

@@ -39,8 +39,11 @@ pub(crate) fn overlap(max: u64) -> u64 {
 /// The page sizes the API serves, as learned so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Sizes {
-    /// The largest size to ask for.
+    /// The largest size the main pass asks for.
     max: u64,
+    /// The largest size a repair may ask for: the documented maximum, until the API is seen
+    /// to serve less.
+    limit: u64,
     /// Sizes answered `400`.
     refused: BTreeSet<u64>,
     /// Sizes seen to work.
@@ -55,9 +58,16 @@ const FALLBACK_SIZES: [u64; 10] = [1000, 500, 250, 200, 100, 50, 25, 20, 10, 5];
 
 impl Sizes {
     /// Asking for at most `max` per page.
+    #[cfg(test)]
     pub(crate) fn new(max: u64) -> Sizes {
+        Sizes::with_limit(max, max)
+    }
+
+    /// Asking for at most `max` per page in the main pass, `limit` in a repair.
+    pub(crate) fn with_limit(max: u64, limit: u64) -> Sizes {
         Sizes {
             max: max.max(1),
+            limit: limit.max(max).max(1),
             refused: BTreeSet::new(),
             accepted: BTreeSet::new(),
             only_accepted: false,
@@ -93,6 +103,7 @@ impl Sizes {
     /// The API serves at most `cap` contacts a page (it said so, or served that many).
     pub(crate) fn cap(&mut self, cap: u64) {
         let cap = cap.max(1);
+        self.limit = self.limit.min(cap);
         if cap < self.max {
             self.max = cap;
             self.accepted.retain(|&s| s <= cap);
@@ -106,12 +117,18 @@ impl Sizes {
         if per_page < self.max {
             self.only_accepted = true;
         }
+        if per_page > self.max {
+            // A repair's size above the main pass's: repairs stay at or below the main size.
+            self.limit = self.max;
+            return Some(self.max);
+        }
         if per_page >= self.max {
             // The largest size is refused: step down to a size that APIs commonly allow.
             let next = FALLBACK_SIZES
                 .into_iter()
                 .find(|&s| s < per_page && !self.refused.contains(&s))?;
             self.max = next;
+            self.limit = self.limit.min(next);
             return Some(next);
         }
         self.accepted.iter().next_back().copied()
@@ -120,6 +137,10 @@ impl Sizes {
     /// The sizes that may be asked for, largest first: with `only_accepted`, those seen to
     /// work; else every size from `max` down to `floor` (not refused).
     fn candidates(&self, floor: u64) -> Vec<u64> {
+        self.candidates_up_to(floor, self.max)
+    }
+
+    fn candidates_up_to(&self, floor: u64, top: u64) -> Vec<u64> {
         if self.only_accepted {
             let mut sizes: Vec<u64> = self.accepted.iter().rev().copied().collect();
             if sizes.is_empty() {
@@ -127,7 +148,7 @@ impl Sizes {
             }
             return sizes;
         }
-        (floor.clamp(1, self.max)..=self.max)
+        (floor.clamp(1, top)..=top)
             .rev()
             .filter(|s| !self.refused.contains(s))
             .collect()
@@ -168,7 +189,7 @@ impl Sizes {
     /// The smallest window holding positions `start..end`, if an allowed size can.
     pub(crate) fn covering(&self, start: u64, end: u64) -> Option<Window> {
         let need = end.saturating_sub(start).max(1);
-        let mut sizes = self.candidates(need);
+        let mut sizes = self.candidates_up_to(need, self.limit);
         sizes.reverse();
         sizes.into_iter().filter(|&s| s >= need).find_map(|per_page| {
             let w = Window {

@@ -41,6 +41,8 @@ pub(crate) struct Observed {
     pub(crate) trusted: bool,
     /// Its response shows the listing ends with it (rule 3).
     pub(crate) to_end: bool,
+    /// It held fewer contacts than asked (and some).
+    pub(crate) short: bool,
 }
 
 impl Observed {
@@ -51,6 +53,7 @@ impl Observed {
         total: Option<u64>,
         trusted: bool,
         to_end: bool,
+        short: bool,
     ) -> Observed {
         Observed {
             offset,
@@ -62,6 +65,7 @@ impl Observed {
             total,
             trusted,
             to_end,
+            short: short && !ids.is_empty(),
         }
     }
 
@@ -116,7 +120,7 @@ struct Repair {
     blind: u32,
     /// Distinct contacts with the key (a single-key range), by the positions and total of
     /// the listing they were counted in.
-    tallies: HashMap<(u64, u64, Option<u64>), HashSet>,
+    tallies: HashMap<(u64, u64), HashSet>,
     /// Contacts delivered by its reads that no read had delivered before.
     recovered: u64,
     in_flight: Option<u64>,
@@ -151,6 +155,9 @@ pub(crate) struct Proof {
     /// Where the frontier's key was last seen.
     frontier_position: u64,
     recovered: Vec<Recovered>,
+    /// Short reads not proven by their own total, by the position they end at: the offset of
+    /// the first one.
+    end_votes: HashMap<u64, u64>,
 }
 
 impl Proof {
@@ -170,6 +177,7 @@ impl Proof {
             max_idle: max_idle.max(MAX_IDLE_ROUNDS),
             frontier_position: 0,
             recovered: Vec::new(),
+            end_votes: HashMap::new(),
         }
     }
 
@@ -194,8 +202,27 @@ impl Proof {
         Ok(())
     }
 
-    /// Takes in a read: what it proves, and (for a repair) its batch.
-    pub(crate) fn observe(&mut self, seen: Observed, batch: Option<u64>) {
+    /// Takes in a read: what it proves, and (for a repair) its batch. Returns whether the read
+    /// ends the listing (by its own total, or agreeing with another read; rule 3).
+    pub(crate) fn observe(&mut self, mut seen: Observed, batch: Option<u64>) -> bool {
+        if seen.short && !seen.to_end {
+            // A total that jitters (a cached or estimated count) never matches the end exactly.
+            // Two short reads of different windows that end at one position saw one listing
+            // end there: a read short because the API dropped contacts ends elsewhere than
+            // one that was not.
+            let end = seen.offset + seen.len;
+            match self.end_votes.get(&end) {
+                Some(&other) if other != seen.offset => {
+                    seen.trusted = true;
+                    seen.to_end = true;
+                }
+                Some(_) => {}
+                None => {
+                    self.end_votes.insert(end, seen.offset);
+                }
+            }
+        }
+        let ends = seen.to_end;
         if seen.trusted
             && let Some((low, high)) = claim(
                 &seen.keys.iter().map(|k| k.0).collect::<Vec<_>>(),
@@ -212,6 +239,7 @@ impl Proof {
         self.seq += 1;
         self.log.insert(self.seq, seen);
         self.prune();
+        ends
     }
 
     /// Contacts a repair delivered that no read had delivered before.
@@ -408,6 +436,9 @@ impl Proof {
         }
         let (low, high) = (open.last().map_or(low, |g| g.0), open[0].1);
         let r = &mut self.repairs[index];
+        if std::env::var_os("TRACKLY_DEBUG_PROOF").is_some() {
+            eprintln!("batch {id} for {:?} open {open:?}: {:?}", (r.low, r.high, r.start, r.end, r.slack), reads.iter().map(|s| (s.offset, s.len, s.total, s.trusted, s.first_key(), s.last_key())).collect::<Vec<_>>());
+        }
         r.low = low;
         r.high = high;
         // Where the batch found the range: above it, below it, both, or neither.
@@ -428,8 +459,14 @@ impl Proof {
                 }
             }
         }
+        let found_inside = reads.iter().any(|seen| {
+            seen.keys
+                .iter()
+                .any(|&(key, _)| low <= key && key <= high)
+        });
+        let widen = (r.slack * 2).max(INITIAL_SLACK);
         let span = r.end.saturating_sub(r.start).max(sizes.max());
-        let step = span.saturating_mul(1 << r.blind.min(20));
+        let gallop = span.saturating_mul(1 << r.blind.min(20));
         match (above, below.or(reached_end.then_some(u64::MAX))) {
             (Some(a), Some(b)) => {
                 // The batch held the range; what is still open is a key it could not count
@@ -440,19 +477,34 @@ impl Proof {
                 } else {
                     b + 1
                 };
-                r.slack = (r.slack * 2).min(sizes.max());
+                r.slack = widen.min(sizes.max());
             }
-            (None, _) => {
+            (None, below) => {
                 // The range starts above the batch: the listing moved up (deletions above).
-                r.blind += 1;
                 let from = first_pos.unwrap_or(r.start);
-                r.start = from.saturating_sub(step);
-                r.end = r.end.max(from + 1);
+                if found_inside {
+                    r.slack = widen.min(sizes.max());
+                    r.start = from.saturating_sub(r.slack);
+                } else {
+                    r.blind += 1;
+                    r.start = from.saturating_sub(gallop);
+                }
+                r.end = match below {
+                    Some(b) if b != u64::MAX => b + 1,
+                    _ => r.end.max(from + 1),
+                };
             }
-            (Some(_), None) => {
+            (Some(a), None) => {
                 // The range goes on below the batch (insertions above, or a bigger tie).
-                r.blind += 1;
-                r.end = last_pos.map_or(r.end, |l| l + 1).saturating_add(step);
+                let to = last_pos.map_or(r.end, |l| l + 1);
+                r.start = a;
+                if found_inside {
+                    r.slack = widen.min(sizes.max());
+                    r.end = to + r.slack;
+                } else {
+                    r.blind += 1;
+                    r.end = to.saturating_add(gallop);
+                }
             }
         }
         if !progress {
@@ -481,15 +533,15 @@ impl Proof {
         let page = r.start / self.frontier_page_size + 1;
         let totals: Vec<u64> = reads.iter().filter_map(|s| s.total).collect();
         let (min, max) = (totals.iter().min(), totals.iter().max());
-        let short = reads.iter().filter(|s| !s.trusted).count();
+        let short = reads.iter().filter(|s| !s.trusted && s.len > 0).count();
         let keys = describe_keys(r.low, r.high);
         let reason = if r.low == r.high && !r.tallies.is_empty() {
-            let ((start, end, _), best) = r
+            let ((start, end), best) = r
                 .tallies
                 .iter()
                 .max_by_key(|(_, s)| s.len())
                 .map(|(k, s)| (*k, s.len()))
-                .unwrap_or(((0, 0, None), 0));
+                .unwrap_or(((0, 0), 0));
             format!(
                 "{} contacts share {keys} (positions {start}-{end}), more than the pages' overlap; {} rounds of reading them again found {best} distinct ones but could not count them all in one unchanged listing (the listing or their order kept changing between reads)",
                 end - start,
@@ -541,13 +593,15 @@ fn describe_keys(low: i64, high: i64) -> String {
 }
 
 /// Where reads put key `key`, and its contacts in them, when they agree: on one `total`
-/// (reads that report different totals saw different listings) and on positions: the key
-/// starts after the last higher key and ends before the first lower key (or the end) they show,
-/// and every read holds exactly as many contacts with the key as that range puts in its window.
-fn measure(key: i64, reads: &[&Observed]) -> Option<((u64, u64, Option<u64>), HashSet)> {
+/// (reads that report different totals saw different listings: positions of two listings
+/// shifted by a deletion can agree by accident, and the count would then be short) and on
+/// positions: the key starts after the last higher key and ends before the first lower key (or
+/// the end) they show, and every read holds exactly as many contacts with the key as that
+/// range puts in its window.
+fn measure(key: i64, reads: &[&Observed]) -> Option<((u64, u64), HashSet)> {
     let reads: Vec<&&Observed> = reads.iter().filter(|s| s.trusted).collect();
     let total = reads.first()?.total;
-    if reads.iter().any(|r| r.total != total) {
+    if total.is_none() || reads.iter().any(|r| r.total != total) {
         return None;
     }
     let mut start: Option<u64> = None;
@@ -584,7 +638,7 @@ fn measure(key: i64, reads: &[&Observed]) -> Option<((u64, u64, Option<u64>), Ha
         .filter(|k| k.0 == key)
         .map(|k| k.1)
         .collect();
-    agree.then_some(((start, end, total), members))
+    agree.then_some(((start, end), members))
 }
 
 #[cfg(test)]
@@ -602,7 +656,7 @@ mod tests {
 
     fn seen(offset: u64, keys: &[(i64, u64)], total: u64) -> Observed {
         let to_end = offset + keys.len() as u64 == total;
-        Observed::new(offset, &ids(keys), Some(total), true, to_end)
+        Observed::new(offset, &ids(keys), Some(total), true, to_end, false)
     }
 
     /// A static listing of `n` contacts, keys falling by one second from 100, hashes 1..=n;
@@ -614,7 +668,7 @@ mod tests {
             .collect();
         let full = keys.len() as u64 == w.per_page;
         let to_end = w.offset() + keys.len() as u64 == n;
-        Observed::new(w.offset(), &ids(&keys), Some(n), full || to_end, to_end)
+        Observed::new(w.offset(), &ids(&keys), Some(n), full || to_end, to_end, !full)
     }
 
     #[test]
