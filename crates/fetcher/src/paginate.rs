@@ -397,12 +397,21 @@ impl Run {
             return Ok(self.end_shown(window));
         }
         if answer.len == 0 {
+            if answer.offset == 0 {
+                // Nothing at all, from the top: an empty listing.
+                self.note_answer(&answer);
+                self.proof
+                    .observe(Observed::new(0, &[], answer.total, true, true, false), None);
+                // One empty page, so that a consumer sees the listing was read.
+                self.deliver(page, &[], 1).await?;
+            }
             return Ok(self.end_shown(window));
         }
+        self.note_total_change(window, &answer);
         self.note_answer(&answer);
         let ids = page.keys().to_vec();
         self.check_order(window.page, &ids)?;
-        let repeats = self.repeats(window, &answer, &ids)?;
+        let repeats = self.repeats(window, &ids)?;
         let observed = Observed::new(
             answer.offset,
             &ids,
@@ -498,6 +507,25 @@ impl Run {
         Next::Done
     }
 
+    /// Two main-pass windows in a row that report different totals: the listing moved there.
+    fn note_total_change(&mut self, window: Window, answer: &Answer) {
+        let (Some(before), Some(after)) = (self.last_total, answer.total) else {
+            return;
+        };
+        if before != after {
+            let page = window.offset() / u64::from(self.client.per_page()).max(1) + 1;
+            self.stats.update(|s| {
+                s.drift_events.push(DriftEvent {
+                    page,
+                    total_before: before,
+                    total_after: after,
+                    pages_reread: 0,
+                    contacts_recovered: 0,
+                });
+            });
+        }
+    }
+
     /// What an answer says of the totals and the page size.
     fn note_answer(&mut self, answer: &Answer) {
         if let Some(total) = answer.total {
@@ -540,15 +568,10 @@ impl Run {
 
     /// Full main-pass windows in a row starting with the same contact cannot come from paging
     /// over one listing, drifting or not: the API is repeating itself (it ignores `page`).
-    fn repeats(
-        &mut self,
-        window: Window,
-        answer: &Answer,
-        ids: &[Identity],
-    ) -> Result<u32, FetchError> {
+    fn repeats(&mut self, window: Window, ids: &[Identity]) -> Result<u32, FetchError> {
         let first = ids.first().map(|id| id.hash);
         let repeats = match self.last_main {
-            Some((_, before, n)) if first.is_some() && before == first && answer.trusted => n + 1,
+            Some((_, before, n)) if first.is_some() && before == first => n + 1,
             _ => 0,
         };
         self.last_main = Some((window, first, repeats));

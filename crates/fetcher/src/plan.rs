@@ -206,12 +206,17 @@ impl Sizes {
         if let Some(w) = self.covering(start, end) {
             return vec![w];
         }
-        let overlap = overlap(self.max);
-        let mut windows = vec![self.reaching_from(start)];
+        // Repairs may ask for up to `limit` a page: fewer, larger windows.
+        let wide = Sizes {
+            max: self.limit,
+            ..self.clone()
+        };
+        let overlap = overlap(wide.max);
+        let mut windows = vec![wide.reaching_from(start)];
         while let Some(last) = windows.last().copied()
             && last.end() < end
         {
-            windows.push(self.after(last.end(), overlap));
+            windows.push(wide.after(last.end(), overlap));
         }
         windows
     }

@@ -94,6 +94,8 @@ const MAX_ROUNDS: u32 = 96;
 /// Batches that find nothing of their range (each moving further, galloping) before the run
 /// gives up.
 const MAX_BLIND: u32 = 24;
+/// Windows in one repair batch at most.
+const MAX_BATCH: usize = 256;
 /// Positions of slack each side of a range in its first repair.
 const INITIAL_SLACK: u64 = 4;
 
@@ -337,10 +339,13 @@ impl Proof {
                 }
             };
             let r = &mut self.repairs[index];
-            let windows = sizes.sweep(
+            let mut windows = sizes.sweep(
                 r.start.saturating_sub(r.slack),
                 r.end.saturating_add(r.slack),
             );
+            // A range wider than this is read a part at a time (the rest stays open and is
+            // read by the next batch).
+            windows.truncate(MAX_BATCH);
             self.next_batch += 1;
             r.in_flight = Some(self.next_batch);
             r.attempts += 1;
@@ -485,14 +490,16 @@ impl Proof {
                 if found_inside {
                     r.slack = widen.min(sizes.max());
                     r.start = from.saturating_sub(r.slack);
+                    r.end = match below {
+                        Some(b) if b != u64::MAX => b + 1,
+                        _ => r.end.max(from + 1),
+                    };
                 } else {
+                    // Nothing of the range here: look one window further up, galloping.
                     r.blind += 1;
                     r.start = from.saturating_sub(gallop);
+                    r.end = r.start + sizes.max();
                 }
-                r.end = match below {
-                    Some(b) if b != u64::MAX => b + 1,
-                    _ => r.end.max(from + 1),
-                };
             }
             (Some(a), None) => {
                 // The range goes on below the batch (insertions above, or a bigger tie).
@@ -502,8 +509,10 @@ impl Proof {
                     r.slack = widen.min(sizes.max());
                     r.end = to + r.slack;
                 } else {
+                    // Nothing of the range here: look one window further down, galloping.
                     r.blind += 1;
                     r.end = to.saturating_add(gallop);
+                    r.start = r.end.saturating_sub(sizes.max());
                 }
             }
         }

@@ -40,18 +40,21 @@ impl Retries {
     }
 }
 
-/// One page boundary where the listing was seen to move during the run.
+/// A place where the listing was seen to move during the run: two main-pass windows in a row
+/// that reported different totals, or a range whose repair reads delivered contacts the windows
+/// had skipped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DriftEvent {
-    /// The lower page of the boundary.
+    /// Where, in pages of the configured size.
     pub page: u64,
-    /// `pagination.total` reported by the page above it.
+    /// `pagination.total` reported before (by the window above; for a repair, the lowest of
+    /// the run).
     pub total_before: u64,
-    /// `pagination.total` reported by this page.
+    /// `pagination.total` reported after (by this window; for a repair, the highest of the run).
     pub total_after: u64,
-    /// Verification reads of the boundary.
+    /// Repair batches the range took (0 for a change of total alone).
     pub pages_reread: u64,
-    /// Contacts that only the verification reads delivered (the pages had skipped them).
+    /// Contacts that only the repair reads delivered (the windows had skipped them).
     pub contacts_recovered: u64,
 }
 

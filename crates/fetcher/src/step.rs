@@ -61,11 +61,12 @@ impl Answer {
         let past_end = other_page && total.or(known_total).is_some_and(|t| offset >= t);
         // Another page inside the count: where its contacts lie is unknown, so it proves nothing.
         let to_end = !other_page && total.is_some_and(|t| len > 0 && offset + len == t);
-        let trusted = !other_page && (len == per_page || to_end);
-        // Shorter than asked where the total says the window should have been full (with room
-        // for a total that jitters by a little): the API serves fewer a page than asked. Near
-        // the end a short window says nothing of the page size.
-        let room = total.is_some_and(|t| offset + per_page + 2 <= t);
+        // More than asked: the API ignores `per_page`, and where the contacts lie is unknown.
+        let trusted = !other_page && len <= per_page && (len == per_page || to_end);
+        // Shorter than asked where the total says more follow (with room for a total that
+        // jitters by a little): the API serves fewer a page than asked. At the end a short
+        // window says nothing of the page size.
+        let room = total.is_some_and(|t| offset + len + 2 <= t);
         let cap = (!trusted && !past_end && len > 0 && len < per_page && room).then_some(len);
         Answer {
             offset,

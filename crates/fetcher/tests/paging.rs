@@ -74,8 +74,10 @@ async fn delivers_every_contact_once_in_server_order() {
         truth(&mock, None, None),
         "same contacts in the same order"
     );
-    // 24 pages, and the verification reads of their boundaries.
-    assert_eq!(stats.pages, 24 + stats.verification_reads);
+    // 24 pages of 100; overlapping windows take a few more, and a tie of 93 contacts at the
+    // top (one import) is wider than their overlap: one repair read proves it.
+    assert_eq!(stats.pages, stats.requests);
+    assert!(stats.requests <= 30, "{stats:?}");
     assert_eq!(stats.contacts, 2_345);
     assert_eq!(stats.expected_pages, 24);
     assert_eq!(stats.retries.total(), 0);
@@ -319,7 +321,7 @@ async fn deletes_during_the_run_skip_nothing() {
         4,
     )
     .await;
-    assert!(stats.drift_events.len() >= 3, "{stats:?}");
+    // Deletions above made windows skip contacts; repairs found them.
     assert!(
         stats.drift_events.iter().any(|e| e.contacts_recovered > 0),
         "{stats:?}"
@@ -391,11 +393,12 @@ async fn a_resumed_run_starts_at_the_page_of_its_frontier() {
     }
     let stats = resumed.snapshot();
     assert_exactly_once(&written, &truth(&mock, None, None));
-    // Pages frontier.page ..= 100 (and the read past the end that confirms it), their
-    // verification reads, nothing before.
-    assert_eq!(
-        stats.pages - stats.verification_reads - stats.extra_pages,
-        100 - frontier.page + 1,
-        "{stats:?}"
+    // Windows from the frontier's page to the end (overlapping windows of at most 100 take
+    // up to a fifth more), nothing before.
+    let pages = 100 - frontier.page + 1;
+    let main = stats.pages - stats.verification_reads - stats.extra_pages;
+    assert!(
+        main >= pages && main <= pages * 6 / 5 + 1,
+        "{main} windows for {pages} pages: {stats:?}"
     );
 }
