@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::*;
-use trackly_export::mock::{DatasetConfig, MockConfig, MockServer};
+use trackly_export::mock::{DatasetConfig, Faults};
 
 /// Reads the ground truth NDJSON (argv 2) with the number text kept exact, rounds each
 /// `revenue_total` half to even to 4 places with `decimal`, and compares with the lake (argv 1)
@@ -185,18 +185,14 @@ async fn every_form_of_money_is_stored_rounded_half_to_even_to_four_places() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_mock_s_money_forms_land_exactly_rounded_half_to_even() {
-    let server = MockServer::start(MockConfig {
-        dataset: DatasetConfig {
-            seed: 5,
-            contacts: 6_000,
-            lists: 3,
+    let server = mock_with(
+        DatasetConfig {
             money_forms: true,
+            ..dataset(6_000)
         },
-        api_key: SECRET.to_owned(),
-        ..MockConfig::default()
-    })
-    .await
-    .expect("mock starts");
+        Faults::default(),
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let out = run_async(export(&server, dir.path(), &[])).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));

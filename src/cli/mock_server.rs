@@ -77,6 +77,7 @@ pub fn config(args: &MockServerArgs) -> anyhow::Result<MockConfig> {
             past_end_status: args.past_end_status,
             damaged: Vec::new(),
             suspended: args.suspended,
+            ..Faults::default()
         },
         addr: SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)),
         lists_per_page: args.lists_per_page,

@@ -82,14 +82,25 @@ pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The mock over `contacts` contacts (seed 5, 3 lists) under `faults`, accepting [`SECRET`].
 pub async fn mock(contacts: usize, faults: Faults) -> MockServer {
+    mock_with(dataset(contacts), faults).await
+}
+
+/// The data set of [`mock`]: `contacts` contacts, seed 5, 3 lists.
+pub fn dataset(contacts: usize) -> DatasetConfig {
+    DatasetConfig {
+        seed: 5,
+        contacts,
+        lists: 3,
+        ..DatasetConfig::default()
+    }
+}
+
+/// The mock over the data set `dataset` under `faults`, accepting [`SECRET`].
+pub async fn mock_with(dataset: DatasetConfig, faults: Faults) -> MockServer {
     MockServer::start(MockConfig {
-        dataset: DatasetConfig {
-            seed: 5,
-            contacts,
-            lists: 3,
-            ..DatasetConfig::default()
-        },
+        dataset,
         api_key: SECRET.to_owned(),
         faults,
         ..MockConfig::default()

@@ -10,7 +10,10 @@ use std::time::Duration;
 use futures::StreamExt;
 use proptest::prelude::*;
 use trackly_fetcher::{Client, FetchError, FetchStats, Query, signup_micros};
-use trackly_mock::{Damage, Drift, DriftKind, Faults, Live, MockServer};
+use trackly_mock::{
+    Beyond, BigTie, CapChange, CapReport, Damage, DatasetConfig, Drift, DriftKind, Faults, Live,
+    MockServer, PageCap, PastEndAnswer, SearchWindow, SortPrecision, TotalForm,
+};
 
 mod support;
 
@@ -200,7 +203,8 @@ async fn a_total_that_never_changes_must_match_what_was_delivered() {
     assert!(!r.steady, "{r:?}");
 }
 
-/// One random interleaving of changes and reshuffles during a paged read.
+/// One random interleaving of changes and reshuffles during a paged read, on an API that may
+/// also behave like the backends of issue 21.
 #[derive(Debug, Clone)]
 struct Scenario {
     contacts: usize,
@@ -210,6 +214,116 @@ struct Scenario {
     total_jitter: u64,
     drift: Vec<Drift>,
     seed: u64,
+    odd: OddApi,
+}
+
+/// How the API departs from the documentation (issue 21), drawn per scenario.
+#[derive(Debug, Clone, Default)]
+struct OddApi {
+    /// [`Faults::p_drop`].
+    p_drop: f64,
+    /// [`Faults::suppressed_share`]: an exact export is then impossible; only loud is right.
+    suppressed_share: f64,
+    page_cap: Option<PageCap>,
+    accepted_per_page: Vec<u64>,
+    refuse_per_page_above: Option<u64>,
+    search_window: Option<SearchWindow>,
+    past_end: PastEndAnswer,
+    total_form: TotalForm,
+    fractional_seconds: bool,
+    sort_precision: SortPrecision,
+    big_tie: Option<BigTie>,
+}
+
+fn page_cap() -> impl Strategy<Value = Option<PageCap>> {
+    let report = prop_oneof![
+        Just(CapReport::Reported),
+        Just(CapReport::Echoed),
+        Just(CapReport::Silent)
+    ];
+    let change = prop::option::of(
+        (1u64..20, 20u64..400).prop_map(|(after_request, cap)| CapChange { after_request, cap }),
+    );
+    prop::option::weighted(
+        0.3,
+        (20u64..400, report, change, prop::option::of(20u64..400)).prop_map(
+            |(cap, report, change, other_pod)| PageCap {
+                cap,
+                report,
+                change,
+                other_pod,
+            },
+        ),
+    )
+}
+
+fn odd_api() -> impl Strategy<Value = OddApi> {
+    let sizes = prop_oneof![
+        4 => Just((Vec::new(), None)),
+        1 => Just((vec![10, 25, 50, 100], None)),
+        1 => Just((Vec::new(), Some(500))),
+    ];
+    let window = prop::option::weighted(
+        0.15,
+        (
+            500u64..5_000,
+            prop_oneof![Just(Beyond::Clamp), Just(Beyond::Refuse)],
+        )
+            .prop_map(|(max_window, beyond)| SearchWindow { max_window, beyond }),
+    );
+    let order = prop_oneof![
+        3 => Just((false, SortPrecision::Exact)),
+        1 => Just((true, SortPrecision::Exact)),
+        1 => Just((true, SortPrecision::Second)),
+        1 => Just((true, SortPrecision::Millisecond)),
+    ];
+    let tie = prop::option::weighted(
+        0.2,
+        (0usize..3_000, 100usize..2_500).prop_map(|(at, len)| BigTie { at, len }),
+    );
+    (
+        prop_oneof![3 => Just(0.0), 1 => Just(0.01)],
+        prop_oneof![5 => Just(0.0), 1 => Just(0.003)],
+        page_cap(),
+        sizes,
+        window,
+        prop_oneof![Just(PastEndAnswer::Empty), Just(PastEndAnswer::LastPage)],
+        prop_oneof![
+            3 => Just(TotalForm::Number),
+            1 => Just(TotalForm::Missing),
+            1 => Just(TotalForm::Null),
+            1 => Just(TotalForm::String)
+        ],
+        order,
+        tie,
+    )
+        .prop_map(
+            |(
+                p_drop,
+                suppressed_share,
+                page_cap,
+                sizes,
+                search_window,
+                past_end,
+                total_form,
+                order,
+                big_tie,
+            )| {
+                OddApi {
+                    p_drop,
+                    suppressed_share,
+                    page_cap,
+                    accepted_per_page: sizes.0,
+                    refuse_per_page_above: sizes.1,
+                    search_window,
+                    past_end,
+                    total_form,
+                    fractional_seconds: order.0,
+                    sort_precision: order.1,
+                    big_tie,
+                }
+            },
+        )
 }
 
 fn scenario() -> impl Strategy<Value = Scenario> {
@@ -219,6 +333,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
             prop_oneof![
                 (1usize..300).prop_map(DriftKind::Insert),
                 (1usize..300).prop_map(DriftKind::Delete),
+                (1usize..1_500).prop_map(DriftKind::Import),
             ],
         )
             .prop_map(|(after_request, kind)| Drift {
@@ -235,22 +350,32 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         0u64..3,
         drift,
         any::<u64>(),
+        odd_api(),
     )
         .prop_map(
-            |(contacts, per_page, concurrency, shuffle_ties, total_jitter, drift, seed)| Scenario {
-                contacts,
-                per_page,
-                concurrency,
-                shuffle_ties,
-                total_jitter,
-                drift,
-                seed,
+            |(contacts, per_page, concurrency, shuffle_ties, total_jitter, drift, seed, odd)| {
+                Scenario {
+                    contacts,
+                    per_page,
+                    concurrency,
+                    shuffle_ties,
+                    total_jitter,
+                    drift,
+                    seed,
+                    odd,
+                }
             },
         )
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: 32,
+        // A failing case is slow to shrink (each one a run against a server); a few steps say
+        // enough.
+        max_shrink_iters: 64,
+        ..ProptestConfig::default()
+    })]
 
     /// The delivered set is exact, or the run fails loudly: never a short success.
     #[test]
@@ -261,14 +386,29 @@ proptest! {
             .build()
             .unwrap();
         runtime.block_on(async {
+            let odd = s.odd.clone();
             let faults = Faults {
                 shuffle_ties: s.shuffle_ties,
                 total_jitter: s.total_jitter,
                 drift: s.drift.clone(),
                 fault_seed: s.seed,
+                p_drop: odd.p_drop,
+                suppressed_share: odd.suppressed_share,
+                page_cap: odd.page_cap,
+                accepted_per_page: odd.accepted_per_page,
+                refuse_per_page_above: odd.refuse_per_page_above,
+                search_window: odd.search_window,
+                past_end: odd.past_end,
+                total_form: odd.total_form,
                 ..Faults::default()
             };
-            let mock = server(s.seed, s.contacts, faults).await;
+            let dataset = DatasetConfig {
+                fractional_seconds: odd.fractional_seconds,
+                sort_precision: odd.sort_precision,
+                big_tie: odd.big_tie,
+                ..support::dataset(s.seed, s.contacts)
+            };
+            let mock = support::mock_with(dataset, faults).await;
             let before = truth(&mock);
             let result = export(&client(&mock, s.per_page, s.concurrency)).await;
             let after = truth(&mock);

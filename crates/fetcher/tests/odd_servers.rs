@@ -1,6 +1,10 @@
 //! Servers that misbehave in ways the mock does not: pagination blocks that lie (`total_pages`
 //! far above the data, a silently capped page size) and redirect loops. The run must end with
 //! every contact once after a handful of requests, or with an error that says what happened.
+//! And the backends of issue 21, each in a few dozen lines: a cap that echoes the asked size,
+//! Django's `get_page()` past the end, a search index capped at 10 000 hits, refused page
+//! sizes, a sort coarser than the values shown and a `total` that is not a number: exact, or
+//! [`FetchError::is_incomplete`], never a short success.
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Write};
@@ -8,15 +12,25 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::StreamExt;
-use trackly_fetcher::{ApiKey, Client, Query};
+use trackly_fetcher::{ApiKey, Client, FetchError, Query};
+
+mod support;
 
 /// A loopback HTTP server answering `?page=N&per_page=M` with `200` and `body(N, M)`; counts
 /// requests.
 fn server(body: impl Fn(u64, u64) -> String + Send + Sync + 'static) -> (String, Arc<AtomicU64>) {
+    answering(move |page, per_page| (200, body(page, per_page)))
+}
+
+/// A loopback HTTP server answering `?page=N&per_page=M` with the JSON body of
+/// `answer(N, M) = (status, body)`; counts requests.
+fn answering(
+    answer: impl Fn(u64, u64) -> (u16, String) + Send + Sync + 'static,
+) -> (String, Arc<AtomicU64>) {
     raw_server(move |page, per_page| {
-        let text = body(page, per_page);
+        let (status, text) = answer(page, per_page);
         format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
             text.len()
         )
     })
@@ -235,4 +249,254 @@ async fn a_server_ignoring_the_page_parameter_is_reported_not_paged_forever() {
     let error = error.expect("the run fails").to_string();
     assert!(error.contains("page parameter"), "{error}");
     assert!(requests.load(Ordering::SeqCst) < 10);
+}
+
+/// A client of `url` asking `per_page` contacts a page (the default 1000 when `None`), with
+/// retries that wait milliseconds.
+fn client(url: String, per_page: Option<u32>) -> Client {
+    let builder = Client::builder()
+        .with_base_url(url)
+        .with_api_key(ApiKey::new("k"))
+        .with_concurrency(4)
+        .with_retry(support::fast_retries());
+    match per_page {
+        Some(n) => builder.with_per_page(n),
+        None => builder,
+    }
+    .build()
+    .unwrap()
+}
+
+/// Every contact's phone number, as delivered (duplicates kept), or the error that ended the
+/// stream.
+async fn delivered(client: &Client) -> Result<Vec<String>, FetchError> {
+    let mut pages = client.contacts(Query::all());
+    let mut phones = Vec::new();
+    while let Some(page) = pages.next().await {
+        phones.extend(
+            page?
+                .contacts()
+                .unwrap()
+                .into_iter()
+                .map(|c| c.phone_number),
+        );
+    }
+    Ok(phones)
+}
+
+/// Exactly contacts `0..n`, each once, or an error that says the export is incomplete: never a
+/// short (or doubled) success. `Err` says what went wrong.
+fn exact_or_loud(
+    result: Result<Vec<String>, FetchError>,
+    n: u64,
+    what: &str,
+) -> Result<(), String> {
+    match result {
+        Ok(phones) => {
+            let unique: std::collections::HashSet<_> = phones.iter().collect();
+            let got = (unique.len() as u64, phones.len() as u64);
+            if got == (n, n) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{what}: a short or doubled success: {got:?} of {n} (distinct, delivered)"
+                ))
+            }
+        }
+        Err(e) if e.is_incomplete() => Ok(()),
+        Err(e) => Err(format!("{what}: not a loud incompleteness: {e}")),
+    }
+}
+
+/// Exactly contacts `0..n`, each once.
+fn exact(result: Result<Vec<String>, FetchError>, n: u64, what: &str) -> Result<(), String> {
+    match result {
+        Ok(phones) => exact_or_loud(Ok(phones), n, what),
+        Err(e) => Err(format!("{what}: {e}")),
+    }
+}
+
+/// Fails with every variant that went wrong (each variant is run, so one report lists them all).
+fn assert_all(outcomes: impl IntoIterator<Item = Result<(), String>>) {
+    let failed: Vec<String> = outcomes.into_iter().filter_map(Result::err).collect();
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
+
+/// The `pagination` block `{page, per_page, total, total_pages}`, `total_pages` from `per_page`.
+fn pagination(page: u64, per_page: u64, total: u64) -> String {
+    format!(
+        r#"{{"page":{page},"per_page":{per_page},"total":{total},"total_pages":{}}}"#,
+        total.div_ceil(per_page)
+    )
+}
+
+/// A page of contacts `start..end` (cut to `total`) with `pagination`.
+fn page_of(start: u64, end: u64, total: u64, pagination: &str) -> String {
+    let (start, end) = (start.min(total), end.min(total));
+    format!(
+        r#"{{"contacts":[{}],"pagination":{pagination}}}"#,
+        contacts(start, end)
+    )
+}
+
+#[tokio::test]
+async fn a_cap_echoing_the_asked_size_while_serving_fewer_is_exact_or_loud() {
+    // 3 000 contacts, at most 100 a page (the offset from the capped size), while the
+    // pagination block says the asked size and the `total_pages` that size would give.
+    let total = 3_000;
+    let (url, _) = server(move |page, per_page| {
+        let served = per_page.min(100);
+        let start = (page - 1) * served;
+        page_of(
+            start,
+            start + served,
+            total,
+            &pagination(page, per_page, total),
+        )
+    });
+    assert_all([exact(
+        delivered(&client(url, None)).await,
+        total,
+        "echoed cap",
+    )]);
+}
+
+#[tokio::test]
+async fn django_get_page_answering_the_last_page_past_the_end_is_exact() {
+    // `Paginator.get_page(n)` for `n` past the end answers the last page, numbered as such.
+    let mut outcomes = Vec::new();
+    for total in [2_500u64, 2_000] {
+        let (url, _) = server(move |page, per_page| {
+            let last = total.div_ceil(per_page).max(1);
+            let page = page.min(last);
+            let start = (page - 1) * per_page;
+            page_of(
+                start,
+                start + per_page,
+                total,
+                &pagination(page, per_page, total),
+            )
+        });
+        let what = format!("{total} contacts");
+        outcomes.push(exact(
+            delivered(&client(url, Some(100))).await,
+            total,
+            &what,
+        ));
+    }
+    assert_all(outcomes);
+}
+
+/// A search index over 12 000 contacts that counts and pages only the first 10 000: a window
+/// beyond is clamped (`refuse` false) or refused with a 400.
+fn search_index(refuse: bool) -> impl Fn(u64, u64) -> (u16, String) {
+    const MAX_WINDOW: u64 = 10_000;
+    move |page, per_page| {
+        let start = (page - 1) * per_page;
+        if refuse && start + per_page > MAX_WINDOW {
+            let error =
+                r#"{"error":"Result window is too large","code":"result_window_too_large"}"#;
+            return (400, error.to_owned());
+        }
+        let end = (start + per_page).min(MAX_WINDOW);
+        (
+            200,
+            page_of(start, end, 12_000, &pagination(page, per_page, MAX_WINDOW)),
+        )
+    }
+}
+
+#[tokio::test]
+async fn a_search_index_capped_at_10000_is_never_a_short_success() {
+    let mut outcomes = Vec::new();
+    for refuse in [false, true] {
+        let (url, _) = answering(search_index(refuse));
+        let result = delivered(&client(url, Some(500))).await;
+        let what = if refuse { "refused" } else { "clamped" };
+        // 12 000 contacts exist and only 10 000 can be read: exact is impossible, only loud.
+        outcomes.push(exact_or_loud(result, 12_000, what));
+    }
+    assert_all(outcomes);
+}
+
+#[tokio::test]
+async fn page_sizes_the_api_refuses_are_replaced_by_one_it_accepts() {
+    let mut outcomes = Vec::new();
+    for accepted in [
+        &[10u64, 25, 50, 100][..],
+        &(1..=500).collect::<Vec<_>>()[..],
+    ] {
+        let accepted = accepted.to_vec();
+        let max = accepted.iter().max().copied().unwrap_or(0);
+        let (url, _) = answering(move |page, per_page| {
+            if !accepted.contains(&per_page) {
+                let error =
+                    r#"{"error":"Invalid value for 'per_page'","code":"invalid_parameter"}"#;
+                return (400, error.to_owned());
+            }
+            let start = (page - 1) * per_page;
+            (
+                200,
+                page_of(
+                    start,
+                    start + per_page,
+                    1_234,
+                    &pagination(page, per_page, 1_234),
+                ),
+            )
+        });
+        let what = format!("at most {max}");
+        outcomes.push(exact(delivered(&client(url, None)).await, 1_234, &what));
+    }
+    assert_all(outcomes);
+}
+
+/// Contact `i` of a listing of bursts of five a second, with microseconds, ordered by the second
+/// only: inside a second the fractions come in an arbitrary (but fixed) order.
+fn coarse_contact(i: u64) -> String {
+    let second = 1_750_000_000 - (i / 5) as i64;
+    // A fixed permutation of the five fractions inside the second.
+    let micros = [700_001, 100_002, 900_003, 300_004, 500_005][(i % 5) as usize];
+    let signup = chrono::DateTime::from_timestamp(second, micros * 1_000)
+        .unwrap()
+        .naive_utc()
+        .format("%Y-%m-%dT%H:%M:%S%.6f");
+    format!(
+        r#"{{"phone_number":"+1415555{i:04}","list_number":"+18005551234","list_id":1,"active":true,"signup_date":"{signup}"}}"#
+    )
+}
+
+#[tokio::test]
+async fn a_sort_by_the_second_with_fractions_shown_is_exact() {
+    let total = 2_000;
+    let (url, _) = server(move |page, per_page| {
+        let start = ((page - 1) * per_page).min(total);
+        let end = (start + per_page).min(total);
+        let listed: Vec<String> = (start..end).map(coarse_contact).collect();
+        format!(
+            r#"{{"contacts":[{}],"pagination":{}}}"#,
+            listed.join(","),
+            pagination(page, per_page, total)
+        )
+    });
+    let result = delivered(&client(url, Some(100))).await;
+    assert_all([exact(result, total, "sorted by the second")]);
+}
+
+#[tokio::test]
+async fn a_missing_null_or_string_total_does_not_fail_a_provable_run() {
+    let mut outcomes = Vec::new();
+    for (what, total_fields) in [
+        ("missing", ""),
+        ("null", r#","total":null,"total_pages":null"#),
+        ("a string", r#","total":"1234","total_pages":13"#),
+    ] {
+        let (url, _) = server(move |page, per_page| {
+            let start = (page - 1) * per_page;
+            let block = format!(r#"{{"page":{page},"per_page":{per_page}{total_fields}}}"#);
+            page_of(start, start + per_page, 1_234, &block)
+        });
+        outcomes.push(exact(delivered(&client(url, Some(100))).await, 1_234, what));
+    }
+    assert_all(outcomes);
 }

@@ -75,16 +75,64 @@ pub struct DatasetConfig {
     /// digits. Off by default; turning it on changes only those `revenue_total` values, every
     /// other byte of the data set stays the same.
     pub money_forms: bool,
+    /// Signups in bursts with fractional seconds, as a backend that stores microseconds sees
+    /// them: every single signup (not a bulk import) becomes a burst of 1 to 6 contacts in one
+    /// second, each with a distinct 6-digit fraction (`2025-03-15T14:30:00.123456`), about half
+    /// of them inside one millisecond of the burst. Off by default; on, it changes the whole data
+    /// set (another plan), not only the fractions. Pair it with
+    /// [`sort_precision`](DatasetConfig::sort_precision) for a listing ordered at a coarser
+    /// precision than it shows.
+    pub fractional_seconds: bool,
+    /// The precision the listing is sorted at. [`SortPrecision::Exact`] (the default): by the
+    /// full `signup_date`, as documented. Coarser: by the value truncated to the second or the
+    /// millisecond, contacts equal at that precision in a fixed arbitrary order (a hash of the
+    /// contact), which [`Faults::shuffle_ties`] reshuffles on every request. `signup_date` is
+    /// still written in full, so the served order shows inversions inside one second (or
+    /// millisecond).
+    pub sort_precision: SortPrecision,
+    /// One block of contacts sharing a single `signup_date` (one big import), at a given place
+    /// in the served order; see [`BigTie`]. `None` (the default): only the ordinary imports of
+    /// hundreds.
+    pub big_tie: Option<BigTie>,
+}
+
+/// The precision a listing is sorted at ([`DatasetConfig::sort_precision`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum SortPrecision {
+    /// The full value, microseconds included (documented).
+    #[default]
+    Exact,
+    /// Truncated to the millisecond, as a search index storing `date` (milliseconds) does.
+    Millisecond,
+    /// Truncated to the second, as a database column of whole seconds behind a view that shows
+    /// the fraction does.
+    Second,
+}
+
+/// A block of `len` contacts sharing one `signup_date`, starting at position `at` of the
+/// served (newest-first) order of the freshly generated data set: `at: 0` is the top of page 1.
+/// Every contact of the block takes the `signup_date` of the block's newest one and the signup
+/// method `import`; everything else about them is as generated. `len` is cut to the data set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BigTie {
+    /// Served position of the block's first (newest) contact.
+    pub at: usize,
+    /// Number of contacts in the block.
+    pub len: usize,
 }
 
 impl Default for DatasetConfig {
-    /// Seed 7, 10 000 contacts, 4 lists, no money forms.
+    /// Seed 7, 10 000 contacts, 4 lists, no money forms, no bursts of fractions, sorted at full
+    /// precision, no big tie.
     fn default() -> Self {
         DatasetConfig {
             seed: 7,
             contacts: 10_000,
             lists: 4,
             money_forms: false,
+            fractional_seconds: false,
+            sort_precision: SortPrecision::Exact,
+            big_tie: None,
         }
     }
 }
@@ -152,6 +200,137 @@ pub struct Faults {
     /// Every request with the right key is refused with `403 {"error": "Account is
     /// suspended"}` (documented without a `code`).
     pub suspended: bool,
+    /// Post-filtering after the `LIMIT`, transient: each contact of a page's window is left out
+    /// of this answer with this probability, drawn anew on every request (a contact that failed
+    /// to serialise this time, a permission check that timed out). The page comes back short,
+    /// `total` and the offsets are unchanged; read again, the contact is most likely there.
+    pub p_drop: f64,
+    /// Post-filtering after the `LIMIT`, persistent: this share of contacts, chosen by a hash of
+    /// each contact's JSON text (see [`Faults::suppresses`]), is never served by any request,
+    /// though `total` counts them and they take their place in the offsets (pages that hold one
+    /// come back short). The ground truth still has them: an export can only be short or loud.
+    pub suppressed_share: f64,
+    /// A cap on the page size below the documented 1000; `None`: only the documented clamp.
+    pub page_cap: Option<PageCap>,
+    /// The only `per_page` values the API accepts (e.g. `[10, 25, 50, 100]`); any other
+    /// asked value is refused with `400 invalid_parameter` naming `per_page` (an omitted
+    /// `per_page`, the default 50, is always accepted). Empty (the default): any value.
+    pub accepted_per_page: Vec<u64>,
+    /// `per_page` above this value is refused with `400 invalid_parameter` naming `per_page`
+    /// instead of being clamped (e.g. `Some(500)`). `None`: values above 1000 are clamped, as
+    /// documented.
+    pub refuse_per_page_above: Option<u64>,
+    /// A search-index backend whose result window is limited; see [`SearchWindow`].
+    pub search_window: Option<SearchWindow>,
+    /// The answer for a page past the end of the listing, when
+    /// [`past_end_status`](Faults::past_end_status) does not refuse it.
+    pub past_end: PastEndAnswer,
+    /// How `pagination.total` (and `total_pages`) is written.
+    pub total_form: TotalForm,
+}
+
+impl Faults {
+    /// Whether [`suppressed_share`](Faults::suppressed_share) withholds the contact whose JSON
+    /// text (as served and as in the ground truth) is `contact`: a hash of the text, the same
+    /// for every request and every state of the data set.
+    pub fn suppresses(&self, contact: &[u8]) -> bool {
+        let share = if self.suppressed_share.is_nan() {
+            0.0
+        } else {
+            self.suppressed_share.clamp(0.0, 1.0)
+        };
+        if share == 0.0 {
+            return false;
+        }
+        let h = xxhash_rust::xxh3::xxh3_64_with_seed(contact, 0x50bb_e55e);
+        (h as f64) < share * (u64::MAX as f64)
+    }
+}
+
+/// A page-size cap ([`Faults::page_cap`]): a page holds at most `min(per_page, cap)` contacts
+/// and page `p` starts at `(p - 1) * min(per_page, cap)`, as servers that apply the cap before
+/// computing the offset do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageCap {
+    /// Most contacts a page holds.
+    pub cap: u64,
+    /// How the pagination block shows it.
+    pub report: CapReport,
+    /// A deploy rolling out a new cap: from the request after `after_request` (counted from the
+    /// installation of these faults, like [`Drift`]) the cap is `cap`.
+    pub change: Option<CapChange>,
+    /// Pods that disagree: every even-numbered request (counted from installation) is served
+    /// by a pod with this cap instead (after a [`change`](PageCap::change) too).
+    pub other_pod: Option<u64>,
+}
+
+/// A change of a [`PageCap`] during a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CapChange {
+    /// Requests answered with the old cap.
+    pub after_request: u64,
+    /// The new cap.
+    pub cap: u64,
+}
+
+/// How a capped page size shows in `pagination`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CapReport {
+    /// `per_page` is the size served, `total_pages` computed from it.
+    #[default]
+    Reported,
+    /// `per_page` echoes the size asked for while fewer come, `total_pages` computed from the
+    /// asked size.
+    Echoed,
+    /// The pagination block has no `per_page`; `total_pages` is computed from the size served.
+    Silent,
+}
+
+/// A search-index backend ([`Faults::search_window`]) that counts and pages only the first
+/// `max_window` hits: `total` (and `total_pages`) report at most `max_window`, and a window
+/// reaching beyond it is clamped or refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchWindow {
+    /// Largest `offset + per_page` served in full (Elasticsearch's `max_result_window`:
+    /// 10 000).
+    pub max_window: u64,
+    /// What a page reaching beyond it gets.
+    pub beyond: Beyond,
+}
+
+/// The answer to a window beyond a [`SearchWindow`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Beyond {
+    /// `200` with only the contacts before `max_window` (short or empty), `total` capped.
+    #[default]
+    Clamp,
+    /// `400` with code `result_window_too_large` when `offset + per_page > max_window`.
+    Refuse,
+}
+
+/// What a page past the end of the listing answers ([`Faults::past_end`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PastEndAnswer {
+    /// An empty page with the requested `page` number (documented).
+    #[default]
+    Empty,
+    /// The last page again, with `pagination.page` the last page's number, as Django's
+    /// `Paginator.get_page()` answers (page 1, empty, when there is no contact).
+    LastPage,
+}
+
+/// How `pagination.total` is written ([`Faults::total_form`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TotalForm {
+    /// A number, `total_pages` beside it (documented).
+    #[default]
+    Number,
+    /// Neither `total` nor `total_pages`, as from an API that does not count.
+    Missing,
+    /// `"total":null,"total_pages":null`.
+    Null,
+    /// `total` as a decimal string (`"total":"5000"`), `total_pages` a number.
+    String,
 }
 
 /// Steady change of a live listing.
@@ -194,4 +373,7 @@ pub enum DriftKind {
     /// Delete N contacts spread evenly over the current order (indexes `i * len / N`); N at or
     /// above the current count deletes everything.
     Delete(usize),
+    /// Import N brand-new contacts in one second, after every existing one: a tie of N on
+    /// top of the newest-first order.
+    Import(usize),
 }

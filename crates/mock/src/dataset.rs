@@ -6,13 +6,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 
-use rand::SeedableRng;
 use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::config::{Damage, DatasetConfig};
+use crate::config::{CapReport, Damage, DatasetConfig, Faults, SearchWindow, TotalForm};
 use crate::generate::{
-    END_SECS, ListInfo, ListPicker, Renderer, Slot, make_lists, plan, plan_newer,
+    END_SECS, ListInfo, ListPicker, Renderer, Slot, coarsen, make_lists, make_tie, plan, plan_newer,
 };
 use crate::json::push_u64;
 use crate::query::MAX_PER_PAGE;
@@ -22,8 +22,9 @@ use crate::query::MAX_PER_PAGE;
 struct Meta {
     list: u16,
     active: bool,
-    /// Signup time, the sort key (equal values are ties).
-    micros: i64,
+    /// The value the listing sorts by (equal values are ties): the signup time, or the signup
+    /// time truncated ([`DatasetConfig::sort_precision`]).
+    sort_key: i64,
 }
 
 /// Which contacts a query selects.
@@ -86,11 +87,30 @@ pub(crate) struct View<'a> {
     pub(crate) refuse_past_end: bool,
     /// Contacts (by served position) to damage.
     pub(crate) damaged: &'a [(usize, Damage)],
+    /// The page size this request is served at, when a cap lowers it below `per_page`.
+    pub(crate) cap: Option<u64>,
+    /// How the pagination block shows a cap.
+    pub(crate) cap_report: CapReport,
+    /// Leave each contact of the window out with probability `.1`, drawn from seed `.0`.
+    pub(crate) drop: Option<(u64, f64)>,
+    /// Leave out the contacts these faults suppress ([`Faults::suppresses`]).
+    pub(crate) suppress: Option<&'a Faults>,
+    /// A search index's limited result window.
+    pub(crate) search_window: Option<SearchWindow>,
+    /// Answer a page past the end with the last page (Django's `get_page()`).
+    pub(crate) past_end_last_page: bool,
+    /// How `total` is written.
+    pub(crate) total_form: TotalForm,
 }
 
-/// The page asked for lies past the end of the listing.
+/// Why a page is refused instead of served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct PastEnd;
+pub(crate) enum Refused {
+    /// The page asked for lies past the end of the listing.
+    PastEnd,
+    /// The window reaches beyond a search index's result window.
+    WindowTooLarge,
+}
 
 /// A contact's JSON with `damage` applied.
 fn damaged(json: &[u8], damage: Damage) -> Vec<u8> {
@@ -150,7 +170,7 @@ fn render_slots(renderer: &Renderer<'_>, slots: &[Slot], first_id: u64) -> Rende
         out.meta.push(Meta {
             list: slot.list,
             active,
-            micros: slot.micros,
+            sort_key: slot.sort_key,
         });
     }
     out
@@ -212,12 +232,18 @@ impl Dataset {
     pub fn generate(cfg: &DatasetConfig) -> Dataset {
         let lists = make_lists(cfg.lists);
         let picker = ListPicker::new(lists.len());
-        let planned = plan(cfg.seed, cfg.contacts, &picker);
+        let mut planned = plan(cfg.seed, cfg.contacts, &picker, cfg.fractional_seconds);
+        if let Some(tie) = cfg.big_tie {
+            make_tie(&mut planned.slots, tie);
+        }
+        coarsen(&mut planned.slots, cfg.sort_precision, cfg.seed);
         // Inserts into an empty data set still land after the generated time range.
         let max_micros = planned
             .slots
-            .last()
-            .map_or(END_SECS * 1_000_000, |s| s.micros);
+            .iter()
+            .map(|s| s.micros)
+            .max()
+            .unwrap_or(END_SECS * 1_000_000);
         let renderer = Renderer {
             seed: cfg.seed,
             lists: &lists,
@@ -334,14 +360,15 @@ impl Dataset {
         per_page: u64,
     ) -> Page {
         self.page_as(list_number, active, page, per_page, &View::default())
-            .unwrap_or_else(|PastEnd| Page {
+            .unwrap_or_else(|_| Page {
                 body: Bytes::new(),
                 contacts: 0,
             })
     }
 
-    /// A page as a server with the misbehaviours in `view` serves it; `Err(PastEnd)` when the
-    /// page lies past the end and `view.refuse_past_end` is set.
+    /// A page as a server with the misbehaviours in `view` serves it; `Err` when the page lies
+    /// past the end and `view.refuse_past_end` is set, or reaches beyond a refusing search
+    /// window.
     pub(crate) fn page_as(
         &self,
         list_number: Option<&str>,
@@ -349,21 +376,43 @@ impl Dataset {
         page: u64,
         per_page: u64,
         view: &View<'_>,
-    ) -> Result<Page, PastEnd> {
-        let per_page = per_page.clamp(1, MAX_PER_PAGE);
-        let page = page.max(1);
+    ) -> Result<Page, Refused> {
+        let asked = per_page.clamp(1, MAX_PER_PAGE);
+        let size = view.cap.map_or(asked, |cap| asked.min(cap.max(1)));
+        let mut page = page.max(1);
         let selection = self.select(list_number, active);
         let total = match &selection {
             Selection::All => self.len(),
             Selection::Index(index) => index.len(),
             Selection::Nothing => 0,
         };
-        let start = usize::try_from((page - 1).saturating_mul(per_page)).unwrap_or(usize::MAX);
-        let end = start.saturating_add(per_page as usize).min(total);
-        let count = end.saturating_sub(start);
-        if view.refuse_past_end && page > 1 && count == 0 {
-            return Err(PastEnd);
+        // What a search index counts and pages: at most its result window.
+        let reachable = match view.search_window {
+            Some(w) => total.min(usize::try_from(w.max_window).unwrap_or(usize::MAX)),
+            None => total,
+        };
+        let window = |page: u64| {
+            let start = usize::try_from((page - 1).saturating_mul(size)).unwrap_or(usize::MAX);
+            let end = start.saturating_add(size as usize).min(reachable);
+            (start, end)
+        };
+        if let Some(w) = view.search_window
+            && w.beyond == crate::config::Beyond::Refuse
+            && (page - 1).saturating_mul(size).saturating_add(size) > w.max_window
+        {
+            return Err(Refused::WindowTooLarge);
         }
+        let (mut start, mut end) = window(page);
+        if page > 1 && end <= start {
+            if view.refuse_past_end {
+                return Err(Refused::PastEnd);
+            }
+            if view.past_end_last_page {
+                page = (reachable as u64).div_ceil(size).max(1);
+                (start, end) = window(page);
+            }
+        }
+        let count = end.saturating_sub(start);
         let at = |i: usize| match &selection {
             Selection::Index(index) => index[i],
             _ => i,
@@ -371,17 +420,28 @@ impl Dataset {
 
         let mut body = Vec::with_capacity(self.estimate(count) + 128);
         body.extend_from_slice(b"{\"contacts\":[");
+        let mut served = count;
         if count > 0 {
             if matches!(selection, Selection::All)
                 && view.shuffle.is_none()
                 && view.damaged.is_empty()
+                && view.drop.is_none()
+                && view.suppress.is_none()
             {
                 body.extend_from_slice(&self.buf[self.starts[start]..self.starts[end] - 1]);
             } else {
-                let positions = match view.shuffle {
+                let mut positions = match view.shuffle {
                     Some(seed) => self.shuffled(start, end, total, seed, at),
                     None => (start..end).map(at).collect(),
                 };
+                if let Some(faults) = view.suppress {
+                    positions.retain(|&i| !faults.suppresses(self.contact_json(i)));
+                }
+                if let Some((seed, p)) = view.drop {
+                    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xd20b_5eed);
+                    positions.retain(|_| !rng.random_bool(p));
+                }
+                served = positions.len();
                 for (n, &i) in positions.iter().enumerate() {
                     if n > 0 {
                         body.push(b',');
@@ -395,19 +455,38 @@ impl Dataset {
                 }
             }
         }
-        let reported = (total as u64).saturating_add_signed(view.total_offset);
+        let reported = (reachable as u64).saturating_add_signed(view.total_offset);
+        // The size `per_page` and `total_pages` speak of.
+        let shown = match view.cap_report {
+            CapReport::Echoed => asked,
+            CapReport::Reported | CapReport::Silent => size,
+        };
         body.extend_from_slice(b"],\"pagination\":{\"page\":");
         push_u64(&mut body, page);
-        body.extend_from_slice(b",\"per_page\":");
-        push_u64(&mut body, per_page);
-        body.extend_from_slice(b",\"total\":");
-        push_u64(&mut body, reported);
-        body.extend_from_slice(b",\"total_pages\":");
-        push_u64(&mut body, reported.div_ceil(per_page));
+        if view.cap.is_none() || view.cap_report != CapReport::Silent {
+            body.extend_from_slice(b",\"per_page\":");
+            push_u64(&mut body, shown);
+        }
+        match view.total_form {
+            TotalForm::Number => {
+                body.extend_from_slice(b",\"total\":");
+                push_u64(&mut body, reported);
+                body.extend_from_slice(b",\"total_pages\":");
+                push_u64(&mut body, reported.div_ceil(shown));
+            }
+            TotalForm::Missing => {}
+            TotalForm::Null => body.extend_from_slice(b",\"total\":null,\"total_pages\":null"),
+            TotalForm::String => {
+                body.extend_from_slice(b",\"total\":\"");
+                push_u64(&mut body, reported);
+                body.extend_from_slice(b"\",\"total_pages\":");
+                push_u64(&mut body, reported.div_ceil(shown));
+            }
+        }
         body.extend_from_slice(b"}}");
         Ok(Page {
             body: Bytes::from(body),
-            contacts: count,
+            contacts: served,
         })
     }
 
@@ -421,7 +500,7 @@ impl Dataset {
         seed: u64,
         at: impl Fn(usize) -> usize,
     ) -> Vec<usize> {
-        let key = |i: usize| self.meta[at(i)].micros;
+        let key = |i: usize| self.meta[at(i)].sort_key;
         let mut from = start;
         while from > 0 && key(from - 1) == key(start) {
             from -= 1;
@@ -434,10 +513,10 @@ impl Dataset {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut run = 0;
         while run < positions.len() {
-            let k = self.meta[positions[run]].micros;
+            let k = self.meta[positions[run]].sort_key;
             let len = positions[run..]
                 .iter()
-                .take_while(|&&p| self.meta[p].micros == k)
+                .take_while(|&&p| self.meta[p].sort_key == k)
                 .count();
             positions[run..run + len].shuffle(&mut rng);
             run += len;
@@ -509,6 +588,16 @@ impl Dataset {
 
     /// A new data set with `n` brand-new contacts, signed up after every existing one, on top.
     pub(crate) fn with_inserted(&self, n: usize) -> Dataset {
+        self.with_newer(n, false)
+    }
+
+    /// A new data set with `n` brand-new contacts imported in one second, after every existing
+    /// one: a tie of `n` on top.
+    pub(crate) fn with_imported(&self, n: usize) -> Dataset {
+        self.with_newer(n, true)
+    }
+
+    fn with_newer(&self, n: usize, import: bool) -> Dataset {
         let picker = ListPicker::new(self.lists.len());
         let slots = plan_newer(
             self.seed,
@@ -517,6 +606,7 @@ impl Dataset {
             self.max_micros,
             self.next_person,
             self.next_id,
+            import,
         );
         let max_micros = slots.last().map_or(self.max_micros, |s| s.micros);
         let renderer = Renderer {
@@ -773,7 +863,7 @@ mod tests {
     fn parallel_and_sequential_rendering_agree() {
         let lists = make_lists(4);
         let picker = ListPicker::new(4);
-        let planned = plan(5, 25_000, &picker);
+        let planned = plan(5, 25_000, &picker, false);
         let renderer = Renderer {
             seed: 5,
             lists: &lists,

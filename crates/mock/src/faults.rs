@@ -81,6 +81,8 @@ pub(crate) struct Bend {
     pub(crate) total_offset: i64,
     /// Served by the lagging replica.
     pub(crate) lagged: bool,
+    /// Seed of the transient drops of this answer ([`Faults::p_drop`]).
+    pub(crate) drop_seed: u64,
 }
 
 /// Changes of a live listing due now.
@@ -188,7 +190,24 @@ impl FaultState {
             shuffle: f.shuffle_ties.then_some(seed),
             total_offset,
             lagged,
+            drop_seed: seed,
         }
+    }
+
+    /// The page-size cap of the pod answering the `requests`-th contacts request (total
+    /// count, 1-based), if [`Faults::page_cap`] sets one.
+    pub(crate) fn page_cap(&self, requests: u64) -> Option<u64> {
+        let cap = self.faults.page_cap?;
+        let nth = requests.saturating_sub(self.drift_base);
+        if let Some(other) = cap.other_pod
+            && nth.is_multiple_of(2)
+        {
+            return Some(other);
+        }
+        Some(match cap.change {
+            Some(change) if nth > change.after_request => change.cap,
+            _ => cap.cap,
+        })
     }
 
     /// The sign-ups and deletions of a live listing due by `now` and not applied yet.
@@ -317,5 +336,44 @@ mod tests {
         assert!(s.due_drift(12).is_empty());
         assert_eq!(s.due_drift(20), vec![DriftKind::Delete(1)]);
         assert!(s.due_drift(30).is_empty());
+    }
+
+    #[test]
+    fn the_page_cap_changes_after_its_request_and_alternates_between_pods() {
+        use crate::config::{CapChange, CapReport, PageCap};
+        let cap = PageCap {
+            cap: 100,
+            report: CapReport::Reported,
+            change: Some(CapChange {
+                after_request: 3,
+                cap: 40,
+            }),
+            other_pod: None,
+        };
+        let s = FaultState::new(
+            Faults {
+                page_cap: Some(cap),
+                ..Faults::default()
+            },
+            10,
+        );
+        let caps: Vec<_> = (11..=15).map(|n| s.page_cap(n)).collect();
+        assert_eq!(caps, [Some(100), Some(100), Some(100), Some(40), Some(40)]);
+        let s = FaultState::new(
+            Faults {
+                page_cap: Some(PageCap {
+                    other_pod: Some(70),
+                    ..cap
+                }),
+                ..Faults::default()
+            },
+            0,
+        );
+        let caps: Vec<_> = (1..=6).map(|n| s.page_cap(n)).collect();
+        assert_eq!(
+            caps,
+            [Some(100), Some(70), Some(100), Some(70), Some(40), Some(70)]
+        );
+        assert_eq!(FaultState::new(Faults::default(), 0).page_cap(1), None);
     }
 }

@@ -12,6 +12,7 @@ use chrono::{DateTime, Datelike, Timelike};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::config::{BigTie, SortPrecision};
 use crate::json::{push_json_str, push_u64, push_zero_padded};
 
 /// 2022-06-01T00:00:00: the oldest possible signup.
@@ -148,8 +149,11 @@ impl Frac {
 /// One planned contact: when, how, on which list, which phone.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Slot {
-    /// Signup time in microseconds since the epoch (the sort key).
+    /// Signup time in microseconds since the epoch.
     pub(crate) micros: i64,
+    /// The value the listing sorts by: `micros`, or `micros` truncated to a coarser precision
+    /// ([`coarsen`]). Equal values are ties.
+    pub(crate) sort_key: i64,
     frac: Frac,
     method: Method,
     /// Index of the list.
@@ -165,8 +169,10 @@ pub(crate) struct Plan {
 }
 
 /// Plans `n` contacts over ~3 years: mostly single signups with growth over time, some bulk
-/// imports of hundreds sharing one second, some phones on several lists.
-pub(crate) fn plan(seed: u64, n: usize, lists: &ListPicker) -> Plan {
+/// imports of hundreds sharing one second, some phones on several lists. With `bursts`
+/// ([`DatasetConfig::fractional_seconds`](crate::DatasetConfig::fractional_seconds)), every
+/// single signup is a burst of 1 to 6 in one second with 6-digit fractions.
+pub(crate) fn plan(seed: u64, n: usize, lists: &ListPicker, bursts: bool) -> Plan {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut slots: Vec<Slot> = Vec::with_capacity(n);
     let mut people = People::default();
@@ -187,8 +193,34 @@ pub(crate) fn plan(seed: u64, n: usize, lists: &ListPicker) -> Plan {
                 let person = people.choose(&mut rng, list, 0.10, lists.len());
                 slots.push(Slot {
                     micros,
+                    sort_key: micros,
                     frac: Frac::NONE,
                     method: Method::Import,
+                    list,
+                    person,
+                });
+            }
+        } else if bursts {
+            let secs = random_second(&mut rng);
+            let size = rng.random_range(1..=6usize).min(remaining);
+            // About half the burst inside one millisecond, to tie at millisecond precision too.
+            let base_ms = rng.random_range(0..1_000u32);
+            for _ in 0..size {
+                let value = if rng.random_bool(0.5) {
+                    base_ms * 1_000 + rng.random_range(0..1_000u32)
+                } else {
+                    rng.random_range(0..1_000_000u32)
+                };
+                let frac = Frac { value, digits: 6 };
+                let method = Method::single(&mut rng);
+                let list = lists.pick(&mut rng);
+                let person = people.choose(&mut rng, list, 0.15, lists.len());
+                let micros = secs * 1_000_000 + frac.micros();
+                slots.push(Slot {
+                    micros,
+                    sort_key: micros,
+                    frac,
+                    method,
                     list,
                     person,
                 });
@@ -214,8 +246,10 @@ pub(crate) fn plan(seed: u64, n: usize, lists: &ListPicker) -> Plan {
             let method = Method::single(&mut rng);
             let list = lists.pick(&mut rng);
             let person = people.choose(&mut rng, list, 0.15, lists.len());
+            let micros = secs * 1_000_000 + frac.micros();
             slots.push(Slot {
-                micros: secs * 1_000_000 + frac.micros(),
+                micros,
+                sort_key: micros,
                 frac,
                 method,
                 list,
@@ -232,7 +266,8 @@ pub(crate) fn plan(seed: u64, n: usize, lists: &ListPicker) -> Plan {
     }
 }
 
-/// Plans `n` contacts signed up after `after_micros`, one second apart, all new phones.
+/// Plans `n` contacts signed up after `after_micros`, one second apart (or, as one `import`,
+/// all in the same second), all new phones.
 pub(crate) fn plan_newer(
     seed: u64,
     n: usize,
@@ -240,18 +275,60 @@ pub(crate) fn plan_newer(
     after_micros: i64,
     first_person: u64,
     salt: u64,
+    import: bool,
 ) -> Vec<Slot> {
     let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, salt, 0xd21f7));
     let base_secs = after_micros.div_euclid(1_000_000) + 1;
+    let step = i64::from(!import);
     (0..n)
         .map(|k| Slot {
-            micros: (base_secs + k as i64) * 1_000_000,
+            micros: (base_secs + step * k as i64) * 1_000_000,
+            sort_key: (base_secs + step * k as i64) * 1_000_000,
             frac: Frac::NONE,
-            method: Method::single(&mut rng),
+            method: if import {
+                Method::Import
+            } else {
+                Method::single(&mut rng)
+            },
             list: lists.pick(&mut rng),
             person: first_person + k as u64,
         })
         .collect()
+}
+
+/// Makes `tie.len` contacts, from served (newest-first) position `tie.at` of `slots` (oldest
+/// first, sorted), share the `signup_date` of the newest of them, as one import.
+pub(crate) fn make_tie(slots: &mut [Slot], tie: BigTie) {
+    let len = slots.len();
+    let first = tie.at.min(len);
+    let count = tie.len.min(len - first);
+    if count == 0 {
+        return;
+    }
+    // Served positions `first..first + count` are slots `len - first - count..len - first`.
+    let (lo, hi) = (len - first - count, len - first);
+    let newest = slots[hi - 1];
+    for slot in &mut slots[lo..hi] {
+        slot.micros = newest.micros;
+        slot.sort_key = newest.sort_key;
+        slot.frac = newest.frac;
+        slot.method = Method::Import;
+    }
+}
+
+/// Sorts `slots` (oldest first) by their signup time truncated to `precision`, contacts equal
+/// at that precision in a fixed order drawn from `seed`: the order of a listing sorted coarser
+/// than it shows.
+pub(crate) fn coarsen(slots: &mut [Slot], precision: SortPrecision, seed: u64) {
+    let unit = match precision {
+        SortPrecision::Exact => return,
+        SortPrecision::Millisecond => 1_000,
+        SortPrecision::Second => 1_000_000,
+    };
+    for slot in slots.iter_mut() {
+        slot.sort_key = slot.micros - slot.micros.rem_euclid(unit);
+    }
+    slots.sort_by_key(|s| (s.sort_key, mix(seed, s.person, u64::from(s.list) ^ 0xc0a5e)));
 }
 
 /// Who has signed up so far, to let a phone join further lists without duplicates.
@@ -1142,6 +1219,7 @@ mod tests {
             contacts: 4_000,
             lists: 3,
             money_forms,
+            ..crate::DatasetConfig::default()
         })
     }
 

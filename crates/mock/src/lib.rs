@@ -120,6 +120,22 @@
 //! requests are counted but never faulted (beyond a refused key or a suspended account) and
 //! draw nothing: adding them to a run leaves the faults its contacts requests see unchanged.
 //!
+//! # Backends that depart from the documentation
+//!
+//! Off by default, each leaving every byte of the default answers unchanged, the faults and
+//! data set options of issue 21 make the mock behave like real backends behind the same
+//! contract: contacts left out after the `LIMIT`, now and then ([`Faults::p_drop`]) or always
+//! ([`Faults::suppressed_share`]); a page-size cap that is reported, echoed or silent, changes
+//! mid-run or differs between pods ([`Faults::page_cap`]); page sizes refused with a 400
+//! ([`Faults::accepted_per_page`], [`Faults::refuse_per_page_above`]); a search index that
+//! counts and pages only its result window ([`Faults::search_window`]); Django's `get_page()`
+//! answering the last page past the end ([`Faults::past_end`]); a `total` missing, null or a
+//! string ([`Faults::total_form`]); signups with fractional seconds sorted by the second or
+//! millisecond ([`DatasetConfig::fractional_seconds`], [`DatasetConfig::sort_precision`]); a tie
+//! of thousands anywhere ([`DatasetConfig::big_tie`]); and a bulk import landing mid-run
+//! ([`DriftKind::Import`]). [`MockServer::ground_truth`] is always every contact that exists,
+//! the ones never served included.
+//!
 //! # Compression and bandwidth
 //!
 //! Off by default. With [`MockConfig::compression`] set, a `/v2/contacts` page or `/v2/lists`
@@ -155,7 +171,10 @@ mod query;
 mod server;
 mod stats;
 
-pub use config::{Damage, DatasetConfig, Drift, DriftKind, Faults, Live, MockConfig};
+pub use config::{
+    Beyond, BigTie, CapChange, CapReport, Damage, DatasetConfig, Drift, DriftKind, Faults, Live,
+    MockConfig, PageCap, PastEndAnswer, SearchWindow, SortPrecision, TotalForm,
+};
 pub use dataset::Dataset;
 pub use encode::{ContentCoding, UnknownCoding};
 pub use query::{DEFAULT_PER_PAGE, MAX_LISTS_PER_PAGE, MAX_PER_PAGE};

@@ -34,6 +34,8 @@ pub(crate) struct ContactsQuery {
     pub(crate) page: u64,
     /// Already clamped to [`MAX_PER_PAGE`].
     pub(crate) per_page: u64,
+    /// `per_page` as asked, before clamping; `None` when omitted.
+    pub(crate) asked_per_page: Option<u64>,
 }
 
 /// Decodes `application/x-www-form-urlencoded` pairs like a form-decoding server: `+` is a
@@ -125,14 +127,14 @@ pub(crate) fn parse_contacts_query(query: Option<&str>) -> Result<ContactsQuery,
         None => 1,
         Some(v) => positive(v, "page")?,
     };
-    let per_page = match first(&pairs, "per_page") {
-        None => DEFAULT_PER_PAGE,
-        Some(v) => positive(v, "per_page")?.min(MAX_PER_PAGE),
-    };
+    let asked_per_page = first(&pairs, "per_page")
+        .map(|v| positive(v, "per_page"))
+        .transpose()?;
     Ok(ContactsQuery {
         filter,
         page,
-        per_page,
+        per_page: asked_per_page.map_or(DEFAULT_PER_PAGE, |n| n.min(MAX_PER_PAGE)),
+        asked_per_page,
     })
 }
 
@@ -202,7 +204,8 @@ mod tests {
             Some(ContactsQuery {
                 filter: Filter::default(),
                 page: 1,
-                per_page: 50
+                per_page: 50,
+                asked_per_page: None,
             })
         );
     }

@@ -24,8 +24,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::config::{DriftKind, Faults, MockConfig};
-use crate::dataset::{Dataset, PastEnd, View};
+use crate::config::{DriftKind, Faults, MockConfig, PastEndAnswer, SearchWindow};
+use crate::dataset::{Dataset, Refused, View};
 use crate::encode::Encoder;
 use crate::faults::{Bend, BodyFault, Draw, FaultState, StatusFault};
 use crate::json::push_json_str;
@@ -118,6 +118,18 @@ impl Reply {
             ),
             Ok(status) => Reply::error(status, "invalid_page", "That page contains no results."),
         }
+    }
+
+    /// `400` of a search index asked for a window beyond its result window.
+    fn window_too_large(window: Option<SearchWindow>) -> Reply {
+        let max = window.map_or(0, |w| w.max_window);
+        Reply::error(
+            StatusCode::BAD_REQUEST,
+            "result_window_too_large",
+            &format!(
+                "Result window is too large, from + size must be less than or equal to: [{max}]"
+            ),
+        )
     }
 
     /// `401` for a request whose `X-Api-Key` is not the server's key.
@@ -249,6 +261,25 @@ fn error_body(code: Option<&str>, error: &str, message: Option<&str>) -> Bytes {
     Bytes::from(out)
 }
 
+/// The `400 invalid_parameter` for a `per_page` the faults refuse ([`Faults::accepted_per_page`],
+/// [`Faults::refuse_per_page_above`]); `asked` is `None` when the parameter was omitted.
+fn refused_page_size(faults: &Faults, asked: Option<u64>) -> Option<Reply> {
+    let asked = asked?;
+    if !faults.accepted_per_page.is_empty() && !faults.accepted_per_page.contains(&asked) {
+        return Some(Reply::invalid(&ParamError {
+            parameter: "per_page",
+            reason: "must be one of the accepted page sizes",
+        }));
+    }
+    match faults.refuse_per_page_above {
+        Some(max) if asked > max => Some(Reply::invalid(&ParamError {
+            parameter: "per_page",
+            reason: "exceeds the maximum page size",
+        })),
+        _ => None,
+    }
+}
+
 /// State shared by the server task, its connections and the [`MockServer`] handle.
 struct Shared {
     api_key: String,
@@ -307,6 +338,7 @@ impl Shared {
             self.change(state, |dataset| match kind {
                 DriftKind::Insert(n) => dataset.with_inserted(n),
                 DriftKind::Delete(n) => dataset.with_deleted(n),
+                DriftKind::Import(n) => dataset.with_imported(n),
             });
             lock(&self.stats).drift_events += 1;
         }
@@ -442,13 +474,14 @@ impl Shared {
         if !draw.latency.is_zero() {
             tokio::time::sleep(draw.latency).await;
         }
-        let reply = self.contacts_reply(&req, &draw, &bend);
+        let reply = self.contacts_reply(&req, n, &draw, &bend);
         let mut state = lock(&self.faults);
         self.apply_drift(&mut state, n);
         reply
     }
 
-    fn contacts_reply(&self, req: &Request<Incoming>, draw: &Draw, bend: &Bend) -> Reply {
+    /// The answer to the `n`-th contacts request (total count).
+    fn contacts_reply(&self, req: &Request<Incoming>, n: u64, draw: &Draw, bend: &Bend) -> Reply {
         if let Some(refusal) = self.refusal(req) {
             return refusal;
         }
@@ -484,20 +517,30 @@ impl Shared {
             Ok(query) => query,
             Err(err) => return Reply::invalid(&err),
         };
-        let (dataset, past_end_status, damaged) = {
+        let (dataset, faults, cap) = {
             let state = lock(&self.faults);
             let f = state.faults();
             let dataset = match f.replica_lag {
                 Some(lag) if bend.lagged => self.lagging(lag),
                 _ => self.dataset(),
             };
-            (dataset, f.past_end_status, f.damaged.clone())
+            (dataset, f.clone(), state.page_cap(n))
         };
+        if let Some(refusal) = refused_page_size(&faults, query.asked_per_page) {
+            return refusal;
+        }
         let view = View {
             shuffle: bend.shuffle,
             total_offset: bend.total_offset,
-            refuse_past_end: past_end_status.is_some(),
-            damaged: &damaged,
+            refuse_past_end: faults.past_end_status.is_some(),
+            damaged: &faults.damaged,
+            cap,
+            cap_report: faults.page_cap.map(|c| c.report).unwrap_or_default(),
+            drop: (faults.p_drop > 0.0).then(|| (bend.drop_seed, faults.p_drop.min(1.0))),
+            suppress: (faults.suppressed_share > 0.0).then_some(&faults),
+            search_window: faults.search_window,
+            past_end_last_page: faults.past_end == PastEndAnswer::LastPage,
+            total_form: faults.total_form,
         };
         let page = match dataset.page_as(
             query.filter.list_number.as_deref(),
@@ -507,7 +550,10 @@ impl Shared {
             &view,
         ) {
             Ok(page) => page,
-            Err(PastEnd) => return Reply::past_end(past_end_status.unwrap_or(404)),
+            Err(Refused::PastEnd) => {
+                return Reply::past_end(faults.past_end_status.unwrap_or(404));
+            }
+            Err(Refused::WindowTooLarge) => return Reply::window_too_large(faults.search_window),
         };
         // Compressed before the body faults, which then cut or drop the compressed bytes.
         let (mut reply, body) = self.ok_json(req, page.body);

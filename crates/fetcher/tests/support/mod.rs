@@ -8,13 +8,23 @@ use trackly_mock::{DatasetConfig, Faults, MockConfig, MockServer};
 
 /// The mock with `contacts` contacts generated from `seed`, on 3 lists, under `faults`.
 pub async fn mock(seed: u64, contacts: usize, faults: Faults) -> MockServer {
+    mock_with(dataset(seed, contacts), faults).await
+}
+
+/// The data set of [`mock`]: `contacts` contacts generated from `seed`, on 3 lists.
+pub fn dataset(seed: u64, contacts: usize) -> DatasetConfig {
+    DatasetConfig {
+        seed,
+        contacts,
+        lists: 3,
+        ..DatasetConfig::default()
+    }
+}
+
+/// The mock over the data set `dataset` under `faults`.
+pub async fn mock_with(dataset: DatasetConfig, faults: Faults) -> MockServer {
     MockServer::start(MockConfig {
-        dataset: DatasetConfig {
-            seed,
-            contacts,
-            lists: 3,
-            ..DatasetConfig::default()
-        },
+        dataset,
         faults,
         ..MockConfig::default()
     })

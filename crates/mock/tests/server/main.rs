@@ -7,6 +7,7 @@ mod dataset;
 mod drift;
 mod faults;
 mod lists;
+mod odd_apis;
 
 use bytes::Bytes;
 use reqwest::StatusCode;
@@ -16,13 +17,22 @@ use trackly_mock::{DatasetConfig, Faults, MockConfig, MockServer};
 
 /// A server over `contacts` contacts on 3 lists (seed 11).
 pub(crate) async fn start(contacts: usize, faults: Faults) -> MockServer {
-    MockServer::start(MockConfig {
-        dataset: DatasetConfig {
+    start_with(
+        DatasetConfig {
             seed: 11,
             contacts,
             lists: 3,
             ..DatasetConfig::default()
         },
+        faults,
+    )
+    .await
+}
+
+/// A server over the data set `dataset`.
+pub(crate) async fn start_with(dataset: DatasetConfig, faults: Faults) -> MockServer {
+    MockServer::start(MockConfig {
+        dataset,
         faults,
         ..MockConfig::default()
     })
