@@ -424,6 +424,12 @@ impl Proof {
         };
         self.repairs[index].in_flight = None;
         let (low, high) = (self.repairs[index].low, self.repairs[index].high);
+        // Windows of one listing that tile a run of positions hold every contact between the
+        // first and last of the run, wherever their own boundaries fall (an API that serves only
+        // a few page sizes has boundaries no single window can cross).
+        if let Some((low, high)) = tiled_claim(&reads) {
+            self.covered.add(low, high);
+        }
         let before = self.covered.gaps_within(low, high);
         let counted: usize = self.repairs[index].tallies.values().map(HashSet::len).sum();
         // Keys still open alone (more contacts share them than a window reaches across):
@@ -584,6 +590,29 @@ impl Proof {
             reason,
         }
     }
+}
+
+/// What the trusted reads of one batch prove together when they report one total and their
+/// windows tile a run of positions without a hole: the claim of one read spanning the run.
+fn tiled_claim(reads: &[Observed]) -> Option<(i64, i64)> {
+    let mut tiles: Vec<&Observed> = reads.iter().filter(|s| s.trusted).collect();
+    let total = tiles.first()?.total;
+    if tiles.len() < 2 || total.is_none() || tiles.iter().any(|s| s.total != total) {
+        return None;
+    }
+    tiles.sort_by_key(|s| s.offset);
+    let mut end = tiles[0].offset;
+    for tile in &tiles {
+        if tile.offset > end || tile.len as usize != tile.keys.len() {
+            // A hole, or contacts without a readable key whose place is unknown.
+            return None;
+        }
+        end = end.max(tile.offset + tile.len);
+    }
+    let first = tiles.first()?;
+    let last = tiles.iter().max_by_key(|s| s.offset + s.len)?;
+    let keys = [first.first_key()?, last.last_key()?];
+    claim(&keys, first.offset == 0, last.to_end)
 }
 
 /// A range of keys (whole seconds) for a message.
