@@ -404,3 +404,215 @@ fn deep_nesting_in_values_is_kept() {
     check_records(&[contact.clone().into_bytes()]);
     check_page(&page_text(&[contact.into_bytes()], false));
 }
+
+/// Draws the inputs of the golden corpus (`tests/fixtures/golden/*.pages.ndjson`) from the
+/// strategies above with a fixed seed, and checks every page against the oracle before writing
+/// it: what this module proved, frozen. Run once, when the oracle was retired:
+/// `cargo test -p trackly-contacts --lib freeze_golden_inputs -- --ignored`.
+#[test]
+#[ignore]
+fn freeze_golden_inputs() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[23; 32]),
+    );
+    let mut draw = |s: &dyn Fn(&mut TestRunner) -> Vec<u8>| s(&mut runner);
+    let write = |set: &str, pages: Vec<(String, Vec<u8>)>| {
+        let mut text = String::new();
+        for (name, body) in pages {
+            check_page(&body);
+            let line = match std::str::from_utf8(&body) {
+                Ok(s) => json!({"name": name, "body": s}),
+                Err(_) => json!({"name": name, "body_bytes": body}),
+            };
+            text.push_str(&line.to_string());
+            text.push('\n');
+        }
+        std::fs::write(dir.join(format!("{set}.pages.ndjson")), text).unwrap();
+    };
+    fn sample<S: Strategy>(s: &S, runner: &mut TestRunner) -> S::Value {
+        s.new_tree(runner).unwrap().current()
+    }
+
+    // Every documented field with every token the differential module fed it.
+    let tokens: Vec<String> = [
+        "null",
+        "true",
+        "false",
+        "0",
+        "-1",
+        "\"\"",
+        "\"x\"",
+        "\"+14155550000\"",
+        "\"2025-03-15T14:30:00\"",
+        "\"2025-03-15 14:30:00.5\"",
+        "\"2024-02-29T23:59:59.999999Z\"",
+        "\"2024-13-01T00:00:00\"",
+        "\"2025-03-15T14:30:00.1234567\"",
+        "\"2025-03-15T14:30:00+02:00\"",
+        "\"12.3456\"",
+        "12.3456",
+        "0.00005",
+        "47.5000000000001",
+        "{\"a\":[1, 2]}",
+        "[]",
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        "-0",
+        "1e400",
+        "-1e400",
+        "0e999",
+        "1.0",
+        "1e3",
+        "01",
+        "1.",
+        ".5",
+        "-",
+        "+1",
+        "tru",
+        "nul",
+        "\"\\ud800\"",
+        "\"\\udc00x\"",
+        "\"\\ud83d\\ude00\"",
+        "\"a\\u0000b\"",
+        "\"\u{1}\"",
+        "\"\\x\"",
+        "\"47.50\"",
+        "\"1e2\"",
+        "\" 47.5\"",
+        "99999999999999.99995",
+        "0.00015",
+        "9223372036854775807",
+        "9223372036854775808",
+        "-9223372036854775808",
+        "[1,]",
+        "{\"a\":1,\"a\":2}",
+        "{\"a\" 1}",
+        "[[[[[[[[[[]]]]]]]]]]",
+        "{}",
+        "\"\\u00e9\"",
+        "\"x\ty\"",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let base = r#""phone_number":"+14155559876","list_number":"+18005551234""#;
+    let mut pages = Vec::new();
+    for field in FIELDS.iter().map(|f| f.name).chain(["undocumented"]) {
+        let contacts: Vec<Vec<u8>> = tokens
+            .iter()
+            .map(|t| {
+                if field == "phone_number" || field == "list_number" {
+                    let other = if field == "phone_number" {
+                        "list_number"
+                    } else {
+                        "phone_number"
+                    };
+                    format!(r#"{{"{field}":{t},"{other}":"+1"}}"#).into_bytes()
+                } else {
+                    format!(r#"{{{base},"{field}":{t}}}"#).into_bytes()
+                }
+            })
+            .collect();
+        pages.push((format!("field-{field}"), page_text(&contacts, false)));
+    }
+    write("fields", pages);
+
+    let mut pages = Vec::new();
+    for i in 0..96 {
+        let contacts = draw(&|r| {
+            let c = sample(&prop::collection::vec(contact_text(), 0..6), r);
+            page_text(&c, sample(&any::<bool>(), r))
+        });
+        pages.push((format!("records-{i:03}"), contacts));
+    }
+    write("records", pages);
+
+    let mut pages = Vec::new();
+    for i in 0..48 {
+        let body = draw(&|r| {
+            let records = sample(
+                &prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 0..4),
+                r,
+            );
+            page_text(&records, false)
+        });
+        pages.push((format!("bytes-{i:03}"), body));
+    }
+    write("arbitrary-bytes", pages);
+
+    let mut pages = Vec::new();
+    for i in 0..64 {
+        let body = draw(&|r| {
+            let seed = sample(&(1u64..1000), r);
+            let d = sample(&damage(), r);
+            let contacts = mock_contacts(seed, 2);
+            let records = vec![
+                apply(contacts[0].clone().into_bytes(), &d),
+                contacts[1].clone().into_bytes(),
+            ];
+            page_text(&records, false)
+        });
+        pages.push((format!("damaged-record-{i:03}"), body));
+    }
+    for i in 0..64 {
+        let body = draw(&|r| {
+            let seed = sample(&(1u64..1000), r);
+            let damages = sample(&prop::collection::vec(damage(), 1..3), r);
+            let cut = sample(&any::<Option<prop::sample::Index>>(), r);
+            let contacts: Vec<Vec<u8>> = mock_contacts(seed, 4)
+                .into_iter()
+                .map(String::into_bytes)
+                .collect();
+            let mut body = page_text(&contacts, seed % 2 == 0);
+            for d in &damages {
+                body = apply(body, d);
+            }
+            if let Some(cut) = cut {
+                body.truncate(cut.index(body.len() + 1));
+            }
+            body
+        });
+        pages.push((format!("damaged-page-{i:03}"), body));
+    }
+    write("damaged", pages);
+
+    let mut pages = Vec::new();
+    for i in 0..32 {
+        let (a, b) = (
+            draw(&|r| sample(&json_value(), r).to_string().into_bytes()),
+            draw(&|r| {
+                let contacts = sample(&prop::collection::vec(json_value(), 0..4), r);
+                json!({"contacts": contacts, "pagination": {"page": 1, "per_page": 1, "total": 0, "total_pages": 0}})
+                    .to_string()
+                    .into_bytes()
+            }),
+        );
+        pages.push((format!("shape-value-{i:03}"), a));
+        pages.push((format!("shape-contacts-{i:03}"), b));
+    }
+    write("shapes", pages);
+
+    let mut pages = Vec::new();
+    for seed in 1..=4 {
+        let contacts: Vec<Vec<u8>> = mock_contacts(seed, 12)
+            .into_iter()
+            .map(String::into_bytes)
+            .collect();
+        pages.push((format!("mock-{seed}"), page_text(&contacts, false)));
+    }
+    let deep = "[".repeat(300) + &"]".repeat(300);
+    let contact = format!(
+        r#"{{"phone_number":"+1","list_number":"+2","custom_fields":{{"d":{deep}}},"x":{deep}}}"#
+    );
+    pages.push((
+        "deep-nesting".to_owned(),
+        page_text(&[contact.into_bytes()], false),
+    ));
+    write("mock", pages);
+}
