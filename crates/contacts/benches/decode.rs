@@ -1,7 +1,7 @@
 //! Decoding a page of 1000 realistic contacts into Arrow, against the floor of merely parsing the
 //! same bytes with serde_json into `IgnoredAny`: `decode_page` (the single pass over the whole
-//! body: envelope, keys, columns), `body_to_batches` (that plus cutting batches with lineage, as
-//! the pipeline does) and `contact_decoder_raw` (contact by contact, from each one's JSON text).
+//! body: envelope, keys, columns) and `body_to_batches` (that plus cutting batches with lineage,
+//! as the pipeline does).
 //!
 //! `cargo bench -p trackly-contacts --bench decode`
 #![allow(missing_docs, clippy::unwrap_used)]
@@ -48,19 +48,6 @@ fn decode(c: &mut Criterion) {
                 let page = decode_page(1, 1, black_box(&body)).unwrap();
                 assert_eq!(page.rows().num_rows(), CONTACTS as usize);
                 black_box(page)
-            })
-        });
-        group.bench_function(format!("contact_decoder_raw/{unit}"), |b| {
-            // Contact by contact, from the JSON text of each (the standalone path).
-            let options = DecoderOptions::new("bench-run", started)
-                .with_batch_size(CONTACTS as usize)
-                .with_on_invalid(InvalidPolicy::Fail);
-            let mut decoder = ContactDecoder::new(options).unwrap();
-            b.iter(|| {
-                decoder
-                    .decode_raw(1, black_box(&page).raw_contacts())
-                    .unwrap();
-                black_box(decoder.flush().unwrap())
             })
         });
         group.bench_function(format!("body_to_batches/{unit}"), |b| {

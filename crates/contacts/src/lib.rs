@@ -77,14 +77,6 @@
 
 mod columns;
 mod contacts_page;
-#[cfg(test)]
-mod differential;
-#[cfg(test)]
-#[path = "../tests/support/mod.rs"]
-mod differential_support;
-// The fixtures above name this crate as its integration tests do.
-#[cfg(test)]
-extern crate self as trackly_contacts;
 pub mod decode;
 mod error;
 pub mod fields;

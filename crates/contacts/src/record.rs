@@ -19,8 +19,6 @@ use crate::schema::col;
 /// What one valid contact told besides its columns.
 #[derive(Debug, Default)]
 pub(crate) struct Found {
-    /// The last top-level key read (trailing text after the object is blamed on it).
-    last: Option<Key>,
     /// Bit `i` set when documented field `i` was present.
     pub(crate) seen: u32,
     /// `signup_date` as the paging run reads it ([`signup_micros`]).
@@ -145,7 +143,6 @@ pub(crate) fn object(
             return Err(syntax(c, &at, c.unexpected(), s));
         }
     }
-    found.last = at;
     for (i, column) in cols.fields.iter_mut().enumerate() {
         if found.seen & (1 << i) == 0 {
             column.push_null();
@@ -158,11 +155,6 @@ pub(crate) fn object(
         cols.extra.push_null();
     }
     Ok(found)
-}
-
-/// Text after a whole object where there should be none (a standalone contact).
-pub(crate) fn trailing(c: &Cursor<'_>, found: &Found, s: &mut Scratch) -> Problem {
-    syntax(c, &found.last, c.unexpected(), s)
 }
 
 /// After a whole object was read: the required fields.

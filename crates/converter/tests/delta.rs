@@ -17,7 +17,7 @@ use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use trackly_contacts::{ContactDecoder, DecoderOptions};
+use trackly_contacts::{ContactDecoder, DecoderOptions, Page, Pagination};
 use trackly_converter::{OutputLocation, ParquetSink, SinkOptions, TableFormat, WriterOptions};
 
 fn env_or(name: &str, default: &str) -> String {
@@ -59,9 +59,14 @@ fn batches(run_id: &str, rows: u64) -> Vec<arrow_array::RecordBatch> {
             )
         })
         .collect();
-    decoder
-        .decode_raw(1, records.iter().map(|r| r.as_bytes()))
-        .unwrap();
+    let pagination = Pagination {
+        page: 1,
+        per_page: rows,
+        total: rows,
+        total_pages: 1,
+    };
+    let page = Page::from_raw_contacts(1, pagination, records.iter().map(|r| r.as_bytes()));
+    decoder.decode_page(&page).unwrap();
     std::iter::from_fn(|| decoder.flush().unwrap()).collect()
 }
 

@@ -14,7 +14,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use trackly_contacts::{ContactDecoder, DecoderOptions};
+use trackly_contacts::{ContactDecoder, DecoderOptions, Page, Pagination};
 use trackly_converter::{Compression, OutputLocation, ParquetSink, SinkOptions, WriterOptions};
 
 struct Server {
@@ -70,9 +70,14 @@ fn big_batches(run_id: &str, rows: u64) -> Vec<arrow_array::RecordBatch> {
             )
         })
         .collect();
-    decoder
-        .decode_raw(1, records.iter().map(|r| r.as_bytes()))
-        .unwrap();
+    let pagination = Pagination {
+        page: 1,
+        per_page: rows,
+        total: rows,
+        total_pages: 1,
+    };
+    let page = Page::from_raw_contacts(1, pagination, records.iter().map(|r| r.as_bytes()));
+    decoder.decode_page(&page).unwrap();
     std::iter::from_fn(|| decoder.flush().unwrap()).collect()
 }
 

@@ -368,8 +368,8 @@ async fn quarantined_rejects_are_published_as_ndjson() {
     let good = support::contacts(1, 0, 3);
     let bad =
         r#"{"phone_number":"+14155550000","list_number":"+18005551234","revenue_total":"1,23"}"#;
-    let records: Vec<&[u8]> = vec![good[0].as_bytes(), bad.as_bytes(), good[1].as_bytes()];
-    decoder.decode_raw(4, records).unwrap();
+    let records = [good[0].clone(), bad.to_owned(), good[1].clone()];
+    decoder.decode_page(&support::page(4, &records)).unwrap();
 
     let location = OutputLocation::parse(dir.path().to_str().unwrap()).unwrap();
     let mut sink = ParquetSink::create(location, options("run-q", WriterOptions::default()))

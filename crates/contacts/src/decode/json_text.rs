@@ -37,74 +37,6 @@ fn is_json_whitespace(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
-/// Appends the unescaped content of a JSON string literal (`inner`: the text between the
-/// quotes, already validated by serde_json). Returns `false` on an escape JSON does not allow.
-#[cfg(test)]
-pub(crate) fn push_unescaped(inner: &str, out: &mut String) -> bool {
-    let bytes = inner.as_bytes();
-    // `contains` on bytes is memchr: the common no-escape case is one fast scan and a copy.
-    if !bytes.contains(&b'\\') {
-        out.push_str(inner);
-        return true;
-    }
-    let mut start = 0;
-    let mut i = 0;
-    while let Some(offset) = bytes[i..].iter().position(|&b| b == b'\\') {
-        let at = i + offset;
-        out.push_str(&inner[start..at]);
-        let Some(&kind) = bytes.get(at + 1) else {
-            return false;
-        };
-        i = at + 2;
-        let simple = match kind {
-            b'"' => '"',
-            b'\\' => '\\',
-            b'/' => '/',
-            b'b' => '\u{8}',
-            b'f' => '\u{c}',
-            b'n' => '\n',
-            b'r' => '\r',
-            b't' => '\t',
-            b'u' => {
-                let Some(high) = hex4(bytes, i) else {
-                    return false;
-                };
-                i += 4;
-                let code = if (0xD800..0xDC00).contains(&high) {
-                    // A high surrogate must be followed by `\uDC00`–`\uDFFF`.
-                    match (bytes.get(i), bytes.get(i + 1), hex4(bytes, i + 2)) {
-                        (Some(b'\\'), Some(b'u'), Some(low)) if (0xDC00..0xE000).contains(&low) => {
-                            i += 6;
-                            0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
-                        }
-                        _ => return false,
-                    }
-                } else {
-                    high
-                };
-                match char::from_u32(code) {
-                    Some(c) => c,
-                    None => return false,
-                }
-            }
-            _ => return false,
-        };
-        out.push(simple);
-        start = i;
-    }
-    out.push_str(&inner[start..]);
-    true
-}
-
-#[cfg(test)]
-fn hex4(bytes: &[u8], at: usize) -> Option<u32> {
-    let digits = bytes.get(at..at + 4)?;
-    digits.iter().try_fold(0u32, |acc, &b| {
-        let d = (b as char).to_digit(16)?;
-        Some(acc * 16 + d)
-    })
-}
-
 /// Appends `s` as a JSON string literal (quotes included).
 pub(crate) fn push_json_string(s: &str, out: &mut String) {
     out.push('"');
@@ -164,28 +96,6 @@ mod tests {
         );
         assert_eq!(compact(r#"[ "\\", " " ]"#), r#"["\\"," "]"#);
         assert_eq!(compact(r#"{"k":"\u00e9 é"}"#), r#"{"k":"\u00e9 é"}"#);
-    }
-
-    #[test]
-    fn unescaping_matches_serde_json() {
-        for literal in [
-            r#""plain""#,
-            r#""a\"b\\c\/d\b\f\n\r\t""#,
-            r#""\u00e9\u20AC \ud83d\ude00 é😀""#,
-            r#""""#,
-            r#""\\\\""#,
-        ] {
-            let expected: String = serde_json::from_str(literal).unwrap();
-            let mut out = String::from("x");
-            assert!(
-                push_unescaped(&literal[1..literal.len() - 1], &mut out),
-                "{literal}"
-            );
-            assert_eq!(out, format!("x{expected}"), "{literal}");
-        }
-        for bad in [r"\", r"\x", r"\u12", r"\ud83d", r"\ud83d\u0041"] {
-            assert!(!push_unescaped(bad, &mut String::new()), "{bad}");
-        }
     }
 
     #[test]

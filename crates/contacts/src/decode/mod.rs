@@ -1,29 +1,31 @@
 //! Contacts as JSON text → Arrow [`RecordBatch`]es of [`contacts_schema`], push-style.
 //!
-//! [`ContactDecoder`] reads each contact object once with the crate's byte scanner (the same one
-//! [`decode_page`](crate::decode_page) runs over a whole page): every value is read from the
-//! exact JSON text the API sent, interpreted for its column and written straight into column
-//! buffers; a record that turns out invalid is taken back from them, so a rejected record never
-//! leaves a half-written row.
+//! [`decode_page`](crate::decode_page) is the one way bytes become columns: it reads a page's
+//! body once with the crate's byte scanner, every value from the exact JSON text the API sent,
+//! interpreted for its column and written straight into column buffers (a contact that turns
+//! out invalid is taken back from them, so a rejected contact never leaves a half-written
+//! row). [`ContactDecoder`] then cuts the rows the run keeps into batches and applies the
+//! invalid-record policy.
 //!
 //! ```
+//! use bytes::Bytes;
 //! use chrono::{TimeZone, Utc};
-//! use trackly_contacts::{ContactDecoder, DecoderOptions, InvalidPolicy};
+//! use trackly_contacts::{ContactDecoder, DecoderOptions, InvalidPolicy, Page};
 //!
 //! let started = Utc.with_ymd_and_hms(2025, 4, 2, 3, 0, 0).unwrap();
 //! let mut decoder = ContactDecoder::new(
 //!     DecoderOptions::new("run-1", started).with_on_invalid(InvalidPolicy::Quarantine),
 //! )?;
-//! let contacts: [&[u8]; 2] = [
-//!     br#"{"phone_number":"+14155559876","list_number":"+18005551234","revenue_total":47.50}"#,
-//!     br#"{"phone_number":"+14155550000","list_number":"+18005551234","send_count":"12"}"#,
-//! ];
-//! decoder.decode_raw(1, contacts)?;
+//! let page = Page::parse(1, 1, Bytes::from_static(br#"{"contacts": [
+//!     {"phone_number":"+14155559876","list_number":"+18005551234","revenue_total":47.50},
+//!     {"phone_number":"+14155550000","list_number":"+18005551234","send_count":"12"}
+//! ], "pagination": {"page": 1, "per_page": 2, "total": 2, "total_pages": 1}}"#))?;
+//! decoder.decode_page(&page)?;
 //! let batch = decoder.flush()?.expect("one row buffered");
 //! assert_eq!(batch.num_rows(), 1);
 //! let rejects = decoder.take_rejects();
 //! assert_eq!(rejects[0].field, "send_count");
-//! # Ok::<(), trackly_contacts::DecodeError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # How values are read
@@ -76,23 +78,19 @@
 //! Under [`InvalidPolicy::Fail`] the first invalid record stops `decode_page` with
 //! [`DecodeError::InvalidRecord`] (page, 0-based index, field, value cut to ~200 characters,
 //! reason); the records of that page before it stay buffered, the invalid one is not appended
-//! at all. For [`decode_page`](ContactDecoder::decode_page) the index is the contact's position
-//! in the body as the API sent it (contacts de-duplication dropped still count); for
-//! [`decode_raw`](ContactDecoder::decode_raw), its position among the contacts given. Under [`InvalidPolicy::Quarantine`] it is kept as a [`Reject`] and decoding
-//! goes on.
+//! at all. The index is the contact's position in the body as the API sent it (contacts
+//! de-duplication dropped still count). Under [`InvalidPolicy::Quarantine`] it is kept as a
+//! [`Reject`] and decoding goes on.
 //!
 //! # Memory usage
 //!
 //! The decoder holds at most one partial batch (`batch_size` rows in column buffers, about the
 //! size of the decoded JSON) plus the full batches not yet taken with `next_batch`/`flush`, and
 //! the rejects not yet taken with [`ContactDecoder::take_rejects`] (each keeps its record's raw
-//! text: take them after every page). Per-record scratch buffers are reused, so steady-state
-//! decoding does not allocate per row except for strings that contain escapes.
+//! text: take them after every page).
 
 pub(crate) mod decimal;
 pub(crate) mod json_text;
-#[cfg(test)]
-pub(crate) mod oracle;
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -105,11 +103,7 @@ use arrow_select::coalesce::BatchCoalescer;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::columns::Columns;
-use crate::contacts_page::{Shown, describe};
 use crate::error::{DecodeError, Result};
-use crate::record::{self, Found, Problem, Scratch, quote, text_at};
-use crate::scan::Cursor;
 use crate::schema::{contacts_schema, lineage_columns, page_schema};
 
 /// Rows per batch unless told otherwise (the arrow-json default).
@@ -187,9 +181,7 @@ pub struct ContactDecoder {
     extracted_at: i64,
     run_id: String,
     on_invalid: InvalidPolicy,
-    /// Rows of standalone contacts ([`decode_raw`](Self::decode_raw)) not yet handed on.
-    columns: Columns,
-    /// Cuts rows, from pages or from `columns`, into `batch_size`-row batches.
+    /// Cuts the rows of pages into `batch_size`-row batches.
     coalescer: BatchCoalescer,
     ready: VecDeque<RecordBatch>,
     rejects: Vec<Reject>,
@@ -197,7 +189,6 @@ pub struct ContactDecoder {
     rejected: u64,
     unknown_fields: u64,
     rounded_values: u64,
-    scratch: Scratch,
 }
 
 impl fmt::Debug for ContactDecoder {
@@ -216,13 +207,6 @@ impl fmt::Debug for ContactDecoder {
     }
 }
 
-/// An invalid record's field, value and reason, before the page and index are attached.
-struct Invalid {
-    field: String,
-    value: String,
-    reason: String,
-}
-
 impl ContactDecoder {
     /// Creates a decoder; fails if `batch_size` is 0.
     pub fn new(options: DecoderOptions) -> Result<Self> {
@@ -238,7 +222,6 @@ impl ContactDecoder {
             extracted_at: options.extracted_at.timestamp_micros(),
             run_id: options.run_id,
             on_invalid: options.on_invalid,
-            columns: Columns::new(options.batch_size.min(1024)),
             coalescer: BatchCoalescer::new(page_schema(), options.batch_size),
             ready: VecDeque::new(),
             rejects: Vec::new(),
@@ -246,7 +229,6 @@ impl ContactDecoder {
             rejected: 0,
             unknown_fields: 0,
             rounded_values: 0,
-            scratch: Scratch::default(),
         })
     }
 
@@ -340,64 +322,6 @@ impl ContactDecoder {
         Ok(())
     }
 
-    /// Moves the standalone contacts decoded so far to the coalescer.
-    fn hand_on_columns(&mut self) -> Result<()> {
-        if self.columns.rows() == 0 {
-            return Ok(());
-        }
-        let arrow = |context| move |source| DecodeError::Arrow { context, source };
-        let columns = self.columns.finish().map_err(arrow("building a batch"))?;
-        let rows =
-            RecordBatch::try_new(page_schema(), columns).map_err(arrow("assembling rows"))?;
-        self.push_rows(rows, None)
-    }
-
-    /// Decodes contact objects given as JSON text, numbering them from 0 within `page`.
-    pub fn decode_raw<'a>(
-        &mut self,
-        page: u64,
-        contacts: impl IntoIterator<Item = &'a [u8]>,
-    ) -> Result<()> {
-        for (index, raw) in contacts.into_iter().enumerate() {
-            match self.decode_one(raw) {
-                Ok(found) => {
-                    self.columns.commit();
-                    self.rows += 1;
-                    self.unknown_fields += u64::from(found.unknown_fields);
-                    self.rounded_values += u64::from(found.rounded);
-                    if self.columns.rows() >= self.batch_size {
-                        self.hand_on_columns()?;
-                    }
-                }
-                Err(invalid) => {
-                    self.columns.rollback();
-                    self.rejected += 1;
-                    match self.on_invalid {
-                        InvalidPolicy::Fail => {
-                            self.hand_on_columns()?;
-                            return Err(DecodeError::InvalidRecord {
-                                page,
-                                index,
-                                field: invalid.field,
-                                value: invalid.value,
-                                reason: invalid.reason,
-                            });
-                        }
-                        InvalidPolicy::Quarantine => self.rejects.push(Reject {
-                            page,
-                            index,
-                            field: invalid.field,
-                            value: invalid.value,
-                            reason: invalid.reason,
-                            raw: String::from_utf8_lossy(raw).into_owned(),
-                        }),
-                    }
-                }
-            }
-        }
-        self.hand_on_columns()
-    }
-
     /// Whether a full batch is waiting.
     pub fn has_batch(&self) -> bool {
         !self.ready.is_empty()
@@ -414,7 +338,6 @@ impl ContactDecoder {
         if let Some(batch) = self.ready.pop_front() {
             return Ok(Some(batch));
         }
-        self.hand_on_columns()?;
         self.coalescer
             .finish_buffered_batch()
             .map_err(|source| DecodeError::Arrow {
@@ -463,50 +386,7 @@ impl ContactDecoder {
 
     /// Rows buffered and not yet cut into a batch.
     pub fn buffered_rows(&self) -> usize {
-        self.columns.rows() + self.coalescer.get_buffered_rows()
-    }
-
-    /// Reads one standalone contact into the row under construction.
-    fn decode_one(&mut self, raw: &[u8]) -> Result<Found, Invalid> {
-        if let Err(e) = std::str::from_utf8(raw) {
-            return Err(Invalid {
-                field: "(record)".to_owned(),
-                value: quote(raw),
-                reason: format!("is not valid UTF-8: {e}"),
-            });
-        }
-        let mut c = Cursor::new(raw, 0);
-        c.ws();
-        if c.peek() != Some(b'{') {
-            return Err(self.invalid(
-                raw,
-                Problem::Malformed(Cow::Borrowed(
-                    "is not a valid contact object: not an object",
-                )),
-            ));
-        }
-        let found =
-            record::object(&mut c, &mut self.columns, &mut self.scratch).and_then(|found| {
-                c.ws();
-                if c.i < raw.len() {
-                    return Err(record::trailing(&c, &found, &mut self.scratch));
-                }
-                record::required(&found, &self.columns).map(|()| found)
-            });
-        found.map_err(|problem| self.invalid(raw, problem))
-    }
-
-    fn invalid(&mut self, raw: &[u8], problem: Problem) -> Invalid {
-        let described = describe(raw, 0, problem, &mut self.scratch);
-        Invalid {
-            field: described.field,
-            value: match described.value {
-                Shown::Text(value) => value,
-                Shown::At(at) => text_at(raw, at),
-                Shown::Whole => quote(raw),
-            },
-            reason: described.reason,
-        }
+        self.coalescer.get_buffered_rows()
     }
 
     fn with_lineage(&self, rows: RecordBatch) -> Result<RecordBatch> {
