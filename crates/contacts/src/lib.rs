@@ -21,7 +21,7 @@
 //!   scanner's dispatch and the column buffers are derived from.
 //! - [`decode_page`]: one `GET /v2/contacts` answer decoded in a single pass over its bytes into
 //!   a [`ContactsPage`]: its [`Pagination`], every contact's key, the valid contacts as Arrow
-//!   columns of [`page_schema`], and the [`Invalid`] ones with field, value and reason. A body
+//!   columns of [`page_schema`], and the invalid ones as [`Reject`]s (field, value, reason). A body
 //!   that is not the documented envelope is an [`EnvelopeError`].
 //! - [`page`]: [`Page`], that decoded answer as the fetcher delivers it: plus a keep mask (its
 //!   de-duplication), its frontier, and the JSON text of each contact for callers who want it
@@ -77,22 +77,27 @@
 
 mod columns;
 mod contacts_page;
+mod decimal;
 pub mod decode;
+mod envelope;
 mod error;
 pub mod fields;
+mod json_text;
 pub mod key;
 pub mod lists;
 pub mod page;
 mod record;
+mod reject;
 mod scan;
 pub mod schema;
+mod timestamp;
 
-pub use contacts_page::{ContactsPage, EnvelopeError, Invalid, NO_ROW, decode_page};
-pub use decode::{
-    ContactDecoder, DEFAULT_BATCH_SIZE, DecodeStats, DecoderOptions, InvalidPolicy, Reject,
-};
+pub use contacts_page::{ContactsPage, NO_ROW, decode_page};
+pub use decode::{ContactDecoder, DEFAULT_BATCH_SIZE, DecodeStats, DecoderOptions, InvalidPolicy};
+pub use envelope::EnvelopeError;
 pub use error::DecodeError;
-pub use key::{naive_seconds_micros, signup_micros};
-pub use lists::{ListDecoder, ListReject, ListsPage, lists_schema};
+pub use lists::{ListDecoder, ListsPage, lists_schema};
 pub use page::{Contact, Frontier, Page, Pagination};
+pub use reject::{ListReject, Reject};
 pub use schema::{contacts_schema, duckdb_ddl, page_schema, spark_ddl};
+pub use timestamp::{naive_seconds_micros, signup_micros};

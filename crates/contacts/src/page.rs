@@ -9,20 +9,11 @@ use arrow_array::RecordBatch;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::contacts_page::{ContactsPage, EnvelopeError, Invalid, NO_ROW, decode_page};
+use crate::contacts_page::{ContactsPage, NO_ROW, decode_page};
+use crate::envelope::EnvelopeError;
+pub use crate::envelope::Pagination;
 use crate::key::Identity;
-/// The `pagination` block of a response, exactly as the API reported it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Pagination {
-    /// The page this response is for (1-based).
-    pub page: u64,
-    /// Contacts per page.
-    pub per_page: u64,
-    /// Contacts matching the query when the page was served.
-    pub total: u64,
-    /// `ceil(total / per_page)` when the page was served.
-    pub total_pages: u64,
-}
+use crate::reject::Reject;
 
 /// How far a run's delivery is proven: every contact present for the whole run with a
 /// `signup_date` above [`signup_date`](Self::signup_date) has been delivered, and that key is
@@ -210,9 +201,9 @@ impl Page {
         flags
     }
 
-    /// The invalid contacts the run keeps, in body order ([`Invalid::index`] is the position
+    /// The invalid contacts the run keeps, in body order ([`Reject::index`] is the position
     /// in the body as sent).
-    pub fn kept_invalid(&self) -> impl Iterator<Item = &Invalid> + '_ {
+    pub fn kept_invalid(&self) -> impl Iterator<Item = &Reject> + '_ {
         self.decoded.invalid().iter().filter(|i| self.keep[i.index])
     }
 

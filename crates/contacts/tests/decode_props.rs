@@ -86,9 +86,9 @@ fn check(records: &[Vec<u8>]) {
     let mut fail = decoder(InvalidPolicy::Fail);
     match fail.decode_page(&page) {
         Ok(()) => assert_eq!(fail.rows(), contacts as u64),
-        Err(DecodeError::InvalidRecord { page, index, .. }) => {
-            assert_eq!(page, 1);
-            assert!(index < contacts);
+        Err(DecodeError::InvalidRecord(reject)) => {
+            assert_eq!(reject.page, 1);
+            assert!(reject.index < contacts);
         }
         Err(other) => panic!("unexpected error: {other}"),
     }

@@ -89,10 +89,6 @@
 //! the rejects not yet taken with [`ContactDecoder::take_rejects`] (each keeps its record's raw
 //! text: take them after every page).
 
-pub(crate) mod decimal;
-pub(crate) mod json_text;
-
-use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
 
@@ -104,6 +100,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::error::{DecodeError, Result};
+pub use crate::reject::Reject;
 use crate::schema::{contacts_schema, lineage_columns, page_schema};
 
 /// Rows per batch unless told otherwise (the arrow-json default).
@@ -155,23 +152,6 @@ impl DecoderOptions {
         self.on_invalid = on_invalid;
         self
     }
-}
-
-/// A contact set aside under [`InvalidPolicy::Quarantine`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Reject {
-    /// The page it came in.
-    pub page: u64,
-    /// Its 0-based position in that page's body, as sent (see the module docs, Invalid records).
-    pub index: usize,
-    /// The offending field (`(record)` when the object itself is malformed).
-    pub field: String,
-    /// The offending value's JSON text, cut to about 200 characters.
-    pub value: String,
-    /// What is wrong with it.
-    pub reason: String,
-    /// The whole contact as the API sent it (invalid UTF-8 replaced).
-    pub raw: String,
 }
 
 /// Decodes contact objects into batches of [`contacts_schema`]; see the [module docs](self).
@@ -255,11 +235,7 @@ impl ContactDecoder {
                 }
                 InvalidPolicy::Quarantine => self.rejects.push(Reject {
                     page: page.number(),
-                    index: invalid.index,
-                    field: invalid.field.clone(),
-                    value: invalid.value.clone(),
-                    reason: invalid.reason.clone(),
-                    raw: invalid.raw.clone(),
+                    ..invalid.clone()
                 }),
             }
         }
@@ -288,13 +264,10 @@ impl ContactDecoder {
             self.push_rows(decoded.rows().clone(), Some(mask))?;
         }
         match stop {
-            Some(invalid) => Err(DecodeError::InvalidRecord {
+            Some(invalid) => Err(DecodeError::InvalidRecord(Box::new(Reject {
                 page: page.number(),
-                index: invalid.index,
-                field: invalid.field.clone(),
-                value: invalid.value.clone(),
-                reason: invalid.reason.clone(),
-            }),
+                ..invalid.clone()
+            }))),
             None => Ok(()),
         }
     }
@@ -419,22 +392,6 @@ pub struct DecodeStats {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
-}
-
-/// ISO-8601 text → microseconds since the epoch, UTC when no offset is given.
-pub(crate) fn parse_timestamp_micros(s: &str) -> Result<i64, Cow<'static, str>> {
-    // The API's usual form, `YYYY-MM-DDTHH:MM:SS`, without the general parser.
-    if let Some(micros) = crate::key::naive_seconds_micros(s.as_bytes()) {
-        return Ok(micros);
-    }
-    let parsed = arrow_cast::parse::string_to_datetime(&Utc, s)
-        .map_err(|_| Cow::Borrowed("is not an ISO-8601 timestamp"))?;
-    if parsed.timestamp_subsec_nanos() % 1_000 != 0 {
-        return Err(Cow::Borrowed(
-            "has sub-microsecond precision, which would be lost",
-        ));
-    }
-    Ok(parsed.timestamp_micros())
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@ use arrow_array::{Array, MapArray};
 use chrono::TimeZone;
 
 use super::*;
-use crate::key::naive_seconds_micros;
 use crate::schema::col;
+use crate::timestamp::naive_seconds_micros;
 
 const BASE: &str = r#""phone_number":"+14155559876","list_number":"+18005551234""#;
 
@@ -62,16 +62,17 @@ fn invalid(extra: &str) -> (String, String, String) {
     let mut d = decoder(InvalidPolicy::Fail);
     let good = format!("{{{BASE}}}");
     let err = push_contacts(&mut d, 3, [good.as_bytes(), json.as_bytes()]).expect_err(&json);
-    let DecodeError::InvalidRecord {
+    let DecodeError::InvalidRecord(reject) = err else {
+        panic!("{json}: unexpected {err}");
+    };
+    let Reject {
         page,
         index,
         field,
         value,
         reason,
-    } = err
-    else {
-        panic!("{json}: unexpected {err}");
-    };
+        ..
+    } = *reject;
     assert_eq!((page, index), (3, 1));
     assert_eq!(d.rows(), 1, "only the valid record is kept");
     assert_eq!(d.flush().unwrap().unwrap().num_rows(), 1);
@@ -620,15 +621,15 @@ fn required_fields_missing_or_null_are_invalid() {
     ] {
         let mut d = decoder(InvalidPolicy::Fail);
         let err = push_contacts(&mut d, 2, [json.as_bytes()]).unwrap_err();
-        let DecodeError::InvalidRecord {
+        let DecodeError::InvalidRecord(reject) = err else {
+            panic!("{err}");
+        };
+        let Reject {
             field: f,
             value: v,
             reason,
             ..
-        } = err
-        else {
-            panic!("{err}");
-        };
+        } = *reject;
         assert_eq!(
             (f.as_str(), v.as_str(), reason.as_str()),
             (field, value, "is required")
