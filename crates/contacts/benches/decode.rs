@@ -11,7 +11,7 @@ use std::hint::black_box;
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde::de::IgnoredAny;
-use trackly_contacts::{ContactDecoder, DecoderOptions, InvalidPolicy, Page, decode_page};
+use trackly_contacts::{ContactBatcher, DecoderOptions, InvalidPolicy, Page, decode_page};
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -55,11 +55,11 @@ fn decode(c: &mut Criterion) {
             let options = DecoderOptions::new("bench-run", started)
                 .with_batch_size(CONTACTS as usize)
                 .with_on_invalid(InvalidPolicy::Fail);
-            let mut decoder = ContactDecoder::new(options).unwrap();
+            let mut decoder = ContactBatcher::new(options).unwrap();
             let body = bytes::Bytes::from(body.clone());
             b.iter(|| {
                 let page = Page::parse(1, 1, black_box(body.clone())).unwrap();
-                decoder.decode_page(&page).unwrap();
+                decoder.push_page(&page).unwrap();
                 black_box(decoder.flush().unwrap())
             })
         });

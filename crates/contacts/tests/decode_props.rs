@@ -1,5 +1,5 @@
 //! Property tests of contact decoding: arbitrary bytes and arbitrary JSON where contacts should
-//! be never panic `Page::parse` and `ContactDecoder::decode_page` under either policy; under
+//! be never panic `Page::parse` and `ContactBatcher::push_page` under either policy; under
 //! quarantine every contact of a page becomes exactly one row or one reject, and the batches
 //! hold exactly the rows.
 #![allow(clippy::unwrap_used)]
@@ -8,7 +8,7 @@ use bytes::Bytes;
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
-use trackly_contacts::{ContactDecoder, DecodeError, DecoderOptions, InvalidPolicy, Page};
+use trackly_contacts::{ContactBatcher, DecodeError, DecoderOptions, InvalidPolicy, Page};
 
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
@@ -55,9 +55,9 @@ fn contact_like() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
-fn decoder(policy: InvalidPolicy) -> ContactDecoder {
+fn decoder(policy: InvalidPolicy) -> ContactBatcher {
     let started = Utc.with_ymd_and_hms(2025, 4, 2, 3, 0, 0).unwrap();
-    ContactDecoder::new(
+    ContactBatcher::new(
         DecoderOptions::new("run-prop", started)
             .with_batch_size(3)
             .with_on_invalid(policy),
@@ -84,7 +84,7 @@ fn check(records: &[Vec<u8>]) {
     let contacts = page.decoded().len();
     // Fail: either every contact fits, or the error is the invalid-record one.
     let mut fail = decoder(InvalidPolicy::Fail);
-    match fail.decode_page(&page) {
+    match fail.push_page(&page) {
         Ok(()) => assert_eq!(fail.rows(), contacts as u64),
         Err(DecodeError::InvalidRecord(reject)) => {
             assert_eq!(reject.page, 1);
@@ -96,7 +96,7 @@ fn check(records: &[Vec<u8>]) {
 
     // Quarantine: each contact is a row or a reject, and the batches hold exactly the rows.
     let mut quarantine = decoder(InvalidPolicy::Quarantine);
-    quarantine.decode_page(&page).unwrap();
+    quarantine.push_page(&page).unwrap();
     let rejects = quarantine.take_rejects();
     assert_eq!(quarantine.rows() + rejects.len() as u64, contacts as u64);
     let mut rows = 0;

@@ -3,8 +3,8 @@
 //!
 //! For each `*.pages.ndjson` (one page body per line), `*.expected.ndjson` holds, per page: the
 //! envelope's verdict and pagination; per contact its place in the body, its key, and either
-//! its row (as arrow-json writes it) or its reject (field, value, reason); then what the batch
-//! assembler makes of the page under either policy. After a deliberate change of behaviour,
+//! its row (as arrow-json writes it) or its reject (field, value, reason); then what the batcher
+//! makes of the page under either policy. After a deliberate change of behaviour,
 //! regenerate the expected files and review their diff:
 //!
 //! `TRACKLY_REGENERATE_FIXTURES=1 cargo test -p trackly-contacts --test golden`
@@ -22,7 +22,7 @@ use arrow_schema::{DataType, Field, Schema};
 use bytes::Bytes;
 use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
-use trackly_contacts::{ContactDecoder, DecoderOptions, InvalidPolicy, Page, decode_page};
+use trackly_contacts::{ContactBatcher, DecoderOptions, InvalidPolicy, Page, decode_page};
 
 const REGENERATE: &str = "TRACKLY_REGENERATE_FIXTURES";
 
@@ -95,9 +95,9 @@ fn row_objects(rows: &RecordBatch) -> Vec<String> {
         .collect()
 }
 
-fn assembler(policy: InvalidPolicy) -> ContactDecoder {
+fn batcher(policy: InvalidPolicy) -> ContactBatcher {
     let started = Utc.with_ymd_and_hms(2025, 4, 2, 3, 0, 0).unwrap();
-    ContactDecoder::new(
+    ContactBatcher::new(
         DecoderOptions::new("run-golden", started)
             .with_batch_size(3)
             .with_on_invalid(policy),
@@ -168,12 +168,12 @@ fn describe(name: &str, body: &[u8]) -> Vec<String> {
     lines
 }
 
-/// The page through the batch assembler: batch sizes and counters under Quarantine (whose
+/// The page through the batcher: batch sizes and counters under Quarantine (whose
 /// batches must hold exactly the page's rows), and the error under Fail.
 fn assembled(name: &str, body: &[u8], rows: &RecordBatch) -> Value {
     let page = Page::parse(1, 1, Bytes::copy_from_slice(body)).unwrap();
-    let mut quarantine = assembler(InvalidPolicy::Quarantine);
-    quarantine.decode_page(&page).unwrap();
+    let mut quarantine = batcher(InvalidPolicy::Quarantine);
+    quarantine.push_page(&page).unwrap();
     let mut batch_rows = Vec::new();
     let mut columns: Vec<Vec<_>> = vec![Vec::new(); rows.num_columns()];
     while let Some(batch) = quarantine.flush().unwrap() {
@@ -198,8 +198,8 @@ fn assembled(name: &str, body: &[u8], rows: &RecordBatch) -> Value {
     }
     let rejects = quarantine.take_rejects();
     assert_eq!(rejects.len(), page.decoded().invalid().len(), "{name}");
-    let mut fail = assembler(InvalidPolicy::Fail);
-    let error = fail.decode_page(&page).err().map(|e| e.to_string());
+    let mut fail = batcher(InvalidPolicy::Fail);
+    let error = fail.push_page(&page).err().map(|e| e.to_string());
     json!({
         "page": name,
         "batch_rows": batch_rows,

@@ -4,8 +4,11 @@ use arrow_array::{Array, MapArray};
 use chrono::TimeZone;
 
 use super::*;
-use crate::schema::col;
+use crate::error::{DecodeError, Result};
+use crate::schema::{col, contacts_schema};
 use crate::timestamp::naive_seconds_micros;
+use crate::{ContactBatcher, Page};
+use arrow_array::RecordBatch;
 
 const BASE: &str = r#""phone_number":"+14155559876","list_number":"+18005551234""#;
 
@@ -14,8 +17,8 @@ fn options(policy: InvalidPolicy) -> DecoderOptions {
     DecoderOptions::new("run-7", started).with_on_invalid(policy)
 }
 
-fn decoder(policy: InvalidPolicy) -> ContactDecoder {
-    ContactDecoder::new(options(policy)).unwrap()
+fn decoder(policy: InvalidPolicy) -> ContactBatcher {
+    ContactBatcher::new(options(policy)).unwrap()
 }
 
 /// `contacts` as page `number`, in the body the API would send.
@@ -35,11 +38,11 @@ fn page_of<'a>(number: u64, contacts: impl IntoIterator<Item = &'a [u8]>) -> Pag
 
 /// Decodes `contacts` as page `number` and hands its rows to `d`.
 fn push_contacts<'a>(
-    d: &mut ContactDecoder,
+    d: &mut ContactBatcher,
     number: u64,
     contacts: impl IntoIterator<Item = &'a [u8]>,
 ) -> Result<()> {
-    d.decode_page(&page_of(number, contacts))
+    d.push_page(&page_of(number, contacts))
 }
 
 /// Decodes `{BASE, extra}` and returns the one-row batch.
@@ -733,7 +736,7 @@ fn unknown_fields_go_to_extra_as_compact_json() {
 
 #[test]
 fn batches_are_cut_at_batch_size() {
-    let mut d = ContactDecoder::new(options(InvalidPolicy::Fail).with_batch_size(4)).unwrap();
+    let mut d = ContactBatcher::new(options(InvalidPolicy::Fail).with_batch_size(4)).unwrap();
     let rows: Vec<String> = (0..10)
         .map(|i| format!(r#"{{"phone_number":"+1415555{i:04}","list_number":"+18005551234"}}"#))
         .collect();
@@ -757,7 +760,7 @@ fn batches_are_cut_at_batch_size() {
 
 #[test]
 fn flush_returns_queued_full_batches_before_the_partial_one() {
-    let mut d = ContactDecoder::new(options(InvalidPolicy::Fail).with_batch_size(2)).unwrap();
+    let mut d = ContactBatcher::new(options(InvalidPolicy::Fail).with_batch_size(2)).unwrap();
     let row = format!("{{{BASE}}}");
     push_contacts(&mut d, 1, std::iter::repeat_n(row.as_bytes(), 5)).unwrap();
     let sizes: Vec<usize> = std::iter::from_fn(|| d.flush().unwrap())
@@ -768,7 +771,7 @@ fn flush_returns_queued_full_batches_before_the_partial_one() {
 
 #[test]
 fn zero_batch_size_is_refused() {
-    let err = ContactDecoder::new(options(InvalidPolicy::Fail).with_batch_size(0)).unwrap_err();
+    let err = ContactBatcher::new(options(InvalidPolicy::Fail).with_batch_size(0)).unwrap_err();
     assert!(matches!(
         err,
         DecodeError::InvalidOption {
@@ -785,7 +788,7 @@ fn decode_page_numbers_records_from_the_page() {
     );
     let page = Page::parse(5, 1, bytes::Bytes::from(body)).unwrap();
     let mut d = decoder(InvalidPolicy::Fail);
-    let err = d.decode_page(&page).unwrap_err();
+    let err = d.push_page(&page).unwrap_err();
     assert!(
         err.to_string()
             .starts_with("page 5, record 1: field `list_id`"),
