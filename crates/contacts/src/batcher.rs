@@ -147,7 +147,7 @@ impl ContactBatcher {
             .sum::<u64>();
         if kept > 0 {
             // A verification read usually repeats every contact: nothing to cut or copy then.
-            self.push_rows(decoded.rows().clone(), Some(mask))?;
+            self.push_rows(decoded.rows().clone(), mask)?;
         }
         match stop {
             Some(invalid) => Err(DecodeError::InvalidRecord(Box::new(Reject {
@@ -160,16 +160,17 @@ impl ContactBatcher {
 
     /// Hands rows of [`page_schema`] to the coalescer (those whose flag is set) and queues the
     /// batches it completes, lineage columns added.
-    fn push_rows(&mut self, rows: RecordBatch, mask: Option<Vec<bool>>) -> Result<()> {
-        let arrow = |context| move |source| DecodeError::Arrow { context, source };
-        match mask {
-            Some(mask) if mask.iter().all(|k| *k) => self.coalescer.push_batch(rows),
-            Some(mask) => self
-                .coalescer
-                .push_batch_with_filter(rows, &BooleanArray::from(mask)),
-            None => self.coalescer.push_batch(rows),
+    fn push_rows(&mut self, rows: RecordBatch, mask: Vec<bool>) -> Result<()> {
+        if mask.iter().all(|k| *k) {
+            self.coalescer.push_batch(rows)
+        } else {
+            self.coalescer
+                .push_batch_with_filter(rows, &BooleanArray::from(mask))
         }
-        .map_err(arrow("cutting batches"))?;
+        .map_err(|source| DecodeError::Arrow {
+            context: "cutting batches",
+            source,
+        })?;
         self.take_completed()
     }
 

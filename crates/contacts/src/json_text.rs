@@ -173,7 +173,7 @@ mod tests {
             let expected: String = serde_json::from_str(literal).unwrap();
             let mut out = b"x".to_vec();
             assert!(
-                unescape(literal[1..literal.len() - 1].as_bytes(), &mut out),
+                unescape(&literal.as_bytes()[1..literal.len() - 1], &mut out),
                 "{literal}"
             );
             assert_eq!(out, format!("x{expected}").into_bytes(), "{literal}");

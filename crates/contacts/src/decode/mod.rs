@@ -68,7 +68,7 @@
 //! - A value with more than 14 integer digits after rounding (`99999999999999.99995` carries into
 //!   a 15th) does not fit and is invalid, as are booleans, objects and arrays. A negative zero
 //!   (`-0`, `-0.00001`) is stored as 0.
-//!
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -81,7 +81,7 @@ pub const DEFAULT_BATCH_SIZE: usize = 8192;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InvalidPolicy {
-    /// Stop with [`DecodeError::InvalidRecord`].
+    /// Stop with [`DecodeError::InvalidRecord`](crate::DecodeError::InvalidRecord).
     #[default]
     Fail,
     /// Keep it as a [`Reject`] and go on.
