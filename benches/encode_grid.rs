@@ -23,7 +23,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
 use parquet::schema::types::ColumnPath;
-use trackly_export::contacts::{ContactDecoder, DecoderOptions};
+use trackly_export::contacts::{ContactBatcher, DecoderOptions};
 use trackly_export::converter::WriterOptions;
 use trackly_export::fetcher::Page;
 use trackly_export::mock::{Dataset, DatasetConfig};
@@ -124,14 +124,14 @@ fn batches() -> Vec<RecordBatch> {
         .with_ymd_and_hms(2026, 11, 27, 3, 0, 0)
         .single()
         .unwrap_or_default();
-    let mut decoder = ContactDecoder::new(DecoderOptions::new(RUN_ID, started))
+    let mut decoder = ContactBatcher::new(DecoderOptions::new(RUN_ID, started))
         .unwrap_or_else(|e| panic!("default decoder options are valid: {e}"));
     let mut out = Vec::new();
     for number in 1..=CONTACTS / PER_PAGE {
         let body = data.page_body(None, None, number, PER_PAGE);
         let page = Page::parse(number, 1, body).unwrap_or_else(|e| panic!("page {number}: {e}"));
         decoder
-            .decode_page(&page)
+            .push_page(&page)
             .unwrap_or_else(|e| panic!("page {number} decodes: {e}"));
         while let Some(batch) = decoder.next_batch() {
             out.push(batch);

@@ -1,6 +1,6 @@
 //! The CPU cost of turning `/v2/contacts` pages into Parquet, one core, no network:
 //!
-//! - `decode_page`: one `per_page=1000` page body → `Page::parse` → `ContactDecoder` → one
+//! - `decode_page`: one `per_page=1000` page body → `Page::parse` → `ContactBatcher` → one
 //!   `RecordBatch`;
 //! - `encode_parquet`: decoded batches → Parquet (zstd, the converter's `WriterProperties`) with
 //!   parquet's `ArrowWriter` into a `Vec`;
@@ -29,7 +29,7 @@ use criterion::{
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 use serde::de::IgnoredAny;
-use trackly_export::contacts::{ContactDecoder, DecoderOptions};
+use trackly_export::contacts::{ContactBatcher, DecoderOptions};
 use trackly_export::converter::WriterOptions;
 use trackly_export::fetcher::Page;
 use trackly_export::mock::{Dataset, DatasetConfig};
@@ -68,7 +68,7 @@ fn fixture() -> Fixture {
     let mut batches = Vec::new();
     for (number, body) in (1..).zip(&bodies) {
         decoder
-            .decode_page(&parse(number, body))
+            .push_page(&parse(number, body))
             .unwrap_or_else(|e| panic!("the mock's page {number} does not decode: {e}"));
         while let Some(batch) = decoder.next_batch() {
             batches.push(batch);
@@ -92,12 +92,12 @@ fn fixture() -> Fixture {
     }
 }
 
-fn decoder() -> ContactDecoder {
+fn decoder() -> ContactBatcher {
     let started = Utc
         .with_ymd_and_hms(2026, 11, 27, 3, 0, 0)
         .single()
         .unwrap_or_default();
-    ContactDecoder::new(DecoderOptions::new(RUN_ID, started))
+    ContactBatcher::new(DecoderOptions::new(RUN_ID, started))
         .unwrap_or_else(|e| panic!("default decoder options are valid: {e}"))
 }
 
@@ -112,7 +112,7 @@ fn parse(number: u64, body: &Bytes) -> Page {
     Page::parse(number, 1, body.clone()).unwrap_or_else(|e| panic!("page {number}: {e}"))
 }
 
-fn flush(decoder: &mut ContactDecoder) -> Option<RecordBatch> {
+fn flush(decoder: &mut ContactBatcher) -> Option<RecordBatch> {
     decoder
         .flush()
         .unwrap_or_else(|e| panic!("flush cannot fail on valid rows: {e}"))
@@ -175,7 +175,7 @@ fn pipeline_benches(c: &mut Criterion) {
         PER_PAGE,
         || {
             let page = parse(1, black_box(first));
-            one.decode_page(&page)
+            one.push_page(&page)
                 .unwrap_or_else(|e| panic!("decode: {e}"));
             black_box(flush(&mut one));
         },
@@ -202,7 +202,7 @@ fn pipeline_benches(c: &mut Criterion) {
             for (number, body) in (1..).zip(&fx.bodies) {
                 let page = parse(number, black_box(body));
                 decoder
-                    .decode_page(&page)
+                    .push_page(&page)
                     .unwrap_or_else(|e| panic!("decode: {e}"));
                 while let Some(batch) = decoder.next_batch() {
                     write(&mut writer, &batch);

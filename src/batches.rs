@@ -6,7 +6,7 @@ use std::task::{Context, Poll, ready};
 
 use arrow_array::RecordBatch;
 use futures::{Stream, StreamExt};
-use trackly_contacts::{ContactDecoder, DecoderOptions, Reject};
+use trackly_contacts::{ContactBatcher, DecoderOptions, Reject};
 use trackly_fetcher::{Client, Contacts, FetchStats, Frontier, Query, StatsHandle};
 
 use crate::ExportError;
@@ -28,7 +28,7 @@ pub fn record_batches(
 /// The stream returned by [`record_batches`].
 pub struct RecordBatches {
     pages: Contacts,
-    decoder: ContactDecoder,
+    decoder: ContactBatcher,
     done: bool,
     failed: bool,
     pages_seen: u64,
@@ -42,7 +42,7 @@ pub struct RecordBatches {
 impl RecordBatches {
     pub(crate) fn new(pages: Contacts, options: DecoderOptions) -> Result<Self, ExportError> {
         Ok(RecordBatches {
-            decoder: ContactDecoder::new(options)?,
+            decoder: ContactBatcher::new(options)?,
             pages,
             done: false,
             failed: false,
@@ -131,7 +131,7 @@ impl Stream for RecordBatches {
                     this.last_page = Some((page.number(), page.pagination().total.unwrap_or(0)));
                     this.written_frontier = this.last_frontier;
                     this.last_frontier = page.frontier();
-                    if let Err(e) = this.decoder.decode_page(&page) {
+                    if let Err(e) = this.decoder.push_page(&page) {
                         this.fail();
                         return Poll::Ready(Some(Err(e.into())));
                     }

@@ -134,7 +134,7 @@ pub use export::{
 };
 pub use tables::{InvalidTables, Table, Tables};
 pub use trackly_contacts::{
-    ContactDecoder, DecodeError, DecoderOptions, InvalidPolicy, Reject, contacts_schema,
+    ContactBatcher, DecodeError, DecoderOptions, InvalidPolicy, Reject, contacts_schema,
     lists_schema,
 };
 pub use trackly_converter::manifest::Manifest;

@@ -1,7 +1,7 @@
 //! Decoding a page of 1000 realistic contacts into Arrow, against the floor of merely parsing the
 //! same bytes with serde_json into `IgnoredAny`: `decode_page` (the single pass over the whole
-//! body: envelope, keys, columns), `body_to_batches` (that plus cutting batches with lineage, as
-//! the pipeline does) and `contact_decoder_raw` (contact by contact, from each one's JSON text).
+//! body: envelope, keys, columns) and `body_to_batches` (that plus cutting batches with lineage,
+//! as the pipeline does).
 //!
 //! `cargo bench -p trackly-contacts --bench decode`
 #![allow(missing_docs, clippy::unwrap_used)]
@@ -11,7 +11,7 @@ use std::hint::black_box;
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde::de::IgnoredAny;
-use trackly_contacts::{ContactDecoder, DecoderOptions, InvalidPolicy, Page, decode_page};
+use trackly_contacts::{ContactBatcher, DecoderOptions, InvalidPolicy, Page, decode_page};
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -50,29 +50,16 @@ fn decode(c: &mut Criterion) {
                 black_box(page)
             })
         });
-        group.bench_function(format!("contact_decoder_raw/{unit}"), |b| {
-            // Contact by contact, from the JSON text of each (the standalone path).
-            let options = DecoderOptions::new("bench-run", started)
-                .with_batch_size(CONTACTS as usize)
-                .with_on_invalid(InvalidPolicy::Fail);
-            let mut decoder = ContactDecoder::new(options).unwrap();
-            b.iter(|| {
-                decoder
-                    .decode_raw(1, black_box(&page).raw_contacts())
-                    .unwrap();
-                black_box(decoder.flush().unwrap())
-            })
-        });
         group.bench_function(format!("body_to_batches/{unit}"), |b| {
             // What the pipeline does per page: decode the body, then cut batches with lineage.
             let options = DecoderOptions::new("bench-run", started)
                 .with_batch_size(CONTACTS as usize)
                 .with_on_invalid(InvalidPolicy::Fail);
-            let mut decoder = ContactDecoder::new(options).unwrap();
+            let mut decoder = ContactBatcher::new(options).unwrap();
             let body = bytes::Bytes::from(body.clone());
             b.iter(|| {
                 let page = Page::parse(1, 1, black_box(body.clone())).unwrap();
-                decoder.decode_page(&page).unwrap();
+                decoder.push_page(&page).unwrap();
                 black_box(decoder.flush().unwrap())
             })
         });

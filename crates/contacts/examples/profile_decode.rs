@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! cargo build --release -p trackly-contacts --example profile_decode
-//! for mode in setup decode_page contact_decoder; do
+//! for mode in setup decode_page batcher; do
 //!   valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.$mode \
 //!     target/release/examples/profile_decode $mode 20
 //! done   # (Ir(mode) - Ir(setup)) / (20 * 1000) = instructions per contact
@@ -13,7 +13,7 @@
 use std::hint::black_box;
 
 use chrono::{TimeZone, Utc};
-use trackly_contacts::{ContactDecoder, DecoderOptions, Page, decode_page};
+use trackly_contacts::{ContactBatcher, DecoderOptions, Page, decode_page};
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -26,16 +26,16 @@ fn main() {
     let body = bytes::Bytes::from(support::page_body(1, &contacts));
     let started = Utc.with_ymd_and_hms(2025, 4, 2, 3, 0, 0).unwrap();
     let mut decoder =
-        ContactDecoder::new(DecoderOptions::new("profile", started).with_batch_size(1000)).unwrap();
+        ContactBatcher::new(DecoderOptions::new("profile", started).with_batch_size(1000)).unwrap();
     for _ in 0..times {
         match mode.as_str() {
             "setup" => {}
             "decode_page" => {
                 black_box(decode_page(1, 1, black_box(&body)).unwrap());
             }
-            "contact_decoder" => {
+            "batcher" => {
                 let page = Page::parse(1, 1, black_box(body.clone())).unwrap();
-                decoder.decode_page(&page).unwrap();
+                decoder.push_page(&page).unwrap();
                 black_box(decoder.flush().unwrap());
             }
             other => panic!("unknown mode {other}"),

@@ -12,7 +12,7 @@ use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer
 use arrow_schema::{ArrowError, DataType, FieldRef};
 
 use crate::fields::{ColumnType, FIELDS};
-use crate::schema::{REVENUE_PRECISION, REVENUE_SCALE, TIMESTAMP_TZ, custom_fields_type};
+use crate::fields::{REVENUE_PRECISION, REVENUE_SCALE, TIMESTAMP_TZ, custom_fields_type};
 
 /// Strings back to back, with offsets and validity.
 #[derive(Debug, Default)]

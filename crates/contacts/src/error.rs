@@ -2,47 +2,34 @@
 
 use arrow_schema::ArrowError;
 
+use crate::reject::{ListReject, Reject};
+
 /// A `Result` whose error is [`DecodeError`].
 pub(crate) type Result<T, E = DecodeError> = std::result::Result<T, E>;
 
 /// Everything that can go wrong while decoding contacts or lists into Arrow.
 ///
-/// Each variant carries the context needed to act on it without a debugger: the page and record
-/// of a bad contact, the answer and position of a bad list, the name of a bad option.
+/// Each variant carries the context needed to act on it without a debugger: a bad contact or
+/// list as its table's reject (page or answer, position, field, value, reason, text), the name
+/// of a bad option.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
     /// A contact that does not match the documented schema (under
     /// [`InvalidPolicy::Fail`](crate::InvalidPolicy::Fail)).
-    #[error("page {page}, record {index}: field `{field}` {reason}: {value}")]
-    InvalidRecord {
-        /// The page the contact came in.
-        page: u64,
-        /// The 0-based position of the contact in that page's body, as sent.
-        index: usize,
-        /// The offending field (`(record)` when the object itself is malformed).
-        field: String,
-        /// The offending JSON value as sent, cut to about 200 characters.
-        value: String,
-        /// What is wrong with it.
-        reason: String,
-    },
+    #[error(
+        "page {}, record {}: field `{}` {}: {}",
+        .0.page, .0.index, .0.field, .0.reason, .0.value
+    )]
+    InvalidRecord(Box<Reject>),
 
     /// A list of `GET /v2/lists` that does not match the documented schema (under
     /// [`InvalidPolicy::Fail`](crate::InvalidPolicy::Fail)).
-    #[error("{request}, list {index}: field `{field}` {reason}: {value}")]
-    InvalidList {
-        /// The answer it came in, e.g. `GET /v2/lists?status=deleted, page 1`.
-        request: String,
-        /// The 0-based position of the list in that answer.
-        index: usize,
-        /// The offending field (`(record)` when the object itself is malformed).
-        field: String,
-        /// The offending JSON value as sent, cut to about 200 characters.
-        value: String,
-        /// What is wrong with it.
-        reason: String,
-    },
+    #[error(
+        "{}, list {}: field `{}` {}: {}",
+        .0.request, .0.index, .0.field, .0.reason, .0.value
+    )]
+    InvalidList(Box<ListReject>),
 
     /// A decoder option that cannot work (a zero batch size, ...).
     #[error("invalid option `{option}`: {reason}")]
@@ -71,7 +58,7 @@ impl DecodeError {
     pub fn is_invalid_data(&self) -> bool {
         matches!(
             self,
-            DecodeError::InvalidRecord { .. } | DecodeError::InvalidList { .. }
+            DecodeError::InvalidRecord(_) | DecodeError::InvalidList(_)
         )
     }
 }

@@ -2,9 +2,41 @@
 //! whether a contact must have it. The Arrow schema ([`crate::schema`]), the scanner's dispatch
 //! and the column buffers are all derived from [`FIELDS`].
 
-use arrow_schema::DataType;
+use std::sync::Arc;
 
-use crate::schema::{REVENUE_PRECISION, REVENUE_SCALE, custom_fields_type, timestamp_type};
+use arrow_schema::{DataType, Field, Fields, TimeUnit};
+
+/// Precision of `revenue_total`.
+pub const REVENUE_PRECISION: u8 = 18;
+/// Scale of `revenue_total`.
+pub const REVENUE_SCALE: i8 = 4;
+
+/// The time zone of every timestamp column.
+pub const TIMESTAMP_TZ: &str = "UTC";
+
+/// Name of the map entry struct of `custom_fields`, as the Parquet spec names it.
+pub const MAP_ENTRIES: &str = "key_value";
+/// Name of the map key field of `custom_fields`.
+pub const MAP_KEY: &str = "key";
+/// Name of the map value field of `custom_fields`.
+pub const MAP_VALUE: &str = "value";
+
+/// The Arrow type of the timestamp columns.
+pub fn timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some(TIMESTAMP_TZ.into()))
+}
+
+/// The Arrow type of `custom_fields`.
+pub fn custom_fields_type() -> DataType {
+    let entries = Fields::from(vec![
+        Field::new(MAP_KEY, DataType::Utf8, false),
+        Field::new(MAP_VALUE, DataType::Utf8, true),
+    ]);
+    DataType::Map(
+        Arc::new(Field::new(MAP_ENTRIES, DataType::Struct(entries), false)),
+        false,
+    )
+}
 
 /// What a documented field becomes in Arrow, and so how its JSON value is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,39 +9,11 @@ use arrow_array::RecordBatch;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::contacts_page::{ContactsPage, EnvelopeError, Invalid, NO_ROW, decode_page};
+use crate::contacts_page::{ContactsPage, NO_ROW, decode_page};
+use crate::envelope::EnvelopeError;
+pub use crate::envelope::Pagination;
 use crate::key::Identity;
-/// The `pagination` block of a response, as the API reported it.
-///
-/// Every field is optional: APIs leave some out (a silent page-size cap has no `per_page`), send
-/// `null`, or send a count as a string. A number, or a string holding a whole number, is read;
-/// anything else (missing, `null`, `"many"`, `-1`, `2.5`) is `None`, and the fetcher proves
-/// the run without it (see the fetcher's Guarantees).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Pagination {
-    /// The page this response is for (1-based).
-    #[serde(default, deserialize_with = "lenient_count")]
-    pub page: Option<u64>,
-    /// Contacts per page, as the server says it applied it.
-    #[serde(default, deserialize_with = "lenient_count")]
-    pub per_page: Option<u64>,
-    /// Contacts matching the query when the page was served.
-    #[serde(default, deserialize_with = "lenient_count")]
-    pub total: Option<u64>,
-    /// `ceil(total / per_page)` when the page was served.
-    #[serde(default, deserialize_with = "lenient_count")]
-    pub total_pages: Option<u64>,
-}
-
-/// A count as APIs send it: a whole number, or a string holding one; anything else is `None`.
-fn lenient_count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    let value = serde_json::Value::deserialize(d)?;
-    Ok(match value {
-        serde_json::Value::Number(n) => n.as_u64(),
-        serde_json::Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    })
-}
+use crate::reject::Reject;
 
 /// How far a run's delivery is proven: every contact present for the whole run with a
 /// `signup_date` above [`signup_date`](Self::signup_date) has been delivered, and that key is
@@ -229,9 +201,9 @@ impl Page {
         flags
     }
 
-    /// The invalid contacts the run keeps, in body order ([`Invalid::index`] is the position
+    /// The invalid contacts the run keeps, in body order ([`Reject::index`] is the position
     /// in the body as sent).
-    pub fn kept_invalid(&self) -> impl Iterator<Item = &Invalid> + '_ {
+    pub fn kept_invalid(&self) -> impl Iterator<Item = &Reject> + '_ {
         self.decoded.invalid().iter().filter(|i| self.keep[i.index])
     }
 
@@ -294,7 +266,7 @@ fn unreachable_page(number: u64, pagination: Pagination) -> Page {
 /// A contact as documented by the API. Fields the API adds later land in `extra`.
 ///
 /// Timestamps stay as the API's ISO-8601 text and `revenue_total` as its exact JSON number, so
-/// nothing is lost on the way; [`ContactDecoder`](crate::ContactDecoder) gives them proper Arrow
+/// nothing is lost on the way; [`decode_page`](crate::decode_page) gives them proper Arrow
 /// types.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Contact {

@@ -9,18 +9,16 @@ use std::collections::HashSet;
 use std::ops::Range;
 
 use crate::columns::{Column, Columns, MapCol, Utf8Col};
-use crate::decode::decimal::{DecimalError, parse_decimal_18_4};
-use crate::decode::json_text::quote_value;
+use crate::decimal::{Decimal18_4, DecimalError, parse_decimal_18_4};
 use crate::fields::{ColumnType, FIELDS, position};
-use crate::key::{naive_seconds_micros, signup_micros};
-use crate::scan::{Cursor, Fault, Str, Strings, push_compact, unescape};
+use crate::json_text::{push_compact, push_json_string, quote, unescape};
+use crate::scan::{Cursor, Fault, Str, Strings};
 use crate::schema::col;
+use crate::timestamp::{naive_seconds_micros, parse_timestamp_micros, signup_micros};
 
 /// What one valid contact told besides its columns.
 #[derive(Debug, Default)]
 pub(crate) struct Found {
-    /// The last top-level key read (trailing text after the object is blamed on it).
-    last: Option<Key>,
     /// Bit `i` set when documented field `i` was present.
     pub(crate) seen: u32,
     /// `signup_date` as the paging run reads it ([`signup_micros`]).
@@ -145,7 +143,6 @@ pub(crate) fn object(
             return Err(syntax(c, &at, c.unexpected(), s));
         }
     }
-    found.last = at;
     for (i, column) in cols.fields.iter_mut().enumerate() {
         if found.seen & (1 << i) == 0 {
             column.push_null();
@@ -158,11 +155,6 @@ pub(crate) fn object(
         cols.extra.push_null();
     }
     Ok(found)
-}
-
-/// Text after a whole object where there should be none (a standalone contact).
-pub(crate) fn trailing(c: &Cursor<'_>, found: &Found, s: &mut Scratch) -> Problem {
-    syntax(c, &found.last, c.unexpected(), s)
 }
 
 /// After a whole object was read: the required fields.
@@ -240,12 +232,12 @@ fn syntax(c: &Cursor<'_>, at: &Option<Key>, fault: Fault, s: &mut Scratch) -> Pr
             start,
             reason: Cow::Owned(format!(
                 "is not valid JSON (unexpected {} at byte {start})",
-                describe(c.b.get(start).copied())
+                byte_name(c.b.get(start).copied())
             )),
         },
         (Fault::Syntax(start), None) => Problem::Malformed(Cow::Owned(format!(
             "is not a valid contact object: unexpected {} at byte {start}",
-            describe(c.b.get(start).copied())
+            byte_name(c.b.get(start).copied())
         ))),
         (Fault::Eof, _) => Problem::Malformed(Cow::Borrowed(
             "is not a valid contact object: the text ends inside it",
@@ -253,7 +245,7 @@ fn syntax(c: &Cursor<'_>, at: &Option<Key>, fault: Fault, s: &mut Scratch) -> Pr
     }
 }
 
-fn describe(b: Option<u8>) -> String {
+fn byte_name(b: Option<u8>) -> String {
     match b {
         Some(b) if b.is_ascii_graphic() => format!("`{}`", b as char),
         Some(b) => format!("byte 0x{b:02x}"),
@@ -469,7 +461,7 @@ fn timestamp(
         return Ok((micros, Some(micros)));
     }
     let text = std::str::from_utf8(bytes).map_err(|_| Cow::Borrowed("is not valid UTF-8"))?;
-    let micros = crate::decode::parse_timestamp_micros(text)?;
+    let micros = parse_timestamp_micros(text)?;
     Ok((
         micros,
         if also_signup {
@@ -481,7 +473,7 @@ fn timestamp(
 }
 
 /// `revenue_total` as the decoder's "Money" section says; `None` for `null`.
-fn decimal(raw: &[u8]) -> Result<Option<crate::decode::decimal::Decimal18_4>, Cow<'static, str>> {
+fn decimal(raw: &[u8]) -> Result<Option<Decimal18_4>, Cow<'static, str>> {
     if raw == b"null" {
         return Ok(None);
     }
@@ -637,23 +629,6 @@ fn unknown(
     Ok(())
 }
 
-/// Appends `s` as a JSON string literal (quotes included).
-fn push_json_string(s: &[u8], out: &mut Vec<u8>) {
-    out.push(b'"');
-    for &b in s {
-        match b {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0..=0x1f => out.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
-            _ => out.push(b),
-        }
-    }
-    out.push(b'"');
-}
-
 /// The shown value of a [`Problem::Field`]: the value's text when the whole object (from
 /// `object_start`) is valid JSON, as serde_json's lookup found it, else `(unavailable)`; and
 /// where the object ends, when it is valid.
@@ -708,27 +683,62 @@ fn rest_of_object(c: &mut Cursor<'_>, stack: &mut Vec<u8>) -> Option<usize> {
     }
 }
 
-/// A value's text for a message (cut to ~200 characters).
-pub(crate) fn quote(raw: &[u8]) -> String {
-    quote_value(&String::from_utf8_lossy(raw))
+/// What a [`Problem`] shows, before the contact's end is known.
+pub(crate) struct Described {
+    pub(crate) field: String,
+    pub(crate) value: Shown,
+    pub(crate) reason: String,
+    pub(crate) end: Option<usize>,
 }
 
-/// A short, printable excerpt from byte `start` on (control characters escaped), for a token
-/// the scanner stopped at; `-Infinity` is shown whole.
-pub(crate) fn text_at(record: &[u8], start: usize) -> String {
-    let record = String::from_utf8_lossy(record);
-    let mut start = start.min(record.len());
-    while !record.is_char_boundary(start) {
-        start -= 1;
+/// How a problem's value is shown.
+pub(crate) enum Shown {
+    Text(String),
+    /// An excerpt from this offset of the text.
+    At(usize),
+    /// The whole contact.
+    Whole,
+}
+
+/// Turns a problem met in `text` (the contact starting at `start`) into what errors show.
+pub(crate) fn describe(text: &[u8], problem: Problem, s: &mut Scratch) -> Described {
+    match problem {
+        Problem::Field {
+            field,
+            reason,
+            value_at,
+            colon_read,
+            shown_anyway,
+        } => {
+            let (value, end) = locate(text, value_at, colon_read, shown_anyway, s.stack());
+            Described {
+                field: field.into_owned(),
+                value: Shown::Text(value),
+                reason: reason.into_owned(),
+                end,
+            }
+        }
+        Problem::Syntax {
+            field,
+            start,
+            reason,
+        } => Described {
+            field: field.map_or_else(|| "(record)".to_owned(), |f| f.into_owned()),
+            value: Shown::At(start),
+            reason: reason.into_owned(),
+            end: None,
+        },
+        Problem::Malformed(reason) => Described {
+            field: "(record)".to_owned(),
+            value: Shown::Whole,
+            reason: reason.into_owned(),
+            end: None,
+        },
+        Problem::Required { field, null } => Described {
+            field: crate::fields::FIELDS[field].name.to_owned(),
+            value: Shown::Text(if null { "null" } else { "(missing)" }.to_owned()),
+            reason: "is required".to_owned(),
+            end: None,
+        },
     }
-    if record[..start].ends_with('-') {
-        start -= 1;
-    }
-    let rest = &record[start..];
-    let end = rest
-        .char_indices()
-        .find(|&(i, c)| i > 0 && matches!(c, ',' | '}' | ']'))
-        .map_or(rest.len(), |(i, _)| i);
-    let excerpt: String = rest[..end].chars().take(40).collect();
-    excerpt.escape_debug().to_string()
 }

@@ -416,88 +416,6 @@ fn special(b: &[u8]) -> Option<usize> {
         .map(|p| at + p)
 }
 
-/// Appends the unescaped text of a string literal whose escapes the cursor has checked
-/// (`inner`: between the quotes). `false` when an escape is not a character (a lone surrogate
-/// in a string read as [`Strings::Skipped`]).
-pub(crate) fn unescape(inner: &[u8], out: &mut Vec<u8>) -> bool {
-    let mut i = 0;
-    while let Some(at) = memchr::memchr(b'\\', &inner[i..]) {
-        out.extend_from_slice(&inner[i..i + at]);
-        i += at + 1;
-        let Some(&kind) = inner.get(i) else {
-            return false;
-        };
-        i += 1;
-        let c = match kind {
-            b'"' => '"',
-            b'\\' => '\\',
-            b'/' => '/',
-            b'b' => '\u{8}',
-            b'f' => '\u{c}',
-            b'n' => '\n',
-            b'r' => '\r',
-            b't' => '\t',
-            b'u' => {
-                let Some(high) = hex4(inner, i) else {
-                    return false;
-                };
-                i += 4;
-                let code = if (0xD800..0xDC00).contains(&high) {
-                    match (inner.get(i), inner.get(i + 1), hex4(inner, i + 2)) {
-                        (Some(b'\\'), Some(b'u'), Some(low)) if (0xDC00..0xE000).contains(&low) => {
-                            i += 6;
-                            0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
-                        }
-                        _ => return false,
-                    }
-                } else {
-                    high
-                };
-                match char::from_u32(code) {
-                    Some(c) => c,
-                    None => return false,
-                }
-            }
-            _ => return false,
-        };
-        let mut buf = [0u8; 4];
-        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-    }
-    out.extend_from_slice(&inner[i..]);
-    true
-}
-
-fn hex4(bytes: &[u8], at: usize) -> Option<u32> {
-    bytes.get(at..at + 4)?.iter().try_fold(0u32, |acc, &b| {
-        let d = (b as char).to_digit(16)?;
-        Some(acc * 16 + d)
-    })
-}
-
-/// Appends one valid JSON value without insignificant whitespace, every other byte as sent.
-pub(crate) fn push_compact(raw: &[u8], out: &mut Vec<u8>) {
-    let mut in_string = false;
-    let mut escaped = false;
-    let mut start = 0;
-    for (i, &b) in raw.iter().enumerate() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-        } else if b == b'"' {
-            in_string = true;
-        } else if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
-            out.extend_from_slice(&raw[start..i]);
-            start = i + 1;
-        }
-    }
-    out.extend_from_slice(&raw[start..]);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -550,7 +468,7 @@ mod tests {
         let mut c = Cursor::new(br#""\ud83d\ude00""#, 0);
         assert!(c.string(Strings::Decoded).unwrap().escaped);
         let mut out = Vec::new();
-        assert!(unescape(br"\ud83d\ude00 \n", &mut out));
+        assert!(crate::json_text::unescape(br"\ud83d\ude00 \n", &mut out));
         assert_eq!(out, "😀 \n".as_bytes());
     }
 

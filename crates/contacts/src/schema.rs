@@ -51,24 +51,14 @@
 use std::sync::{Arc, LazyLock};
 
 use arrow_array::{ArrayRef, StringArray, TimestampMicrosecondArray};
-use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use crate::fields::FIELDS;
 
-/// Precision of `revenue_total`.
-pub const REVENUE_PRECISION: u8 = 18;
-/// Scale of `revenue_total`.
-pub const REVENUE_SCALE: i8 = 4;
-
-/// The time zone of every timestamp column.
-pub const TIMESTAMP_TZ: &str = "UTC";
-
-/// Name of the map entry struct of `custom_fields`, as the Parquet spec names it.
-pub const MAP_ENTRIES: &str = "key_value";
-/// Name of the map key field of `custom_fields`.
-pub const MAP_KEY: &str = "key";
-/// Name of the map value field of `custom_fields`.
-pub const MAP_VALUE: &str = "value";
+pub use crate::fields::{
+    MAP_ENTRIES, MAP_KEY, MAP_VALUE, REVENUE_PRECISION, REVENUE_SCALE, TIMESTAMP_TZ,
+    custom_fields_type, timestamp_type,
+};
 
 /// Column positions in [`contacts_schema`] (and [`page_schema`]), for
 /// `batch.column(col::REVENUE_TOTAL)`; derived from [`FIELDS`].
@@ -117,23 +107,6 @@ pub mod col {
     pub const EXTRACTED_AT: usize = EXTRA + 1;
     /// Position of `_run_id`.
     pub const RUN_ID: usize = EXTRA + 2;
-}
-
-/// The Arrow type of the timestamp columns.
-pub fn timestamp_type() -> DataType {
-    DataType::Timestamp(TimeUnit::Microsecond, Some(TIMESTAMP_TZ.into()))
-}
-
-/// The Arrow type of `custom_fields`.
-pub fn custom_fields_type() -> DataType {
-    let entries = Fields::from(vec![
-        Field::new(MAP_KEY, DataType::Utf8, false),
-        Field::new(MAP_VALUE, DataType::Utf8, true),
-    ]);
-    DataType::Map(
-        Arc::new(Field::new(MAP_ENTRIES, DataType::Struct(entries), false)),
-        false,
-    )
 }
 
 /// The lineage columns every table of a run ends with, in this order: `_extracted_at` (the

@@ -1,12 +1,14 @@
-//! Property tests of contact decoding: arbitrary bytes and arbitrary JSON never panic
-//! `ContactDecoder::decode_raw` under either policy; under quarantine every record becomes
-//! exactly one row or one reject, and the batches hold exactly the rows.
+//! Property tests of contact decoding: arbitrary bytes and arbitrary JSON where contacts should
+//! be never panic `Page::parse` and `ContactBatcher::push_page` under either policy; under
+//! quarantine every contact of a page becomes exactly one row or one reject, and the batches
+//! hold exactly the rows.
 #![allow(clippy::unwrap_used)]
 
+use bytes::Bytes;
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
-use trackly_contacts::{ContactDecoder, DecodeError, DecoderOptions, InvalidPolicy};
+use trackly_contacts::{ContactBatcher, DecodeError, DecoderOptions, InvalidPolicy, Page};
 
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
@@ -53,9 +55,9 @@ fn contact_like() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
-fn decoder(policy: InvalidPolicy) -> ContactDecoder {
+fn decoder(policy: InvalidPolicy) -> ContactBatcher {
     let started = Utc.with_ymd_and_hms(2025, 4, 2, 3, 0, 0).unwrap();
-    ContactDecoder::new(
+    ContactBatcher::new(
         DecoderOptions::new("run-prop", started)
             .with_batch_size(3)
             .with_on_invalid(policy),
@@ -63,38 +65,50 @@ fn decoder(policy: InvalidPolicy) -> ContactDecoder {
     .unwrap()
 }
 
+/// `records` where the contacts of a page go.
+fn page(records: &[Vec<u8>]) -> Option<Page> {
+    let body = [
+        b"{\"contacts\":[".as_slice(),
+        &records.join(&b","[..]),
+        br#"],"pagination":{"page":1,"per_page":10,"total":0,"total_pages":0}}"#,
+    ]
+    .concat();
+    // Bytes that break the envelope fail the page (for the fetcher to retry), never panic.
+    Page::parse(1, 1, Bytes::from(body)).ok()
+}
+
 fn check(records: &[Vec<u8>]) {
-    // Fail: either every record fits, or the error is the invalid-record one.
+    let Some(page) = page(records) else {
+        return;
+    };
+    let contacts = page.decoded().len();
+    // Fail: either every contact fits, or the error is the invalid-record one.
     let mut fail = decoder(InvalidPolicy::Fail);
-    match fail.decode_raw(1, records.iter().map(Vec::as_slice)) {
-        Ok(()) => assert_eq!(fail.rows(), records.len() as u64),
-        Err(DecodeError::InvalidRecord { page, index, .. }) => {
-            assert_eq!(page, 1);
-            assert!(index < records.len());
+    match fail.push_page(&page) {
+        Ok(()) => assert_eq!(fail.rows(), contacts as u64),
+        Err(DecodeError::InvalidRecord(reject)) => {
+            assert_eq!(reject.page, 1);
+            assert!(reject.index < contacts);
         }
         Err(other) => panic!("unexpected error: {other}"),
     }
     while fail.flush().unwrap().is_some() {}
 
-    // Quarantine: each record is a row or a reject, and the batches hold exactly the rows.
+    // Quarantine: each contact is a row or a reject, and the batches hold exactly the rows.
     let mut quarantine = decoder(InvalidPolicy::Quarantine);
-    quarantine
-        .decode_raw(1, records.iter().map(Vec::as_slice))
-        .unwrap();
+    quarantine.push_page(&page).unwrap();
     let rejects = quarantine.take_rejects();
-    assert_eq!(
-        quarantine.rows() + rejects.len() as u64,
-        records.len() as u64
-    );
+    assert_eq!(quarantine.rows() + rejects.len() as u64, contacts as u64);
     let mut rows = 0;
     while let Some(batch) = quarantine.flush().unwrap() {
         rows += batch.num_rows() as u64;
     }
     assert_eq!(rows, quarantine.rows());
     for reject in rejects {
+        let range = page.decoded().ranges()[reject.index].clone();
         assert_eq!(
             reject.raw.as_bytes(),
-            String::from_utf8_lossy(&records[reject.index]).as_bytes()
+            String::from_utf8_lossy(&page.body()[range]).as_bytes()
         );
     }
 }

@@ -26,12 +26,12 @@
 //!
 //! ```no_run
 //! # async fn export(pages: Vec<trackly_contacts::Page>) -> Result<(), Box<dyn std::error::Error>> {
-//! use trackly_contacts::{ContactDecoder, DecoderOptions, InvalidPolicy};
+//! use trackly_contacts::{ContactBatcher, DecoderOptions, InvalidPolicy};
 //! use trackly_converter::{OutputLocation, ParquetSink, SinkOptions, WriterOptions};
 //!
 //! let started = chrono::Utc::now();
 //! let run_id = "0196f1c2-7a3b".to_string();
-//! let mut decoder = ContactDecoder::new(
+//! let mut decoder = ContactBatcher::new(
 //!     DecoderOptions::new(run_id.clone(), started).with_on_invalid(InvalidPolicy::Quarantine),
 //! )?;
 //! let location = OutputLocation::parse("s3://my-lake/trackly")?;
@@ -44,7 +44,7 @@
 //! .await?;
 //! let written: Result<(), Box<dyn std::error::Error>> = async {
 //!     for page in &pages {
-//!         decoder.decode_page(page)?;
+//!         decoder.push_page(page)?;
 //!         while let Some(batch) = decoder.next_batch() {
 //!             sink.write(&batch).await?;
 //!         }

@@ -17,7 +17,7 @@ use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use trackly_contacts::{ContactDecoder, DecoderOptions};
+use trackly_contacts::{ContactBatcher, DecoderOptions, Page, Pagination};
 use trackly_converter::{OutputLocation, ParquetSink, SinkOptions, TableFormat, WriterOptions};
 
 fn env_or(name: &str, default: &str) -> String {
@@ -51,7 +51,7 @@ async fn s3() -> Arc<dyn ObjectStore> {
 fn batches(run_id: &str, rows: u64) -> Vec<arrow_array::RecordBatch> {
     let started = Utc.with_ymd_and_hms(2026, 11, 27, 3, 0, 0).unwrap();
     let mut decoder =
-        ContactDecoder::new(DecoderOptions::new(run_id, started).with_batch_size(1000)).unwrap();
+        ContactBatcher::new(DecoderOptions::new(run_id, started).with_batch_size(1000)).unwrap();
     let records: Vec<String> = (0..rows)
         .map(|i| {
             format!(
@@ -59,9 +59,14 @@ fn batches(run_id: &str, rows: u64) -> Vec<arrow_array::RecordBatch> {
             )
         })
         .collect();
-    decoder
-        .decode_raw(1, records.iter().map(|r| r.as_bytes()))
-        .unwrap();
+    let pagination = Pagination {
+        page: 1,
+        per_page: rows,
+        total: rows,
+        total_pages: 1,
+    };
+    let page = Page::from_raw_contacts(1, pagination, records.iter().map(|r| r.as_bytes()));
+    decoder.push_page(&page).unwrap();
     std::iter::from_fn(|| decoder.flush().unwrap()).collect()
 }
 

@@ -7,7 +7,7 @@
 mod support;
 
 use chrono::{NaiveDate, Utc};
-use trackly_contacts::{ContactDecoder, DecoderOptions};
+use trackly_contacts::{ContactBatcher, DecoderOptions};
 use trackly_converter::{
     OutputLocation, ParquetSink, Retention, SinkOptions, SinkSummary, WriterOptions,
 };
@@ -28,9 +28,9 @@ async fn publish(
         writer: WriterOptions::default(),
         query_json: serde_json::json!({}),
     };
-    let mut decoder = ContactDecoder::new(DecoderOptions::new(run_id, Utc::now())).unwrap();
+    let mut decoder = ContactBatcher::new(DecoderOptions::new(run_id, Utc::now())).unwrap();
     decoder
-        .decode_page(&support::page(1, &support::contacts(3, 0, 10)))
+        .push_page(&support::page(1, &support::contacts(3, 0, 10)))
         .unwrap();
     let mut sink = ParquetSink::create(location.clone(), options)
         .await

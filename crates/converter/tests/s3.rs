@@ -14,7 +14,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use trackly_contacts::{ContactDecoder, DecoderOptions};
+use trackly_contacts::{ContactBatcher, DecoderOptions, Page, Pagination};
 use trackly_converter::{Compression, OutputLocation, ParquetSink, SinkOptions, WriterOptions};
 
 struct Server {
@@ -60,7 +60,7 @@ async fn store(server: &Server) -> Arc<dyn ObjectStore> {
 fn big_batches(run_id: &str, rows: u64) -> Vec<arrow_array::RecordBatch> {
     let started = Utc.with_ymd_and_hms(2025, 4, 2, 3, 0, 0).unwrap();
     let mut decoder =
-        ContactDecoder::new(DecoderOptions::new(run_id, started).with_batch_size(4096)).unwrap();
+        ContactBatcher::new(DecoderOptions::new(run_id, started).with_batch_size(4096)).unwrap();
     let mut rng = support::Rng::new(99);
     let records: Vec<String> = (0..rows)
         .map(|i| {
@@ -70,9 +70,14 @@ fn big_batches(run_id: &str, rows: u64) -> Vec<arrow_array::RecordBatch> {
             )
         })
         .collect();
-    decoder
-        .decode_raw(1, records.iter().map(|r| r.as_bytes()))
-        .unwrap();
+    let pagination = Pagination {
+        page: 1,
+        per_page: rows,
+        total: rows,
+        total_pages: 1,
+    };
+    let page = Page::from_raw_contacts(1, pagination, records.iter().map(|r| r.as_bytes()));
+    decoder.push_page(&page).unwrap();
     std::iter::from_fn(|| decoder.flush().unwrap()).collect()
 }
 

@@ -15,7 +15,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Encoding;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use trackly_contacts::schema::col;
-use trackly_contacts::{ContactDecoder, DecoderOptions, InvalidPolicy, contacts_schema};
+use trackly_contacts::{ContactBatcher, DecoderOptions, InvalidPolicy, contacts_schema};
 use trackly_converter::{Compression, OutputLocation, ParquetSink, SinkOptions, WriterOptions};
 
 use support::recording::RecordingStore;
@@ -27,7 +27,7 @@ fn date() -> NaiveDate {
 /// `rows` realistic contacts decoded into batches of `batch_size`.
 fn batches(run_id: &str, seed: u64, rows: u64, batch_size: usize) -> Vec<RecordBatch> {
     let started = Utc.with_ymd_and_hms(2025, 4, 2, 3, 0, 0).unwrap();
-    let mut decoder = ContactDecoder::new(
+    let mut decoder = ContactBatcher::new(
         DecoderOptions::new(run_id, started)
             .with_batch_size(batch_size)
             .with_on_invalid(InvalidPolicy::Fail),
@@ -36,7 +36,7 @@ fn batches(run_id: &str, seed: u64, rows: u64, batch_size: usize) -> Vec<RecordB
     let contacts = support::contacts(seed, 0, rows);
     for (i, chunk) in contacts.chunks(1000).enumerate() {
         decoder
-            .decode_page(&support::page(i as u64 + 1, chunk))
+            .push_page(&support::page(i as u64 + 1, chunk))
             .unwrap();
     }
     std::iter::from_fn(|| decoder.flush().unwrap()).collect()
@@ -361,15 +361,15 @@ async fn abort_leaves_no_parquet_and_no_staging() {
 async fn quarantined_rejects_are_published_as_ndjson() {
     let dir = tempfile::tempdir().unwrap();
     let started = Utc.with_ymd_and_hms(2025, 4, 2, 3, 0, 0).unwrap();
-    let mut decoder = ContactDecoder::new(
+    let mut decoder = ContactBatcher::new(
         DecoderOptions::new("run-q", started).with_on_invalid(InvalidPolicy::Quarantine),
     )
     .unwrap();
     let good = support::contacts(1, 0, 3);
     let bad =
         r#"{"phone_number":"+14155550000","list_number":"+18005551234","revenue_total":"1,23"}"#;
-    let records: Vec<&[u8]> = vec![good[0].as_bytes(), bad.as_bytes(), good[1].as_bytes()];
-    decoder.decode_raw(4, records).unwrap();
+    let records = [good[0].clone(), bad.to_owned(), good[1].clone()];
+    decoder.push_page(&support::page(4, &records)).unwrap();
 
     let location = OutputLocation::parse(dir.path().to_str().unwrap()).unwrap();
     let mut sink = ParquetSink::create(location, options("run-q", WriterOptions::default()))

@@ -12,7 +12,7 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use trackly_contacts::{
-    ContactDecoder, DecodeStats, DecoderOptions, InvalidPolicy, ListDecoder, lists_schema,
+    ContactBatcher, DecodeStats, DecoderOptions, InvalidPolicy, ListDecoder, lists_schema,
 };
 use trackly_converter::manifest::LISTS_MANIFEST_FORMAT;
 use trackly_converter::{
@@ -41,9 +41,9 @@ fn decoder_options(run_id: &str) -> DecoderOptions {
 
 /// A contacts sink of run `run_id` with `rows` contacts written.
 async fn contacts(location: &OutputLocation, run_id: &str, rows: u64) -> ParquetSink {
-    let mut decoder = ContactDecoder::new(decoder_options(run_id)).unwrap();
+    let mut decoder = ContactBatcher::new(decoder_options(run_id)).unwrap();
     let contacts = support::contacts(3, 0, rows);
-    decoder.decode_page(&support::page(1, &contacts)).unwrap();
+    decoder.push_page(&support::page(1, &contacts)).unwrap();
     let mut sink = ParquetSink::create(location.clone(), options(run_id))
         .await
         .unwrap();

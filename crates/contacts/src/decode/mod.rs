@@ -1,29 +1,33 @@
-//! Contacts as JSON text → Arrow [`RecordBatch`]es of [`contacts_schema`], push-style.
+//! What decoding is told and what it reports: [`DecoderOptions`] (run id, start, batch size,
+//! [`InvalidPolicy`]), [`Reject`] and [`DecodeStats`]; and how [`decode_page`](crate::decode_page)
+//! reads each value, below.
 //!
-//! [`ContactDecoder`] reads each contact object once with the crate's byte scanner (the same one
-//! [`decode_page`](crate::decode_page) runs over a whole page): every value is read from the
-//! exact JSON text the API sent, interpreted for its column and written straight into column
-//! buffers; a record that turns out invalid is taken back from them, so a rejected record never
-//! leaves a half-written row.
+//! [`decode_page`](crate::decode_page) is the one way bytes become columns: it reads a page's
+//! body once with the crate's byte scanner, every value from the exact JSON text the API sent,
+//! interpreted for its column and written straight into column buffers (a contact that turns
+//! out invalid is taken back from them, so a rejected contact never leaves a half-written
+//! row). [`ContactBatcher`](crate::ContactBatcher) then cuts the rows the run keeps into
+//! batches and applies the invalid-record policy.
 //!
 //! ```
+//! use bytes::Bytes;
 //! use chrono::{TimeZone, Utc};
-//! use trackly_contacts::{ContactDecoder, DecoderOptions, InvalidPolicy};
+//! use trackly_contacts::{ContactBatcher, DecoderOptions, InvalidPolicy, Page};
 //!
 //! let started = Utc.with_ymd_and_hms(2025, 4, 2, 3, 0, 0).unwrap();
-//! let mut decoder = ContactDecoder::new(
+//! let mut batcher = ContactBatcher::new(
 //!     DecoderOptions::new("run-1", started).with_on_invalid(InvalidPolicy::Quarantine),
 //! )?;
-//! let contacts: [&[u8]; 2] = [
-//!     br#"{"phone_number":"+14155559876","list_number":"+18005551234","revenue_total":47.50}"#,
-//!     br#"{"phone_number":"+14155550000","list_number":"+18005551234","send_count":"12"}"#,
-//! ];
-//! decoder.decode_raw(1, contacts)?;
-//! let batch = decoder.flush()?.expect("one row buffered");
+//! let page = Page::parse(1, 1, Bytes::from_static(br#"{"contacts": [
+//!     {"phone_number":"+14155559876","list_number":"+18005551234","revenue_total":47.50},
+//!     {"phone_number":"+14155550000","list_number":"+18005551234","send_count":"12"}
+//! ], "pagination": {"page": 1, "per_page": 2, "total": 2, "total_pages": 1}}"#))?;
+//! batcher.push_page(&page)?;
+//! let batch = batcher.flush()?.expect("one row buffered");
 //! assert_eq!(batch.num_rows(), 1);
-//! let rejects = decoder.take_rejects();
+//! let rejects = batcher.take_rejects();
 //! assert_eq!(rejects[0].field, "send_count");
-//! # Ok::<(), trackly_contacts::DecodeError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # How values are read
@@ -41,7 +45,7 @@
 //! other documented field may be missing (null). A key that appears twice in a contact or in its
 //! `custom_fields` rejects the record. Undocumented top-level fields go, in order and compact,
 //! into `_extra` (a JSON object, null when there are none) and are counted in
-//! [`ContactDecoder::unknown_fields`].
+//! [`ContactBatcher::unknown_fields`](crate::ContactBatcher::unknown_fields).
 //!
 //! # Money
 //!
@@ -60,57 +64,15 @@
 //!   `CAST(text AS DECIMAL(18,4))` in DuckDB, Spark or PostgreSQL rounds ties away from zero:
 //!   `0.00025` → `0.0003` there, `0.0002` here; only exact ties on the 5th decimal can differ.)
 //!   Each accepted row whose value was changed by rounding is counted in
-//!   [`ContactDecoder::rounded_values`]; trailing zeros (`47.500000`) are not rounding.
+//!   [`ContactBatcher::rounded_values`](crate::ContactBatcher::rounded_values); trailing zeros (`47.500000`) are not rounding.
 //! - A value with more than 14 integer digits after rounding (`99999999999999.99995` carries into
 //!   a 15th) does not fit and is invalid, as are booleans, objects and arrays. A negative zero
 //!   (`-0`, `-0.00001`) is stored as 0.
-//!
-//! # Batches
-//!
-//! A batch is cut as soon as `batch_size` rows are buffered; full batches wait in a queue
-//! ([`ContactDecoder::next_batch`]). [`ContactDecoder::flush`] returns queued batches first and
-//! then the partial one, so `while let Some(b) = decoder.flush()? {}` drains everything.
-//!
-//! # Invalid records
-//!
-//! Under [`InvalidPolicy::Fail`] the first invalid record stops `decode_page` with
-//! [`DecodeError::InvalidRecord`] (page, 0-based index, field, value cut to ~200 characters,
-//! reason); the records of that page before it stay buffered, the invalid one is not appended
-//! at all. For [`decode_page`](ContactDecoder::decode_page) the index is the contact's position
-//! in the body as the API sent it (contacts de-duplication dropped still count); for
-//! [`decode_raw`](ContactDecoder::decode_raw), its position among the contacts given. Under [`InvalidPolicy::Quarantine`] it is kept as a [`Reject`] and decoding
-//! goes on.
-//!
-//! # Memory usage
-//!
-//! The decoder holds at most one partial batch (`batch_size` rows in column buffers, about the
-//! size of the decoded JSON) plus the full batches not yet taken with `next_batch`/`flush`, and
-//! the rejects not yet taken with [`ContactDecoder::take_rejects`] (each keeps its record's raw
-//! text: take them after every page). Per-record scratch buffers are reused, so steady-state
-//! decoding does not allocate per row except for strings that contain escapes.
 
-pub(crate) mod decimal;
-pub(crate) mod json_text;
-#[cfg(test)]
-pub(crate) mod oracle;
-
-use std::borrow::Cow;
-use std::collections::VecDeque;
-use std::fmt;
-
-use crate::page::Page;
-use arrow_array::{BooleanArray, RecordBatch};
-use arrow_schema::SchemaRef;
-use arrow_select::coalesce::BatchCoalescer;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::columns::Columns;
-use crate::contacts_page::{Shown, describe};
-use crate::error::{DecodeError, Result};
-use crate::record::{self, Found, Problem, Scratch, quote, text_at};
-use crate::scan::Cursor;
-use crate::schema::{contacts_schema, lineage_columns, page_schema};
+pub use crate::reject::Reject;
 
 /// Rows per batch unless told otherwise (the arrow-json default).
 pub const DEFAULT_BATCH_SIZE: usize = 8192;
@@ -119,14 +81,15 @@ pub const DEFAULT_BATCH_SIZE: usize = 8192;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InvalidPolicy {
-    /// Stop with [`DecodeError::InvalidRecord`].
+    /// Stop with [`DecodeError::InvalidRecord`](crate::DecodeError::InvalidRecord).
     #[default]
     Fail,
     /// Keep it as a [`Reject`] and go on.
     Quarantine,
 }
 
-/// How a [`ContactDecoder`] builds batches.
+/// How a run decodes: what [`ContactBatcher`](crate::ContactBatcher) stamps on its batches
+/// and does with invalid records, and what [`ListDecoder`](crate::ListDecoder) stamps.
 #[derive(Debug, Clone)]
 pub struct DecoderOptions {
     /// Rows per emitted batch (default [`DEFAULT_BATCH_SIZE`]).
@@ -163,368 +126,11 @@ impl DecoderOptions {
     }
 }
 
-/// A contact set aside under [`InvalidPolicy::Quarantine`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Reject {
-    /// The page it came in.
-    pub page: u64,
-    /// Its 0-based position in that page's body, as sent (see the module docs, Invalid records).
-    pub index: usize,
-    /// The offending field (`(record)` when the object itself is malformed).
-    pub field: String,
-    /// The offending value's JSON text, cut to about 200 characters.
-    pub value: String,
-    /// What is wrong with it.
-    pub reason: String,
-    /// The whole contact as the API sent it (invalid UTF-8 replaced).
-    pub raw: String,
-}
-
-/// Decodes contact objects into batches of [`contacts_schema`]; see the [module docs](self).
-pub struct ContactDecoder {
-    schema: SchemaRef,
-    batch_size: usize,
-    extracted_at: i64,
-    run_id: String,
-    on_invalid: InvalidPolicy,
-    /// Rows of standalone contacts ([`decode_raw`](Self::decode_raw)) not yet handed on.
-    columns: Columns,
-    /// Cuts rows, from pages or from `columns`, into `batch_size`-row batches.
-    coalescer: BatchCoalescer,
-    ready: VecDeque<RecordBatch>,
-    rejects: Vec<Reject>,
-    rows: u64,
-    rejected: u64,
-    unknown_fields: u64,
-    rounded_values: u64,
-    scratch: Scratch,
-}
-
-impl fmt::Debug for ContactDecoder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ContactDecoder")
-            .field("batch_size", &self.batch_size)
-            .field("run_id", &self.run_id)
-            .field("on_invalid", &self.on_invalid)
-            .field("buffered", &self.buffered_rows())
-            .field("ready", &self.ready.len())
-            .field("rows", &self.rows)
-            .field("rejects", &self.rejected)
-            .field("unknown_fields", &self.unknown_fields)
-            .field("rounded_values", &self.rounded_values)
-            .finish()
-    }
-}
-
-/// An invalid record's field, value and reason, before the page and index are attached.
-struct Invalid {
-    field: String,
-    value: String,
-    reason: String,
-}
-
-impl ContactDecoder {
-    /// Creates a decoder; fails if `batch_size` is 0.
-    pub fn new(options: DecoderOptions) -> Result<Self> {
-        if options.batch_size == 0 {
-            return Err(DecodeError::InvalidOption {
-                option: "batch_size",
-                reason: "must be at least 1".into(),
-            });
-        }
-        Ok(ContactDecoder {
-            schema: contacts_schema(),
-            batch_size: options.batch_size,
-            extracted_at: options.extracted_at.timestamp_micros(),
-            run_id: options.run_id,
-            on_invalid: options.on_invalid,
-            columns: Columns::new(options.batch_size.min(1024)),
-            coalescer: BatchCoalescer::new(page_schema(), options.batch_size),
-            ready: VecDeque::new(),
-            rejects: Vec::new(),
-            rows: 0,
-            rejected: 0,
-            unknown_fields: 0,
-            rounded_values: 0,
-            scratch: Scratch::default(),
-        })
-    }
-
-    /// The schema of every batch.
-    pub fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    /// Takes the contacts of `page` that the run keeps ([`Page::keep`]), already decoded when
-    /// the page was built: their rows are cut into batches (nothing is tokenized again) and
-    /// its invalid contacts go to the policy, in body order. Under [`InvalidPolicy::Fail`] the
-    /// rows before the first kept invalid contact are kept and the error names its position
-    /// in the body as sent.
-    pub fn decode_page(&mut self, page: &Page) -> Result<()> {
-        let decoded = page.decoded();
-        let keep = page.keep();
-        let mut stop = None;
-        for invalid in page.kept_invalid() {
-            self.rejected += 1;
-            match self.on_invalid {
-                InvalidPolicy::Fail => {
-                    stop = Some(invalid);
-                    break;
-                }
-                InvalidPolicy::Quarantine => self.rejects.push(Reject {
-                    page: page.number(),
-                    index: invalid.index,
-                    field: invalid.field.clone(),
-                    value: invalid.value.clone(),
-                    reason: invalid.reason.clone(),
-                    raw: invalid.raw.clone(),
-                }),
-            }
-        }
-        let before = stop.map_or(usize::MAX, |invalid| invalid.index);
-        let mut mask = Vec::with_capacity(decoded.rows().num_rows());
-        for (contact, &row) in decoded.row_of().iter().enumerate() {
-            if row != crate::NO_ROW {
-                mask.push(keep[contact] && contact < before);
-            }
-        }
-        let kept = mask.iter().filter(|k| **k).count();
-        self.rows += kept as u64;
-        self.rounded_values += decoded
-            .rounded_rows()
-            .iter()
-            .filter(|&&row| mask[row as usize])
-            .count() as u64;
-        self.unknown_fields += decoded
-            .unknown_fields()
-            .iter()
-            .filter(|(row, _)| mask[*row as usize])
-            .map(|(_, n)| u64::from(*n))
-            .sum::<u64>();
-        if kept > 0 {
-            // A verification read usually repeats every contact: nothing to cut or copy then.
-            self.push_rows(decoded.rows().clone(), Some(mask))?;
-        }
-        match stop {
-            Some(invalid) => Err(DecodeError::InvalidRecord {
-                page: page.number(),
-                index: invalid.index,
-                field: invalid.field.clone(),
-                value: invalid.value.clone(),
-                reason: invalid.reason.clone(),
-            }),
-            None => Ok(()),
-        }
-    }
-
-    /// Hands rows of [`page_schema`] to the coalescer (those whose flag is set) and queues the
-    /// batches it completes, lineage columns added.
-    fn push_rows(&mut self, rows: RecordBatch, mask: Option<Vec<bool>>) -> Result<()> {
-        let arrow = |context| move |source| DecodeError::Arrow { context, source };
-        match mask {
-            Some(mask) if mask.iter().all(|k| *k) => self.coalescer.push_batch(rows),
-            Some(mask) => self
-                .coalescer
-                .push_batch_with_filter(rows, &BooleanArray::from(mask)),
-            None => self.coalescer.push_batch(rows),
-        }
-        .map_err(arrow("cutting batches"))?;
-        self.take_completed()
-    }
-
-    fn take_completed(&mut self) -> Result<()> {
-        while let Some(batch) = self.coalescer.next_completed_batch() {
-            let batch = self.with_lineage(batch)?;
-            self.ready.push_back(batch);
-        }
-        Ok(())
-    }
-
-    /// Moves the standalone contacts decoded so far to the coalescer.
-    fn hand_on_columns(&mut self) -> Result<()> {
-        if self.columns.rows() == 0 {
-            return Ok(());
-        }
-        let arrow = |context| move |source| DecodeError::Arrow { context, source };
-        let columns = self.columns.finish().map_err(arrow("building a batch"))?;
-        let rows =
-            RecordBatch::try_new(page_schema(), columns).map_err(arrow("assembling rows"))?;
-        self.push_rows(rows, None)
-    }
-
-    /// Decodes contact objects given as JSON text, numbering them from 0 within `page`.
-    pub fn decode_raw<'a>(
-        &mut self,
-        page: u64,
-        contacts: impl IntoIterator<Item = &'a [u8]>,
-    ) -> Result<()> {
-        for (index, raw) in contacts.into_iter().enumerate() {
-            match self.decode_one(raw) {
-                Ok(found) => {
-                    self.columns.commit();
-                    self.rows += 1;
-                    self.unknown_fields += u64::from(found.unknown_fields);
-                    self.rounded_values += u64::from(found.rounded);
-                    if self.columns.rows() >= self.batch_size {
-                        self.hand_on_columns()?;
-                    }
-                }
-                Err(invalid) => {
-                    self.columns.rollback();
-                    self.rejected += 1;
-                    match self.on_invalid {
-                        InvalidPolicy::Fail => {
-                            self.hand_on_columns()?;
-                            return Err(DecodeError::InvalidRecord {
-                                page,
-                                index,
-                                field: invalid.field,
-                                value: invalid.value,
-                                reason: invalid.reason,
-                            });
-                        }
-                        InvalidPolicy::Quarantine => self.rejects.push(Reject {
-                            page,
-                            index,
-                            field: invalid.field,
-                            value: invalid.value,
-                            reason: invalid.reason,
-                            raw: String::from_utf8_lossy(raw).into_owned(),
-                        }),
-                    }
-                }
-            }
-        }
-        self.hand_on_columns()
-    }
-
-    /// Whether a full batch is waiting.
-    pub fn has_batch(&self) -> bool {
-        !self.ready.is_empty()
-    }
-
-    /// Takes the next full batch (`batch_size` rows), if one is waiting.
-    pub fn next_batch(&mut self) -> Option<RecordBatch> {
-        self.ready.pop_front()
-    }
-
-    /// Takes the next full batch if one is waiting, else the rows buffered so far as a (shorter)
-    /// batch; `None` when nothing is buffered.
-    pub fn flush(&mut self) -> Result<Option<RecordBatch>> {
-        if let Some(batch) = self.ready.pop_front() {
-            return Ok(Some(batch));
-        }
-        self.hand_on_columns()?;
-        self.coalescer
-            .finish_buffered_batch()
-            .map_err(|source| DecodeError::Arrow {
-                context: "cutting the last batch",
-                source,
-            })?;
-        self.take_completed()?;
-        Ok(self.ready.pop_front())
-    }
-
-    /// Takes the rejects kept so far (under [`InvalidPolicy::Quarantine`]).
-    pub fn take_rejects(&mut self) -> Vec<Reject> {
-        std::mem::take(&mut self.rejects)
-    }
-
-    /// Rows decoded successfully so far (emitted or buffered).
-    pub fn rows(&self) -> u64 {
-        self.rows
-    }
-
-    /// Invalid records met so far, under either policy.
-    pub fn rejects(&self) -> u64 {
-        self.rejected
-    }
-
-    /// Undocumented top-level fields met in accepted rows (each occurrence counts).
-    pub fn unknown_fields(&self) -> u64 {
-        self.unknown_fields
-    }
-
-    /// What decoding found so far, as `_manifest.json` records it.
-    pub fn stats(&self) -> DecodeStats {
-        DecodeStats {
-            rounded_values: self.rounded_values,
-            unknown_fields: self.unknown_fields,
-            ..DecodeStats::default()
-        }
-    }
-
-    /// Accepted rows whose `revenue_total` had a non-zero digit beyond the 4th decimal place and
-    /// was rounded half to even to fit `DECIMAL(18,4)` (see [Money](self#money)). Rejected
-    /// records are never counted.
-    pub fn rounded_values(&self) -> u64 {
-        self.rounded_values
-    }
-
-    /// Rows buffered and not yet cut into a batch.
-    pub fn buffered_rows(&self) -> usize {
-        self.columns.rows() + self.coalescer.get_buffered_rows()
-    }
-
-    /// Reads one standalone contact into the row under construction.
-    fn decode_one(&mut self, raw: &[u8]) -> Result<Found, Invalid> {
-        if let Err(e) = std::str::from_utf8(raw) {
-            return Err(Invalid {
-                field: "(record)".to_owned(),
-                value: quote(raw),
-                reason: format!("is not valid UTF-8: {e}"),
-            });
-        }
-        let mut c = Cursor::new(raw, 0);
-        c.ws();
-        if c.peek() != Some(b'{') {
-            return Err(self.invalid(
-                raw,
-                Problem::Malformed(Cow::Borrowed(
-                    "is not a valid contact object: not an object",
-                )),
-            ));
-        }
-        let found =
-            record::object(&mut c, &mut self.columns, &mut self.scratch).and_then(|found| {
-                c.ws();
-                if c.i < raw.len() {
-                    return Err(record::trailing(&c, &found, &mut self.scratch));
-                }
-                record::required(&found, &self.columns).map(|()| found)
-            });
-        found.map_err(|problem| self.invalid(raw, problem))
-    }
-
-    fn invalid(&mut self, raw: &[u8], problem: Problem) -> Invalid {
-        let described = describe(raw, 0, problem, &mut self.scratch);
-        Invalid {
-            field: described.field,
-            value: match described.value {
-                Shown::Text(value) => value,
-                Shown::At(at) => text_at(raw, at),
-                Shown::Whole => quote(raw),
-            },
-            reason: described.reason,
-        }
-    }
-
-    fn with_lineage(&self, rows: RecordBatch) -> Result<RecordBatch> {
-        let n = rows.num_rows();
-        let mut columns = rows.columns().to_vec();
-        columns.extend(lineage_columns(self.extracted_at, &self.run_id, n));
-        RecordBatch::try_new(self.schema.clone(), columns).map_err(|source| DecodeError::Arrow {
-            context: "assembling a batch",
-            source,
-        })
-    }
-}
-
 /// Counts of what decoding changed or set aside within accepted rows, for `_manifest.json`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DecodeStats {
     /// `revenue_total` values rounded half to even to 4 decimals (see
-    /// [`ContactDecoder::rounded_values`]).
+    /// [`ContactBatcher::rounded_values`](crate::ContactBatcher::rounded_values)).
     pub rounded_values: u64,
     /// Undocumented top-level fields kept in `_extra` (each occurrence counts).
     pub unknown_fields: u64,
@@ -539,22 +145,6 @@ pub struct DecodeStats {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
-}
-
-/// ISO-8601 text → microseconds since the epoch, UTC when no offset is given.
-pub(crate) fn parse_timestamp_micros(s: &str) -> Result<i64, Cow<'static, str>> {
-    // The API's usual form, `YYYY-MM-DDTHH:MM:SS`, without the general parser.
-    if let Some(micros) = crate::key::naive_seconds_micros(s.as_bytes()) {
-        return Ok(micros);
-    }
-    let parsed = arrow_cast::parse::string_to_datetime(&Utc, s)
-        .map_err(|_| Cow::Borrowed("is not an ISO-8601 timestamp"))?;
-    if parsed.timestamp_subsec_nanos() % 1_000 != 0 {
-        return Err(Cow::Borrowed(
-            "has sub-microsecond precision, which would be lost",
-        ));
-    }
-    Ok(parsed.timestamp_micros())
 }
 
 #[cfg(test)]

@@ -4,8 +4,11 @@ use arrow_array::{Array, MapArray};
 use chrono::TimeZone;
 
 use super::*;
-use crate::key::naive_seconds_micros;
-use crate::schema::col;
+use crate::error::{DecodeError, Result};
+use crate::schema::{col, contacts_schema};
+use crate::timestamp::naive_seconds_micros;
+use crate::{ContactBatcher, Page};
+use arrow_array::RecordBatch;
 
 const BASE: &str = r#""phone_number":"+14155559876","list_number":"+18005551234""#;
 
@@ -14,8 +17,32 @@ fn options(policy: InvalidPolicy) -> DecoderOptions {
     DecoderOptions::new("run-7", started).with_on_invalid(policy)
 }
 
-fn decoder(policy: InvalidPolicy) -> ContactDecoder {
-    ContactDecoder::new(options(policy)).unwrap()
+fn decoder(policy: InvalidPolicy) -> ContactBatcher {
+    ContactBatcher::new(options(policy)).unwrap()
+}
+
+/// `contacts` as page `number`, in the body the API would send.
+fn page_of<'a>(number: u64, contacts: impl IntoIterator<Item = &'a [u8]>) -> Page {
+    let mut body = b"{\"contacts\":[".to_vec();
+    for (i, contact) in contacts.into_iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(contact);
+    }
+    body.extend_from_slice(
+        br#"],"pagination":{"page":1,"per_page":1000,"total":0,"total_pages":0}}"#,
+    );
+    Page::parse(number, 1, bytes::Bytes::from(body)).unwrap()
+}
+
+/// Decodes `contacts` as page `number` and hands its rows to `d`.
+fn push_contacts<'a>(
+    d: &mut ContactBatcher,
+    number: u64,
+    contacts: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<()> {
+    d.push_page(&page_of(number, contacts))
 }
 
 /// Decodes `{BASE, extra}` and returns the one-row batch.
@@ -26,8 +53,7 @@ fn one(extra: &str) -> RecordBatch {
         format!("{{{BASE},{extra}}}")
     };
     let mut d = decoder(InvalidPolicy::Fail);
-    d.decode_raw(1, [json.as_bytes()])
-        .unwrap_or_else(|e| panic!("{json}: {e}"));
+    push_contacts(&mut d, 1, [json.as_bytes()]).unwrap_or_else(|e| panic!("{json}: {e}"));
     let batch = d.flush().unwrap().unwrap();
     assert_eq!(batch.num_rows(), 1);
     batch
@@ -38,29 +64,29 @@ fn invalid(extra: &str) -> (String, String, String) {
     let json = format!("{{{BASE},{extra}}}");
     let mut d = decoder(InvalidPolicy::Fail);
     let good = format!("{{{BASE}}}");
-    let err = d
-        .decode_raw(3, [good.as_bytes(), json.as_bytes()])
-        .expect_err(&json);
-    let DecodeError::InvalidRecord {
+    let err = push_contacts(&mut d, 3, [good.as_bytes(), json.as_bytes()]).expect_err(&json);
+    let DecodeError::InvalidRecord(reject) = err else {
+        panic!("{json}: unexpected {err}");
+    };
+    let Reject {
         page,
         index,
         field,
         value,
         reason,
-    } = err
-    else {
-        panic!("{json}: unexpected {err}");
-    };
+        ..
+    } = *reject;
     assert_eq!((page, index), (3, 1));
     assert_eq!(d.rows(), 1, "only the valid record is kept");
     assert_eq!(d.flush().unwrap().unwrap().num_rows(), 1);
 
     let mut q = decoder(InvalidPolicy::Quarantine);
-    q.decode_raw(3, [json.as_bytes(), good.as_bytes()]).unwrap();
+    // At the same place in the body as above: reasons name byte offsets in the body.
+    push_contacts(&mut q, 3, [good.as_bytes(), json.as_bytes()]).unwrap();
     let rejects = q.take_rejects();
     assert_eq!(rejects.len(), 1);
     assert_eq!(rejects[0].page, 3);
-    assert_eq!(rejects[0].index, 0);
+    assert_eq!(rejects[0].index, 1);
     assert_eq!(rejects[0].field, field);
     assert_eq!(rejects[0].value, value);
     assert_eq!(rejects[0].reason, reason);
@@ -120,7 +146,7 @@ fn documented_example_decodes_into_every_column() {
       "last_clicked_at": "2025-04-01T18:05:32", "in_workflow": false
     }"#;
     let mut d = decoder(InvalidPolicy::Fail);
-    d.decode_raw(1, [json.as_bytes()]).unwrap();
+    push_contacts(&mut d, 1, [json.as_bytes()]).unwrap();
     let b = d.flush().unwrap().unwrap();
     assert_eq!(b.schema(), contacts_schema());
     let s = |c| b.column(c).as_string::<i32>().value(0).to_owned();
@@ -345,12 +371,12 @@ fn wrong_types_are_invalid() {
 #[test]
 fn wrong_type_of_a_required_field_is_invalid() {
     let mut d = decoder(InvalidPolicy::Fail);
-    let err = d
-        .decode_raw(
-            9,
-            [br#"{"phone_number":14155559876,"list_number":"+18005551234"}"#.as_slice()],
-        )
-        .unwrap_err();
+    let err = push_contacts(
+        &mut d,
+        9,
+        [br#"{"phone_number":14155559876,"list_number":"+18005551234"}"#.as_slice()],
+    )
+    .unwrap_err();
     assert!(
         err.to_string()
             .contains("page 9, record 0: field `phone_number` is not a string: 14155559876"),
@@ -406,8 +432,7 @@ fn timestamps_accept_naive_z_offsets_and_fractions() {
 fn revenue(value: &str) -> (i128, bool) {
     let json = format!(r#"{{{BASE},"revenue_total":{value}}}"#);
     let mut d = decoder(InvalidPolicy::Fail);
-    d.decode_raw(1, [json.as_bytes()])
-        .unwrap_or_else(|e| panic!("{json}: {e}"));
+    push_contacts(&mut d, 1, [json.as_bytes()]).unwrap_or_else(|e| panic!("{json}: {e}"));
     let b = d.flush().unwrap().unwrap();
     let column = b
         .column(col::REVENUE_TOTAL)
@@ -536,7 +561,7 @@ fn rounded_values_count_only_accepted_rows() {
         format!(r#"{{{BASE},"revenue_total":null}}"#),
     ];
     let mut q = decoder(InvalidPolicy::Quarantine);
-    q.decode_raw(1, rows.iter().map(|r| r.as_bytes())).unwrap();
+    push_contacts(&mut q, 1, rows.iter().map(|r| r.as_bytes())).unwrap();
     assert_eq!((q.rows(), q.rejects(), q.rounded_values()), (4, 2, 2));
     let b = q.flush().unwrap().unwrap();
     let column = b
@@ -598,23 +623,23 @@ fn required_fields_missing_or_null_are_invalid() {
         ),
     ] {
         let mut d = decoder(InvalidPolicy::Fail);
-        let err = d.decode_raw(2, [json.as_bytes()]).unwrap_err();
-        let DecodeError::InvalidRecord {
+        let err = push_contacts(&mut d, 2, [json.as_bytes()]).unwrap_err();
+        let DecodeError::InvalidRecord(reject) = err else {
+            panic!("{err}");
+        };
+        let Reject {
             field: f,
             value: v,
             reason,
             ..
-        } = err
-        else {
-            panic!("{err}");
-        };
+        } = *reject;
         assert_eq!(
             (f.as_str(), v.as_str(), reason.as_str()),
             (field, value, "is required")
         );
 
         let mut q = decoder(InvalidPolicy::Quarantine);
-        q.decode_raw(2, [json.as_bytes()]).unwrap();
+        push_contacts(&mut q, 2, [json.as_bytes()]).unwrap();
         let rejects = q.take_rejects();
         assert_eq!(rejects[0].field, field);
         assert_eq!(rejects[0].raw, json);
@@ -636,21 +661,45 @@ fn duplicate_top_level_keys_are_invalid() {
 
 #[test]
 fn malformed_objects_are_invalid_records() {
+    // Objects the envelope can still frame; what it cannot frame fails the page instead.
     let mut q = decoder(InvalidPolicy::Quarantine);
-    q.decode_raw(
+    push_contacts(
+        &mut q,
         4,
-        [b"[1,2]".as_slice(), b"{\"phone_number\":", b"{} x", b"\xff"],
+        [
+            b"{,}".as_slice(),
+            b"{\"a\":1,}",
+            b"{\"a\" 1}",
+            b"{\"phone_number\":\"+1\",\"x\":\"\xff\"}",
+        ],
     )
     .unwrap();
     let rejects = q.take_rejects();
-    assert_eq!(rejects.len(), 4);
-    assert!(rejects.iter().all(|r| r.field == "(record)"));
+    let shown: Vec<(&str, &str)> = rejects
+        .iter()
+        .map(|r| (r.field.as_str(), r.value.as_str()))
+        .collect();
+    // Broken JSON is blamed on the key it follows, if any.
+    assert_eq!(
+        shown,
+        [
+            ("(record)", "{,}"),
+            ("a", "}"),
+            ("a", "1"),
+            ("(record)", "{\"phone_number\":\"+1\",\"x\":\"\u{fffd}\"}")
+        ]
+    );
     assert!(
         rejects[0]
             .reason
             .starts_with("is not a valid contact object")
     );
-    assert_eq!(rejects[3].raw, "\u{fffd}");
+    assert!(rejects[1].reason.starts_with("is not valid JSON"));
+    assert!(rejects[3].reason.starts_with("is not valid UTF-8"));
+    assert_eq!(
+        rejects[3].raw,
+        "{\"phone_number\":\"+1\",\"x\":\"\u{fffd}\"}"
+    );
 }
 
 #[test]
@@ -667,8 +716,12 @@ fn unknown_fields_go_to_extra_as_compact_json() {
     let json = format!(
         r#"{{{BASE},"loyalty_tier":"gold","nested" : {{ "a" : [1, 2] }},"list_id":4,"n\"q":null}}"#
     );
-    d.decode_raw(1, [json.as_bytes(), format!("{{{BASE}}}").as_bytes()])
-        .unwrap();
+    push_contacts(
+        &mut d,
+        1,
+        [json.as_bytes(), format!("{{{BASE}}}").as_bytes()],
+    )
+    .unwrap();
     let b = d.flush().unwrap().unwrap();
     let extra = b.column(col::EXTRA).as_string::<i32>();
     assert_eq!(
@@ -683,15 +736,13 @@ fn unknown_fields_go_to_extra_as_compact_json() {
 
 #[test]
 fn batches_are_cut_at_batch_size() {
-    let mut d = ContactDecoder::new(options(InvalidPolicy::Fail).with_batch_size(4)).unwrap();
+    let mut d = ContactBatcher::new(options(InvalidPolicy::Fail).with_batch_size(4)).unwrap();
     let rows: Vec<String> = (0..10)
         .map(|i| format!(r#"{{"phone_number":"+1415555{i:04}","list_number":"+18005551234"}}"#))
         .collect();
-    d.decode_raw(1, rows[..3].iter().map(|r| r.as_bytes()))
-        .unwrap();
+    push_contacts(&mut d, 1, rows[..3].iter().map(|r| r.as_bytes())).unwrap();
     assert!(!d.has_batch());
-    d.decode_raw(2, rows[3..].iter().map(|r| r.as_bytes()))
-        .unwrap();
+    push_contacts(&mut d, 2, rows[3..].iter().map(|r| r.as_bytes())).unwrap();
     assert!(d.has_batch());
     assert_eq!(d.next_batch().unwrap().num_rows(), 4);
     assert_eq!(d.next_batch().unwrap().num_rows(), 4);
@@ -709,10 +760,9 @@ fn batches_are_cut_at_batch_size() {
 
 #[test]
 fn flush_returns_queued_full_batches_before_the_partial_one() {
-    let mut d = ContactDecoder::new(options(InvalidPolicy::Fail).with_batch_size(2)).unwrap();
+    let mut d = ContactBatcher::new(options(InvalidPolicy::Fail).with_batch_size(2)).unwrap();
     let row = format!("{{{BASE}}}");
-    d.decode_raw(1, std::iter::repeat_n(row.as_bytes(), 5))
-        .unwrap();
+    push_contacts(&mut d, 1, std::iter::repeat_n(row.as_bytes(), 5)).unwrap();
     let sizes: Vec<usize> = std::iter::from_fn(|| d.flush().unwrap())
         .map(|b| b.num_rows())
         .collect();
@@ -721,7 +771,7 @@ fn flush_returns_queued_full_batches_before_the_partial_one() {
 
 #[test]
 fn zero_batch_size_is_refused() {
-    let err = ContactDecoder::new(options(InvalidPolicy::Fail).with_batch_size(0)).unwrap_err();
+    let err = ContactBatcher::new(options(InvalidPolicy::Fail).with_batch_size(0)).unwrap_err();
     assert!(matches!(
         err,
         DecodeError::InvalidOption {
@@ -738,7 +788,7 @@ fn decode_page_numbers_records_from_the_page() {
     );
     let page = Page::parse(5, 1, bytes::Bytes::from(body)).unwrap();
     let mut d = decoder(InvalidPolicy::Fail);
-    let err = d.decode_page(&page).unwrap_err();
+    let err = d.push_page(&page).unwrap_err();
     assert!(
         err.to_string()
             .starts_with("page 5, record 1: field `list_id`"),

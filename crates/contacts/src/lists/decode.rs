@@ -6,33 +6,16 @@ use std::sync::Arc;
 
 use super::ListsPage;
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
-use serde::Serialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::{COLUMNS, ID, Kind, lists_schema};
-use crate::decode::json_text::{push_compact, push_json_string, quote_value};
-use crate::decode::{DecodeStats, DecoderOptions, InvalidPolicy, parse_timestamp_micros};
+use crate::decode::{DecodeStats, DecoderOptions, InvalidPolicy};
 use crate::error::{DecodeError, Result};
+use crate::json_text::{push_compact, push_json_string, quote_value};
+use crate::reject::ListReject;
 use crate::schema::{TIMESTAMP_TZ, lineage_columns};
-
-/// A list set aside under [`InvalidPolicy::Quarantine`], one line of the lists table's
-/// `_rejects-{run_id}.ndjson`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ListReject {
-    /// The answer it came in, e.g. `GET /v2/lists?status=deleted, page 1`.
-    pub request: String,
-    /// Its 0-based position in that answer.
-    pub index: usize,
-    /// The offending field (`(record)` when the object itself is malformed).
-    pub field: String,
-    /// The offending value's JSON text, cut to about 200 characters.
-    pub value: String,
-    /// What is wrong with it.
-    pub reason: String,
-    /// The whole list as the API sent it (invalid UTF-8 replaced).
-    pub raw: String,
-}
+use crate::timestamp::parse_timestamp_micros;
 
 /// One stored value of a documented field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,21 +34,12 @@ struct Row {
     extra: Option<String>,
 }
 
-/// Why a list is invalid, before the answer and position are attached.
-struct Invalid {
-    field: String,
-    value: String,
-    reason: String,
-}
+/// A list that does not fit, before the answer it came in, its position and its text are
+/// attached: field, value and reason.
+type Problem = (String, String, String);
 
-impl Invalid {
-    fn malformed(text: &str, reason: String) -> Self {
-        Invalid {
-            field: "(record)".to_owned(),
-            value: quote_value(text),
-            reason,
-        }
-    }
+fn malformed(text: &str, reason: String) -> Problem {
+    ("(record)".to_owned(), quote_value(text), reason)
 }
 
 /// Decodes list objects into one batch of [`lists_schema`]; see the
@@ -134,26 +108,21 @@ impl ListDecoder {
                         self.stats.replaced += 1;
                     }
                 }
-                Err(invalid) => {
+                Err((field, value, reason)) => {
                     self.rejected += 1;
+                    let reject = ListReject {
+                        request: request.to_owned(),
+                        index,
+                        field,
+                        value,
+                        reason,
+                        raw: String::from_utf8_lossy(raw).into_owned(),
+                    };
                     match self.on_invalid {
                         InvalidPolicy::Fail => {
-                            return Err(DecodeError::InvalidList {
-                                request: request.to_owned(),
-                                index,
-                                field: invalid.field,
-                                value: invalid.value,
-                                reason: invalid.reason,
-                            });
+                            return Err(DecodeError::InvalidList(Box::new(reject)));
                         }
-                        InvalidPolicy::Quarantine => self.rejects.push(ListReject {
-                            request: request.to_owned(),
-                            index,
-                            field: invalid.field,
-                            value: invalid.value,
-                            reason: invalid.reason,
-                            raw: String::from_utf8_lossy(raw).into_owned(),
-                        }),
+                        InvalidPolicy::Quarantine => self.rejects.push(reject),
                     }
                 }
             }
@@ -220,9 +189,9 @@ impl ListDecoder {
         })
     }
 
-    fn decode_one(&mut self, raw: &[u8]) -> Result<Row, Invalid> {
+    fn decode_one(&mut self, raw: &[u8]) -> Result<Row, Problem> {
         let text = std::str::from_utf8(raw).map_err(|e| {
-            Invalid::malformed(
+            malformed(
                 &String::from_utf8_lossy(raw),
                 format!("is not valid UTF-8: {e}"),
             )
@@ -231,7 +200,7 @@ impl ListDecoder {
         let entries = de
             .deserialize_map(EntriesVisitor)
             .and_then(|entries| de.end().map(|()| entries))
-            .map_err(|e| Invalid::malformed(text, format!("is not a valid list object: {e}")))?;
+            .map_err(|e| malformed(text, format!("is not a valid list object: {e}")))?;
 
         let mut row = Row {
             cells: std::array::from_fn(|_| Cell::Null),
@@ -239,13 +208,9 @@ impl ListDecoder {
         };
         let mut seen = [false; COLUMNS.len()];
         let mut extra_keys: Vec<&str> = Vec::new();
-        let mut extra = String::new();
+        let mut extra = Vec::new();
         for (key, value) in &entries {
-            let invalid = |reason: &str| Invalid {
-                field: key.clone(),
-                value: quote_value(value.get()),
-                reason: reason.to_owned(),
-            };
+            let invalid = |reason: &str| (key.clone(), quote_value(value.get()), reason.to_owned());
             match COLUMNS.iter().position(|c| c.name == key) {
                 Some(c) => {
                     if std::mem::replace(&mut seen[c], true) {
@@ -258,25 +223,29 @@ impl ListDecoder {
                         return Err(invalid("appears more than once"));
                     }
                     extra_keys.push(key);
-                    extra.push(if extra.is_empty() { '{' } else { ',' });
-                    push_json_string(key, &mut extra);
-                    extra.push(':');
-                    push_compact(value.get(), &mut extra);
+                    extra.push(if extra.is_empty() { b'{' } else { b',' });
+                    push_json_string(key.as_bytes(), &mut extra);
+                    extra.push(b':');
+                    push_compact(value.get().as_bytes(), &mut extra);
                 }
             }
         }
         for (c, column) in COLUMNS.iter().enumerate() {
             if column.required && row.cells[c] == Cell::Null {
-                return Err(Invalid {
-                    field: column.name.to_owned(),
-                    value: if seen[c] { "null" } else { "(missing)" }.to_owned(),
-                    reason: "is required".to_owned(),
-                });
+                return Err((
+                    column.name.to_owned(),
+                    if seen[c] { "null" } else { "(missing)" }.to_owned(),
+                    "is required".to_owned(),
+                ));
             }
         }
         if !extra.is_empty() {
-            extra.push('}');
-            row.extra = Some(extra);
+            extra.push(b'}');
+            // Built from UTF-8 text and ASCII punctuation: the fallback never runs.
+            row.extra = Some(
+                String::from_utf8(extra)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            );
             self.stats.unknown_fields += extra_keys.len() as u64;
         }
         Ok(row)

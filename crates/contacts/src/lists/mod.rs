@@ -80,7 +80,8 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use crate::schema::{lineage_fields, timestamp_type};
 
-pub use decode::{ListDecoder, ListReject};
+pub use crate::reject::ListReject;
+pub use decode::ListDecoder;
 pub use page::ListsPage;
 
 /// The documented values of `list_type`.

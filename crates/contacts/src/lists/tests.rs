@@ -39,12 +39,7 @@ fn invalid(list: &str) -> (String, String, String) {
         .decode_raw("GET /v2/lists, page 1", [list.as_bytes()])
         .unwrap_err();
     match err {
-        DecodeError::InvalidList {
-            field,
-            value,
-            reason,
-            ..
-        } => (field, value, reason),
+        DecodeError::InvalidList(reject) => (reject.field, reject.value, reject.reason),
         other => panic!("{other}"),
     }
 }

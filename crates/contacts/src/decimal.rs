@@ -1,7 +1,7 @@
 //! Exact JSON number text → `DECIMAL(18, 4)` with integer arithmetic only, rounding half to even
 //! where the text carries more than 4 decimals.
 
-use crate::schema::{REVENUE_PRECISION, REVENUE_SCALE};
+use crate::fields::{REVENUE_PRECISION, REVENUE_SCALE};
 
 /// Why a number cannot be stored in `DECIMAL(18, 4)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
