@@ -114,15 +114,12 @@ impl Sizes {
     pub(crate) fn refuse(&mut self, per_page: u64) -> Option<u64> {
         self.refused.insert(per_page);
         self.accepted.remove(&per_page);
-        if per_page < self.max {
-            self.only_accepted = true;
-        }
         if per_page > self.max {
             // A repair's size above the main pass's: repairs stay at or below the main size.
             self.limit = self.max;
             return Some(self.max);
         }
-        if per_page >= self.max {
+        if per_page == self.max {
             // The largest size is refused: step down to a size that APIs commonly allow.
             let next = FALLBACK_SIZES
                 .into_iter()
@@ -131,7 +128,10 @@ impl Sizes {
             self.limit = self.limit.min(next);
             return Some(next);
         }
-        self.accepted.iter().next_back().copied()
+        // A size below the largest is refused: the API takes only some sizes.
+        self.only_accepted = true;
+        self.limit = self.limit.min(self.max);
+        Some(self.accepted.iter().next_back().copied().unwrap_or(self.max))
     }
 
     /// The sizes that may be asked for, largest first: with `only_accepted`, those seen to

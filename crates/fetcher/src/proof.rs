@@ -94,6 +94,9 @@ const MAX_ROUNDS: u32 = 96;
 /// Batches that find nothing of their range (each moving further, galloping) before the run
 /// gives up.
 const MAX_BLIND: u32 = 24;
+/// How far from its total a short read may end and still vote for the end of the listing (a
+/// total that jitters by this much is still read exactly).
+const END_TOLERANCE: u64 = 3;
 /// Windows in one repair batch at most.
 const MAX_BATCH: usize = 256;
 /// Positions of slack each side of a range in its first repair.
@@ -207,7 +210,12 @@ impl Proof {
     /// Takes in a read: what it proves, and (for a repair) its batch. Returns whether the read
     /// ends the listing (by its own total, or agreeing with another read; rule 3).
     pub(crate) fn observe(&mut self, mut seen: Observed, batch: Option<u64>) -> bool {
-        if seen.short && !seen.to_end {
+        // Only a read that ends where its own total says the listing nearly ends may vote: a
+        // read short because the API dropped contacts mid-listing ends far above its total.
+        let near_end = seen
+            .total
+            .is_some_and(|t| (seen.offset + seen.len).abs_diff(t) <= END_TOLERANCE);
+        if seen.short && !seen.to_end && near_end {
             // A total that jitters (a cached or estimated count) never matches the end exactly.
             // Two short reads of different windows that end at one position saw one listing
             // end there: a read short because the API dropped contacts ends elsewhere than
@@ -225,6 +233,9 @@ impl Proof {
             }
         }
         let ends = seen.to_end;
+        if std::env::var_os("TRACKLY_DEBUG_PROOF").is_some() {
+            eprintln!("observe {:?} {} {} {:?} trusted={} end={} short={} {:?}", batch, seen.offset, seen.len, seen.total, seen.trusted, seen.to_end, seen.short, (seen.first_key(), seen.last_key()));
+        }
         if seen.trusted
             && let Some((low, high)) = claim(
                 &seen.keys.iter().map(|k| k.0).collect::<Vec<_>>(),
@@ -427,7 +438,7 @@ impl Proof {
         // Windows of one listing that tile a run of positions hold every contact between the
         // first and last of the run, wherever their own boundaries fall (an API that serves only
         // a few page sizes has boundaries no single window can cross).
-        if let Some((low, high)) = tiled_claim(&reads) {
+        for (low, high) in tiled_claim(&reads) {
             self.covered.add(low, high);
         }
         let before = self.covered.gaps_within(low, high);
@@ -593,26 +604,68 @@ impl Proof {
 }
 
 /// What the trusted reads of one batch prove together when they report one total and their
-/// windows tile a run of positions without a hole: the claim of one read spanning the run.
-fn tiled_claim(reads: &[Observed]) -> Option<(i64, i64)> {
+/// windows tile a run of positions without a hole: the claim of one read spanning the run,
+/// except the keys found in more than one of them. Ties may come back in another order on
+/// every request, so a key whose contacts straddle two windows may have contacts that neither
+/// holds; such keys stay open (for a census). A key held by one window alone has all its
+/// positions inside it, so that window holds every contact with it.
+fn tiled_claim(reads: &[Observed]) -> Vec<(i64, i64)> {
     let mut tiles: Vec<&Observed> = reads.iter().filter(|s| s.trusted).collect();
-    let total = tiles.first()?.total;
+    let Some(total) = tiles.first().map(|s| s.total) else {
+        return Vec::new();
+    };
     if tiles.len() < 2 || total.is_none() || tiles.iter().any(|s| s.total != total) {
-        return None;
+        return Vec::new();
     }
     tiles.sort_by_key(|s| s.offset);
     let mut end = tiles[0].offset;
     for tile in &tiles {
         if tile.offset > end || tile.len as usize != tile.keys.len() {
             // A hole, or contacts without a readable key whose place is unknown.
-            return None;
+            return Vec::new();
         }
         end = end.max(tile.offset + tile.len);
     }
-    let first = tiles.first()?;
-    let last = tiles.iter().max_by_key(|s| s.offset + s.len)?;
-    let keys = [first.first_key()?, last.last_key()?];
-    claim(&keys, first.offset == 0, last.to_end)
+    let (Some(first), Some(last)) = (
+        tiles.first(),
+        tiles.iter().max_by_key(|s| s.offset + s.len),
+    ) else {
+        return Vec::new();
+    };
+    let (Some(top), Some(bottom)) = (first.first_key(), last.last_key()) else {
+        return Vec::new();
+    };
+    let Some((low, high)) = claim(&[top, bottom], first.offset == 0, last.to_end) else {
+        return Vec::new();
+    };
+    // Keys seen in more than one window: open.
+    let mut seen_in: HashMap<i64, usize> = HashMap::new();
+    for (i, tile) in tiles.iter().enumerate() {
+        for &(key, _) in &tile.keys {
+            let at = seen_in.entry(key).or_insert(i);
+            if *at != i {
+                *at = usize::MAX;
+            }
+        }
+    }
+    let mut straddling: Vec<i64> = seen_in
+        .into_iter()
+        .filter(|&(key, at)| at == usize::MAX && low <= key && key <= high)
+        .map(|(key, _)| key)
+        .collect();
+    straddling.sort_unstable();
+    let mut parts = Vec::new();
+    let mut from = low;
+    for key in straddling {
+        if key > from {
+            parts.push((from, key - 1));
+        }
+        from = key.saturating_add(1);
+    }
+    if from <= high {
+        parts.push((from, high));
+    }
+    parts
 }
 
 /// A range of keys (whole seconds) for a message.
