@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use trackly_export::{
     ApiKey, ClientBuilder, Compression, E164, InvalidApiKey, InvalidPolicy, Query, RetryConfig,
-    WriterOptions,
+    StorageOptions, WriterOptions,
 };
 use trackly_export::{Table, TableFormat, Tables};
 
@@ -47,6 +47,7 @@ pub struct FileConfig {
     api_key_file: Option<PathBuf>,
     http_compression: Option<bool>,
     metrics_file: Option<PathBuf>,
+    storage_options: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// `tables` in a config file: `"contacts,lists"` as on the command line, or a TOML array.
@@ -74,6 +75,8 @@ pub struct ExportConfig {
     /// The tables to write (`--tables`).
     pub tables: Tables,
     pub output: String,
+    /// `--storage-option`s over `TRACKLY_STORAGE_OPTIONS` over the file's `storage_options`.
+    pub storage_options: StorageOptions,
     pub allow_http: bool,
     pub writer: WriterOptions,
     pub batch_size: Option<usize>,
@@ -110,6 +113,37 @@ pub fn metrics_file(args: &ExportArgs, file: Option<&FileConfig>) -> Option<Path
         .or_else(|| file.and_then(|f| f.metrics_file.clone()))
 }
 
+/// The storage options, each key from the first of: the flags (in order, the last of a key
+/// wins), `TRACKLY_STORAGE_OPTIONS` (one `KEY=VALUE` a line), the config file's table.
+fn storage_options(
+    flags: &[String],
+    env: Option<&str>,
+    file: std::collections::BTreeMap<String, String>,
+) -> anyhow::Result<StorageOptions> {
+    let mut options: StorageOptions = file.into_iter().collect();
+    let pair = |text: &str, source: &str| -> anyhow::Result<(String, String)> {
+        match text.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() => {
+                Ok((key.trim().to_owned(), value.to_owned()))
+            }
+            // Only the key is named: the value may be a secret.
+            _ => bail!(
+                "{source}: expected KEY=VALUE, got {:?}",
+                text.split_once('=').map_or(text, |(k, _)| k)
+            ),
+        }
+    };
+    if let Some(env) = env {
+        for line in env.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            options.extend([pair(line, "TRACKLY_STORAGE_OPTIONS")?]);
+        }
+    }
+    for flag in flags {
+        options.extend([pair(flag, "--storage-option")?]);
+    }
+    Ok(options)
+}
+
 /// Resolves and validates everything; every error names the setting and the value.
 pub fn resolve(
     args: &ExportArgs,
@@ -126,7 +160,14 @@ pub fn resolve(
     }
 
     let output =
-        pick!(output).context("--output is required (a directory or s3://bucket/prefix)")?;
+        pick!(output).context(
+            "--output is required (a directory, or s3://, gs://, az:// or abfss:// URL)",
+        )?;
+    let storage_options = storage_options(
+        &args.storage_option,
+        std::env::var("TRACKLY_STORAGE_OPTIONS").ok().as_deref(),
+        file.storage_options.clone().unwrap_or_default(),
+    )?;
     let tables = match args
         .tables
         .clone()
@@ -269,6 +310,7 @@ pub fn resolve(
         query,
         tables,
         output,
+        storage_options,
         allow_http,
         writer,
         batch_size,

@@ -2,6 +2,8 @@
 //! (DuckDB, pyarrow) that reads what we wrote, and a secret-leak check on every run.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod backends;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
