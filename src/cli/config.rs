@@ -126,11 +126,9 @@ fn storage_options(
             Some((key, value)) if !key.trim().is_empty() => {
                 Ok((key.trim().to_owned(), value.to_owned()))
             }
-            // Only the key is named: the value may be a secret.
-            _ => bail!(
-                "{source}: expected KEY=VALUE, got {:?}",
-                text.split_once('=').map_or(text, |(k, _)| k)
-            ),
+            // Nothing of the text is shown: it may be a secret given without its key.
+            Some(_) => bail!("{source}: expected KEY=VALUE, got an empty key"),
+            None => bail!("{source}: expected KEY=VALUE, got no `=` (the text is not shown)"),
         }
     };
     if let Some(env) = env {
@@ -159,10 +157,8 @@ pub fn resolve(
         };
     }
 
-    let output =
-        pick!(output).context(
-            "--output is required (a directory, or s3://, gs://, az:// or abfss:// URL)",
-        )?;
+    let output = pick!(output)
+        .context("--output is required (a directory, or s3://, gs://, az:// or abfss:// URL)")?;
     let storage_options = storage_options(
         &args.storage_option,
         std::env::var("TRACKLY_STORAGE_OPTIONS").ok().as_deref(),
@@ -400,4 +396,44 @@ fn api_key(
         inside => anyhow::Error::new(inside).context(source.clone()),
     })?;
     Ok((key, source))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_options_take_flags_over_the_environment_over_the_file() {
+        let file = [
+            ("aws_region".to_owned(), "from-file".to_owned()),
+            ("aws_endpoint".to_owned(), "http://file".to_owned()),
+            ("aws_access_key_id".to_owned(), "file-key".to_owned()),
+        ]
+        .into_iter()
+        .collect();
+        let env = "aws_region=from-env\n\n  AWS_ENDPOINT=http://env  \n";
+        let flags = ["aws_region=from-flag".to_owned(), "token=a=b".to_owned()];
+        let options = storage_options(&flags, Some(env), file).unwrap();
+        assert_eq!(options.get("aws_region"), Some("from-flag"));
+        assert_eq!(options.get("aws_endpoint"), Some("http://env"));
+        assert_eq!(options.get("aws_access_key_id"), Some("file-key"));
+        // Only the first `=` separates: values may hold `=` (SAS tokens, base64 keys).
+        assert_eq!(options.get("token"), Some("a=b"));
+    }
+
+    #[test]
+    fn a_malformed_storage_option_is_named_without_its_value() {
+        let err = storage_options(&["=hunter2".to_owned()], None, Default::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--storage-option"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        let err = storage_options(&["hunter2".to_owned()], None, Default::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("KEY=VALUE") && !err.contains("hunter2"),
+            "{err}"
+        );
+    }
 }

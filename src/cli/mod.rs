@@ -22,8 +22,7 @@ use trackly_export::converter::{CONTACTS_TABLE, LISTS_TABLE};
 use trackly_export::fetcher::StatsHandle;
 use trackly_export::{
     ConvertError, ErrorKind, Export, ExportError, LocationOptions, OutputLocation, RunSummary,
-    StorageOptions, Table,
-    contacts_schema, lists_schema,
+    StorageOptions, Table, contacts_schema, lists_schema,
 };
 
 use flags::{Cli, Command, LogFormat, SchemaFormat, SchemaTable};

@@ -1,5 +1,5 @@
-//! The three object-store emulators scripts/test.sh starts (moto for S3, fake-gcs-server for
-//! GCS, Azurite for Azure), each described once: its bucket URL, the storage options and
+//! The three object-store emulators scripts/test.sh starts (moto for S3, fake-gcs-server
+//! behind an XML-API bridge for GCS, Azurite for Azure), each described once: its bucket URL, the storage options and
 //! environment that reach it, and a client to look at what a run left. The conformance suite
 //! (`tests/object_stores.rs`) runs the same tests against each.
 //!
@@ -74,10 +74,13 @@ impl Emulator {
         }
     }
 
-    /// fake-gcs-server, through a service account key that points at it (object_store's
-    /// emulator convention: `gcs_base_url` and `disable_oauth`).
+    /// fake-gcs-server behind tests/py/gcs_xml_bridge.py, through a service account key that
+    /// points at it (object_store's emulator convention: `gcs_base_url` and `disable_oauth`).
     pub fn gcs() -> Emulator {
-        let endpoint = endpoint("TRACKLY_TEST_GCS_ENDPOINT", "fake-gcs-server");
+        let endpoint = endpoint(
+            "TRACKLY_TEST_GCS_ENDPOINT",
+            "fake-gcs-server and its bridge",
+        );
         let key = serde_json::json!({
             "private_key": "",
             "private_key_id": "",
@@ -101,7 +104,10 @@ impl Emulator {
         Emulator {
             name: "azure",
             root: format!("az://{BUCKET}"),
-            options: pairs(&[("azure_storage_use_emulator", "true"), ("allow_http", "true")]),
+            options: pairs(&[
+                ("azure_storage_use_emulator", "true"),
+                ("allow_http", "true"),
+            ]),
             env: pairs(&[("AZURITE_BLOB_STORAGE_URL", &endpoint)]),
             endpoint,
         }
@@ -129,8 +135,7 @@ impl Emulator {
     /// The emulator's environment, and no cloud credentials of the caller's beyond it.
     pub fn environment(&self, cmd: &mut Command) {
         for (key, _) in std::env::vars() {
-            if key.starts_with("AWS_") || key.starts_with("GOOGLE_") || key.starts_with("AZURE_")
-            {
+            if key.starts_with("AWS_") || key.starts_with("GOOGLE_") || key.starts_with("AZURE_") {
                 cmd.env_remove(key);
             }
         }

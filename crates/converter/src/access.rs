@@ -50,7 +50,10 @@ impl OutputLocation {
         let path = self.child([probe_name().as_str()]);
         let store = cloud.probe.as_ref();
         if let Err(e) = store
-            .put(&path, PutPayload::from_static(b"trackly-export write probe\n"))
+            .put(
+                &path,
+                PutPayload::from_static(b"trackly-export write probe\n"),
+            )
             .await
         {
             return Err(self.access_error(cloud, &path, Operation::Write, e));
@@ -109,7 +112,11 @@ fn explain(
         .any(|host| lower.contains(&host.to_ascii_lowercase()))
     {
         return Some((
-            format!("no {} credentials were found (tried {})", backend.name(), cloud.credentials),
+            format!(
+                "no {} credentials were found (tried {})",
+                backend.name(),
+                cloud.credentials
+            ),
             credential_hint(backend).to_owned(),
         ));
     }
@@ -164,7 +171,9 @@ fn explain(
                 .to_owned(),
         ));
     }
-    if is_connect_error(error) || lower.contains("connection refused") || lower.contains("dns error")
+    if is_connect_error(error)
+        || lower.contains("connection refused")
+        || lower.contains("dns error")
     {
         return Some((
             format!("nothing answers at {endpoint}"),
@@ -248,7 +257,9 @@ fn credential_hint(backend: Backend) -> &'static str {
 fn endpoint_setting(backend: Backend) -> &'static str {
     match backend {
         Backend::S3 => "AWS_ENDPOINT_URL or the storage option aws_endpoint",
-        Backend::Gcs => "GOOGLE_BASE_URL, the storage option google_base_url, or gcs_base_url in the service account file",
+        Backend::Gcs => {
+            "GOOGLE_BASE_URL, the storage option google_base_url, or gcs_base_url in the service account file"
+        }
         Backend::Azure => {
             "AZURE_STORAGE_ENDPOINT or the storage option azure_storage_endpoint; \
              AZURITE_BLOB_STORAGE_URL for the emulator"

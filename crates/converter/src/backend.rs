@@ -115,7 +115,9 @@ fn http_allowed(
             "the {what} endpoint {endpoint} is plain http on a non-loopback host; \
              allow it explicitly (allow_http) or use https"
         )),
-        other => Err(format!("the {what} endpoint scheme {other:?} is not http(s)")),
+        other => Err(format!(
+            "the {what} endpoint scheme {other:?} is not http(s)"
+        )),
     }
 }
 
@@ -185,8 +187,8 @@ pub(crate) fn s3_from(
     let endpoint = builder
         .get_config_value(&Key::S3Endpoint)
         .or_else(|| builder.get_config_value(&Key::Endpoint));
-    let allow_http = allow_http
-        || is_true(builder.get_config_value(&Key::Client(ClientConfigKey::AllowHttp)));
+    let allow_http =
+        allow_http || is_true(builder.get_config_value(&Key::Client(ClientConfigKey::AllowHttp)));
     let http_ok = http_allowed("S3", endpoint.as_deref(), allow_http)?;
     let builder = if builder.get_config_value(&Key::Region).is_none() {
         builder.with_region("us-east-1")
@@ -200,8 +202,7 @@ pub(crate) fn s3_from(
          aws_access_key_id / aws_secret_access_key)"
     } else if set(Key::WebIdentityTokenFile) {
         "the web identity token of AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN"
-    } else if set(Key::ContainerCredentialsRelativeUri) || set(Key::ContainerCredentialsFullUri)
-    {
+    } else if set(Key::ContainerCredentialsRelativeUri) || set(Key::ContainerCredentialsFullUri) {
         "the container credentials of AWS_CONTAINER_CREDENTIALS_RELATIVE_URI / _FULL_URI"
     } else if is_true(builder.get_config_value(&Key::SkipSignature)) {
         "none (unsigned requests: aws_skip_signature)"
@@ -255,8 +256,8 @@ pub(crate) fn gcs(
     let endpoint = builder
         .get_config_value(&Key::BaseUrl)
         .or_else(|| service_account_base_url(&builder));
-    let allow_http = allow_http
-        || is_true(builder.get_config_value(&Key::Client(ClientConfigKey::AllowHttp)));
+    let allow_http =
+        allow_http || is_true(builder.get_config_value(&Key::Client(ClientConfigKey::AllowHttp)));
     let http_ok = http_allowed("Google Cloud Storage", endpoint.as_deref(), allow_http)?;
     let mut metadata_hosts = Vec::new();
     let credentials = if set(Key::ServiceAccountKey) {
@@ -298,7 +299,9 @@ pub(crate) fn gcs(
 
 /// `gcs_base_url` of the service account file, when one is named and readable.
 #[cfg(feature = "gcp")]
-fn service_account_base_url(builder: &object_store::gcp::GoogleCloudStorageBuilder) -> Option<String> {
+fn service_account_base_url(
+    builder: &object_store::gcp::GoogleCloudStorageBuilder,
+) -> Option<String> {
     use object_store::gcp::GoogleConfigKey as Key;
     let json = match builder.get_config_value(&Key::ServiceAccountKey) {
         Some(key) => key,
@@ -343,8 +346,8 @@ pub(crate) fn azure(
     } else {
         builder.get_config_value(&Key::Endpoint)
     };
-    let allow_http = allow_http
-        || is_true(builder.get_config_value(&Key::Client(ClientConfigKey::AllowHttp)));
+    let allow_http =
+        allow_http || is_true(builder.get_config_value(&Key::Client(ClientConfigKey::AllowHttp)));
     let http_ok = http_allowed("Azure", endpoint.as_deref(), allow_http)?;
     if !emulator && !set(Key::AccountName) {
         return Err(

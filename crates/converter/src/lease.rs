@@ -202,7 +202,9 @@ mod tests {
     async fn lease_body(store: &dyn ObjectStore, path: &Path) -> Option<String> {
         let got = store.get(path).await.ok()?;
         let bytes = got.bytes().await.ok()?;
-        serde_json::from_slice::<Holder>(&bytes).ok().map(|h| h.run_id)
+        serde_json::from_slice::<Holder>(&bytes)
+            .ok()
+            .map(|h| h.run_id)
     }
 
     #[tokio::test]
@@ -213,7 +215,10 @@ mod tests {
             .await
             .unwrap();
         let lease = dir.clone().join(LEASE_FILE);
-        assert_eq!(lease_body(store.as_ref(), &lease).await.as_deref(), Some("a"));
+        assert_eq!(
+            lease_body(store.as_ref(), &lease).await.as_deref(),
+            Some("a")
+        );
         let waiting = {
             let store = store.clone();
             let dir = dir.clone();
@@ -223,7 +228,10 @@ mod tests {
             })
         };
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(!waiting.is_finished(), "b must wait while a holds the lease");
+        assert!(
+            !waiting.is_finished(),
+            "b must wait while a holds the lease"
+        );
         a.release().await;
         tokio::time::timeout(Duration::from_secs(5), waiting)
             .await
@@ -238,7 +246,9 @@ mod tests {
         let store = LocalFileSystem::new_with_prefix(dir.path()).unwrap();
         let date = Path::from("contacts/extract_date=2026-05-01");
         // A run killed while publishing leaves its lease.
-        let _killed = acquire(&store, std::slice::from_ref(&date), "r").await.unwrap();
+        let _killed = acquire(&store, std::slice::from_ref(&date), "r")
+            .await
+            .unwrap();
         let again = tokio::time::timeout(
             Duration::from_secs(5),
             acquire(&store, std::slice::from_ref(&date), "r"),
@@ -247,6 +257,10 @@ mod tests {
         .unwrap()
         .unwrap();
         again.release().await;
-        assert!(!dir.path().join("contacts/extract_date=2026-05-01/_publishing").exists());
+        assert!(
+            !dir.path()
+                .join("contacts/extract_date=2026-05-01/_publishing")
+                .exists()
+        );
     }
 }

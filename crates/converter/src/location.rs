@@ -157,8 +157,12 @@ impl OutputLocation {
             if input
                 .get(..3)
                 .is_some_and(|s| s.eq_ignore_ascii_case("s3:"))
-                || input.get(..3).is_some_and(|s| s.eq_ignore_ascii_case("gs:"))
-                || input.get(..3).is_some_and(|s| s.eq_ignore_ascii_case("az:"))
+                || input
+                    .get(..3)
+                    .is_some_and(|s| s.eq_ignore_ascii_case("gs:"))
+                || input
+                    .get(..3)
+                    .is_some_and(|s| s.eq_ignore_ascii_case("az:"))
             {
                 // `s3:/bucket` or `s3:bucket` is a mistyped URL, not a local folder `s3:`.
                 return Err(fail(
@@ -499,7 +503,10 @@ mod tests {
             CloudUrl::parse(scheme, rest, input).unwrap()
         }
         let gs = parse("gs://lake/exports/trackly");
-        assert_eq!((gs.backend, gs.bucket.as_str(), gs.prefix.as_str()), (Backend::Gcs, "lake", "exports/trackly"));
+        assert_eq!(
+            (gs.backend, gs.bucket.as_str(), gs.prefix.as_str()),
+            (Backend::Gcs, "lake", "exports/trackly")
+        );
         assert_eq!(gs.root_url, "gs://lake");
         for url in [
             "az://lake/exports/trackly",
@@ -509,7 +516,11 @@ mod tests {
             "https://acct.blob.core.windows.net/lake/exports/trackly",
         ] {
             let az = parse(url);
-            assert_eq!((az.backend, az.bucket.as_str(), az.prefix.as_str()), (Backend::Azure, "lake", "exports/trackly"), "{url}");
+            assert_eq!(
+                (az.backend, az.bucket.as_str(), az.prefix.as_str()),
+                (Backend::Azure, "lake", "exports/trackly"),
+                "{url}"
+            );
             assert_eq!(az.root_url, "az://lake", "{url}");
             let named = url.contains("acct");
             assert_eq!(az.account.as_deref(), named.then_some("acct"), "{url}");
@@ -519,21 +530,21 @@ mod tests {
     #[cfg(feature = "azure")]
     #[test]
     fn azure_needs_an_account_unless_the_url_or_emulator_names_one() {
-        let options = LocationOptions::default().with_storage_options(
-            StorageOptions::new().with("azure_storage_account_key", "a2V5"),
-        );
-        let named = OutputLocation::parse_with(
-            "abfss://lake@acct.dfs.core.windows.net/x",
-            options.clone(),
-        )
-        .unwrap();
+        let options = LocationOptions::default()
+            .with_storage_options(StorageOptions::new().with("azure_storage_account_key", "a2V5"));
+        let named =
+            OutputLocation::parse_with("abfss://lake@acct.dfs.core.windows.net/x", options.clone())
+                .unwrap();
         assert_eq!(named.backend(), Backend::Azure);
         assert_eq!(named.prefix().as_ref(), "x");
         if std::env::var_os("AZURE_STORAGE_ACCOUNT_NAME").is_none()
             && std::env::var_os("AZURE_STORAGE_USE_EMULATOR").is_none()
         {
             let err = OutputLocation::parse_with("az://lake/x", options).unwrap_err();
-            assert!(err.to_string().contains("AZURE_STORAGE_ACCOUNT_NAME"), "{err}");
+            assert!(
+                err.to_string().contains("AZURE_STORAGE_ACCOUNT_NAME"),
+                "{err}"
+            );
         }
     }
 
@@ -543,7 +554,11 @@ mod tests {
         let options = LocationOptions::default()
             .with_storage_options(StorageOptions::new().with("aws_acess_key_id", "k"));
         let err = OutputLocation::parse_with("s3://b/x", options).unwrap_err();
-        assert!(err.to_string().contains("unknown storage option \"aws_acess_key_id\""), "{err}");
+        assert!(
+            err.to_string()
+                .contains("unknown storage option \"aws_acess_key_id\""),
+            "{err}"
+        );
     }
 
     #[cfg(feature = "aws")]
@@ -565,7 +580,10 @@ mod tests {
         assert!(err.contains("plain http"), "{err}");
         assert!(s3(with("http://minio.internal:9000"), true).is_ok());
         let allowed = with("http://minio.internal:9000").with_allow_http(true);
-        assert!(s3(allowed, false).is_ok(), "the storage option allow_http=true allows it");
+        assert!(
+            s3(allowed, false).is_ok(),
+            "the storage option allow_http=true allows it"
+        );
         assert!(s3(with("ftp://x"), true).is_err());
     }
 
