@@ -297,6 +297,53 @@ async fn two_parquet_runs_racing_leave_one_run(emulator: Emulator) {
     check_lake(dir.path(), &winner.ground_truth(None, None), Some(rows));
 }
 
+/// A publication that fails half-way (the move of a new file into the date folder, through
+/// the library with a store that fails that one rename) leaves the previous run of the date
+/// as it was, alone, and no lease behind.
+async fn a_failed_publication_leaves_the_previous_run(emulator: Emulator) {
+    use common::failing_store::FailingStore;
+    use trackly_export::{ApiKey, ClientBuilder, Export, OutputLocation};
+    let prefix = fresh_prefix("failed-publish");
+    let url = emulator.url(&prefix);
+    let first = mock(CONTACTS, Faults::default()).await;
+    let out = export(&emulator, &first, &url, &["--extract-date", "2026-05-01"]).await;
+    assert_ok(&out, "first run");
+
+    let second = mock(CONTACTS / 2, Faults::default()).await;
+    let store = FailingStore::new(emulator.store(), "extract_date=2026-05-01/part-");
+    let client = ClientBuilder::new()
+        .with_base_url(second.url())
+        .with_api_key(ApiKey::new(SECRET))
+        .with_allow_http(true)
+        .build()
+        .unwrap();
+    let result = Export::builder()
+        .client(client)
+        .location(OutputLocation::from_store(store.clone(), prefix.as_str()))
+        .extract_date(chrono::NaiveDate::from_ymd_opt(2026, 5, 1).unwrap())
+        .build()
+        .unwrap()
+        .run()
+        .await;
+    assert!(store.failed(), "the failure was not injected");
+    let err = result.expect_err("the publication failed");
+    assert!(err.to_string().contains("injected failure"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let names = emulator.download(&prefix, dir.path()).await;
+    assert!(
+        names.iter().all(|n| !n.ends_with("_publishing")),
+        "a lease left behind: {names:?}"
+    );
+    assert_eq!(manifest(dir.path())["rows"], CONTACTS, "{names:?}");
+    check_lake(dir.path(), &first.ground_truth(None, None), Some(CONTACTS));
+    check_lists(
+        dir.path(),
+        &first.lists_ground_truth(),
+        &["--join", "--same-run"],
+    );
+}
+
 /// `conformance!(backend: test, ...)`: a module `backend` with one `#[tokio::test]` per suite
 /// function, each given `Emulator::backend()`.
 macro_rules! conformance {
@@ -315,6 +362,7 @@ macro_rules! conformance {
 
 conformance!(s3:
     parquet_export_rerun_and_retention,
+    a_failed_publication_leaves_the_previous_run,
     delta_export_reads_back_with_deltalake_and_polars,
     missing_bucket_is_one_line_and_dry_run_probes,
     unreachable_endpoint_is_one_line,
@@ -323,6 +371,7 @@ conformance!(s3:
 );
 conformance!(azure:
     parquet_export_rerun_and_retention,
+    a_failed_publication_leaves_the_previous_run,
     delta_export_reads_back_with_deltalake_and_polars,
     missing_bucket_is_one_line_and_dry_run_probes,
     unreachable_endpoint_is_one_line,
@@ -333,6 +382,7 @@ conformance!(azure:
 // cannot be told apart from one there (see tests/py/gcs_xml_bridge.py and the README).
 conformance!(gcs:
     parquet_export_rerun_and_retention,
+    a_failed_publication_leaves_the_previous_run,
     delta_export_reads_back_with_deltalake_and_polars,
     missing_bucket_is_one_line_and_dry_run_probes,
     unreachable_endpoint_is_one_line,

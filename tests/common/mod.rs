@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod backends;
+pub mod failing_store;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -76,7 +76,7 @@ impl OutputLocation {
                 location: self.to_string(),
                 problem,
                 hint,
-                source: error,
+                source: Box::new(error),
             },
             None => ConvertError::storage(path, error),
         }

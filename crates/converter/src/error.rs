@@ -66,7 +66,7 @@ pub enum ConvertError {
         hint: String,
         /// The store's error.
         #[source]
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
 
     /// Serialising the manifest or a reject failed.
