@@ -24,20 +24,25 @@ fn fresh_prefix(test: &str) -> String {
     format!("{test}/{}", uuid::Uuid::now_v7())
 }
 
-/// `export` from `server` into `url`, with the emulator's environment and options.
+/// `export` from `server` into `url`, with the emulator's environment and options, then
+/// `args`.
 fn export_cmd(emulator: &Emulator, server: &MockServer, url: &str, args: &[&str]) -> Command {
     let mut cmd = binary();
     emulator.environment(&mut cmd);
     cmd.env("TRACKLY_API_KEY", SECRET)
         .args(["export", "--base-url", &server.url(), "--output", url])
-        .args(["--per-page", "200", "--row-group-rows", "500"])
         .args(emulator.flags())
         .args(args);
     cmd
 }
 
+/// [`export_cmd`] run to its end, in small pages and row groups unless `args` say otherwise.
 async fn export(emulator: &Emulator, server: &MockServer, url: &str, args: &[&str]) -> Output {
-    run_async(export_cmd(emulator, server, url, args)).await
+    let mut all = args.to_vec();
+    if !args.contains(&"--per-page") {
+        all.extend(["--per-page", "200", "--row-group-rows", "500"]);
+    }
+    run_async(export_cmd(emulator, server, url, &all)).await
 }
 
 fn assert_ok(out: &Output, what: &str) {
@@ -344,6 +349,103 @@ async fn a_failed_publication_leaves_the_previous_run(emulator: Emulator) {
     );
 }
 
+/// `kill -9` once a file of the run is finished (its checkpoint in the store names it), then
+/// `--resume`: the date ends with exactly the ground truth and nothing staged is left.
+async fn resume_after_kill_9_is_exact(emulator: Emulator) {
+    const RESUMED: usize = 60_000;
+    let prefix = fresh_prefix("resume");
+    let url = emulator.url(&prefix);
+    let server = trackly_export::mock::MockServer::start(trackly_export::mock::MockConfig {
+        dataset: trackly_export::mock::DatasetConfig {
+            seed: 7,
+            contacts: RESUMED,
+            lists: 3,
+            ..Default::default()
+        },
+        api_key: SECRET.to_owned(),
+        faults: Faults {
+            latency: std::time::Duration::from_millis(2),
+            ..Faults::default()
+        },
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let args = [
+        "--extract-date",
+        "2026-05-01",
+        "--per-page",
+        "1000",
+        "--concurrency",
+        "2",
+        "--file-size",
+        "1",
+        "--row-group-rows",
+        "4000",
+        "--quiet",
+    ];
+    let mut child = export_cmd(&emulator, &server, &url, &args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let staging = format!("{prefix}/contacts/_staging");
+    let store = emulator.store();
+    let started = std::time::Instant::now();
+    loop {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the export ended before a file was checkpointed"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "no checkpoint"
+        );
+        let mut finished = 0;
+        for name in emulator.list(&staging).await {
+            if name.ends_with("_checkpoint.json") {
+                let path = object_store::path::Path::from(format!("{staging}/{name}"));
+                if let Ok(got) = object_store::ObjectStoreExt::get(store.as_ref(), &path).await {
+                    let bytes = got.bytes().await.unwrap_or_default();
+                    let json: serde_json::Value =
+                        serde_json::from_slice(&bytes).unwrap_or_default();
+                    finished = json["files"].as_array().map_or(0, Vec::len);
+                }
+            }
+        }
+        if finished >= 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    Command::new("kill")
+        .args(["-9", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let _ = child.wait();
+    let names = emulator.list(&prefix).await;
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.ends_with(".parquet") || n.contains("_staging")),
+        "a killed run published a file: {names:?}"
+    );
+
+    let mut resumed = args.to_vec();
+    resumed.push("--resume");
+    assert_ok(
+        &export(&emulator, &server, &url, &resumed).await,
+        "resumed run",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let names = emulator.download(&prefix, dir.path()).await;
+    assert!(
+        names.iter().all(|n| !n.contains("_staging")),
+        "staging left behind: {names:?}"
+    );
+    check_lake(dir.path(), &server.ground_truth(None, None), Some(RESUMED));
+}
+
 /// `conformance!(backend: test, ...)`: a module `backend` with one `#[tokio::test]` per suite
 /// function, each given `Emulator::backend()`.
 macro_rules! conformance {
@@ -362,6 +464,7 @@ macro_rules! conformance {
 
 conformance!(s3:
     parquet_export_rerun_and_retention,
+    resume_after_kill_9_is_exact,
     a_failed_publication_leaves_the_previous_run,
     delta_export_reads_back_with_deltalake_and_polars,
     missing_bucket_is_one_line_and_dry_run_probes,
@@ -371,6 +474,7 @@ conformance!(s3:
 );
 conformance!(azure:
     parquet_export_rerun_and_retention,
+    resume_after_kill_9_is_exact,
     a_failed_publication_leaves_the_previous_run,
     delta_export_reads_back_with_deltalake_and_polars,
     missing_bucket_is_one_line_and_dry_run_probes,
@@ -382,6 +486,7 @@ conformance!(azure:
 // cannot be told apart from one there (see tests/py/gcs_xml_bridge.py and the README).
 conformance!(gcs:
     parquet_export_rerun_and_retention,
+    resume_after_kill_9_is_exact,
     a_failed_publication_leaves_the_previous_run,
     delta_export_reads_back_with_deltalake_and_polars,
     missing_bucket_is_one_line_and_dry_run_probes,
