@@ -429,6 +429,10 @@ impl Export {
         };
         tokio::pin!(shutdown);
 
+        // A missing bucket, missing credentials or an endpoint that does not answer is said
+        // in one line before anything is fetched or staged.
+        location.check_access().await?;
+
         // Nothing is fetched yet: a resumed run's id and start are known before the lists are
         // decoded, so both tables carry them.
         let contacts = if tables.contains(Table::Contacts) {

@@ -1,7 +1,8 @@
 //! # trackly-export
 //!
 //! Pulls every contact out of the Trackly SMS API (`GET /v2/contacts`) and lands it as Parquet
-//! on local disk or in any [`object_store`] (S3 and S3-compatible servers included), with every
+//! on local disk, S3, Google Cloud Storage, Azure Blob Storage / ADLS Gen2 or any other
+//! [`object_store`], with every
 //! sending list (`GET /v2/lists`, deleted ones included) as a second table beside it, so that
 //! `contacts.list_id = lists.id` joins (see [`ExportBuilder::tables`]). This crate is a thin
 //! facade over four libraries, re-exported here, in the order the data flows through them:
@@ -18,7 +19,12 @@
 //! ## Features
 //!
 //! - `cli` (default): the `trackly-export` binary and its crates (clap, indicatif, toml,
-//!   tracing-subscriber, anyhow); implies `mock` and `delta`. Embedders turn default features off.
+//!   tracing-subscriber, anyhow); implies `mock`, `delta`, `aws`, `gcp` and `azure`. Embedders
+//!   turn default features off.
+//! - `aws`, `gcp`, `azure`: the object_store backends of `s3://`, `gs://` and `az://` /
+//!   `abfss://` / `https://*.blob.core.windows.net` outputs (see [`OutputLocation`]), each
+//!   configured from the environment and [`StorageOptions`] (deltalake's and Polars' keys).
+//!   Without default features none is compiled unless named.
 //! - `mock`: re-exports `trackly-mock` as `trackly_export::mock`, for tests against the
 //!   in-process mock API.
 //! - `delta`: `TableFormat::Delta`, each table a Delta Lake table with one commit per run,
@@ -29,7 +35,8 @@
 //!
 //! Against the in-process mock API (feature `mock`) into an in-memory object store; for the
 //! real API leave the base URL at its default and take the key from `TRACKLY_API_KEY`, and for
-//! S3 use `OutputLocation::parse("s3://my-lake/trackly")?`:
+//! a cloud use `OutputLocation::parse("s3://my-lake/trackly")?` (or `gs://`, `az://`; with
+//! options: `OutputLocation::parse_with(url, LocationOptions::default().with_storage_options(..))`):
 //!
 //! ```
 //! use std::sync::Arc;
@@ -139,8 +146,8 @@ pub use trackly_contacts::{
 };
 pub use trackly_converter::manifest::Manifest;
 pub use trackly_converter::{
-    Compression, ConvertError, FileInfo, InvalidTableFormat, LocationOptions, OutputLocation,
-    ParquetSink, TableFormat, WriterOptions,
+    Backend, Compression, ConvertError, FileInfo, InvalidTableFormat, LocationOptions,
+    OutputLocation, ParquetSink, StorageOptions, TableFormat, WriterOptions,
 };
 pub use trackly_fetcher::{
     ApiError, ApiKey, AttemptError, Client, ClientBuilder, Contact, E164, FetchError, FetchStats,

@@ -238,3 +238,30 @@ async fn retried_error_answers_are_counted_by_what_the_api_said_in_the_manifest(
     let counted = &manifest["fetch_stats"]["api_errors"];
     assert_eq!(counted["500 internal_error"], served_500, "{counted}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_to_a_plain_http_port_says_so_at_once_with_exit_2() {
+    let server = mock(50, Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let https = server.url().replacen("http://", "https://", 1);
+    let mut cmd = export_to(&https, dir.path(), &[]);
+    cmd.env("TRACKLY_API_KEY", SECRET);
+    let started = std::time::Instant::now();
+    let out = run_async(cmd).await;
+    let line = error_line(&out);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(line.contains("answers plain HTTP, not https"), "{line}");
+    assert!(!stderr(&out).contains("retrying"), "{}", stderr(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_that_starts_with_a_byte_order_mark_is_read() {
+    let contacts: Vec<String> = (0..3).map(contact).collect();
+    let body = format!("\u{feff}{}", page_body(&contacts, 1, 100, 3, 1));
+    let server = TestServer::pages(vec![body]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_async(export_to(&server.url(), dir.path(), &["--per-page", "100"])).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(manifest(dir.path())["rows"], 3);
+}

@@ -105,8 +105,14 @@ async fn usage_errors_exit_2_before_any_request() {
     let out = run_async(cmd).await;
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(stderr(&out).contains("TRACKLY_API_KEY"), "{}", stderr(&out));
-    // Malformed S3 URLs.
-    for url in ["s3://", "s3:///prefix", "gs://bucket/x"] {
+    // Malformed or unsupported URLs.
+    for url in [
+        "s3://",
+        "s3:///prefix",
+        "gs://",
+        "az:///x",
+        "hdfs://bucket/x",
+    ] {
         let mut cmd = binary();
         cmd.env("TRACKLY_API_KEY", SECRET).args([
             "export",

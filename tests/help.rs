@@ -40,7 +40,8 @@ fn export_help_groups_its_flags_under_headings_in_the_order_a_user_needs_them() 
         starts.iter().rposition(|s| *s < pos).map(|i| headings[i])
     };
     for (flag, heading) in [
-        ("--output <DIR|S3_URL>", "\nWhat to export:\n"),
+        ("--output <DIR|URL>", "\nWhat to export:\n"),
+        ("--storage-option <KEY=VALUE>", "\nWhat to export:\n"),
         ("--list-number <E164>", "\nWhat to export:\n"),
         ("--api-key-file <PATH>", "\nAPI:\n"),
         ("--concurrency <N>", "\nAPI:\n"),

@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use trackly_export::{
     ApiKey, ClientBuilder, Compression, E164, InvalidApiKey, InvalidPolicy, Query, RetryConfig,
-    WriterOptions,
+    StorageOptions, WriterOptions,
 };
 use trackly_export::{Table, TableFormat, Tables};
 
@@ -47,6 +47,7 @@ pub struct FileConfig {
     api_key_file: Option<PathBuf>,
     http_compression: Option<bool>,
     metrics_file: Option<PathBuf>,
+    storage_options: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// `tables` in a config file: `"contacts,lists"` as on the command line, or a TOML array.
@@ -74,6 +75,8 @@ pub struct ExportConfig {
     /// The tables to write (`--tables`).
     pub tables: Tables,
     pub output: String,
+    /// `--storage-option`s over `TRACKLY_STORAGE_OPTIONS` over the file's `storage_options`.
+    pub storage_options: StorageOptions,
     pub allow_http: bool,
     pub writer: WriterOptions,
     pub batch_size: Option<usize>,
@@ -110,6 +113,35 @@ pub fn metrics_file(args: &ExportArgs, file: Option<&FileConfig>) -> Option<Path
         .or_else(|| file.and_then(|f| f.metrics_file.clone()))
 }
 
+/// The storage options, each key from the first of: the flags (in order, the last of a key
+/// wins), `TRACKLY_STORAGE_OPTIONS` (one `KEY=VALUE` a line), the config file's table.
+fn storage_options(
+    flags: &[String],
+    env: Option<&str>,
+    file: std::collections::BTreeMap<String, String>,
+) -> anyhow::Result<StorageOptions> {
+    let mut options: StorageOptions = file.into_iter().collect();
+    let pair = |text: &str, source: &str| -> anyhow::Result<(String, String)> {
+        match text.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() => {
+                Ok((key.trim().to_owned(), value.to_owned()))
+            }
+            // Nothing of the text is shown: it may be a secret given without its key.
+            Some(_) => bail!("{source}: expected KEY=VALUE, got an empty key"),
+            None => bail!("{source}: expected KEY=VALUE, got no `=` (the text is not shown)"),
+        }
+    };
+    if let Some(env) = env {
+        for line in env.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            options.extend([pair(line, "TRACKLY_STORAGE_OPTIONS")?]);
+        }
+    }
+    for flag in flags {
+        options.extend([pair(flag, "--storage-option")?]);
+    }
+    Ok(options)
+}
+
 /// Resolves and validates everything; every error names the setting and the value.
 pub fn resolve(
     args: &ExportArgs,
@@ -125,8 +157,13 @@ pub fn resolve(
         };
     }
 
-    let output =
-        pick!(output).context("--output is required (a directory or s3://bucket/prefix)")?;
+    let output = pick!(output)
+        .context("--output is required (a directory, or s3://, gs://, az:// or abfss:// URL)")?;
+    let storage_options = storage_options(
+        &args.storage_option,
+        std::env::var("TRACKLY_STORAGE_OPTIONS").ok().as_deref(),
+        file.storage_options.clone().unwrap_or_default(),
+    )?;
     let tables = match args
         .tables
         .clone()
@@ -269,6 +306,7 @@ pub fn resolve(
         query,
         tables,
         output,
+        storage_options,
         allow_http,
         writer,
         batch_size,
@@ -358,4 +396,44 @@ fn api_key(
         inside => anyhow::Error::new(inside).context(source.clone()),
     })?;
     Ok((key, source))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_options_take_flags_over_the_environment_over_the_file() {
+        let file = [
+            ("aws_region".to_owned(), "from-file".to_owned()),
+            ("aws_endpoint".to_owned(), "http://file".to_owned()),
+            ("aws_access_key_id".to_owned(), "file-key".to_owned()),
+        ]
+        .into_iter()
+        .collect();
+        let env = "aws_region=from-env\n\n  AWS_ENDPOINT=http://env  \n";
+        let flags = ["aws_region=from-flag".to_owned(), "token=a=b".to_owned()];
+        let options = storage_options(&flags, Some(env), file).unwrap();
+        assert_eq!(options.get("aws_region"), Some("from-flag"));
+        assert_eq!(options.get("aws_endpoint"), Some("http://env"));
+        assert_eq!(options.get("aws_access_key_id"), Some("file-key"));
+        // Only the first `=` separates: values may hold `=` (SAS tokens, base64 keys).
+        assert_eq!(options.get("token"), Some("a=b"));
+    }
+
+    #[test]
+    fn a_malformed_storage_option_is_named_without_its_value() {
+        let err = storage_options(&["=hunter2".to_owned()], None, Default::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--storage-option"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        let err = storage_options(&["hunter2".to_owned()], None, Default::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("KEY=VALUE") && !err.contains("hunter2"),
+            "{err}"
+        );
+    }
 }

@@ -106,9 +106,18 @@ pub struct ExportArgs {
     #[arg(long, value_name = "FILE", env = "TRACKLY_CONFIG")]
     pub config: Option<PathBuf>,
 
-    /// Where to write: a local directory or s3://bucket/prefix.
-    #[arg(long, short, value_name = "DIR|S3_URL", env = "TRACKLY_OUTPUT", help_heading = WHAT)]
+    /// Where to write: a local directory, s3://bucket/prefix, gs://bucket/prefix,
+    /// az://container/prefix, abfss://container@account.dfs.core.windows.net/prefix or
+    /// https://account.blob.core.windows.net/container/prefix.
+    #[arg(long, short, value_name = "DIR|URL", env = "TRACKLY_OUTPUT", help_heading = WHAT)]
     pub output: Option<String>,
+
+    /// An object-store setting for the output, as deltalake's and Polars' storage_options
+    /// take it (aws_endpoint, google_service_account_key, azure_storage_account_key, ...);
+    /// repeatable; over the AWS_*, GOOGLE_*, AZURE_* variables. The environment form is
+    /// TRACKLY_STORAGE_OPTIONS (KEY=VALUE, one per line). Values are never printed.
+    #[arg(long = "storage-option", value_name = "KEY=VALUE", help_heading = WHAT)]
+    pub storage_option: Vec<String>,
 
     /// Tables to write, comma-separated: contacts (GET /v2/contacts) and lists (GET /v2/lists,
     /// deleted lists included), published together [default: contacts,lists].

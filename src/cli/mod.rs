@@ -21,8 +21,8 @@ use trackly_export::contacts::schema::{duckdb_ddl_of, spark_ddl_of};
 use trackly_export::converter::{CONTACTS_TABLE, LISTS_TABLE};
 use trackly_export::fetcher::StatsHandle;
 use trackly_export::{
-    ErrorKind, Export, ExportError, LocationOptions, OutputLocation, RunSummary, Table,
-    contacts_schema, lists_schema,
+    ConvertError, ErrorKind, Export, ExportError, LocationOptions, OutputLocation, RunSummary,
+    StorageOptions, Table, contacts_schema, lists_schema,
 };
 
 use flags::{Cli, Command, LogFormat, SchemaFormat, SchemaTable};
@@ -96,9 +96,21 @@ fn report(failure: &Failure, log_format: LogFormat) {
 }
 
 /// The error and its causes on one line, each cause once: many layers already quote their
-/// cause in their own message, so `{:#}` would repeat it.
+/// cause in their own message, so `{:#}` would repeat it. An output location that cannot be
+/// used says what to do in its own message; the store's raw answer under it (an XML body, a
+/// metadata-service URL) goes to the debug log, not the line.
 fn one_line(error: &anyhow::Error) -> String {
     let mut line = error.to_string();
+    for cause in error.chain() {
+        let access = match cause.downcast_ref::<ExportError>() {
+            Some(ExportError::Convert(e)) => Some(e),
+            _ => cause.downcast_ref::<ConvertError>(),
+        };
+        if let Some(ConvertError::Access { source, .. }) = access {
+            tracing::debug!(error = %source, "the object store's answer");
+            return line;
+        }
+    }
     for cause in error.chain().skip(1) {
         let text = cause.to_string();
         if !line.contains(&text) {
@@ -315,7 +327,7 @@ async fn export(
     if config.dry_run {
         // Validate the location without creating anything, then spend one request on page 1
         // of the contacts and the (two, small) requests of the lists.
-        check_output(&config.output, config.allow_http)?;
+        check_output(&config.output, &config.storage_options, config.allow_http).await?;
         let output = config.output.trim_end_matches('/');
         let mut plan = Vec::new();
         if config.tables.contains(Table::Contacts) {
@@ -356,15 +368,22 @@ async fn export(
                 "then this tool's extract_date= folders before {cutoff} to be removed (--retain-days {days})"
             ));
         }
+        let output_checked = if config.output.contains("://") {
+            " and the output location takes writes (a probe object was written and removed)"
+        } else {
+            ""
+        };
         progress::print(format_args!(
-            "dry run: the API key works; {} (nothing written)",
+            "dry run: the API key works{output_checked}; {} (nothing else written)",
             plan.join("; ")
         ));
         return Ok(None);
     }
     let location = OutputLocation::parse_with(
         &config.output,
-        LocationOptions::default().with_allow_http(config.allow_http),
+        LocationOptions::default()
+            .with_allow_http(config.allow_http)
+            .with_storage_options(config.storage_options.clone()),
     )
     .map_err(ExportError::from)?;
     let progress = Arc::new(Progress::new(quiet));
@@ -404,15 +423,22 @@ async fn export(
     Ok(Some(summary))
 }
 
-/// Validates the output location for `--dry-run` without creating anything.
-fn check_output(output: &str, allow_http: bool) -> Result<(), Failure> {
+/// Validates the output location for `--dry-run`: a cloud location must exist and take a
+/// probe object (written and removed); a local directory is not created.
+async fn check_output(
+    output: &str,
+    storage_options: &StorageOptions,
+    allow_http: bool,
+) -> Result<(), Failure> {
     if output.contains("://") {
-        // Parsing an s3:// location builds a client and makes no request.
-        OutputLocation::parse_with(
+        let location = OutputLocation::parse_with(
             output,
-            LocationOptions::default().with_allow_http(allow_http),
+            LocationOptions::default()
+                .with_allow_http(allow_http)
+                .with_storage_options(storage_options.clone()),
         )
         .map_err(ExportError::from)?;
+        location.check_access().await.map_err(ExportError::from)?;
         return Ok(());
     }
     let path = std::path::Path::new(output);

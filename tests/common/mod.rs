@@ -2,6 +2,9 @@
 //! (DuckDB, pyarrow) that reads what we wrote, and a secret-leak check on every run.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod backends;
+pub mod failing_store;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

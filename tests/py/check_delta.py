@@ -17,8 +17,11 @@ usage:
   check_delta.py count TABLE_URI
       Prints the number of rows (Polars).
 
-An s3:// TABLE_URI uses AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
-AWS_REGION from the environment (moto in the tests).
+With TRACKLY_TEST_STORAGE_OPTIONS (a JSON object) in the environment, those are the
+storage_options of any TABLE_URI (s3://, gs://, az://: the options the export was given, as the
+conformance suite tests/object_stores.rs passes them). Otherwise an s3:// TABLE_URI uses
+AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION from the environment
+(moto in the tests).
 """
 import json
 import os
@@ -60,6 +63,8 @@ EXPECTED_MAP = {"type": "map", "keyType": "string", "valueType": "string", "valu
 
 
 def storage_options(uri):
+    if os.environ.get("TRACKLY_TEST_STORAGE_OPTIONS"):
+        return json.loads(os.environ["TRACKLY_TEST_STORAGE_OPTIONS"])
     if not uri.startswith("s3://"):
         return None
     opts = {

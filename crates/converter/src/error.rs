@@ -51,6 +51,24 @@ pub enum ConvertError {
         reason: String,
     },
 
+    /// The output location cannot be used as it is: its bucket or container is missing, the
+    /// credentials are missing or refused, or its endpoint does not answer. Found by
+    /// [`OutputLocation::check_access`](crate::OutputLocation::check_access) before a run
+    /// writes anything; the message says what is wrong and what to do, the source keeps the
+    /// store's own error.
+    #[error("cannot write to {location}: {problem}; {hint}")]
+    Access {
+        /// The location as given.
+        location: String,
+        /// What is wrong.
+        problem: String,
+        /// What to do about it.
+        hint: String,
+        /// The store's error.
+        #[source]
+        source: Box<object_store::Error>,
+    },
+
     /// Serialising the manifest or a reject failed.
     #[error("cannot serialise {path}: {source}")]
     Json {

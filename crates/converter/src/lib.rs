@@ -1,11 +1,14 @@
 //! # trackly-converter
 //!
 //! Writes Arrow [`RecordBatch`](arrow_array::RecordBatch)es of contacts and lists, as
-//! `trackly-contacts` decodes them, as Parquet files on local disk or S3 (or any
-//! [`object_store::ObjectStore`]) for DuckDB, Spark and pyarrow, published atomically with a
+//! `trackly-contacts` decodes them, as Parquet files on local disk, S3, Google Cloud Storage or
+//! Azure Blob Storage / ADLS Gen2 (or any [`object_store::ObjectStore`]) for DuckDB, Spark and pyarrow, published atomically with a
 //! manifest. It knows nothing of HTTP: the data flows fetcher → contacts → converter.
 //!
-//! - [`location`]: [`OutputLocation`], a local directory or `s3://bucket/prefix`.
+//! - [`location`]: [`OutputLocation`], a local directory or `s3://`, `gs://`, `az://` /
+//!   `abfss://` URL; [`credentials`]: the [`StorageOptions`] that configure its store beside
+//!   the environment; [`access`]: the probe that checks a location can be written, and the
+//!   errors that say what to do when it cannot.
 //! - [`sink`]: [`ParquetSink`], the facade of a run: staged Parquet files published at the end
 //!   of it. A run goes through four phases, each a module with one job:
 //!   1. [`rolling`]: batches → rolling Parquet part files (rotation by size, staging paths,
@@ -15,7 +18,7 @@
 //!   4. [`commit`]: one interface with two implementations (Hive-style publication, Delta
 //!      commit) and explicit [`CommitState`]s.
 //! - [`publish`]: the Hive-style publication of every table of a run in one step, and its
-//!   rollback; [`manifest`]: the `_manifest.json` it writes for each table.
+//!   rollback, one run at a time per date folder ([`lease`]); [`manifest`]: the `_manifest.json` it writes for each table.
 //! - [`table`]: [`StagedTable`], a smaller table (the lists) staged in full and committed
 //!   through the same [`commit`] as the contacts, with them or alone.
 //! - [`retention`]: [`Retention`], the removal of a table's date folders older than N days
@@ -78,8 +81,15 @@
 //! - **Atomic publication.** Readers never see a partial Parquet file or a file of a failed run;
 //!   a successful run replaces its extract date and writes `_manifest.json` and `_SUCCESS` last.
 //!   See [`sink`] for exactly what a reader sees while a date is being replaced.
-//! - **Environment.** Only `s3://` locations read the environment (the standard `AWS_*`
-//!   variables, through `object_store`'s `AmazonS3Builder::from_env`).
+//! - **Environment.** Only cloud locations read the environment, through object_store's
+//!   `from_env` builders: `AWS_*` for `s3://`, `GOOGLE_*` for `gs://`, `AZURE_*` (and
+//!   `AZURITE_BLOB_STORAGE_URL` with the emulator) for Azure.
+//!
+//! # Cargo features
+//!
+//! - `aws`, `gcp`, `azure`: the object_store backends of `s3://`, `gs://` and the Azure URLs
+//!   (none by default; a URL whose feature is off is refused with a message naming it).
+//! - `delta`: Delta Lake output through delta-rs.
 //!
 //! # Memory usage
 //!
@@ -92,14 +102,18 @@
 // No module uses one listed before it here (no cycles): sink (the facade), commit, table,
 // checkpoint, rolling, rejects, publish, summary (`SinkSummary`), manifest, options (the
 // settings), delta, retention, layout (every name and folder a run writes), store (the
-// object-store helpers), location, format, error.
+// object-store helpers), access, location, backend, credentials, format, error.
+pub mod access;
+pub mod backend;
 pub mod checkpoint;
 pub mod commit;
+pub mod credentials;
 #[cfg(feature = "delta")]
 pub mod delta;
 mod error;
 pub mod format;
 mod layout;
+pub mod lease;
 pub mod location;
 pub mod manifest;
 mod options;
@@ -112,7 +126,9 @@ mod store;
 mod summary;
 pub mod table;
 
+pub use backend::Backend;
 pub use commit::CommitState;
+pub use credentials::StorageOptions;
 pub use error::{ConvertError, Result};
 pub use format::{InvalidTableFormat, TableFormat};
 pub use location::{LocationOptions, OutputLocation};

@@ -1,5 +1,5 @@
-//! Where the Parquet files go: a local directory or an S3 prefix, as an [`ObjectStore`] and a
-//! prefix inside it.
+//! Where the Parquet files go: a local directory, or a prefix in an S3 bucket, a Google Cloud
+//! Storage bucket or an Azure container, as an [`ObjectStore`] and a prefix inside it.
 //!
 //! ```
 //! # fn main() -> Result<(), trackly_converter::ConvertError> {
@@ -9,23 +9,37 @@
 //! # Ok(()) }
 //! ```
 //!
-//! `s3://bucket/prefix` is configured by [`AmazonS3Builder::from_env`], the only place in this
-//! crate that reads the environment: the standard `AWS_*` variables (credentials, `AWS_REGION`,
-//! defaulting to `us-east-1`), and `AWS_ENDPOINT_URL` / `AWS_ENDPOINT` / `AWS_ENDPOINT_URL_S3`
-//! for S3-compatible servers such as MinIO or moto. Requests go path-style unless
-//! `AWS_VIRTUAL_HOSTED_STYLE_REQUEST=true`. A plain-`http` endpoint is accepted only when its host
-//! is a loopback address (`localhost`, `127.0.0.0/8`, `::1`) or the caller sets
-//! [`LocationOptions::allow_http`]; credentials would otherwise cross the network in clear text.
+//! | URL | backend (cargo feature) |
+//! |---|---|
+//! | `s3://bucket/prefix` | S3 and S3-compatible servers (`aws`) |
+//! | `gs://bucket/prefix` | Google Cloud Storage (`gcp`) |
+//! | `az://container/prefix`, `abfs[s]://container/prefix` | Azure Blob Storage / ADLS Gen2; the account from `AZURE_STORAGE_ACCOUNT_NAME` (`azure`) |
+//! | `abfs[s]://container@account.dfs.core.windows.net/prefix` | the same, account named in the URL (`azure`) |
+//! | `https://account.blob.core.windows.net/container/prefix` | the same (`azure`) |
+//!
+//! Each store is configured by object_store's `from_env` (the only place in this crate that
+//! reads the environment: `AWS_*`, `GOOGLE_*`, `AZURE_*`), then by the
+//! [`StorageOptions`] of [`LocationOptions`] (see [`credentials`](crate::credentials)), then
+//! by what the URL names. For S3 the region defaults to `us-east-1` and
+//! `AWS_ENDPOINT_URL` / `AWS_ENDPOINT` / `AWS_ENDPOINT_URL_S3` reach S3-compatible servers
+//! (path-style unless `AWS_VIRTUAL_HOSTED_STYLE_REQUEST=true`). A plain-`http` endpoint (S3's
+//! endpoint, `google_base_url`, `azure_storage_endpoint`) is accepted only when its host is a
+//! loopback address (`localhost`, `127.0.0.0/8`, `::1`) or the caller sets
+//! [`LocationOptions::allow_http`] (or the storage option `allow_http=true`); credentials would
+//! otherwise cross the network in clear text.
+//!
+//! Parsing makes no request: [`OutputLocation::check_access`] is what finds out whether the
+//! location exists and can be written.
 
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use object_store::ObjectStore;
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 
+use crate::backend::{Backend, Built};
+use crate::credentials::StorageOptions;
 use crate::error::{ConvertError, Result};
 
 /// An object store and the prefix under which `contacts/...` is written.
@@ -36,9 +50,27 @@ pub struct OutputLocation {
     display: String,
     /// The directory behind a local store, to tidy up directories object stores cannot delete.
     local_root: Option<std::path::PathBuf>,
-    /// The bucket behind an `s3://` store (its root), for the URL of a Delta table.
+    backend: Backend,
+    /// A cloud location's bucket or container, its root URL (`s3://bucket`, `gs://bucket`,
+    /// `az://container`) and what its errors name.
+    cloud: Option<Arc<Cloud>>,
+}
+
+/// What a cloud location knows beside its store.
+pub(crate) struct Cloud {
+    /// The bucket (or container).
+    pub(crate) bucket: String,
+    /// `s3://bucket`, `gs://bucket` or `az://container`: the root of a Delta table's URL.
     #[cfg_attr(not(feature = "delta"), allow(dead_code))]
-    s3_bucket: Option<String>,
+    pub(crate) root_url: String,
+    /// The same store with a short retry budget, for [`OutputLocation::check_access`].
+    pub(crate) probe: Arc<dyn ObjectStore>,
+    /// The endpoint requests go to (`None`: the cloud's default).
+    pub(crate) endpoint: Option<String>,
+    /// Where the credentials come from.
+    pub(crate) credentials: String,
+    /// The hosts of the last-resort credential source in use, if it is the one in use.
+    pub(crate) metadata_hosts: Vec<String>,
 }
 
 impl fmt::Debug for OutputLocation {
@@ -57,15 +89,18 @@ impl fmt::Display for OutputLocation {
 }
 
 /// How [`OutputLocation::parse_with`] reads a location.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LocationOptions {
-    /// Accept a plain-`http` S3 endpoint that is not on a loopback address (default false:
+    /// Accept a plain-`http` endpoint that is not on a loopback address (default false:
     /// credentials would cross the network in clear text).
     pub allow_http: bool,
     /// Create a local directory that does not exist yet, as `mkdir -p` (default true). The
     /// local object store needs an existing root; false makes a missing directory an error.
     pub create_local_dir: bool,
+    /// Settings of the object store on top of the environment (credentials, endpoint, ...):
+    /// see [`StorageOptions`]. Ignored for a local directory.
+    pub storage_options: StorageOptions,
 }
 
 impl Default for LocationOptions {
@@ -73,6 +108,7 @@ impl Default for LocationOptions {
         LocationOptions {
             allow_http: false,
             create_local_dir: true,
+            storage_options: StorageOptions::new(),
         }
     }
 }
@@ -89,21 +125,27 @@ impl LocationOptions {
         self.create_local_dir = create;
         self
     }
+
+    /// Sets [`storage_options`](Self::storage_options).
+    pub fn with_storage_options(mut self, options: StorageOptions) -> Self {
+        self.storage_options = options;
+        self
+    }
 }
 
 impl OutputLocation {
-    /// Parses `input` with the default [`LocationOptions`]: `s3://bucket[/prefix]`, or a local
-    /// directory path, **created if missing** (the local object store needs an existing root).
+    /// Parses `input` with the default [`LocationOptions`]: a URL of the table in the
+    /// [module docs](self), or a local directory path, **created if missing** (the local object
+    /// store needs an existing root).
     ///
-    /// Any other `scheme://` is refused, as are `s3://` without a bucket and prefixes with empty
-    /// or relative (`.`/`..`) segments.
+    /// Any other `scheme://` is refused, as is a scheme whose cargo feature is off, a URL
+    /// without a bucket or container, and prefixes with empty or relative (`.`/`..`) segments.
     pub fn parse(input: &str) -> Result<OutputLocation> {
         Self::parse_with(input, LocationOptions::default())
     }
 
     /// Parses `input` as [`parse`](Self::parse) does, with `options`.
     pub fn parse_with(input: &str, options: LocationOptions) -> Result<OutputLocation> {
-        let allow_http = options.allow_http;
         let fail = |reason: &str| ConvertError::Location {
             input: input.to_owned(),
             reason: reason.to_owned(),
@@ -111,65 +153,67 @@ impl OutputLocation {
         if input.trim().is_empty() {
             return Err(fail("it is empty"));
         }
-        match input.split_once("://") {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("s3") => {
-                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-                if bucket.is_empty() {
-                    return Err(fail("no bucket name; expected s3://bucket/prefix"));
-                }
-                if !bucket
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(&b))
-                {
-                    return Err(fail(
-                        "a bucket name has only lowercase letters, digits, '-' and '.'",
-                    ));
-                }
-                let prefix = parse_prefix(prefix).map_err(|reason| fail(&reason))?;
-                let builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
-                let store = build_s3(builder, allow_http).map_err(|reason| fail(&reason))?;
-                Ok(OutputLocation {
-                    store,
-                    prefix,
-                    display: format!("s3://{}", rest.trim_end_matches('/')),
-                    local_root: None,
-                    s3_bucket: Some(bucket.to_owned()),
-                })
-            }
-            Some((scheme, _)) => Err(fail(&format!(
-                "unsupported scheme {scheme:?}; use s3://bucket/prefix or a local directory"
-            ))),
-            None if input
+        let Some((scheme, rest)) = input.split_once("://") else {
+            if input
                 .get(..3)
-                .is_some_and(|s| s.eq_ignore_ascii_case("s3:")) =>
+                .is_some_and(|s| s.eq_ignore_ascii_case("s3:"))
+                || input
+                    .get(..3)
+                    .is_some_and(|s| s.eq_ignore_ascii_case("gs:"))
+                || input
+                    .get(..3)
+                    .is_some_and(|s| s.eq_ignore_ascii_case("az:"))
             {
-                // `s3:/bucket` or `s3:bucket` is a mistyped S3 URL, not a local folder `s3:`.
-                Err(fail(
-                    "looks like an S3 URL but lacks `//`; expected s3://bucket/prefix",
-                ))
+                // `s3:/bucket` or `s3:bucket` is a mistyped URL, not a local folder `s3:`.
+                return Err(fail(
+                    "looks like a bucket URL but lacks `//`; expected s3://bucket/prefix, \
+                     gs://bucket/prefix or az://container/prefix",
+                ));
             }
-            None => {
-                if options.create_local_dir {
-                    std::fs::create_dir_all(input)
-                        .map_err(|e| fail(&format!("cannot create the directory: {e}")))?;
-                }
-                let root = std::fs::canonicalize(input)
-                    .map_err(|e| fail(&format!("cannot resolve the directory: {e}")))?;
-                let store = LocalFileSystem::new_with_prefix(&root)
-                    .map_err(|e| fail(&e.to_string()))?
-                    .with_automatic_cleanup(true);
-                Ok(OutputLocation {
-                    store: Arc::new(store),
-                    prefix: Path::default(),
-                    display: input.to_owned(),
-                    local_root: Some(root),
-                    s3_bucket: None,
-                })
-            }
-        }
+            return Self::local(input, options.create_local_dir).map_err(|r| fail(&r));
+        };
+        let scheme = scheme.to_ascii_lowercase();
+        let target = CloudUrl::parse(&scheme, rest, input).map_err(|r| fail(&r))?;
+        let prefix = parse_prefix(&target.prefix).map_err(|reason| fail(&reason))?;
+        let built = target.build(&options).map_err(|r| fail(&r))?;
+        Ok(OutputLocation {
+            store: built.store,
+            prefix,
+            display: input.trim_end_matches('/').to_owned(),
+            local_root: None,
+            backend: target.backend,
+            cloud: Some(Arc::new(Cloud {
+                root_url: target.root_url,
+                bucket: target.bucket,
+                probe: built.probe,
+                endpoint: built.endpoint,
+                credentials: built.credentials,
+                metadata_hosts: built.metadata_hosts,
+            })),
+        })
     }
 
-    /// A location in any object store (GCS, Azure, in-memory, ...), under `prefix`.
+    fn local(input: &str, create: bool) -> std::result::Result<OutputLocation, String> {
+        if create {
+            std::fs::create_dir_all(input)
+                .map_err(|e| format!("cannot create the directory: {e}"))?;
+        }
+        let root = std::fs::canonicalize(input)
+            .map_err(|e| format!("cannot resolve the directory: {e}"))?;
+        let store = LocalFileSystem::new_with_prefix(&root)
+            .map_err(|e| e.to_string())?
+            .with_automatic_cleanup(true);
+        Ok(OutputLocation {
+            store: Arc::new(store),
+            prefix: Path::default(),
+            display: input.to_owned(),
+            local_root: Some(root),
+            backend: Backend::Local,
+            cloud: None,
+        })
+    }
+
+    /// A location in any object store (in-memory, a store built by hand, ...), under `prefix`.
     pub fn from_store(store: Arc<dyn ObjectStore>, prefix: impl Into<Path>) -> OutputLocation {
         let prefix = prefix.into();
         OutputLocation {
@@ -177,13 +221,23 @@ impl OutputLocation {
             store,
             prefix,
             local_root: None,
-            s3_bucket: None,
+            backend: Backend::Other,
+            cloud: None,
         }
     }
 
     /// The object store.
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
+    }
+
+    /// Which kind of store this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub(crate) fn cloud(&self) -> Option<&Cloud> {
+        self.cloud.as_deref()
     }
 
     /// A streaming upload to `path` here, in parts of
@@ -216,8 +270,9 @@ impl OutputLocation {
 
     /// The store with "/" at its root and the URL of the table `table` in it, as delta-rs
     /// resolves a table: `file:///dir/table` over the root of the file system,
-    /// `s3://bucket/prefix/table` over the bucket, and `memory:///prefix/table` over any other
-    /// store given to [`from_store`](Self::from_store) (the URL only names the path there).
+    /// `s3://bucket/prefix/table` (`gs://bucket/...`, `az://container/...`) over the bucket,
+    /// and `memory:///prefix/table` over any other store given to
+    /// [`from_store`](Self::from_store) (the URL only names the path there).
     #[cfg(feature = "delta")]
     pub(crate) fn delta_root(&self, table: &str) -> Result<(Arc<dyn ObjectStore>, url::Url)> {
         let fail = |reason: String| ConvertError::Location {
@@ -233,8 +288,8 @@ impl OutputLocation {
             let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
             return Ok((store, url));
         }
-        let url = match &self.s3_bucket {
-            Some(bucket) => format!("s3://{bucket}/{path}"),
+        let url = match &self.cloud {
+            Some(cloud) => format!("{}/{path}", cloud.root_url),
             None => format!("memory:///{path}"),
         };
         let url = url::Url::parse(&url).map_err(|e| fail(format!("no table URL: {e}")))?;
@@ -249,6 +304,150 @@ impl OutputLocation {
         }
         path
     }
+}
+
+/// A cloud URL taken apart: which backend, its bucket or container, the prefix inside it.
+struct CloudUrl<'a> {
+    backend: Backend,
+    bucket: String,
+    prefix: String,
+    root_url: String,
+    /// The Azure storage account, when the URL names it.
+    #[cfg_attr(not(feature = "azure"), allow(dead_code))]
+    account: Option<String>,
+    /// The URL as given.
+    #[allow(dead_code)]
+    input: &'a str,
+}
+
+impl<'a> CloudUrl<'a> {
+    fn parse(scheme: &str, rest: &str, input: &'a str) -> std::result::Result<Self, String> {
+        let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let cloud = |backend, bucket: &str, prefix: &str, root: &str| CloudUrl {
+            backend,
+            bucket: bucket.to_owned(),
+            prefix: prefix.to_owned(),
+            root_url: root.to_owned(),
+            account: None,
+            input,
+        };
+        match scheme {
+            "s3" => {
+                check_bucket(host, "s3://bucket/prefix")?;
+                Ok(cloud(Backend::S3, host, path, &format!("s3://{host}")))
+            }
+            "gs" => {
+                check_bucket(host, "gs://bucket/prefix")?;
+                Ok(cloud(Backend::Gcs, host, path, &format!("gs://{host}")))
+            }
+            "az" | "abfs" | "abfss" => {
+                // abfss://container@account.dfs.core.windows.net/prefix, or the fsspec form
+                // abfss://container/prefix (the account from the environment).
+                let (container, account) = match host.split_once('@') {
+                    Some((container, account_host)) => {
+                        if !is_azure_host(account_host) {
+                            return Err(format!(
+                                "{account_host:?} is not an Azure storage host; expected \
+                                 {scheme}://container@account.dfs.core.windows.net/prefix"
+                            ));
+                        }
+                        (container, account_of(account_host))
+                    }
+                    None => (host, None),
+                };
+                check_container(container, scheme)?;
+                let mut url = cloud(
+                    Backend::Azure,
+                    container,
+                    path,
+                    &format!("az://{container}"),
+                );
+                url.account = account;
+                Ok(url)
+            }
+            "https" if is_azure_host(host) => {
+                let (container, prefix) = path.split_once('/').unwrap_or((path, ""));
+                check_container(container, "https://account.blob.core.windows.net")?;
+                let mut url = cloud(
+                    Backend::Azure,
+                    container,
+                    prefix,
+                    &format!("az://{container}"),
+                );
+                url.account = account_of(host);
+                Ok(url)
+            }
+            other => Err(format!(
+                "unsupported scheme {other:?}; use s3://bucket/prefix, gs://bucket/prefix, \
+                 az://container/prefix, abfss://container@account.dfs.core.windows.net/prefix \
+                 or a local directory"
+            )),
+        }
+    }
+
+    /// The store, with the feature of its backend; refused clearly when that is off.
+    #[allow(unused_variables)]
+    fn build(&self, options: &LocationOptions) -> std::result::Result<Built, String> {
+        let (storage, http) = (&options.storage_options, options.allow_http);
+        match self.backend {
+            #[cfg(feature = "aws")]
+            Backend::S3 => crate::backend::s3(&self.bucket, storage, http),
+            #[cfg(feature = "gcp")]
+            Backend::Gcs => crate::backend::gcs(&self.bucket, storage, http),
+            #[cfg(feature = "azure")]
+            Backend::Azure => {
+                crate::backend::azure(&self.bucket, self.account.as_deref(), storage, http)
+            }
+            backend => Err(format!(
+                "this build has no {} support (cargo feature `{}` of trackly-converter, or of \
+                 trackly-export)",
+                backend.name(),
+                match backend {
+                    Backend::S3 => "aws",
+                    Backend::Gcs => "gcp",
+                    _ => "azure",
+                }
+            )),
+        }
+    }
+}
+
+/// The account of `account.dfs.core.windows.net` (or `.blob.`).
+fn account_of(host: &str) -> Option<String> {
+    host.split_once('.').map(|(account, _)| account.to_owned())
+}
+
+fn is_azure_host(host: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    host.ends_with(".dfs.core.windows.net") || host.ends_with(".blob.core.windows.net")
+}
+
+/// S3 and GCS bucket names: lowercase letters, digits, `-`, `_` (GCS) and `.`.
+fn check_bucket(bucket: &str, form: &str) -> std::result::Result<(), String> {
+    if bucket.is_empty() {
+        return Err(format!("no bucket name; expected {form}"));
+    }
+    if !bucket
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._".contains(&b))
+    {
+        return Err("a bucket name has only lowercase letters, digits, '-', '_' and '.'".into());
+    }
+    Ok(())
+}
+
+/// Azure container names: lowercase letters, digits and `-`.
+fn check_container(container: &str, form: &str) -> std::result::Result<(), String> {
+    if container.is_empty() {
+        return Err(format!("no container name in the {form} URL"));
+    }
+    if !container
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err("a container name has only lowercase letters, digits and '-'".into());
+    }
+    Ok(())
 }
 
 fn parse_prefix(prefix: &str) -> std::result::Result<Path, String> {
@@ -266,54 +465,6 @@ fn parse_prefix(prefix: &str) -> std::result::Result<Path, String> {
     Path::parse(trimmed).map_err(|e| format!("invalid prefix: {e}"))
 }
 
-/// Builds the S3 store, enforcing the plain-http rule on whichever endpoint will be used.
-fn build_s3(
-    builder: AmazonS3Builder,
-    allow_http: bool,
-) -> std::result::Result<Arc<dyn ObjectStore>, String> {
-    let endpoint = builder
-        .get_config_value(&AmazonS3ConfigKey::S3Endpoint)
-        .or_else(|| builder.get_config_value(&AmazonS3ConfigKey::Endpoint));
-    let mut http_ok = false;
-    if let Some(endpoint) = &endpoint {
-        let url = url::Url::parse(endpoint)
-            .map_err(|e| format!("the S3 endpoint {endpoint:?} is not a URL: {e}"))?;
-        match url.scheme() {
-            "https" => {}
-            "http" if allow_http || is_loopback(&url) => http_ok = true,
-            "http" => {
-                return Err(format!(
-                    "the S3 endpoint {endpoint} is plain http on a non-loopback host; \
-                     allow it explicitly (allow_http) or use https"
-                ));
-            }
-            other => return Err(format!("the S3 endpoint scheme {other:?} is not http(s)")),
-        }
-    }
-    let builder = if builder
-        .get_config_value(&AmazonS3ConfigKey::Region)
-        .is_none()
-    {
-        builder.with_region("us-east-1")
-    } else {
-        builder
-    };
-    let store = builder
-        .with_allow_http(http_ok)
-        .build()
-        .map_err(|e| format!("cannot configure S3: {e}"))?;
-    Ok(Arc::new(store))
-}
-
-fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,51 +477,125 @@ mod tests {
     }
 
     #[test]
-    fn malformed_s3_urls_are_refused_clearly() {
+    fn malformed_urls_are_refused_clearly() {
         assert!(reason("s3://").contains("no bucket"));
         assert!(reason("s3:///x").contains("no bucket"));
         assert!(reason("s3://Bucket_Name/x").contains("bucket name"));
         assert!(reason("s3://bucket/a//b").contains("empty or relative"));
         assert!(reason("s3://bucket/a/../b").contains("empty or relative"));
-        assert!(reason("gs://bucket/x").contains("unsupported scheme \"gs\""));
+        assert!(reason("gs://").contains("no bucket"));
+        assert!(reason("gs://Lake/x").contains("bucket name"));
+        assert!(reason("az://").contains("no container"));
+        assert!(reason("abfss://Lake@acct.dfs.core.windows.net/x").contains("container name"));
+        assert!(reason("abfss://lake@example.com/x").contains("not an Azure storage host"));
+        assert!(reason("hdfs://bucket/x").contains("unsupported scheme \"hdfs\""));
         assert!(reason("https://example.com/x").contains("unsupported scheme"));
         assert!(reason("").contains("empty"));
         assert!(reason("s3:/bucket/x").contains("s3://bucket/prefix"));
         assert!(reason("S3:bucket").contains("s3://bucket/prefix"));
+        assert!(reason("gs:bucket").contains("gs://bucket/prefix"));
     }
 
     #[test]
-    fn s3_prefix_is_kept_without_slashes() {
-        let builder = AmazonS3Builder::new()
-            .with_bucket_name("b")
-            .with_access_key_id("k")
-            .with_secret_access_key("s");
-        let store = build_s3(builder, false).unwrap();
+    fn cloud_urls_name_their_bucket_container_and_prefix() {
+        fn parse(input: &str) -> CloudUrl<'_> {
+            let (scheme, rest) = input.split_once("://").unwrap();
+            CloudUrl::parse(scheme, rest, input).unwrap()
+        }
+        let gs = parse("gs://lake/exports/trackly");
+        assert_eq!(
+            (gs.backend, gs.bucket.as_str(), gs.prefix.as_str()),
+            (Backend::Gcs, "lake", "exports/trackly")
+        );
+        assert_eq!(gs.root_url, "gs://lake");
+        for url in [
+            "az://lake/exports/trackly",
+            "abfss://lake/exports/trackly",
+            "abfss://lake@acct.dfs.core.windows.net/exports/trackly",
+            "abfs://lake@acct.blob.core.windows.net/exports/trackly",
+            "https://acct.blob.core.windows.net/lake/exports/trackly",
+        ] {
+            let az = parse(url);
+            assert_eq!(
+                (az.backend, az.bucket.as_str(), az.prefix.as_str()),
+                (Backend::Azure, "lake", "exports/trackly"),
+                "{url}"
+            );
+            assert_eq!(az.root_url, "az://lake", "{url}");
+            let named = url.contains("acct");
+            assert_eq!(az.account.as_deref(), named.then_some("acct"), "{url}");
+        }
+    }
+
+    #[cfg(feature = "azure")]
+    #[test]
+    fn azure_needs_an_account_unless_the_url_or_emulator_names_one() {
+        let options = LocationOptions::default()
+            .with_storage_options(StorageOptions::new().with("azure_storage_account_key", "a2V5"));
+        let named =
+            OutputLocation::parse_with("abfss://lake@acct.dfs.core.windows.net/x", options.clone())
+                .unwrap();
+        assert_eq!(named.backend(), Backend::Azure);
+        assert_eq!(named.prefix().as_ref(), "x");
+        if std::env::var_os("AZURE_STORAGE_ACCOUNT_NAME").is_none()
+            && std::env::var_os("AZURE_STORAGE_USE_EMULATOR").is_none()
+        {
+            let err = OutputLocation::parse_with("az://lake/x", options).unwrap_err();
+            assert!(
+                err.to_string().contains("AZURE_STORAGE_ACCOUNT_NAME"),
+                "{err}"
+            );
+        }
+    }
+
+    #[cfg(feature = "aws")]
+    #[test]
+    fn unknown_storage_options_are_refused_by_name() {
+        let options = LocationOptions::default()
+            .with_storage_options(StorageOptions::new().with("aws_acess_key_id", "k"));
+        let err = OutputLocation::parse_with("s3://b/x", options).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("unknown storage option \"aws_acess_key_id\""),
+            "{err}"
+        );
+    }
+
+    #[cfg(feature = "aws")]
+    #[test]
+    fn plain_http_endpoints_need_loopback_or_permission() {
+        let with = |endpoint: &str| {
+            object_store::aws::AmazonS3Builder::new()
+                .with_bucket_name("b")
+                .with_endpoint(endpoint)
+                .with_access_key_id("k")
+                .with_secret_access_key("s")
+        };
+        let s3 = crate::backend::s3_from;
+        assert!(s3(with("http://127.0.0.1:5000"), false).is_ok());
+        assert!(s3(with("http://localhost:9000"), false).is_ok());
+        assert!(s3(with("http://[::1]:9000"), false).is_ok());
+        assert!(s3(with("https://minio.internal:9000"), false).is_ok());
+        let err = s3(with("http://minio.internal:9000"), false).err().unwrap();
+        assert!(err.contains("plain http"), "{err}");
+        assert!(s3(with("http://minio.internal:9000"), true).is_ok());
+        let allowed = with("http://minio.internal:9000").with_allow_http(true);
+        assert!(
+            s3(allowed, false).is_ok(),
+            "the storage option allow_http=true allows it"
+        );
+        assert!(s3(with("ftp://x"), true).is_err());
+    }
+
+    #[test]
+    fn prefixes_are_kept_without_slashes() {
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
         let loc = OutputLocation::from_store(store, parse_prefix("/exports/trackly/").unwrap());
         assert_eq!(loc.prefix().as_ref(), "exports/trackly");
         assert_eq!(
             loc.child(["contacts", "x.parquet"]).as_ref(),
             "exports/trackly/contacts/x.parquet"
         );
-    }
-
-    #[test]
-    fn plain_http_endpoints_need_loopback_or_permission() {
-        let with = |endpoint: &str| {
-            AmazonS3Builder::new()
-                .with_bucket_name("b")
-                .with_endpoint(endpoint)
-                .with_access_key_id("k")
-                .with_secret_access_key("s")
-        };
-        assert!(build_s3(with("http://127.0.0.1:5000"), false).is_ok());
-        assert!(build_s3(with("http://localhost:9000"), false).is_ok());
-        assert!(build_s3(with("http://[::1]:9000"), false).is_ok());
-        assert!(build_s3(with("https://minio.internal:9000"), false).is_ok());
-        let err = build_s3(with("http://minio.internal:9000"), false).unwrap_err();
-        assert!(err.contains("plain http"), "{err}");
-        assert!(build_s3(with("http://minio.internal:9000"), true).is_ok());
-        assert!(build_s3(with("ftp://x"), true).is_err());
     }
 
     #[test]

@@ -19,6 +19,9 @@
 //!    recorded in each table's manifest at step 3; a removal that fails is reported, and the
 //!    table's manifest written again to say so, but does not fail the publication).
 //!
+//! Around steps 1–6 the run holds a lease on each date folder (see [`lease`](crate::lease)):
+//! a second run of the same date waits for the first to finish, then replaces it whole.
+//!
 //! A failure at steps 1–4 rolls back every table: this run's objects are deleted newest first
 //! (`_SUCCESS` files first), then the previous runs' objects are moved back (every `_SUCCESS`
 //! last). A table whose date folder is not in the releases is never touched.
@@ -32,6 +35,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use crate::error::{ConvertError, Result};
 use crate::layout::{MANIFEST_FILE, SUCCESS_FILE};
+use crate::lease;
 use crate::manifest::{Manifest, ManifestTable};
 use crate::retention::{self, Retention};
 use crate::store::{delete_if_exists, list_paths_shallow};
@@ -90,15 +94,24 @@ pub(crate) async fn publish(
         }
     }
     let manifests = manifests(&mut releases)?;
+    // One publisher per date folder: a second run of the date waits here (see `lease`).
+    let date_dirs: Vec<Path> = releases.iter().map(|r| r.date_dir.clone()).collect();
+    let run_id = releases
+        .first()
+        .map(|r| r.manifest.run_id.clone())
+        .unwrap_or_default();
+    let leases = lease::acquire(store, &date_dirs, &run_id).await?;
     let mut publication = Publication::new(store);
     if let Err(e) = publication.replace(&releases, &manifests).await {
         publication.roll_back(&e).await;
+        leases.release().await;
         return Err(e);
     }
     publication.drop_retired().await;
     for (plan, ((path, _), release)) in plans.into_iter().zip(manifests.iter().zip(&mut releases)) {
         apply_retention(store, plan, path, &mut release.manifest).await;
     }
+    leases.release().await;
     Ok(manifests
         .into_iter()
         .zip(releases)

@@ -448,8 +448,28 @@ async fn publication_order_ends_with_manifest_then_success() {
         .iter()
         .map(String::as_str)
         .filter(|e| (e.contains("extract_date=") || e.contains("/_retired/")) && *e != set_up)
+        .filter(|e| !e.ends_with("/_publishing"))
         .collect();
     let d = "lake/contacts/extract_date=2025-04-02";
+    // The publication lease is taken before the first move and removed after the last marker.
+    let at = |entry: &str| {
+        log.iter()
+            .position(|e| e == entry)
+            .unwrap_or_else(|| panic!("no {entry}: {log:#?}"))
+    };
+    let lease = at(&format!("put {d}/_publishing"));
+    assert!(
+        lease < at("rename lake/contacts/_staging/_retired/r1/_SUCCESS"),
+        "{log:#?}"
+    );
+    assert!(
+        at(&format!("delete {d}/_publishing"))
+            > log
+                .iter()
+                .rposition(|e| *e == format!("put {d}/_SUCCESS"))
+                .unwrap(),
+        "{log:#?}"
+    );
     // The recording store logs a rename under its target.
     let retired = "lake/contacts/_staging/_retired/r1";
     assert_eq!(

@@ -930,7 +930,7 @@ async fn collect_body(
                 let decoded = decoder.decoded_len();
                 let body = decoder.finish();
                 count.decoded = body.as_ref().map_or(decoded, Bytes::len) as u64;
-                return body.map_err(|e| invalid(e.to_string()));
+                return body.map(without_bom).map_err(|e| invalid(e.to_string()));
             }
             Err(e) => break Err(transport_failure(e)),
         }
@@ -953,6 +953,16 @@ fn transport_failure(error: reqwest::Error) -> Failure {
         message.push_str(&inner.to_string());
         source = inner.source();
     }
+    if let Some(origin) = plain_http_answer(&error, &message) {
+        // A TLS handshake answered in plain HTTP: no retry can fix a wrong scheme.
+        return Failure::Fatal(FetchError::InvalidConfig {
+            field: "base_url",
+            reason: format!(
+                "{origin} answers plain HTTP, not https; use http:// for a server on loopback \
+                 (or --allow-http), or the server's https port"
+            ),
+        });
+    }
     Failure::Retry {
         cause,
         error: AttemptError::Transport {
@@ -962,6 +972,30 @@ fn transport_failure(error: reqwest::Error) -> Failure {
         },
         retry_after: None,
     }
+}
+
+/// The body without a leading UTF-8 byte-order mark, which some proxies and Windows servers put
+/// before JSON (RFC 8259 lets a parser ignore it); the bytes after it are the same slice.
+fn without_bom(body: Bytes) -> Bytes {
+    if body.starts_with(b"\xEF\xBB\xBF") {
+        body.slice(3..)
+    } else {
+        body
+    }
+}
+
+/// `https://host:port` of a request whose TLS handshake got a plain-HTTP answer (rustls:
+/// "received corrupt message of type InvalidContentType").
+fn plain_http_answer(error: &reqwest::Error, message: &str) -> Option<String> {
+    let url = error.url()?;
+    if url.scheme() != "https" || !message.contains("InvalidContentType") {
+        return None;
+    }
+    Some(format!(
+        "https://{}{}",
+        url.host_str()?,
+        url.port().map(|p| format!(":{p}")).unwrap_or_default()
+    ))
 }
 
 fn excerpt(body: Option<&[u8]>) -> String {
@@ -982,6 +1016,14 @@ fn excerpt(body: Option<&[u8]>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_byte_order_mark_before_the_body_is_dropped() {
+        let body = Bytes::from_static(b"\xEF\xBB\xBF{\"contacts\":[]}");
+        assert_eq!(&without_bom(body)[..], b"{\"contacts\":[]}");
+        let plain = Bytes::from_static(b"{}");
+        assert_eq!(&without_bom(plain)[..], b"{}");
+    }
 
     fn builder() -> ClientBuilder {
         Client::builder().with_api_key(ApiKey::new("trk_secret_123"))

@@ -1,0 +1,404 @@
+//! The object stores behind `s3://`, `gs://` and `az://` (`abfs[s]://`, `https://*.blob.core.windows.net`)
+//! locations, each behind its cargo feature (`aws`, `gcp`, `azure`): built from the
+//! environment with object_store's `from_env` conventions, then from the caller's
+//! [`StorageOptions`] (the same keys as deltalake and Polars), with one plain-http rule for
+//! every endpoint.
+//!
+//! Building a store makes no request. Besides the store each backend builds a second one with
+//! a short retry budget ([`PROBE_RETRY`]), for [`OutputLocation::check_access`]
+//! (crate::OutputLocation::check_access): a probe against an unreachable endpoint or a missing
+//! credential source answers in seconds instead of object_store's three minutes of retries.
+
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use object_store::ObjectStore;
+
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+use crate::credentials::StorageOptions;
+
+/// Which kind of store a location is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backend {
+    /// A local directory.
+    Local,
+    /// Amazon S3 or an S3-compatible server (`s3://`).
+    S3,
+    /// Google Cloud Storage (`gs://`).
+    Gcs,
+    /// Azure Blob Storage or ADLS Gen2 (`az://`, `abfs[s]://`, `https://*.blob.core.windows.net`).
+    Azure,
+    /// A store given to [`OutputLocation::from_store`](crate::OutputLocation::from_store).
+    Other,
+}
+
+impl Backend {
+    /// What a bucket is called on this backend, for messages.
+    pub(crate) fn bucket_word(self) -> &'static str {
+        match self {
+            Backend::Azure => "container",
+            _ => "bucket",
+        }
+    }
+
+    /// The backend's name, for messages.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Backend::Local => "the local file system",
+            Backend::S3 => "S3",
+            Backend::Gcs => "Google Cloud Storage",
+            Backend::Azure => "Azure Blob Storage",
+            Backend::Other => "the object store",
+        }
+    }
+}
+
+/// What a backend built: the store, its probe twin, and what error messages name.
+pub(crate) struct Built {
+    pub(crate) store: Arc<dyn ObjectStore>,
+    /// The same store with [`PROBE_RETRY`]'s short retry budget.
+    pub(crate) probe: Arc<dyn ObjectStore>,
+    /// The endpoint requests go to (`None`: the cloud's default).
+    pub(crate) endpoint: Option<String>,
+    /// Where the credentials come from, as a person would look for them.
+    pub(crate) credentials: String,
+    /// When the credentials come from the cloud's last resort (an instance metadata service,
+    /// a managed identity endpoint): the hosts it is reached at, as they appear in its errors.
+    pub(crate) metadata_hosts: Vec<String>,
+}
+
+/// `host[:port]` of an endpoint URL, as errors quote it.
+#[cfg(any(feature = "aws", feature = "azure"))]
+fn host_of(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            _ => url.to_owned(),
+        },
+        Err(_) => url.to_owned(),
+    }
+}
+
+/// The probe's retry budget: two retries within ten seconds. object_store's default (ten
+/// retries within three minutes) is right for the export's requests, not for finding out that
+/// nothing answers.
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+pub(crate) fn probe_retry() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        max_retries: 2,
+        retry_timeout: std::time::Duration::from_secs(10),
+        ..Default::default()
+    }
+}
+
+/// The plain-http rule: an `http://` endpoint is accepted only on a loopback address, or when
+/// the caller allows it (`allow_http`, or the storage option `allow_http=true`). Returns
+/// whether the store must be told to allow http.
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+fn http_allowed(
+    what: &str,
+    endpoint: Option<&str>,
+    allow_http: bool,
+) -> std::result::Result<bool, String> {
+    let Some(endpoint) = endpoint else {
+        return Ok(allow_http);
+    };
+    let url = url::Url::parse(endpoint)
+        .map_err(|e| format!("the {what} endpoint {endpoint:?} is not a URL: {e}"))?;
+    match url.scheme() {
+        "https" => Ok(allow_http),
+        "http" if allow_http || is_loopback(&url) => Ok(true),
+        "http" => Err(format!(
+            "the {what} endpoint {endpoint} is plain http on a non-loopback host; \
+             allow it explicitly (allow_http) or use https"
+        )),
+        other => Err(format!(
+            "the {what} endpoint scheme {other:?} is not http(s)"
+        )),
+    }
+}
+
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+/// Whether a `true`-like value was set (object_store's boolean config parsing accepts these).
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+fn is_true(value: Option<String>) -> bool {
+    value.is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "on"))
+}
+
+/// Applies `options` to a builder, refusing a key the backend does not know.
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+fn apply<B, K>(
+    mut builder: B,
+    options: &StorageOptions,
+    backend: &str,
+    set: impl Fn(B, K, &str) -> B,
+) -> std::result::Result<B, String>
+where
+    K: std::str::FromStr,
+{
+    for (key, value) in options.iter() {
+        let parsed: K = key
+            .parse()
+            .map_err(|_| format!("unknown storage option {key:?} for {backend}"))?;
+        builder = set(builder, parsed, value);
+    }
+    Ok(builder)
+}
+
+/// `s3://bucket`: `AmazonS3Builder::from_env()`, then `options`; the region defaults to
+/// `us-east-1`.
+#[cfg(feature = "aws")]
+pub(crate) fn s3(
+    bucket: &str,
+    options: &StorageOptions,
+    allow_http: bool,
+) -> std::result::Result<Built, String> {
+    use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey as Key};
+    let builder = apply(
+        AmazonS3Builder::from_env(),
+        options,
+        "S3",
+        |b: AmazonS3Builder, k: Key, v| b.with_config(k, v),
+    )?
+    .with_bucket_name(bucket);
+    s3_from(builder, allow_http)
+}
+
+/// Builds an S3 store from a configured builder (also used by the unit tests).
+#[cfg(feature = "aws")]
+pub(crate) fn s3_from(
+    builder: object_store::aws::AmazonS3Builder,
+    allow_http: bool,
+) -> std::result::Result<Built, String> {
+    use object_store::aws::AmazonS3ConfigKey as Key;
+    use object_store::client::ClientConfigKey;
+    let endpoint = builder
+        .get_config_value(&Key::S3Endpoint)
+        .or_else(|| builder.get_config_value(&Key::Endpoint));
+    let allow_http =
+        allow_http || is_true(builder.get_config_value(&Key::Client(ClientConfigKey::AllowHttp)));
+    let http_ok = http_allowed("S3", endpoint.as_deref(), allow_http)?;
+    let builder = if builder.get_config_value(&Key::Region).is_none() {
+        builder.with_region("us-east-1")
+    } else {
+        builder
+    };
+    let set = |k: Key| builder.get_config_value(&k).is_some();
+    let mut metadata_hosts = Vec::new();
+    let credentials = if set(Key::AccessKeyId) {
+        "the access key of AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or the storage options \
+         aws_access_key_id / aws_secret_access_key)"
+    } else if set(Key::WebIdentityTokenFile) {
+        "the web identity token of AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN"
+    } else if set(Key::ContainerCredentialsRelativeUri) || set(Key::ContainerCredentialsFullUri) {
+        "the container credentials of AWS_CONTAINER_CREDENTIALS_RELATIVE_URI / _FULL_URI"
+    } else if is_true(builder.get_config_value(&Key::SkipSignature)) {
+        "none (unsigned requests: aws_skip_signature)"
+    } else {
+        metadata_hosts.push(host_of(
+            &builder
+                .get_config_value(&Key::MetadataEndpoint)
+                .unwrap_or_else(|| "http://169.254.169.254".to_owned()),
+        ));
+        "the EC2 instance metadata service, the last source tried: none of AWS_ACCESS_KEY_ID, \
+         AWS_WEB_IDENTITY_TOKEN_FILE, AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (nor the storage \
+         option aws_access_key_id) is set"
+    };
+    let builder = builder.with_allow_http(http_ok);
+    let probe = builder
+        .clone()
+        .with_retry(probe_retry())
+        .build()
+        .map_err(|e| format!("cannot configure S3: {e}"))?;
+    let store = builder
+        .build()
+        .map_err(|e| format!("cannot configure S3: {e}"))?;
+    Ok(Built {
+        store: Arc::new(store),
+        probe: Arc::new(probe),
+        endpoint,
+        credentials: credentials.to_owned(),
+        metadata_hosts,
+    })
+}
+
+/// `gs://bucket`: `GoogleCloudStorageBuilder::from_env()`, then `options`.
+#[cfg(feature = "gcp")]
+pub(crate) fn gcs(
+    bucket: &str,
+    options: &StorageOptions,
+    allow_http: bool,
+) -> std::result::Result<Built, String> {
+    use object_store::client::ClientConfigKey;
+    use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey as Key};
+    let builder = apply(
+        GoogleCloudStorageBuilder::from_env(),
+        options,
+        "Google Cloud Storage",
+        |b: GoogleCloudStorageBuilder, k: Key, v| b.with_config(k, v),
+    )?
+    .with_bucket_name(bucket);
+    let set = |k: Key| builder.get_config_value(&k).is_some();
+    // The endpoint may also come from the service account file (`gcs_base_url`, the emulator
+    // convention), which only the builder reads; the plain-http rule then applies to it there.
+    let endpoint = builder
+        .get_config_value(&Key::BaseUrl)
+        .or_else(|| service_account_base_url(&builder));
+    let allow_http =
+        allow_http || is_true(builder.get_config_value(&Key::Client(ClientConfigKey::AllowHttp)));
+    let http_ok = http_allowed("Google Cloud Storage", endpoint.as_deref(), allow_http)?;
+    let mut metadata_hosts = Vec::new();
+    let credentials = if set(Key::ServiceAccountKey) {
+        "the service account key of GOOGLE_SERVICE_ACCOUNT_KEY (or the storage option \
+         google_service_account_key)"
+    } else if set(Key::ServiceAccount) {
+        "the service account file of GOOGLE_SERVICE_ACCOUNT (or the storage option \
+         google_service_account)"
+    } else if set(Key::ApplicationCredentials) {
+        "the application default credentials of GOOGLE_APPLICATION_CREDENTIALS"
+    } else if is_true(builder.get_config_value(&Key::SkipSignature)) {
+        "none (unsigned requests: google_skip_signature)"
+    } else {
+        metadata_hosts = vec![
+            "metadata.google.internal".to_owned(),
+            "169.254.169.254".to_owned(),
+        ];
+        "gcloud's application default credentials file, then the GCE metadata server: none of \
+         GOOGLE_SERVICE_ACCOUNT, GOOGLE_SERVICE_ACCOUNT_KEY, GOOGLE_APPLICATION_CREDENTIALS is set"
+    };
+    let builder = builder.with_config(
+        Key::Client(ClientConfigKey::AllowHttp),
+        if http_ok { "true" } else { "false" },
+    );
+    let build = |b: GoogleCloudStorageBuilder| {
+        b.build()
+            .map_err(|e| format!("cannot configure Google Cloud Storage: {e}"))
+    };
+    let probe = build(builder.clone().with_retry(probe_retry()))?;
+    let store = build(builder)?;
+    Ok(Built {
+        store: Arc::new(store),
+        probe: Arc::new(probe),
+        endpoint,
+        credentials: credentials.to_owned(),
+        metadata_hosts,
+    })
+}
+
+/// `gcs_base_url` of the service account file, when one is named and readable.
+#[cfg(feature = "gcp")]
+fn service_account_base_url(
+    builder: &object_store::gcp::GoogleCloudStorageBuilder,
+) -> Option<String> {
+    use object_store::gcp::GoogleConfigKey as Key;
+    let json = match builder.get_config_value(&Key::ServiceAccountKey) {
+        Some(key) => key,
+        None => std::fs::read_to_string(builder.get_config_value(&Key::ServiceAccount)?).ok()?,
+    };
+    let value: serde_json::Value = serde_json::from_str(&json).ok()?;
+    value.get("gcs_base_url")?.as_str().map(str::to_owned)
+}
+
+/// An Azure container (`az://`, `abfs[s]://`, `https://*.blob.core.windows.net`):
+/// `MicrosoftAzureBuilder::from_env()`, then `options`, then what the URL names (the
+/// container, and the account when it names one).
+#[cfg(feature = "azure")]
+pub(crate) fn azure(
+    container: &str,
+    account: Option<&str>,
+    options: &StorageOptions,
+    allow_http: bool,
+) -> std::result::Result<Built, String> {
+    use object_store::azure::{AzureConfigKey as Key, MicrosoftAzureBuilder};
+    use object_store::client::ClientConfigKey;
+    let builder = apply(
+        MicrosoftAzureBuilder::from_env(),
+        options,
+        "Azure",
+        |b: MicrosoftAzureBuilder, k: Key, v| b.with_config(k, v),
+    )?
+    .with_container_name(container);
+    let builder = match account {
+        Some(account) => builder.with_account(account),
+        None => builder,
+    };
+    let set = |k: Key| builder.get_config_value(&k).is_some();
+    let emulator = is_true(builder.get_config_value(&Key::UseEmulator));
+    // The emulator's address is read by the builder from AZURITE_BLOB_STORAGE_URL (default
+    // http://127.0.0.1:10000), where object_store allows http itself.
+    let endpoint = if emulator {
+        Some(
+            std::env::var("AZURITE_BLOB_STORAGE_URL")
+                .unwrap_or_else(|_| "http://127.0.0.1:10000".to_owned()),
+        )
+    } else {
+        builder.get_config_value(&Key::Endpoint)
+    };
+    let allow_http =
+        allow_http || is_true(builder.get_config_value(&Key::Client(ClientConfigKey::AllowHttp)));
+    let http_ok = http_allowed("Azure", endpoint.as_deref(), allow_http)?;
+    if !emulator && !set(Key::AccountName) {
+        return Err(
+            "no storage account: name it in the URL (abfss://container@account.dfs.core.windows.net/…) \
+             or set AZURE_STORAGE_ACCOUNT_NAME (or the storage option azure_storage_account_name)"
+                .to_owned(),
+        );
+    }
+    let mut metadata_hosts = Vec::new();
+    let credentials = if emulator {
+        "the Azurite emulator's well-known key (AZURE_STORAGE_USE_EMULATOR)"
+    } else if set(Key::AccessKey) {
+        "the account key of AZURE_STORAGE_ACCOUNT_KEY (or the storage option \
+         azure_storage_account_key)"
+    } else if set(Key::SasKey) {
+        "the SAS token of AZURE_STORAGE_SAS_TOKEN (or the storage option azure_storage_sas_token)"
+    } else if set(Key::Token) {
+        "the bearer token of AZURE_STORAGE_TOKEN"
+    } else if set(Key::ClientSecret) {
+        "the service principal of AZURE_CLIENT_ID / AZURE_CLIENT_SECRET / AZURE_TENANT_ID"
+    } else if set(Key::FederatedTokenFile) {
+        "workload identity (AZURE_FEDERATED_TOKEN_FILE with AZURE_CLIENT_ID and AZURE_TENANT_ID)"
+    } else if is_true(builder.get_config_value(&Key::UseAzureCli)) {
+        "the Azure CLI's login (AZURE_USE_AZURE_CLI)"
+    } else if is_true(builder.get_config_value(&Key::SkipSignature)) {
+        "none (unsigned requests: azure_skip_signature)"
+    } else {
+        metadata_hosts.push(host_of(
+            &builder
+                .get_config_value(&Key::MsiEndpoint)
+                .unwrap_or_else(|| "http://169.254.169.254".to_owned()),
+        ));
+        "the managed identity endpoint, the last source tried: none of AZURE_STORAGE_ACCOUNT_KEY, \
+         AZURE_STORAGE_SAS_TOKEN, AZURE_CLIENT_SECRET, AZURE_FEDERATED_TOKEN_FILE is set"
+    };
+    let builder = if emulator {
+        builder
+    } else {
+        builder.with_allow_http(http_ok)
+    };
+    let build = |b: MicrosoftAzureBuilder| {
+        b.build()
+            .map_err(|e| format!("cannot configure Azure: {e}"))
+    };
+    let probe = build(builder.clone().with_retry(probe_retry()))?;
+    let store = build(builder)?;
+    Ok(Built {
+        store: Arc::new(store),
+        probe: Arc::new(probe),
+        endpoint,
+        credentials: credentials.to_owned(),
+        metadata_hosts,
+    })
+}
