@@ -335,14 +335,26 @@ async fn export(
                 .first_page(&config.query)
                 .await
                 .map_err(|e| refused_key(e.into()))?;
-            let p = first.pagination();
-            let pages = p.total.div_ceil(u64::from(client.per_page()));
+            let matching = match first.pagination().total {
+                Some(total) => format!(
+                    "{} {}, {} of {}",
+                    count(total, "contact matches", "contacts match"),
+                    describe_query(&config.query),
+                    count(
+                        total.div_ceil(u64::from(client.per_page())),
+                        "page",
+                        "pages"
+                    ),
+                    client.per_page(),
+                ),
+                None => format!(
+                    "contacts {} (the API reports no total), in pages of {}",
+                    describe_query(&config.query),
+                    client.per_page(),
+                ),
+            };
             plan.push(format!(
-                "{} {}, {} of {}, to be written under {output}/contacts/extract_date=…",
-                count(p.total, "contact matches", "contacts match"),
-                describe_query(&config.query),
-                count(pages, "page", "pages"),
-                client.per_page(),
+                "{matching}, to be written under {output}/contacts/extract_date=…"
             ));
         }
         if config.tables.contains(Table::Lists) {

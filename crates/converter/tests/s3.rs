@@ -71,10 +71,10 @@ fn big_batches(run_id: &str, rows: u64) -> Vec<arrow_array::RecordBatch> {
         })
         .collect();
     let pagination = Pagination {
-        page: 1,
-        per_page: rows,
-        total: rows,
-        total_pages: 1,
+        page: Some(1),
+        per_page: Some(rows),
+        total: Some(rows),
+        total_pages: Some(1),
     };
     let page = Page::from_raw_contacts(1, pagination, records.iter().map(|r| r.as_bytes()));
     decoder.push_page(&page).unwrap();

@@ -163,7 +163,7 @@ mod tests {
         );
         let (page, pagination) = ListsPage::parse("x".into(), body).unwrap();
         assert!(page.is_empty());
-        assert_eq!(pagination.map(|p| p.total_pages), Some(2));
+        assert_eq!(pagination.and_then(|p| p.total_pages), Some(2));
     }
 
     #[test]
