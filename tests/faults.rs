@@ -274,19 +274,19 @@ async fn drift_during_the_run_keeps_every_contact_present_throughout_exactly_onc
         !events.is_empty(),
         "the manifest records the drift: {stats}"
     );
-    // Each event: a boundary where the listing moved (its pages disagree on the total, or a
-    // verification read found contacts the pages had skipped), verified by reads across it.
+    // Each event: a place where the listing moved (two windows in a row disagree on the
+    // total, or repair reads found contacts the windows had skipped).
     assert!(
-        events.iter().all(|e| (e["total_before"] != e["total_after"]
-            || e["contacts_recovered"].as_u64() > Some(0))
-            && e["pages_reread"].as_u64() > Some(0)),
+        events.iter().all(|e| e["total_before"] != e["total_after"]
+            || (e["contacts_recovered"].as_u64() > Some(0)
+                && e["pages_reread"].as_u64() > Some(0))),
         "{stats}"
     );
     assert!(
         events
             .iter()
             .any(|e| e["contacts_recovered"].as_u64() > Some(0)),
-        "deletions made pages skip contacts, and the verification reads found them: {stats}"
+        "deletions made windows skip contacts, and the repair reads found them: {stats}"
     );
     assert!(
         stderr(&out).contains(&match events.len() {

@@ -347,7 +347,6 @@ mod tests {
             "{\"contacts\":[]}",
             "{\"pagination\":{\"page\":1,\"per_page\":1,\"total\":0,\"total_pages\":0}}",
             "{\"contacts\":[1],\"pagination\":{\"page\":1,\"per_page\":1,\"total\":0,\"total_pages\":0}}",
-            "{\"contacts\":[],\"pagination\":{\"page\":-1,\"per_page\":1,\"total\":0,\"total_pages\":0}}",
             "<html>502 Bad Gateway</html>",
             "{\"contacts\":[{}",
         ] {
@@ -356,6 +355,23 @@ mod tests {
                 "accepted {body:?}"
             );
         }
+    }
+
+    #[test]
+    fn pagination_fields_that_are_missing_null_strings_or_out_of_range_read_as_none() {
+        for (block, total) in [
+            (r#"{"page":1,"per_page":1,"total":"7","total_pages":1}"#, Some(7)),
+            (r#"{"page":1,"per_page":1,"total":null}"#, None),
+            (r#"{"page":1,"per_page":1}"#, None),
+            (r#"{"page":-1,"total":"many"}"#, None),
+            (r#"{"total":1e30}"#, None),
+        ] {
+            let body = format!(r#"{{"contacts":[],"pagination":{block}}}"#);
+            let page = Page::parse(1, 1, Bytes::from(body)).unwrap();
+            assert_eq!(page.pagination().total, total, "{block}");
+        }
+        let body = r#"{"contacts":[],"pagination":{"page":-1}}"#;
+        assert_eq!(Page::parse(1, 1, Bytes::from(body)).unwrap().pagination().page, None);
     }
 
     #[test]

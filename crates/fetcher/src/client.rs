@@ -630,9 +630,16 @@ impl Client {
         let url = self.url(query, page, per_page);
         self.get(url, page, admission, stats, move |body| {
             // An answer for another page than asked is the run's to judge (Django answers the
-            // last page for a page past the end), not a reason to retry.
-            Page::parse(page, 1, body)
-                .map_err(|e| format!("the body is not the documented JSON: {e}"))
+            // last page for a page past the end), not a reason to retry; but page 1 is never past
+            // the end, so another number there is a broken answer, retried.
+            let parsed = Page::parse(page, 1, body)
+                .map_err(|e| format!("the body is not the documented JSON: {e}"))?;
+            match parsed.pagination().page {
+                Some(other) if page == 1 && other != 1 => Err(format!(
+                    "asked for page 1 but the response says page {other}"
+                )),
+                _ => Ok(parsed),
+            }
         })
         .await
     }

@@ -95,6 +95,7 @@ impl Contacts {
             last_total: None,
             last_main: None,
             unproven_end: None,
+            cap_guess: None,
             tx,
         };
         let task = tokio::spawn(async move {
@@ -185,6 +186,8 @@ struct Run {
     /// A short main-pass answer without a total, waiting for the window after it to show
     /// the end.
     unproven_end: Option<Observed>,
+    /// A page size guessed from a short answer, waiting for a second one as short.
+    cap_guess: Option<u64>,
     tx: mpsc::Sender<Result<Page, FetchError>>,
 }
 
@@ -420,7 +423,7 @@ impl Run {
         if answer.len == 0 {
             if answer.offset == 0 {
                 // Nothing at all, from the top: an empty listing.
-                self.note_answer(&answer);
+                self.note_answer(window, &answer);
                 self.proof
                     .observe(Observed::new(0, &[], answer.total, true, true, false), None);
                 // One empty page, so that a consumer sees the listing was read.
@@ -429,7 +432,7 @@ impl Run {
             return Ok(self.end_shown(window));
         }
         self.note_total_change(window, &answer);
-        self.note_answer(&answer);
+        self.note_answer(window, &answer);
         let ids = page.keys().to_vec();
         self.check_order(window.page, &ids)?;
         let repeats = self.repeats(window, &ids)?;
@@ -547,12 +550,25 @@ impl Run {
         }
     }
 
-    /// What an answer says of the totals and the page size.
-    fn note_answer(&mut self, answer: &Answer) {
+    /// What an answer to `window` says of the totals and the page size.
+    fn note_answer(&mut self, window: Window, answer: &Answer) {
         if let Some(total) = answer.total {
             self.last_total = Some(total);
         }
-        if let Some(cap) = answer.cap {
+        // A cap the answer reports applies at once; one guessed from a short answer only when
+        // the next short answer is as short (contacts dropped at random vary the count).
+        let cap = match answer.cap {
+            Some(cap) if answer.per_page < window.per_page => Some(cap),
+            Some(cap) => match self.cap_guess {
+                Some(guess) if guess == cap => Some(cap),
+                _ => {
+                    self.cap_guess = Some(cap);
+                    None
+                }
+            },
+            None => None,
+        };
+        if let Some(cap) = cap {
             let mut sizes = lock(&self.sizes);
             if cap < sizes.max() {
                 tracing::info!(
@@ -687,7 +703,7 @@ impl Run {
                 );
                 if !answer.past_end {
                     lock(&self.sizes).accept(window.per_page);
-                    self.note_answer(&answer);
+                    self.note_answer(window, &answer);
                     let ids = page.keys().to_vec();
                     self.check_order(window.page, &ids)?;
                     self.proof.observe(

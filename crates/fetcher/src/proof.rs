@@ -212,9 +212,10 @@ impl Proof {
     pub(crate) fn observe(&mut self, mut seen: Observed, batch: Option<u64>) -> bool {
         // Only a read that ends where its own total says the listing nearly ends may vote: a
         // read short because the API dropped contacts mid-listing ends far above its total.
+        // Without a total, the agreement of two windows is all there is.
         let near_end = seen
             .total
-            .is_some_and(|t| (seen.offset + seen.len).abs_diff(t) <= END_TOLERANCE);
+            .is_none_or(|t| (seen.offset + seen.len).abs_diff(t) <= END_TOLERANCE);
         if seen.short && !seen.to_end && near_end {
             // A total that jitters (a cached or estimated count) never matches the end exactly.
             // Two short reads of different windows that end at one position saw one listing
@@ -481,6 +482,7 @@ impl Proof {
                 }
             }
         }
+        let blind_before = r.blind;
         let found_inside = reads.iter().any(|seen| {
             seen.keys
                 .iter()
@@ -533,7 +535,8 @@ impl Proof {
                 }
             }
         }
-        if !progress {
+        // A step of a search for where the range went is not a read that failed to prove it.
+        if !progress && blind_before == r.blind {
             r.idle += 1;
         }
         if r.idle > self.max_idle || r.blind > MAX_BLIND || r.attempts >= MAX_ROUNDS {
@@ -561,7 +564,19 @@ impl Proof {
         let (min, max) = (totals.iter().min(), totals.iter().max());
         let short = reads.iter().filter(|s| !s.trusted && s.len > 0).count();
         let keys = describe_keys(r.low, r.high);
-        let reason = if r.low == r.high && !r.tallies.is_empty() {
+        let ends: Vec<u64> = reads
+            .iter()
+            .filter(|s| s.len > 0)
+            .map(|s| s.offset + s.len)
+            .collect();
+        let reason = if r.low == i64::MIN
+            && let (Some(end), Some(total)) = (ends.iter().max(), max)
+            && end + END_TOLERANCE < *total
+        {
+            format!(
+                "the answers end at position {end}, but the total the API reports ({total}) says more follow: the end of the listing could not be proven (contacts with {keys} may be missing)"
+            )
+        } else if r.low == r.high && !r.tallies.is_empty() {
             let ((start, end), best) = r
                 .tallies
                 .iter()

@@ -151,7 +151,7 @@ async fn a_total_above_the_data_fails_loudly_instead_of_exporting_short() {
     assert!(
         error
             .to_string()
-            .contains("99999999999999750 unaccounted for"),
+            .contains("the answers end at position 250, but the total the API reports"),
         "{error}"
     );
 }
