@@ -82,7 +82,9 @@ async fn unwritable_outputs_and_malformed_s3_urls_exit_2_before_any_request() {
 }
 
 /// Answers the API cannot fix by retrying: after `--max-attempts 2` the run exits 4 naming
-/// page 1, and writes no Parquet.
+/// page 1, and writes no Parquet. (Pagination counts sent as strings, `null`, or numbers beyond
+/// `u64` are not among them: they are read, or read as missing; see
+/// `crates/contacts/src/page.rs` and `tests/odd_apis.rs`.)
 #[tokio::test(flavor = "multi_thread")]
 async fn bodies_that_are_not_the_documented_json_exit_4_naming_the_page() {
     let pagination = r#""pagination":{"page":1,"per_page":100,"total":1,"total_pages":1}"#;
@@ -108,16 +110,6 @@ async fn bodies_that_are_not_the_documented_json_exit_4_naming_the_page() {
         (
             "contacts twice",
             format!(r#"{{"contacts":[],"contacts":[],{pagination}}}"#).into_bytes(),
-        ),
-        (
-            "pagination of strings",
-            br#"{"contacts":[],"pagination":{"page":"1","per_page":"100","total":"0","total_pages":"0"}}"#
-                .to_vec(),
-        ),
-        (
-            "negative total_pages",
-            br#"{"contacts":[],"pagination":{"page":1,"per_page":100,"total":0,"total_pages":-1}}"#
-                .to_vec(),
         ),
         (
             "wrong page number",

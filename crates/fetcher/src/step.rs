@@ -53,7 +53,7 @@ impl Answer {
         let reported = pagination.per_page.filter(|&r| r > 0);
         // A server that says it applied a smaller size than asked computed the offset from it.
         let per_page = match reported {
-            Some(r) if r < window.per_page && len <= r => r,
+            Some(r) if r < window.per_page && len > 0 && len <= r => r,
             _ => window.per_page,
         };
         let offset = (window.page - 1) * per_page;
