@@ -95,10 +95,7 @@ async fn bodies_that_are_not_the_documented_json_exit_4_naming_the_page() {
         ("array", b"[]".to_vec()),
         ("null", b"null".to_vec()),
         ("no pagination", br#"{"contacts":[]}"#.to_vec()),
-        (
-            "no contacts",
-            format!("{{{pagination}}}").into_bytes(),
-        ),
+        ("no contacts", format!("{{{pagination}}}").into_bytes()),
         (
             "contacts not an array",
             format!(r#"{{"contacts":{{}},{pagination}}}"#).into_bytes(),
@@ -116,7 +113,10 @@ async fn bodies_that_are_not_the_documented_json_exit_4_naming_the_page() {
             br#"{"contacts":[],"pagination":{"page":7,"per_page":100,"total":0,"total_pages":0}}"#
                 .to_vec(),
         ),
-        ("trailing garbage", format!(r#"{{"contacts":[],{pagination}}} x"#).into_bytes()),
+        (
+            "trailing garbage",
+            format!(r#"{{"contacts":[],{pagination}}} x"#).into_bytes(),
+        ),
     ];
     for (what, body) in bodies {
         let server = TestServer::start(move |_| Reply::json(body.clone()));

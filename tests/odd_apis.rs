@@ -111,7 +111,8 @@ async fn contacts_never_served_but_counted_fail_the_run_naming_the_shortfall() {
     assert!(suppressed >= 10, "{suppressed}");
     let (dir, out) = export_with(&server, &["--per-page", "100", "--concurrency", "4"]).await;
     let err = loud(dir.path(), &out, "suppressed").unwrap_or_else(|e| panic!("{e}"));
-    // The error line names how many are missing, as a number of its own.
+    // The error line names how many are missing (the API's count against what was delivered),
+    // as a number of its own.
     let error = err.lines().rfind(|l| l.starts_with("error:")).unwrap_or("");
     assert!(
         error

@@ -360,7 +360,10 @@ mod tests {
     #[test]
     fn pagination_fields_that_are_missing_null_strings_or_out_of_range_read_as_none() {
         for (block, total) in [
-            (r#"{"page":1,"per_page":1,"total":"7","total_pages":1}"#, Some(7)),
+            (
+                r#"{"page":1,"per_page":1,"total":"7","total_pages":1}"#,
+                Some(7),
+            ),
             (r#"{"page":1,"per_page":1,"total":null}"#, None),
             (r#"{"page":1,"per_page":1}"#, None),
             (r#"{"page":-1,"total":"many"}"#, None),
@@ -371,7 +374,13 @@ mod tests {
             assert_eq!(page.pagination().total, total, "{block}");
         }
         let body = r#"{"contacts":[],"pagination":{"page":-1}}"#;
-        assert_eq!(Page::parse(1, 1, Bytes::from(body)).unwrap().pagination().page, None);
+        assert_eq!(
+            Page::parse(1, 1, Bytes::from(body))
+                .unwrap()
+                .pagination()
+                .page,
+            None
+        );
     }
 
     #[test]

@@ -74,7 +74,11 @@ pub(crate) struct OutOfOrder {
 pub(crate) fn order_of(ids: &[Identity]) -> Result<Precision, OutOfOrder> {
     let mut precision = Precision::Microsecond;
     let mut previous: Option<i64> = None;
-    for (record, micros) in ids.iter().enumerate().filter_map(|(i, id)| Some((i, id.signup?))) {
+    for (record, micros) in ids
+        .iter()
+        .enumerate()
+        .filter_map(|(i, id)| Some((i, id.signup?)))
+    {
         if let Some(before) = previous
             && micros > before
         {
@@ -166,7 +170,11 @@ impl Covered {
         }
         // The lowest key of `[low, high]` not yet accounted for; `None` once all are.
         let mut next = Some(low);
-        let from = self.ranges.range(..=low).next_back().map_or(low, |(&s, _)| s);
+        let from = self
+            .ranges
+            .range(..=low)
+            .next_back()
+            .map_or(low, |(&s, _)| s);
         for (&start, &end) in self.ranges.range(from..=high) {
             let Some(at) = next else { break };
             if end < at {
@@ -234,8 +242,14 @@ mod tests {
 
     #[test]
     fn an_inversion_within_a_second_is_a_tie_and_across_seconds_fails_naming_both_values() {
-        assert_eq!(order_of(&[id(9, 0), id(8, 5), id(8, 0)]), Ok(Precision::Microsecond));
-        assert_eq!(order_of(&[id(9, 0), id(9, 1), id(8, 0)]), Ok(Precision::Millisecond));
+        assert_eq!(
+            order_of(&[id(9, 0), id(8, 5), id(8, 0)]),
+            Ok(Precision::Microsecond)
+        );
+        assert_eq!(
+            order_of(&[id(9, 0), id(9, 1), id(8, 0)]),
+            Ok(Precision::Millisecond)
+        );
         assert_eq!(order_of(&[id(9, 0), id(9, 500_000)]), Ok(Precision::Second));
         assert_eq!(
             order_of(&[id(9, 0), id(10, 0)]),

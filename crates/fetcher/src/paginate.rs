@@ -261,7 +261,12 @@ impl Run {
                 }
                 return Ok((window, page));
             }
-            tracing::debug!(position = start, ?frontier, ?top, "window starts below the resume frontier; stepping back");
+            tracing::debug!(
+                position = start,
+                ?frontier,
+                ?top,
+                "window starts below the resume frontier; stepping back"
+            );
             start = start.saturating_sub(step);
             step = step.saturating_mul(2);
         }
@@ -363,6 +368,10 @@ impl Run {
             self.join_repair().await?;
             self.repair(true).await?;
         }
+        let failures = self.proof.take_failures();
+        if let Some(first) = failures.into_iter().next() {
+            return Err(self.with_count(first).into());
+        }
         if !self.proof.is_complete() {
             return Err(FetchError::Internal {
                 reason: "the proof ended with keys still open".into(),
@@ -381,7 +390,9 @@ impl Run {
     fn check_search_index_limit(&self) -> Result<(), FetchError> {
         let s = self.stats.snapshot();
         let limit = s.max_total;
-        if s.min_total == limit && SEARCH_INDEX_LIMITS.contains(&limit) && s.reads_without_total == 0
+        if s.min_total == limit
+            && SEARCH_INDEX_LIMITS.contains(&limit)
+            && s.reads_without_total == 0
         {
             return Err(FetchError::Unverified {
                 page: limit / u64::from(self.client.per_page()).max(1),
@@ -462,7 +473,9 @@ impl Run {
             next = Next::Done;
         }
         let kept = self.deliver(page, &ids, 1).await?;
-        if kept == 0 && answer.total.is_some_and(|t| answer.offset >= t) {
+        // Past the total (where the answer is placed for sure), nothing new: the API repeats
+        // what it served; it is not paging.
+        if kept == 0 && answer.trusted && answer.total.is_some_and(|t| answer.offset >= t) {
             // Past the total, nothing new: the API repeats what it served (it is not paging).
             return Err(FetchError::RepeatingPages {
                 page: window.page,
@@ -483,8 +496,8 @@ impl Run {
             FetchError::Rejected { status, .. } => *status,
             _ => return Err(error.into()),
         };
-        let past_end = self.last_total.is_some_and(|t| window.offset() >= t)
-            || self.unproven_end.is_some();
+        let past_end =
+            self.last_total.is_some_and(|t| window.offset() >= t) || self.unproven_end.is_some();
         let accepted = lock(&self.sizes).accepts(window.per_page);
         match status {
             404 if past_end => Ok(self.end_shown(window)),
@@ -550,11 +563,25 @@ impl Run {
         }
     }
 
-    /// What an answer to `window` says of the totals and the page size.
-    fn note_answer(&mut self, window: Window, answer: &Answer) {
+    /// What an answer says of the totals.
+    fn note_total(&mut self, answer: &Answer) {
         if let Some(total) = answer.total {
             self.last_total = Some(total);
+            self.stats.update(|s| {
+                if s.min_total == 0 && s.max_total == 0 {
+                    s.min_total = total;
+                }
+                s.min_total = s.min_total.min(total);
+                s.max_total = s.max_total.max(total);
+            });
+        } else {
+            self.stats.update(|s| s.reads_without_total += 1);
         }
+    }
+
+    /// What a main-pass answer to `window` says of the totals and the page size.
+    fn note_answer(&mut self, window: Window, answer: &Answer) {
+        self.note_total(answer);
         // A cap the answer reports applies at once; one guessed from a short answer only when
         // the next short answer is as short (contacts dropped at random vary the count).
         let cap = match answer.cap {
@@ -578,17 +605,6 @@ impl Run {
                 );
                 sizes.cap(cap);
             }
-        }
-        if let Some(total) = answer.total {
-            self.stats.update(|s| {
-                if s.min_total == 0 && s.max_total == 0 {
-                    s.min_total = total;
-                }
-                s.min_total = s.min_total.min(total);
-                s.max_total = s.max_total.max(total);
-            });
-        } else {
-            self.stats.update(|s| s.reads_without_total += 1);
         }
     }
 
@@ -703,7 +719,7 @@ impl Run {
                 );
                 if !answer.past_end {
                     lock(&self.sizes).accept(window.per_page);
-                    self.note_answer(window, &answer);
+                    self.note_total(&answer);
                     let ids = page.keys().to_vec();
                     self.check_order(window.page, &ids)?;
                     self.proof.observe(
@@ -739,6 +755,42 @@ impl Run {
             self.proof.batch_done(batch, &sizes)?;
         }
         Ok(())
+    }
+
+    /// A range given up on, with what the count says: how many contacts the API reports against
+    /// how many were delivered.
+    fn with_count(&self, failure: FetchError) -> FetchError {
+        let FetchError::Unverified {
+            page,
+            attempts,
+            reason,
+        } = failure
+        else {
+            return failure;
+        };
+        let resumed = self.resumed.as_ref().map_or(0, |r| r.contacts);
+        let s = self.stats.snapshot();
+        let delivered = s.contacts + resumed;
+        let count = match self.last_total {
+            Some(total) if s.min_total == s.max_total && total > delivered => format!(
+                "; the API reports {total} contacts and {delivered} were delivered: {} missing",
+                total - delivered
+            ),
+            Some(total) if s.min_total == s.max_total => {
+                format!("; the API reports {total} contacts and {delivered} were delivered")
+            }
+            Some(total) => format!(
+                "; the API reported {} to {} contacts, {delivered} were delivered (the listing changed)",
+                s.min_total,
+                s.max_total.max(total)
+            ),
+            None => format!("; {delivered} contacts were delivered (the API reports no total)"),
+        };
+        FetchError::Unverified {
+            page,
+            attempts,
+            reason: reason + &count,
+        }
     }
 
     /// What the run learned about the API, for the summary and the manifest.
@@ -865,4 +917,3 @@ impl<T> std::future::Future for AbortOnDrop<T> {
         Pin::new(&mut self.0).poll(cx)
     }
 }
-

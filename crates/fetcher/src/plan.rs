@@ -131,7 +131,13 @@ impl Sizes {
         // A size below the largest is refused: the API takes only some sizes.
         self.only_accepted = true;
         self.limit = self.limit.min(self.max);
-        Some(self.accepted.iter().next_back().copied().unwrap_or(self.max))
+        Some(
+            self.accepted
+                .iter()
+                .next_back()
+                .copied()
+                .unwrap_or(self.max),
+        )
     }
 
     /// The sizes that may be asked for, largest first: with `only_accepted`, those seen to
@@ -191,13 +197,31 @@ impl Sizes {
         let need = end.saturating_sub(start).max(1);
         let mut sizes = self.candidates_up_to(need, self.limit);
         sizes.reverse();
-        sizes.into_iter().filter(|&s| s >= need).find_map(|per_page| {
-            let w = Window {
-                page: start / per_page + 1,
-                per_page,
-            };
-            (w.end() >= end).then_some(w)
-        })
+        sizes
+            .into_iter()
+            .filter(|&s| s >= need)
+            .find_map(|per_page| {
+                let w = Window {
+                    page: start / per_page + 1,
+                    per_page,
+                };
+                (w.end() >= end).then_some(w)
+            })
+    }
+
+    /// Like [`sweep`](Self::sweep), with windows of at most `limit` contacts (an API that drops
+    /// contacts at random serves small windows whole more often).
+    pub(crate) fn sweep_within(&self, start: u64, end: u64, limit: u64) -> Vec<Window> {
+        let limit = limit.max(1);
+        if limit >= self.limit {
+            return self.sweep(start, end);
+        }
+        Sizes {
+            max: self.max.min(limit),
+            limit,
+            ..self.clone()
+        }
+        .sweep(start, end)
     }
 
     /// Windows that together hold positions `start..end`: one when a window can, else a run of

@@ -97,6 +97,8 @@ const MAX_BLIND: u32 = 24;
 /// How far from its total a short read may end and still vote for the end of the listing (a
 /// total that jitters by this much is still read exactly).
 const END_TOLERANCE: u64 = 3;
+/// The smallest window a range read short again and again is read in.
+const MIN_SHORT_WINDOW: u64 = 10;
 /// Windows in one repair batch at most.
 const MAX_BATCH: usize = 256;
 /// Positions of slack each side of a range in its first repair.
@@ -129,6 +131,13 @@ struct Repair {
     /// Contacts delivered by its reads that no read had delivered before.
     recovered: u64,
     in_flight: Option<u64>,
+    /// While searching for where the range went: a position known to lie above it, one known
+    /// to lie below it.
+    above_at: Option<u64>,
+    below_at: Option<u64>,
+    /// The largest window to read it with: halved each time a read comes back short before
+    /// the end (an API dropping contacts at random serves small windows whole more often).
+    window_limit: u64,
 }
 
 /// A repaired range whose reads found contacts that no read had delivered (the listing moved).
@@ -163,6 +172,9 @@ pub(crate) struct Proof {
     /// Short reads not proven by their own total, by the position they end at: the offset of
     /// the first one.
     end_votes: HashMap<u64, u64>,
+    /// Ranges given up on, and why.
+    abandoned: Vec<(i64, i64)>,
+    failures: Vec<FetchError>,
 }
 
 impl Proof {
@@ -183,6 +195,8 @@ impl Proof {
             frontier_position: 0,
             recovered: Vec::new(),
             end_votes: HashMap::new(),
+            abandoned: Vec::new(),
+            failures: Vec::new(),
         }
     }
 
@@ -235,7 +249,17 @@ impl Proof {
         }
         let ends = seen.to_end;
         if std::env::var_os("TRACKLY_DEBUG_PROOF").is_some() {
-            eprintln!("observe {:?} {} {} {:?} trusted={} end={} short={} {:?}", batch, seen.offset, seen.len, seen.total, seen.trusted, seen.to_end, seen.short, (seen.first_key(), seen.last_key()));
+            eprintln!(
+                "observe {:?} {} {} {:?} trusted={} end={} short={} {:?}",
+                batch,
+                seen.offset,
+                seen.len,
+                seen.total,
+                seen.trusted,
+                seen.to_end,
+                seen.short,
+                (seen.first_key(), seen.last_key())
+            );
         }
         if seen.trusted
             && let Some((low, high)) = claim(
@@ -248,7 +272,10 @@ impl Proof {
         }
         self.deepest = self.deepest.max(seen.offset + seen.len);
         if let Some(batch) = batch {
-            self.batch_reads.entry(batch).or_default().push(seen.clone());
+            self.batch_reads
+                .entry(batch)
+                .or_default()
+                .push(seen.clone());
         }
         self.seq += 1;
         self.log.insert(self.seq, seen);
@@ -298,6 +325,11 @@ impl Proof {
         })
     }
 
+    /// The ranges given up on, in the order they were: the run fails with them.
+    pub(crate) fn take_failures(&mut self) -> Vec<FetchError> {
+        std::mem::take(&mut self.failures)
+    }
+
     /// Whether every key is proven.
     pub(crate) fn is_complete(&self) -> bool {
         self.covered.is_complete()
@@ -314,7 +346,8 @@ impl Proof {
         let mut batches = Vec::new();
         for (low, high) in self.covered.gaps() {
             let ready = main_done || (low > i64::MIN && self.covered.contains(low - 1));
-            if !ready {
+            let given_up = self.abandoned.iter().any(|&(l, h)| l <= high && low <= h);
+            if !ready || given_up {
                 continue;
             }
             let overlapping = self
@@ -346,14 +379,18 @@ impl Proof {
                         tallies: HashMap::new(),
                         recovered: 0,
                         in_flight: None,
+                        above_at: None,
+                        below_at: None,
+                        window_limit: u64::MAX,
                     });
                     self.repairs.len() - 1
                 }
             };
             let r = &mut self.repairs[index];
-            let mut windows = sizes.sweep(
+            let mut windows = sizes.sweep_within(
                 r.start.saturating_sub(r.slack),
                 r.end.saturating_add(r.slack),
+                r.window_limit,
             );
             // A range wider than this is read a part at a time (the rest stays open and is
             // read by the next batch).
@@ -455,12 +492,27 @@ impl Proof {
         let recounted: usize = self.repairs[index].tallies.values().map(HashSet::len).sum();
         let progress = open != vec![(low, high)] || recounted > counted;
         if open.is_empty() {
-            return Ok(self.finish(index));
+            self.finish(index);
+            return Ok(());
         }
         let (low, high) = (open.last().map_or(low, |g| g.0), open[0].1);
         let r = &mut self.repairs[index];
         if std::env::var_os("TRACKLY_DEBUG_PROOF").is_some() {
-            eprintln!("batch {id} for {:?} open {open:?}: {:?}", (r.low, r.high, r.start, r.end, r.slack), reads.iter().map(|s| (s.offset, s.len, s.total, s.trusted, s.first_key(), s.last_key())).collect::<Vec<_>>());
+            eprintln!(
+                "batch {id} for {:?} open {open:?}: {:?}",
+                (r.low, r.high, r.start, r.end, r.slack),
+                reads
+                    .iter()
+                    .map(|s| (
+                        s.offset,
+                        s.len,
+                        s.total,
+                        s.trusted,
+                        s.first_key(),
+                        s.last_key()
+                    ))
+                    .collect::<Vec<_>>()
+            );
         }
         r.low = low;
         r.high = high;
@@ -483,11 +535,12 @@ impl Proof {
             }
         }
         let blind_before = r.blind;
-        let found_inside = reads.iter().any(|seen| {
-            seen.keys
-                .iter()
-                .any(|&(key, _)| low <= key && key <= high)
-        });
+        if reads.iter().any(|s| !s.trusted && s.short) {
+            r.window_limit = (r.window_limit.min(sizes.max()) / 2).max(MIN_SHORT_WINDOW);
+        }
+        let found_inside = reads
+            .iter()
+            .any(|seen| seen.keys.iter().any(|&(key, _)| low <= key && key <= high));
         let widen = (r.slack * 2).max(INITIAL_SLACK);
         let span = r.end.saturating_sub(r.start).max(sizes.max());
         let gallop = span.saturating_mul(1 << r.blind.min(20));
@@ -514,9 +567,14 @@ impl Proof {
                         _ => r.end.max(from + 1),
                     };
                 } else {
-                    // Nothing of the range here: look one window further up, galloping.
+                    // Nothing of the range here, all of it below: search further up,
+                    // galloping until a read lands above the range, then halving.
                     r.blind += 1;
-                    r.start = from.saturating_sub(gallop);
+                    r.below_at = Some(r.below_at.map_or(from, |b| b.min(from)));
+                    r.start = match r.above_at {
+                        Some(above) if above < from => above.midpoint(from),
+                        _ => from.saturating_sub(gallop),
+                    };
                     r.end = r.start + sizes.max();
                 }
             }
@@ -528,9 +586,14 @@ impl Proof {
                     r.slack = widen.min(sizes.max());
                     r.end = to + r.slack;
                 } else {
-                    // Nothing of the range here: look one window further down, galloping.
+                    // Nothing of the range here, all of it above: search further down,
+                    // galloping until a read lands below the range, then halving.
                     r.blind += 1;
-                    r.end = to.saturating_add(gallop);
+                    r.above_at = Some(r.above_at.map_or(to, |a| a.max(to)));
+                    r.end = match r.below_at {
+                        Some(below) if below > to => to.midpoint(below) + sizes.max(),
+                        _ => to.saturating_add(gallop),
+                    };
                     r.start = r.end.saturating_sub(sizes.max());
                 }
             }
@@ -540,7 +603,12 @@ impl Proof {
             r.idle += 1;
         }
         if r.idle > self.max_idle || r.blind > MAX_BLIND || r.attempts >= MAX_ROUNDS {
-            return Err(self.give_up(index, &reads));
+            // Given up: the run will fail, but the other ranges are still proven (or given up
+            // too) first, so that the failure can say how much is missing in all.
+            let failure = self.give_up(index, &reads);
+            let r = self.repairs.swap_remove(index);
+            self.abandoned.push((r.low, r.high));
+            self.failures.push(failure);
         }
         Ok(())
     }
@@ -584,7 +652,7 @@ impl Proof {
                 .map(|(k, s)| (*k, s.len()))
                 .unwrap_or(((0, 0), 0));
             format!(
-                "{} contacts share {keys} (positions {start}-{end}), more than the pages' overlap; {} rounds of reading them again found {best} distinct ones but could not count them all in one unchanged listing (the listing or their order kept changing between reads)",
+                "{} contacts share {keys} (positions {start}-{end}), more than the pages' overlap; {} rounds of reading them again found {best} distinct ones but could not count them all in one unchanged listing (the listing or their order kept changing between reads, or the API leaves some out of its answers)",
                 end - start,
                 r.attempts
             )
@@ -641,10 +709,8 @@ fn tiled_claim(reads: &[Observed]) -> Vec<(i64, i64)> {
         }
         end = end.max(tile.offset + tile.len);
     }
-    let (Some(first), Some(last)) = (
-        tiles.first(),
-        tiles.iter().max_by_key(|s| s.offset + s.len),
-    ) else {
+    let (Some(first), Some(last)) = (tiles.first(), tiles.iter().max_by_key(|s| s.offset + s.len))
+    else {
         return Vec::new();
     };
     let (Some(top), Some(bottom)) = (first.first_key(), last.last_key()) else {
@@ -774,7 +840,14 @@ mod tests {
             .collect();
         let full = keys.len() as u64 == w.per_page;
         let to_end = w.offset() + keys.len() as u64 == n;
-        Observed::new(w.offset(), &ids(&keys), Some(n), full || to_end, to_end, !full)
+        Observed::new(
+            w.offset(),
+            &ids(&keys),
+            Some(n),
+            full || to_end,
+            to_end,
+            !full,
+        )
     }
 
     #[test]
@@ -817,7 +890,12 @@ mod tests {
             p.observe(serve(40, window, &[]), Some(batches[0].id));
         }
         p.batch_done(batches[0].id, &sizes).unwrap();
-        assert_eq!(p.covered.proven_down_to(), Some(72), "{batches:?} {:?}", p.covered);
+        assert_eq!(
+            p.covered.proven_down_to(),
+            Some(72),
+            "{batches:?} {:?}",
+            p.covered
+        );
         assert!(p.plan(false, &sizes).is_empty());
     }
 
@@ -830,19 +908,24 @@ mod tests {
         for page in 1..=4 {
             p.observe(serve(40, w(page), &[15]), None);
         }
-        let err = 'run: loop {
+        loop {
             let batches = p.plan(true, &sizes);
-            assert!(!batches.is_empty(), "{:?}", p.covered);
+            if batches.is_empty() {
+                break;
+            }
             for batch in batches {
                 for &window in &batch.windows {
                     p.observe(serve(40, window, &[15]), Some(batch.id));
                 }
-                if let Err(e) = p.batch_done(batch.id, &sizes) {
-                    break 'run e;
-                }
+                p.batch_done(batch.id, &sizes).unwrap();
             }
-        };
+        }
+        assert!(!p.is_complete());
+        let err = p.take_failures().remove(0);
         assert!(err.is_incomplete(), "{err}");
-        assert!(err.to_string().contains("fewer contacts than asked"), "{err}");
+        assert!(
+            err.to_string().contains("fewer contacts than asked"),
+            "{err}"
+        );
     }
 }

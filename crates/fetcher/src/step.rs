@@ -66,8 +66,11 @@ impl Answer {
         // Shorter than asked where the total says more follow (with room for a total that
         // jitters by a little): the API serves fewer a page than asked. At the end a short
         // window says nothing of the page size.
+        // A cap is a size, well below what was asked; a few contacts short is an API dropping
+        // some (its next answer is as likely full).
         let room = total.is_some_and(|t| offset + len + 2 <= t);
-        let cap = (!trusted && !past_end && len > 0 && len < per_page && room).then_some(len);
+        let well_short = len * 10 <= per_page * 9;
+        let cap = (!trusted && !past_end && len > 0 && well_short && room).then_some(len);
         Answer {
             offset,
             per_page,
@@ -134,7 +137,12 @@ mod tests {
 
     #[test]
     fn a_full_window_is_trusted_and_goes_on() {
-        let a = Answer::of(window(3, 100), 100, pagination(3, Some(100), Some(1000)), None);
+        let a = Answer::of(
+            window(3, 100),
+            100,
+            pagination(3, Some(100), Some(1000)),
+            None,
+        );
         assert!(a.trusted && !a.to_end);
         assert_eq!(a.offset, 200);
         assert_eq!(next_after(&a), Next::Continue);
@@ -142,31 +150,63 @@ mod tests {
 
     #[test]
     fn a_short_window_in_the_middle_is_not_the_end_and_not_trusted() {
-        let a = Answer::of(window(3, 100), 97, pagination(3, Some(100), Some(1000)), None);
+        let a = Answer::of(
+            window(3, 100),
+            97,
+            pagination(3, Some(100), Some(1000)),
+            None,
+        );
         assert!(!a.trusted && !a.to_end);
-        assert_eq!(a.cap, Some(97));
+        assert_eq!(a.cap, None, "3 short: dropped contacts, not a cap");
+        let b = Answer::of(
+            window(3, 100),
+            50,
+            pagination(3, Some(100), Some(1000)),
+            None,
+        );
+        assert_eq!(b.cap, Some(50));
         assert_eq!(next_after(&a), Next::Continue);
     }
 
     #[test]
     fn a_short_window_ending_at_its_own_total_ends_the_listing() {
-        let a = Answer::of(window(10, 100), 50, pagination(10, Some(100), Some(950)), None);
+        let a = Answer::of(
+            window(10, 100),
+            50,
+            pagination(10, Some(100), Some(950)),
+            None,
+        );
         assert!(a.trusted && a.to_end);
         assert_eq!(next_after(&a), Next::Done);
         // A full window ending exactly at the total is probed.
-        let b = Answer::of(window(10, 100), 100, pagination(10, Some(100), Some(1000)), None);
+        let b = Answer::of(
+            window(10, 100),
+            100,
+            pagination(10, Some(100), Some(1000)),
+            None,
+        );
         assert_eq!(next_after(&b), Next::Probe);
     }
 
     #[test]
     fn a_reported_cap_moves_the_offset_and_is_trusted() {
-        let a = Answer::of(window(3, 1000), 500, pagination(3, Some(500), Some(9000)), None);
+        let a = Answer::of(
+            window(3, 1000),
+            500,
+            pagination(3, Some(500), Some(9000)),
+            None,
+        );
         assert_eq!((a.offset, a.per_page), (1000, 500));
         assert!(a.trusted);
         assert_eq!(a.cap, Some(500));
         // Echoed or silent: the asked size, fewer contacts: not trusted, the cap a guess.
         for per_page in [Some(1000), None] {
-            let e = Answer::of(window(3, 1000), 500, pagination(3, per_page, Some(9000)), None);
+            let e = Answer::of(
+                window(3, 1000),
+                500,
+                pagination(3, per_page, Some(9000)),
+                None,
+            );
             assert!(!e.trusted);
             assert_eq!((e.offset, e.cap), (2000, Some(500)));
         }
@@ -174,11 +214,21 @@ mod tests {
 
     #[test]
     fn djangos_last_page_again_for_a_page_past_the_end_ends_the_listing() {
-        let a = Answer::of(window(12, 100), 50, pagination(11, Some(100), Some(1050)), None);
+        let a = Answer::of(
+            window(12, 100),
+            50,
+            pagination(11, Some(100), Some(1050)),
+            None,
+        );
         assert!(a.past_end && !a.trusted);
         assert_eq!(next_after(&a), Next::Done);
         // Another page number inside the count is not an end.
-        let b = Answer::of(window(5, 100), 100, pagination(4, Some(100), Some(1050)), None);
+        let b = Answer::of(
+            window(5, 100),
+            100,
+            pagination(4, Some(100), Some(1050)),
+            None,
+        );
         assert!(!b.past_end);
     }
 
