@@ -248,19 +248,17 @@ impl Proof {
             }
         }
         let ends = seen.to_end;
-        if std::env::var_os("TRACKLY_DEBUG_PROOF").is_some() {
-            eprintln!(
-                "observe {:?} {} {} {:?} trusted={} end={} short={} {:?}",
-                batch,
-                seen.offset,
-                seen.len,
-                seen.total,
-                seen.trusted,
-                seen.to_end,
-                seen.short,
-                (seen.first_key(), seen.last_key())
-            );
-        }
+        tracing::trace!(
+            ?batch,
+            offset = seen.offset,
+            len = seen.len,
+            total = ?seen.total,
+            trusted = seen.trusted,
+            to_end = seen.to_end,
+            first = ?seen.first_key(),
+            last = ?seen.last_key(),
+            "read taken in"
+        );
         if seen.trusted
             && let Some((low, high)) = claim(
                 &seen.keys.iter().map(|k| k.0).collect::<Vec<_>>(),
@@ -497,23 +495,16 @@ impl Proof {
         }
         let (low, high) = (open.last().map_or(low, |g| g.0), open[0].1);
         let r = &mut self.repairs[index];
-        if std::env::var_os("TRACKLY_DEBUG_PROOF").is_some() {
-            eprintln!(
-                "batch {id} for {:?} open {open:?}: {:?}",
-                (r.low, r.high, r.start, r.end, r.slack),
-                reads
-                    .iter()
-                    .map(|s| (
-                        s.offset,
-                        s.len,
-                        s.total,
-                        s.trusted,
-                        s.first_key(),
-                        s.last_key()
-                    ))
-                    .collect::<Vec<_>>()
-            );
-        }
+        tracing::trace!(
+            batch = id,
+            low = r.low,
+            high = r.high,
+            start = r.start,
+            end = r.end,
+            ?open,
+            reads = reads.len(),
+            "repair batch back, range still open"
+        );
         r.low = low;
         r.high = high;
         // Where the batch found the range: above it, below it, both, or neither.
