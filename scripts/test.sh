@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs what the tests need (a Python venv with
-# pinned duckdb, pyarrow, moto), starts moto_server on loopback for the S3 tests, runs
-# `cargo test --workspace`, and stops moto_server again whatever happens.
+# pinned duckdb, pyarrow, moto, maturin, pytest), starts moto_server on loopback for the S3
+# tests, runs `cargo test --workspace`, the examples, then the Python package's wheel and its
+# pytest suite (scripts/test-python.sh), and stops moto_server again whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -59,4 +60,8 @@ if [ "$#" -eq 0 ]; then
     exit 1
   fi
   echo "library without CLI or delta-rs dependencies: ok"
+
+  # The Python package: its wheel in a fresh venv, the CLI from it with no Rust on PATH, and
+  # the pytest suite (against moto for S3, like the Rust tests).
+  scripts/test-python.sh
 fi

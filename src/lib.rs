@@ -107,7 +107,12 @@
 //!   MALLOC_MMAP_THRESHOLD_=1048576` in its environment). See BENCHMARKS.md.
 //! - **Secrets.** The API key is never logged, printed, written, or shown by `Debug`.
 
+// The CLI's modules name this crate as the binary did (`trackly_export::...`).
+extern crate self as trackly_export;
+
 mod batches;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod error;
 mod export;
 mod lists;
@@ -132,6 +137,7 @@ pub use error::{ConfigError, ErrorKind, ExportError};
 pub use export::{
     DEFAULT_VACUUM_RETENTION, Export, ExportBuilder, ExportProgress, RunSummary, TableSummary,
 };
+pub use lists::read_lists;
 pub use tables::{InvalidTables, Table, Tables};
 pub use trackly_contacts::{
     ContactDecoder, DecodeError, DecoderOptions, InvalidPolicy, Reject, contacts_schema,

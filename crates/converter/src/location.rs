@@ -16,6 +16,10 @@
 //! `AWS_VIRTUAL_HOSTED_STYLE_REQUEST=true`. A plain-`http` endpoint is accepted only when its host
 //! is a loopback address (`localhost`, `127.0.0.0/8`, `::1`) or the caller sets
 //! [`LocationOptions::allow_http`]; credentials would otherwise cross the network in clear text.
+//! [`LocationOptions::storage_options`] override the environment, with object_store's keys
+//! (those deltalake and Polars take too: `aws_access_key_id`, `aws_secret_access_key`,
+//! `aws_session_token`, `aws_region`, `aws_endpoint_url`, ...; `allow_http` /
+//! `aws_allow_http` set [`LocationOptions::allow_http`]).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -57,7 +61,7 @@ impl fmt::Display for OutputLocation {
 }
 
 /// How [`OutputLocation::parse_with`] reads a location.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LocationOptions {
     /// Accept a plain-`http` S3 endpoint that is not on a loopback address (default false:
@@ -66,6 +70,13 @@ pub struct LocationOptions {
     /// Create a local directory that does not exist yet, as `mkdir -p` (default true). The
     /// local object store needs an existing root; false makes a missing directory an error.
     pub create_local_dir: bool,
+    /// Settings of an `s3://` location, applied over the environment's: object_store's
+    /// [`AmazonS3ConfigKey`] names, with or without their `aws_` prefix (`aws_region`,
+    /// `aws_endpoint_url`, `aws_access_key_id`, ...), as deltalake's and Polars'
+    /// `storage_options` take them. `allow_http`/`aws_allow_http` (`true`/`false`) sets
+    /// [`allow_http`](Self::allow_http). An unknown key is an error; so is any key for a local
+    /// directory, which has no settings. Values are never shown (`Debug` prints the keys).
+    pub storage_options: Vec<(String, String)>,
 }
 
 impl Default for LocationOptions {
@@ -73,7 +84,19 @@ impl Default for LocationOptions {
         LocationOptions {
             allow_http: false,
             create_local_dir: true,
+            storage_options: Vec::new(),
         }
+    }
+}
+
+impl fmt::Debug for LocationOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys: Vec<&str> = self.storage_options.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("LocationOptions")
+            .field("allow_http", &self.allow_http)
+            .field("create_local_dir", &self.create_local_dir)
+            .field("storage_options", &keys)
+            .finish()
     }
 }
 
@@ -87,6 +110,12 @@ impl LocationOptions {
     /// Sets [`create_local_dir`](Self::create_local_dir).
     pub fn with_create_local_dir(mut self, create: bool) -> Self {
         self.create_local_dir = create;
+        self
+    }
+
+    /// Adds one of the [`storage_options`](Self::storage_options).
+    pub fn with_storage_option(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.storage_options.push((key.into(), value.into()));
         self
     }
 }
@@ -103,7 +132,7 @@ impl OutputLocation {
 
     /// Parses `input` as [`parse`](Self::parse) does, with `options`.
     pub fn parse_with(input: &str, options: LocationOptions) -> Result<OutputLocation> {
-        let allow_http = options.allow_http;
+        let mut allow_http = options.allow_http;
         let fail = |reason: &str| ConvertError::Location {
             input: input.to_owned(),
             reason: reason.to_owned(),
@@ -126,7 +155,22 @@ impl OutputLocation {
                     ));
                 }
                 let prefix = parse_prefix(prefix).map_err(|reason| fail(&reason))?;
-                let builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+                let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+                for (key, value) in &options.storage_options {
+                    let key = key.to_ascii_lowercase();
+                    if key == "allow_http" || key == "aws_allow_http" {
+                        allow_http = match value.to_ascii_lowercase().as_str() {
+                            "true" | "1" => true,
+                            "false" | "0" => false,
+                            _ => return Err(fail(&format!("storage option {key} takes true or false"))),
+                        };
+                        continue;
+                    }
+                    let config_key: AmazonS3ConfigKey = key
+                        .parse()
+                        .map_err(|_| fail(&format!("unknown storage option {key:?}")))?;
+                    builder = builder.with_config(config_key, value);
+                }
                 let store = build_s3(builder, allow_http).map_err(|reason| fail(&reason))?;
                 Ok(OutputLocation {
                     store,
@@ -149,6 +193,11 @@ impl OutputLocation {
                 ))
             }
             None => {
+                if let Some((key, _)) = options.storage_options.first() {
+                    return Err(fail(&format!(
+                        "storage option {key:?} given for a local directory, which takes none"
+                    )));
+                }
                 if options.create_local_dir {
                     std::fs::create_dir_all(input)
                         .map_err(|e| fail(&format!("cannot create the directory: {e}")))?;
@@ -371,6 +420,30 @@ mod tests {
         assert!(err.contains("plain http"), "{err}");
         assert!(build_s3(with("http://minio.internal:9000"), true).is_ok());
         assert!(build_s3(with("ftp://x"), true).is_err());
+    }
+
+    #[test]
+    fn storage_options_configure_s3_and_never_show_their_values() {
+        let options = LocationOptions::default()
+            .with_storage_option("aws_endpoint_url", "http://minio.internal:9000")
+            .with_storage_option("AWS_ACCESS_KEY_ID", "k")
+            .with_storage_option("aws_secret_access_key", "hunter2")
+            .with_storage_option("aws_region", "eu-west-1");
+        assert!(!format!("{options:?}").contains("hunter2"));
+        // Plain http off loopback: refused until allow_http says otherwise.
+        let err = OutputLocation::parse_with("s3://b/x", options.clone()).unwrap_err();
+        assert!(err.to_string().contains("plain http"), "{err}");
+        let allowed = options.with_storage_option("allow_http", "true");
+        let loc = OutputLocation::parse_with("s3://b/x", allowed).unwrap();
+        assert_eq!(loc.prefix().as_ref(), "x");
+
+        let unknown = LocationOptions::default().with_storage_option("aws_colour", "blue");
+        let err = OutputLocation::parse_with("s3://b/x", unknown).unwrap_err();
+        assert!(err.to_string().contains("unknown storage option"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let local = LocationOptions::default().with_storage_option("aws_region", "x");
+        let err = OutputLocation::parse_with(dir.path().to_str().unwrap(), local).unwrap_err();
+        assert!(err.to_string().contains("local directory"), "{err}");
     }
 
     #[test]
