@@ -91,7 +91,11 @@ impl Default for LocationOptions {
 
 impl fmt::Debug for LocationOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let keys: Vec<&str> = self.storage_options.iter().map(|(k, _)| k.as_str()).collect();
+        let keys: Vec<&str> = self
+            .storage_options
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect();
         f.debug_struct("LocationOptions")
             .field("allow_http", &self.allow_http)
             .field("create_local_dir", &self.create_local_dir)
@@ -162,7 +166,11 @@ impl OutputLocation {
                         allow_http = match value.to_ascii_lowercase().as_str() {
                             "true" | "1" => true,
                             "false" | "0" => false,
-                            _ => return Err(fail(&format!("storage option {key} takes true or false"))),
+                            _ => {
+                                return Err(fail(&format!(
+                                    "storage option {key} takes true or false"
+                                )));
+                            }
                         };
                         continue;
                     }

@@ -25,7 +25,10 @@ fn class_of(kind: ErrorKind) -> (&'static str, u8) {
 /// with it): the package's class, the exit code and the message.
 pub(crate) fn describe(error: &ExportError) -> String {
     let (class, code) = class_of(error.kind());
-    format!("trackly_export.{class} (exit code {code}): {}", one_line(error))
+    format!(
+        "trackly_export.{class} (exit code {code}): {}",
+        one_line(error)
+    )
 }
 
 /// The text a stream ends with when Ctrl-C stops it.

@@ -92,7 +92,10 @@ pub(crate) fn export(
             Err(_) => date.extract()?,
         };
         let date = chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d").map_err(|e| {
-            errors::config(py, format!("extract_date {text:?}: expected YYYY-MM-DD ({e})"))
+            errors::config(
+                py,
+                format!("extract_date {text:?}: expected YYYY-MM-DD ({e})"),
+            )
         })?;
         builder = builder.extract_date(date);
     }
@@ -207,7 +210,12 @@ impl FileInfo {
 }
 
 /// What the requests of a table cost and found.
-#[pyclass(module = "trackly_export._native", name = "FetchStats", frozen, get_all)]
+#[pyclass(
+    module = "trackly_export._native",
+    name = "FetchStats",
+    frozen,
+    get_all
+)]
 pub struct FetchStats {
     /// HTTP requests made (retries and verification reads included).
     requests: u64,
@@ -260,7 +268,12 @@ impl FetchStats {
 }
 
 /// One table of a run.
-#[pyclass(module = "trackly_export._native", name = "TableSummary", frozen, get_all)]
+#[pyclass(
+    module = "trackly_export._native",
+    name = "TableSummary",
+    frozen,
+    get_all
+)]
 pub struct TableSummary {
     /// `"contacts"` or `"lists"`.
     table: String,
@@ -292,7 +305,12 @@ impl TableSummary {
 }
 
 /// The summary of an export: what the CLI prints at its end, as an object.
-#[pyclass(module = "trackly_export._native", name = "ExportSummary", frozen, get_all)]
+#[pyclass(
+    module = "trackly_export._native",
+    name = "ExportSummary",
+    frozen,
+    get_all
+)]
 pub struct ExportSummary {
     /// The run's id (a UUIDv7), in every manifest and file name of the run.
     run_id: String,
