@@ -18,7 +18,9 @@
 //! ## Features
 //!
 //! - `cli` (default): the `trackly-export` binary and its crates (clap, indicatif, toml,
-//!   tracing-subscriber, anyhow); implies `mock` and `delta`. Embedders turn default features off.
+//!   tracing-subscriber, anyhow); implies `mock` and `delta`. The command line itself is
+//!   [`cli::run`] (the binary's `main` calls it, and so does the Python package's console
+//!   script). Embedders turn default features off.
 //! - `mock`: re-exports `trackly-mock` as `trackly_export::mock`, for tests against the
 //!   in-process mock API.
 //! - `delta`: `TableFormat::Delta`, each table a Delta Lake table with one commit per run,
