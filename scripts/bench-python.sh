@@ -5,7 +5,8 @@
 # Rust stream (`examples/stream_record_batches`), and the CLI from the wheel (`export`, contacts
 # only, Parquet on local disk).
 #
-# usage: scripts/bench-python.sh [CONTACTS]     (default 1000000; needs .venv from scripts/test.sh)
+# usage: [RUNS=N] scripts/bench-python.sh [CONTACTS]   (default 1000000 contacts, 1 run of each;
+#        needs .venv from scripts/test.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -51,7 +52,7 @@ for batch in pa.RecordBatchReader.from_stream(trackly_export.read_contacts(activ
     rows += batch.num_rows
 print(rows, "active contacts")
 '
-for run in 1 2 3; do
+for run in $(seq 1 "${RUNS:-1}"); do
   measure "python stream (pyarrow) #$run" "$work/venv/bin/python" -c "$reader"
   MALLOC_ARENA_MAX=1 measure "python stream, MALLOC_ARENA_MAX=1 #$run" "$work/venv/bin/python" -c "$reader"
   measure "rust stream (example) #$run" "$target/release/examples/stream_record_batches"
