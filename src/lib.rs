@@ -19,8 +19,9 @@
 //! ## Features
 //!
 //! - `cli` (default): the `trackly-export` binary and its crates (clap, indicatif, toml,
-//!   tracing-subscriber, anyhow); implies `mock`, `delta`, `aws`, `gcp` and `azure`. Embedders
-//!   turn default features off.
+//!   tracing-subscriber, anyhow); implies `mock`, `delta`, `aws`, `gcp` and `azure`. The command
+//!   line itself is [`cli::run`] (the binary's `main` calls it, and so does the Python package's
+//!   console script). Embedders turn default features off.
 //! - `aws`, `gcp`, `azure`: the object_store backends of `s3://`, `gs://` and `az://` /
 //!   `abfss://` / `https://*.blob.core.windows.net` outputs (see [`OutputLocation`]), each
 //!   configured from the environment and [`StorageOptions`] (deltalake's and Polars' keys).
@@ -114,7 +115,12 @@
 //!   MALLOC_MMAP_THRESHOLD_=1048576` in its environment). See BENCHMARKS.md.
 //! - **Secrets.** The API key is never logged, printed, written, or shown by `Debug`.
 
+// The CLI's modules name this crate as the binary did (`trackly_export::...`).
+extern crate self as trackly_export;
+
 mod batches;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod error;
 mod export;
 mod lists;
@@ -139,6 +145,7 @@ pub use error::{ConfigError, ErrorKind, ExportError};
 pub use export::{
     DEFAULT_VACUUM_RETENTION, Export, ExportBuilder, ExportProgress, RunSummary, TableSummary,
 };
+pub use lists::read_lists;
 pub use tables::{InvalidTables, Table, Tables};
 pub use trackly_contacts::{
     ContactBatcher, DecodeError, DecoderOptions, InvalidPolicy, Reject, contacts_schema,

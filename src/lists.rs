@@ -19,6 +19,21 @@ use trackly_fetcher::{Client, FetchStats, ListsPage, StatsHandle};
 
 use crate::ExportError;
 
+/// Every list of the account, deleted ones included, as one batch of
+/// [`lists_schema`](trackly_contacts::lists_schema): the lists table of an export without the
+/// contacts (a list that only contacts refer to is not read by id here). Under
+/// [`InvalidPolicy::Fail`](trackly_contacts::InvalidPolicy) (the default) a list that does not
+/// fit the schema fails the read; under `Quarantine` it is left out.
+pub async fn read_lists(
+    client: &Client,
+    options: DecoderOptions,
+) -> Result<(RecordBatch, FetchStats), ExportError> {
+    let stats = StatsHandle::default();
+    let pages = client.lists(&stats).await?;
+    let table = ListsTable::decode(pages, options, stats.snapshot())?;
+    Ok((table.batch, table.fetch))
+}
+
 /// Every list of the account, decoded into one batch of
 /// [`lists_schema`](trackly_contacts::lists_schema).
 pub(crate) struct ListsTable {

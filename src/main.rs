@@ -1,7 +1,6 @@
-//! `trackly-export`: parses flags, calls the library, maps errors to exit codes.
-
-mod cli;
+//! `trackly-export`: parses flags, calls the library, maps errors to exit codes (all of it in
+//! `trackly_export::cli`, which the Python package's console script runs too).
 
 fn main() -> std::process::ExitCode {
-    cli::main()
+    trackly_export::cli::main()
 }

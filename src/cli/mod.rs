@@ -1,4 +1,9 @@
-//! The binary: flags in, a validated configuration, one library call, an exit code out.
+//! The command line (feature `cli`): flags in, a validated configuration, one library call, an
+//! exit code out.
+//!
+//! The `trackly-export` binary is [`main`]; the Python package's `trackly-export` console script
+//! calls [`run`] with its own `sys.argv`, so both are the same code: every subcommand, flag,
+//! environment variable, exit code, signal and log line.
 
 mod completions;
 mod config;
@@ -30,23 +35,58 @@ use progress::Progress;
 
 /// Exit codes, as documented in `--help` and the README.
 pub mod exit {
+    /// Success.
     pub const OK: u8 = 0;
+    /// Usage or configuration error.
     pub const CONFIG: u8 = 2;
+    /// The API refused the API key.
     pub const AUTH: u8 = 3;
+    /// API failure after retries.
     pub const API: u8 = 4;
+    /// Local disk or object storage failed.
     pub const STORAGE: u8 = 5;
+    /// Invalid data under `--on-invalid fail`.
     pub const INVALID_DATA: u8 = 6;
+    /// The export could not be proven complete.
     pub const INCOMPLETE: u8 = 7;
+    /// Stopped by Ctrl-C or SIGTERM.
     pub const INTERRUPTED: u8 = 130;
 }
 
-/// Parses the command line and runs it; every failure becomes a one-line message and a code.
+/// The binary's `main`: [`run`] with the process's arguments.
 pub fn main() -> ExitCode {
+    ExitCode::from(run(std::env::args_os()))
+}
+
+/// Parses `args` (the program name first, as in `argv`) and runs the command; every failure
+/// becomes a one-line message on stderr and an [`exit`] code, which is returned rather than
+/// passed to `std::process::exit`, so that an embedding process (the Python package) exits in
+/// its own way. Ctrl-C and SIGTERM stop an export as in the binary (exit code 130): the
+/// handlers are installed while the export runs, as the binary does.
+pub fn run<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
     memory::tune_allocator();
-    let matches = Cli::command().get_matches();
+    let code = run_args(args);
+    // Complete lines are already out; a cdylib gets no flush of stdout at exit.
+    let _dropped_if_unwritable = std::io::stdout().flush();
+    code
+}
+
+fn run_args<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = match Cli::command().try_get_matches_from(args) {
+        Ok(matches) => matches,
+        Err(e) => return usage_error(&e),
+    };
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
-        Err(e) => e.exit(),
+        Err(e) => return usage_error(&e),
     };
     let key_on_command_line = matches
         .subcommand_matches("export")
@@ -62,16 +102,23 @@ pub fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             progress::say(format_args!("error: cannot start the async runtime: {e}"));
-            return ExitCode::from(exit::STORAGE);
+            return exit::STORAGE;
         }
     };
-    match runtime.block_on(run(cli, key_on_command_line)) {
-        Ok(()) => ExitCode::from(exit::OK),
+    match runtime.block_on(run_command(cli, key_on_command_line)) {
+        Ok(()) => exit::OK,
         Err(failure) => {
             report(&failure, log_format);
-            ExitCode::from(failure.code)
+            failure.code
         }
     }
+}
+
+/// What clap's `Error::exit` does, without exiting: help and `--version` on stdout (code 0),
+/// usage errors on stderr (code 2).
+fn usage_error(error: &clap::Error) -> u8 {
+    let _dropped_if_unwritable = error.print();
+    u8::try_from(error.exit_code()).unwrap_or(exit::CONFIG)
 }
 
 /// The failure on stderr: one line of text, or with `--log-format json` one error event that
@@ -155,7 +202,6 @@ fn code_of(error: &ExportError) -> u8 {
         ErrorKind::InvalidData => exit::INVALID_DATA,
         ErrorKind::Incomplete => exit::INCOMPLETE,
         ErrorKind::Interrupted => exit::INTERRUPTED,
-        _ => exit::API,
     }
 }
 
@@ -182,7 +228,7 @@ pub async fn shutdown_signal() {
     }
 }
 
-async fn run(cli: Cli, key_on_command_line: bool) -> Result<(), Failure> {
+async fn run_command(cli: Cli, key_on_command_line: bool) -> Result<(), Failure> {
     match cli.command {
         Command::Export(args) => {
             // The metrics file is known before the rest is validated, so that a configuration

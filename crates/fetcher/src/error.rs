@@ -216,12 +216,17 @@ impl FetchError {
         )
     }
 
-    /// What the API said about the failure, when it answered with its documented error body.
+    /// What the API said about the failure, when it answered with its documented error body
+    /// (for a page whose retries ran out: what it said to the last attempt).
     pub fn api_error(&self) -> Option<&ApiError> {
         match self {
             FetchError::Unauthorized { api, .. }
             | FetchError::Forbidden { api, .. }
-            | FetchError::Rejected { api, .. } => api.as_deref(),
+            | FetchError::Rejected { api, .. }
+            | FetchError::RetriesExhausted {
+                last: AttemptError::Status { api, .. },
+                ..
+            } => api.as_deref(),
             _ => None,
         }
     }
