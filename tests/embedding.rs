@@ -62,7 +62,8 @@ async fn an_export_runs_on_a_spawned_task() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_spawned_export_stops_when_its_shutdown_future_completes() {
-    let server = slow_mock(5_000, 50).await;
+    // 400 ms a request: the run cannot finish before it is stopped 200 ms in.
+    let server = slow_mock(5_000, 400).await;
     let dir = tempfile::tempdir().unwrap();
     let export = Export::builder()
         .client(client(&server))

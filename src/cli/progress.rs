@@ -106,7 +106,7 @@ impl Bar {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
         bar.set_style(
             ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} pages  {msg}  ETA {eta}",
+                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} contacts  {msg}  ETA {eta}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
@@ -237,6 +237,8 @@ struct Reading {
     pages: u64,
     expected_pages: u64,
     contacts: u64,
+    /// The `total` the first page reported (0 when it reported none).
+    expected_contacts: u64,
     requests: u64,
     retries: u64,
     elapsed: Duration,
@@ -277,15 +279,17 @@ impl Shared {
             // Before the first page, there is no page count to show.
             Display::Bar(_) if reading.expected_pages == 0 && reading.pages == 0 => {}
             Display::Bar(display) => {
+                // Contacts against the count the API gave: windows overlap and repair reads
+                // are requests too, so pages would not add up to the expected number.
                 let bar = &display.bar;
                 if page || reading.live {
-                    bar.set_length(reading.expected_pages.max(reading.pages));
-                    bar.set_position(reading.pages);
+                    bar.set_length(reading.expected_contacts.max(reading.contacts));
+                    bar.set_position(reading.contacts);
                 }
                 let mut msg = format!(
-                    "{} contacts  {:.0}/s  {}",
-                    reading.contacts,
+                    "{:.0}/s  {}  {}",
                     reading.contacts_per_sec(),
+                    count(reading.requests, "request", "requests"),
                     count(reading.retries, "retry", "retries")
                 );
                 if reading.live && reading.idle >= WAITING_AFTER {
@@ -303,6 +307,7 @@ impl Shared {
                     pages = reading.pages,
                     expected_pages = reading.expected_pages,
                     contacts = reading.contacts,
+                    expected_contacts = reading.expected_contacts,
                     contacts_per_sec = reading.contacts_per_sec() as u64,
                     requests = reading.requests,
                     retries = reading.retries,
@@ -342,6 +347,7 @@ impl Shared {
         Reading {
             pages: fetch.pages,
             expected_pages: fetch.expected_pages,
+            expected_contacts: fetch.expected_contacts,
             contacts,
             requests: fetch.requests,
             retries: fetch.retries.total(),

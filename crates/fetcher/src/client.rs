@@ -229,10 +229,11 @@ impl ClientBuilder {
         self
     }
 
-    /// How many verification reads of one page boundary may miss it after the listing was seen
-    /// to move (each re-centred and wider than the last) before the run fails (default 5). The
-    /// search for a boundary the listing moved out of sight, and the census of a tie larger
-    /// than a page, have budgets of their own (24 steps, 12 rounds).
+    /// How many repair batches of one open key range may make no progress (each re-centred and
+    /// wider than the last) before the range is given up and the run fails (default 5; at least
+    /// 6 are allowed). The search for a range the listing moved out of sight, and the rounds of
+    /// counting a tie that keep finding new contacts, have budgets of their own (24 steps,
+    /// 96 batches).
     pub fn with_max_rereads(mut self, rereads: u32) -> Self {
         self.max_rereads = rereads;
         self

@@ -145,8 +145,8 @@ pub enum FetchError {
         /// Such pages in a row.
         repeats: u32,
     },
-    /// A page boundary could not be proven to have lost no contact within the budget of
-    /// verification reads: the export would be short, so it fails instead.
+    /// A range of `signup_date`s could not be proven delivered within the budget of repair
+    /// reads: the export would be short, so it fails instead.
     #[error(
         "around page {page}: could not prove that every contact was delivered ({}): {reason}",
         count(u64::from(*attempts), "repair attempt", "repair attempts")

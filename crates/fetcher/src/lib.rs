@@ -28,34 +28,36 @@
 //!
 //! ## Guarantees
 //!
-//! - **Order.** Page 1 is fetched first to learn `total_pages`; then up to `concurrency`
-//!   requests are in flight and pages are handed on in ascending page order. Verification reads
-//!   (below) follow a little later, with [`Page::pass`] above 1, filed under the lower page of
-//!   the boundary they verify.
+//! - **Order.** Page 1 is fetched first; then up to `concurrency` requests are in flight and
+//!   the main pass's windows are handed on in ascending position order. Repair reads (below)
+//!   follow a little later, with [`Page::pass`] 2.
 //! - **Exactly once, or an error.** Every contact present for the whole run is delivered
 //!   exactly once, or the stream ends with an error for which [`FetchError::is_incomplete`] is
 //!   true; it never ends short without one. The API pages by offset over a listing sorted by
 //!   `signup_date`, newest first; between two requests the listing may change, ties may come back
-//!   in another order, a replica may lag and `total` may jitter. The fetcher
+//!   in another order, a replica may lag, `total` may jitter or be missing, the API may serve
+//!   fewer contacts than asked or refuse page sizes. The fetcher
 //!   1. drops every contact whose `(phone_number, list_number)` it delivered before (within
 //!      the de-duplication window; see [`ClientBuilder::with_dedup_window`]);
-//!   2. **proves every page boundary from the contacts' `signup_date`**: a page holds every
-//!      contact of its listing whose key lies strictly between its first and last key, so a
-//!      contact present throughout that no page delivered lies in the key gap between two
-//!      neighbouring pages. A gap that is empty (the pages overlap) proves the boundary; any
-//!      other is proven by a small **verification read** whose window (another `per_page`)
-//!      holds the whole gap, re-centred and widened where the listing moved, or, for a tie
-//!      larger than any window, by a **census** that re-reads the tie until its distinct
-//!      contacts match the positions it holds in one unchanged listing. What the verification
-//!      reads find that no page delivered is delivered (and recorded in
-//!      [`FetchStats::drift_events`]). A boundary that cannot be proven within the budget
-//!      ([`ClientBuilder::with_max_rereads`]) ends the stream with [`FetchError::Unverified`];
-//!      a page out of the documented order with [`FetchError::OutOfOrder`];
-//!   3. keeps reading past the announced last page while pages come back full; a 404 or 400
-//!      for the page after the last, once the count says the listing ends there, ends it;
+//!   2. **proves every key covered** (the rules are in the module docs of `coverage` and
+//!      `proof`, and in the README's Guarantees): keys are `signup_date` truncated to the second
+//!      (ties within a second, for APIs that sort coarser than they show); a read covers the keys
+//!      strictly between its last and first contact, from offset 0 everything above, and
+//!      everything below only when its own response shows the end (`offset + contacts ==
+//!      total`, or two short windows ending at one position); a read shorter than asked before
+//!      its end, or a failed read, proves nothing. Main-pass windows overlap by a few dozen
+//!      positions (varying `per_page`), so most boundaries prove themselves; what is left is
+//!      **repaired** by batches of windows around it, and a key shared by more contacts than a
+//!      window reaches across is **counted** in reads of one listing. A range that cannot be
+//!      proven within the budget ([`ClientBuilder::with_max_rereads`]) ends the stream with
+//!      [`FetchError::Unverified`] once the rest is proven; an order no precision explains with
+//!      [`FetchError::OutOfOrder`];
+//!   3. learns the page size the API serves (a cap reported, silent or echoed; sizes refused
+//!      with `400`) and goes on with it; a window past the end answered empty, `404` or with
+//!      another page's number (Django's `get_page()`) ends the main pass;
 //!   4. **reconciles the count**: when every read reported the same `total`, the contacts
-//!      delivered must equal it ([`FetchError::Unreconciled`] otherwise); the result is in
-//!      [`FetchStats::reconciliation`].
+//!      delivered must equal it ([`FetchError::Unreconciled`] otherwise); the result, and what
+//!      was learned about the API ([`FetchStats::learned`]), are in [`FetchStats`].
 //!
 //!   The exact limits are in the README's Guarantees.
 //! - **Retries.** 429, 5xx, connection errors, timeouts and bodies that are not the documented
@@ -82,7 +84,7 @@
 //!
 //! ## Memory usage
 //!
-//! At most `concurrency + 2` pages (and as many verification reads) are held at once, each its
+//! At most `concurrency + 2` pages (and as many repair reads) are held at once, each its
 //! body (about 1 MiB at `per_page` 1000) and, once decoded, its columns (about the same size),
 //! at most `decode_threads` of them being decoded; plus the de-duplication set: the keys of the last
 //! [`DEFAULT_DEDUP_WINDOW`] pages (about 6 MB at `per_page` 1000: a 4 MiB table of hashes and

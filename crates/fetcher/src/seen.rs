@@ -1,6 +1,6 @@
 //! Which contacts were delivered recently: the run's de-duplication window.
 //!
-//! Every contact the main pass or a verification read delivers is checked here, so this is on
+//! Every contact the main pass or a repair read delivers is checked here, so this is on
 //! the hot path of every page: about 1.2 million checks per million contacts exported. A
 //! general-purpose hash set (hashbrown, 9 bytes per slot in two arrays) took two or three
 //! cache misses per check on the window's 9 MB table, ≈ 8% of a whole export's CPU (perf,
@@ -15,7 +15,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 ///
 /// A contact can only come back when the listing moved it across page boundaries, so it comes
 /// back within a few pages of where it was delivered: the set forgets pages more than
-/// `window` pages behind the main pass (and keeps more when a verification read measured a
+/// `window` pages behind the main pass (and keeps more when a repair read measured a
 /// larger move), so memory stays flat however many contacts the run has. `window: None`
 /// remembers every contact (24–40 bytes each: its hash in the table, which is at most half
 /// full, and in its page's list). Contacts

@@ -145,11 +145,10 @@ pub struct FetchStats {
     /// (on the decode threads, waiting for one included); not part of `api_time`.
     #[serde(with = "duration_secs", default)]
     pub decode_time: Duration,
-    /// Boundaries where the listing moved during the run, and what their verification reads
-    /// recovered.
+    /// Places where the listing moved during the run, and what their repair reads recovered.
     pub drift_events: Vec<DriftEvent>,
-    /// Verification reads: small requests across a page boundary that the pages alone did not
-    /// prove complete.
+    /// Repair reads: requests for key ranges the main pass's windows alone did not prove (the
+    /// name is kept for the manifest's readers).
     pub verification_reads: u64,
     /// Smallest `pagination.total` reported so far.
     pub min_total: u64,
@@ -160,8 +159,8 @@ pub struct FetchStats {
     /// Contacts of main-pass pages dropped because an earlier page had delivered them already
     /// (the listing moved them, or the API served them twice).
     pub duplicates_dropped: u64,
-    /// Contacts that verification reads saw again (already delivered, so dropped): what the
-    /// proof of the page boundaries cost in contacts transferred.
+    /// Contacts that repair reads saw again (already delivered, so dropped): what the proof cost
+    /// in contacts transferred, besides the overlap of the main-pass windows.
     pub verification_repeats: u64,
     /// Pages fetched past the end the first page announced (the listing grew, or a probe
     /// past a full last page).
