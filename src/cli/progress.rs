@@ -8,8 +8,10 @@
 //! happen, and says when it is waiting for the API. The retries themselves are told by the
 //! fetcher's own log lines.
 //!
-//! The bar appears only once the first page has told how many pages there are (a run that
-//! ends before, or exports the lists alone, never draws one), and log lines are written
+//! The bar counts contacts against the total the first page reported (windows overlap and
+//! repair reads are requests too, so pages would not add up). It appears only once the first
+//! page has arrived (a run that ends before, or exports the lists alone, never draws one), and
+//! log lines are written
 //! around it ([`log_writer`]) rather than over it, so nothing stale is left on screen.
 
 use std::io::{IsTerminal, Write};
@@ -417,6 +419,7 @@ mod tests {
     fn report(expected_pages: u64, pages: u64, retries: u64) -> ExportProgress {
         let mut fetch = FetchStats {
             expected_pages,
+            expected_contacts: expected_pages * 100,
             pages,
             ..FetchStats::default()
         };
@@ -430,7 +433,7 @@ mod tests {
     }
 
     #[test]
-    fn no_bar_is_drawn_before_the_first_page_tells_the_page_count() {
+    fn no_bar_is_drawn_before_the_first_page_tells_the_count() {
         let screen = Screen::default();
         let progress = Progress::start(Display::Bar(Bar::new(ProgressDrawTarget::term_like(
             Box::new(screen.clone()),
@@ -440,7 +443,7 @@ mod tests {
 
         progress.update(&report(3, 1, 1));
         let drawn = screen.text();
-        assert!(drawn.contains("1/3 pages"), "{drawn:?}");
+        assert!(drawn.contains("100/300 contacts"), "{drawn:?}");
         assert!(drawn.contains("1 retry "), "singular: {drawn:?}");
         assert!(!drawn.contains("0/0"), "{drawn:?}");
         progress.finish();
