@@ -188,6 +188,20 @@ pub enum FetchError {
         /// Contacts delivered (those of an interrupted run that was resumed included).
         delivered: u64,
     },
+    /// The API's total changed during the run, and the contacts delivered differ from the last
+    /// total by more than all the changes of total seen between answers can explain.
+    #[error(
+        "the API's total moved by {moved} in all during the run (between answers, in the order they came) and ended at {last_total}, but {delivered} contacts were delivered ({}): more than those changes can explain",
+        describe_difference(*last_total, *delivered)
+    )]
+    UnreconciledDrift {
+        /// `pagination.total` of the last answer.
+        last_total: u64,
+        /// The sum of the changes of total between consecutive answers.
+        moved: u64,
+        /// Contacts delivered (those of an interrupted run that was resumed included).
+        delivered: u64,
+    },
     /// The lists changed while they were read, every time they were read: a complete lists
     /// table could not be read.
     #[error(
@@ -239,6 +253,7 @@ impl FetchError {
             FetchError::Unverified { .. }
                 | FetchError::OutOfOrder { .. }
                 | FetchError::Unreconciled { .. }
+                | FetchError::UnreconciledDrift { .. }
                 | FetchError::UnstableLists { .. }
         )
     }

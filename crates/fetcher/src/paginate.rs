@@ -77,6 +77,7 @@ impl Contacts {
             });
         }
         let per_page = u64::from(client.per_page());
+        let resumed_total = resumed.as_ref().map(|r: &Resumed| r.total);
         let run = Run {
             admission: Admission::new(client.inner.concurrency, client.inner.max_rps),
             sizes: Arc::new(Mutex::new(Sizes::with_limit(
@@ -96,6 +97,8 @@ impl Contacts {
             last_main: None,
             unproven_end: None,
             cap_guess: None,
+            previous_total: resumed_total,
+            totals_moved: 0,
             tx,
         };
         let task = tokio::spawn(async move {
@@ -188,6 +191,10 @@ struct Run {
     unproven_end: Option<Observed>,
     /// A page size guessed from a short answer, waiting for a second one as short.
     cap_guess: Option<u64>,
+    /// The total of the previous answer (any answer, in the order they came), and the sum of
+    /// the changes of total between consecutive answers.
+    previous_total: Option<u64>,
+    totals_moved: u64,
     tx: mpsc::Sender<Result<Page, FetchError>>,
 }
 
@@ -527,6 +534,16 @@ impl Run {
                 }
                 Ok(Next::Continue)
             }
+            400 => Err(FetchError::Unverified {
+                page: window.page,
+                attempts: 1,
+                reason: format!(
+                    "the API refused a window of a size it had served before, at positions {}-{} ({error}): it pages no further there (a search index's window limit?), so the listing past it could not be read",
+                    window.offset(),
+                    window.end()
+                ),
+            }
+            .into()),
             _ => Err(error.into()),
         }
     }
@@ -567,6 +584,10 @@ impl Run {
     fn note_total(&mut self, answer: &Answer) {
         if let Some(total) = answer.total {
             self.last_total = Some(total);
+            if let Some(previous) = self.previous_total {
+                self.totals_moved += previous.abs_diff(total);
+            }
+            self.previous_total = Some(total);
             self.stats.update(|s| {
                 if s.min_total == 0 && s.max_total == 0 {
                     s.min_total = total;
@@ -745,6 +766,12 @@ impl Run {
             }
             Err(FetchError::Rejected { status: 404, .. })
                 if self.last_total.is_some_and(|t| window.offset() >= t) => {}
+            // A window refused although its size was served before (a search index's window
+            // limit): it proves nothing; the range stays open, and fails the run if nothing
+            // else proves it.
+            Err(error @ FetchError::Rejected { status: 400, .. }) => {
+                tracing::debug!(%error, "a repair window was refused; it proves nothing");
+            }
             Err(e) => return Err(e.into()),
         }
         let left = self.outstanding.entry(batch).or_insert(1);
@@ -826,6 +853,7 @@ impl Run {
             .as_ref()
             .map_or((0, None), |r| (r.contacts, Some(r.total)));
         let last_total = self.last_total;
+        let totals_moved = self.totals_moved;
         let verdict = self.stats.update(|s| {
             let delivered = s.contacts + resumed_contacts;
             let counted = last_total.is_some() && s.reads_without_total == 0;
@@ -841,6 +869,7 @@ impl Run {
                 boundaries_proven: s.pages,
                 steady,
                 counted,
+                totals_moved,
             };
             s.reconciliation = Some(r.clone());
             r
@@ -855,6 +884,20 @@ impl Run {
         if verdict.steady && verdict.delivered != verdict.reported_total {
             return Err(FetchError::Unreconciled {
                 expected: verdict.reported_total,
+                delivered: verdict.delivered,
+            });
+        }
+        // With a total that changed, every contact present throughout was delivered (the proof),
+        // so what was delivered lies within the changes seen of the last total: each change is
+        // a contact that came or went. (Changes that cancel between two answers are not seen.)
+        let (last, moved) = (verdict.reported_total, verdict.totals_moved);
+        if !verdict.steady
+            && (verdict.delivered.saturating_add(moved) < last
+                || verdict.delivered > last.saturating_add(moved))
+        {
+            return Err(FetchError::UnreconciledDrift {
+                last_total: last,
+                moved,
                 delivered: verdict.delivered,
             });
         }

@@ -75,6 +75,9 @@ pub struct Reconciliation {
     pub boundaries_proven: u64,
     /// The total never changed, so `delivered` had to equal it (and did).
     pub steady: bool,
+    /// The sum of the changes of `total` between consecutive answers, in the order they came:
+    /// when the total changed, `delivered` had to lie within this of `reported_total` (and did).
+    pub totals_moved: u64,
     /// Every answer reported a usable `total`, so the count could be checked at all; when
     /// false, the proof alone stands behind the export and the count was not reconciled.
     pub counted: bool,

@@ -58,7 +58,13 @@ impl Answer {
         };
         let offset = (window.page - 1) * per_page;
         let other_page = pagination.page.is_some_and(|p| p != window.page);
-        let past_end = other_page && total.or(known_total).is_some_and(|t| offset >= t);
+        // Django's `get_page()` answers the last page for any page past it: a lower number
+        // than asked, past the total when there is one.
+        let past_end = other_page
+            && match total.or(known_total) {
+                Some(t) => offset >= t,
+                None => pagination.page.is_some_and(|p| p < window.page),
+            };
         // Another page inside the count: where its contacts lie is unknown, so it proves nothing.
         let to_end = !other_page && total.is_some_and(|t| len > 0 && offset + len == t);
         // More than asked: the API ignores `per_page`, and where the contacts lie is unknown.
@@ -230,6 +236,9 @@ mod tests {
             None,
         );
         assert!(!b.past_end);
+        // Without a total, a lower page number than asked is the last page again.
+        let c = Answer::of(window(12, 100), 50, pagination(11, Some(100), None), None);
+        assert!(c.past_end);
     }
 
     #[test]
