@@ -309,6 +309,14 @@ fn odd_api() -> impl Strategy<Value = OddApi> {
                 order,
                 big_tie,
             )| {
+                // Contacts never served are detectable only by the count: with no usable total
+                // no client can tell them from contacts that do not exist, so that pair is not
+                // drawn (an exact export is impossible and nothing can be loud about it).
+                let suppressed_share = if matches!(total_form, TotalForm::Number) {
+                    suppressed_share
+                } else {
+                    0.0
+                };
                 OddApi {
                     p_drop,
                     suppressed_share,
