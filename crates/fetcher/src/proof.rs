@@ -172,6 +172,9 @@ pub(crate) struct Proof {
     /// Short reads not proven by their own total, by the position they end at: the offset of
     /// the first one.
     end_votes: HashMap<u64, u64>,
+    /// Without a total: where the main pass saw the listing end (a short window, then an empty
+    /// one past it).
+    known_end: Option<u64>,
     /// Ranges given up on, and why.
     abandoned: Vec<(i64, i64)>,
     failures: Vec<FetchError>,
@@ -195,6 +198,7 @@ impl Proof {
             frontier_position: 0,
             recovered: Vec::new(),
             end_votes: HashMap::new(),
+            known_end: None,
             abandoned: Vec::new(),
             failures: Vec::new(),
         }
@@ -226,16 +230,24 @@ impl Proof {
     pub(crate) fn observe(&mut self, mut seen: Observed, batch: Option<u64>) -> bool {
         // Only a read that ends where its own total says the listing nearly ends may vote: a
         // read short because the API dropped contacts mid-listing ends far above its total.
-        // Without a total, the agreement of two windows is all there is.
-        let near_end = seen
-            .total
-            .is_none_or(|t| (seen.offset + seen.len).abs_diff(t) <= END_TOLERANCE);
+        // Without a total, only the end the main pass saw (a short window, then an empty one
+        // past it) counts: a read that ends exactly there dropped nothing (two reads short by
+        // drops could end at one position anywhere).
+        let end = seen.offset + seen.len;
+        if seen.total.is_none() {
+            if seen.to_end {
+                self.known_end = Some(end);
+            } else if seen.short && self.known_end == Some(end) {
+                seen.trusted = true;
+                seen.to_end = true;
+            }
+        }
+        let near_end = seen.total.is_some_and(|t| end.abs_diff(t) <= END_TOLERANCE);
         if seen.short && !seen.to_end && near_end {
             // A total that jitters (a cached or estimated count) never matches the end exactly.
             // Two short reads of different windows that end at one position saw one listing
             // end there: a read short because the API dropped contacts ends elsewhere than
             // one that was not.
-            let end = seen.offset + seen.len;
             match self.end_votes.get(&end) {
                 Some(&other) if other != seen.offset => {
                     seen.trusted = true;
