@@ -351,10 +351,19 @@ impl Run {
                     }
                 }
             } else {
-                // Past the planned windows (the listing grew, or a probe past its end).
-                let window = {
-                    let sizes = lock(&self.sizes);
-                    sizes.after(last_end, overlap(sizes.max()))
+                // Past the planned windows (the listing grew, or a probe past its end). Without
+                // a total, the probe after a short window asks for the one position right
+                // after it: only an answer that shows nothing exactly there proves the end (a
+                // window placed by a size the API may cap could land anywhere).
+                let window = match (&self.unproven_end, next) {
+                    (Some(short), Next::Probe) => Window {
+                        page: short.offset + short.len + 1,
+                        per_page: 1,
+                    },
+                    _ => {
+                        let sizes = lock(&self.sizes);
+                        sizes.after(last_end, overlap(sizes.max()))
+                    }
                 };
                 self.stats.update(|s| s.extra_pages += 1);
                 let fetched = self.fetch(window).await;
@@ -551,7 +560,7 @@ impl Run {
     /// The window at `window` shows the listing ends before it (empty, 404, or another page).
     fn end_shown(&mut self, window: Window) -> Next {
         if let Some(mut short) = self.unproven_end.take()
-            && short.offset + short.len <= window.offset()
+            && short.offset + short.len == window.offset()
         {
             // No total: the short page before it was the end after all.
             short.trusted = true;

@@ -317,6 +317,15 @@ fn odd_api() -> impl Strategy<Value = OddApi> {
                 } else {
                     0.0
                 };
+                // A page-size cap without a total is a known limit (README): a window placed by a
+                // size the API silently caps lands elsewhere than asked, and with no total nothing
+                // shows where the listing ends. Not drawn until the fetcher confirms a short
+                // page's position before taking it as the end.
+                let page_cap = if matches!(total_form, TotalForm::Number) {
+                    page_cap
+                } else {
+                    None
+                };
                 OddApi {
                     p_drop,
                     suppressed_share,
