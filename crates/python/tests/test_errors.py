@@ -52,7 +52,7 @@ def test_configuration_errors(monkeypatch):
     with pytest.raises(ConfigurationError, match="table_format"):
         trackly_export.export("/tmp/x", api_key=SECRET, table_format="iceberg")
     with pytest.raises(ConfigurationError, match="unsupported scheme"):
-        trackly_export.export("gs://bucket/x", api_key=SECRET)
+        trackly_export.export("ftp://bucket/x", api_key=SECRET)
     with pytest.raises(ConfigurationError, match="storage option"):
         trackly_export.export("s3://bucket/x", api_key=SECRET, storage_options={"aws_colour": "blue"})
     with pytest.raises(ConfigurationError) as raised:
