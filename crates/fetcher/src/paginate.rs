@@ -378,7 +378,6 @@ impl Run {
             }
         }
         drop(main);
-        self.check_search_index_limit()?;
         self.repair(true).await?;
         while !self.jobs.is_empty() {
             self.join_repair().await?;
@@ -396,28 +395,6 @@ impl Run {
         }
         self.record_learned();
         self.reconcile()?;
-        Ok(())
-    }
-
-    /// A listing that ends at exactly a search index's window limit, every answer reporting that
-    /// total, may be a search index that counts and pages no further (Elasticsearch's
-    /// `max_result_window`): the run cannot tell it from a listing of exactly that size, so it
-    /// fails rather than risk a short export.
-    fn check_search_index_limit(&self) -> Result<(), FetchError> {
-        let s = self.stats.snapshot();
-        let limit = s.max_total;
-        if s.min_total == limit
-            && SEARCH_INDEX_LIMITS.contains(&limit)
-            && s.reads_without_total == 0
-        {
-            return Err(FetchError::Unverified {
-                page: limit / u64::from(self.client.per_page()).max(1),
-                attempts: 0,
-                reason: format!(
-                    "the listing ends at exactly {limit} contacts, the window limit of search-index backends (Elasticsearch's max_result_window), and every answer reported that total: it may hold more contacts than the API lets anyone page through (a listing of exactly {limit} contacts cannot be told apart)"
-                ),
-            });
-        }
         Ok(())
     }
 
