@@ -327,9 +327,8 @@ fn odd_api() -> impl Strategy<Value = OddApi> {
                     None
                 };
                 // A search index that clamps its window looks exactly like a listing that ends
-                // there (its total says so, and nothing is served past it): no client can tell,
-                // except at the well-known limit of 10,000 (`odd_servers.rs`, `odd_apis.rs`).
-                // Only refusing windows are drawn.
+                // there (its total says so, and nothing is served past it): no client can tell
+                // (README, Guarantees). Only refusing windows are drawn.
                 let search_window = search_window.map(|w: SearchWindow| SearchWindow {
                     beyond: trackly_mock::Beyond::Refuse,
                     ..w

@@ -359,7 +359,6 @@ async fn mixed_drift_at_high_concurrency_is_exact() {
 /// and the two runs together deliver every contact exactly once.
 #[tokio::test]
 async fn a_resumed_run_starts_at_the_page_of_its_frontier() {
-    // Not exactly 10,000: a listing ending exactly there is refused as a possible search index.
     let mock = server(10_050, Faults::default()).await;
     let client = client(&mock, 100, 4);
     let mut pages = client.contacts(Query::all());
