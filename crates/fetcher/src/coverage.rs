@@ -100,12 +100,12 @@ pub(crate) fn order_of(ids: &[Identity]) -> Result<Precision, OutOfOrder> {
     Ok(precision)
 }
 
-/// The keys a read proves (rules 2 and 3): `None` when it proves nothing.
-pub(crate) fn claim(keys: &[i64], from_top: bool, to_end: bool) -> Option<(i64, i64)> {
-    let (first, last) = match (keys.first(), keys.last()) {
-        (Some(&first), Some(&last)) => (first, last),
+/// The keys a read proves (rules 2 and 3), from its first and last key (`None`: it holds
+/// no readable key): `None` when it proves nothing.
+pub(crate) fn claim(ends: Option<(i64, i64)>, from_top: bool, to_end: bool) -> Option<(i64, i64)> {
+    let Some((first, last)) = ends else {
         // Nothing readable: an empty listing read from the top to its end proves everything.
-        _ => return (from_top && to_end).then_some((i64::MIN, i64::MAX)),
+        return (from_top && to_end).then_some((i64::MIN, i64::MAX));
     };
     let high = if from_top { i64::MAX } else { first - 1 };
     let low = if to_end { i64::MIN } else { last + 1 };
@@ -211,13 +211,21 @@ mod tests {
 
     #[test]
     fn a_read_proves_the_keys_strictly_inside_it_and_an_end_only_when_it_shows_one() {
-        assert_eq!(claim(&[20, 15, 12], false, false), Some((13, 19)));
-        assert_eq!(claim(&[20, 15, 12], true, false), Some((13, i64::MAX)));
-        assert_eq!(claim(&[20, 15, 12], false, true), Some((i64::MIN, 19)));
-        assert_eq!(claim(&[12, 12], false, false), None, "a tie proves nothing");
-        assert_eq!(claim(&[13, 12], false, false), None, "adjacent seconds");
-        assert_eq!(claim(&[], true, true), Some((i64::MIN, i64::MAX)));
-        assert_eq!(claim(&[], false, true), None);
+        assert_eq!(claim(Some((20, 12)), false, false), Some((13, 19)));
+        assert_eq!(claim(Some((20, 12)), true, false), Some((13, i64::MAX)));
+        assert_eq!(claim(Some((20, 12)), false, true), Some((i64::MIN, 19)));
+        assert_eq!(
+            claim(Some((12, 12)), false, false),
+            None,
+            "a tie proves nothing"
+        );
+        assert_eq!(
+            claim(Some((13, 12)), false, false),
+            None,
+            "adjacent seconds"
+        );
+        assert_eq!(claim(None, true, true), Some((i64::MIN, i64::MAX)));
+        assert_eq!(claim(None, false, true), None);
     }
 
     #[test]

@@ -273,7 +273,7 @@ impl Proof {
         );
         if seen.trusted
             && let Some((low, high)) = claim(
-                &seen.keys.iter().map(|k| k.0).collect::<Vec<_>>(),
+                seen.first_key().zip(seen.last_key()),
                 seen.offset == 0,
                 seen.to_end,
             )
@@ -719,7 +719,7 @@ fn tiled_claim(reads: &[Observed]) -> Vec<(i64, i64)> {
     let (Some(top), Some(bottom)) = (first.first_key(), last.last_key()) else {
         return Vec::new();
     };
-    let Some((low, high)) = claim(&[top, bottom], first.offset == 0, last.to_end) else {
+    let Some((low, high)) = claim(Some((top, bottom)), first.offset == 0, last.to_end) else {
         return Vec::new();
     };
     // Keys seen in more than one window: open.
