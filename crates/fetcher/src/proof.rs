@@ -671,7 +671,7 @@ impl Proof {
             )
         } else {
             format!(
-                "contacts with {keys} around positions {}-{} could not be read in one piece: the listing changed between every two reads ({})",
+                "contacts with {keys} around positions {}-{} were never covered by one read or by reads of one listing ({}): the listing changed between the reads, or the API answered there with windows that do not fit together",
                 r.start,
                 r.end,
                 match (min, max) {
