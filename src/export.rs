@@ -15,7 +15,7 @@ use trackly_converter::{
     FileInfo, OutputLocation, ParquetSink, Retention, RetentionReport, SinkOptions, SinkSummary,
     TableFormat, WriterOptions,
 };
-use trackly_fetcher::{Client, FetchStats, Frontier, Query, ResumeFrom, StatsHandle};
+use trackly_fetcher::{Client, FetchStats, Frontier, Query, ResumeFrom, ResumePoint, StatsHandle};
 
 use crate::lists::{ListIds, ListsTable};
 use crate::{ConfigError, ExportError, RecordBatches, Table, Tables};
@@ -361,12 +361,14 @@ impl Progress {
 
     fn resume_from(self, delivered: Vec<(String, String)>) -> ResumeFrom {
         ResumeFrom {
-            page: self.page,
-            total: self.total,
-            frontier: self.frontier.map(|signup_date| Frontier {
-                signup_date,
-                page: self.frontier_page.unwrap_or(self.page),
-            }),
+            point: ResumePoint {
+                page: self.page,
+                total: self.total,
+                frontier: self.frontier.map(|signup_date| Frontier {
+                    signup_date,
+                    page: self.frontier_page.unwrap_or(self.page),
+                }),
+            },
             delivered,
         }
     }

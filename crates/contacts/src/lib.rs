@@ -105,7 +105,7 @@ pub use decode::{DEFAULT_BATCH_SIZE, DecodeStats, DecoderOptions, InvalidPolicy}
 pub use envelope::EnvelopeError;
 pub use error::DecodeError;
 pub use lists::{ListDecoder, ListsPage, lists_schema};
-pub use page::{Contact, Frontier, Page, Pagination};
+pub use page::{Contact, Frontier, Page, Pagination, ResumePoint};
 pub use reject::{ListReject, Reject};
 pub use schema::{contacts_schema, duckdb_ddl, page_schema, spark_ddl};
 pub use timestamp::{naive_seconds_micros, signup_micros};

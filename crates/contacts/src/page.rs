@@ -19,12 +19,78 @@ use crate::reject::Reject;
 /// `signup_date` above [`signup_date`](Self::signup_date) has been delivered, and that key is
 /// the lowest of main-pass page [`page`](Self::page) as it was read. A resumed run starts at
 /// that page (or earlier, if the listing has shifted since) and misses nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Frontier {
     /// Microseconds since the epoch.
     pub signup_date: i64,
     /// The last main-pass page with every boundary above it proven.
     pub page: u64,
+}
+
+/// Where an interrupted run picks up again, as its checkpoint records it: the page it was
+/// decoding, the total that page reported and the [`Frontier`] below which nothing is proven
+/// written. The one type from the [`Page`] that carries the frontier to the fetcher's
+/// `ResumeFrom`, through the converter's checkpoint; serialised here alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "ResumeRecord", into = "ResumeRecord")]
+pub struct ResumePoint {
+    /// The page being decoded when the point was taken (1 before any page).
+    pub page: u64,
+    /// `pagination.total` that page reported (0 when it reported none); when the resumed run
+    /// sees the same total throughout, the count is reconciled across both runs.
+    pub total: u64,
+    /// Every contact present throughout the run with a `signup_date` above this frontier was
+    /// written before the point was taken. `None`: a resumed run starts from page 1 (exact,
+    /// but every page is fetched again).
+    pub frontier: Option<Frontier>,
+}
+
+impl Default for ResumePoint {
+    /// Before any page: page 1, no total, no frontier.
+    fn default() -> Self {
+        ResumePoint {
+            page: 1,
+            total: 0,
+            frontier: None,
+        }
+    }
+}
+
+/// [`ResumePoint`] as a checkpoint's `progress` holds it: `{"page", "total", "frontier"
+/// (microseconds), "frontier_page"}`. Checkpoints older than `frontier_page` resume the
+/// frontier from `page`.
+#[derive(Serialize, Deserialize)]
+struct ResumeRecord {
+    page: u64,
+    total: u64,
+    #[serde(default)]
+    frontier: Option<i64>,
+    #[serde(default)]
+    frontier_page: Option<u64>,
+}
+
+impl From<ResumeRecord> for ResumePoint {
+    fn from(r: ResumeRecord) -> Self {
+        ResumePoint {
+            page: r.page,
+            total: r.total,
+            frontier: r.frontier.map(|signup_date| Frontier {
+                signup_date,
+                page: r.frontier_page.unwrap_or(r.page),
+            }),
+        }
+    }
+}
+
+impl From<ResumePoint> for ResumeRecord {
+    fn from(p: ResumePoint) -> Self {
+        ResumeRecord {
+            page: p.page,
+            total: p.total,
+            frontier: p.frontier.map(|f| f.signup_date),
+            frontier_page: p.frontier.map(|f| f.page),
+        }
+    }
 }
 
 /// A page of contacts as it left the API, decoded, with a mask of the contacts the run keeps
@@ -409,5 +475,34 @@ mod tests {
         page.retain_contacts(|c| !c.windows(6).any(|w| w == b"+49151"));
         assert_eq!(page.len(), 1);
         assert_eq!(page.body().len(), BODY.len());
+    }
+
+    #[test]
+    fn a_resume_point_reads_back_as_written_and_old_checkpoints_resume_from_their_page() {
+        let point = ResumePoint {
+            page: 40,
+            total: 10_050,
+            frontier: Some(Frontier {
+                signup_date: 1_700_000_000_000_000,
+                page: 37,
+            }),
+        };
+        let json = serde_json::to_value(point).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"page": 40, "total": 10_050,
+                "frontier": 1_700_000_000_000_000i64, "frontier_page": 37})
+        );
+        assert_eq!(serde_json::from_value::<ResumePoint>(json).unwrap(), point);
+        // Before `frontier_page`, the frontier's page was the point's own.
+        let old = serde_json::json!({"page": 40, "total": 5, "frontier": 7});
+        let read: ResumePoint = serde_json::from_value(old).unwrap();
+        assert_eq!(
+            read.frontier.map(|f| (f.signup_date, f.page)),
+            Some((7, 40))
+        );
+        let bare: ResumePoint =
+            serde_json::from_value(serde_json::json!({"page": 3, "total": 0})).unwrap();
+        assert_eq!(bare.frontier, None);
     }
 }

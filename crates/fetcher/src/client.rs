@@ -563,7 +563,7 @@ impl Client {
     }
 
     /// Like [`contacts`](Self::contacts), continuing a run that was interrupted: reading starts
-    /// at the page of `from.frontier` (earlier if the listing has moved up since; page 1
+    /// at the page of `from.point.frontier` (earlier if the listing has moved up since; page 1
     /// without a frontier), contacts in `from.delivered` are never delivered, and a change of the
     /// listing since the interruption is detected and recovered from like drift during a run.
     pub fn contacts_resuming(&self, query: Query, from: ResumeFrom) -> Contacts {

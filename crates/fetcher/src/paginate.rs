@@ -11,7 +11,7 @@ use futures::stream::{self, Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use trackly_contacts::key::{Identity, hash_key};
-use trackly_contacts::page::{Frontier, Page};
+use trackly_contacts::page::{Frontier, Page, ResumePoint};
 
 use crate::client::Client;
 use crate::coverage::key_of;
@@ -40,16 +40,11 @@ pub struct Contacts {
 /// Where a run that was interrupted picks up again (see [`Client::contacts_resuming`]).
 #[derive(Debug, Clone, Default)]
 pub struct ResumeFrom {
-    /// The page the interrupted run was reading when it last saved its progress.
-    pub page: u64,
-    /// `pagination.total` that page reported then; when the resumed run sees the same total
-    /// throughout, the count is reconciled across both runs.
-    pub total: u64,
-    /// [`Page::frontier`] of the last page whose contacts were all saved: every contact above
-    /// its `signup_date` was written. The resumed run starts at its page, or earlier until its
-    /// first page reaches above the frontier; `None` starts from page 1 (exact, but every page
-    /// is fetched again).
-    pub frontier: Option<Frontier>,
+    /// What the interrupted run last saved: its page and total, and the [`Page::frontier`] of
+    /// the last page whose contacts were all saved. The resumed run starts at the frontier's
+    /// page, or earlier until its first page reaches above the frontier; without a frontier
+    /// it starts from page 1 (exact, but every page is fetched again).
+    pub point: ResumePoint,
     /// `(phone_number, list_number)` of every contact already written: never delivered again.
     pub delivered: Vec<(String, String)>,
 }
@@ -71,8 +66,8 @@ impl Contacts {
                 seen.pin(hash_key(phone.as_bytes(), list.as_bytes()));
             }
             resumed = Some(Resumed {
-                total: resume.total,
-                frontier: resume.frontier,
+                total: resume.point.total,
+                frontier: resume.point.frontier,
                 contacts: resume.delivered.len() as u64,
             });
         }

@@ -380,9 +380,11 @@ async fn a_resumed_run_starts_at_the_page_of_its_frontier() {
         "the proof keeps up with the main pass: {frontier:?}"
     );
     let from = trackly_fetcher::ResumeFrom {
-        page: 40,
-        total: 10_050,
-        frontier: Some(frontier),
+        point: trackly_fetcher::ResumePoint {
+            page: 40,
+            total: 10_050,
+            frontier: Some(frontier),
+        },
         delivered: written.clone(),
     };
     let mut resumed = client.contacts_resuming(Query::all(), from);
