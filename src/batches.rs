@@ -7,7 +7,7 @@ use std::task::{Context, Poll, ready};
 use arrow_array::RecordBatch;
 use futures::{Stream, StreamExt};
 use trackly_contacts::{ContactBatcher, DecoderOptions, Reject};
-use trackly_fetcher::{Client, Contacts, FetchStats, Frontier, Query, StatsHandle};
+use trackly_fetcher::{Client, Contacts, FetchStats, Frontier, Query, ResumePoint, StatsHandle};
 
 use crate::ExportError;
 
@@ -32,10 +32,10 @@ pub struct RecordBatches {
     done: bool,
     failed: bool,
     pages_seen: u64,
-    /// Number and `pagination.total` of the page decoded last.
-    last_page: Option<(u64, u64)>,
+    /// Where a resumed run would start: the page decoded last, with the
     /// [`Page::frontier`](trackly_fetcher::Page::frontier) of the page decoded before it.
-    written_frontier: Option<Frontier>,
+    resume_point: ResumePoint,
+    /// The frontier of the page decoded last.
     last_frontier: Option<Frontier>,
 }
 
@@ -47,23 +47,18 @@ impl RecordBatches {
             done: false,
             failed: false,
             pages_seen: 0,
-            last_page: None,
-            written_frontier: None,
+            resume_point: ResumePoint::default(),
             last_frontier: None,
         })
     }
 
-    /// Number and `pagination.total` of the page decoded last. Every row of the pages
-    /// delivered before it is in a batch already returned or buffered in the decoder.
-    pub fn last_page(&self) -> Option<(u64, u64)> {
-        self.last_page
-    }
-
-    /// Every contact present throughout the run with a `signup_date` above this frontier is in
-    /// the pages delivered before [`last_page`](Self::last_page): where a resumed run can start
-    /// without missing anything (see [`ResumeFrom`](trackly_fetcher::ResumeFrom)).
-    pub fn resume_frontier(&self) -> Option<Frontier> {
-        self.written_frontier
+    /// Where a resumed run can start without missing anything (see
+    /// [`ResumeFrom`](trackly_fetcher::ResumeFrom)): the number and `pagination.total` of the
+    /// page decoded last (every row of the pages delivered before it is in a batch already
+    /// returned or buffered in the decoder), and a frontier above which every contact present
+    /// throughout the run is in those earlier pages.
+    pub fn resume_point(&self) -> ResumePoint {
+        self.resume_point
     }
 
     /// Contacts set aside so far under [`InvalidPolicy::Quarantine`](trackly_contacts::InvalidPolicy).
@@ -128,8 +123,11 @@ impl Stream for RecordBatches {
             match ready!(this.pages.poll_next_unpin(cx)) {
                 Some(Ok(page)) => {
                     this.pages_seen += 1;
-                    this.last_page = Some((page.number(), page.pagination().total.unwrap_or(0)));
-                    this.written_frontier = this.last_frontier;
+                    this.resume_point = ResumePoint {
+                        page: page.number(),
+                        total: page.pagination().total.unwrap_or(0),
+                        frontier: this.last_frontier,
+                    };
                     this.last_frontier = page.frontier();
                     if let Err(e) = this.decoder.push_page(&page) {
                         this.fail();

@@ -15,7 +15,7 @@ use trackly_converter::{
     FileInfo, OutputLocation, ParquetSink, Retention, RetentionReport, SinkOptions, SinkSummary,
     TableFormat, WriterOptions,
 };
-use trackly_fetcher::{Client, FetchStats, Frontier, Query, ResumeFrom, ResumePoint, StatsHandle};
+use trackly_fetcher::{Client, FetchStats, Query, ResumeFrom, ResumePoint, StatsHandle};
 
 use crate::lists::{ListIds, ListsTable};
 use crate::{ConfigError, ExportError, RecordBatches, Table, Tables};
@@ -331,49 +331,6 @@ enum Start {
     From(ResumeFrom),
 }
 
-/// Where a run stands, saved with every finished file (see [`ParquetSink::checkpoint`]).
-#[derive(Debug, Serialize, serde::Deserialize)]
-struct Progress {
-    /// The page being decoded when the last finished file was closed.
-    page: u64,
-    /// The `pagination.total` that page reported.
-    total: u64,
-    /// Every contact above this `signup_date` (microseconds) was written before that page.
-    #[serde(default)]
-    frontier: Option<i64>,
-    /// The page that held the frontier's key (absent from older checkpoints: those resume
-    /// from `page` and step back).
-    #[serde(default)]
-    frontier_page: Option<u64>,
-}
-
-impl Progress {
-    fn of(batches: &RecordBatches) -> Progress {
-        let (page, total) = batches.last_page().unwrap_or((1, 0));
-        let frontier = batches.resume_frontier();
-        Progress {
-            page,
-            total,
-            frontier: frontier.map(|f| f.signup_date),
-            frontier_page: frontier.map(|f| f.page),
-        }
-    }
-
-    fn resume_from(self, delivered: Vec<(String, String)>) -> ResumeFrom {
-        ResumeFrom {
-            point: ResumePoint {
-                page: self.page,
-                total: self.total,
-                frontier: self.frontier.map(|signup_date| Frontier {
-                    signup_date,
-                    page: self.frontier_page.unwrap_or(self.page),
-                }),
-            },
-            delivered,
-        }
-    }
-}
-
 impl Export {
     /// A builder.
     pub fn builder() -> ExportBuilder {
@@ -524,7 +481,7 @@ impl Export {
 
         // Decoding (here) and Parquet encoding (the writer task) overlap on two cores; the
         // channel holds at most two batches, so memory stays bounded.
-        sink.checkpoint(checkpoint_of(&batches)).await?;
+        sink.checkpoint(batches.resume_point()).await?;
         let (tx, rx) = tokio::sync::mpsc::channel::<Item>(2);
         let writer = tokio::spawn(write_all(sink, rx));
         let mut list_ids = ListIds::default();
@@ -633,23 +590,17 @@ async fn open_contacts(
     };
     Ok(match resumed {
         Some((mut sink, checkpoint)) if sink.closed_files() > 0 => {
-            let progress: Progress =
-                serde_json::from_value(checkpoint.progress).unwrap_or(Progress {
-                    page: 1,
-                    total: 0,
-                    frontier: None,
-                    frontier_page: None,
-                });
+            let point = checkpoint.progress;
             let delivered = sink.written_keys().await?;
             tracing::info!(
                 run_id = sink.run_id(),
                 files = sink.closed_files(),
                 contacts = delivered.len(),
-                page = progress.page,
-                frontier_page = progress.frontier_page,
+                page = point.page,
+                frontier_page = point.frontier.map(|f| f.page),
                 "resuming an interrupted run"
             );
-            (sink, Start::From(progress.resume_from(delivered)))
+            (sink, Start::From(ResumeFrom { point, delivered }))
         }
         // An interrupted run that finished no file: keep its id, start from page 1.
         Some((sink, _)) => (sink, Start::Fresh),
@@ -676,16 +627,12 @@ async fn suspend(sink: ParquetSink, run_id: &str) {
     }
 }
 
-fn checkpoint_of(batches: &RecordBatches) -> serde_json::Value {
-    serde_json::to_value(Progress::of(batches)).unwrap_or_default()
-}
-
 /// One batch on its way to the writer task, with the rejects met before it and where the run
 /// stands (saved if this batch finishes a file).
 struct Item {
     batch: Option<RecordBatch>,
     rejects: Vec<Reject>,
-    progress: serde_json::Value,
+    progress: ResumePoint,
 }
 
 /// Decodes every batch and hands it to the writer task. Fails with the decode or fetch error,
@@ -706,7 +653,7 @@ async fn feed(
         let item = Item {
             batch: Some(batch),
             rejects: batches.take_rejects(),
-            progress: checkpoint_of(batches),
+            progress: batches.resume_point(),
         };
         if tx.send(item).await.is_err() {
             return Ok(());
@@ -728,7 +675,7 @@ async fn feed(
         let item = Item {
             batch: None,
             rejects,
-            progress: checkpoint_of(batches),
+            progress: batches.resume_point(),
         };
         let _ = tx.send(item).await;
     }

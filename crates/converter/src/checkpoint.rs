@@ -3,7 +3,7 @@
 //!
 //! `_staging/{run_id}/_checkpoint.json` records what a run has finished (its
 //! [`CheckpointFile`]s and closed [`rejects`](crate::rejects) segments) and where its caller can
-//! pick up again (`progress`). A later run of the same extract date and query finds the newest
+//! pick up again (`progress`, a [`ResumePoint`]). A later run of the same extract date and query finds the newest
 //! such checkpoint in `_staging` and continues that run under its id; what the interrupted run
 //! was writing when it stopped is deleted. A successful commit removes the checkpoint with the
 //! run's staging, and with it the staging of older interrupted runs of the date.
@@ -25,6 +25,7 @@ use crate::manifest::rfc3339;
 use crate::options::SinkOptions;
 use crate::rolling::StagedFile;
 use crate::store::{delete_all_best_effort, delete_if_exists, list_dirs, list_paths};
+use trackly_contacts::ResumePoint;
 
 /// The value of [`Checkpoint::format`].
 pub const CHECKPOINT_FORMAT: &str = "trackly-export/checkpoint/v1";
@@ -51,8 +52,8 @@ pub struct Checkpoint {
     pub rejects: Vec<String>,
     /// Rejects in those segments.
     pub rejects_written: u64,
-    /// The caller's resume point, as it gave it.
-    pub progress: serde_json::Value,
+    /// Where the run picks up again.
+    pub progress: ResumePoint,
 }
 
 /// One finished staged file in a [`Checkpoint`].
@@ -84,7 +85,7 @@ impl Checkpoint {
         options: &SinkOptions,
         started_at: DateTime<Utc>,
         finished: Finished<'_>,
-        progress: serde_json::Value,
+        progress: ResumePoint,
     ) -> Checkpoint {
         Checkpoint {
             format: CHECKPOINT_FORMAT.to_owned(),

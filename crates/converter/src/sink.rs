@@ -155,6 +155,7 @@ use crate::retention::Retention;
 use crate::rolling::RollingFiles;
 use crate::store::{delete_all, delete_all_best_effort, list_dirs, list_paths};
 use crate::table::{StagedTable, TablePart};
+use trackly_contacts::ResumePoint;
 use trackly_contacts::decode::{DecodeStats, Reject};
 use trackly_contacts::schema::contacts_schema;
 
@@ -282,10 +283,10 @@ impl ParquetSink {
         self.files.finished().iter().map(|f| f.rows).sum()
     }
 
-    /// Records the run's finished files and the caller's `progress` (where to pick up again)
-    /// beside the staging files, so [`resume`](Self::resume) can continue after a crash. Also
-    /// closes the current rejects segment, so the rejects written so far survive a crash too.
-    pub async fn checkpoint(&mut self, progress: serde_json::Value) -> Result<()> {
+    /// Records the run's finished files and where to pick up again beside the staging files,
+    /// so [`resume`](Self::resume) can continue after a crash. Also closes the current rejects
+    /// segment, so the rejects written so far survive a crash too.
+    pub async fn checkpoint(&mut self, progress: ResumePoint) -> Result<()> {
         self.rejects.close_segment().await?;
         let finished = Finished {
             files: self.files.finished(),
