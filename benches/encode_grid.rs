@@ -108,7 +108,7 @@ const VARIANTS: [Variant; 8] = [
 fn defaults() -> WriterPropertiesBuilder {
     let date = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap_or_default();
     WriterOptions::default()
-        .writer_properties(RUN_ID, date)
+        .writer_properties(&trackly_export::contacts::table::CONTACTS, RUN_ID, date)
         .unwrap_or_else(|e| panic!("default writer options are valid: {e}"))
         .into_builder()
 }

@@ -104,7 +104,7 @@ fn decoder() -> ContactBatcher {
 fn writer_properties() -> WriterProperties {
     let date = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap_or_default();
     WriterOptions::default()
-        .writer_properties(RUN_ID, date)
+        .writer_properties(&trackly_export::contacts::table::CONTACTS, RUN_ID, date)
         .unwrap_or_else(|e| panic!("default writer options are valid: {e}"))
 }
 

@@ -10,6 +10,7 @@ use arrow_array::RecordBatch;
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::StreamExt;
 use serde::Serialize;
+use trackly_contacts::table::CONTACTS;
 use trackly_contacts::{DecoderOptions, InvalidPolicy, Reject};
 use trackly_converter::{
     FileInfo, OutputLocation, ParquetSink, Retention, RetentionReport, SinkOptions, SinkSummary,
@@ -277,7 +278,7 @@ impl ExportBuilder {
         }
         // The Parquet settings are checked now, not when the first file opens an hour later.
         self.writer
-            .writer_properties("build-check", chrono::NaiveDate::MIN)
+            .writer_properties(&CONTACTS, "build-check", chrono::NaiveDate::MIN)
             .map_err(ConfigError::check)?;
         let retention = self
             .retain_days

@@ -10,11 +10,9 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
 use chrono::{DateTime, Utc};
 use trackly_contacts::schema::col;
-use trackly_contacts::{DecodeStats, DecoderOptions, ListDecoder, ListReject, lists_schema};
-use trackly_converter::manifest::LISTS_MANIFEST_FORMAT;
-use trackly_converter::{
-    LISTS_TABLE, OutputLocation, SinkOptions, StagedTable, TableFormat, TableSpec,
-};
+use trackly_contacts::table::LISTS;
+use trackly_contacts::{DecodeStats, DecoderOptions, ListDecoder, ListReject};
+use trackly_converter::{OutputLocation, SinkOptions, StagedTable, TableFormat, TableSpec};
 use trackly_fetcher::{Client, FetchStats, ListsPage, StatsHandle};
 
 use crate::ExportError;
@@ -149,9 +147,7 @@ impl ListsTable {
         started_at: DateTime<Utc>,
     ) -> Result<StagedTable, ExportError> {
         let spec = TableSpec {
-            name: LISTS_TABLE,
-            manifest_format: LISTS_MANIFEST_FORMAT,
-            schema: lists_schema(),
+            table: &LISTS,
             query_json: serde_json::json!({
                 "requests": self.pages.iter().map(ListsPage::source).collect::<Vec<_>>()
             }),

@@ -4,6 +4,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::Serialize;
+use trackly_contacts::TableDefinition;
+use trackly_contacts::table::{CONTACTS, LISTS};
 
 /// One table an export can write, each in its own folder under the output location.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -19,12 +21,22 @@ impl Table {
     /// Every table, in the order of `--tables`' default.
     pub const ALL: [Table; 2] = [Table::Contacts, Table::Lists];
 
+    /// What the table is: its name, schema, key, manifest format and column hints.
+    pub fn definition(self) -> &'static TableDefinition {
+        match self {
+            Table::Contacts => &CONTACTS,
+            Table::Lists => &LISTS,
+        }
+    }
+
     /// The table's name: its folder, and its word in `--tables`.
     pub fn name(self) -> &'static str {
-        match self {
-            Table::Contacts => trackly_converter::CONTACTS_TABLE,
-            Table::Lists => trackly_converter::LISTS_TABLE,
-        }
+        self.definition().name
+    }
+
+    /// The table's bit in [`Tables`].
+    fn bit(self) -> u8 {
+        1 << self as u8
     }
 }
 
@@ -36,7 +48,7 @@ impl fmt::Display for Table {
 
 /// A `--tables` value that names no table or an unknown one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{input:?} is not a comma-separated list of tables from contacts, lists")]
+#[error("{input:?} is not a comma-separated list of tables from {}", Tables::ALL.iter().map(Table::name).collect::<Vec<_>>().join(", "))]
 pub struct InvalidTables {
     /// The text as given.
     pub input: String,
@@ -59,31 +71,24 @@ impl FromStr for Table {
 /// the same step with the same run id, or none is; a table left out is not touched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tables {
-    contacts: bool,
-    lists: bool,
+    /// One bit per table, by its place in [`Table::ALL`].
+    bits: u8,
 }
 
 impl Tables {
     /// Every table.
     pub const ALL: Tables = Tables {
-        contacts: true,
-        lists: true,
+        bits: (1 << Table::ALL.len()) - 1,
     };
 
     /// One table alone.
     pub fn only(table: Table) -> Tables {
-        Tables {
-            contacts: table == Table::Contacts,
-            lists: table == Table::Lists,
-        }
+        Tables { bits: table.bit() }
     }
 
     /// Whether `table` is written.
     pub fn contains(self, table: Table) -> bool {
-        match table {
-            Table::Contacts => self.contacts,
-            Table::Lists => self.lists,
-        }
+        self.bits & table.bit() != 0
     }
 
     /// The tables written, in [`Table::ALL`] order.
@@ -103,17 +108,9 @@ impl FromIterator<Table> for Tables {
     /// The tables named (an empty iterator gives a set that writes nothing: the builder and
     /// [`FromStr`] refuse that).
     fn from_iter<I: IntoIterator<Item = Table>>(iter: I) -> Self {
-        let mut tables = Tables {
-            contacts: false,
-            lists: false,
-        };
-        for table in iter {
-            match table {
-                Table::Contacts => tables.contacts = true,
-                Table::Lists => tables.lists = true,
-            }
+        Tables {
+            bits: iter.into_iter().fold(0, |bits, t| bits | t.bit()),
         }
-        tables
     }
 }
 

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use trackly_export::Table;
 
 /// The exit codes, in `--help` (top level and `export`) and the README.
 macro_rules! exit_codes {
@@ -279,13 +280,17 @@ pub struct SchemaArgs {
     pub format: SchemaFormat,
     /// Only this table [default: every table, contacts then lists].
     #[arg(long, value_enum)]
-    pub table: Option<SchemaTable>,
+    pub table: Option<Table>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SchemaTable {
-    Contacts,
-    Lists,
+impl ValueEnum for Table {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Table::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

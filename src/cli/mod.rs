@@ -19,18 +19,16 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use arrow_schema::SchemaRef;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
 use trackly_export::contacts::schema::{duckdb_ddl_of, spark_ddl_of};
-use trackly_export::converter::{CONTACTS_TABLE, LISTS_TABLE};
 use trackly_export::fetcher::StatsHandle;
 use trackly_export::{
     ConvertError, ErrorKind, Export, ExportError, LocationOptions, OutputLocation, RunSummary,
-    StorageOptions, Table, contacts_schema, lists_schema,
+    StorageOptions, Table,
 };
 
-use flags::{Cli, Command, LogFormat, SchemaFormat, SchemaTable};
+use flags::{Cli, Command, LogFormat, SchemaFormat};
 use progress::Progress;
 
 /// Exit codes, as documented in `--help` and the README.
@@ -312,17 +310,11 @@ async fn run_command(cli: Cli, key_on_command_line: bool) -> Result<(), Failure>
 
 /// What `schema` prints: the Arrow fields or the DDL of one table, or of every table (contacts
 /// then lists; Arrow with a `# table` line before each, DDL as statements separated by `;`).
-fn schema_text(format: SchemaFormat, only: Option<SchemaTable>) -> String {
-    let tables: Vec<(&str, SchemaRef)> = [
-        (SchemaTable::Contacts, CONTACTS_TABLE, contacts_schema()),
-        (SchemaTable::Lists, LISTS_TABLE, lists_schema()),
-    ]
-    .into_iter()
-    .filter(|(table, _, _)| only.is_none_or(|only| only == *table))
-    .map(|(_, name, schema)| (name, schema))
-    .collect();
-    let texts: Vec<String> = tables
-        .iter()
+fn schema_text(format: SchemaFormat, only: Option<Table>) -> String {
+    let texts: Vec<String> = Table::ALL
+        .into_iter()
+        .filter(|table| only.is_none_or(|only| only == *table))
+        .map(|table| (table.name(), table.definition().schema()))
         .map(|(name, schema)| match format {
             SchemaFormat::Arrow => {
                 let mut out = String::new();
@@ -339,8 +331,8 @@ fn schema_text(format: SchemaFormat, only: Option<SchemaTable>) -> String {
                 }
                 out
             }
-            SchemaFormat::Duckdb => duckdb_ddl_of(schema, name),
-            SchemaFormat::Spark => spark_ddl_of(schema, name),
+            SchemaFormat::Duckdb => duckdb_ddl_of(&schema, name),
+            SchemaFormat::Spark => spark_ddl_of(&schema, name),
         })
         .collect();
     match format {

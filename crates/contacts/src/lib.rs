@@ -40,6 +40,8 @@
 //!   (arrow-select's `BatchCoalescer`), adds the lineage columns and applies the
 //!   invalid-record policy.
 //! - [`lists`]: [`ListsPage`], the lists table ([`lists_schema`]) and [`ListDecoder`].
+//! - [`table`]: each table as one [`TableDefinition`] (name, schema, key, manifest format,
+//!   column hints), which the converter, the CLI and the facade read.
 //!
 //! ```
 //! use bytes::Bytes;
@@ -97,6 +99,7 @@ mod record;
 mod reject;
 mod scan;
 pub mod schema;
+pub mod table;
 mod timestamp;
 
 pub use batcher::ContactBatcher;
@@ -108,4 +111,5 @@ pub use lists::{ListDecoder, ListsPage, lists_schema};
 pub use page::{Contact, Frontier, Page, Pagination, ResumePoint};
 pub use reject::{ListReject, Reject};
 pub use schema::{contacts_schema, duckdb_ddl, page_schema, spark_ddl};
+pub use table::{ColumnHints, TableDefinition};
 pub use timestamp::{naive_seconds_micros, signup_micros};

@@ -26,6 +26,7 @@ use crate::options::SinkOptions;
 use crate::rolling::StagedFile;
 use crate::store::{delete_all_best_effort, delete_if_exists, list_dirs, list_paths};
 use trackly_contacts::ResumePoint;
+use trackly_contacts::table::CONTACTS;
 
 /// The value of [`Checkpoint::format`].
 pub const CHECKPOINT_FORMAT: &str = "trackly-export/checkpoint/v1";
@@ -251,8 +252,9 @@ pub(crate) async fn remove_older_runs(
     }
 }
 
-/// `(phone_number, list_number)` of every row in `files`, read back from the store (two
-/// columns only): what a resumed run must not deliver again.
+/// The [key](trackly_contacts::TableDefinition::key) of every row in `files` (of the contacts: `(phone_number,
+/// list_number)`), read back from the store (those columns only): what a resumed run must not
+/// deliver again.
 // parquet (since 59) deprecates `ParquetObjectReader` in favour of a hand-written `AsyncFileReader`;
 // it still works, and reading two columns with ranged GETs is exactly what it does.
 #[allow(deprecated)]
@@ -274,7 +276,10 @@ pub(crate) async fn written_keys(
         let builder = ParquetRecordBatchStreamBuilder::new(reader)
             .await
             .map_err(|e| ConvertError::parquet(&file.staging, e))?;
-        let mask = ProjectionMask::roots(builder.parquet_schema(), [0, 1]);
+        let [phone, list] = CONTACTS.key else {
+            unreachable!("the contacts' key is two columns");
+        };
+        let mask = ProjectionMask::columns(builder.parquet_schema(), [*phone, *list]);
         let mut batches = builder
             .with_projection(mask)
             .build()
@@ -284,8 +289,13 @@ pub(crate) async fn written_keys(
             .await
             .map_err(|e| ConvertError::parquet(&file.staging, e))?
         {
-            let phones = batch.column(0).as_string::<i32>();
-            let lists = batch.column(1).as_string::<i32>();
+            let column = |name| batch.column_by_name(name).map(|c| c.as_string::<i32>());
+            let (Some(phones), Some(lists)) = (column(phone), column(list)) else {
+                return Err(ConvertError::parquet(
+                    &file.staging,
+                    parquet::errors::ParquetError::General("no key column".into()),
+                ));
+            };
             for i in 0..batch.num_rows() {
                 if phones.is_valid(i) && lists.is_valid(i) {
                     keys.push((phones.value(i).to_owned(), lists.value(i).to_owned()));

@@ -23,8 +23,6 @@ use object_store::path::Path;
 
 use crate::error::{ConvertError, Result};
 use crate::format::TableFormat;
-#[cfg(feature = "delta")]
-use crate::layout::CONTACTS_TABLE;
 use crate::location::OutputLocation;
 use crate::manifest::{Manifest, rfc3339, schema_fields_of};
 use crate::options::{SinkOptions, Upkeep};
@@ -32,6 +30,8 @@ use crate::publish::{Release, publish};
 use crate::rolling::StagedFile;
 use crate::summary::SinkSummary;
 use crate::table::{StagedTable, TablePart};
+#[cfg(feature = "delta")]
+use trackly_contacts::table::CONTACTS;
 
 /// Where a run's commit stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +128,7 @@ impl StagedTable {
             }
             Err(e) => {
                 debug_assert_ne!(commit.state(), CommitState::Committed);
-                let table = self.part().name;
+                let table = self.part().definition.name;
                 if let Err(cleanup) = self.abort().await {
                     tracing::warn!(%cleanup, table, "cannot remove a staged table");
                 }
@@ -244,14 +244,14 @@ impl HivePublish {
     fn release(run: &StagedRun<'_>, table: &TablePart<'_>, finished_at: DateTime<Utc>) -> Release {
         let files = table.file_infos();
         let manifest = Manifest {
-            format: table.manifest_format.to_owned(),
-            table: table.name.to_owned(),
+            format: table.definition.manifest_format.to_owned(),
+            table: table.definition.name.to_owned(),
             run_id: run.options.run_id.clone(),
             extract_date: run.options.extract_date.to_string(),
             started_at: rfc3339(run.started_at),
             finished_at: rfc3339(finished_at),
             query: table.query.clone(),
-            schema: schema_fields_of(&table.schema),
+            schema: schema_fields_of(&table.definition.schema()),
             rows: files.iter().map(|f| f.rows).sum(),
             bytes: files.iter().map(|f| f.bytes).sum(),
             files,
@@ -331,8 +331,7 @@ impl DeltaCommit {
     /// Deletes those of `files`, contacts data files written in place by a run that is not
     /// committed, that no snapshot uses (see `delta::discard_uncommitted`).
     async fn discard_files(location: &OutputLocation, files: &[Path]) {
-        let schema = trackly_contacts::schema::contacts_schema();
-        crate::delta::discard_in_place(location, CONTACTS_TABLE, schema, files).await;
+        crate::delta::discard_in_place(location, &CONTACTS, files).await;
     }
 
     /// Delta has no multi-table transaction: the tables commit one by one in the run's
@@ -366,7 +365,7 @@ impl DeltaCommit {
             && let Some((_, published)) = &table.rejects_file
             && let Err(cleanup) = crate::store::delete_if_exists(store.as_ref(), published).await
         {
-            let table = table.name;
+            let table = table.definition.name;
             tracing::warn!(%cleanup, table, "cannot remove the rejects file of the failed run");
         }
         committed
@@ -393,11 +392,11 @@ impl DeltaCommit {
         let rows: u64 = infos.iter().map(|f| f.rows).sum();
         let bytes: u64 = infos.iter().map(|f| f.bytes).sum();
         let metadata = Self::metadata(run, table, finished_at, rows, bytes);
-        let commit = crate::delta::target(run.location, table.name, table.schema.clone())?
+        let commit = crate::delta::target(run.location, table.definition)?
             .commit_partition(extract_date, &files, expire_before, metadata)
             .await?;
         tracing::info!(
-            table = table.name,
+            table = table.definition.name,
             version = commit.version,
             removed = commit.removed_files,
             added = files.len(),
@@ -422,11 +421,10 @@ impl DeltaCommit {
             return;
         };
         for table in &run.tables {
-            let vacuumed =
-                match crate::delta::target(run.location, table.name, table.schema.clone()) {
-                    Ok(target) => target.vacuum(retention).await,
-                    Err(e) => Err(e),
-                };
+            let vacuumed = match crate::delta::target(run.location, table.definition) {
+                Ok(target) => target.vacuum(retention).await,
+                Err(e) => Err(e),
+            };
             match vacuumed {
                 Ok(0) => {}
                 Ok(n) => {
@@ -446,7 +444,7 @@ impl DeltaCommit {
         bytes: u64,
     ) -> serde_json::Value {
         serde_json::json!({
-            "table": table.name,
+            "table": table.definition.name,
             "run_id": run.options.run_id,
             "extract_date": run.options.extract_date.to_string(),
             "started_at": rfc3339(run.started_at),

@@ -87,6 +87,7 @@ use crate::layout::PARTITION_COLUMN;
 use crate::location::OutputLocation;
 use crate::retention::RetentionReport;
 use crate::store::delete_if_exists;
+use trackly_contacts::TableDefinition;
 
 /// Times a commit is planned and tried when other writers commit to the table meanwhile.
 pub const COMMIT_ATTEMPTS: u32 = 5;
@@ -94,9 +95,6 @@ pub const COMMIT_ATTEMPTS: u32 = 5;
 /// The default of `DeltaTarget::vacuum`'s retention: 7 days, Delta's own default
 /// (`delta.deletedFileRetentionDuration`).
 pub const DEFAULT_VACUUM_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// Columns without statistics: the free-form ones, whose min/max no query filters on.
-const NO_STATS: [&str; 2] = ["custom_fields", "_extra"];
 
 /// One data file of a run, as the commit adds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -478,8 +476,9 @@ impl std::fmt::Debug for FileStats {
 }
 
 impl FileStats {
-    /// Statistics of every column of `schema` but the free-form ones.
-    pub(crate) fn new(schema: &Schema) -> Result<FileStats> {
+    /// Statistics of every column of `schema` but those named in `no_statistics` (a table's
+    /// [`ColumnHints::no_statistics`](trackly_contacts::ColumnHints::no_statistics)).
+    pub(crate) fn new(schema: &Schema, no_statistics: &[&str]) -> Result<FileStats> {
         let physical =
             StructType::try_from_arrow(schema).map_err(|e| ConvertError::DeltaStats {
                 path: String::new(),
@@ -488,7 +487,7 @@ impl FileStats {
         let columns: Vec<ColumnName> = schema
             .fields()
             .iter()
-            .filter(|f| !NO_STATS.contains(&f.name().as_str()))
+            .filter(|f| !no_statistics.contains(&f.name().as_str()))
             .map(|f| ColumnName::new([f.name().as_str()]))
             .collect();
         Ok(FileStats {
@@ -528,31 +527,26 @@ impl FileStats {
     }
 }
 
-/// The Delta table `name` (data files of `schema`) under `location`.
-pub(crate) fn target(
-    location: &OutputLocation,
-    name: &'static str,
-    schema: SchemaRef,
-) -> Result<DeltaTarget> {
-    let (root, url) = location.delta_root(name)?;
+/// The Delta table of `table` under `location`.
+pub(crate) fn target(location: &OutputLocation, table: &TableDefinition) -> Result<DeltaTarget> {
+    let (root, url) = location.delta_root(table.name)?;
     Ok(DeltaTarget::new(
         root,
         url,
-        location.child([name]),
-        name,
-        schema,
+        location.child([table.name]),
+        table.name,
+        table.schema(),
     ))
 }
 
-/// [`discard_uncommitted`] for the table `name` (data files of `schema`) under `location`.
+/// [`discard_uncommitted`] for `table` under `location`.
 pub(crate) async fn discard_in_place(
     location: &OutputLocation,
-    name: &'static str,
-    schema: SchemaRef,
+    table: &TableDefinition,
     files: &[Path],
 ) {
     let store = location.store().clone();
-    discard_uncommitted(store.as_ref(), target(location, name, schema), files).await;
+    discard_uncommitted(store.as_ref(), target(location, table), files).await;
 }
 
 /// Deletes those of `files` (data files written in their date folder) that the table's
@@ -632,7 +626,7 @@ mod tests {
             ],
         )
         .unwrap();
-        let mut stats = FileStats::new(&schema).unwrap();
+        let mut stats = FileStats::new(&schema, &["_extra"]).unwrap();
         let path = Path::from("t/x.parquet");
         stats.merge(&path, &batch).unwrap();
         stats.merge(&path, &batch.slice(0, 1)).unwrap();

@@ -18,22 +18,11 @@ use object_store::path::Path;
 use crate::error::{ConvertError, Result};
 use crate::location::OutputLocation;
 
-/// The name of the contacts table: its folder under the output location.
-pub const CONTACTS_TABLE: &str = "contacts";
-
-/// The name of the lists table: its folder under the output location.
-pub const LISTS_TABLE: &str = "lists";
-
 /// The partition column: `extract_date`.
 pub const PARTITION_COLUMN: &str = "extract_date";
 
 /// The prefix of a date folder's name: `extract_date=YYYY-MM-DD`.
 pub const PARTITION_PREFIX: &str = "extract_date=";
-
-/// The value of the contacts manifest's `format` field.
-pub const MANIFEST_FORMAT: &str = "trackly-export/contacts-manifest/v1";
-/// The value of the lists manifest's `format` field.
-pub const LISTS_MANIFEST_FORMAT: &str = "trackly-export/lists-manifest/v1";
 
 /// `{table}/_staging/`: hidden from readers (Spark and Hive skip `_`-prefixed paths).
 const STAGING_DIR: &str = "_staging";
@@ -161,7 +150,7 @@ mod tests {
             "lake",
         );
         let date = NaiveDate::from_ymd_opt(2025, 4, 2).unwrap();
-        let dirs = RunDirs::new(&location, CONTACTS_TABLE, "r1", date);
+        let dirs = RunDirs::new(&location, "contacts", "r1", date);
         assert_eq!(dirs.date.as_ref(), "lake/contacts/extract_date=2025-04-02");
         assert_eq!(dirs.staging.as_ref(), "lake/contacts/_staging/r1");
         assert_eq!(dirs.retired.as_ref(), "lake/contacts/_staging/_retired/r1");

@@ -134,7 +134,7 @@ pub use format::{InvalidTableFormat, TableFormat};
 pub use location::{LocationOptions, OutputLocation};
 pub use retention::{Retention, RetentionReport};
 pub use sink::{
-    CONTACTS_TABLE, Checkpoint, CheckpointFile, Compression, FileInfo, InvalidCompression,
-    LISTS_TABLE, ParquetSink, SinkOptions, SinkSummary, WriterOptions,
+    Checkpoint, CheckpointFile, Compression, FileInfo, InvalidCompression, ParquetSink,
+    SinkOptions, SinkSummary, WriterOptions,
 };
 pub use table::{StagedTable, TableSpec};

@@ -42,15 +42,13 @@ use arrow_schema::Schema;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use crate::layout::{LISTS_MANIFEST_FORMAT, MANIFEST_FORMAT};
 use crate::options::WriterOptions;
 use crate::retention::RetentionReport;
-use trackly_contacts::schema::contacts_schema;
 
 /// The content of `_manifest.json`; it reads back with `serde_json::from_slice`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
-    /// [`MANIFEST_FORMAT`] for contacts, [`LISTS_MANIFEST_FORMAT`] for lists.
+    /// The table's [`manifest_format`](trackly_contacts::TableDefinition::manifest_format).
     pub format: String,
     /// The table this manifest describes (`contacts`, `lists`): its folder's name.
     pub table: String,
@@ -139,12 +137,7 @@ pub struct ManifestRejects {
     pub file: Option<String>,
 }
 
-/// [`contacts_schema`] as manifest fields.
-pub fn schema_fields() -> Vec<ManifestField> {
-    schema_fields_of(&contacts_schema())
-}
-
-/// Any table's schema as manifest fields.
+/// A table's schema as manifest fields.
 pub fn schema_fields_of(schema: &Schema) -> Vec<ManifestField> {
     schema
         .fields()
@@ -169,7 +162,7 @@ mod tests {
 
     #[test]
     fn schema_fields_name_every_column_with_a_type() {
-        let fields = schema_fields();
+        let fields = schema_fields_of(&trackly_contacts::table::CONTACTS.schema());
         assert_eq!(fields.len(), 21);
         assert_eq!(fields[0].name, "phone_number");
         assert_eq!(fields[0].data_type, "Utf8");

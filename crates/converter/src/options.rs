@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ConvertError, Result};
 use crate::retention::Retention;
-use trackly_contacts::schema::{MAP_ENTRIES, MAP_KEY};
+use trackly_contacts::table::TableDefinition;
 
 /// Parquet compression codec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +89,8 @@ pub struct WriterOptions {
     pub row_group_rows: usize,
     /// Start a new file once this many bytes are written (default 256 MiB).
     pub target_file_bytes: u64,
-    /// Write a bloom filter on `phone_number`, for point lookups (default off).
+    /// Write a bloom filter on each table's [`bloom_filter`](trackly_contacts::ColumnHints::bloom_filter) columns
+    /// (`phone_number`), for point lookups (default off).
     pub bloom_filter_phone: bool,
     /// Rows the Parquet column writers take at a time (parquet's `write_batch_size`, default
     /// 8192, matching [`DEFAULT_BATCH_SIZE`](trackly_contacts::decode::DEFAULT_BATCH_SIZE)).
@@ -112,11 +113,14 @@ impl Default for WriterOptions {
 }
 
 impl WriterOptions {
-    /// The Parquet writer properties these options stand for: page-level statistics and page
-    /// index on, dictionary encoding on except for the high-cardinality `phone_number`,
-    /// `_extra` and per-contact timestamps, and run metadata in the footer.
+    /// The Parquet writer properties of `table`'s files under these options: page-level
+    /// statistics and page index on, dictionary encoding on except for the table's
+    /// [`no_dictionary`](trackly_contacts::ColumnHints::no_dictionary) columns, a bloom filter on its
+    /// [`bloom_filter`](trackly_contacts::ColumnHints::bloom_filter) columns when asked, and run metadata in the
+    /// footer.
     pub fn writer_properties(
         &self,
+        table: &TableDefinition,
         run_id: &str,
         extract_date: NaiveDate,
     ) -> Result<WriterProperties> {
@@ -134,9 +138,14 @@ impl WriterOptions {
             return Err(invalid("target_file_bytes", "must be at least 1"));
         }
         let compression = match self.compression {
-            Compression::Zstd(level) => ParquetCompression::ZSTD(
-                ZstdLevel::try_new(level).map_err(|e| invalid("compression", &e.to_string()))?,
-            ),
+            Compression::Zstd(level) => {
+                ParquetCompression::ZSTD(ZstdLevel::try_new(level).map_err(|_| {
+                    invalid(
+                        "compression",
+                        &format!("{level} is out of range 1..=22 (zstd)"),
+                    )
+                })?)
+            }
             Compression::Snappy => ParquetCompression::SNAPPY,
             Compression::None => ParquetCompression::UNCOMPRESSED,
         };
@@ -147,31 +156,26 @@ impl WriterOptions {
             .set_statistics_enabled(EnabledStatistics::Page)
             .set_offset_index_disabled(false)
             .set_dictionary_enabled(true)
-            .set_column_dictionary_enabled(ColumnPath::from("phone_number"), false)
-            .set_column_dictionary_enabled(ColumnPath::from("_extra"), false)
-            // Nearly unique per contact: a dictionary only costs interning time and bytes
-            // (measured in `benches/pipeline.rs`: 18% faster encoding, 11% smaller files).
-            .set_column_dictionary_enabled(ColumnPath::from("signup_date"), false)
-            .set_column_dictionary_enabled(ColumnPath::from("last_sent_at"), false)
-            .set_column_dictionary_enabled(ColumnPath::from("last_clicked_at"), false)
-            .set_column_dictionary_enabled(
-                ColumnPath::new(vec![
-                    "custom_fields".into(),
-                    MAP_ENTRIES.into(),
-                    MAP_KEY.into(),
-                ]),
-                true,
-            )
             .set_key_value_metadata(Some(vec![
                 KeyValue::new("trackly.run_id".into(), run_id.to_owned()),
                 KeyValue::new("trackly.extract_date".into(), extract_date.to_string()),
             ]));
-        if self.bloom_filter_phone {
-            let phone = ColumnPath::from("phone_number");
+        let hints = &table.hints;
+        for path in hints.no_dictionary {
+            let path = ColumnPath::new(path.iter().map(|p| (*p).to_owned()).collect());
+            builder = builder.set_column_dictionary_enabled(path, false);
+        }
+        let bloom_filters = if self.bloom_filter_phone {
+            hints.bloom_filter
+        } else {
+            &[]
+        };
+        for column in bloom_filters {
+            let column = ColumnPath::from(*column);
             builder = builder
-                .set_column_bloom_filter_enabled(phone.clone(), true)
-                .set_column_bloom_filter_fpp(phone.clone(), 0.01)
-                .set_column_bloom_filter_max_ndv(phone, self.row_group_rows as u64);
+                .set_column_bloom_filter_enabled(column.clone(), true)
+                .set_column_bloom_filter_fpp(column.clone(), 0.01)
+                .set_column_bloom_filter_max_ndv(column, self.row_group_rows as u64);
         }
         Ok(builder.build())
     }
@@ -219,11 +223,16 @@ impl Default for Upkeep {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use trackly_contacts::table::CONTACTS;
 
     #[test]
     fn writer_options_are_validated() {
         let date = NaiveDate::from_ymd_opt(2025, 4, 2).unwrap();
-        let bad = |o: WriterOptions| o.writer_properties("r", date).unwrap_err().to_string();
+        let bad = |o: WriterOptions| {
+            o.writer_properties(&CONTACTS, "r", date)
+                .unwrap_err()
+                .to_string()
+        };
         let d = WriterOptions::default;
         assert!(
             bad(WriterOptions {
@@ -253,7 +262,7 @@ mod tests {
             })
             .contains("compression")
         );
-        let props = d().writer_properties("r", date).unwrap();
+        let props = d().writer_properties(&CONTACTS, "r", date).unwrap();
         assert!(!props.dictionary_enabled(&ColumnPath::from("phone_number")));
         assert!(props.dictionary_enabled(&ColumnPath::from("carrier")));
         assert!(!props.dictionary_enabled(&ColumnPath::from("last_sent_at")));

@@ -20,7 +20,7 @@
 //! - its date is strictly before the cutoff (so the run's own date and the `retain_days`
 //!   before it are always kept, and a backfill of an old date never removes newer ones), and
 //! - it holds a `_manifest.json` whose `format` is one of this tool's
-//!   ([`MANIFEST_FORMAT`], [`LISTS_MANIFEST_FORMAT`]), whose `table` is the folder's table and
+//!   (a [`TableDefinition::manifest_format`](trackly_contacts::TableDefinition::manifest_format)), whose `table` is the folder's table and
 //!   whose `extract_date` is the folder's date.
 //!
 //! Anything else is left alone: other files and folders under the table (`_staging/`
@@ -59,9 +59,10 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ConvertError, Result};
-use crate::layout::{LISTS_MANIFEST_FORMAT, MANIFEST_FILE, MANIFEST_FORMAT, SUCCESS_FILE};
+use crate::layout::{MANIFEST_FILE, SUCCESS_FILE};
 pub use crate::layout::{PARTITION_COLUMN, PARTITION_PREFIX};
 use crate::store::{delete_if_exists, list_paths};
+use trackly_contacts::table::TABLES;
 
 /// How many days of date folders to keep before a run's extract date (see the
 /// [module docs](self)).
@@ -198,7 +199,7 @@ pub(crate) fn ownership(
     };
     let identity: Identity = serde_json::from_slice(bytes)
         .map_err(|e| format!("{MANIFEST_FILE} is not a manifest of this tool: {e}"))?;
-    if ![MANIFEST_FORMAT, LISTS_MANIFEST_FORMAT].contains(&identity.format.as_str()) {
+    if !TABLES.iter().any(|t| t.manifest_format == identity.format) {
         return Err(format!(
             "{MANIFEST_FILE} has format {:?}, not one of this tool's",
             identity.format
@@ -399,6 +400,7 @@ async fn remove_partition(store: &dyn ObjectStore, partition: &Path) -> Result<V
 #[cfg(test)]
 mod tests {
     use super::*;
+    use trackly_contacts::table::{CONTACTS, LISTS};
 
     fn date(text: &str) -> NaiveDate {
         text.parse().unwrap()
@@ -458,7 +460,7 @@ mod tests {
             ownership(
                 "contacts",
                 d,
-                &manifest(MANIFEST_FORMAT, "contacts", "2020-01-01")
+                &manifest(CONTACTS.manifest_format, "contacts", "2020-01-01")
             ),
             Ok(())
         );
@@ -466,7 +468,7 @@ mod tests {
             ownership(
                 "lists",
                 d,
-                &manifest(LISTS_MANIFEST_FORMAT, "lists", "2020-01-01")
+                &manifest(LISTS.manifest_format, "lists", "2020-01-01")
             ),
             Ok(())
         );
@@ -497,14 +499,14 @@ mod tests {
         assert!(
             refused(
                 "contacts",
-                manifest(LISTS_MANIFEST_FORMAT, "lists", "2020-01-01")
+                manifest(LISTS.manifest_format, "lists", "2020-01-01")
             )
             .contains("table")
         );
         assert!(
             refused(
                 "contacts",
-                manifest(MANIFEST_FORMAT, "contacts", "2020-01-02")
+                manifest(CONTACTS.manifest_format, "contacts", "2020-01-02")
             )
             .contains("extract date")
         );
@@ -538,7 +540,7 @@ mod tests {
         };
         let ours = |d: &str| {
             serde_json::to_vec(&serde_json::json!({
-                "format": MANIFEST_FORMAT, "table": "contacts", "extract_date": d,
+                "format": CONTACTS.manifest_format, "table": "contacts", "extract_date": d,
             }))
             .unwrap()
         };

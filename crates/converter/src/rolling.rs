@@ -1,5 +1,5 @@
-//! Phase 1 of a run, writing: batches become a sequence of Parquet part files, one open at a
-//! time. A file is closed and the next one started once `bytes written + in-progress row
+//! Phase 1 of a run, writing: batches of a table become a sequence of Parquet part files, one
+//! open at a time (the contacts' files as they stream in; the lists' one file at the end). A file is closed and the next one started once `bytes written + in-progress row
 //! group` reaches [`WriterOptions::target_file_bytes`](crate::WriterOptions::target_file_bytes)
 //! (checked after every batch, so a file overshoots by at most one batch). Each finished file
 //! is remembered with its part number, staging and published paths, rows, bytes and, for
@@ -35,7 +35,7 @@ use crate::format::TableFormat;
 use crate::layout::{RunDirs, in_progress, part_name};
 use crate::location::OutputLocation;
 use crate::options::SinkOptions;
-use trackly_contacts::schema::contacts_schema;
+use trackly_contacts::TableDefinition;
 
 /// A finished part file, waiting for the commit.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,9 +70,10 @@ struct OpenFile {
     stats: Option<crate::delta::FileStats>,
 }
 
-/// The part files of one run: the one being written and those finished.
+/// The part files of one table of one run: the one being written and those finished.
 pub(crate) struct RollingFiles {
     location: OutputLocation,
+    table: &'static TableDefinition,
     props: WriterProperties,
     target_file_bytes: u64,
     run_id: String,
@@ -88,14 +89,17 @@ impl RollingFiles {
     /// Validates the writer options of `options`; nothing is written until the first batch.
     pub(crate) fn new(
         location: &OutputLocation,
+        table: &'static TableDefinition,
         options: &SinkOptions,
         dirs: &RunDirs,
     ) -> Result<RollingFiles> {
-        let props = options
-            .writer
-            .writer_properties(&options.run_id, options.extract_date)?;
+        let props =
+            options
+                .writer
+                .writer_properties(table, &options.run_id, options.extract_date)?;
         Ok(RollingFiles {
             location: location.clone(),
+            table,
             props,
             target_file_bytes: options.writer.target_file_bytes,
             run_id: options.run_id.clone(),
@@ -153,7 +157,7 @@ impl RollingFiles {
         self.current.as_ref().map(|f| f.part)
     }
 
-    /// Appends a batch (of [`contacts_schema`]) to the current file, starting a new file when
+    /// Appends a batch (of the table's schema) to the current file, starting a new file when
     /// the current one has reached the target size.
     pub(crate) async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
@@ -212,7 +216,7 @@ impl RollingFiles {
         };
         let writer = AsyncArrowWriter::try_new(
             self.location.upload(&staging),
-            contacts_schema(),
+            self.table.schema(),
             Some(self.props.clone()),
         )
         .map_err(|e| ConvertError::parquet(&staging, e))?;
@@ -223,7 +227,10 @@ impl RollingFiles {
             rows: 0,
             #[cfg(feature = "delta")]
             stats: match self.format {
-                TableFormat::Delta => Some(crate::delta::FileStats::new(&contacts_schema())?),
+                TableFormat::Delta => Some(crate::delta::FileStats::new(
+                    &self.table.schema(),
+                    self.table.hints.no_statistics,
+                )?),
                 TableFormat::Parquet => None,
             },
         })
@@ -240,7 +247,7 @@ impl RollingFiles {
             .await
             .map_err(|e| ConvertError::parquet(&file.staging, e))?;
         let bytes = file.writer.bytes_written() as u64;
-        let stats = finish_stats(&mut file)?;
+        let stats = finish_stats(self.table, &mut file)?;
         self.finished.push(StagedFile {
             part: file.part,
             published: self
@@ -258,18 +265,18 @@ impl RollingFiles {
 
 /// The Delta statistics JSON of a file just closed (`None` for Parquet).
 #[cfg(feature = "delta")]
-fn finish_stats(file: &mut OpenFile) -> Result<Option<String>> {
+fn finish_stats(table: &TableDefinition, file: &mut OpenFile) -> Result<Option<String>> {
     let Some(mut stats) = file.stats.take() else {
         return Ok(None);
     };
     if file.rows == 0 {
         // `numRecords: 0` needs one (empty) batch merged.
-        stats.merge(&file.staging, &RecordBatch::new_empty(contacts_schema()))?;
+        stats.merge(&file.staging, &RecordBatch::new_empty(table.schema()))?;
     }
     stats.finish(&file.staging)
 }
 
 #[cfg(not(feature = "delta"))]
-fn finish_stats(_file: &mut OpenFile) -> Result<Option<String>> {
+fn finish_stats(_table: &TableDefinition, _file: &mut OpenFile) -> Result<Option<String>> {
     Ok(None)
 }

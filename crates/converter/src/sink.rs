@@ -147,7 +147,7 @@ use crate::checkpoint::{self, Finished};
 use crate::commit::{Commit, CommitState, Committer, StagedRun, discard_in_place};
 use crate::error::{ConvertError, Result};
 use crate::format::TableFormat;
-use crate::layout::{MANIFEST_FORMAT, RunDirs, staging_root, validate_run_id};
+use crate::layout::{RunDirs, staging_root, validate_run_id};
 use crate::location::OutputLocation;
 use crate::options::Upkeep;
 use crate::rejects::Rejects;
@@ -157,10 +157,9 @@ use crate::store::{delete_all, delete_all_best_effort, list_dirs, list_paths};
 use crate::table::{StagedTable, TablePart};
 use trackly_contacts::ResumePoint;
 use trackly_contacts::decode::{DecodeStats, Reject};
-use trackly_contacts::schema::contacts_schema;
+use trackly_contacts::table::CONTACTS;
 
 pub use crate::checkpoint::{CHECKPOINT_FORMAT, Checkpoint, CheckpointFile};
-pub use crate::layout::{CONTACTS_TABLE, LISTS_TABLE};
 pub use crate::manifest::FileInfo;
 pub use crate::options::{Compression, InvalidCompression, SinkOptions, WriterOptions};
 pub use crate::publish::ROLLBACK_ATTEMPTS;
@@ -201,12 +200,12 @@ impl ParquetSink {
         validate_run_id(&options.run_id)?;
         let dirs = RunDirs::new(
             &location,
-            CONTACTS_TABLE,
+            CONTACTS.name,
             &options.run_id,
             options.extract_date,
         );
         Ok(ParquetSink {
-            files: RollingFiles::new(&location, &options, &dirs)?,
+            files: RollingFiles::new(&location, &CONTACTS, &options, &dirs)?,
             rejects: Rejects::new(&location, &options.run_id, &dirs),
             location,
             options,
@@ -244,7 +243,7 @@ impl ParquetSink {
         mut options: SinkOptions,
     ) -> Result<Option<(Self, Checkpoint)>> {
         let store = location.store().clone();
-        let root = staging_root(&location, CONTACTS_TABLE);
+        let root = staging_root(&location, CONTACTS.name);
         let Some(checkpoint) =
             checkpoint::newest_resumable(store.as_ref(), &root, &options).await?
         else {
@@ -322,7 +321,7 @@ impl ParquetSink {
         &self.dirs.date
     }
 
-    /// Appends a batch (of [`contacts_schema`]) to
+    /// Appends a batch (of [`contacts_schema`](trackly_contacts::contacts_schema)) to
     /// the current file, starting a new file when the current one has reached the target size.
     pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         self.files.write(batch).await
@@ -423,7 +422,7 @@ impl ParquetSink {
         extract_date: NaiveDate,
     ) -> Result<usize> {
         let store = location.store().as_ref();
-        let root = staging_root(location, CONTACTS_TABLE);
+        let root = staging_root(location, CONTACTS.name);
         let mut discarded = 0;
         for run_dir in list_dirs(store, &root).await? {
             let Some(checkpoint) = Checkpoint::read(store, &run_dir).await? else {
@@ -459,9 +458,7 @@ impl ParquetSink {
         let files = self.files.finish().await?;
         let rejects_file = self.rejects.finish().await?;
         let contacts = TablePart {
-            name: CONTACTS_TABLE,
-            manifest_format: MANIFEST_FORMAT,
-            schema: contacts_schema(),
+            definition: &CONTACTS,
             dirs: &self.dirs,
             files,
             rejects_file,

@@ -40,41 +40,36 @@
 use std::time::Duration;
 
 use arrow_array::RecordBatch;
-use arrow_schema::SchemaRef;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use parquet::arrow::AsyncArrowWriter;
 use serde::Serialize;
 
 use crate::error::{ConvertError, Result};
 use crate::format::TableFormat;
-use crate::layout::{RETIRED_DIR, RunDirs, in_progress, part_name, rejects_name, validate_run_id};
+use crate::layout::{RETIRED_DIR, RunDirs, in_progress, rejects_name, validate_run_id};
 use crate::location::OutputLocation;
 use crate::manifest::{FileInfo, ManifestRejects};
 use crate::options::{SinkOptions, Upkeep};
 use crate::rejects::ndjson;
 use crate::retention::Retention;
-use crate::rolling::StagedFile;
+use crate::rolling::{RollingFiles, StagedFile};
 use crate::store::{delete_all, delete_all_best_effort, list_dirs};
+use trackly_contacts::TableDefinition;
 use trackly_contacts::decode::DecodeStats;
 
 /// Age from which another run's staging objects of a [`StagedTable`] count as left behind by a
 /// killed process (a live run stages its table seconds before publishing it).
 pub const STALE_STAGING: Duration = Duration::from_secs(3600);
 
-/// What a [`StagedTable`] is: its folder, how its manifest describes it.
+/// What a [`StagedTable`] is and what its manifest records of the run.
 #[derive(Debug, Clone)]
 pub struct TableSpec {
-    /// The table's folder under the output location, e.g. [`LISTS_TABLE`](crate::LISTS_TABLE).
-    pub name: &'static str,
-    /// Its manifest's `format`, e.g.
-    /// [`LISTS_MANIFEST_FORMAT`](crate::manifest::LISTS_MANIFEST_FORMAT).
-    pub manifest_format: &'static str,
-    /// Its schema (every batch given to [`StagedTable::stage`] has it).
-    pub schema: SchemaRef,
+    /// The table, e.g. [`LISTS`](trackly_contacts::table::LISTS): its folder, schema (every
+    /// batch given to [`StagedTable::stage`] has it), manifest format and column hints.
+    pub table: &'static TableDefinition,
     /// What was asked of the API, recorded in its manifest as `query`.
     pub query_json: serde_json::Value,
     /// What decoding kept as sent or replaced, recorded in its manifest as `decode`.
@@ -87,11 +82,7 @@ pub struct TableSpec {
 /// One table of a run as a [`commit`](crate::commit) takes it, whichever table it is (the
 /// contacts, the lists): what the table is and what the run staged for it.
 pub(crate) struct TablePart<'a> {
-    pub(crate) name: &'static str,
-    /// Its manifest's `format`.
-    pub(crate) manifest_format: &'static str,
-    /// The data files' schema.
-    pub(crate) schema: SchemaRef,
+    pub(crate) definition: &'static TableDefinition,
     pub(crate) dirs: &'a RunDirs,
     /// The data files, in part order.
     pub(crate) files: &'a [StagedFile],
@@ -133,8 +124,8 @@ pub struct StagedTable {
     pub(crate) options: SinkOptions,
     pub(crate) started_at: DateTime<Utc>,
     dirs: RunDirs,
-    /// The Parquet file (empty until written).
-    file: Option<StagedFile>,
+    /// The Parquet file (none until written).
+    files: Vec<StagedFile>,
     /// `(staged, published)` of the rejects file, if any.
     rejects_file: Option<(Path, Path)>,
     rejects_written: u64,
@@ -182,11 +173,16 @@ impl StagedTable {
         validate_run_id(&options.run_id)?;
         let staged = StagedTable {
             location: location.clone(),
-            dirs: RunDirs::new(location, spec.name, &options.run_id, options.extract_date),
+            dirs: RunDirs::new(
+                location,
+                spec.table.name,
+                &options.run_id,
+                options.extract_date,
+            ),
             spec,
             options: options.clone(),
             started_at,
-            file: None,
+            files: Vec::new(),
             rejects_file: None,
             rejects_written: 0,
             upkeep: Upkeep::default(),
@@ -204,12 +200,12 @@ impl StagedTable {
 
     /// The table's name (its folder).
     pub fn name(&self) -> &str {
-        self.spec.name
+        self.spec.table.name
     }
 
     /// Rows in the staged file.
     pub fn rows(&self) -> u64 {
-        self.file.as_ref().map_or(0, |f| f.rows)
+        self.files.iter().map(|f| f.rows).sum()
     }
 
     /// The date folder publication replaces.
@@ -242,11 +238,9 @@ impl StagedTable {
     /// The table as its commit takes it.
     pub(crate) fn part(&self) -> TablePart<'_> {
         TablePart {
-            name: self.spec.name,
-            manifest_format: self.spec.manifest_format,
-            schema: self.spec.schema.clone(),
+            definition: self.spec.table,
             dirs: &self.dirs,
-            files: self.file.as_slice(),
+            files: &self.files,
             rejects_file: self.rejects_file.clone(),
             rejects_written: self.rejects_written,
             query: &self.spec.query_json,
@@ -259,12 +253,9 @@ impl StagedTable {
     /// (Delta: the data file written there is deleted unless a commit uses it).
     pub async fn abort(self) -> Result<()> {
         #[cfg(feature = "delta")]
-        if self.format == TableFormat::Delta
-            && let Some(file) = &self.file
-        {
-            let (name, schema) = (self.spec.name, self.spec.schema.clone());
-            let files = [file.staging.clone()];
-            crate::delta::discard_in_place(&self.location, name, schema, &files).await;
+        if self.format == TableFormat::Delta {
+            let files: Vec<Path> = self.files.iter().map(|f| f.staging.clone()).collect();
+            crate::delta::discard_in_place(&self.location, self.spec.table, &files).await;
         }
         let result = self.remove_staging().await;
         self.dirs.remove_empty_local_dirs(&self.location);
@@ -306,52 +297,24 @@ impl StagedTable {
         batch: &RecordBatch,
         rejects: &[R],
     ) -> Result<()> {
-        let run_id = self.options.run_id.clone();
-        let part = part_name(0, &run_id);
-        let staging = match self.format {
-            TableFormat::Parquet => self.dirs.staging.clone().join(in_progress(&part)),
-            #[cfg(feature = "delta")]
-            TableFormat::Delta => self.dirs.date.clone().join(part.as_str()),
+        // One batch makes one file: a file rolls over only after a batch.
+        let mut files =
+            RollingFiles::new(&self.location, self.spec.table, &self.options, &self.dirs)?;
+        files.set_format(self.format)?;
+        let written = async {
+            files.write(batch).await?;
+            files.finish().await.map(<[StagedFile]>::to_vec)
         };
-        let props = self
-            .options
-            .writer
-            .writer_properties(&run_id, self.options.extract_date)?;
-        let upload = self.location.upload(&staging);
-        let mut writer = AsyncArrowWriter::try_new(upload, self.spec.schema.clone(), Some(props))
-            .map_err(|e| ConvertError::parquet(&staging, e))?;
-        if batch.num_rows() > 0 {
-            writer
-                .write(batch)
-                .await
-                .map_err(|e| ConvertError::parquet(&staging, e))?;
-        }
-        writer
-            .finish()
-            .await
-            .map_err(|e| ConvertError::parquet(&staging, e))?;
-        #[cfg(feature = "delta")]
-        let stats = match self.format {
-            TableFormat::Delta => {
-                let mut stats = crate::delta::FileStats::new(&self.spec.schema)?;
-                stats.merge(&staging, batch)?;
-                stats.finish(&staging)?
+        match written.await {
+            Ok(written) => self.files = written,
+            Err(e) => {
+                files.abort_open().await;
+                return Err(e);
             }
-            TableFormat::Parquet => None,
-        };
-        #[cfg(not(feature = "delta"))]
-        let stats = None;
-        self.file = Some(StagedFile {
-            part: 0,
-            published: self.dirs.date.clone().join(part),
-            staging,
-            rows: batch.num_rows() as u64,
-            bytes: writer.bytes_written() as u64,
-            stats,
-        });
-
+        }
+        let run_id = &self.options.run_id;
         if !rejects.is_empty() {
-            let name = rejects_name(&run_id);
+            let name = rejects_name(run_id);
             let staging = self.dirs.staging.clone().join(in_progress(&name));
             let lines = ndjson(rejects, &staging)?;
             self.location

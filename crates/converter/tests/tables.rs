@@ -14,9 +14,8 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use trackly_contacts::{
     ContactBatcher, DecodeStats, DecoderOptions, InvalidPolicy, ListDecoder, lists_schema,
 };
-use trackly_converter::manifest::LISTS_MANIFEST_FORMAT;
 use trackly_converter::{
-    LISTS_TABLE, OutputLocation, ParquetSink, SinkOptions, StagedTable, TableSpec, WriterOptions,
+    OutputLocation, ParquetSink, SinkOptions, StagedTable, TableSpec, WriterOptions,
 };
 
 use support::recording::RecordingStore;
@@ -66,9 +65,7 @@ async fn lists(location: &OutputLocation, run_id: &str, ids: &[i64]) -> StagedTa
         .unwrap();
     let batch = decoder.finish().unwrap();
     let spec = TableSpec {
-        name: LISTS_TABLE,
-        manifest_format: LISTS_MANIFEST_FORMAT,
-        schema: lists_schema(),
+        table: &trackly_contacts::table::LISTS,
         query_json: serde_json::json!({"status": [null, "deleted"]}),
         decode: decoder.stats(),
         fetch_stats: serde_json::json!({"requests": 2}),
@@ -161,7 +158,10 @@ async fn both_tables_publish_in_one_step_and_every_success_marker_comes_last() {
     );
     let lists = json(store, &format!("{LISTS}/_manifest.json")).await;
     let contacts = json(store, &format!("{CONTACTS}/_manifest.json")).await;
-    assert_eq!(lists["format"], LISTS_MANIFEST_FORMAT);
+    assert_eq!(
+        lists["format"],
+        trackly_contacts::table::LISTS.manifest_format
+    );
     assert_eq!(
         (&lists["table"], &lists["rows"]),
         (&"lists".into(), &2.into())
@@ -274,9 +274,7 @@ async fn an_empty_lists_table_is_one_file_with_the_schema_and_no_rows() {
     let mut decoder = ListDecoder::new(decoder_options("r1"));
     let batch = decoder.finish().unwrap();
     let spec = TableSpec {
-        name: LISTS_TABLE,
-        manifest_format: LISTS_MANIFEST_FORMAT,
-        schema: lists_schema(),
+        table: &trackly_contacts::table::LISTS,
         query_json: serde_json::Value::Null,
         decode: DecodeStats::default(),
         fetch_stats: serde_json::Value::Null,
@@ -315,9 +313,7 @@ async fn a_failed_staging_leaves_nothing_behind() {
         .unwrap();
     let batch = decoder.finish().unwrap();
     let spec = TableSpec {
-        name: LISTS_TABLE,
-        manifest_format: LISTS_MANIFEST_FORMAT,
-        schema: lists_schema(),
+        table: &trackly_contacts::table::LISTS,
         query_json: serde_json::Value::Null,
         decode: DecodeStats::default(),
         fetch_stats: serde_json::Value::Null,
