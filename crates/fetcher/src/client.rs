@@ -12,7 +12,7 @@ use reqwest::header::{
 };
 use trackly_contacts::page::Page;
 
-use crate::decode_pool::DecodePool;
+use crate::decode_pool::{DecodePool, MAX_DECODE_THREADS};
 use url::Url;
 
 use crate::api_error::ApiError;
@@ -181,7 +181,7 @@ impl ClientBuilder {
         self
     }
 
-    /// Time limit of one request, body included (default 60 s).
+    /// Time limit of one request, body included (default 60 s; more than zero).
     pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self
@@ -264,7 +264,7 @@ impl ClientBuilder {
 
     /// Threads that decode response bodies (default: one per core, from
     /// `std::thread::available_parallelism`). Decoding runs there, off the async runtime, after
-    /// a request's admission permit is released; at least 1.
+    /// a request's admission permit is released; 1 to [`MAX_DECODE_THREADS`](crate::MAX_DECODE_THREADS).
     pub fn with_decode_threads(mut self, threads: usize) -> Self {
         self.decode_threads = threads;
         self
@@ -272,7 +272,33 @@ impl ClientBuilder {
 
     /// Validates the settings and builds the client. Makes no request.
     pub fn build(self) -> Result<Client, FetchError> {
-        let invalid = |field, reason: String| FetchError::InvalidConfig { field, reason };
+        let key = self.checked_key()?;
+        self.check_ranges()?;
+        let base = parse_base_url(&self.base_url, self.allow_http)?;
+        let http = self.http_client(&base)?;
+        let api_root = base.as_str().trim_end_matches('/');
+        let decode =
+            DecodePool::new(self.decode_threads).map_err(|e| invalid("decode_threads", e))?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                decode,
+                http,
+                contacts_url: format!("{api_root}/v2/contacts"),
+                lists_url: format!("{api_root}/v2/lists"),
+                key,
+                per_page: self.per_page,
+                concurrency: self.concurrency,
+                retry: self.retry,
+                max_rps: self.max_rps,
+                max_rereads: self.max_rereads,
+                dedup_window: self.dedup_window,
+                retry_report: Mutex::default(),
+            }),
+        })
+    }
+
+    /// The key as the `X-Api-Key` header (marked sensitive), or why there is none.
+    fn checked_key(&self) -> Result<HeaderValue, FetchError> {
         let key = self
             .api_key
             .as_ref()
@@ -292,17 +318,24 @@ impl ClientBuilder {
             )
         })?;
         header.set_sensitive(true);
+        Ok(header)
+    }
+
+    /// Every numeric setting in its range: the one place that says what is allowed (the
+    /// CLI names the setting's flag in front of the reason).
+    fn check_ranges(&self) -> Result<(), FetchError> {
+        let out_of = |field, value: &dyn fmt::Display, range: &str| {
+            Err(invalid(field, format!("{value} is out of range {range}")))
+        };
         if !(1..=MAX_PER_PAGE).contains(&self.per_page) {
-            return Err(invalid(
-                "per_page",
-                format!("{} is out of range 1..={MAX_PER_PAGE}", self.per_page),
-            ));
+            return out_of("per_page", &self.per_page, &format!("1..={MAX_PER_PAGE}"));
         }
         if !(1..=256).contains(&self.concurrency) {
-            return Err(invalid(
-                "concurrency",
-                format!("{} is out of range 1..=256", self.concurrency),
-            ));
+            return out_of("concurrency", &self.concurrency, "1..=256");
+        }
+        if !(1..=MAX_DECODE_THREADS).contains(&self.decode_threads) {
+            let range = format!("1..={MAX_DECODE_THREADS}");
+            return out_of("decode_threads", &self.decode_threads, &range);
         }
         if let Some(rps) = self.max_rps
             && !(rps.is_finite() && rps > 0.0)
@@ -312,16 +345,21 @@ impl ClientBuilder {
         if self.retry.max_attempts == 0 {
             return Err(invalid("max_attempts", "must be at least 1".into()));
         }
+        let no_time = "must be more than zero seconds".to_owned();
         if self.retry.retry_timeout.is_zero() {
-            return Err(invalid(
-                "retry_timeout",
-                "must be more than zero seconds".into(),
-            ));
+            return Err(invalid("retry_timeout", no_time));
         }
-        let base = parse_base_url(&self.base_url, self.allow_http)?;
+        if self.request_timeout.is_zero() {
+            return Err(invalid("request_timeout", no_time));
+        }
+        Ok(())
+    }
+
+    /// The HTTP client: compression asked or not, the timeouts, and redirects followed only
+    /// on `base`'s origin (the key goes nowhere else).
+    fn http_client(&self, base: &Url) -> Result<reqwest::Client, FetchError> {
         let origin = base.origin();
         let redirect = reqwest::redirect::Policy::custom(move |attempt| {
-            // The key goes only to the configured origin: a redirect elsewhere is not followed.
             if attempt.previous().len() >= 5 || attempt.url().origin() != origin {
                 attempt.stop()
             } else {
@@ -334,7 +372,7 @@ impl ClientBuilder {
             wire::ACCEPT_IDENTITY
         };
         let headers = HeaderMap::from_iter([(ACCEPT_ENCODING, HeaderValue::from_static(accept))]);
-        let http = reqwest::Client::builder()
+        reqwest::Client::builder()
             .default_headers(headers)
             // The body must reach us as it was sent, to count it before decoding it (in
             // `wire`); these keep reqwest from decoding should a dependency enable its codecs.
@@ -347,32 +385,13 @@ impl ClientBuilder {
             .connect_timeout(self.connect_timeout)
             .redirect(redirect)
             .build()
-            .map_err(|e| invalid("http_client", e.to_string()))?;
-        let api_root = base.as_str().trim_end_matches('/');
-        let contacts_url = format!("{api_root}/v2/contacts");
-        let lists_url = format!("{api_root}/v2/lists");
-        if self.decode_threads == 0 {
-            return Err(invalid("decode_threads", "must be at least 1".to_owned()));
-        }
-        let decode =
-            DecodePool::new(self.decode_threads).map_err(|e| invalid("decode_threads", e))?;
-        Ok(Client {
-            inner: Arc::new(Inner {
-                decode,
-                http,
-                contacts_url,
-                lists_url,
-                key: header,
-                per_page: self.per_page,
-                concurrency: self.concurrency,
-                retry: self.retry,
-                max_rps: self.max_rps,
-                max_rereads: self.max_rereads,
-                dedup_window: self.dedup_window,
-                retry_report: Mutex::default(),
-            }),
-        })
+            .map_err(|e| invalid("http_client", e.to_string()))
     }
+}
+
+/// A setting the builder refuses.
+fn invalid(field: &'static str, reason: String) -> FetchError {
+    FetchError::InvalidConfig { field, reason }
 }
 
 fn parse_base_url(text: &str, allow_http: bool) -> Result<Url, FetchError> {
@@ -780,89 +799,111 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
         if status.is_redirection() {
-            let location = response
-                .headers()
-                .get(LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("no Location header")
-                .to_owned();
-            // Same-origin redirects were followed (up to 5); one that reaches here and stays
-            // on the origin is a loop or has no usable Location, not a cross-origin attempt.
-            let same_origin = response
-                .url()
-                .join(&location)
-                .is_ok_and(|to| Url::parse(url).is_ok_and(|from| from.origin() == to.origin()));
-            if same_origin || location == "no Location header" {
-                return Err(Failure::Fatal(FetchError::Rejected {
-                    page,
-                    status: status.as_u16(),
-                    url: url.to_owned(),
-                    api: None,
-                    body: format!(
-                        "a redirect that cannot be followed (loop or too many redirects; Location: {location})"
-                    ),
-                }));
-            }
-            let target = response.url().join(&location).ok();
-            return Err(Failure::Fatal(FetchError::CrossOriginRedirect {
-                page,
-                url: url.to_owned(),
-                base_url: target.as_ref().and_then(api_base_of),
-                location: target.map_or(location, String::from),
-            }));
+            return Err(Failure::Fatal(unfollowed_redirect(&response, url, page)));
         }
         let body = read_body(response, stats).await;
-        if status == StatusCode::OK {
-            let body = body.map_err(|f| match f {
-                Failure::Retry { cause, error, .. } => Failure::Retry {
-                    cause,
-                    error,
-                    retry_after,
-                },
-                fatal => fatal,
-            })?;
-            return Ok((body, retry_after));
+        if status != StatusCode::OK {
+            // An error answer: what the API said counts, however the body arrived.
+            let answer = ErrorAnswer {
+                status,
+                body: body.ok(),
+                retry_after,
+            };
+            return Err(answer.failure(url, page, stats));
         }
-        // An error answer: what the API said counts, however the body arrived.
-        let body = body.ok();
-        let api = body.as_deref().and_then(ApiError::parse).map(Box::new);
+        match body {
+            Ok(body) => Ok((body, retry_after)),
+            Err(Failure::Retry { cause, error, .. }) => Err(Failure::Retry {
+                cause,
+                error,
+                retry_after,
+            }),
+            Err(fatal) => Err(fatal),
+        }
+    }
+}
+
+/// A redirect that reached the client: same-origin ones were followed (up to 5), so this is a
+/// loop, one without a usable `Location`, or one to another origin (never followed: the key
+/// would go there).
+fn unfollowed_redirect(response: &reqwest::Response, url: &str, page: u64) -> FetchError {
+    let location = response
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("no Location header")
+        .to_owned();
+    let same_origin = response
+        .url()
+        .join(&location)
+        .is_ok_and(|to| Url::parse(url).is_ok_and(|from| from.origin() == to.origin()));
+    if same_origin || location == "no Location header" {
+        return FetchError::Rejected {
+            page,
+            status: response.status().as_u16(),
+            url: url.to_owned(),
+            api: None,
+            body: format!(
+                "a redirect that cannot be followed (loop or too many redirects; Location: {location})"
+            ),
+        };
+    }
+    let target = response.url().join(&location).ok();
+    FetchError::CrossOriginRedirect {
+        page,
+        url: url.to_owned(),
+        base_url: target.as_ref().and_then(api_base_of),
+        location: target.map_or(location, String::from),
+    }
+}
+
+/// An answer other than `200` or a redirect.
+struct ErrorAnswer {
+    status: StatusCode,
+    /// Its body, if it could be read.
+    body: Option<Bytes>,
+    retry_after: Option<Duration>,
+}
+
+impl ErrorAnswer {
+    /// What the answer means for the request: a key refused, a retry, or the end of it.
+    /// Counts it by status and what the API said.
+    fn failure(self, url: &str, page: u64, stats: &StatsHandle) -> Failure {
+        let status = self.status.as_u16();
+        let body = self.body.as_deref();
+        let api = body.and_then(ApiError::parse).map(Box::new);
         let counted = match &api {
-            Some(api) => format!("{} {}", status.as_u16(), api.key()),
-            None => status.as_u16().to_string(),
+            Some(api) => format!("{status} {}", api.key()),
+            None => status.to_string(),
         };
         stats.update(|s| *s.api_errors.entry(counted).or_default() += 1);
         let said = match &api {
-            Some(api) => format!("HTTP {} {api}", status.as_u16()),
-            None => format!("HTTP {}: {}", status.as_u16(), excerpt(body.as_deref())),
+            Some(api) => format!("HTTP {status} {api}"),
+            None => format!("HTTP {status}: {}", excerpt(body)),
         };
         let retryable = |cause, api| Failure::Retry {
             cause,
             error: AttemptError::Status {
-                status: status.as_u16(),
+                status,
                 api,
-                message: said.clone().into(),
+                message: said.into(),
             },
-            retry_after,
+            retry_after: self.retry_after,
         };
-        Err(match status {
-            StatusCode::UNAUTHORIZED => Failure::Fatal(FetchError::Unauthorized {
-                url: url.to_owned(),
-                api,
-            }),
-            StatusCode::FORBIDDEN => Failure::Fatal(FetchError::Forbidden {
-                url: url.to_owned(),
-                api,
-            }),
+        let url = url.to_owned();
+        match self.status {
+            StatusCode::UNAUTHORIZED => Failure::Fatal(FetchError::Unauthorized { url, api }),
+            StatusCode::FORBIDDEN => Failure::Fatal(FetchError::Forbidden { url, api }),
             StatusCode::TOO_MANY_REQUESTS => retryable(RetryCause::RateLimited, api),
             s if s.is_server_error() => retryable(RetryCause::ServerError, api),
-            s => Failure::Fatal(FetchError::Rejected {
+            _ => Failure::Fatal(FetchError::Rejected {
                 page,
-                status: s.as_u16(),
-                url: url.to_owned(),
-                body: excerpt(body.as_deref()),
+                status,
+                url,
+                body: excerpt(body),
                 api,
             }),
-        })
+        }
     }
 }
 
@@ -1091,6 +1132,10 @@ mod tests {
         assert!(builder().with_per_page(1001).build().is_err());
         assert!(builder().with_concurrency(0).build().is_err());
         assert!(builder().with_max_rps(Some(0.0)).build().is_err());
+        assert!(builder().with_decode_threads(0).build().is_err());
+        assert!(builder().with_decode_threads(257).build().is_err());
+        let zero = builder().with_request_timeout(Duration::ZERO).build();
+        assert!(zero.is_err_and(|e| e.to_string().contains("request_timeout")));
         assert!(
             Client::builder()
                 .with_api_key(ApiKey::new("bad\nkey"))

@@ -6,7 +6,6 @@
 //! next request goes out while this body is decoded. The pool holds no queue of its own beyond
 //! the jobs submitted: those are bounded by the requests in flight.
 
-use std::num::NonZeroUsize;
 use std::panic::AssertUnwindSafe;
 
 /// The decode threads of one client (shared by its clones).
@@ -15,9 +14,13 @@ pub(crate) struct DecodePool {
     threads: usize,
 }
 
-/// The default number of decode threads: one per core the process may use.
+/// The most decode threads a client takes.
+pub const MAX_DECODE_THREADS: usize = 256;
+
+/// The default number of decode threads: one per core the process may use (at most
+/// [`MAX_DECODE_THREADS`]).
 pub fn default_decode_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_DECODE_THREADS))
 }
 
 impl DecodePool {

@@ -112,7 +112,7 @@ pub use client::{
     ApiKey, Client, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_DEDUP_WINDOW, InvalidApiKey,
     MAX_PER_PAGE,
 };
-pub use decode_pool::default_decode_threads;
+pub use decode_pool::{MAX_DECODE_THREADS, default_decode_threads};
 pub use error::{AttemptError, FetchError};
 pub use lists::{LISTS_PER_PAGE, MAX_LIST_READS};
 pub use paginate::{Contacts, ResumeFrom};
