@@ -3,6 +3,7 @@
 //! (see [`ExportBuilder::tables`]).
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,10 +12,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures::StreamExt;
 use serde::Serialize;
 use trackly_contacts::table::CONTACTS;
-use trackly_contacts::{DecoderOptions, InvalidPolicy, Reject};
+use trackly_contacts::{DecodeStats, DecoderOptions, InvalidPolicy, Reject};
 use trackly_converter::{
     FileInfo, OutputLocation, ParquetSink, Retention, RetentionReport, SinkOptions, SinkSummary,
-    TableFormat, WriterOptions,
+    StagedTable, TableFormat, WriterOptions,
 };
 use trackly_fetcher::{Client, FetchStats, Query, ResumeFrom, ResumePoint, StatsHandle};
 
@@ -135,8 +136,17 @@ type StartFn = Box<dyn FnOnce(StatsHandle) + Send>;
 #[derive(Default)]
 pub struct ExportBuilder {
     client: Option<Client>,
-    query: Query,
     location: Option<OutputLocation>,
+    settings: Settings,
+    retain_days: Option<u32>,
+    /// `None`: the default ([`DEFAULT_VACUUM_RETENTION`]).
+    vacuum_retention: Option<Option<Duration>>,
+}
+
+/// What an export is asked to do besides where from and where to, as the builder took it.
+#[derive(Default)]
+struct Settings {
+    query: Query,
     writer: WriterOptions,
     batch_size: Option<usize>,
     on_invalid: InvalidPolicy,
@@ -145,10 +155,7 @@ pub struct ExportBuilder {
     on_start: Option<StartFn>,
     resume: bool,
     tables: Tables,
-    retain_days: Option<u32>,
     table_format: TableFormat,
-    /// `None`: the default ([`DEFAULT_VACUUM_RETENTION`]).
-    vacuum_retention: Option<Option<Duration>>,
 }
 
 /// The default of [`ExportBuilder::vacuum_retention`]: 7 days, Delta's own default.
@@ -160,7 +167,7 @@ impl ExportBuilder {
     /// `cli`) makes each table a Delta Lake table, one commit per run: see
     /// [`delta`](trackly_converter::delta). A resumed run keeps the format it was written with.
     pub fn table_format(mut self, format: TableFormat) -> Self {
-        self.table_format = format;
+        self.settings.table_format = format;
         self
     }
 
@@ -188,7 +195,7 @@ impl ExportBuilder {
     /// list, deleted ones included. Every table of a run is published in the same step, or
     /// none is; a table left out keeps whatever an earlier run published for the date.
     pub fn tables(mut self, tables: Tables) -> Self {
-        self.tables = tables;
+        self.settings.tables = tables;
         self
     }
 
@@ -196,7 +203,7 @@ impl ExportBuilder {
     /// one: its finished contacts files are kept and their pages not fetched again (default:
     /// false, start afresh). The lists, small, are fetched again in full.
     pub fn resume(mut self, resume: bool) -> Self {
-        self.resume = resume;
+        self.settings.resume = resume;
         self
     }
 
@@ -208,7 +215,7 @@ impl ExportBuilder {
 
     /// What to export (default: every contact).
     pub fn query(mut self, query: Query) -> Self {
-        self.query = query;
+        self.settings.query = query;
         self
     }
 
@@ -226,25 +233,25 @@ impl ExportBuilder {
 
     /// Parquet settings.
     pub fn writer(mut self, writer: WriterOptions) -> Self {
-        self.writer = writer;
+        self.settings.writer = writer;
         self
     }
 
     /// Rows per Arrow batch (default 8192).
     pub fn batch_size(mut self, rows: usize) -> Self {
-        self.batch_size = Some(rows);
+        self.settings.batch_size = Some(rows);
         self
     }
 
     /// What to do with contacts that do not fit the schema (default: fail).
     pub fn on_invalid(mut self, policy: InvalidPolicy) -> Self {
-        self.on_invalid = policy;
+        self.settings.on_invalid = policy;
         self
     }
 
     /// The partition date (default: today, UTC, at the start of the run).
     pub fn extract_date(mut self, date: NaiveDate) -> Self {
-        self.extract_date = Some(date);
+        self.settings.extract_date = Some(date);
         self
     }
 
@@ -254,82 +261,69 @@ impl ExportBuilder {
     /// task: keep it cheap. For a steady clock-driven view, read the live
     /// [`StatsHandle`] that [`on_start`](Self::on_start) hands out.
     pub fn on_progress(mut self, f: impl Fn(&ExportProgress) + Send + Sync + 'static) -> Self {
-        self.progress = Some(Arc::new(f));
+        self.settings.progress = Some(Arc::new(f));
         self
     }
 
     /// Called once as the run starts fetching, with a live view of the fetcher's statistics:
     /// for a display that refreshes on its own clock (e.g. while the API makes the run wait).
     pub fn on_start(mut self, f: impl FnOnce(StatsHandle) + Send + 'static) -> Self {
-        self.on_start = Some(Box::new(f));
+        self.settings.on_start = Some(Box::new(f));
         self
     }
 
-    /// Checks the settings before anything runs: a missing client or location, an empty set
-    /// of tables or a zero batch size is a [`ConfigError`]; unusable Parquet settings or
-    /// retention are reported here too (as [`ExportError::Convert`]), all of
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config).
+    /// Checks the settings as [`build`](Self::build) does, without needing the client or the
+    /// location: an empty set of tables or a zero batch size is a [`ConfigError`]; unusable
+    /// Parquet settings or retention are reported too, all of
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config). For a caller (the CLI) that checks its
+    /// configuration before it has either.
+    pub fn check(&self) -> Result<(), ExportError> {
+        self.retention().map(drop)
+    }
+
+    /// Checks the settings before anything runs (see [`check`](Self::check)); a missing
+    /// client or location is a [`ConfigError`] too.
     pub fn build(self) -> Result<Export, ExportError> {
-        if self.tables.iter().next().is_none() {
-            return Err(ConfigError::NoTables.into());
-        }
-        if self.batch_size == Some(0) {
-            return Err(ConfigError::ZeroBatchSize.into());
-        }
-        // The Parquet settings are checked now, not when the first file opens an hour later.
-        self.writer
-            .writer_properties(&CONTACTS, "build-check", chrono::NaiveDate::MIN)
-            .map_err(ConfigError::check)?;
-        let retention = self
-            .retain_days
-            .map(Retention::days)
-            .transpose()
-            .map_err(ConfigError::check)?;
+        let retention = self.retention()?;
         Ok(Export {
+            client: self.client.ok_or(ConfigError::MissingClient)?,
+            location: self.location.ok_or(ConfigError::MissingLocation)?,
+            settings: self.settings,
             retention,
-            table_format: self.table_format,
             vacuum_retention: self
                 .vacuum_retention
                 .unwrap_or(Some(DEFAULT_VACUUM_RETENTION)),
-            tables: self.tables,
-            client: self.client.ok_or(ConfigError::MissingClient)?,
-            location: self.location.ok_or(ConfigError::MissingLocation)?,
-            query: self.query,
-            writer: self.writer,
-            batch_size: self.batch_size,
-            on_invalid: self.on_invalid,
-            extract_date: self.extract_date,
-            progress: self.progress,
-            on_start: self.on_start,
-            resume: self.resume,
         })
+    }
+
+    /// Every check of [`check`](Self::check); the retention, when the run has one.
+    fn retention(&self) -> Result<Option<Retention>, ExportError> {
+        let settings = &self.settings;
+        if settings.tables.iter().next().is_none() {
+            return Err(ConfigError::NoTables.into());
+        }
+        if settings.batch_size == Some(0) {
+            return Err(ConfigError::ZeroBatchSize.into());
+        }
+        // The Parquet settings are checked now, not when the first file opens an hour later.
+        settings
+            .writer
+            .writer_properties(&CONTACTS, "build-check", NaiveDate::MIN)
+            .map_err(ConfigError::check)?;
+        self.retain_days
+            .map(Retention::days)
+            .transpose()
+            .map_err(ConfigError::check)
     }
 }
 
 /// One export run; see the [crate docs](crate) for its guarantees.
 pub struct Export {
     client: Client,
-    query: Query,
     location: OutputLocation,
-    writer: WriterOptions,
-    batch_size: Option<usize>,
-    on_invalid: InvalidPolicy,
-    extract_date: Option<NaiveDate>,
-    progress: Option<ProgressFn>,
-    on_start: Option<StartFn>,
-    resume: bool,
-    tables: Tables,
+    settings: Settings,
     retention: Option<Retention>,
-    table_format: TableFormat,
     vacuum_retention: Option<Duration>,
-}
-
-/// Where the contacts pages start.
-enum Start {
-    /// From page 1.
-    Fresh,
-    /// Where an interrupted run stopped.
-    From(ResumeFrom),
 }
 
 impl Export {
@@ -361,271 +355,353 @@ impl Export {
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<RunSummary, ExportError> {
+        tokio::pin!(shutdown);
+        let mut run = Run::open(self).await?;
+        match run.phases(shutdown).await {
+            Ok(published) => Ok(run.summarise(published)),
+            Err(error) => Err(run.fail(error).await),
+        }
+    }
+}
+
+/// One run of an export, phase by phase: [`open`](Self::open) (or resume), [`lists`](Self::lists),
+/// [`pump`](Self::pump), [`stage`](Self::stage), [`commit`](Self::commit),
+/// [`summarise`](Self::summarise). An error in any phase after `open` ends the run through
+/// [`fail`](Self::fail), the one failure path.
+struct Run {
+    client: Client,
+    location: OutputLocation,
+    settings: Settings,
+    retention: Option<Retention>,
+    vacuum_retention: Option<Duration>,
+    clock: Instant,
+    /// The run's date, id (a resumed run's own), writer settings and query.
+    options: SinkOptions,
+    /// When the run started (a resumed run: when the interrupted one did).
+    started_at: DateTime<Utc>,
+    decoder: DecoderOptions,
+    /// One count of every request of the run, the lists' and the contacts'.
+    stats: StatsHandle,
+    /// The contacts' sink; `None` for a run without the contacts, and once the commit has
+    /// taken it.
+    sink: Option<ParquetSink>,
+    /// Where the contacts' pages start, for a resumed run.
+    resume: Option<ResumeFrom>,
+}
+
+/// What the pump leaves for the later phases (all empty for a run without the contacts).
+#[derive(Default)]
+struct Pumped {
+    /// The contacts' requests.
+    fetch: FetchStats,
+    decode: DecodeStats,
+    /// The lists the contacts refer to.
+    list_ids: ListIds,
+}
+
+/// The lists, staged, and the requests that read them.
+type StagedLists = (StagedTable, FetchStats);
+
+impl Run {
+    /// Checks that the output location can be written, then opens the contacts' sink: a
+    /// resumed one when asked and an interrupted run of the same query and date is there.
+    /// Nothing is fetched yet, but a resumed run's id and start are known, so every table
+    /// carries them.
+    async fn open(export: Export) -> Result<Run, ExportError> {
         let Export {
             client,
-            query,
             location,
-            writer,
-            batch_size,
-            on_invalid,
-            extract_date,
-            progress,
-            mut on_start,
-            resume,
-            tables,
+            mut settings,
             retention,
-            table_format,
             vacuum_retention,
-        } = self;
+        } = export;
         let clock = Instant::now();
         let now = Utc::now();
-        let extract_date = extract_date.unwrap_or_else(|| now.date_naive());
-        let query_json = serde_json::to_value(&query).unwrap_or_default();
         let mut options = SinkOptions {
-            extract_date,
+            extract_date: settings.extract_date.unwrap_or_else(|| now.date_naive()),
             run_id: uuid::Uuid::now_v7().to_string(),
-            writer,
-            query_json,
+            writer: settings.writer.clone(),
+            query_json: serde_json::to_value(&settings.query).unwrap_or_default(),
         };
-        tokio::pin!(shutdown);
-
         // A missing bucket, missing credentials or an endpoint that does not answer is said
         // in one line before anything is fetched or staged.
         location.check_access().await?;
-
-        // Nothing is fetched yet: a resumed run's id and start are known before the lists are
-        // decoded, so both tables carry them.
-        let contacts = if tables.contains(Table::Contacts) {
-            Some(open_contacts(&location, options.clone(), resume, table_format).await?)
+        let (sink, resume) = if settings.tables.contains(Table::Contacts) {
+            let (resume, format) = (settings.resume, settings.table_format);
+            let (sink, resume) = open_contacts(&location, options.clone(), resume, format).await?;
+            (Some(sink), resume)
         } else {
-            None
+            (None, None)
         };
-        let (run_id, started_at) = match &contacts {
-            Some((sink, _)) => (sink.run_id().to_owned(), sink.started_at()),
-            None => (options.run_id.clone(), now),
-        };
-        options.run_id = run_id.clone();
-        let mut decoder =
-            DecoderOptions::new(run_id.clone(), started_at).with_on_invalid(on_invalid);
-        if let Some(rows) = batch_size {
+        let started_at = sink.as_ref().map_or(now, ParquetSink::started_at);
+        if let Some(sink) = &sink {
+            options.run_id = sink.run_id().to_owned();
+        }
+        let mut decoder = DecoderOptions::new(options.run_id.clone(), started_at)
+            .with_on_invalid(settings.on_invalid);
+        if let Some(rows) = settings.batch_size {
             decoder = decoder.with_batch_size(rows);
         }
-
-        // One count of every request of the run, the lists' and the contacts'.
         let stats = StatsHandle::default();
-        if let Some(on_start) = on_start.take() {
+        if let Some(on_start) = settings.on_start.take() {
             on_start(stats.clone());
         }
-        let lists = if tables.contains(Table::Lists) {
-            tracing::debug!(%run_id, %extract_date, "fetching the lists");
-            let fetched = tokio::select! {
-                pages = client.lists(&stats) => pages.map_err(ExportError::from).and_then(|pages| {
-                    ListsTable::decode(pages, decoder.clone(), stats.snapshot())
-                }),
-                () = &mut shutdown => Err(ExportError::Interrupted { run_id: run_id.clone() }),
-            };
-            match fetched {
-                Ok(table) => {
-                    tracing::info!(lists = table.rows(), "lists fetched and decoded");
-                    Some(table)
-                }
-                Err(error) => {
-                    if let Some((sink, _)) = contacts {
-                        suspend(sink, &run_id).await;
-                    }
-                    return Err(error);
-                }
+        Ok(Run {
+            client,
+            location,
+            settings,
+            retention,
+            vacuum_retention,
+            clock,
+            options,
+            started_at,
+            decoder,
+            stats,
+            sink,
+            resume,
+        })
+    }
+
+    /// The phases after [`open`](Self::open), in order; the first error ends them.
+    async fn phases(
+        &mut self,
+        mut shutdown: Pin<&mut impl Future<Output = ()>>,
+    ) -> Result<Published, ExportError> {
+        let lists = self.lists(shutdown.as_mut()).await?;
+        let pumped = self.pump(shutdown).await?;
+        let staged = self.stage(lists, &pumped.list_ids).await?;
+        let tables = self.commit(staged, &pumped).await?;
+        Ok(Published { tables, pumped })
+    }
+
+    /// The lists (when the run exports them), fetched and decoded before any contact is paged:
+    /// a failure there ends the run early and cheaply.
+    // `&mut self` here and in every phase, although some change nothing: the sink is not
+    // `Sync`, and a shared borrow of the run held across an await would make `run_until`'s
+    // future `!Send`.
+    async fn lists(
+        &mut self,
+        shutdown: Pin<&mut impl Future<Output = ()>>,
+    ) -> Result<Option<ListsTable>, ExportError> {
+        if !self.settings.tables.contains(Table::Lists) {
+            return Ok(None);
+        }
+        let (run_id, extract_date) = (&self.options.run_id, self.options.extract_date);
+        tracing::debug!(%run_id, %extract_date, "fetching the lists");
+        let table = tokio::select! {
+            pages = self.client.lists(&self.stats) => {
+                ListsTable::decode(pages?, self.decoder.clone(), self.stats.snapshot())?
             }
-        } else {
-            None
+            () = shutdown => return Err(self.interrupted()),
         };
+        tracing::info!(lists = table.rows(), "lists fetched and decoded");
+        Ok(Some(table))
+    }
 
-        let Some((mut sink, start)) = contacts else {
-            // The lists alone: the contacts folder is not touched.
-            let Some(lists) = lists else {
-                return Err(ConfigError::NoTables.into());
-            };
-            let written = lists
-                .stage(table_format, &location, &options, started_at)
-                .await?
-                .with_retention(retention)
-                .with_vacuum_retention(vacuum_retention)
-                .publish()
-                .await?;
-            return Ok(RunSummary {
-                run_id,
-                extract_date,
-                started_at,
-                finished_at: Utc::now(),
-                rows: 0,
-                files: Vec::new(),
-                bytes: 0,
-                rejects: 0,
-                unknown_fields: 0,
-                rounded_values: 0,
-                fetch: FetchStats::default(),
-                tables: vec![TableSummary::new(
-                    Table::Lists,
-                    written,
-                    lists.fetch.clone(),
-                )],
-            });
+    /// The contacts, page by page into batches and from there into the sink, which a writer
+    /// task holds meanwhile; nothing for a run without the contacts.
+    async fn pump(
+        &mut self,
+        shutdown: Pin<&mut impl Future<Output = ()>>,
+    ) -> Result<Pumped, ExportError> {
+        let Some(sink) = self.sink.take() else {
+            return Ok(Pumped::default());
         };
+        let (sink, pumped) = self.write_contacts(sink, shutdown).await;
+        self.sink = Some(sink);
+        pumped
+    }
 
-        let resume = match start {
-            Start::Fresh => None,
-            Start::From(from) => Some(from),
+    /// [`pump`](Self::pump) with the sink in hand; gives it back however writing went.
+    async fn write_contacts(
+        &mut self,
+        sink: ParquetSink,
+        shutdown: Pin<&mut impl Future<Output = ()>>,
+    ) -> (ParquetSink, Result<Pumped, ExportError>) {
+        let query = self.settings.query.clone();
+        let pages = self
+            .client
+            .contacts_with_stats(query, self.resume.take(), self.stats.clone());
+        let mut batches = match RecordBatches::new(pages, self.decoder.clone()) {
+            Ok(batches) => batches,
+            Err(e) => return (sink, Err(e)),
         };
-        let pages = client.contacts_with_stats(query.clone(), resume, stats.clone());
-        let mut batches = RecordBatches::new(pages, decoder)?;
+        let (run_id, extract_date) = (&self.options.run_id, self.options.extract_date);
         tracing::info!(%run_id, %extract_date, "export started");
-
         // Decoding (here) and Parquet encoding (the writer task) overlap on two cores; the
         // channel holds at most two batches, so memory stays bounded.
-        sink.checkpoint(batches.resume_point()).await?;
         let (tx, rx) = tokio::sync::mpsc::channel::<Item>(2);
-        let writer = tokio::spawn(write_all(sink, rx));
+        let writer = tokio::spawn(write_all(sink, batches.resume_point(), rx));
         let mut list_ids = ListIds::default();
-        let fed = {
-            let work = feed(&mut batches, tx, &mut list_ids, progress.as_deref(), clock);
-            tokio::pin!(work);
-            tokio::select! {
-                result = &mut work => Some(result),
-                () = &mut shutdown => None,
-            }
+        let progress = self.settings.progress.as_deref();
+        let fed = tokio::select! {
+            result = feed(&mut batches, tx, &mut list_ids, progress, self.clock) => Some(result),
+            () = shutdown => None,
         };
         // The sender is gone now: the writer drains what it has and hands the sink back.
         let (sink, written) = match writer.await {
             Ok(done) => done,
             Err(panic) => std::panic::resume_unwind(panic.into_panic()),
         };
-        let failure = match (fed, written) {
-            (None, _) => Some(ExportError::Interrupted {
-                run_id: run_id.clone(),
-            }),
+        let pumped = match (fed, written) {
+            (None, _) => Err(self.interrupted()),
             // The writer's error is the cause when it stopped taking batches.
-            (Some(_), Err(e)) => Some(e),
-            (Some(Err(e)), Ok(())) => Some(e),
-            (Some(Ok(())), Ok(())) => None,
+            (Some(_), Err(e)) | (Some(Err(e)), Ok(())) => Err(e),
+            (Some(Ok(())), Ok(())) => Ok(Pumped {
+                fetch: batches.fetch_stats(),
+                decode: batches.decode_stats(),
+                list_ids,
+            }),
         };
-        if let Some(error) = failure {
-            suspend(sink, &run_id).await;
-            return Err(error);
-        }
-        let lists = match lists {
-            Some(lists) => match lists.complete(&list_ids, &client, &stats).await {
-                Ok(lists) => Some(lists),
-                Err(error) => {
-                    suspend(sink, &run_id).await;
-                    return Err(error);
-                }
-            },
-            None => None,
+        (sink, pumped)
+    }
+
+    /// Gives every list the contacts refer to its row, then stages the lists table beside the
+    /// contacts.
+    async fn stage(
+        &mut self,
+        lists: Option<ListsTable>,
+        list_ids: &ListIds,
+    ) -> Result<Option<StagedLists>, ExportError> {
+        let Some(lists) = lists else {
+            return Ok(None);
         };
-        let staged = match &lists {
-            Some(lists) => match lists
-                .stage(table_format, &location, &options, started_at)
-                .await
-            {
-                Ok(staged) => vec![staged],
-                Err(error) => {
-                    suspend(sink, &run_id).await;
-                    return Err(error);
-                }
-            },
-            None => Vec::new(),
+        let lists = lists.complete(list_ids, &self.client, &self.stats).await?;
+        let format = self.settings.table_format;
+        let staged = lists
+            .stage(format, &self.location, &self.options, self.started_at)
+            .await?;
+        Ok(Some((staged, lists.fetch)))
+    }
+
+    /// Publishes every table of the run in one step (see
+    /// [`ParquetSink::finish_with`](trackly_converter::ParquetSink::finish_with)), or the
+    /// lists alone, leaving the contacts' folder untouched; returns each table's summary in
+    /// publication order. A failed commit rolls back and cleans up by itself.
+    async fn commit(
+        &mut self,
+        lists: Option<StagedLists>,
+        pumped: &Pumped,
+    ) -> Result<Vec<TableSummary>, ExportError> {
+        let (staged, lists_fetch) = lists.unzip();
+        let Some(mut sink) = self.sink.take() else {
+            let staged = staged.ok_or(ConfigError::NoTables)?;
+            let written = staged
+                .with_retention(self.retention)
+                .with_vacuum_retention(self.vacuum_retention)
+                .publish()
+                .await?;
+            let fetch = lists_fetch.unwrap_or_default();
+            return Ok(vec![TableSummary::new(Table::Lists, written, fetch)]);
         };
-        let fetch = batches.fetch_stats();
-        let fetch_json = serde_json::to_value(&fetch).unwrap_or_default();
-        let mut sink = sink;
-        sink.set_decode_stats(batches.decode_stats());
-        sink.set_retention(retention);
-        sink.set_vacuum_retention(vacuum_retention);
-        let (written, companions) = sink.finish_with(fetch_json, staged).await?;
+        sink.set_decode_stats(pumped.decode);
+        sink.set_retention(self.retention);
+        sink.set_vacuum_retention(self.vacuum_retention);
+        let fetch_json = serde_json::to_value(&pumped.fetch).unwrap_or_default();
+        let (written, companions) = sink
+            .finish_with(fetch_json, staged.into_iter().collect())
+            .await?;
         let mut published: Vec<TableSummary> = companions
             .into_iter()
-            .zip(&lists)
-            .map(|(summary, lists)| TableSummary::new(Table::Lists, summary, lists.fetch.clone()))
+            .zip(lists_fetch)
+            .map(|(summary, fetch)| TableSummary::new(Table::Lists, summary, fetch))
             .collect();
         published.push(TableSummary::new(
             Table::Contacts,
-            written.clone(),
-            fetch.clone(),
+            written,
+            pumped.fetch.clone(),
         ));
-        Ok(RunSummary {
-            run_id,
-            extract_date,
-            started_at,
+        Ok(published)
+    }
+
+    /// What the run published, as its summary (the contacts' figures zero when it exported
+    /// none).
+    fn summarise(&self, published: Published) -> RunSummary {
+        let Published { tables, pumped } = published;
+        let contacts = tables.iter().find(|t| t.table == Table::Contacts);
+        RunSummary {
+            run_id: self.options.run_id.clone(),
+            extract_date: self.options.extract_date,
+            started_at: self.started_at,
             finished_at: Utc::now(),
-            rows: written.rows,
-            bytes: written.bytes,
-            files: written.files,
-            rejects: written.rejects,
-            unknown_fields: batches.unknown_fields(),
-            rounded_values: batches.decode_stats().rounded_values,
-            fetch,
-            tables: published,
-        })
+            rows: contacts.map_or(0, |c| c.rows),
+            files: contacts.map(|c| c.files.clone()).unwrap_or_default(),
+            bytes: contacts.map_or(0, |c| c.bytes),
+            rejects: contacts.map_or(0, |c| c.rejects),
+            unknown_fields: pumped.decode.unknown_fields,
+            rounded_values: pumped.decode.rounded_values,
+            fetch: pumped.fetch,
+            tables,
+        }
+    }
+
+    /// The one failure path: nothing half-written stays visible. Finished staged contacts
+    /// files stay (hidden) with their checkpoint, so `--resume` can continue; a later
+    /// successful run of the same date removes them.
+    async fn fail(&mut self, error: ExportError) -> ExportError {
+        let Some(sink) = self.sink.take() else {
+            return error;
+        };
+        let resumable = sink.closed_files() > 0;
+        if let Err(cleanup) = sink.suspend().await {
+            tracing::warn!(%cleanup, "cleaning up the failed run was incomplete");
+        } else if resumable {
+            let run_id = &self.options.run_id;
+            tracing::info!(%run_id, "finished files of the failed run are kept; --resume continues from them");
+        }
+        error
+    }
+
+    fn interrupted(&self) -> ExportError {
+        ExportError::Interrupted {
+            run_id: self.options.run_id.clone(),
+        }
     }
 }
 
-/// The contacts sink of the run (a resumed one if `resume` finds an interrupted run of the
-/// same query and date) and where its pages start.
+/// What the run published: every table's summary, and what the pump saw of the contacts.
+struct Published {
+    tables: Vec<TableSummary>,
+    pumped: Pumped,
+}
+
+/// The contacts sink of the run (a resumed one when `resume` finds an interrupted run of the
+/// same query and date) and, for a resumed run with finished files, where its pages start.
 async fn open_contacts(
     location: &OutputLocation,
     options: SinkOptions,
     resume: bool,
     format: TableFormat,
-) -> Result<(ParquetSink, Start), ExportError> {
+) -> Result<(ParquetSink, Option<ResumeFrom>), ExportError> {
     let resumed = if resume {
         ParquetSink::resume(location.clone(), options.clone()).await?
     } else {
         None
     };
-    let resumed = match resumed {
-        Some((mut sink, checkpoint)) => {
-            sink.set_table_format(format)?;
-            Some((sink, checkpoint))
+    let Some((mut sink, checkpoint)) = resumed else {
+        if resume {
+            tracing::info!("no interrupted run to resume; starting afresh");
         }
-        None => None,
+        let mut sink = ParquetSink::create(location.clone(), options).await?;
+        sink.set_table_format(format)?;
+        return Ok((sink, None));
     };
-    Ok(match resumed {
-        Some((mut sink, checkpoint)) if sink.closed_files() > 0 => {
-            let point = checkpoint.progress;
-            let delivered = sink.written_keys().await?;
-            tracing::info!(
-                run_id = sink.run_id(),
-                files = sink.closed_files(),
-                contacts = delivered.len(),
-                page = point.page,
-                frontier_page = point.frontier.map(|f| f.page),
-                "resuming an interrupted run"
-            );
-            (sink, Start::From(ResumeFrom { point, delivered }))
-        }
+    sink.set_table_format(format)?;
+    if sink.closed_files() == 0 {
         // An interrupted run that finished no file: keep its id, start from page 1.
-        Some((sink, _)) => (sink, Start::Fresh),
-        None => {
-            if resume {
-                tracing::info!("no interrupted run to resume; starting afresh");
-            }
-            let mut sink = ParquetSink::create(location.clone(), options).await?;
-            sink.set_table_format(format)?;
-            (sink, Start::Fresh)
-        }
-    })
-}
-
-/// After a failure: nothing half-written stays visible. Finished staged contacts files stay
-/// (hidden) with their checkpoint, so `--resume` can continue; a later successful run of the
-/// same date removes them.
-async fn suspend(sink: ParquetSink, run_id: &str) {
-    let resumable = sink.closed_files() > 0;
-    if let Err(cleanup) = sink.suspend().await {
-        tracing::warn!(%cleanup, "cleaning up the failed run was incomplete");
-    } else if resumable {
-        tracing::info!(%run_id, "finished files of the failed run are kept; --resume continues from them");
+        return Ok((sink, None));
     }
+    let point = checkpoint.progress;
+    let delivered = sink.written_keys().await?;
+    tracing::info!(
+        run_id = sink.run_id(),
+        files = sink.closed_files(),
+        contacts = delivered.len(),
+        page = point.page,
+        frontier_page = point.frontier.map(|f| f.page),
+        "resuming an interrupted run"
+    );
+    Ok((sink, Some(ResumeFrom { point, delivered })))
 }
 
 /// One batch on its way to the writer task, with the rejects met before it and where the run
@@ -635,7 +711,6 @@ struct Item {
     rejects: Vec<Reject>,
     progress: ResumePoint,
 }
-
 /// Decodes every batch and hands it to the writer task. Fails with the decode or fetch error,
 /// or quietly stops when the writer has gone (its own error is the one to report).
 async fn feed(
@@ -683,15 +758,18 @@ async fn feed(
     Ok(())
 }
 
-/// The writer task: every batch and reject into the sink, a checkpoint whenever a file is
-/// finished. Returns the sink (to finish or suspend) and how writing went.
+/// The writer task: a first checkpoint (where the run starts), then every batch and reject
+/// into the sink, a checkpoint whenever a file is finished. Returns the sink (to finish or
+/// suspend) and how writing went.
 async fn write_all(
     mut sink: ParquetSink,
+    start: ResumePoint,
     mut rx: tokio::sync::mpsc::Receiver<Item>,
 ) -> (ParquetSink, Result<(), ExportError>) {
-    let mut closed = sink.closed_files();
-    while let Some(item) = rx.recv().await {
-        let step = async {
+    let written = async {
+        sink.checkpoint(start).await?;
+        let mut closed = sink.closed_files();
+        while let Some(item) = rx.recv().await {
             if !item.rejects.is_empty() {
                 sink.write_rejects(&item.rejects).await?;
             }
@@ -703,11 +781,9 @@ async fn write_all(
                 closed = sink.closed_files();
                 sink.checkpoint(item.progress).await?;
             }
-            Ok::<(), ExportError>(())
-        };
-        if let Err(e) = step.await {
-            return (sink, Err(e));
         }
-    }
-    (sink, Ok(()))
+        Ok::<(), ExportError>(())
+    };
+    let written = written.await;
+    (sink, written)
 }
