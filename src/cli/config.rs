@@ -1,116 +1,186 @@
-//! Stage two of flag parsing: raw flags (with their environment fallbacks) plus the optional
-//! TOML file, resolved once into a validated [`ExportConfig`] (flag > env > file > default).
+//! Stage two of flag parsing: the `export` settings as given (flags and their variables) over
+//! the optional TOML file, applied in the order of [`SETTINGS`] to the library's own settings,
+//! then checked by the library, into an [`ExportConfig`] (flag > env > file > default: the
+//! default is whatever the library does with a setting left alone).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use chrono::NaiveDate;
-use serde::Deserialize;
 use trackly_export::{
-    ApiKey, ClientBuilder, Compression, E164, InvalidApiKey, InvalidPolicy, Query, RetryConfig,
-    StorageOptions, WriterOptions,
+    ApiKey, ClientBuilder, ConfigError, Export, ExportBuilder, ExportError, FetchError,
+    InvalidApiKey, InvalidPolicy, Query, RetryConfig, StorageOptions, Table, TableFormat, Tables,
+    WriterOptions,
 };
-use trackly_export::{Table, TableFormat, Tables};
 
 use super::flags::ExportArgs;
+use super::settings::{SETTINGS, Setting};
 
-/// The settings a `--config` file may hold: the `export` flags, by the same names with `_`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    output: Option<String>,
-    tables: Option<TablesSetting>,
-    list_number: Option<String>,
-    active: Option<String>,
-    concurrency: Option<usize>,
-    decode_threads: Option<usize>,
-    per_page: Option<u32>,
-    base_url: Option<String>,
-    compression: Option<String>,
-    zstd_level: Option<i32>,
-    row_group_rows: Option<usize>,
-    file_size: Option<u64>,
-    batch_size: Option<usize>,
-    on_invalid: Option<String>,
-    retain_days: Option<u32>,
-    table_format: Option<String>,
-    vacuum_retain_hours: Option<u64>,
-    extract_date: Option<String>,
-    max_rps: Option<f64>,
-    bloom_filter: Option<bool>,
-    request_timeout: Option<f64>,
-    max_attempts: Option<u32>,
-    retry_timeout: Option<f64>,
-    dedup_window: Option<u64>,
-    allow_http: Option<bool>,
-    api_key_file: Option<PathBuf>,
-    http_compression: Option<bool>,
-    metrics_file: Option<PathBuf>,
-    storage_options: Option<std::collections::BTreeMap<String, String>>,
+/// The settings of a `--config` file: each key's value as text, as a flag would give it.
+#[derive(Debug, Default)]
+pub struct FileSettings {
+    values: BTreeMap<String, String>,
+    storage_options: BTreeMap<String, String>,
 }
 
-/// `tables` in a config file: `"contacts,lists"` as on the command line, or a TOML array.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-enum TablesSetting {
-    Text(String),
-    Names(Vec<String>),
-}
+impl FileSettings {
+    /// The file's value of `setting`, if it has one (a negated key's as the switch's).
+    fn text(&self, setting: &Setting) -> Option<String> {
+        let (key, negated) = setting.file_key()?;
+        let text = self.values.get(&key)?;
+        Some(match (negated, text.as_str()) {
+            (true, "true") => "false".to_owned(),
+            (true, "false") => "true".to_owned(),
+            _ => text.clone(),
+        })
+    }
 
-impl TablesSetting {
-    fn into_text(self) -> String {
-        match self {
-            TablesSetting::Text(text) => text,
-            TablesSetting::Names(names) => names.join(","),
+    fn read(path: &Path) -> anyhow::Result<FileSettings> {
+        let bad = || format!("--config {}: not a valid config file", path.display());
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("--config {}: cannot read the file", path.display()))?;
+        let table: toml::Table = toml::from_str(&text).with_context(bad)?;
+        let mut file = FileSettings::default();
+        for (key, value) in table {
+            if key == "storage_options" {
+                file.storage_options = value.try_into().with_context(bad)?;
+                continue;
+            }
+            if !SETTINGS
+                .iter()
+                .any(|s| s.file_key().is_some_and(|(k, _)| k == key))
+            {
+                bail!("{}: unknown setting `{key}`", bad());
+            }
+            let text = match value {
+                toml::Value::String(text) => text,
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::Float(x) => x.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                toml::Value::Array(items) => items
+                    .iter()
+                    .map(|item| item.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()
+                    .with_context(|| format!("{}: `{key}` is not a list of strings", bad()))?
+                    .join(","),
+                _ => bail!("{}: `{key}` is not a string, number or boolean", bad()),
+            };
+            file.values.insert(key, text);
         }
+        Ok(file)
     }
 }
 
-/// A fully resolved, validated `export` configuration.
+/// A fully resolved, validated `export` configuration, in the library's types.
 #[derive(Debug)]
 pub struct ExportConfig {
     pub client: ClientBuilder,
+    /// Applied to `client` once every setting is.
+    pub retry: RetryConfig,
     pub query: Query,
     /// The tables to write (`--tables`).
     pub tables: Tables,
-    pub output: String,
+    pub output: Option<String>,
     /// `--storage-option`s over `TRACKLY_STORAGE_OPTIONS` over the file's `storage_options`.
     pub storage_options: StorageOptions,
     pub allow_http: bool,
     pub writer: WriterOptions,
-    pub batch_size: Option<usize>,
+    pub batch_size: usize,
     pub on_invalid: InvalidPolicy,
     pub extract_date: Option<NaiveDate>,
     /// `--retain-days`: days of date folders kept before the run's (none: keep everything).
     pub retain_days: Option<u32>,
-    /// `--table-format`.
     pub table_format: TableFormat,
     /// `--vacuum-retain-hours` (Delta only; `None`: never vacuum).
-    pub vacuum_retention: Option<std::time::Duration>,
+    pub vacuum_retention: Option<Duration>,
     pub dry_run: bool,
     pub resume: bool,
+    pub api_key_file: Option<PathBuf>,
     /// The key was given with `--api-key` on the command line (it shows in `ps`).
     pub key_on_command_line: bool,
     /// Where the key came from, for the message when the API refuses it.
     pub key_source: String,
 }
 
+impl Default for ExportConfig {
+    /// The library's defaults, as a run without any setting gets them.
+    fn default() -> Self {
+        ExportConfig {
+            client: ClientBuilder::new(),
+            retry: RetryConfig::default(),
+            query: Query::all(),
+            tables: Tables::default(),
+            output: None,
+            storage_options: StorageOptions::default(),
+            allow_http: false,
+            writer: WriterOptions::default(),
+            batch_size: trackly_export::contacts::DEFAULT_BATCH_SIZE,
+            on_invalid: InvalidPolicy::default(),
+            extract_date: None,
+            retain_days: None,
+            table_format: TableFormat::default(),
+            vacuum_retention: Some(trackly_export::DEFAULT_VACUUM_RETENTION),
+            dry_run: false,
+            resume: false,
+            api_key_file: None,
+            key_on_command_line: false,
+            key_source: String::new(),
+        }
+    }
+}
+
+impl ExportConfig {
+    /// Applies `set` to the client's settings.
+    pub fn with_client(
+        &mut self,
+        set: impl FnOnce(ClientBuilder) -> ClientBuilder,
+    ) -> Result<(), String> {
+        self.client = set(std::mem::take(&mut self.client));
+        Ok(())
+    }
+
+    /// The output location as given (`resolve` has checked there is one).
+    pub fn output(&self) -> &str {
+        self.output.as_deref().unwrap_or_default()
+    }
+
+    /// An export of these settings, without its client and location.
+    pub fn export_builder(&self) -> ExportBuilder {
+        let builder = Export::builder()
+            .query(self.query.clone())
+            .writer(self.writer.clone())
+            .batch_size(self.batch_size)
+            .on_invalid(self.on_invalid)
+            .tables(self.tables)
+            .resume(self.resume)
+            .retain_days(self.retain_days)
+            .table_format(self.table_format)
+            .vacuum_retention(self.vacuum_retention);
+        match self.extract_date {
+            Some(date) => builder.extract_date(date),
+            None => builder,
+        }
+    }
+}
+
 /// The `--config` file's settings, read once (none without `--config`).
-pub fn file_settings(args: &ExportArgs) -> anyhow::Result<FileConfig> {
-    match &args.config {
-        Some(path) => read_file(path),
-        None => Ok(FileConfig::default()),
+pub fn file_settings(args: &ExportArgs) -> anyhow::Result<FileSettings> {
+    match args.text(Setting::by_flag("config")) {
+        Some(path) => FileSettings::read(Path::new(&path)),
+        None => Ok(FileSettings::default()),
     }
 }
 
 /// `--metrics-file`, from the flag, its variable or the config file. Known before anything
 /// else is validated, so that a configuration error is reported in the metrics too (with a
 /// config file that does not parse, only the flag and the variable count).
-pub fn metrics_file(args: &ExportArgs, file: Option<&FileConfig>) -> Option<PathBuf> {
-    args.metrics_file
-        .clone()
-        .or_else(|| file.and_then(|f| f.metrics_file.clone()))
+pub fn metrics_file(args: &ExportArgs, file: Option<&FileSettings>) -> Option<PathBuf> {
+    let setting = Setting::by_flag("metrics-file");
+    args.text(setting)
+        .or_else(|| file.and_then(|f| f.text(setting)))
+        .map(PathBuf::from)
 }
 
 /// The storage options, each key from the first of: the flags (in order, the last of a key
@@ -118,7 +188,7 @@ pub fn metrics_file(args: &ExportArgs, file: Option<&FileConfig>) -> Option<Path
 fn storage_options(
     flags: &[String],
     env: Option<&str>,
-    file: std::collections::BTreeMap<String, String>,
+    file: BTreeMap<String, String>,
 ) -> anyhow::Result<StorageOptions> {
     let mut options: StorageOptions = file.into_iter().collect();
     let pair = |text: &str, source: &str| -> anyhow::Result<(String, String)> {
@@ -142,184 +212,69 @@ fn storage_options(
     Ok(options)
 }
 
-/// Resolves and validates everything; every error names the setting and the value.
-pub fn resolve(
-    args: &ExportArgs,
-    file: FileConfig,
-    key_on_command_line: bool,
-) -> anyhow::Result<ExportConfig> {
+/// Resolves every setting (flag > env > file > default), then has the library check them;
+/// every error names the setting's flag.
+pub fn resolve(args: &ExportArgs, file: FileSettings) -> anyhow::Result<ExportConfig> {
     if let Some(path) = metrics_file(args, Some(&file)) {
         check_metrics_file(&path)?;
     }
-    macro_rules! pick {
-        ($field:ident) => {
-            args.$field.clone().or(file.$field.clone())
-        };
+    let mut config = ExportConfig::default();
+    for setting in SETTINGS {
+        if let Some(text) = args.text(setting).or_else(|| file.text(setting)) {
+            setting.apply(&mut config, &text)?;
+        }
     }
-
-    let output = pick!(output)
-        .context("--output is required (a directory, or s3://, gs://, az:// or abfss:// URL)")?;
-    let storage_options = storage_options(
-        &args.storage_option,
+    if config.output.is_none() {
+        bail!("--output is required (a directory, or s3://, gs://, az:// or abfss:// URL)");
+    }
+    config.storage_options = storage_options(
+        &args.values("storage-option"),
         std::env::var("TRACKLY_STORAGE_OPTIONS").ok().as_deref(),
-        file.storage_options.clone().unwrap_or_default(),
+        file.storage_options,
     )?;
-    let tables = match args
-        .tables
-        .clone()
-        .or_else(|| file.tables.clone().map(TablesSetting::into_text))
-    {
-        Some(text) => text.parse::<Tables>().context("--tables")?,
-        None => Tables::ALL,
-    };
-    let query = Query {
-        list_number: pick!(list_number)
-            .map(|n| E164::parse(&n).with_context(|| "--list-number".to_string()))
-            .transpose()?,
-        active: pick!(active).map(|a| parse_active(&a)).transpose()?,
-    };
-    if !tables.contains(Table::Contacts) && query != Query::all() {
+    if !config.tables.contains(Table::Contacts) && config.query != Query::all() {
         // Often set in the environment for the nightly contacts job: not worth failing for.
         tracing::warn!(
-            "--list-number and --active filter the contacts, which --tables {tables} does not export; the lists table always holds every list"
+            "--list-number and --active filter the contacts, which --tables {} does not export; the lists table always holds every list",
+            config.tables
         );
     }
+    let (key, key_source) = api_key(args, config.api_key_file.as_deref())?;
+    config.key_on_command_line = args.on_command_line("api-key");
+    config.key_source = key_source;
+    config.client = config
+        .client
+        .with_api_key(key)
+        .with_retry(config.retry.clone());
+    // The ranges are the library's to check, before any request; the builders themselves
+    // are kept for the run.
+    let checked = config
+        .client
+        .clone()
+        .build()
+        .map(drop)
+        .map_err(ExportError::from);
+    checked
+        .and_then(|()| config.export_builder().check())
+        .map_err(flagged)?;
+    Ok(config)
+}
 
-    let mut client = ClientBuilder::new();
-    if let Some(url) = pick!(base_url) {
-        client = client.with_base_url(url);
-    }
-    let (key, key_source) = api_key(args, file.api_key_file.as_deref(), key_on_command_line)?;
-    client = client.with_api_key(key);
-    if let Some(n) = pick!(concurrency) {
-        if !(1..=256).contains(&n) {
-            bail!("--concurrency {n} is out of range 1..=256");
+/// A library error about a setting, said with the setting's flag (`--per-page 5000 is out
+/// of range 1..=1000`); any other error as it is.
+fn flagged(error: ExportError) -> anyhow::Error {
+    let (option, reason) = match &error {
+        ExportError::Fetch(FetchError::InvalidConfig { field, reason }) => (*field, reason),
+        ExportError::Config(ConfigError::InvalidOption { option, reason }) => (*option, reason),
+        ExportError::Config(ConfigError::ZeroBatchSize) => {
+            return anyhow::anyhow!("--batch-size: {error}");
         }
-        client = client.with_concurrency(n);
-    }
-    if let Some(n) = pick!(decode_threads) {
-        if !(1..=256).contains(&n) {
-            bail!("--decode-threads {n} is out of range 1..=256");
-        }
-        client = client.with_decode_threads(n);
-    }
-    if let Some(n) = pick!(per_page) {
-        if !(1..=1000).contains(&n) {
-            bail!("--per-page {n} is out of range 1..=1000 (the API's documented maximum is 1000)");
-        }
-        client = client.with_per_page(n);
-    }
-    if let Some(rps) = pick!(max_rps) {
-        if !(rps.is_finite() && rps > 0.0) {
-            bail!("--max-rps {rps} must be a positive number of requests per second");
-        }
-        client = client.with_max_rps(Some(rps));
-    }
-    if let Some(secs) = pick!(request_timeout) {
-        client = client.with_request_timeout(seconds("--request-timeout", secs)?);
-    }
-    let mut retry = RetryConfig::default();
-    if let Some(attempts) = pick!(max_attempts) {
-        if attempts == 0 {
-            bail!("--max-attempts must be at least 1");
-        }
-        retry.max_attempts = attempts;
-    }
-    if let Some(secs) = pick!(retry_timeout) {
-        retry.retry_timeout = seconds("--retry-timeout", secs)?;
-    }
-    client = client.with_retry(retry);
-    if let Some(pages) = pick!(dedup_window) {
-        client = client.with_dedup_window((pages > 0).then_some(pages));
-    }
-    let allow_http = pick!(allow_http).unwrap_or(false);
-    client = client.with_allow_http(allow_http);
-    // The flag (or its variable) can only turn compression off; the file either way.
-    let http_compression = !args.no_http_compression && file.http_compression.unwrap_or(true);
-    client = client.with_http_compression(http_compression);
-
-    let mut writer = WriterOptions::default();
-    let level = pick!(zstd_level);
-    if let Some(level) = level
-        && !(1..=22).contains(&level)
-    {
-        bail!("--zstd-level {level} is out of range 1..=22");
-    }
-    writer.compression = match pick!(compression).as_deref() {
-        None | Some("zstd") => Compression::Zstd(level.unwrap_or(3)),
-        Some("snappy") => Compression::Snappy,
-        Some("none") => Compression::None,
-        Some(other) => bail!("--compression {other:?} is not one of zstd, snappy, none"),
+        _ => return error.into(),
     };
-    if let Some(rows) = pick!(row_group_rows) {
-        if rows == 0 {
-            bail!("--row-group-rows must be at least 1");
-        }
-        writer.row_group_rows = rows;
+    match Setting::by_option(option) {
+        Some(setting) => anyhow::anyhow!("--{} {reason}", setting.flag),
+        None => error.into(),
     }
-    if let Some(mib) = pick!(file_size) {
-        if mib == 0 {
-            bail!("--file-size must be at least 1 (MiB)");
-        }
-        writer.target_file_bytes = mib.saturating_mul(1024 * 1024);
-    }
-    if let Some(bloom) = pick!(bloom_filter) {
-        writer.bloom_filter_phone = bloom;
-    }
-    let batch_size = pick!(batch_size);
-    if batch_size == Some(0) {
-        bail!("--batch-size must be at least 1");
-    }
-    let on_invalid = match pick!(on_invalid).as_deref() {
-        None | Some("fail") => InvalidPolicy::Fail,
-        Some("quarantine") => InvalidPolicy::Quarantine,
-        Some(other) => bail!("--on-invalid {other:?} is not one of fail, quarantine"),
-    };
-    let retain_days = pick!(retain_days);
-    if retain_days == Some(0) {
-        bail!(
-            "--retain-days must be at least 1 (days of extract dates kept before the run's); omit it to keep everything"
-        );
-    }
-    let table_format = match pick!(table_format) {
-        None => TableFormat::default(),
-        Some(name) => name
-            .parse::<TableFormat>()
-            .map_err(|e| anyhow::anyhow!("--table-format: {e}"))?,
-    };
-    let vacuum_retention = match pick!(vacuum_retain_hours) {
-        None => Some(trackly_export::DEFAULT_VACUUM_RETENTION),
-        Some(0) => None,
-        Some(hours) => Some(std::time::Duration::from_secs(hours.saturating_mul(3600))),
-    };
-    let extract_date = pick!(extract_date)
-        .map(|d| {
-            NaiveDate::parse_from_str(&d, "%Y-%m-%d")
-                .with_context(|| format!("--extract-date {d:?} is not a date in YYYY-MM-DD form"))
-        })
-        .transpose()?;
-    // Building the client validates the base URL, the key's characters and the HTTPS rule
-    // before any request; the builder itself is kept for the run.
-    client.clone().build()?;
-    Ok(ExportConfig {
-        client,
-        query,
-        tables,
-        output,
-        storage_options,
-        allow_http,
-        writer,
-        batch_size,
-        on_invalid,
-        extract_date,
-        retain_days,
-        table_format,
-        vacuum_retention,
-        dry_run: args.dry_run,
-        resume: args.resume,
-        key_on_command_line,
-        key_source,
-    })
 }
 
 /// The metrics file must be a file name in an existing directory: found out now rather than
@@ -345,47 +300,20 @@ fn check_metrics_file(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A positive number of seconds given to `flag`.
-fn seconds(flag: &str, secs: f64) -> anyhow::Result<Duration> {
-    match Duration::try_from_secs_f64(secs) {
-        Ok(d) if !d.is_zero() => Ok(d),
-        _ => bail!("{flag} {secs} must be a positive number of seconds"),
-    }
-}
-
-fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("--config {}: cannot read the file", path.display()))?;
-    toml::from_str(&text)
-        .with_context(|| format!("--config {}: not a valid config file", path.display()))
-}
-
-fn parse_active(text: &str) -> anyhow::Result<bool> {
-    match text {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        other => bail!("--active {other:?} is not one of true, false (omit it for all contacts)"),
-    }
-}
-
 /// `--api-key` / `TRACKLY_API_KEY` first, then the key file (flag, env or config file); the
 /// key and where it came from. Whitespace around the key is dropped; whitespace inside it is
 /// a usage error that does not show the key.
-fn api_key(
-    args: &ExportArgs,
-    file_key_path: Option<&Path>,
-    key_on_command_line: bool,
-) -> anyhow::Result<(ApiKey, String)> {
-    if let Some(key) = &args.api_key {
-        let source = if key_on_command_line {
+fn api_key(args: &ExportArgs, key_file: Option<&Path>) -> anyhow::Result<(ApiKey, String)> {
+    if let Some(key) = args.text(Setting::by_flag("api-key")) {
+        let source = if args.on_command_line("api-key") {
             "--api-key"
         } else {
             "TRACKLY_API_KEY"
         };
-        let key = ApiKey::parse(key).with_context(|| source.to_owned())?;
+        let key = ApiKey::parse(&key).with_context(|| source.to_owned())?;
         return Ok((key, source.to_owned()));
     }
-    let Some(path) = args.api_key_file.as_deref().or(file_key_path) else {
+    let Some(path) = key_file else {
         bail!("no API key: set TRACKLY_API_KEY or pass --api-key-file PATH");
     };
     let source = format!("--api-key-file {}", path.display());

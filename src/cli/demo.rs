@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use trackly_export::mock::{DatasetConfig, MockConfig, MockServer};
-use trackly_export::{ApiKey, Client, Export, OutputLocation, RunSummary};
+use trackly_export::{ApiKey, Client, Export, OutputLocation, RunSummary, Table};
 
+use super::count;
 use super::flags::DemoArgs;
-use super::progress::Progress;
+use super::progress::{self, Progress};
 
 pub async fn run(args: &DemoArgs, progress: Arc<Progress>) -> anyhow::Result<RunSummary> {
     let mock = MockServer::start(MockConfig {
@@ -44,7 +45,7 @@ pub async fn run(args: &DemoArgs, progress: Arc<Progress>) -> anyhow::Result<Run
 }
 
 /// What to tell a new user after the demo.
-pub fn next_steps(output: &Path) -> String {
+fn next_steps(output: &Path) -> String {
     let glob = output.join("contacts/**/*.parquet");
     let glob = glob.to_string_lossy();
     let lists = output.join("lists/**/*.parquet");
@@ -57,4 +58,31 @@ pub fn next_steps(output: &Path) -> String {
          FROM read_parquet('{glob}') c JOIN read_parquet('{lists}') l ON c.list_id = l.id \
          GROUP BY ALL ORDER BY contacts DESC\"\n"
     )
+}
+
+/// What the demo wrote: every file of the contacts and of the lists, then what to do next.
+pub fn print_written(summary: &RunSummary, output: &Path) {
+    progress::print(format_args!(
+        "Wrote {} to {}:",
+        count(summary.rows, "contact", "contacts"),
+        output.display()
+    ));
+    for file in &summary.files {
+        progress::print(format_args!(
+            "  {}  ({}, {:.1} MiB)",
+            output.join(&file.path).display(),
+            count(file.rows, "row", "rows"),
+            file.bytes as f64 / (1024.0 * 1024.0)
+        ));
+    }
+    if let Some(lists) = summary.table(Table::Lists) {
+        progress::print(format_args!(
+            "and their {}:",
+            count(lists.rows, "list", "lists")
+        ));
+        for file in &lists.files {
+            progress::print(format_args!("  {}", output.join(&file.path).display()));
+        }
+    }
+    progress::print(format_args!("{}", next_steps(output)));
 }

@@ -1,11 +1,15 @@
-//! Raw command-line arguments, as clap parses them. Every `export` flag also reads a
-//! `TRACKLY_*` environment variable; values left unset here are filled from the `--config` file,
-//! then from defaults, in [`super::config`].
+//! Raw command-line arguments, as clap parses them. The `export` flags are built from their
+//! definitions in [`super::settings`]; each also reads a `TRACKLY_*` environment variable, and
+//! what is left unset here comes from the `--config` file, then the library's defaults, in
+//! [`super::config`].
 
 use std::path::PathBuf;
 
+use clap::parser::ValueSource;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use trackly_export::Table;
+
+use super::settings::{Kind, LOGGING, SETTINGS, Setting};
 
 /// The exit codes, in `--help` (top level and `export`) and the README.
 macro_rules! exit_codes {
@@ -43,13 +47,6 @@ Examples:
   trackly-export export -o /data/lake --api-key-file /etc/trackly/key --resume --quiet \\
       --metrics-file /var/lib/node_exporter/textfile_collector/trackly_export.prom"
 );
-
-/// Help headings of `export`, in the order a user needs them.
-const WHAT: &str = "What to export";
-const API: &str = "API";
-const PARQUET: &str = "Output and Parquet";
-const RELIABILITY: &str = "Reliability";
-const LOGGING: &str = "Logging";
 
 /// Export every contact from the Trackly SMS API to Parquet, on local disk or S3.
 #[derive(Debug, Parser)]
@@ -99,159 +96,75 @@ Install:
   zsh   trackly-export completions zsh > ~/.zfunc/_trackly-export   (with fpath+=~/.zfunc before compinit)
   fish  trackly-export completions fish > ~/.config/fish/completions/trackly-export.fish";
 
-/// The flags of `export`, grouped under help headings in the order a user needs them: what to
-/// export, the API, the files, what to do when things fail, and what to say about it.
-#[derive(Debug, Args)]
-pub struct ExportArgs {
-    /// A TOML file with any of these settings (flag > environment > file > default).
-    #[arg(long, value_name = "FILE", env = "TRACKLY_CONFIG")]
-    pub config: Option<PathBuf>,
+/// The `export` settings as given on the command line or in their environment variables;
+/// what each one is (flag, variable, help, config key) is defined in [`settings`](super::settings).
+pub struct ExportArgs(clap::ArgMatches);
 
-    /// Where to write: a local directory, s3://bucket/prefix, gs://bucket/prefix,
-    /// az://container/prefix, abfss://container@account.dfs.core.windows.net/prefix or
-    /// https://account.blob.core.windows.net/container/prefix.
-    #[arg(long, short, value_name = "DIR|URL", env = "TRACKLY_OUTPUT", help_heading = WHAT)]
-    pub output: Option<String>,
+impl std::fmt::Debug for ExportArgs {
+    /// The flags given, never their values: `--api-key`'s is a secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let given = SETTINGS
+            .iter()
+            .filter(|s| self.given(s.flag))
+            .map(|s| s.flag);
+        f.debug_tuple("ExportArgs")
+            .field(&given.collect::<Vec<_>>())
+            .finish()
+    }
+}
 
-    /// An object-store setting for the output, as deltalake's and Polars' storage_options
-    /// take it (aws_endpoint, google_service_account_key, azure_storage_account_key, ...);
-    /// repeatable; over the AWS_*, GOOGLE_*, AZURE_* variables. The environment form is
-    /// TRACKLY_STORAGE_OPTIONS (KEY=VALUE, one per line). Values are never printed.
-    #[arg(long = "storage-option", value_name = "KEY=VALUE", help_heading = WHAT)]
-    pub storage_option: Vec<String>,
+impl ExportArgs {
+    /// The setting's value, if it was given (the last one of a repeated flag; `true` for a
+    /// switch that is on).
+    pub fn text(&self, setting: &Setting) -> Option<String> {
+        match setting.kind() {
+            _ if !self.given(setting.flag) => None,
+            // A switch off (`TRACKLY_RESUME=false`) is not given: the file may still say.
+            Kind::Switch => self.0.get_flag(setting.flag).then(|| "true".to_owned()),
+            _ => self.values(setting.flag).last().cloned(),
+        }
+    }
 
-    /// Tables to write, comma-separated: contacts (GET /v2/contacts) and lists (GET /v2/lists,
-    /// deleted lists included), published together [default: contacts,lists].
-    #[arg(long, value_name = "TABLES", env = "TRACKLY_TABLES", help_heading = WHAT)]
-    pub tables: Option<String>,
+    /// Every value given to `--flag`, in order.
+    pub fn values(&self, flag: &str) -> Vec<String> {
+        self.0
+            .get_many::<String>(flag)
+            .map_or_else(Vec::new, |values| values.cloned().collect())
+    }
 
-    /// Only contacts of this sending list (E.164, e.g. +18005551234); the lists table always
-    /// has every list.
-    #[arg(long, value_name = "E164", env = "TRACKLY_LIST_NUMBER", help_heading = WHAT)]
-    pub list_number: Option<String>,
+    /// Whether `--flag` itself was on the command line (not its variable).
+    pub fn on_command_line(&self, flag: &str) -> bool {
+        self.0.value_source(flag) == Some(ValueSource::CommandLine)
+    }
 
-    /// Only active (true) or inactive (false) contacts; omit for all (contacts only).
-    #[arg(long, value_name = "true|false", env = "TRACKLY_ACTIVE", help_heading = WHAT)]
-    pub active: Option<String>,
+    /// Whether `--flag` or its variable was given (a switch left off was not).
+    fn given(&self, flag: &str) -> bool {
+        matches!(
+            self.0.value_source(flag),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        )
+    }
+}
 
-    /// The partition date, YYYY-MM-DD [default: today, UTC].
-    #[arg(long, value_name = "YYYY-MM-DD", env = "TRACKLY_EXTRACT_DATE", help_heading = WHAT)]
-    pub extract_date: Option<String>,
+impl clap::FromArgMatches for ExportArgs {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        Ok(ExportArgs(matches.clone()))
+    }
 
-    /// Check the configuration and the API key with one request, print the plan, write nothing.
-    #[arg(long, help_heading = WHAT)]
-    pub dry_run: bool,
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
 
-    /// Read the API key from this file (whitespace and line breaks around it are ignored).
-    #[arg(long, value_name = "PATH", env = "TRACKLY_API_KEY_FILE", help_heading = API)]
-    pub api_key_file: Option<PathBuf>,
+impl Args for ExportArgs {
+    fn augment_args(command: clap::Command) -> clap::Command {
+        command.args(SETTINGS.iter().map(Setting::arg))
+    }
 
-    /// The API key. Prefer TRACKLY_API_KEY or --api-key-file: a flag shows in the process list.
-    #[arg(long, value_name = "KEY", env = "TRACKLY_API_KEY", hide_env_values = true, help_heading = API)]
-    pub api_key: Option<String>,
-
-    /// API base URL [default: https://app.tracklysms.com/api].
-    #[arg(long, value_name = "URL", env = "TRACKLY_BASE_URL", help_heading = API)]
-    pub base_url: Option<String>,
-
-    /// Most API requests in flight [default: 8].
-    #[arg(long, value_name = "N", env = "TRACKLY_CONCURRENCY", help_heading = API)]
-    pub concurrency: Option<usize>,
-
-    /// Threads that decode response bodies into columns, in parallel with the requests
-    /// [default: one per core].
-    #[arg(long, value_name = "N", env = "TRACKLY_DECODE_THREADS", help_heading = API)]
-    pub decode_threads: Option<usize>,
-
-    /// Contacts per page, 1 to 1000 [default: 1000].
-    #[arg(long, value_name = "N", env = "TRACKLY_PER_PAGE", help_heading = API)]
-    pub per_page: Option<u32>,
-
-    /// Client-side ceiling on API requests per second.
-    #[arg(long, value_name = "N", env = "TRACKLY_MAX_RPS", help_heading = API)]
-    pub max_rps: Option<f64>,
-
-    /// Seconds one API request may take, body included [default: 60].
-    #[arg(long, value_name = "SECS", env = "TRACKLY_REQUEST_TIMEOUT", help_heading = API)]
-    pub request_timeout: Option<f64>,
-
-    /// Do not ask the API for compressed bodies (by default zstd, brotli or gzip, decoded as
-    /// they arrive); `http_compression = false` in the config file does the same.
-    #[arg(long, env = "TRACKLY_NO_HTTP_COMPRESSION", help_heading = API)]
-    pub no_http_compression: bool,
-
-    /// Allow plain http:// to non-loopback API or S3 endpoints (secrets travel unencrypted).
-    #[arg(long, env = "TRACKLY_ALLOW_HTTP", help_heading = API)]
-    pub allow_http: Option<bool>,
-
-    /// Parquet compression: zstd, snappy or none [default: zstd].
-    #[arg(long, value_name = "zstd|snappy|none", env = "TRACKLY_COMPRESSION", help_heading = PARQUET)]
-    pub compression: Option<String>,
-
-    /// zstd level, 1 to 22 [default: 3].
-    #[arg(long, value_name = "N", env = "TRACKLY_ZSTD_LEVEL", help_heading = PARQUET)]
-    pub zstd_level: Option<i32>,
-
-    /// Target size of one Parquet file in MiB [default: 256].
-    #[arg(long, value_name = "MIB", env = "TRACKLY_FILE_SIZE", help_heading = PARQUET)]
-    pub file_size: Option<u64>,
-
-    /// Rows per Parquet row group [default: 131072].
-    #[arg(long, value_name = "N", env = "TRACKLY_ROW_GROUP_ROWS", help_heading = PARQUET)]
-    pub row_group_rows: Option<usize>,
-
-    /// Rows per Arrow record batch [default: 8192].
-    #[arg(long, value_name = "N", env = "TRACKLY_BATCH_SIZE", help_heading = PARQUET)]
-    pub batch_size: Option<usize>,
-
-    /// Write a bloom filter for phone_number.
-    #[arg(long, env = "TRACKLY_BLOOM_FILTER", help_heading = PARQUET)]
-    pub bloom_filter: Option<bool>,
-
-    /// What to do with a contact that does not fit the schema: fail or quarantine [default: fail].
-    #[arg(long, value_name = "fail|quarantine", env = "TRACKLY_ON_INVALID", help_heading = PARQUET)]
-    pub on_invalid: Option<String>,
-
-    /// After a successful run, delete each exported table's extract_date= folders older than
-    /// N days before the run's extract date; only folders this tool wrote (with its
-    /// _manifest.json) [default: keep everything].
-    #[arg(long, value_name = "N", env = "TRACKLY_RETAIN_DAYS", help_heading = PARQUET)]
-    pub retain_days: Option<u32>,
-
-    /// How each table is published: parquet (extract_date= folders with _manifest.json and
-    /// _SUCCESS) or delta (a Delta Lake table partitioned by extract_date, one commit per
-    /// run) [default: parquet].
-    #[arg(long, value_name = "parquet|delta", env = "TRACKLY_TABLE_FORMAT", help_heading = PARQUET)]
-    pub table_format: Option<String>,
-
-    /// Delta only: after each commit, delete the data files that earlier commits removed
-    /// more than H hours ago (VACUUM); 0 never vacuums [default: 168, 7 days].
-    #[arg(long, value_name = "H", env = "TRACKLY_VACUUM_RETAIN_HOURS", help_heading = PARQUET)]
-    pub vacuum_retain_hours: Option<u64>,
-
-    /// Attempts per page before giving up [default: 10].
-    #[arg(long, value_name = "N", env = "TRACKLY_MAX_ATTEMPTS", help_heading = RELIABILITY)]
-    pub max_attempts: Option<u32>,
-
-    /// Seconds one page may take, retries and their waits included, before giving up on it;
-    /// a Retry-After longer than what is left gives up at once [default: 300].
-    #[arg(long, value_name = "SECS", env = "TRACKLY_RETRY_TIMEOUT", help_heading = RELIABILITY)]
-    pub retry_timeout: Option<f64>,
-
-    /// Pages behind the current one that de-duplication remembers; 0 remembers every contact
-    /// of the run (memory grows with the count) [default: 256].
-    #[arg(long, value_name = "PAGES", env = "TRACKLY_DEDUP_WINDOW", help_heading = RELIABILITY)]
-    pub dedup_window: Option<u64>,
-
-    /// Continue the newest interrupted run of the same query and extract date: its finished
-    /// files are kept and their pages not fetched again.
-    #[arg(long, env = "TRACKLY_RESUME", help_heading = RELIABILITY)]
-    pub resume: bool,
-
-    /// Write the run's metrics to this file in the Prometheus text format (for node_exporter's
-    /// textfile collector), on success and on failure; replaced atomically.
-    #[arg(long, value_name = "PATH", env = "TRACKLY_METRICS_FILE", help_heading = LOGGING)]
-    pub metrics_file: Option<PathBuf>,
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_args(command)
+    }
 }
 
 /// `completions <shell>`.

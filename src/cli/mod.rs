@@ -14,18 +14,18 @@ mod memory;
 mod metrics;
 mod mock_server;
 mod progress;
+mod settings;
 
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
 use trackly_export::contacts::schema::{duckdb_ddl_of, spark_ddl_of};
 use trackly_export::fetcher::StatsHandle;
 use trackly_export::{
-    ConvertError, ErrorKind, Export, ExportError, LocationOptions, OutputLocation, RunSummary,
-    StorageOptions, Table,
+    Client, ConvertError, ErrorKind, ExportError, FetchError, LocationOptions, OutputLocation,
+    Page, Query, RunSummary, StorageOptions, Table,
 };
 
 use flags::{Cli, Command, LogFormat, SchemaFormat};
@@ -86,10 +86,6 @@ where
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
     };
-    let key_on_command_line = matches
-        .subcommand_matches("export")
-        .and_then(|m| m.value_source("api_key"))
-        == Some(ValueSource::CommandLine);
     logging::init(cli.quiet, cli.verbose, cli.log_format);
     let log_format = cli.log_format;
 
@@ -103,7 +99,7 @@ where
             return exit::STORAGE;
         }
     };
-    match runtime.block_on(run_command(cli, key_on_command_line)) {
+    match runtime.block_on(run_command(cli)) {
         Ok(()) => exit::OK,
         Err(failure) => {
             report(&failure, log_format);
@@ -226,7 +222,7 @@ pub async fn shutdown_signal() {
     }
 }
 
-async fn run_command(cli: Cli, key_on_command_line: bool) -> Result<(), Failure> {
+async fn run_command(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Export(args) => {
             // The metrics file is known before the rest is validated, so that a configuration
@@ -237,7 +233,7 @@ async fn run_command(cli: Cli, key_on_command_line: bool) -> Result<(), Failure>
                 file.as_ref().ok(),
             )));
             let result = async {
-                let config = config::resolve(&args, file?, key_on_command_line)?;
+                let config = config::resolve(&args, file?)?;
                 recorder.tables(config.tables);
                 export(config, cli.quiet, cli.log_format, Arc::clone(&recorder)).await
             }
@@ -256,32 +252,7 @@ async fn run_command(cli: Cli, key_on_command_line: bool) -> Result<(), Failure>
             let summary = result.map_err(Failure::from)?;
             if !cli.quiet {
                 print_summary(&summary, &args.output.to_string_lossy(), cli.log_format);
-                progress::print(format_args!(
-                    "Wrote {} to {}:",
-                    count(summary.rows, "contact", "contacts"),
-                    args.output.display()
-                ));
-                for file in &summary.files {
-                    progress::print(format_args!(
-                        "  {}  ({}, {:.1} MiB)",
-                        args.output.join(&file.path).display(),
-                        count(file.rows, "row", "rows"),
-                        file.bytes as f64 / (1024.0 * 1024.0)
-                    ));
-                }
-                if let Some(lists) = summary.table(Table::Lists) {
-                    progress::print(format_args!(
-                        "and their {}:",
-                        count(lists.rows, "list", "lists")
-                    ));
-                    for file in &lists.files {
-                        progress::print(format_args!(
-                            "  {}",
-                            args.output.join(&file.path).display()
-                        ));
-                    }
-                }
-                progress::print(format_args!("{}", demo::next_steps(&args.output)));
+                demo::print_written(&summary, &args.output);
             }
             Ok(())
         }
@@ -353,110 +324,25 @@ async fn export(
             "--api-key shows in the process list; prefer TRACKLY_API_KEY or --api-key-file"
         );
     }
-    let client = config.client.build().map_err(ExportError::from)?;
-    let key_source = config.key_source.clone();
-    let refused_key = move |error: ExportError| -> Failure {
-        let mut failure = Failure::from(error);
-        if failure.code == exit::AUTH {
-            failure.error = failure.error.context(format!("API key from {key_source}"));
-        }
-        failure
-    };
+    let client = config.client.clone().build().map_err(ExportError::from)?;
     if config.dry_run {
-        // Validate the location without creating anything, then spend one request on page 1
-        // of the contacts and the (two, small) requests of the lists.
-        check_output(&config.output, &config.storage_options, config.allow_http).await?;
-        let output = config.output.trim_end_matches('/');
-        let mut plan = Vec::new();
-        if config.tables.contains(Table::Contacts) {
-            let first = client
-                .first_page(&config.query)
-                .await
-                .map_err(|e| refused_key(e.into()))?;
-            let matching = match first.pagination().total {
-                Some(total) => format!(
-                    "{} {}, {} of {}",
-                    count(total, "contact matches", "contacts match"),
-                    describe_query(&config.query),
-                    count(
-                        total.div_ceil(u64::from(client.per_page())),
-                        "page",
-                        "pages"
-                    ),
-                    client.per_page(),
-                ),
-                None => format!(
-                    "contacts {} (the API reports no total), in pages of {}",
-                    describe_query(&config.query),
-                    client.per_page(),
-                ),
-            };
-            plan.push(format!(
-                "{matching}, to be written under {output}/contacts/extract_date=…"
-            ));
-        }
-        if config.tables.contains(Table::Lists) {
-            let answers = client
-                .lists(&StatsHandle::default())
-                .await
-                .map_err(|e| refused_key(e.into()))?;
-            let lists: usize = answers.iter().map(|a| a.len()).sum();
-            plan.push(format!(
-                "{} (deleted ones included) in {}, to be written under {output}/lists/extract_date=…",
-                count(lists as u64, "list", "lists"),
-                count(answers.len() as u64, "answer", "answers"),
-            ));
-        }
-        if let Some(days) = config.retain_days {
-            let date = config
-                .extract_date
-                .unwrap_or_else(|| chrono::Utc::now().date_naive());
-            let cutoff = trackly_export::converter::Retention::days(days)
-                .map_err(ExportError::from)?
-                .cutoff(date);
-            plan.push(format!(
-                "then this tool's extract_date= folders before {cutoff} to be removed (--retain-days {days})"
-            ));
-        }
-        let output_checked = if config.output.contains("://") {
-            " and the output location takes writes (a probe object was written and removed)"
-        } else {
-            ""
-        };
-        progress::print(format_args!(
-            "dry run: the API key works{output_checked}; {} (nothing else written)",
-            plan.join("; ")
-        ));
+        dry_run(&config, &client).await?;
         return Ok(None);
     }
     let location = OutputLocation::parse_with(
-        &config.output,
+        config.output(),
         LocationOptions::default()
             .with_allow_http(config.allow_http)
             .with_storage_options(config.storage_options.clone()),
     )
     .map_err(ExportError::from)?;
     let progress = Arc::new(Progress::new(quiet));
-    let mut builder = Export::builder()
-        .client(client)
-        .query(config.query)
-        .location(location)
-        .writer(config.writer)
-        .on_invalid(config.on_invalid)
-        .tables(config.tables)
-        .resume(config.resume)
-        .retain_days(config.retain_days)
-        .table_format(config.table_format)
-        .vacuum_retention(config.vacuum_retention);
-    if let Some(rows) = config.batch_size {
-        builder = builder.batch_size(rows);
-    }
-    if let Some(date) = config.extract_date {
-        builder = builder.extract_date(date);
-    }
     let reporter = Arc::clone(&progress);
     let watcher = Arc::clone(&progress);
-    let result = builder
+    let result = config
+        .export_builder()
+        .client(client)
+        .location(location)
         .on_progress(move |p| reporter.update(p))
         .on_start(move |live| {
             recorder.watch(live.clone());
@@ -466,11 +352,86 @@ async fn export(
         .run_until(shutdown_signal())
         .await;
     progress.finish();
-    let summary = result.map_err(refused_key)?;
+    let summary = result.map_err(|e| refused_key(e, &config.key_source))?;
     if !quiet {
-        print_summary(&summary, &config.output, log_format);
+        print_summary(&summary, config.output(), log_format);
     }
     Ok(Some(summary))
+}
+
+/// An export error, with where the key came from when the API refused it.
+fn refused_key(error: ExportError, key_source: &str) -> Failure {
+    let mut failure = Failure::from(error);
+    if failure.code == exit::AUTH {
+        failure.error = failure.error.context(format!("API key from {key_source}"));
+    }
+    failure
+}
+
+/// `--dry-run`: validates the location without creating anything, then spends one request on
+/// page 1 of the contacts and the (two, small) requests of the lists, and prints the plan.
+async fn dry_run(config: &config::ExportConfig, client: &Client) -> Result<(), Failure> {
+    check_output(config.output(), &config.storage_options, config.allow_http).await?;
+    let output = config.output().trim_end_matches('/');
+    let refused = |e: FetchError| refused_key(e.into(), &config.key_source);
+    let mut plan = Vec::new();
+    if config.tables.contains(Table::Contacts) {
+        let first = client.first_page(&config.query).await.map_err(refused)?;
+        let matching = contacts_plan(&first, &config.query, client.per_page());
+        plan.push(format!(
+            "{matching}, to be written under {output}/contacts/extract_date=…"
+        ));
+    }
+    if config.tables.contains(Table::Lists) {
+        let answers = client
+            .lists(&StatsHandle::default())
+            .await
+            .map_err(refused)?;
+        let lists: usize = answers.iter().map(|a| a.len()).sum();
+        plan.push(format!(
+            "{} (deleted ones included) in {}, to be written under {output}/lists/extract_date=…",
+            count(lists as u64, "list", "lists"),
+            count(answers.len() as u64, "answer", "answers"),
+        ));
+    }
+    if let Some(days) = config.retain_days {
+        let date = config
+            .extract_date
+            .unwrap_or_else(|| chrono::Utc::now().date_naive());
+        let cutoff = trackly_export::converter::Retention::days(days)
+            .map_err(ExportError::from)?
+            .cutoff(date);
+        plan.push(format!(
+            "then this tool's extract_date= folders before {cutoff} to be removed (--retain-days {days})"
+        ));
+    }
+    let output_checked = if output.contains("://") {
+        " and the output location takes writes (a probe object was written and removed)"
+    } else {
+        ""
+    };
+    progress::print(format_args!(
+        "dry run: the API key works{output_checked}; {} (nothing else written)",
+        plan.join("; ")
+    ));
+    Ok(())
+}
+
+/// What page 1 says of the contacts an export would fetch: `1200 contacts match every list,
+/// active only, 2 pages of 1000`.
+fn contacts_plan(first: &Page, query: &Query, per_page: u32) -> String {
+    match first.pagination().total {
+        Some(total) => format!(
+            "{} {}, {} of {per_page}",
+            count(total, "contact matches", "contacts match"),
+            describe_query(query),
+            count(total.div_ceil(u64::from(per_page)), "page", "pages"),
+        ),
+        None => format!(
+            "contacts {} (the API reports no total), in pages of {per_page}",
+            describe_query(query),
+        ),
+    }
 }
 
 /// Validates the output location for `--dry-run`: a cloud location must exist and take a
@@ -505,7 +466,7 @@ async fn check_output(
     Ok(())
 }
 
-fn describe_query(query: &trackly_export::Query) -> String {
+fn describe_query(query: &Query) -> String {
     let list = query
         .list_number
         .as_ref()
@@ -615,71 +576,96 @@ fn retention_note(summary: &RunSummary) -> String {
 
 /// The final summary on stderr; with `--log-format json` a log event, so every line parses.
 fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
-    let secs = summary.duration().as_secs_f64();
-    let retention = retention_note(summary);
-    let retention = retention.as_str();
-    let removed: Vec<&str> = summary.removed_partitions().collect();
     let output = output.trim_end_matches('/');
+    let retention = retention_note(summary);
+    match (summary.table(Table::Contacts).is_some(), format) {
+        (false, LogFormat::Json) => log_lists_summary(summary, output, &retention),
+        (false, LogFormat::Text) => say_lists_summary(summary, output, &retention),
+        (true, LogFormat::Json) => log_contacts_summary(summary, output, &retention),
+        (true, LogFormat::Text) => say_contacts_summary(summary, output, &retention),
+    }
+}
+
+/// The summary of a run that exported the lists alone, as a log event.
+fn log_lists_summary(summary: &RunSummary, output: &str, retention: &str) {
     let lists = summary.table(Table::Lists);
-    if summary.table(Table::Contacts).is_none() {
-        let rows = lists.map_or(0, |l| l.rows);
-        if format == LogFormat::Json {
-            tracing::info!(
-                lists = rows,
-                lists_rejects = lists.map_or(0, |l| l.rejects),
-                requests = lists.map_or(0, |l| l.fetch.requests),
-                seconds = secs,
-                run_id = %summary.run_id,
-                extract_date = %summary.extract_date,
-                output,
-                retention = (!retention.is_empty()).then_some(retention),
-                removed_partitions = ?removed,
-                "export finished"
-            );
-        } else {
-            progress::say(format_args!(
-                "exported {} in {secs:.1}s to {output}/lists/extract_date={}: {}, {}, run {}{}",
-                count(rows, "list", "lists"),
-                summary.extract_date,
-                count(lists.map_or(0, |l| l.rejects), "reject", "rejects"),
-                count(lists.map_or(0, |l| l.fetch.requests), "request", "requests"),
-                summary.run_id,
-                retention_suffix(retention),
-            ));
-        }
-        return;
-    }
+    let removed: Vec<&str> = summary.removed_partitions().collect();
+    tracing::info!(
+        lists = lists.map_or(0, |l| l.rows),
+        lists_rejects = lists.map_or(0, |l| l.rejects),
+        requests = lists.map_or(0, |l| l.fetch.requests),
+        seconds = summary.duration().as_secs_f64(),
+        run_id = %summary.run_id,
+        extract_date = %summary.extract_date,
+        output,
+        retention = (!retention.is_empty()).then_some(retention),
+        removed_partitions = ?removed,
+        "export finished"
+    );
+}
+
+/// The summary of a run that exported the lists alone, as a line of text.
+fn say_lists_summary(summary: &RunSummary, output: &str, retention: &str) {
+    let lists = summary.table(Table::Lists);
+    progress::say(format_args!(
+        "exported {} in {:.1}s to {output}/lists/extract_date={}: {}, {}, run {}{}",
+        count(lists.map_or(0, |l| l.rows), "list", "lists"),
+        summary.duration().as_secs_f64(),
+        summary.extract_date,
+        count(lists.map_or(0, |l| l.rejects), "reject", "rejects"),
+        count(lists.map_or(0, |l| l.fetch.requests), "request", "requests"),
+        summary.run_id,
+        retention_suffix(retention),
+    ));
+}
+
+/// The summary of a run with the contacts, as a log event.
+fn log_contacts_summary(summary: &RunSummary, output: &str, retention: &str) {
     let f = &summary.fetch;
-    if format == LogFormat::Json {
-        tracing::info!(
-            contacts = summary.rows,
-            files = summary.files.len(),
-            bytes = summary.bytes,
-            seconds = secs,
-            requests = f.requests,
-            wire_bytes = f.wire_bytes,
-            body_bytes = f.body_bytes,
-            retries = f.retries.total(),
-            drift_events = f.drift_events.len(),
-            verification_reads = f.verification_reads,
-            reconciliation = %reconciliation(f),
-            api = %learned(f),
-            page_size = f.learned.page_size,
-            sort_precision = %f.learned.sort_precision,
-            duplicates_dropped = f.duplicates_dropped,
-            rejects = summary.rejects,
-            rounded_values = summary.rounded_values,
-            lists = lists.map(|l| l.rows),
-            lists_rejects = lists.map(|l| l.rejects),
-            run_id = %summary.run_id,
-            extract_date = %summary.extract_date,
-            output,
-            retention = (!retention.is_empty()).then_some(retention),
-            removed_partitions = ?removed,
-            "export finished"
-        );
-        return;
-    }
+    let lists = summary.table(Table::Lists);
+    let removed: Vec<&str> = summary.removed_partitions().collect();
+    tracing::info!(
+        contacts = summary.rows,
+        files = summary.files.len(),
+        bytes = summary.bytes,
+        seconds = summary.duration().as_secs_f64(),
+        requests = f.requests,
+        wire_bytes = f.wire_bytes,
+        body_bytes = f.body_bytes,
+        retries = f.retries.total(),
+        drift_events = f.drift_events.len(),
+        verification_reads = f.verification_reads,
+        reconciliation = %reconciliation(f),
+        api = %learned(f),
+        page_size = f.learned.page_size,
+        sort_precision = %f.learned.sort_precision,
+        duplicates_dropped = f.duplicates_dropped,
+        rejects = summary.rejects,
+        rounded_values = summary.rounded_values,
+        lists = lists.map(|l| l.rows),
+        lists_rejects = lists.map(|l| l.rejects),
+        run_id = %summary.run_id,
+        extract_date = %summary.extract_date,
+        output,
+        retention = (!retention.is_empty()).then_some(retention),
+        removed_partitions = ?removed,
+        "export finished"
+    );
+}
+
+/// The summary of a run with the contacts, as a line of text.
+fn say_contacts_summary(summary: &RunSummary, output: &str, retention: &str) {
+    let f = &summary.fetch;
+    let secs = summary.duration().as_secs_f64();
+    let lists = summary.table(Table::Lists).map_or(String::new(), |l| {
+        format!(
+            "; and {} to {output}/lists/extract_date={} ({}, {})",
+            count(l.rows, "list", "lists"),
+            summary.extract_date,
+            count(l.rejects, "reject", "rejects"),
+            count(l.fetch.requests, "request", "requests"),
+        )
+    });
     progress::say(format_args!(
         "exported {} in {:.1}s ({:.0}/s) to {}/contacts/extract_date={}: {}, {:.1} MiB; {}; {}; {} ({}), {}, {}, {}, {} dropped, {}, {} rounded{}, run {}{}",
         count(summary.rows, "contact", "contacts"),
@@ -699,13 +685,7 @@ fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
         count(f.duplicates_dropped, "duplicate", "duplicates"),
         count(summary.rejects, "reject", "rejects"),
         count(summary.rounded_values, "revenue value", "revenue values"),
-        lists.map_or(String::new(), |l| format!(
-            "; and {} to {output}/lists/extract_date={} ({}, {})",
-            count(l.rows, "list", "lists"),
-            summary.extract_date,
-            count(l.rejects, "reject", "rejects"),
-            count(l.fetch.requests, "request", "requests"),
-        )),
+        lists,
         summary.run_id,
         retention_suffix(retention),
     ));
