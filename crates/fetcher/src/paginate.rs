@@ -17,6 +17,7 @@ use crate::client::Client;
 use crate::coverage::key_of;
 use crate::error::FetchError;
 use crate::limit::Admission;
+use crate::parts;
 use crate::plan::{Sizes, Window, overlap};
 use crate::proof::{Observed, Proof};
 use crate::query::Query;
@@ -281,6 +282,11 @@ impl Run {
 
     async fn pages(&mut self) -> Result<(), RunError> {
         let (first_window, first) = self.first_read().await?;
+        // The first count of the listing's parts goes out with the windows after the first read.
+        let parts = self
+            .parts_taker()
+            .first_count()
+            .map(|count| AbortOnDrop(tokio::spawn(count)));
         if let Some(f) = self.resumed.as_ref().and_then(|r| r.frontier) {
             // Everything above the interrupted run's frontier was written then.
             self.proof
@@ -395,6 +401,7 @@ impl Run {
         }
         self.record_learned();
         self.reconcile()?;
+        self.count_parts(total, parts).await?;
         Ok(())
     }
 
@@ -856,6 +863,7 @@ impl Run {
                 steady,
                 counted,
                 totals_moved,
+                parts: None,
             };
             s.reconciliation = Some(r.clone());
             r
@@ -897,6 +905,47 @@ impl Run {
             );
         }
         Ok(())
+    }
+
+    /// After a counted run, the listing's parts must add up to no more than its total (see
+    /// [`crate::parts`]).
+    async fn count_parts(
+        &mut self,
+        whole: Option<u64>,
+        first: Option<AbortOnDrop<parts::FirstCount>>,
+    ) -> Result<(), FetchError> {
+        let Some(r) = self.stats.snapshot().reconciliation else {
+            return Ok(());
+        };
+        let (Some(whole), Some(first), true) = (whole, first, r.counted) else {
+            return Ok(());
+        };
+        let first = first.await.map_err(|e| FetchError::Internal {
+            reason: format!("counting the parts failed to run: {e}"),
+        })?;
+        let served = {
+            let sizes = lock(&self.sizes);
+            sizes.smallest_accepted().unwrap_or(sizes.max())
+        };
+        let parts = self
+            .parts_taker()
+            .judge_first(whole, r.steady, first, served)
+            .await?;
+        self.stats.update(|s| {
+            if let Some(r) = &mut s.reconciliation {
+                r.parts = parts;
+            }
+        });
+        Ok(())
+    }
+
+    fn parts_taker(&self) -> parts::Taker {
+        parts::Taker {
+            client: self.client.clone(),
+            query: self.query.clone(),
+            admission: Arc::clone(&self.admission),
+            stats: self.stats.clone(),
+        }
     }
 
     /// Drops contacts delivered before, sends the page on, and returns how many it kept.

@@ -81,6 +81,27 @@ pub struct Reconciliation {
     /// Every answer reported a usable `total`, so the count could be checked at all; when
     /// false, the proof alone stands behind the export and the count was not reconciled.
     pub counted: bool,
+    /// The totals of the listing's active and inactive contacts against the whole's (taken
+    /// after a counted run of a listing not filtered by status): `None` when not taken.
+    pub parts: Option<Parts>,
+}
+
+/// The count of a listing's two parts, its active and its inactive contacts: each is counted
+/// by the API on its own, so a total capped by a search window shows up as parts that add up
+/// to more than the whole.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Parts {
+    /// `pagination.total` of the active contacts.
+    pub active: u64,
+    /// `pagination.total` of the inactive contacts.
+    pub inactive: u64,
+    /// Rounds taken again between two reads of the whole (0 when the first count held).
+    pub rounds: u32,
+    /// The parts added up to no more than the whole.
+    pub held: bool,
+    /// Why the count says nothing, when it does not: the API ignores the `active` filter,
+    /// reports no total for a part, or the listing kept moving while it was counted.
+    pub skipped: Option<String>,
 }
 
 /// What the run learned about how the API pages (the summary and `_manifest.json` say it).
