@@ -179,7 +179,7 @@ pub enum FetchError {
     /// The API reported the same total all through the run, and a different number of
     /// contacts was delivered.
     #[error(
-        "the API reported {expected} contacts on every page but {delivered} were delivered ({}): the listing did not change during the run, so nothing explains the difference",
+        "the API reported {expected} contacts on every page but {delivered} were delivered ({}): its total did not change during the run, so nothing explains the difference",
         describe_difference(*expected, *delivered)
     )]
     Unreconciled {

@@ -400,8 +400,11 @@ impl Run {
             .into());
         }
         self.record_learned();
-        self.reconcile()?;
+        // A count that fails is reported after the parts are counted: parts that exceed the
+        // whole say more about why (a total capped by a search window stands still).
+        let reconciled = self.reconcile();
         self.count_parts(total, parts).await?;
+        reconciled?;
         Ok(())
     }
 

@@ -522,3 +522,43 @@ async fn a_census_does_not_add_up_reads_of_different_listings() {
         }
     }
 }
+
+/// A search index that clamps its window over a listing that changes while it is read, but
+/// always holds more than the window: its total stands still at the window, and its active and
+/// inactive contacts add up to more. Loud, naming the counts; never short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clamping_search_index_over_a_live_listing_fails_naming_its_parts() {
+    for concurrency in [1, 4] {
+        let faults = Faults {
+            search_window: Some(SearchWindow {
+                max_window: 2_000,
+                beyond: Beyond::Clamp,
+            }),
+            drift: vec![
+                Drift {
+                    after_request: 3,
+                    kind: DriftKind::Insert(200),
+                },
+                Drift {
+                    after_request: 6,
+                    kind: DriftKind::Delete(150),
+                },
+            ],
+            fault_seed: concurrency as u64,
+            ..Faults::default()
+        };
+        let mock = server(11, 3_000, faults).await;
+        let error = export(&client(&mock, 250, concurrency)).await.unwrap_err();
+        assert!(
+            matches!(error, FetchError::PartsExceedTotal { total: 2_000, .. }),
+            "concurrency {concurrency}: {error}"
+        );
+        assert!(error.is_incomplete());
+        assert!(
+            error
+                .to_string()
+                .contains("more than the 2000 it counts in all"),
+            "{error}"
+        );
+    }
+}
