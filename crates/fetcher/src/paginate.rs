@@ -97,6 +97,7 @@ impl Contacts {
             last_total: None,
             last_main: None,
             unproven_end: None,
+            short_end: None,
             cap_guess: None,
             previous_total: resumed_total,
             totals_moved: 0,
@@ -190,6 +191,9 @@ struct Run {
     /// A short main-pass answer without a total, waiting for the window after it to show
     /// the end.
     unproven_end: Option<Observed>,
+    /// That short answer, once the window after it showed nothing: the end, if
+    /// [`Run::confirm_end`] confirms where it sits.
+    short_end: Option<Observed>,
     /// A page size guessed from a short answer, waiting for a second one as short.
     cap_guess: Option<u64>,
     /// The total of the previous answer (any answer, in the order they came), and the sum of
@@ -384,6 +388,7 @@ impl Run {
             }
         }
         drop(main);
+        self.confirm_end().await?;
         self.repair(true).await?;
         while !self.jobs.is_empty() {
             self.join_repair().await?;
@@ -546,15 +551,112 @@ impl Run {
 
     /// The window at `window` shows the listing ends before it (empty, 404, or another page).
     fn end_shown(&mut self, window: Window) -> Next {
-        if let Some(mut short) = self.unproven_end.take()
+        if let Some(short) = self.unproven_end.take()
             && short.offset + short.len == window.offset()
         {
-            // No total: the short page before it was the end after all.
+            // No total: the short page before it may be the end; where it really ends is
+            // confirmed once the main pass is over.
+            self.short_end = Some(short);
+        }
+        Next::Done
+    }
+
+    /// Without a total, a short answer followed by nothing at the position after it ends the
+    /// listing only if it really sits where it was asked for: an API that caps the page size
+    /// silently places its windows by its own size. A read of one contact is placed exactly
+    /// whatever the cap, so one at the short answer's last position must hold a contact with
+    /// its last key; then the short answer ends the listing. Otherwise the listing's last
+    /// position is searched for one contact at a time, and that read ends it (the repairs then
+    /// read whatever lies between).
+    async fn confirm_end(&mut self) -> Result<(), RunError> {
+        let Some(mut short) = self.short_end.take() else {
+            return Ok(());
+        };
+        let end = short.offset + short.len;
+        let last_key = short.keys.last().map(|k| k.0);
+        let at_last = self.one_at(end - 1).await?;
+        let holds = at_last
+            .as_ref()
+            .and_then(|(page, _)| page.keys().first().and_then(key_of));
+        if last_key.is_some() && holds == last_key {
             short.trusted = true;
             short.to_end = true;
             self.proof.observe(short, None);
+            return Ok(());
         }
-        Next::Done
+        tracing::info!(
+            position = end,
+            "a short answer is not where it was asked for (a page size capped without saying so?); looking for the end of the listing one contact at a time"
+        );
+        // Galloping down from the first position known empty, then halving.
+        let (mut empty, mut found) = (end, at_last.map(|hit| (end - 1, hit)));
+        if found.is_none() {
+            empty = end - 1;
+            let mut step = 1u64;
+            while empty > 0 {
+                let at = empty.saturating_sub(step);
+                match self.one_at(at).await? {
+                    Some(hit) => {
+                        found = Some((at, hit));
+                        break;
+                    }
+                    None => empty = at,
+                }
+                step = step.saturating_mul(2);
+            }
+        }
+        while let Some((at, _)) = &found
+            && empty - at > 1
+        {
+            let mid = at.midpoint(empty);
+            match self.one_at(mid).await? {
+                Some(hit) => found = Some((mid, hit)),
+                None => empty = mid,
+            }
+        }
+        match found {
+            Some((at, (page, ids))) => {
+                self.proof
+                    .observe(Observed::new(at, &ids, None, true, true, false), None);
+                self.deliver(page, &ids, 2).await?;
+            }
+            // Nothing at position 0: the listing is empty now.
+            None => {
+                self.proof
+                    .observe(Observed::new(0, &[], None, true, true, false), None);
+            }
+        }
+        Ok(())
+    }
+
+    /// The contact at position `at` (a read of one contact, which no page-size cap moves), or
+    /// `None` when the listing has none there.
+    async fn one_at(&mut self, at: u64) -> Result<Option<(Page, Vec<Identity>)>, RunError> {
+        let window = Window {
+            page: at + 1,
+            per_page: 1,
+        };
+        self.stats.update(|s| s.extra_pages += 1);
+        match self.fetch(window).await {
+            Ok(page) => {
+                let answer = Answer::of(window, page.len() as u64, page.pagination(), None);
+                if answer.past_end || page.keys().is_empty() {
+                    return Ok(None);
+                }
+                self.note_total(&answer);
+                let ids = page.keys().to_vec();
+                Ok(Some((page, ids)))
+            }
+            Err(FetchError::Rejected { status: 404, .. }) => Ok(None),
+            Err(error) => Err(FetchError::Unverified {
+                page: window.page,
+                attempts: 1,
+                reason: format!(
+                    "the API reports no total and served fewer contacts than asked; confirming where the listing ends needs reads of one contact, and one failed: {error}"
+                ),
+            }
+            .into()),
+        }
     }
 
     /// Two main-pass windows in a row that report different totals: the listing moved there.

@@ -318,15 +318,6 @@ fn odd_api() -> impl Strategy<Value = OddApi> {
                 } else {
                     0.0
                 };
-                // A page-size cap without a total is a known limit (README): a window placed by a
-                // size the API silently caps lands elsewhere than asked, and with no total nothing
-                // shows where the listing ends. Not drawn until the fetcher confirms a short
-                // page's position before taking it as the end.
-                let page_cap = if matches!(total_form, TotalForm::Number) {
-                    page_cap
-                } else {
-                    None
-                };
                 // A search index that clamps its window is caught by the count of its active and
                 // inactive contacts, which needs a total (README, Guarantees): without one it is
                 // a known limit, and only refusing windows are drawn.
@@ -561,4 +552,50 @@ async fn a_clamping_search_index_over_a_live_listing_fails_naming_its_parts() {
             "{error}"
         );
     }
+}
+
+/// An API that caps the page size without saying so and reports no total: it places its
+/// windows by its own size, so a short answer is not where it was asked for, and nothing but
+/// the position after it being empty said the listing ended there (900 of 1,000 contacts
+/// exported, exit 0, before). Reads of one contact, which no cap moves, now confirm where it
+/// ends. Exact or loud: a tie wider than the cap cannot be counted without a total.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_cap_without_a_total_is_never_a_short_success() {
+    let mut short = Vec::new();
+    let mut exact = 0;
+    for seed in 0..4u64 {
+        for (cap, other_pod) in [(300, None), (300, Some(700)), (450, Some(90))] {
+            let faults = Faults {
+                total_form: TotalForm::Missing,
+                page_cap: Some(PageCap {
+                    cap,
+                    report: CapReport::Silent,
+                    change: None,
+                    other_pod,
+                }),
+                fault_seed: seed,
+                ..Faults::default()
+            };
+            let mock = server(seed, 1_000 + seed as usize * 97, faults).await;
+            let before = truth(&mock);
+            match export(&client(&mock, 1000, 4)).await {
+                Ok((keys, _)) => {
+                    let unique: HashSet<&Key> = keys.iter().collect();
+                    if unique.len() == before.len() && keys.len() == before.len() {
+                        exact += 1;
+                    } else {
+                        short.push(format!(
+                            "seed {seed}, cap {cap}/{other_pod:?}: {} of {}",
+                            unique.len(),
+                            before.len()
+                        ));
+                    }
+                }
+                Err(e) => assert!(e.is_incomplete(), "not a loud incompleteness: {e}"),
+            }
+        }
+    }
+    assert!(short.is_empty(), "short successes: {short:#?}");
+    // Seed 0's data has no tie wider than the cap at a boundary: those runs are exact.
+    assert!(exact >= 2, "{exact} exact runs");
 }
