@@ -172,9 +172,8 @@ pub(crate) struct Proof {
     /// Short reads not proven by their own total, by the position they end at: the offset of
     /// the first one.
     end_votes: HashMap<u64, u64>,
-    /// Without a total: where the main pass saw the listing end (a short window, then an empty
-    /// one past it).
-    known_end: Option<u64>,
+    /// Without a total: where the main pass confirmed the listing ends, and its last key.
+    known_end: Option<(u64, Option<i64>)>,
     /// Ranges given up on, and why.
     abandoned: Vec<(i64, i64)>,
     failures: Vec<FetchError>,
@@ -230,14 +229,15 @@ impl Proof {
     pub(crate) fn observe(&mut self, mut seen: Observed, batch: Option<u64>) -> bool {
         // Only a read that ends where its own total says the listing nearly ends may vote: a
         // read short because the API dropped contacts mid-listing ends far above its total.
-        // Without a total, only the end the main pass saw (a short window, then an empty one
-        // past it) counts: a read that ends exactly there dropped nothing (two reads short by
-        // drops could end at one position anywhere).
+        // Without a total, only the end the main pass confirmed counts: a read that ends exactly
+        // there, with the listing's last key, dropped nothing (two reads short by drops could
+        // end at one position anywhere, and a window a silent cap moved could end at a
+        // position it does not hold).
         let end = seen.offset + seen.len;
         if seen.total.is_none() {
             if seen.to_end {
-                self.known_end = Some(end);
-            } else if seen.short && self.known_end == Some(end) {
+                self.known_end = Some((end, seen.last_key()));
+            } else if seen.short && self.known_end == Some((end, seen.last_key())) {
                 seen.trusted = true;
                 seen.to_end = true;
             }
