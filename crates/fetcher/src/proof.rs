@@ -556,8 +556,14 @@ impl Proof {
             )
         } else if short > 0 {
             format!(
-                "the API answered {short} of the last reads around positions {}-{} with fewer contacts than asked, though its total says more follow; contacts with {keys} may be missing from its answers",
-                r.start, r.end
+                "the API answered {short} of the last reads around positions {}-{} with fewer contacts than asked, though {}; contacts with {keys} may be missing from its answers",
+                r.start,
+                r.end,
+                if max.is_some() {
+                    "its total says more follow"
+                } else {
+                    "more contacts follow them"
+                }
             )
         } else if r.blind > MAX_BLIND {
             format!(
