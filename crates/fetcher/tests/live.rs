@@ -383,24 +383,17 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 seed,
                 mut odd,
             )| {
-                // The count of the parts catches a clamping search index only while its capped total stands
-                // still: a total that jitters, or a listing that grows or shrinks across the
-                // window during the run, is a known limit (README). There only refusing windows
-                // are drawn.
-                let deleted: usize = drift
-                    .iter()
-                    .map(|d| match d.kind {
-                        DriftKind::Delete(n) => n,
-                        _ => 0,
-                    })
-                    .sum();
-                let added: usize = drift
-                    .iter()
-                    .map(|d| match d.kind {
-                        DriftKind::Insert(n) | DriftKind::Import(n) => n,
-                        _ => 0,
-                    })
-                    .sum();
+                // The count of the parts catches a clamping search index only while its capped
+                // total stands still: a total that jitters, or a listing that grows or shrinks
+                // across the window during the run, is a known limit (README). There only
+                // refusing windows are drawn.
+                let (mut added, mut deleted) = (0, 0);
+                for d in &drift {
+                    match d.kind {
+                        DriftKind::Delete(n) => deleted += n,
+                        DriftKind::Insert(n) | DriftKind::Import(n) => added += n,
+                    }
+                }
                 if let Some(w) = &mut odd.search_window {
                     let window = usize::try_from(w.max_window).unwrap_or(usize::MAX);
                     let crossed = window + deleted >= contacts && window <= contacts + added;

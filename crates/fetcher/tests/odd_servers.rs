@@ -343,6 +343,13 @@ fn pagination(page: u64, per_page: u64, total: u64) -> String {
     )
 }
 
+/// `200` with window `page` of `per_page` over contacts `0..total`, served whole.
+fn whole_window(page: u64, per_page: u64, total: u64) -> (u16, String) {
+    let start = (page - 1) * per_page;
+    let pagination = pagination(page, per_page, total);
+    (200, page_of(start, start + per_page, total, &pagination))
+}
+
 /// A page of contacts `start..end` (cut to `total`) with `pagination`.
 fn page_of(start: u64, end: u64, total: u64, pagination: &str) -> String {
     let (start, end) = (start.min(total), end.min(total));
@@ -471,16 +478,7 @@ async fn parts_the_api_cannot_count_leave_an_exact_run_alone() {
             if refuse_filter && active.is_some() {
                 return (400, r#"{"error":"Unknown parameter 'active'"}"#.to_owned());
             }
-            let start = (page - 1) * per_page;
-            (
-                200,
-                page_of(
-                    start,
-                    start + per_page,
-                    1_234,
-                    &pagination(page, per_page, 1_234),
-                ),
-            )
+            whole_window(page, per_page, 1_234)
         });
         let client = client(url, Some(500));
         let mut pages = client.contacts(Query::all());
@@ -538,16 +536,7 @@ async fn page_sizes_the_api_refuses_are_replaced_by_one_it_accepts() {
                     r#"{"error":"Invalid value for 'per_page'","code":"invalid_parameter"}"#;
                 return (400, error.to_owned());
             }
-            let start = (page - 1) * per_page;
-            (
-                200,
-                page_of(
-                    start,
-                    start + per_page,
-                    1_234,
-                    &pagination(page, per_page, 1_234),
-                ),
-            )
+            whole_window(page, per_page, 1_234)
         });
         let what = format!("at most {max}");
         outcomes.push(exact(delivered(&client(url, None)).await, 1_234, &what));
