@@ -131,8 +131,7 @@ async fn delta_export_reads_back_with_deltalake_and_polars(emulator: Emulator) {
     assert_ok(&export(&emulator, &first, &url, &args).await, "first run");
     let second = mock(CONTACTS / 2, Faults::default()).await;
     assert_ok(&export(&emulator, &second, &url, &args).await, "second run");
-    let report = check_delta_on(
-        &emulator,
+    let report = check_delta_with(
         &format!("{url}/contacts"),
         &second.ground_truth(None, None),
         &[
@@ -141,30 +140,9 @@ async fn delta_export_reads_back_with_deltalake_and_polars(emulator: Emulator) {
             "--writes",
             "2",
         ],
+        |cmd| emulator.python_environment(cmd),
     );
     assert_eq!(report["rows"], CONTACTS / 2, "{report}");
-}
-
-/// [`check_delta`] with the emulator's storage options.
-fn check_delta_on(
-    emulator: &Emulator,
-    table: &str,
-    truth: &[u8],
-    args: &[&str],
-) -> serde_json::Value {
-    let truth_file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(truth_file.path(), truth).unwrap();
-    let mut cmd = check_delta_cmd("check", table, &[truth_file.path().to_str().unwrap()], None);
-    cmd.args(args);
-    emulator.python_environment(&mut cmd);
-    let out = cmd.output().expect("python runs");
-    assert!(
-        out.status.success(),
-        "check_delta failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// A missing bucket (container) is one line and exit 5, for `--dry-run` and for an export;
@@ -322,7 +300,7 @@ async fn two_parquet_runs_racing_leave_one_run(emulator: Emulator) {
 /// the library with a store that fails that one rename) leaves the previous run of the date
 /// as it was, alone, and no lease behind.
 async fn a_failed_publication_leaves_the_previous_run(emulator: Emulator) {
-    use common::failing_store::FailingStore;
+    use common::faulty_store::FaultyStore;
     use trackly_export::{ApiKey, ClientBuilder, Export, OutputLocation};
     let prefix = fresh_prefix("failed-publish");
     let url = emulator.url(&prefix);
@@ -331,7 +309,10 @@ async fn a_failed_publication_leaves_the_previous_run(emulator: Emulator) {
     assert_ok(&out, "first run");
 
     let second = mock(CONTACTS / 2, Faults::default()).await;
-    let store = FailingStore::new(emulator.store(), "extract_date=2026-05-01/part-");
+    let store = FaultyStore::new(emulator.store());
+    store.fail_on(&format!(
+        "-> {prefix}/contacts/extract_date=2026-05-01/part-"
+    ));
     let client = ClientBuilder::new()
         .with_base_url(second.url())
         .with_api_key(ApiKey::new(SECRET))
@@ -371,22 +352,14 @@ async fn resume_after_kill_9_is_exact(emulator: Emulator) {
     const RESUMED: usize = 60_000;
     let prefix = fresh_prefix("resume");
     let url = emulator.url(&prefix);
-    let server = trackly_export::mock::MockServer::start(trackly_export::mock::MockConfig {
-        dataset: trackly_export::mock::DatasetConfig {
-            seed: 7,
-            contacts: RESUMED,
-            lists: 3,
-            ..Default::default()
-        },
-        api_key: SECRET.to_owned(),
-        faults: Faults {
+    let server = mock(
+        RESUMED,
+        Faults {
             latency: std::time::Duration::from_millis(2),
             ..Faults::default()
         },
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    )
+    .await;
     let args = [
         "--extract-date",
         "2026-05-01",
@@ -400,45 +373,11 @@ async fn resume_after_kill_9_is_exact(emulator: Emulator) {
         "4000",
         "--quiet",
     ];
-    let mut child = export_cmd(&emulator, &server, &url, &args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
     let staging = format!("{prefix}/contacts/_staging");
-    let store = emulator.store();
-    let started = std::time::Instant::now();
-    loop {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the export ended before a file was checkpointed"
-        );
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(120),
-            "no checkpoint"
-        );
-        let mut finished = 0;
-        for name in emulator.list(&staging).await {
-            if name.ends_with("_checkpoint.json") {
-                let path = object_store::path::Path::from(format!("{staging}/{name}"));
-                if let Ok(got) = object_store::ObjectStoreExt::get(store.as_ref(), &path).await {
-                    let bytes = got.bytes().await.unwrap_or_default();
-                    let json: serde_json::Value =
-                        serde_json::from_slice(&bytes).unwrap_or_default();
-                    finished = json["files"].as_array().map_or(0, Vec::len);
-                }
-            }
-        }
-        if finished >= 1 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    Command::new("kill")
-        .args(["-9", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let _ = child.wait();
+    kill_9_when(export_cmd(&emulator, &server, &url, &args), async || {
+        emulator.checkpointed_files(&staging).await >= 1
+    })
+    .await;
     let names = emulator.list(&prefix).await;
     assert!(
         names
@@ -541,21 +480,8 @@ async fn s3_without_credentials_names_the_sources_tried() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn azure_with_a_wrong_key_says_it_was_refused_and_never_prints_it() {
-    let emulator = Emulator::azure();
     let wrong_key = "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXk=";
-    let mut wrong = emulator.clone();
-    wrong.options = vec![
-        (
-            "azure_storage_account_name".into(),
-            "devstoreaccount1".into(),
-        ),
-        ("azure_storage_account_key".into(), wrong_key.into()),
-        (
-            "azure_storage_endpoint".into(),
-            format!("{}/devstoreaccount1", emulator.endpoint),
-        ),
-    ];
-    wrong.env.clear();
+    let wrong = Emulator::azure_by_account(&[("azure_storage_account_key", wrong_key)]);
     let server = mock(10, Faults::default()).await;
     let mut cmd = binary();
     wrong.environment(&mut cmd);
@@ -574,21 +500,8 @@ async fn azure_with_a_wrong_key_says_it_was_refused_and_never_prints_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn azure_without_credentials_names_the_sources_tried() {
-    let emulator = Emulator::azure();
-    let mut bare = emulator.clone();
-    bare.options = vec![
-        (
-            "azure_storage_account_name".into(),
-            "devstoreaccount1".into(),
-        ),
-        (
-            "azure_storage_endpoint".into(),
-            format!("{}/devstoreaccount1", emulator.endpoint),
-        ),
-        // The managed identity endpoint, the last source: a closed port on loopback.
-        ("azure_msi_endpoint".into(), closed_url()),
-    ];
-    bare.env.clear();
+    // The managed identity endpoint, the last source: a closed port on loopback.
+    let bare = Emulator::azure_by_account(&[("azure_msi_endpoint", &closed_url())]);
     let server = mock(10, Faults::default()).await;
     let out = export(&bare, &server, &bare.url("x"), &["--dry-run"]).await;
     let line = storage_error(&out, "no credentials");

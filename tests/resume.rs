@@ -38,7 +38,7 @@ fn checkpoint_progress(lake: &Path) -> serde_json::Value {
 
 /// Starts an export and kills it with SIGKILL once `ready` holds (or it has run 60 s).
 async fn crash_when(server: &MockServer, lake: &Path, ready: impl Fn(&Path) -> bool) {
-    kill_9_when(export(server, lake, &args()), || ready(lake)).await;
+    kill_9_when(export(server, lake, &args()), async || ready(lake)).await;
     assert!(
         parquet_files(lake).is_empty(),
         "a crashed run left a visible .parquet"

@@ -113,6 +113,20 @@ impl Emulator {
         }
     }
 
+    /// Azurite reached as a real account is, without the emulator switch: its account name
+    /// and endpoint, and `extra` options (the credentials, or where to look for them).
+    pub fn azure_by_account(extra: &[(&str, &str)]) -> Emulator {
+        let mut emulator = Emulator::azure();
+        let endpoint = format!("{}/devstoreaccount1", emulator.endpoint);
+        emulator.options = pairs(&[
+            ("azure_storage_account_name", "devstoreaccount1"),
+            ("azure_storage_endpoint", &endpoint),
+        ]);
+        emulator.options.extend(pairs(extra));
+        emulator.env.clear();
+        emulator
+    }
+
     /// The URL of `prefix` in the test bucket.
     pub fn url(&self, prefix: &str) -> String {
         format!("{}/{prefix}", self.root)
@@ -203,6 +217,26 @@ impl Emulator {
             std::fs::write(&target, &bytes).unwrap();
         }
         names
+    }
+
+    /// How many finished files the checkpoints under `staging` (a table's `_staging`) name:
+    /// what a run killed now leaves for `--resume`.
+    pub async fn checkpointed_files(&self, staging: &str) -> usize {
+        let store = self.store();
+        let mut finished = 0;
+        for name in self.list(staging).await {
+            if !name.ends_with("_checkpoint.json") {
+                continue;
+            }
+            let path = object_store::path::Path::from(format!("{staging}/{name}"));
+            // A checkpoint being replaced may be gone or torn for a moment: it counts 0.
+            if let Ok(got) = store.get(&path).await {
+                let bytes = got.bytes().await.unwrap_or_default();
+                let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+                finished += json["files"].as_array().map_or(0, Vec::len);
+            }
+        }
+        finished
     }
 
     /// `cmd` (a Python reader) with the emulator's environment and its options as JSON in

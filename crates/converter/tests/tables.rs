@@ -19,7 +19,7 @@ use trackly_converter::{
     LISTS_TABLE, OutputLocation, ParquetSink, SinkOptions, StagedTable, TableSpec, WriterOptions,
 };
 
-use support::recording::RecordingStore;
+use support::faulty_store::FaultyStore;
 use support::store::{json, objects};
 
 const CONTACTS: &str = "lake/contacts/extract_date=2025-04-02";
@@ -105,7 +105,7 @@ fn rows(bytes: Bytes) -> Vec<RecordBatch> {
 
 #[tokio::test]
 async fn both_tables_publish_in_one_step_and_every_success_marker_comes_last() {
-    let store = RecordingStore::new();
+    let store = FaultyStore::in_memory();
     let location = OutputLocation::from_store(store.clone(), "lake");
     publish_both(&location, "r0").await;
     let before = store.log().len();
@@ -204,7 +204,7 @@ async fn both_tables_publish_in_one_step_and_every_success_marker_comes_last() {
 
 #[tokio::test]
 async fn a_failure_on_the_last_step_rolls_back_both_tables() {
-    let store = RecordingStore::new();
+    let store = FaultyStore::in_memory();
     let location = OutputLocation::from_store(store.clone(), "lake");
     publish_both(&location, "r0").await;
     let dyn_store: &dyn ObjectStore = store.as_ref();
@@ -235,7 +235,7 @@ async fn a_failure_on_the_last_step_rolls_back_both_tables() {
 
 #[tokio::test]
 async fn one_table_alone_leaves_the_other_untouched() {
-    let store = RecordingStore::new();
+    let store = FaultyStore::in_memory();
     let location = OutputLocation::from_store(store.clone(), "lake");
     publish_both(&location, "r0").await;
     let dyn_store: &dyn ObjectStore = store.as_ref();
@@ -306,7 +306,7 @@ async fn an_empty_lists_table_is_one_file_with_the_schema_and_no_rows() {
 
 #[tokio::test]
 async fn a_failed_staging_leaves_nothing_behind() {
-    let store = RecordingStore::new();
+    let store = FaultyStore::in_memory();
     let location = OutputLocation::from_store(store.clone(), "lake");
     store.fail_on("_rejects-r1.ndjson.inprogress");
     let mut decoder = ListDecoder::new(decoder_options("r1"));
