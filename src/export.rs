@@ -387,8 +387,10 @@ impl Export {
     /// [`ExportError::Interrupted`] is returned. Nothing of it is published: the multipart upload
     /// in progress is aborted, and the Parquet files it had finished stay in staging with
     /// `_checkpoint.json`, so a later run with [`resume`](ExportBuilder::resume) continues from
-    /// them (a run that had not finished a file leaves nothing). The next successful run of the
-    /// same extract date without `resume` deletes such staging, and
+    /// them (a run that had not finished a file leaves nothing). A later successful run of the
+    /// same extract date without `resume` deletes such staging once it has been left for
+    /// [`STALE_STAGING`](trackly_converter::heartbeat::STALE_STAGING) (a run killed a moment ago
+    /// cannot be told from one still running), and
     /// [`ParquetSink::discard_interrupted`](trackly_converter::ParquetSink::discard_interrupted)
     /// deletes it at once for a caller that will not resume. The same holds when the run
     /// fails.

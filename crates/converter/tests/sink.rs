@@ -486,10 +486,14 @@ async fn publication_order_ends_with_manifest_then_success() {
             format!("delete {retired}/part-00000-old.parquet").as_str(),
         ]
     );
+    // After the set-up, the run writes its heartbeat, then its first file, all in staging.
+    assert_eq!(
+        log[2], "put lake/contacts/_staging/r1/_heartbeat",
+        "{log:#?}"
+    );
     assert!(
-        log[..3]
-            .iter()
-            .any(|e| e.contains("_staging/r1/part-00000-r1.parquet.inprogress"))
+        log[3].contains("_staging/r1/part-00000-r1.parquet.inprogress"),
+        "{log:#?}"
     );
 }
 
@@ -831,5 +835,117 @@ async fn replaced_files_that_cannot_be_deleted_do_not_fail_the_run() {
     assert_eq!(
         tree(&dir.path().join("contacts/_staging/_retired/run-new")).len(),
         6
+    );
+}
+
+/// A sink of run `run_id` over the lake at `root` that has written `rows` contacts and
+/// checkpointed them, as a run still exporting has.
+async fn live_run(root: &FsPath, run_id: &str, rows: u64) -> ParquetSink {
+    let location = OutputLocation::parse(root.to_str().unwrap()).unwrap();
+    let writer = WriterOptions {
+        target_file_bytes: 1,
+        ..WriterOptions::default()
+    };
+    let mut sink = ParquetSink::create(location, options(run_id, writer))
+        .await
+        .unwrap();
+    for batch in batches(run_id, 3, rows, 500) {
+        sink.write(&batch).await.unwrap();
+    }
+    sink.checkpoint(serde_json::json!({"page": 2}))
+        .await
+        .unwrap();
+    sink
+}
+
+/// Sets the modification time of every file under `dir` back by `age`.
+fn age_files(dir: &FsPath, age: std::time::Duration) {
+    for name in tree(dir) {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(dir.join(name))
+            .unwrap();
+        file.set_modified(std::time::SystemTime::now() - age)
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_older_runs_staging_outlives_another_runs_publication_and_then_publishes() {
+    let dir = tempfile::tempdir().unwrap();
+    // The older run is still exporting (its heartbeat beats) when a newer run of the date
+    // publishes: the newer run's clean-up must leave its staging alone.
+    let older = live_run(dir.path(), "run-a", 1000).await;
+    export(dir.path(), "run-b", 600, WriterOptions::default()).await;
+    assert_eq!(
+        runs_in_date(dir.path()),
+        BTreeSet::from(["run-b".to_owned()])
+    );
+    assert!(
+        tree(&dir.path().join("contacts/_staging/run-a"))
+            .iter()
+            .any(|name| name.ends_with(".parquet.inprogress")),
+        "the live run's staged files were removed"
+    );
+    // It then publishes over the newer run: the last run to publish a date replaces it whole.
+    let summary = older.finish(serde_json::json!({})).await.unwrap();
+    assert_eq!(summary.rows, 1000);
+    assert_eq!(
+        runs_in_date(dir.path()),
+        BTreeSet::from(["run-a".to_owned()])
+    );
+    assert!(!dir.path().join("contacts/_staging").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_runs_staging_is_removed_once_its_heartbeat_is_stale_and_not_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let staging = dir.path().join("contacts/_staging/run-a");
+    // A run killed mid-export: its sink is dropped, its heartbeat stops.
+    drop(live_run(dir.path(), "run-a", 1000).await);
+    assert!(tree(&staging).iter().any(|n| n == "_heartbeat"));
+
+    // Killed a moment ago, it cannot be told from a live run: a newer run leaves it.
+    export(dir.path(), "run-b", 600, WriterOptions::default()).await;
+    assert!(
+        !tree(&staging).is_empty(),
+        "a run dead for seconds was taken for abandoned"
+    );
+
+    // Silent for longer than STALE_STAGING: the next publication of the date removes it.
+    age_files(
+        &staging,
+        trackly_converter::heartbeat::STALE_STAGING + std::time::Duration::from_secs(60),
+    );
+    export(dir.path(), "run-c", 600, WriterOptions::default()).await;
+    assert!(!staging.exists(), "{:?}", tree(dir.path()));
+    assert_eq!(
+        runs_in_date(dir.path()),
+        BTreeSet::from(["run-c".to_owned()])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_whose_staging_another_run_removed_fails_clearly_and_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    export(dir.path(), "run-0", 600, WriterOptions::default()).await;
+    let before = date_contents(dir.path());
+    let sink = live_run(dir.path(), "run-a", 1000).await;
+    // What another run's clean-up does to a staging it took for abandoned.
+    for name in tree(&dir.path().join("contacts/_staging/run-a")) {
+        if name.ends_with(".parquet.inprogress") {
+            std::fs::remove_file(dir.path().join("contacts/_staging/run-a").join(name)).unwrap();
+        }
+    }
+    let err = sink.finish(serde_json::json!({})).await.unwrap_err();
+    assert!(matches!(err, ConvertError::StagingLost { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("another run of this date"),
+        "{err}"
+    );
+    assert_eq!(
+        date_contents(dir.path()),
+        before,
+        "the date holds what it held"
     );
 }
