@@ -501,3 +501,52 @@ async fn azure_without_credentials_names_the_sources_tried() {
     );
     assert!(line.contains("AZURE_STORAGE_ACCOUNT_KEY"), "{line}");
 }
+
+/// Azurite's account has no hierarchical namespace: an `abfss://…@account.dfs.core.windows.net`
+/// URL (the ADLS Gen2 form) still writes it, since every request goes through the Blob API,
+/// which serves flat and hierarchical-namespace accounts alike; the export reads back exactly.
+#[tokio::test(flavor = "multi_thread")]
+async fn azure_an_abfss_url_writes_an_account_without_hierarchical_namespace() {
+    let emulator = Emulator::azure();
+    let prefix = fresh_prefix("abfss");
+    let url = format!(
+        "abfss://{}@devstoreaccount1.dfs.core.windows.net/{prefix}",
+        common::backends::BUCKET
+    );
+    let server = mock(CONTACTS, Faults::default()).await;
+    assert_ok(
+        &export(&emulator, &server, &url, &["--extract-date", "2026-05-01"]).await,
+        "abfss export",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    emulator.download(&prefix, dir.path()).await;
+    check_lake(dir.path(), &server.ground_truth(None, None), Some(CONTACTS));
+}
+
+/// An endpoint setting that names the Data Lake (dfs) host, where object_store's Blob API
+/// requests do not belong, is one line saying which endpoint to use (exit 2: nothing was
+/// sent).
+#[tokio::test(flavor = "multi_thread")]
+async fn azure_a_data_lake_endpoint_is_one_line_naming_the_blob_endpoint() {
+    let emulator =
+        Emulator::azure_by_account(&[("azure_storage_account_key", common::backends::AZURITE_KEY)]);
+    let mut moved = emulator.clone();
+    for (key, value) in &mut moved.options {
+        if key == "azure_storage_endpoint" {
+            *value = "https://devstoreaccount1.dfs.core.windows.net".to_owned();
+        }
+    }
+    let server = mock(10, Faults::default()).await;
+    let out = export(&moved, &server, &moved.url("x"), &["--dry-run"]).await;
+    assert_no_crash(&out, "dfs endpoint");
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let text = stderr(&out);
+    let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{text}");
+    assert!(errors[0].contains("Data Lake (dfs) endpoint"), "{text}");
+    assert!(errors[0].contains("blob.core.windows.net"), "{text}");
+    assert!(
+        !text.contains(common::backends::AZURITE_KEY),
+        "the key was printed"
+    );
+}

@@ -5,9 +5,10 @@
 //! every endpoint.
 //!
 //! Building a store makes no request. Besides the store each backend builds a second one with
-//! a short retry budget ([`PROBE_RETRY`]), for [`OutputLocation::check_access`]
-//! (crate::OutputLocation::check_access): a probe against an unreachable endpoint or a missing
-//! credential source answers in seconds instead of object_store's three minutes of retries.
+//! a short retry budget (two retries within ten seconds), for
+//! [`OutputLocation::check_access`](crate::OutputLocation::check_access): a probe against an
+//! unreachable endpoint or a missing credential source answers in seconds instead of
+//! object_store's three minutes of retries.
 
 #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
 use std::net::IpAddr;
@@ -399,6 +400,15 @@ pub(crate) fn azure(
         builder.get_config_value(&Key::Endpoint)
     };
     let http_ok = builder.http_ok(endpoint.as_deref(), allow_http)?;
+    if let Some(dfs) = endpoint.as_deref().filter(|e| is_dfs_endpoint(e)) {
+        return Err(format!(
+            "the Azure endpoint {dfs} is the Data Lake (dfs) endpoint, but every request goes \
+             through the Blob API, which serves flat and hierarchical-namespace (ADLS Gen2) \
+             accounts alike: set azure_storage_endpoint to the account's \
+             https://ACCOUNT.blob.core.windows.net, or leave it unset (an \
+             abfss://container@ACCOUNT.dfs.core.windows.net URL only names the account)"
+        ));
+    }
     if !emulator && !set(Key::AccountName) {
         return Err(
             "no storage account: name it in the URL (abfss://container@account.dfs.core.windows.net/…) \
@@ -439,4 +449,39 @@ pub(crate) fn azure(
         builder.with_allow_http(http_ok)
     };
     builder.finish(endpoint, credentials, metadata_hosts)
+}
+
+/// Whether `endpoint` is an Azure Data Lake Storage (dfs) endpoint: `*.dfs.core.windows.net`
+/// (private endpoints, `*.privatelink.dfs.core.windows.net`, included), whose REST API is not
+/// the Blob API object_store speaks.
+#[cfg(feature = "azure")]
+fn is_dfs_endpoint(endpoint: &str) -> bool {
+    url::Url::parse(endpoint)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+        .is_some_and(|host| host.ends_with(".dfs.core.windows.net"))
+}
+
+#[cfg(all(test, feature = "azure"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_lake_endpoint_is_refused_with_the_blob_endpoint_to_use() {
+        let options = StorageOptions::new()
+            .with("azure_storage_account_name", "lake")
+            .with("azure_storage_account_key", "a2V5")
+            .with(
+                "azure_storage_endpoint",
+                "https://lake.dfs.core.windows.net",
+            );
+        let err = azure("c", None, &options, false).err().unwrap();
+        assert!(err.contains("Data Lake (dfs) endpoint"), "{err}");
+        assert!(err.contains("blob.core.windows.net"), "{err}");
+        assert!(is_dfs_endpoint(
+            "https://lake.privatelink.dfs.core.windows.net"
+        ));
+        assert!(!is_dfs_endpoint("https://lake.blob.core.windows.net"));
+        assert!(!is_dfs_endpoint("http://127.0.0.1:10000/devstoreaccount1"));
+    }
 }
