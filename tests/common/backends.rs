@@ -239,6 +239,33 @@ impl Emulator {
         finished
     }
 
+    /// How many parts the object at `path` was uploaded in, as the emulator tells it: S3's
+    /// multipart ETag (`"…-N"`), the parts tests/py/gcs_xml_bridge.py composed on GCS, the
+    /// committed blocks of an Azure block blob (0 or 1 for a single PUT).
+    pub async fn upload_parts(&self, path: &object_store::path::Path) -> usize {
+        match self.name {
+            "s3" => {
+                let meta = self.store().head(path).await.unwrap();
+                let e_tag = meta.e_tag.unwrap_or_default();
+                e_tag
+                    .trim_matches('"')
+                    .rsplit_once('-')
+                    .map_or(1, |(_, n)| n.parse().unwrap())
+            }
+            emulator => {
+                let (what, url, bucket) = match emulator {
+                    "gcs" => ("gcs-components", &self.endpoint, BUCKET),
+                    _ => ("azurite-blocks", &self.endpoint, BUCKET),
+                };
+                let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/emulators.py");
+                let mut cmd = Command::new(super::python());
+                cmd.arg(script).args([what, url, bucket, path.as_ref()]);
+                let out = super::checked(cmd, "emulators.py");
+                String::from_utf8_lossy(&out).trim().parse().unwrap()
+            }
+        }
+    }
+
     /// `cmd` (a Python reader) with the emulator's environment and its options as JSON in
     /// `TRACKLY_TEST_STORAGE_OPTIONS`, which tests/py/check_delta.py passes as
     /// `storage_options`.

@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod backends;
+pub mod metrics;
 // The workspace's one test store, shared with the converter's tests.
 #[path = "../../crates/converter/tests/support/faulty_store.rs"]
 pub mod faulty_store;
