@@ -343,7 +343,6 @@ async fn a_failed_publication_leaves_the_previous_run(emulator: Emulator) {
 async fn resume_after_kill_9_is_exact(emulator: Emulator) {
     const RESUMED: usize = 60_000;
     let prefix = fresh_prefix("resume");
-    let url = emulator.url(&prefix);
     let server = mock(
         RESUMED,
         Faults {
@@ -365,11 +364,7 @@ async fn resume_after_kill_9_is_exact(emulator: Emulator) {
         "4000",
         "--quiet",
     ];
-    let staging = format!("{prefix}/contacts/_staging");
-    kill_9_when(export_cmd(&emulator, &server, &url, &args), async || {
-        emulator.checkpointed_files(&staging).await >= 1
-    })
-    .await;
+    kill_once_a_file_is_checkpointed(&emulator, &server, &prefix, &args).await;
     let names = emulator.list(&prefix).await;
     assert!(
         names
@@ -378,19 +373,48 @@ async fn resume_after_kill_9_is_exact(emulator: Emulator) {
         "a killed run published a file: {names:?}"
     );
 
+    resume_exactly(&emulator, &server, &prefix, &args, RESUMED).await;
+}
+
+/// Runs `export` of `server` into `prefix` with `args` and kills it with `kill -9` once its
+/// checkpoint names a finished file; returns the contacts' staging prefix.
+async fn kill_once_a_file_is_checkpointed(
+    emulator: &Emulator,
+    server: &MockServer,
+    prefix: &str,
+    args: &[&str],
+) -> String {
+    let staging = format!("{prefix}/contacts/_staging");
+    kill_9_when(
+        export_cmd(emulator, server, &emulator.url(prefix), args),
+        async || emulator.checkpointed_files(&staging).await >= 1,
+    )
+    .await;
+    staging
+}
+
+/// `--resume` of the run killed by [`kill_once_a_file_is_checkpointed`]: the date then holds
+/// exactly the `contacts` of the ground truth, and nothing is left in staging.
+async fn resume_exactly(
+    emulator: &Emulator,
+    server: &MockServer,
+    prefix: &str,
+    args: &[&str],
+    contacts: usize,
+) {
     let mut resumed = args.to_vec();
     resumed.push("--resume");
     assert_ok(
-        &export(&emulator, &server, &url, &resumed).await,
+        &export(emulator, server, &emulator.url(prefix), &resumed).await,
         "resumed run",
     );
     let dir = tempfile::tempdir().unwrap();
-    let names = emulator.download(&prefix, dir.path()).await;
+    let names = emulator.download(prefix, dir.path()).await;
     assert!(
         names.iter().all(|n| !n.contains("_staging")),
         "staging left behind: {names:?}"
     );
-    check_lake(dir.path(), &server.ground_truth(None, None), Some(RESUMED));
+    check_lake(dir.path(), &server.ground_truth(None, None), Some(contacts));
 }
 
 /// A contacts file larger than one upload part ([`UPLOAD_PART_BYTES`], 5 MiB) goes up as a
@@ -403,7 +427,6 @@ async fn resume_after_kill_9_is_exact(emulator: Emulator) {
 async fn a_file_over_one_part_goes_up_in_parts(emulator: Emulator) {
     const BIG: usize = 160_000;
     let prefix = fresh_prefix("multipart");
-    let url = emulator.url(&prefix);
     let server = mock(
         BIG,
         Faults {
@@ -426,11 +449,7 @@ async fn a_file_over_one_part_goes_up_in_parts(emulator: Emulator) {
         "20000",
         "--quiet",
     ];
-    let staging = format!("{prefix}/contacts/_staging");
-    kill_9_when(export_cmd(&emulator, &server, &url, &args), async || {
-        emulator.checkpointed_files(&staging).await >= 1
-    })
-    .await;
+    let staging = kill_once_a_file_is_checkpointed(&emulator, &server, &prefix, &args).await;
     let store = emulator.store();
     let staged: Vec<object_store::ObjectMeta> = store
         .list(Some(&object_store::path::Path::from(staging.as_str())))
@@ -457,19 +476,7 @@ async fn a_file_over_one_part_goes_up_in_parts(emulator: Emulator) {
         );
     }
 
-    let mut resumed = args.to_vec();
-    resumed.push("--resume");
-    assert_ok(
-        &export(&emulator, &server, &url, &resumed).await,
-        "resumed run",
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let names = emulator.download(&prefix, dir.path()).await;
-    assert!(
-        names.iter().all(|n| !n.contains("_staging")),
-        "staging left behind: {names:?}"
-    );
-    check_lake(dir.path(), &server.ground_truth(None, None), Some(BIG));
+    resume_exactly(&emulator, &server, &prefix, &args, BIG).await;
 }
 
 /// Delta's retention and VACUUM: a re-run of a date removes the first run's files from the
