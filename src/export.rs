@@ -403,6 +403,19 @@ impl Export {
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<RunSummary, ExportError> {
+        // A store's answer that says what is wrong with the location is one line wherever in
+        // the run it came (the probe explains its own).
+        let location = self.location.clone();
+        self.run_to_end(shutdown).await.map_err(|e| match e {
+            ExportError::Convert(e) => ExportError::Convert(location.explain(e)),
+            other => other,
+        })
+    }
+
+    async fn run_to_end(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<RunSummary, ExportError> {
         let Export {
             client,
             query,

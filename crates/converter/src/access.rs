@@ -65,6 +65,36 @@ impl OutputLocation {
         }
     }
 
+    /// `error` as one line a person can act on when the store's answer says what is wrong with
+    /// the way this location is reached (Azure: its account kind, flat or hierarchical
+    /// namespace, against its endpoint; see the [module docs](crate::access)), wherever in a
+    /// run it came; any other error unchanged. [`check_access`](Self::check_access) explains
+    /// its own errors more widely (missing buckets, credentials, endpoints).
+    pub fn explain(&self, error: ConvertError) -> ConvertError {
+        let Some(cloud) = self.cloud() else {
+            return error;
+        };
+        let ConvertError::Storage { path, source } = error else {
+            return error;
+        };
+        let bucket = format!("{} {:?}", self.backend().bucket_word(), cloud.bucket);
+        let found = (self.backend() == Backend::Azure)
+            .then(|| chain_text(&source))
+            .and_then(|text| {
+                let code = error_code(&text)?;
+                azure_account_kind(code, &bucket)
+            });
+        match found {
+            Some((problem, hint)) => ConvertError::Access {
+                location: self.to_string(),
+                problem,
+                hint,
+                source: Box::new(source),
+            },
+            None => ConvertError::Storage { path, source },
+        }
+    }
+
     fn access_error(
         &self,
         cloud: &Cloud,
@@ -444,6 +474,32 @@ RequestId:4b60"}}"#,
             ),
             None
         );
+    }
+
+    #[cfg(feature = "azure")]
+    #[test]
+    fn a_runs_storage_error_with_an_account_kind_answer_is_explained_in_one_line() {
+        let options = crate::LocationOptions::default().with_storage_options(
+            crate::StorageOptions::new()
+                .with("azure_storage_account_name", "lake")
+                .with("azure_storage_account_key", "a2V5"),
+        );
+        let location = OutputLocation::parse_with("az://lake/x", options).unwrap();
+        let storage = |body: &str| ConvertError::Storage {
+            path: "x/contacts/_staging/r/part-00000-r.parquet.inprogress".to_owned(),
+            source: answer(409, body),
+        };
+        // A block upload over an object a Data Lake tool created, mid-run.
+        let explained = location.explain(storage(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>BlobOperationNotSupported</Code><Message>Operation is not supported on this scenario.</Message></Error>",
+        ));
+        let line = explained.to_string();
+        assert!(matches!(explained, ConvertError::Access { .. }), "{line}");
+        assert!(line.starts_with("cannot write to az://lake/x: "), "{line}");
+        assert!(line.contains("hierarchical namespace"), "{line}");
+        // Anything else stays the store's error.
+        let other = location.explain(storage("<Error><Code>ServerBusy</Code></Error>"));
+        assert!(matches!(other, ConvertError::Storage { .. }), "{other}");
     }
 
     #[test]
