@@ -49,7 +49,10 @@ use serde::Serialize;
 use crate::error::{ConvertError, Result};
 use crate::format::TableFormat;
 use crate::heartbeat;
-use crate::layout::{RETIRED_DIR, RunDirs, in_progress, part_name, rejects_name, validate_run_id};
+use crate::layout::{
+    CONTACTS_TABLE, RETIRED_DIR, RunDirs, in_progress, part_name, rejects_name, staging_root,
+    validate_run_id,
+};
 use crate::location::OutputLocation;
 use crate::manifest::{FileInfo, ManifestRejects};
 use crate::options::{SinkOptions, Upkeep};
@@ -275,7 +278,16 @@ impl StagedTable {
                 if run_dir == self.dirs.staging || run_dir.filename() == Some(RETIRED_DIR) {
                     continue;
                 }
-                if heartbeat::abandoned(store, &run_dir, now).await {
+                // The run's heartbeat beats in its contacts staging: a run that staged this
+                // table and is waiting to publish is alive as long as it beats.
+                let contacts_dir = run_dir
+                    .filename()
+                    .map(|run_id| staging_root(&self.location, CONTACTS_TABLE).join(run_id));
+                let beating = match &contacts_dir {
+                    Some(dir) if *dir != run_dir => !heartbeat::abandoned(store, dir, now).await,
+                    _ => false,
+                };
+                if !beating && heartbeat::abandoned(store, &run_dir, now).await {
                     delete_all_best_effort(store, &run_dir).await;
                     self.location.remove_empty_local_dir(&run_dir);
                 }

@@ -392,3 +392,36 @@ async fn lists_staged_fine_and_a_contacts_commit_that_fails_on_disk_change_neith
     assert_eq!(manifest("lists")["run_id"], "r0");
     assert_eq!(manifest("contacts")["run_id"], "r0");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_staged_table_of_a_run_whose_heartbeat_beats_survives_another_publication_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = OutputLocation::parse(dir.path().to_str().unwrap()).unwrap();
+    // Run a has staged its lists and waits to publish (its contacts sink beats); its lists'
+    // staging looks old, as it would after a long wait for the lease.
+    let a_contacts = contacts(&location, "a", 100).await;
+    let a_lists = lists(&location, "a", &[1, 2]).await;
+    let staged = dir.path().join("lists/_staging/a");
+    let old = std::time::SystemTime::now()
+        - trackly_converter::heartbeat::STALE_STAGING
+        - std::time::Duration::from_secs(60);
+    for (name, _) in tree(&staged) {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(staged.join(name))
+            .unwrap();
+        file.set_modified(old).unwrap();
+    }
+    // Run b publishes the lists of the date alone.
+    lists(&location, "b", &[3]).await.publish().await.unwrap();
+    assert!(
+        !tree(&staged).is_empty(),
+        "a live run's staged lists were removed"
+    );
+    // Run a then publishes both tables.
+    a_contacts
+        .finish_with(serde_json::json!({}), vec![a_lists])
+        .await
+        .unwrap();
+    assert!(!staged.exists());
+}
