@@ -68,8 +68,10 @@ gcs_port=$(free_port)
   -log-level error >"$logs/gcs.log" 2>&1 &
 pids+=($!)
 wait_for fake-gcs-server "http://127.0.0.1:$gcs_port/storage/v1/b" "$logs/gcs.log"
-# fake-gcs-server 1.54 has no XML-API object PUT, copy or delete, which object_store's GCS client
-# uses: tests/py/gcs_xml_bridge.py turns those into its JSON API (see the script).
+# fake-gcs-server 1.54 has no XML-API object PUT, copy, delete or multipart upload, which
+# object_store's GCS client uses: tests/py/gcs_xml_bridge.py turns those into its JSON API, and
+# conditional PUTs into the JSON multipart upload, the one where 1.54 checks ifGenerationMatch
+# (see the script).
 bridge_port=$(free_port)
 "$venv/bin/python" tests/py/gcs_xml_bridge.py "$bridge_port" "http://127.0.0.1:$gcs_port" >"$logs/bridge.log" 2>&1 &
 pids+=($!)

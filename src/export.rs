@@ -387,8 +387,10 @@ impl Export {
     /// [`ExportError::Interrupted`] is returned. Nothing of it is published: the multipart upload
     /// in progress is aborted, and the Parquet files it had finished stay in staging with
     /// `_checkpoint.json`, so a later run with [`resume`](ExportBuilder::resume) continues from
-    /// them (a run that had not finished a file leaves nothing). The next successful run of the
-    /// same extract date without `resume` deletes such staging, and
+    /// them (a run that had not finished a file leaves nothing). A later successful run of the
+    /// same extract date without `resume` deletes such staging once it has been left for
+    /// [`STALE_STAGING`](trackly_converter::heartbeat::STALE_STAGING) (a run killed a moment ago
+    /// cannot be told from one still running), and
     /// [`ParquetSink::discard_interrupted`](trackly_converter::ParquetSink::discard_interrupted)
     /// deletes it at once for a caller that will not resume. The same holds when the run
     /// fails.
@@ -398,6 +400,19 @@ impl Export {
     /// `InvalidPolicy::Fail`) ends the run before any contact is paged; they are staged once
     /// the contacts are written and published with them.
     pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<RunSummary, ExportError> {
+        // A store's answer that says what is wrong with the location is one line wherever in
+        // the run it came (the probe explains its own).
+        let location = self.location.clone();
+        self.run_to_end(shutdown).await.map_err(|e| match e {
+            ExportError::Convert(e) => ExportError::Convert(location.explain(e)),
+            other => other,
+        })
+    }
+
+    async fn run_to_end(
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<RunSummary, ExportError> {
