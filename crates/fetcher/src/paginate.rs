@@ -575,6 +575,8 @@ impl Run {
         let end = short.offset + short.len;
         let last_key = short.keys.last().map(|k| k.0);
         let at_last = self.one_at(end - 1).await?;
+        // Reads of one contact made, all undelivered but the one that ends the listing.
+        let mut reads = 1;
         let holds = at_last
             .as_ref()
             .and_then(|(page, _)| page.keys().first().and_then(key_of));
@@ -582,6 +584,7 @@ impl Run {
             short.trusted = true;
             short.to_end = true;
             self.proof.observe(short, None);
+            self.stats.update(|s| s.undelivered_reads += reads);
             return Ok(());
         }
         tracing::info!(
@@ -595,6 +598,7 @@ impl Run {
             let mut step = 1u64;
             while empty > 0 {
                 let at = empty.saturating_sub(step);
+                reads += 1;
                 match self.one_at(at).await? {
                     Some(hit) => {
                         found = Some((at, hit));
@@ -609,11 +613,15 @@ impl Run {
             && empty - at > 1
         {
             let mid = at.midpoint(empty);
+            reads += 1;
             match self.one_at(mid).await? {
                 Some(hit) => found = Some((mid, hit)),
                 None => empty = mid,
             }
         }
+        let delivered = u64::from(found.is_some());
+        self.stats
+            .update(|s| s.undelivered_reads += reads - delivered);
         match found {
             Some((at, (page, ids))) => {
                 self.proof

@@ -214,6 +214,7 @@ impl Taker {
             .client
             .fetch_page(query, 1, per_page, &self.admission, &self.stats)
             .await?;
+        self.stats.update(|s| s.undelivered_reads += 1);
         let honours_filter = match query.active {
             None => true,
             Some(wanted) => page

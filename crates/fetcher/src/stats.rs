@@ -189,6 +189,10 @@ pub struct FetchStats {
     /// Pages fetched past the end the first page announced (the listing grew, or a probe
     /// past a full last page).
     pub extra_pages: u64,
+    /// Answers whose contacts were not delivered: the two that count the listing's active and
+    /// inactive parts (and their recounts), and without a total the reads of one contact that
+    /// look for its end. Every request delivered a page, was retried, or is one of these.
+    pub undelivered_reads: u64,
     /// Answers that reported no usable `pagination.total` (missing, `null`, not a number).
     pub reads_without_total: u64,
     /// What the run learned about the API's paging (set when the run completes).
