@@ -133,6 +133,14 @@ if [ "$#" -eq 0 ]; then
     exit 1
   fi
   echo "library without CLI, delta-rs or cloud backend dependencies: ok"
+  # Without Delta, with every cloud backend: the fetcher and object_store share one reqwest,
+  # and our zstd is parquet's (delta-rs brings a second reqwest; BENCHMARKS.md, issue 22).
+  if cargo tree -p trackly-export --no-default-features --features aws,gcp,azure -e normal \
+      --duplicates --depth 0 --prefix none | grep -Eq '^(reqwest|zstd|zstd-safe|brotli-decompressor) v'; then
+    echo "the library with the cloud backends compiles two versions of reqwest, zstd or brotli-decompressor" >&2
+    exit 1
+  fi
+  echo "library with the cloud backends, one reqwest and one zstd: ok"
 
   # The Python package: its wheel in a fresh venv, the CLI from it with no Rust on PATH, and
   # the pytest suite (against moto for S3, like the Rust tests).
