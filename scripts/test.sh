@@ -68,8 +68,10 @@ gcs_port=$(free_port)
   -log-level error >"$logs/gcs.log" 2>&1 &
 pids+=($!)
 wait_for fake-gcs-server "http://127.0.0.1:$gcs_port/storage/v1/b" "$logs/gcs.log"
-# fake-gcs-server 1.54 has no XML-API object PUT, copy or delete, which object_store's GCS client
-# uses: tests/py/gcs_xml_bridge.py turns those into its JSON API (see the script).
+# fake-gcs-server 1.54 has no XML-API object PUT, copy, delete or multipart upload, which
+# object_store's GCS client uses: tests/py/gcs_xml_bridge.py turns those into its JSON API, and
+# conditional PUTs into the JSON multipart upload, the one where 1.54 checks ifGenerationMatch
+# (see the script).
 bridge_port=$(free_port)
 "$venv/bin/python" tests/py/gcs_xml_bridge.py "$bridge_port" "http://127.0.0.1:$gcs_port" >"$logs/bridge.log" 2>&1 &
 pids+=($!)
@@ -131,6 +133,14 @@ if [ "$#" -eq 0 ]; then
     exit 1
   fi
   echo "library without CLI, delta-rs or cloud backend dependencies: ok"
+  # Without Delta, with every cloud backend: the fetcher and object_store share one reqwest,
+  # and our zstd is parquet's (delta-rs brings a second reqwest; BENCHMARKS.md, issue 22).
+  if cargo tree -p trackly-export --no-default-features --features aws,gcp,azure -e normal \
+      --duplicates --depth 0 --prefix none | grep -Eq '^(reqwest|zstd|zstd-safe|brotli-decompressor) v'; then
+    echo "the library with the cloud backends compiles two versions of reqwest, zstd or brotli-decompressor" >&2
+    exit 1
+  fi
+  echo "library with the cloud backends, one reqwest and one zstd: ok"
 
   # The Python package: its wheel in a fresh venv, the CLI from it with no Rust on PATH, and
   # the pytest suite (against moto for S3, like the Rust tests).

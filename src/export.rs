@@ -341,8 +341,10 @@ impl Export {
     /// [`ExportError::Interrupted`] is returned. Nothing of it is published: the multipart upload
     /// in progress is aborted, and the Parquet files it had finished stay in staging with
     /// `_checkpoint.json`, so a later run with [`resume`](ExportBuilder::resume) continues from
-    /// them (a run that had not finished a file leaves nothing). The next successful run of the
-    /// same extract date without `resume` deletes such staging, and
+    /// them (a run that had not finished a file leaves nothing). A later successful run of the
+    /// same extract date without `resume` deletes such staging once it has been left for
+    /// [`STALE_STAGING`](trackly_converter::heartbeat::STALE_STAGING) (a run killed a moment ago
+    /// cannot be told from one still running), and
     /// [`ParquetSink::discard_interrupted`](trackly_converter::ParquetSink::discard_interrupted)
     /// deletes it at once for a caller that will not resume. The same holds when the run
     /// fails.
@@ -356,10 +358,17 @@ impl Export {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<RunSummary, ExportError> {
         tokio::pin!(shutdown);
-        let mut run = Run::open(self).await?;
+        // A store's answer that says what is wrong with the location is one line wherever in
+        // the run it came (the probe explains its own).
+        let location = self.location.clone();
+        let explain = |error| match error {
+            ExportError::Convert(e) => ExportError::Convert(location.explain(e)),
+            other => other,
+        };
+        let mut run = Run::open(self).await.map_err(explain)?;
         match run.phases(shutdown).await {
             Ok(published) => Ok(run.summarise(published)),
-            Err(error) => Err(run.fail(error).await),
+            Err(error) => Err(explain(run.fail(error).await)),
         }
     }
 }

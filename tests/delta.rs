@@ -150,7 +150,7 @@ async fn kill_9_leaves_the_previous_version_and_resume_commits_exactly_once() {
 
     let mut cmd = export(&server, &lake, &[]);
     cmd.args(args("2026-11-27"));
-    kill_9_when(cmd, || checkpointed_files(&lake) >= 1).await;
+    kill_9_when(cmd, async || checkpointed_files(&lake) >= 1).await;
     assert_eq!(
         log_versions(&lake),
         versions,

@@ -135,8 +135,9 @@ async fn nan_infinity_and_raw_control_characters_stay_record_level() {
         "{err}"
     );
     assert!(parquet_files(dir.path()).is_empty());
-    // Not retried as a broken page (that took 10 attempts per page before).
-    assert!(server.stats().requests < 10, "{:?}", server.stats());
+    // Not retried as a broken page (that took 10 attempts per page before): page 1, the
+    // windows in flight beside it, and the two reads that count the listing's parts.
+    assert!(server.stats().requests < 12, "{:?}", server.stats());
 
     // Quarantined: every other contact lands; the three are set aside with their raw text.
     let dir = tempfile::tempdir().unwrap();

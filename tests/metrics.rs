@@ -7,95 +7,11 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use common::metrics::parse;
 use common::*;
 use trackly_export::mock::Faults;
-
-/// A metrics file as the Prometheus parser read it.
-struct Metrics {
-    types: BTreeMap<String, String>,
-    samples: Vec<(String, BTreeMap<String, String>, f64)>,
-}
-
-impl Metrics {
-    /// The value of the sample `name` with exactly `labels`, if there is one.
-    fn find(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        let labels: BTreeMap<String, String> = labels
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        self.samples
-            .iter()
-            .find(|(n, l, _)| n == name && *l == labels)
-            .map(|(_, _, v)| *v)
-    }
-
-    fn get(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        self.find(name, labels).unwrap_or_else(|| {
-            panic!(
-                "no {name}{labels:?} among {:#?}",
-                self.samples
-                    .iter()
-                    .map(|(n, l, _)| format!("{n}{l:?}"))
-                    .collect::<Vec<_>>()
-            )
-        })
-    }
-
-    /// Every sample of `name`, by the value of `label`.
-    fn by(&self, name: &str, label: &str) -> BTreeMap<String, f64> {
-        self.samples
-            .iter()
-            .filter(|(n, _, _)| n == name)
-            .map(|(_, l, v)| (l[label].clone(), *v))
-            .collect()
-    }
-}
-
-/// Parses `path` with the checker (which also fails on the API key in the file).
-fn parse(path: &Path) -> Metrics {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/check_metrics.py");
-    let out = Command::new(python())
-        .arg(script)
-        .arg(path)
-        .arg(SECRET)
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "check_metrics failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let types = json["types"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-        .collect();
-    let samples = json["samples"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            let labels = s[1]
-                .as_object()
-                .unwrap()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-                .collect();
-            (
-                s[0].as_str().unwrap().to_owned(),
-                labels,
-                s[2].as_f64().unwrap(),
-            )
-        })
-        .collect();
-    Metrics { types, samples }
-}
 
 fn unix_now() -> f64 {
     SystemTime::now()

@@ -209,9 +209,10 @@ async fn page_sizes_the_api_refuses_are_replaced_by_one_it_accepts() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_search_index_counting_only_10000_fails_loudly_when_there_are_more() {
     let mut outcomes = Vec::new();
-    // Only a refusing index: one that clamps its window looks exactly like a listing that ends
-    // at 10,000 (a known limit, README), which no client can tell apart.
-    for beyond in [Beyond::Refuse] {
+    // A refusing index fails at the first window it refuses; a clamping one looks like a
+    // listing of 10,000 until the count of its active and inactive contacts, each
+    // searched (and capped) on its own.
+    for beyond in [Beyond::Refuse, Beyond::Clamp] {
         let server = mock(
             12_000,
             Faults {
@@ -224,7 +225,19 @@ async fn a_search_index_counting_only_10000_fails_loudly_when_there_are_more() {
         )
         .await;
         let (dir, out) = export_with(&server, &["--concurrency", "4"]).await;
-        outcomes.push(loud(dir.path(), &out, &format!("{beyond:?}")).map(drop));
+        let what = format!("{beyond:?}");
+        outcomes.push(loud(dir.path(), &out, &what).and_then(|err| {
+            // A refused window is named as such; a clamped one by its parts' counts.
+            let said = match beyond {
+                Beyond::Refuse => "the API refused",
+                Beyond::Clamp => "more than the 10000 it counts in all",
+            };
+            if err.contains(said) {
+                Ok(())
+            } else {
+                Err(format!("{what}: the error does not say {said:?}: {err}"))
+            }
+        }));
     }
     assert_all(outcomes);
 }

@@ -479,8 +479,22 @@ fn describe_query(query: &Query) -> String {
     format!("{list}, {active}")
 }
 
-/// How the count came out: what was delivered against what the API reported.
+/// How the count came out: what was delivered against what the API reported, and what the
+/// count of the listing's active and inactive contacts showed.
 fn reconciliation(f: &trackly_export::FetchStats) -> String {
+    let count = count_of_the_whole(f);
+    match f.reconciliation.as_ref().and_then(|r| r.parts.as_ref()) {
+        Some(p) if p.held => format!("{count} ({} active + {} inactive)", p.active, p.inactive),
+        Some(p) => format!(
+            "{count} (active and inactive not counted: {})",
+            p.skipped.as_deref().unwrap_or("no answer")
+        ),
+        None => count,
+    }
+}
+
+/// What was delivered against what the API reported.
+fn count_of_the_whole(f: &trackly_export::FetchStats) -> String {
     match &f.reconciliation {
         Some(r) if !r.counted => format!(
             "count not reconciled (the API reported no usable total): every key range proven, {} delivered",

@@ -113,6 +113,20 @@ impl Emulator {
         }
     }
 
+    /// Azurite reached as a real account is, without the emulator switch: its account name
+    /// and endpoint, and `extra` options (the credentials, or where to look for them).
+    pub fn azure_by_account(extra: &[(&str, &str)]) -> Emulator {
+        let mut emulator = Emulator::azure();
+        let endpoint = format!("{}/devstoreaccount1", emulator.endpoint);
+        emulator.options = pairs(&[
+            ("azure_storage_account_name", "devstoreaccount1"),
+            ("azure_storage_endpoint", &endpoint),
+        ]);
+        emulator.options.extend(pairs(extra));
+        emulator.env.clear();
+        emulator
+    }
+
     /// The URL of `prefix` in the test bucket.
     pub fn url(&self, prefix: &str) -> String {
         format!("{}/{prefix}", self.root)
@@ -203,6 +217,53 @@ impl Emulator {
             std::fs::write(&target, &bytes).unwrap();
         }
         names
+    }
+
+    /// How many finished files the checkpoints under `staging` (a table's `_staging`) name:
+    /// what a run killed now leaves for `--resume`.
+    pub async fn checkpointed_files(&self, staging: &str) -> usize {
+        let store = self.store();
+        let mut finished = 0;
+        for name in self.list(staging).await {
+            if !name.ends_with("_checkpoint.json") {
+                continue;
+            }
+            let path = object_store::path::Path::from(format!("{staging}/{name}"));
+            // A checkpoint being replaced may be gone or torn for a moment: it counts 0.
+            if let Ok(got) = store.get(&path).await {
+                let bytes = got.bytes().await.unwrap_or_default();
+                let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+                finished += json["files"].as_array().map_or(0, Vec::len);
+            }
+        }
+        finished
+    }
+
+    /// How many parts the object at `path` was uploaded in, as the emulator tells it: S3's
+    /// multipart ETag (`"…-N"`), the parts tests/py/gcs_xml_bridge.py composed on GCS, the
+    /// committed blocks of an Azure block blob (0 or 1 for a single PUT).
+    pub async fn upload_parts(&self, path: &object_store::path::Path) -> usize {
+        match self.name {
+            "s3" => {
+                let meta = self.store().head(path).await.unwrap();
+                let e_tag = meta.e_tag.unwrap_or_default();
+                e_tag
+                    .trim_matches('"')
+                    .rsplit_once('-')
+                    .map_or(1, |(_, n)| n.parse().unwrap())
+            }
+            emulator => {
+                let (what, url, bucket) = match emulator {
+                    "gcs" => ("gcs-components", &self.endpoint, BUCKET),
+                    _ => ("azurite-blocks", &self.endpoint, BUCKET),
+                };
+                let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/emulators.py");
+                let mut cmd = Command::new(super::python());
+                cmd.arg(script).args([what, url, bucket, path.as_ref()]);
+                let out = super::checked(cmd, "emulators.py");
+                String::from_utf8_lossy(&out).trim().parse().unwrap()
+            }
+        }
     }
 
     /// `cmd` (a Python reader) with the emulator's environment and its options as JSON in

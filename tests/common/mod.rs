@@ -3,7 +3,10 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod backends;
-pub mod failing_store;
+pub mod metrics;
+// The workspace's one test store, shared with the converter's tests.
+#[path = "../../crates/converter/tests/support/faulty_store.rs"]
+pub mod faulty_store;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -165,14 +168,20 @@ pub fn check_lake_with(
     if allow_extra {
         cmd.arg("--allow-extra");
     }
+    String::from_utf8_lossy(&checked(cmd, "check_lake")).into_owned()
+}
+
+/// Runs a Python checker to its end; panics with its report when it fails, returns its
+/// stdout otherwise.
+pub fn checked(mut cmd: Command, what: &str) -> Vec<u8> {
     let out = cmd.output().expect("python runs");
     assert!(
         out.status.success(),
-        "check_lake failed:\n{}{}",
+        "{what} failed:\n{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    out.stdout
 }
 
 /// Compares the lists table under `output` with `truth` (the mock's lists NDJSON) using DuckDB,
@@ -182,20 +191,9 @@ pub fn check_lists(output: &Path, truth: &[u8], flags: &[&str]) -> serde_json::V
     let truth_file = output.with_extension("lists.ndjson");
     std::fs::write(&truth_file, truth).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/check_lists.py");
-    let out = Command::new(python())
-        .arg(script)
-        .arg(output)
-        .arg(&truth_file)
-        .args(flags)
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "check_lists failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let mut cmd = Command::new(python());
+    cmd.arg(script).arg(output).arg(&truth_file).args(flags);
+    serde_json::from_slice(&checked(cmd, "check_lists")).unwrap()
 }
 
 /// Runs a DuckDB query over the lake and returns its rows as JSON text.
@@ -549,33 +547,41 @@ pub fn check_delta(
     args: &[&str],
     s3_endpoint: Option<&str>,
 ) -> serde_json::Value {
+    check_delta_with(table, truth, args, |cmd| {
+        if let Some(endpoint) = s3_endpoint {
+            with_s3_env(cmd, endpoint);
+        }
+    })
+}
+
+/// [`check_delta`], the reader's environment set by `environment` (an emulator's storage
+/// options, for instance).
+pub fn check_delta_with(
+    table: &str,
+    truth: &[u8],
+    args: &[&str],
+    environment: impl FnOnce(&mut Command),
+) -> serde_json::Value {
     let truth_file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(truth_file.path(), truth).unwrap();
     let truth_path = truth_file.path().to_str().unwrap().to_owned();
     let mut all = vec![truth_path.as_str()];
     all.extend_from_slice(args);
-    let out = check_delta_cmd("check", table, &all, s3_endpoint)
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "check_delta failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let mut cmd = check_delta_cmd("check", table, &all, None);
+    environment(&mut cmd);
+    serde_json::from_slice(&checked(cmd, "check_delta")).unwrap()
 }
 
 /// Runs `cmd` (output discarded) and kills it with SIGKILL once `ready` holds, or after 60 s;
 /// fails if it ends on its own first.
-pub async fn kill_9_when(mut cmd: Command, ready: impl Fn() -> bool) {
+pub async fn kill_9_when(mut cmd: Command, ready: impl AsyncFn() -> bool) {
     let mut child = cmd
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let start = std::time::Instant::now();
-    while !ready() && start.elapsed() < std::time::Duration::from_secs(60) {
+    while !ready().await && start.elapsed() < std::time::Duration::from_secs(60) {
         assert!(
             child.try_wait().unwrap().is_none(),
             "the export ended before the crash point"

@@ -5,6 +5,13 @@ end-to-end tests: neither object_store nor the exporter creates buckets.
     emulators.py azurite-container http://127.0.0.1:PORT NAME
 
 Exits 0 when the bucket or container exists afterwards (created now or before), 1 otherwise.
+For the conformance suite's multipart test it also tells how an object was uploaded:
+
+    emulators.py gcs-components http://127.0.0.1:PORT BUCKET OBJECT   (the parts composed by
+        tests/py/gcs_xml_bridge.py's XML multipart upload; 1 for a single PUT)
+    emulators.py azurite-blocks http://127.0.0.1:PORT CONTAINER BLOB   (its committed blocks: 0
+        for a single Put Blob)
+
 Azurite wants a signed request: the SharedKey scheme with the emulator's well-known account and
 key, written out here with the standard library alone.
 """
@@ -15,6 +22,7 @@ import hmac
 import json
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 
 AZURITE_ACCOUNT = "devstoreaccount1"
@@ -58,9 +66,40 @@ def azurite_container(url, name):
             raise
 
 
+def gcs_components(url, bucket, name):
+    quoted = urllib.parse.quote(name, safe="")
+    meta = json.load(urllib.request.urlopen(f"{url}/storage/v1/b/{bucket}/o/{quoted}"))
+    print(meta.get("metadata", {}).get("bridge-component-count", "1"))
+
+
+def azurite_blocks(url, container, name):
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    headers = {"x-ms-date": date, "x-ms-version": "2021-08-06"}
+    canonical_headers = "".join(f"{k}:{v}\n" for k, v in sorted(headers.items()))
+    path = f"/{AZURITE_ACCOUNT}/{container}/{name}"
+    resource = f"/{AZURITE_ACCOUNT}{path}\nblocklisttype:committed\ncomp:blocklist"
+    to_sign = "GET\n" + "\n" * 11 + canonical_headers + resource
+    signature = base64.b64encode(
+        hmac.new(base64.b64decode(AZURITE_KEY), to_sign.encode(), hashlib.sha256).digest()
+    ).decode()
+    headers["Authorization"] = f"SharedKey {AZURITE_ACCOUNT}:{signature}"
+    # Signed as sent: the path's characters (`=` of extract_date=) unescaped.
+    quoted = urllib.parse.quote(path, safe="/=")
+    req = urllib.request.Request(f"{url}{quoted}?comp=blocklist&blocklisttype=committed",
+                                 headers=headers)
+    try:
+        body = urllib.request.urlopen(req).read().decode()
+    except urllib.error.HTTPError as e:
+        print(e.read().decode(errors="replace"), file=sys.stderr)
+        raise
+    print(body.count("<Block>"))
+
+
 def main():
-    what, url, name = sys.argv[1:4]
-    {"gcs-bucket": gcs_bucket, "azurite-container": azurite_container}[what](url.rstrip("/"), name)
+    what, url = sys.argv[1:3]
+    {"gcs-bucket": gcs_bucket, "azurite-container": azurite_container,
+     "gcs-components": gcs_components, "azurite-blocks": azurite_blocks}[what](
+        url.rstrip("/"), *sys.argv[3:])
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@
 //! | no connection | nothing answers at the endpoint |
 //! | a TLS handshake that got plain HTTP | the endpoint speaks http, not https |
 //! | a time-out | the endpoint did not answer in time |
+//! | Azure: an answer of the Data Lake (dfs) endpoint, or a Blob API refusal of a hierarchical-namespace account | which kind of account and endpoint met, and the Blob endpoint to use |
 //!
 //! Anything else stays the store's own error ([`ConvertError::Storage`]). The probe goes
 //! through a twin of the location's store with a short retry budget (two retries within ten
@@ -61,6 +62,36 @@ impl OutputLocation {
         match store.delete(&path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.access_error(cloud, &path, Operation::Delete, e)),
+        }
+    }
+
+    /// `error` as one line a person can act on when the store's answer says what is wrong with
+    /// the way this location is reached (Azure: its account kind, flat or hierarchical
+    /// namespace, against its endpoint; see the [module docs](crate::access)), wherever in a
+    /// run it came; any other error unchanged. [`check_access`](Self::check_access) explains
+    /// its own errors more widely (missing buckets, credentials, endpoints).
+    pub fn explain(&self, error: ConvertError) -> ConvertError {
+        let Some(cloud) = self.cloud() else {
+            return error;
+        };
+        let ConvertError::Storage { path, source } = error else {
+            return error;
+        };
+        let bucket = format!("{} {:?}", self.backend().bucket_word(), cloud.bucket);
+        let found = (self.backend() == Backend::Azure)
+            .then(|| chain_text(&source))
+            .and_then(|text| {
+                let code = error_code(&text)?;
+                azure_account_kind(code, &bucket)
+            });
+        match found {
+            Some((problem, hint)) => ConvertError::Access {
+                location: self.to_string(),
+                problem,
+                hint,
+                source: Box::new(source),
+            },
+            None => ConvertError::Storage { path, source },
         }
     }
 
@@ -119,6 +150,12 @@ fn explain(
             ),
             credential_hint(backend).to_owned(),
         ));
+    }
+    if backend == Backend::Azure
+        && let Some(code) = error_code(&text)
+        && let Some(found) = azure_account_kind(code, &bucket)
+    {
+        return Some(found);
     }
     match error {
         object_store::Error::NotFound { .. } if op == Operation::Write => {
@@ -225,12 +262,72 @@ fn is_connect_error(_: &object_store::Error) -> bool {
     false
 }
 
-/// The `<Code>...</Code>` of an S3 or Azure error body (`AccessDenied`,
-/// `AuthenticationFailed`, ...), or GCS's JSON `"reason"`.
+/// The `<Code>...</Code>` of an S3 or Azure Blob error body (`AccessDenied`,
+/// `AuthenticationFailed`, ...), or the `"code"` of an Azure Data Lake (dfs) endpoint's JSON
+/// error body (`{"error":{"code":"FilesystemNotFound",...}}`).
 fn error_code(text: &str) -> Option<&str> {
-    let start = text.find("<Code>")? + "<Code>".len();
-    let end = text[start..].find("</Code>")? + start;
-    Some(&text[start..end])
+    if let Some(start) = text.find("<Code>").map(|i| i + "<Code>".len()) {
+        let end = text[start..].find("</Code>")? + start;
+        return Some(&text[start..end]);
+    }
+    let after = &text[text.find("\"code\"")? + "\"code\"".len()..];
+    let start = after.find('"')? + 1;
+    let end = after[start..].find('"')? + start;
+    Some(&after[start..end])
+}
+
+/// What to do when Azure says the account and the way it is reached do not fit: the
+/// account's Data Lake (dfs) endpoint answered (object_store speaks the Blob API, so an
+/// endpoint setting points there), or a hierarchical-namespace (ADLS Gen2) account refused a
+/// Blob API operation. The codes and their meaning are Microsoft's:
+/// <https://learn.microsoft.com/en-us/rest/api/storageservices/blob-service-error-codes>
+/// (`BlobOperationNotSupported`), the Data Lake Storage Gen2 REST API's error list
+/// (<https://learn.microsoft.com/en-us/rest/api/storageservices/datalakestoragegen2/filesystem/list>,
+/// "Other Status Codes": `FilesystemNotFound`) and the endpoint's own message for
+/// `EndpointUnsupportedAccountFeatures` ("This endpoint does not support BlobStorageEvents or
+/// SoftDelete"); <https://learn.microsoft.com/en-us/azure/storage/blobs/data-lake-storage-known-issues>
+/// lists the Blob APIs a hierarchical namespace refuses.
+fn azure_account_kind(code: &str, bucket: &str) -> Option<(String, String)> {
+    const USE_BLOB: &str = "reach the account through its Blob endpoint, which serves flat and \
+         hierarchical-namespace accounts alike: set azure_storage_endpoint to \
+         https://ACCOUNT.blob.core.windows.net or leave it unset (an \
+         abfss://container@ACCOUNT.dfs.core.windows.net URL only names the account)";
+    let found = match code {
+        "EndpointUnsupportedAccountFeatures" => (
+            "the requests reached the storage account's Data Lake (dfs) endpoint, which refuses \
+             accounts with Blob features it does not support, such as soft delete or Blob \
+             storage events (EndpointUnsupportedAccountFeatures)"
+                .to_owned(),
+            USE_BLOB.to_owned(),
+        ),
+        "FilesystemNotFound" => (
+            format!(
+                "the {bucket} does not exist, says the storage account's Data Lake (dfs) \
+                 endpoint (FilesystemNotFound)"
+            ),
+            format!("create it, or correct its name in the URL; and {USE_BLOB}"),
+        ),
+        "BlobOperationNotSupported" => (
+            "the storage account has a hierarchical namespace (ADLS Gen2) and the object was \
+             created through its Data Lake API, which a block upload cannot replace \
+             (BlobOperationNotSupported)"
+                .to_owned(),
+            "delete that object, or export under a prefix that no Data Lake (dfs) tool writes"
+                .to_owned(),
+        ),
+        "FeatureNotYetSupportedForHierarchicalNamespaceAccounts"
+        | "BlobApiNotYetSupportedForHierarchicalNamespaceAccounts" => (
+            format!(
+                "the storage account has a hierarchical namespace (ADLS Gen2) and refused a Blob \
+                 API operation ({code})"
+            ),
+            "write to an account without a hierarchical namespace, or to one where the Blob \
+             API is available on hierarchical-namespace accounts (multi-protocol access)"
+                .to_owned(),
+        ),
+        _ => return None,
+    };
+    Some(found)
 }
 
 fn credential_hint(backend: Backend) -> &'static str {
@@ -277,6 +374,132 @@ mod tests {
         let text = "Client error with status 403 Forbidden: <?xml version=\"1.0\"?><Error><Code>AccessDenied</Code><Message>x</Message></Error>";
         assert_eq!(error_code(text), Some("AccessDenied"));
         assert_eq!(error_code("no body"), None);
+    }
+
+    #[test]
+    fn error_codes_are_read_from_data_lake_json_bodies() {
+        let text = r#"Server returned non-2xx status code: 404 Not Found: {"error":{"code":"FilesystemNotFound","message":"The specified filesystem does not exist."}}"#;
+        assert_eq!(error_code(text), Some("FilesystemNotFound"));
+    }
+
+    /// A cloud location over `endpoint`, as its errors name it.
+    fn cloud(endpoint: &str) -> Cloud {
+        Cloud {
+            bucket: "lake".to_owned(),
+            root_url: "az://lake".to_owned(),
+            probe: std::sync::Arc::new(object_store::memory::InMemory::new()),
+            endpoint: Some(endpoint.to_owned()),
+            credentials: "the account key of AZURE_STORAGE_ACCOUNT_KEY".to_owned(),
+            metadata_hosts: Vec::new(),
+        }
+    }
+
+    /// The error object_store makes of an answer with `status` and `body` (a 404 is
+    /// `NotFound`, a 409 `AlreadyExists`, a 400 `Generic`), with its text.
+    fn answer(status: u16, body: &str) -> object_store::Error {
+        let reason = match status {
+            400 => "400 Bad Request",
+            404 => "404 Not Found",
+            _ => "409 Conflict",
+        };
+        let source: Box<dyn StdError + Send + Sync> = format!(
+            "Error performing PUT https://lake.dfs.core.windows.net/lake/x/_trackly-probe in 80ms \
+             - Server returned non-2xx status code: {reason}: {body}"
+        )
+        .into();
+        let path = "x/_trackly-probe".to_owned();
+        match status {
+            404 => object_store::Error::NotFound { path, source },
+            409 => object_store::Error::AlreadyExists { path, source },
+            _ => object_store::Error::Generic {
+                store: "MicrosoftAzure",
+                source,
+            },
+        }
+    }
+
+    #[test]
+    fn azure_answers_about_the_account_kind_say_which_endpoint_to_use() {
+        let dfs = cloud("https://lake.dfs.core.windows.net");
+        let explained = |status, body: &str| {
+            explain(
+                Backend::Azure,
+                &dfs,
+                Operation::Write,
+                &answer(status, body),
+            )
+            .map(|(problem, hint)| format!("{problem}; {hint}"))
+            .unwrap_or_default()
+        };
+        // The Data Lake endpoint's answers, as its REST API documents them (JSON bodies).
+        let line = explained(
+            409,
+            r#"{"error":{"code":"EndpointUnsupportedAccountFeatures","message":"This endpoint does not support BlobStorageEvents or SoftDelete. Please disable these account features if you would like to use this endpoint.
+RequestId:4b5f Time:2026-05-01T00:00:00Z"}}"#,
+        );
+        assert!(line.contains("Data Lake (dfs) endpoint"), "{line}");
+        assert!(
+            line.contains("https://ACCOUNT.blob.core.windows.net"),
+            "{line}"
+        );
+        let line = explained(
+            404,
+            r#"{"error":{"code":"FilesystemNotFound","message":"The specified filesystem does not exist.
+RequestId:4b60"}}"#,
+        );
+        assert!(line.contains("container \"lake\" does not exist"), "{line}");
+        assert!(line.contains("Blob endpoint"), "{line}");
+        // A hierarchical-namespace account's Blob API refusals (XML bodies).
+        let line = explained(
+            409,
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>BlobOperationNotSupported</Code><Message>Operation is not supported on this scenario.</Message></Error>",
+        );
+        assert!(line.contains("hierarchical namespace"), "{line}");
+        let line = explained(
+            400,
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>FeatureNotYetSupportedForHierarchicalNamespaceAccounts</Code><Message>This operation is not yet supported for hierarchical namespace accounts.</Message></Error>",
+        );
+        assert!(
+            line.contains("hierarchical namespace (ADLS Gen2)"),
+            "{line}"
+        );
+        assert!(!line.contains('\n'), "one line: {line}");
+        // Other backends' codes are not read as Azure's.
+        assert_eq!(
+            explain(
+                Backend::S3,
+                &dfs,
+                Operation::Write,
+                &answer(400, "<Error><Code>BlobOperationNotSupported</Code></Error>")
+            ),
+            None
+        );
+    }
+
+    #[cfg(feature = "azure")]
+    #[test]
+    fn a_runs_storage_error_with_an_account_kind_answer_is_explained_in_one_line() {
+        let options = crate::LocationOptions::default().with_storage_options(
+            crate::StorageOptions::new()
+                .with("azure_storage_account_name", "lake")
+                .with("azure_storage_account_key", "a2V5"),
+        );
+        let location = OutputLocation::parse_with("az://lake/x", options).unwrap();
+        let storage = |body: &str| ConvertError::Storage {
+            path: "x/contacts/_staging/r/part-00000-r.parquet.inprogress".to_owned(),
+            source: answer(409, body),
+        };
+        // A block upload over an object a Data Lake tool created, mid-run.
+        let explained = location.explain(storage(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>BlobOperationNotSupported</Code><Message>Operation is not supported on this scenario.</Message></Error>",
+        ));
+        let line = explained.to_string();
+        assert!(matches!(explained, ConvertError::Access { .. }), "{line}");
+        assert!(line.starts_with("cannot write to az://lake/x: "), "{line}");
+        assert!(line.contains("hierarchical namespace"), "{line}");
+        // Anything else stays the store's error.
+        let other = location.explain(storage("<Error><Code>ServerBusy</Code></Error>"));
+        assert!(matches!(other, ConvertError::Storage { .. }), "{other}");
     }
 
     #[test]

@@ -5,9 +5,10 @@
 //! every endpoint.
 //!
 //! Building a store makes no request. Besides the store each backend builds a second one with
-//! a short retry budget ([`PROBE_RETRY`]), for [`OutputLocation::check_access`]
-//! (crate::OutputLocation::check_access): a probe against an unreachable endpoint or a missing
-//! credential source answers in seconds instead of object_store's three minutes of retries.
+//! a short retry budget (two retries within ten seconds), for
+//! [`OutputLocation::check_access`](crate::OutputLocation::check_access): a probe against an
+//! unreachable endpoint or a missing credential source answers in seconds instead of
+//! object_store's three minutes of retries.
 
 #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
 use std::net::IpAddr;
@@ -137,25 +138,127 @@ fn is_true(value: Option<String>) -> bool {
     value.is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "on"))
 }
 
-/// Applies `options` to a builder, refusing a key the backend does not know.
+/// What the three cloud builders of object_store share, so that reading the options, the
+/// plain-http rule and building the store and its probe twin are written once.
 #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
-fn apply<B, K>(
-    mut builder: B,
-    options: &StorageOptions,
-    backend: &str,
-    set: impl Fn(B, K, &str) -> B,
-) -> std::result::Result<B, String>
-where
-    K: std::str::FromStr,
-{
-    for (key, value) in options.iter() {
-        let parsed: K = key
-            .parse()
-            .map_err(|_| format!("unknown storage option {key:?} for {backend}"))?;
-        builder = set(builder, parsed, value);
+trait CloudBuilder: Clone + Sized {
+    /// The builder's configuration key.
+    type Key: std::str::FromStr;
+    /// The store it builds.
+    type Store: ObjectStore;
+    /// The backend's name, for messages.
+    const NAME: &'static str;
+    /// Its key of `allow_http`.
+    const ALLOW_HTTP: Self::Key;
+
+    fn from_env() -> Self;
+    fn with_config(self, key: Self::Key, value: &str) -> Self;
+    fn get(&self, key: &Self::Key) -> Option<String>;
+    fn with_retry(self, retry: object_store::RetryConfig) -> Self;
+    fn build(self) -> object_store::Result<Self::Store>;
+
+    /// `from_env()`, then `options`, refusing a key the backend does not know.
+    fn configured(options: &StorageOptions) -> std::result::Result<Self, String> {
+        let mut builder = Self::from_env();
+        for (key, value) in options.iter() {
+            let parsed: Self::Key = key
+                .parse()
+                .map_err(|_| format!("unknown storage option {key:?} for {}", Self::NAME))?;
+            builder = builder.with_config(parsed, value);
+        }
+        Ok(builder)
     }
-    Ok(builder)
+
+    /// Whether the configuration sets a `true`-like value for `key`.
+    fn is_set_true(&self, key: &Self::Key) -> bool {
+        is_true(self.get(key))
+    }
+
+    /// The plain-http rule for `endpoint` (see [`http_allowed`]), the caller's `allow_http`
+    /// and the storage option `allow_http` together.
+    fn http_ok(
+        &self,
+        endpoint: Option<&str>,
+        allow_http: bool,
+    ) -> std::result::Result<bool, String> {
+        let allow_http = allow_http || self.is_set_true(&Self::ALLOW_HTTP);
+        http_allowed(Self::NAME, endpoint, allow_http)
+    }
+
+    /// The store, its probe twin with [`probe_retry`]'s budget, and what errors name.
+    fn finish(
+        self,
+        endpoint: Option<String>,
+        credentials: &str,
+        metadata_hosts: Vec<String>,
+    ) -> std::result::Result<Built, String> {
+        let build = |b: Self| {
+            b.build()
+                .map_err(|e| format!("cannot configure {}: {e}", Self::NAME))
+        };
+        let probe = build(self.clone().with_retry(probe_retry()))?;
+        let store = build(self)?;
+        Ok(Built {
+            store: Arc::new(store),
+            probe: Arc::new(probe),
+            endpoint,
+            credentials: credentials.to_owned(),
+            metadata_hosts,
+        })
+    }
 }
+
+/// Implements [`CloudBuilder`] for one of object_store's builders.
+macro_rules! cloud_builder {
+    ($feature:literal, $builder:ty, $key:ty, $store:ty, $name:literal) => {
+        #[cfg(feature = $feature)]
+        impl CloudBuilder for $builder {
+            type Key = $key;
+            type Store = $store;
+            const NAME: &'static str = $name;
+            const ALLOW_HTTP: $key =
+                <$key>::Client(object_store::client::ClientConfigKey::AllowHttp);
+
+            fn from_env() -> Self {
+                <$builder>::from_env()
+            }
+            fn with_config(self, key: $key, value: &str) -> Self {
+                <$builder>::with_config(self, key, value)
+            }
+            fn get(&self, key: &$key) -> Option<String> {
+                self.get_config_value(key)
+            }
+            fn with_retry(self, retry: object_store::RetryConfig) -> Self {
+                <$builder>::with_retry(self, retry)
+            }
+            fn build(self) -> object_store::Result<$store> {
+                <$builder>::build(self)
+            }
+        }
+    };
+}
+
+cloud_builder!(
+    "aws",
+    object_store::aws::AmazonS3Builder,
+    object_store::aws::AmazonS3ConfigKey,
+    object_store::aws::AmazonS3,
+    "S3"
+);
+cloud_builder!(
+    "gcp",
+    object_store::gcp::GoogleCloudStorageBuilder,
+    object_store::gcp::GoogleConfigKey,
+    object_store::gcp::GoogleCloudStorage,
+    "Google Cloud Storage"
+);
+cloud_builder!(
+    "azure",
+    object_store::azure::MicrosoftAzureBuilder,
+    object_store::azure::AzureConfigKey,
+    object_store::azure::MicrosoftAzure,
+    "Azure"
+);
 
 /// `s3://bucket`: `AmazonS3Builder::from_env()`, then `options`; the region defaults to
 /// `us-east-1`.
@@ -165,14 +268,7 @@ pub(crate) fn s3(
     options: &StorageOptions,
     allow_http: bool,
 ) -> std::result::Result<Built, String> {
-    use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey as Key};
-    let builder = apply(
-        AmazonS3Builder::from_env(),
-        options,
-        "S3",
-        |b: AmazonS3Builder, k: Key, v| b.with_config(k, v),
-    )?
-    .with_bucket_name(bucket);
+    let builder = object_store::aws::AmazonS3Builder::configured(options)?.with_bucket_name(bucket);
     s3_from(builder, allow_http)
 }
 
@@ -183,13 +279,10 @@ pub(crate) fn s3_from(
     allow_http: bool,
 ) -> std::result::Result<Built, String> {
     use object_store::aws::AmazonS3ConfigKey as Key;
-    use object_store::client::ClientConfigKey;
     let endpoint = builder
         .get_config_value(&Key::S3Endpoint)
         .or_else(|| builder.get_config_value(&Key::Endpoint));
-    let allow_http =
-        allow_http || is_true(builder.get_config_value(&Key::Client(ClientConfigKey::AllowHttp)));
-    let http_ok = http_allowed("S3", endpoint.as_deref(), allow_http)?;
+    let http_ok = builder.http_ok(endpoint.as_deref(), allow_http)?;
     let builder = if builder.get_config_value(&Key::Region).is_none() {
         builder.with_region("us-east-1")
     } else {
@@ -204,7 +297,7 @@ pub(crate) fn s3_from(
         "the web identity token of AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN"
     } else if set(Key::ContainerCredentialsRelativeUri) || set(Key::ContainerCredentialsFullUri) {
         "the container credentials of AWS_CONTAINER_CREDENTIALS_RELATIVE_URI / _FULL_URI"
-    } else if is_true(builder.get_config_value(&Key::SkipSignature)) {
+    } else if builder.is_set_true(&Key::SkipSignature) {
         "none (unsigned requests: aws_skip_signature)"
     } else {
         metadata_hosts.push(host_of(
@@ -216,22 +309,9 @@ pub(crate) fn s3_from(
          AWS_WEB_IDENTITY_TOKEN_FILE, AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (nor the storage \
          option aws_access_key_id) is set"
     };
-    let builder = builder.with_allow_http(http_ok);
-    let probe = builder
-        .clone()
-        .with_retry(probe_retry())
-        .build()
-        .map_err(|e| format!("cannot configure S3: {e}"))?;
-    let store = builder
-        .build()
-        .map_err(|e| format!("cannot configure S3: {e}"))?;
-    Ok(Built {
-        store: Arc::new(store),
-        probe: Arc::new(probe),
-        endpoint,
-        credentials: credentials.to_owned(),
-        metadata_hosts,
-    })
+    builder
+        .with_allow_http(http_ok)
+        .finish(endpoint, credentials, metadata_hosts)
 }
 
 /// `gs://bucket`: `GoogleCloudStorageBuilder::from_env()`, then `options`.
@@ -241,24 +321,15 @@ pub(crate) fn gcs(
     options: &StorageOptions,
     allow_http: bool,
 ) -> std::result::Result<Built, String> {
-    use object_store::client::ClientConfigKey;
     use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey as Key};
-    let builder = apply(
-        GoogleCloudStorageBuilder::from_env(),
-        options,
-        "Google Cloud Storage",
-        |b: GoogleCloudStorageBuilder, k: Key, v| b.with_config(k, v),
-    )?
-    .with_bucket_name(bucket);
+    let builder = GoogleCloudStorageBuilder::configured(options)?.with_bucket_name(bucket);
     let set = |k: Key| builder.get_config_value(&k).is_some();
     // The endpoint may also come from the service account file (`gcs_base_url`, the emulator
     // convention), which only the builder reads; the plain-http rule then applies to it there.
     let endpoint = builder
         .get_config_value(&Key::BaseUrl)
         .or_else(|| service_account_base_url(&builder));
-    let allow_http =
-        allow_http || is_true(builder.get_config_value(&Key::Client(ClientConfigKey::AllowHttp)));
-    let http_ok = http_allowed("Google Cloud Storage", endpoint.as_deref(), allow_http)?;
+    let http_ok = builder.http_ok(endpoint.as_deref(), allow_http)?;
     let mut metadata_hosts = Vec::new();
     let credentials = if set(Key::ServiceAccountKey) {
         "the service account key of GOOGLE_SERVICE_ACCOUNT_KEY (or the storage option \
@@ -268,7 +339,7 @@ pub(crate) fn gcs(
          google_service_account)"
     } else if set(Key::ApplicationCredentials) {
         "the application default credentials of GOOGLE_APPLICATION_CREDENTIALS"
-    } else if is_true(builder.get_config_value(&Key::SkipSignature)) {
+    } else if builder.is_set_true(&Key::SkipSignature) {
         "none (unsigned requests: google_skip_signature)"
     } else {
         metadata_hosts = vec![
@@ -278,23 +349,12 @@ pub(crate) fn gcs(
         "gcloud's application default credentials file, then the GCE metadata server: none of \
          GOOGLE_SERVICE_ACCOUNT, GOOGLE_SERVICE_ACCOUNT_KEY, GOOGLE_APPLICATION_CREDENTIALS is set"
     };
-    let builder = builder.with_config(
-        Key::Client(ClientConfigKey::AllowHttp),
-        if http_ok { "true" } else { "false" },
-    );
-    let build = |b: GoogleCloudStorageBuilder| {
-        b.build()
-            .map_err(|e| format!("cannot configure Google Cloud Storage: {e}"))
-    };
-    let probe = build(builder.clone().with_retry(probe_retry()))?;
-    let store = build(builder)?;
-    Ok(Built {
-        store: Arc::new(store),
-        probe: Arc::new(probe),
-        endpoint,
-        credentials: credentials.to_owned(),
-        metadata_hosts,
-    })
+    builder
+        .with_config(
+            GoogleCloudStorageBuilder::ALLOW_HTTP,
+            if http_ok { "true" } else { "false" },
+        )
+        .finish(endpoint, credentials, metadata_hosts)
 }
 
 /// `gcs_base_url` of the service account file, when one is named and readable.
@@ -322,20 +382,13 @@ pub(crate) fn azure(
     allow_http: bool,
 ) -> std::result::Result<Built, String> {
     use object_store::azure::{AzureConfigKey as Key, MicrosoftAzureBuilder};
-    use object_store::client::ClientConfigKey;
-    let builder = apply(
-        MicrosoftAzureBuilder::from_env(),
-        options,
-        "Azure",
-        |b: MicrosoftAzureBuilder, k: Key, v| b.with_config(k, v),
-    )?
-    .with_container_name(container);
+    let builder = MicrosoftAzureBuilder::configured(options)?.with_container_name(container);
     let builder = match account {
         Some(account) => builder.with_account(account),
         None => builder,
     };
     let set = |k: Key| builder.get_config_value(&k).is_some();
-    let emulator = is_true(builder.get_config_value(&Key::UseEmulator));
+    let emulator = builder.is_set_true(&Key::UseEmulator);
     // The emulator's address is read by the builder from AZURITE_BLOB_STORAGE_URL (default
     // http://127.0.0.1:10000), where object_store allows http itself.
     let endpoint = if emulator {
@@ -346,9 +399,16 @@ pub(crate) fn azure(
     } else {
         builder.get_config_value(&Key::Endpoint)
     };
-    let allow_http =
-        allow_http || is_true(builder.get_config_value(&Key::Client(ClientConfigKey::AllowHttp)));
-    let http_ok = http_allowed("Azure", endpoint.as_deref(), allow_http)?;
+    let http_ok = builder.http_ok(endpoint.as_deref(), allow_http)?;
+    if let Some(dfs) = endpoint.as_deref().filter(|e| is_dfs_endpoint(e)) {
+        return Err(format!(
+            "the Azure endpoint {dfs} is the Data Lake (dfs) endpoint, but every request goes \
+             through the Blob API, which serves flat and hierarchical-namespace (ADLS Gen2) \
+             accounts alike: set azure_storage_endpoint to the account's \
+             https://ACCOUNT.blob.core.windows.net, or leave it unset (an \
+             abfss://container@ACCOUNT.dfs.core.windows.net URL only names the account)"
+        ));
+    }
     if !emulator && !set(Key::AccountName) {
         return Err(
             "no storage account: name it in the URL (abfss://container@account.dfs.core.windows.net/…) \
@@ -370,9 +430,9 @@ pub(crate) fn azure(
         "the service principal of AZURE_CLIENT_ID / AZURE_CLIENT_SECRET / AZURE_TENANT_ID"
     } else if set(Key::FederatedTokenFile) {
         "workload identity (AZURE_FEDERATED_TOKEN_FILE with AZURE_CLIENT_ID and AZURE_TENANT_ID)"
-    } else if is_true(builder.get_config_value(&Key::UseAzureCli)) {
+    } else if builder.is_set_true(&Key::UseAzureCli) {
         "the Azure CLI's login (AZURE_USE_AZURE_CLI)"
-    } else if is_true(builder.get_config_value(&Key::SkipSignature)) {
+    } else if builder.is_set_true(&Key::SkipSignature) {
         "none (unsigned requests: azure_skip_signature)"
     } else {
         metadata_hosts.push(host_of(
@@ -388,17 +448,40 @@ pub(crate) fn azure(
     } else {
         builder.with_allow_http(http_ok)
     };
-    let build = |b: MicrosoftAzureBuilder| {
-        b.build()
-            .map_err(|e| format!("cannot configure Azure: {e}"))
-    };
-    let probe = build(builder.clone().with_retry(probe_retry()))?;
-    let store = build(builder)?;
-    Ok(Built {
-        store: Arc::new(store),
-        probe: Arc::new(probe),
-        endpoint,
-        credentials: credentials.to_owned(),
-        metadata_hosts,
-    })
+    builder.finish(endpoint, credentials, metadata_hosts)
+}
+
+/// Whether `endpoint` is an Azure Data Lake Storage (dfs) endpoint: `*.dfs.core.windows.net`
+/// (private endpoints, `*.privatelink.dfs.core.windows.net`, included), whose REST API is not
+/// the Blob API object_store speaks.
+#[cfg(feature = "azure")]
+fn is_dfs_endpoint(endpoint: &str) -> bool {
+    url::Url::parse(endpoint)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+        .is_some_and(|host| host.ends_with(".dfs.core.windows.net"))
+}
+
+#[cfg(all(test, feature = "azure"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_lake_endpoint_is_refused_with_the_blob_endpoint_to_use() {
+        let options = StorageOptions::new()
+            .with("azure_storage_account_name", "lake")
+            .with("azure_storage_account_key", "a2V5")
+            .with(
+                "azure_storage_endpoint",
+                "https://lake.dfs.core.windows.net",
+            );
+        let err = azure("c", None, &options, false).err().unwrap();
+        assert!(err.contains("Data Lake (dfs) endpoint"), "{err}");
+        assert!(err.contains("blob.core.windows.net"), "{err}");
+        assert!(is_dfs_endpoint(
+            "https://lake.privatelink.dfs.core.windows.net"
+        ));
+        assert!(!is_dfs_endpoint("https://lake.blob.core.windows.net"));
+        assert!(!is_dfs_endpoint("http://127.0.0.1:10000/devstoreaccount1"));
+    }
 }

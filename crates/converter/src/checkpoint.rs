@@ -6,7 +6,8 @@
 //! pick up again (`progress`, a [`ResumePoint`]). A later run of the same extract date and query finds the newest
 //! such checkpoint in `_staging` and continues that run under its id; what the interrupted run
 //! was writing when it stopped is deleted. A successful commit removes the checkpoint with the
-//! run's staging, and with it the staging of older interrupted runs of the date.
+//! run's staging, and with it the staging of older interrupted runs of the date once they are
+//! abandoned (see [`heartbeat`]: a run still alive is never touched).
 //!
 //! A checkpoint of another format, or one that does not parse (a torn write), is not ours to
 //! resume: it is ignored.
@@ -19,6 +20,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ConvertError, Result};
+use crate::heartbeat;
 use crate::layout::part_name;
 use crate::location::OutputLocation;
 use crate::manifest::rfc3339;
@@ -228,12 +230,16 @@ pub(crate) async fn keep_only_finished(
 }
 
 /// Best-effort removal of the staging of the runs of `extract_date` in `staging_root` older
-/// than `run_id` (interrupted runs that the run `run_id` replaced).
+/// than `run_id` (interrupted runs that the run `run_id` replaced) that are abandoned: nothing
+/// in their folder, heartbeat included, changed for
+/// [`STALE_STAGING`](crate::heartbeat::STALE_STAGING) before `now` (the store's time). A run
+/// still alive (writing, or waiting to publish) keeps its staging and publishes in its turn.
 pub(crate) async fn remove_older_runs(
     location: &OutputLocation,
     staging_root: &Path,
     extract_date: NaiveDate,
     run_id: &str,
+    now: DateTime<Utc>,
 ) {
     let store = location.store().as_ref();
     let Ok(run_dirs) = list_dirs(store, staging_root).await else {
@@ -245,6 +251,7 @@ pub(crate) async fn remove_older_runs(
         };
         if checkpoint.extract_date == extract_date.to_string()
             && checkpoint.run_id.as_str() < run_id
+            && heartbeat::abandoned(store, &run_dir, now).await
         {
             delete_all_best_effort(store, &run_dir).await;
             location.remove_empty_local_dir(&run_dir);

@@ -120,7 +120,7 @@ impl StagedTable {
         };
         match commit.commit(run).await {
             Ok(mut summaries) => {
-                self.clean_up_after_publication().await;
+                self.clean_up_after_publication(Utc::now()).await;
                 summaries.pop().ok_or_else(|| ConvertError::InvalidOption {
                     option: "publication",
                     reason: "no summary of the table (bug)".into(),

@@ -42,6 +42,24 @@ pub enum ConvertError {
         source: object_store::Error,
     },
 
+    /// A staged file of this run was gone when the run came to publish it: another run of the
+    /// same date took this run's staging for abandoned, its heartbeat having been silent for
+    /// [`STALE_STAGING`](crate::heartbeat::STALE_STAGING) (see [`heartbeat`](crate::heartbeat)).
+    /// Nothing of this run was published; the date holds what it held.
+    #[error(
+        "this run's staged file {path} is gone: another run of this date removed this run's \
+         staging as abandoned (its heartbeat was silent for {} minutes); nothing of this run \
+         was published: run the export again",
+        crate::heartbeat::STALE_STAGING.as_secs() / 60
+    )]
+    StagingLost {
+        /// The staged object that was gone.
+        path: String,
+        /// The store's error.
+        #[source]
+        source: object_store::Error,
+    },
+
     /// An output location that cannot be used.
     #[error("invalid output location {input:?}: {reason}")]
     Location {

@@ -112,6 +112,7 @@ pub mod credentials;
 pub mod delta;
 mod error;
 pub mod format;
+pub mod heartbeat;
 mod layout;
 pub mod lease;
 pub mod location;

@@ -277,7 +277,14 @@ impl<'a> Publication<'a> {
         self.store
             .rename(staging, published)
             .await
-            .map_err(|e| ConvertError::storage(published, e))
+            .map_err(|e| match e {
+                // Only the source can be missing: another run removed this run's staging.
+                object_store::Error::NotFound { .. } => ConvertError::StagingLost {
+                    path: staging.to_string(),
+                    source: e,
+                },
+                e => ConvertError::storage(published, e),
+            })
     }
 
     /// Steps 3 and 4, for one object.

@@ -31,6 +31,7 @@
 //!   _staging/{run_id}/part-00000-{run_id}.parquet.inprogress   (while the run writes)
 //!   _staging/{run_id}/_rejects-{run_id}-00000.ndjson.inprogress (a segment; see `rejects`)
 //!   _staging/{run_id}/_checkpoint.json                         (for resume; see `checkpoint`)
+//!   _staging/{run_id}/_heartbeat        (rewritten while the run lives; see `heartbeat`)
 //!   _staging/_retired/{run_id}/...   (the previous run's files, while `finish` replaces them)
 //!   extract_date=2025-04-02/
 //!     part-00000-{run_id}.parquet
@@ -60,7 +61,9 @@
 //!    of a run that is not committed.
 //!
 //! After a commit the sink clears the run's staging and that of older interrupted runs of the
-//! date.
+//! date, once they are abandoned: a run's [`heartbeat`](crate::heartbeat) keeps its staging
+//! marked as alive from its first write until it is published or given up, so a run still
+//! exporting (or waiting to publish) is never touched and publishes in its turn.
 //!
 //! # Publication, and what a reader sees
 //!
@@ -147,6 +150,7 @@ use crate::checkpoint::{self, Finished};
 use crate::commit::{Commit, CommitState, Committer, StagedRun, discard_in_place};
 use crate::error::{ConvertError, Result};
 use crate::format::TableFormat;
+use crate::heartbeat::Heartbeat;
 use crate::layout::{RunDirs, staging_root, validate_run_id};
 use crate::location::OutputLocation;
 use crate::options::Upkeep;
@@ -179,6 +183,9 @@ pub struct ParquetSink {
     decode_stats: DecodeStats,
     /// Applied to every table of the run once it is published.
     upkeep: Upkeep,
+    /// Keeps the run's staging marked as alive from its first write until it is published or
+    /// given up (see [`heartbeat`](crate::heartbeat)).
+    heartbeat: Option<Heartbeat>,
 }
 
 impl std::fmt::Debug for ParquetSink {
@@ -213,7 +220,24 @@ impl ParquetSink {
             dirs,
             decode_stats: DecodeStats::default(),
             upkeep: Upkeep::default(),
+            heartbeat: None,
         })
+    }
+
+    /// Starts the heartbeat, if it is not beating yet: the run's staging is about to hold
+    /// something another run must not take for abandoned.
+    async fn keep_alive(&mut self) {
+        if self.heartbeat.is_none() {
+            let store = self.location.store().clone();
+            self.heartbeat = Some(Heartbeat::start(store, &self.dirs.staging).await);
+        }
+    }
+
+    /// Stops the heartbeat and waits for a write under way, before the run's staging goes.
+    async fn stop_heartbeat(&mut self) {
+        if let Some(heartbeat) = self.heartbeat.take() {
+            heartbeat.stop().await;
+        }
     }
 
     /// Publishes the run as `format` (default [`TableFormat::Parquet`]); set it before the
@@ -255,6 +279,7 @@ impl ParquetSink {
             sink.started_at = started_at;
         }
         checkpoint::keep_only_finished(store.as_ref(), &sink.dirs.staging, &checkpoint).await?;
+        sink.keep_alive().await;
         sink.files
             .resume_after(checkpoint.staged_files(&sink.dirs.date));
         sink.rejects
@@ -286,6 +311,7 @@ impl ParquetSink {
     /// so [`resume`](Self::resume) can continue after a crash. Also closes the current rejects
     /// segment, so the rejects written so far survive a crash too.
     pub async fn checkpoint(&mut self, progress: ResumePoint) -> Result<()> {
+        self.keep_alive().await;
         self.rejects.close_segment().await?;
         let finished = Finished {
             files: self.files.finished(),
@@ -311,6 +337,8 @@ impl ParquetSink {
         if self.files.finished().is_empty() {
             return self.abort().await;
         }
+        // The last heartbeat stays and goes stale: `resume` picks the run up whatever its age.
+        self.stop_heartbeat().await;
         self.files.abort_open().await;
         self.rejects.abort_open().await;
         Ok(())
@@ -324,12 +352,14 @@ impl ParquetSink {
     /// Appends a batch (of [`contacts_schema`](trackly_contacts::contacts_schema)) to
     /// the current file, starting a new file when the current one has reached the target size.
     pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.keep_alive().await;
         self.files.write(batch).await
     }
 
     /// Appends quarantined records to this run's rejects file (NDJSON, one object per line
     /// with `page`, `index`, `field`, `value`, `reason`, `raw`).
     pub async fn write_rejects(&mut self, rejects: &[Reject]) -> Result<()> {
+        self.keep_alive().await;
         self.rejects.write(rejects).await
     }
 
@@ -487,22 +517,30 @@ impl ParquetSink {
     // shared borrow held across an await would make every caller's future `!Send`.
     async fn clean_up_after_commit(&mut self, companions: &[StagedTable]) {
         let store = self.location.store().clone();
+        // The store's time, from this run's own heartbeat: other runs' ages are read on it.
+        let now = match &self.heartbeat {
+            Some(heartbeat) => heartbeat.now().await,
+            None => Utc::now(),
+        };
+        self.stop_heartbeat().await;
         delete_all_best_effort(store.as_ref(), &self.dirs.staging).await;
         checkpoint::remove_older_runs(
             &self.location,
             &self.dirs.staging_root,
             self.options.extract_date,
             &self.options.run_id,
+            now,
         )
         .await;
         self.dirs.remove_empty_local_dirs(&self.location);
         for table in companions {
-            table.clean_up_after_publication().await;
+            table.clean_up_after_publication(now).await;
         }
     }
 
     /// Best-effort removal of everything this run wrote that `commit` has not committed.
     async fn discard(&mut self, commit: &mut Committer) {
+        self.stop_heartbeat().await;
         self.files.abort_open().await;
         commit.discard(&self.location, self.files.finished()).await;
         self.rejects.abort_open().await;

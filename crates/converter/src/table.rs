@@ -28,28 +28,28 @@
 //! Staging happens at the end of the run, right before publication, so staged objects live for
 //! seconds. A failed publication removes them; [`StagedTable::abort`] does on any other error.
 //! A process killed in between leaves them hidden under `_staging/{run_id}/`; a later
-//! successful publication of the table removes staging folders of other runs whose objects are
-//! all older than [`STALE_STAGING`] (never `_staging/_retired/`, which a failed rollback leaves
-//! for a person to look at).
+//! successful publication of the table removes staging folders of other runs in which nothing
+//! has changed for [`STALE_STAGING`](crate::heartbeat::STALE_STAGING) (see [`heartbeat`]; never
+//! `_staging/_retired/`, which a failed rollback leaves for a person to look at).
 //!
 //! # Memory usage
 //!
 //! The caller holds the whole table as one batch; writing it holds one encoded row group
 //! besides (a table of some thousand lists is a few hundred KiB).
 
-use std::time::Duration;
-
 use arrow_array::RecordBatch;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStoreExt, PutPayload};
 use serde::Serialize;
 
 use crate::error::{ConvertError, Result};
 use crate::format::TableFormat;
-use crate::layout::{RETIRED_DIR, RunDirs, in_progress, rejects_name, validate_run_id};
+use crate::heartbeat;
+use crate::layout::{
+    RETIRED_DIR, RunDirs, in_progress, rejects_name, staging_root, validate_run_id,
+};
 use crate::location::OutputLocation;
 use crate::manifest::{FileInfo, ManifestRejects};
 use crate::options::{SinkOptions, Upkeep};
@@ -59,10 +59,7 @@ use crate::rolling::{RollingFiles, StagedFile};
 use crate::store::{delete_all, delete_all_best_effort, list_dirs};
 use trackly_contacts::TableDefinition;
 use trackly_contacts::decode::DecodeStats;
-
-/// Age from which another run's staging objects of a [`StagedTable`] count as left behind by a
-/// killed process (a live run stages its table seconds before publishing it).
-pub const STALE_STAGING: Duration = Duration::from_secs(3600);
+use trackly_contacts::table::CONTACTS;
 
 /// What a [`StagedTable`] is and what its manifest records of the run.
 #[derive(Debug, Clone)]
@@ -263,15 +260,25 @@ impl StagedTable {
     }
 
     /// After a successful publication: best-effort removal of this run's staging folders and
-    /// of what killed runs left (see the [module docs](self)).
-    pub(crate) async fn clean_up_after_publication(&self) {
+    /// of what killed runs left, abandoned before `now` (the store's time; see the
+    /// [module docs](self)).
+    pub(crate) async fn clean_up_after_publication(&self, now: DateTime<Utc>) {
         let store = self.location.store().as_ref();
         if let Ok(run_dirs) = list_dirs(store, &self.dirs.staging_root).await {
             for run_dir in run_dirs {
                 if run_dir == self.dirs.staging || run_dir.filename() == Some(RETIRED_DIR) {
                     continue;
                 }
-                if let Ok(true) = all_older_than(store, &run_dir, STALE_STAGING).await {
+                // The run's heartbeat beats in its contacts staging: a run that staged this
+                // table and is waiting to publish is alive as long as it beats.
+                let contacts_dir = run_dir
+                    .filename()
+                    .map(|run_id| staging_root(&self.location, CONTACTS.name).join(run_id));
+                let beating = match &contacts_dir {
+                    Some(dir) if *dir != run_dir => !heartbeat::abandoned(store, dir, now).await,
+                    _ => false,
+                };
+                if !beating && heartbeat::abandoned(store, &run_dir, now).await {
                     delete_all_best_effort(store, &run_dir).await;
                     self.location.remove_empty_local_dir(&run_dir);
                 }
@@ -331,18 +338,4 @@ impl StagedTable {
     async fn remove_staging(&self) -> Result<()> {
         delete_all(self.location.store().as_ref(), &self.dirs.staging).await
     }
-}
-
-/// Whether every object under `dir` was last modified more than `age` ago.
-async fn all_older_than(store: &dyn ObjectStore, dir: &Path, age: Duration) -> Result<bool> {
-    let Ok(age) = chrono::Duration::from_std(age) else {
-        return Ok(false);
-    };
-    let cutoff = Utc::now() - age;
-    let objects: Vec<_> = store
-        .list(Some(dir))
-        .try_collect()
-        .await
-        .map_err(|e| ConvertError::storage(dir, e))?;
-    Ok(objects.iter().all(|meta| meta.last_modified < cutoff))
 }

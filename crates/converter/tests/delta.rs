@@ -5,6 +5,8 @@
 #![cfg(feature = "delta")]
 #![allow(missing_docs, clippy::unwrap_used)]
 
+mod support;
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +19,7 @@ use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use trackly_contacts::{ContactBatcher, DecoderOptions, Page, Pagination};
+use trackly_contacts::{ContactBatcher, DecoderOptions};
 use trackly_converter::{OutputLocation, ParquetSink, SinkOptions, TableFormat, WriterOptions};
 
 fn env_or(name: &str, default: &str) -> String {
@@ -59,13 +61,7 @@ fn batches(run_id: &str, rows: u64) -> Vec<arrow_array::RecordBatch> {
             )
         })
         .collect();
-    let pagination = Pagination {
-        page: Some(1),
-        per_page: Some(rows),
-        total: Some(rows),
-        total_pages: Some(1),
-    };
-    let page = Page::from_raw_contacts(1, pagination, records.iter().map(|r| r.as_bytes()));
+    let page = support::page(1, &records);
     decoder.push_page(&page).unwrap();
     std::iter::from_fn(|| decoder.flush().unwrap()).collect()
 }

@@ -12,7 +12,7 @@ use trackly_converter::{
     OutputLocation, ParquetSink, Retention, SinkOptions, SinkSummary, WriterOptions,
 };
 
-use support::recording::RecordingStore;
+use support::faulty_store::FaultyStore;
 use support::store::{json, objects};
 
 /// Publishes ten contacts as run `run_id` of `date`, with `retention`.
@@ -47,7 +47,7 @@ const NEW: &str = "lake/contacts/extract_date=2025-04-05";
 
 #[tokio::test]
 async fn expired_folders_go_after_the_runs_success_success_first_manifest_last() {
-    let store = RecordingStore::new();
+    let store = FaultyStore::in_memory();
     let location = OutputLocation::from_store(store.clone(), "lake");
     publish(&location, "2025-04-01", "r1", None).await;
     let before = store.log().len();
@@ -78,7 +78,7 @@ async fn expired_folders_go_after_the_runs_success_success_first_manifest_last()
 
 #[tokio::test]
 async fn a_failed_removal_does_not_fail_the_run_is_reported_and_is_retried() {
-    let store = RecordingStore::new();
+    let store = FaultyStore::in_memory();
     let location = OutputLocation::from_store(store.clone(), "lake");
     publish(&location, "2025-04-01", "r1", None).await;
     store.fail_on(&format!("delete {OLD}/part-"));

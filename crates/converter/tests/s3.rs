@@ -14,7 +14,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use trackly_contacts::{ContactBatcher, DecoderOptions, Page, Pagination};
+use trackly_contacts::{ContactBatcher, DecoderOptions};
 use trackly_converter::{Compression, OutputLocation, ParquetSink, SinkOptions, WriterOptions};
 
 struct Server {
@@ -70,13 +70,7 @@ fn big_batches(run_id: &str, rows: u64) -> Vec<arrow_array::RecordBatch> {
             )
         })
         .collect();
-    let pagination = Pagination {
-        page: Some(1),
-        per_page: Some(rows),
-        total: Some(rows),
-        total_pages: Some(1),
-    };
-    let page = Page::from_raw_contacts(1, pagination, records.iter().map(|r| r.as_bytes()));
+    let page = support::page(1, &records);
     decoder.push_page(&page).unwrap();
     std::iter::from_fn(|| decoder.flush().unwrap()).collect()
 }

@@ -1,5 +1,5 @@
 //! Decoding realistic contacts and writing them through `ParquetSink` to real files (and to a
-//! recording in-memory store), then reading them back with the parquet crate's own reader.
+//! faulty store over memory), then reading them back with the parquet crate's own reader.
 #![allow(missing_docs, clippy::unwrap_used)]
 
 mod support;
@@ -18,7 +18,7 @@ use trackly_contacts::schema::col;
 use trackly_contacts::{ContactBatcher, DecoderOptions, InvalidPolicy, contacts_schema};
 use trackly_converter::{Compression, OutputLocation, ParquetSink, SinkOptions, WriterOptions};
 
-use support::recording::RecordingStore;
+use support::faulty_store::FaultyStore;
 
 fn date() -> NaiveDate {
     NaiveDate::from_ymd_opt(2025, 4, 2).unwrap()
@@ -416,7 +416,7 @@ async fn quarantined_rejects_are_published_as_ndjson() {
 
 #[tokio::test]
 async fn publication_order_ends_with_manifest_then_success() {
-    let store = RecordingStore::new();
+    let store = FaultyStore::in_memory();
     let location = OutputLocation::from_store(store.clone(), "lake");
     let writer = WriterOptions {
         target_file_bytes: 1,
@@ -470,7 +470,7 @@ async fn publication_order_ends_with_manifest_then_success() {
                 .unwrap(),
         "{log:#?}"
     );
-    // The recording store logs a rename under its target.
+    // The faulty store logs a rename under its target.
     let retired = "lake/contacts/_staging/_retired/r1";
     assert_eq!(
         dated,
@@ -486,16 +486,20 @@ async fn publication_order_ends_with_manifest_then_success() {
             format!("delete {retired}/part-00000-old.parquet").as_str(),
         ]
     );
+    // After the set-up, the run writes its heartbeat, then its first file, all in staging.
+    assert_eq!(
+        log[2], "put lake/contacts/_staging/r1/_heartbeat",
+        "{log:#?}"
+    );
     assert!(
-        log[..3]
-            .iter()
-            .any(|e| e.contains("_staging/r1/part-00000-r1.parquet.inprogress"))
+        log[3].contains("_staging/r1/part-00000-r1.parquet.inprogress"),
+        "{log:#?}"
     );
 }
 
 #[tokio::test]
 async fn a_failed_publication_removes_the_runs_files_and_keeps_the_old_ones() {
-    let store = RecordingStore::new();
+    let store = FaultyStore::in_memory();
     let location = OutputLocation::from_store(store.clone(), "lake");
     let old = object_store::path::Path::from(
         "lake/contacts/extract_date=2025-04-02/part-00000-old.parquet",
@@ -511,7 +515,7 @@ async fn a_failed_publication_removes_the_runs_files_and_keeps_the_old_ones() {
     for batch in batches("r2", 3, 1500, 500) {
         sink.write(&batch).await.unwrap();
     }
-    store.fail_on("rename lake/contacts/extract_date=2025-04-02/part-00002-r2.parquet");
+    store.fail_on("-> lake/contacts/extract_date=2025-04-02/part-00002-r2.parquet");
     let err = sink.finish(serde_json::json!({})).await.unwrap_err();
     assert!(err.to_string().contains("part-00002-r2.parquet"), "{err}");
 
@@ -557,221 +561,11 @@ async fn sink_accepts_any_object_store_via_from_store() {
 // Rollback of a failed publication, with faults injected around a real local file system.
 
 use std::collections::BTreeSet;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Mutex;
 
-use futures::StreamExt;
-use futures::stream::BoxStream;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta,
-    PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions,
-};
+use support::faulty_store::Rename;
 use trackly_converter::ConvertError;
-
-type StoreFut<'a, T> = Pin<Box<dyn Future<Output = object_store::Result<T>> + Send + 'a>>;
-
-/// How [`FaultyStore`] renames.
-#[derive(Debug, Clone, Copy)]
-enum Rename {
-    /// The inner store's rename (atomic on a local file system).
-    Native,
-    /// A copy to a new object, then a delete of the source, each through the faults, as on S3.
-    CopyThenDelete,
-}
-
-#[derive(Debug)]
-struct Fault {
-    needle: String,
-    /// Failures left; `None` fails for ever.
-    left: Option<usize>,
-}
-
-/// Delegates everything to a real store, but fails `put`, `delete`, `copy` and `rename`
-/// operations whose `"put path"`, `"delete path"`, `"copy from -> to"` or
-/// `"rename from -> to"` contains a needle.
-#[derive(Debug)]
-struct FaultyStore {
-    inner: Arc<dyn ObjectStore>,
-    rename: Rename,
-    faults: Arc<Mutex<Vec<Fault>>>,
-}
-
-impl FaultyStore {
-    fn new(inner: Arc<dyn ObjectStore>, rename: Rename) -> Arc<Self> {
-        Arc::new(FaultyStore {
-            inner,
-            rename,
-            faults: Arc::default(),
-        })
-    }
-
-    fn fail_always(&self, needle: &str) {
-        self.fail(needle, None);
-    }
-
-    fn fail_times(&self, needle: &str, times: usize) {
-        self.fail(needle, Some(times));
-    }
-
-    fn fail(&self, needle: &str, left: Option<usize>) {
-        self.faults.lock().unwrap().push(Fault {
-            needle: needle.to_owned(),
-            left,
-        });
-    }
-
-    fn check(faults: &Mutex<Vec<Fault>>, op: String) -> object_store::Result<()> {
-        let mut faults = faults.lock().unwrap();
-        let Some(fault) = faults
-            .iter_mut()
-            .find(|f| f.left != Some(0) && op.contains(&f.needle))
-        else {
-            return Ok(());
-        };
-        if let Some(left) = &mut fault.left {
-            *left -= 1;
-        }
-        Err(object_store::Error::Generic {
-            store: "faulty",
-            source: format!("injected failure on {op}").into(),
-        })
-    }
-}
-
-impl std::fmt::Display for FaultyStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "FaultyStore({})", self.inner)
-    }
-}
-
-impl ObjectStore for FaultyStore {
-    fn put_opts<'a, 'b, 'c>(
-        &'a self,
-        location: &'b Path,
-        payload: PutPayload,
-        opts: PutOptions,
-    ) -> StoreFut<'c, PutResult>
-    where
-        'a: 'c,
-        'b: 'c,
-        Self: 'c,
-    {
-        Box::pin(async move {
-            Self::check(&self.faults, format!("put {location}"))?;
-            self.inner.put_opts(location, payload, opts).await
-        })
-    }
-
-    fn put_multipart_opts<'a, 'b, 'c>(
-        &'a self,
-        location: &'b Path,
-        opts: PutMultipartOptions,
-    ) -> StoreFut<'c, Box<dyn MultipartUpload>>
-    where
-        'a: 'c,
-        'b: 'c,
-        Self: 'c,
-    {
-        self.inner.put_multipart_opts(location, opts)
-    }
-
-    fn get_opts<'a, 'b, 'c>(
-        &'a self,
-        location: &'b Path,
-        options: GetOptions,
-    ) -> StoreFut<'c, GetResult>
-    where
-        'a: 'c,
-        'b: 'c,
-        Self: 'c,
-    {
-        self.inner.get_opts(location, options)
-    }
-
-    fn delete_stream(
-        &self,
-        locations: BoxStream<'static, object_store::Result<Path>>,
-    ) -> BoxStream<'static, object_store::Result<Path>> {
-        let inner = Arc::clone(&self.inner);
-        let faults = Arc::clone(&self.faults);
-        locations
-            .then(move |location| {
-                let inner = Arc::clone(&inner);
-                let faults = Arc::clone(&faults);
-                async move {
-                    let location = location?;
-                    Self::check(&faults, format!("delete {location}"))?;
-                    inner.delete(&location).await?;
-                    Ok(location)
-                }
-            })
-            .boxed()
-    }
-
-    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        self.inner.list(prefix)
-    }
-
-    fn list_with_delimiter<'a, 'b, 'c>(
-        &'a self,
-        prefix: Option<&'b Path>,
-    ) -> StoreFut<'c, ListResult>
-    where
-        'a: 'c,
-        'b: 'c,
-        Self: 'c,
-    {
-        self.inner.list_with_delimiter(prefix)
-    }
-
-    fn copy_opts<'a, 'b, 'd, 'c>(
-        &'a self,
-        from: &'b Path,
-        to: &'d Path,
-        options: CopyOptions,
-    ) -> StoreFut<'c, ()>
-    where
-        'a: 'c,
-        'b: 'c,
-        'd: 'c,
-        Self: 'c,
-    {
-        Box::pin(async move {
-            Self::check(&self.faults, format!("copy {from} -> {to}"))?;
-            self.inner.copy_opts(from, to, options).await
-        })
-    }
-
-    fn rename_opts<'a, 'b, 'd, 'c>(
-        &'a self,
-        from: &'b Path,
-        to: &'d Path,
-        options: RenameOptions,
-    ) -> StoreFut<'c, ()>
-    where
-        'a: 'c,
-        'b: 'c,
-        'd: 'c,
-        Self: 'c,
-    {
-        Box::pin(async move {
-            Self::check(&self.faults, format!("rename {from} -> {to}"))?;
-            match self.rename {
-                Rename::Native => self.inner.rename_opts(from, to, options).await,
-                Rename::CopyThenDelete => {
-                    // A new object, as an S3 copy makes (a local copy would hard-link).
-                    Self::check(&self.faults, format!("copy {from} -> {to}"))?;
-                    let bytes = self.inner.get(from).await?.bytes().await?;
-                    self.inner.put(to, bytes.into()).await?;
-                    self.delete(from).await
-                }
-            }
-        })
-    }
-}
 
 const DATE: &str = "contacts/extract_date=2025-04-02";
 
@@ -806,7 +600,7 @@ async fn lake_with_previous_run(root: &FsPath, rename: Rename) -> Arc<FaultyStor
     let local = LocalFileSystem::new_with_prefix(root)
         .unwrap()
         .with_automatic_cleanup(true);
-    FaultyStore::new(Arc::new(local), rename)
+    FaultyStore::with_rename(Arc::new(local), rename)
 }
 
 fn faulty_location(store: &Arc<FaultyStore>) -> OutputLocation {
@@ -1041,5 +835,119 @@ async fn replaced_files_that_cannot_be_deleted_do_not_fail_the_run() {
     assert_eq!(
         tree(&dir.path().join("contacts/_staging/_retired/run-new")).len(),
         6
+    );
+}
+
+/// A sink of run `run_id` over the lake at `root` that has written `rows` contacts and
+/// checkpointed them, as a run still exporting has.
+async fn live_run(root: &FsPath, run_id: &str, rows: u64) -> ParquetSink {
+    let location = OutputLocation::parse(root.to_str().unwrap()).unwrap();
+    let writer = WriterOptions {
+        target_file_bytes: 1,
+        ..WriterOptions::default()
+    };
+    let mut sink = ParquetSink::create(location, options(run_id, writer))
+        .await
+        .unwrap();
+    for batch in batches(run_id, 3, rows, 500) {
+        sink.write(&batch).await.unwrap();
+    }
+    let point = trackly_contacts::ResumePoint {
+        page: 2,
+        ..Default::default()
+    };
+    sink.checkpoint(point).await.unwrap();
+    sink
+}
+
+/// Sets the modification time of every file under `dir` back by `age`.
+fn age_files(dir: &FsPath, age: std::time::Duration) {
+    for name in tree(dir) {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(dir.join(name))
+            .unwrap();
+        file.set_modified(std::time::SystemTime::now() - age)
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_older_runs_staging_outlives_another_runs_publication_and_then_publishes() {
+    let dir = tempfile::tempdir().unwrap();
+    // The older run is still exporting (its heartbeat beats) when a newer run of the date
+    // publishes: the newer run's clean-up must leave its staging alone.
+    let older = live_run(dir.path(), "run-a", 1000).await;
+    export(dir.path(), "run-b", 600, WriterOptions::default()).await;
+    assert_eq!(
+        runs_in_date(dir.path()),
+        BTreeSet::from(["run-b".to_owned()])
+    );
+    assert!(
+        tree(&dir.path().join("contacts/_staging/run-a"))
+            .iter()
+            .any(|name| name.ends_with(".parquet.inprogress")),
+        "the live run's staged files were removed"
+    );
+    // It then publishes over the newer run: the last run to publish a date replaces it whole.
+    let summary = older.finish(serde_json::json!({})).await.unwrap();
+    assert_eq!(summary.rows, 1000);
+    assert_eq!(
+        runs_in_date(dir.path()),
+        BTreeSet::from(["run-a".to_owned()])
+    );
+    assert!(!dir.path().join("contacts/_staging").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_runs_staging_is_removed_once_its_heartbeat_is_stale_and_not_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let staging = dir.path().join("contacts/_staging/run-a");
+    // A run killed mid-export: its sink is dropped, its heartbeat stops.
+    drop(live_run(dir.path(), "run-a", 1000).await);
+    assert!(tree(&staging).iter().any(|n| n == "_heartbeat"));
+
+    // Killed a moment ago, it cannot be told from a live run: a newer run leaves it.
+    export(dir.path(), "run-b", 600, WriterOptions::default()).await;
+    assert!(
+        !tree(&staging).is_empty(),
+        "a run dead for seconds was taken for abandoned"
+    );
+
+    // Silent for longer than STALE_STAGING: the next publication of the date removes it.
+    age_files(
+        &staging,
+        trackly_converter::heartbeat::STALE_STAGING + std::time::Duration::from_secs(60),
+    );
+    export(dir.path(), "run-c", 600, WriterOptions::default()).await;
+    assert!(!staging.exists(), "{:?}", tree(dir.path()));
+    assert_eq!(
+        runs_in_date(dir.path()),
+        BTreeSet::from(["run-c".to_owned()])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_whose_staging_another_run_removed_fails_clearly_and_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    export(dir.path(), "run-0", 600, WriterOptions::default()).await;
+    let before = date_contents(dir.path());
+    let sink = live_run(dir.path(), "run-a", 1000).await;
+    // What another run's clean-up does to a staging it took for abandoned.
+    for name in tree(&dir.path().join("contacts/_staging/run-a")) {
+        if name.ends_with(".parquet.inprogress") {
+            std::fs::remove_file(dir.path().join("contacts/_staging/run-a").join(name)).unwrap();
+        }
+    }
+    let err = sink.finish(serde_json::json!({})).await.unwrap_err();
+    assert!(matches!(err, ConvertError::StagingLost { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("another run of this date"),
+        "{err}"
+    );
+    assert_eq!(
+        date_contents(dir.path()),
+        before,
+        "the date holds what it held"
     );
 }

@@ -18,7 +18,7 @@ use trackly_converter::{
     OutputLocation, ParquetSink, SinkOptions, StagedTable, TableSpec, WriterOptions,
 };
 
-use support::recording::RecordingStore;
+use support::faulty_store::FaultyStore;
 use support::store::{json, objects};
 
 const CONTACTS: &str = "lake/contacts/extract_date=2025-04-02";
@@ -102,7 +102,7 @@ fn rows(bytes: Bytes) -> Vec<RecordBatch> {
 
 #[tokio::test]
 async fn both_tables_publish_in_one_step_and_every_success_marker_comes_last() {
-    let store = RecordingStore::new();
+    let store = FaultyStore::in_memory();
     let location = OutputLocation::from_store(store.clone(), "lake");
     publish_both(&location, "r0").await;
     let before = store.log().len();
@@ -204,7 +204,7 @@ async fn both_tables_publish_in_one_step_and_every_success_marker_comes_last() {
 
 #[tokio::test]
 async fn a_failure_on_the_last_step_rolls_back_both_tables() {
-    let store = RecordingStore::new();
+    let store = FaultyStore::in_memory();
     let location = OutputLocation::from_store(store.clone(), "lake");
     publish_both(&location, "r0").await;
     let dyn_store: &dyn ObjectStore = store.as_ref();
@@ -235,7 +235,7 @@ async fn a_failure_on_the_last_step_rolls_back_both_tables() {
 
 #[tokio::test]
 async fn one_table_alone_leaves_the_other_untouched() {
-    let store = RecordingStore::new();
+    let store = FaultyStore::in_memory();
     let location = OutputLocation::from_store(store.clone(), "lake");
     publish_both(&location, "r0").await;
     let dyn_store: &dyn ObjectStore = store.as_ref();
@@ -304,7 +304,7 @@ async fn an_empty_lists_table_is_one_file_with_the_schema_and_no_rows() {
 
 #[tokio::test]
 async fn a_failed_staging_leaves_nothing_behind() {
-    let store = RecordingStore::new();
+    let store = FaultyStore::in_memory();
     let location = OutputLocation::from_store(store.clone(), "lake");
     store.fail_on("_rejects-r1.ndjson.inprogress");
     let mut decoder = ListDecoder::new(decoder_options("r1"));
@@ -387,4 +387,37 @@ async fn lists_staged_fine_and_a_contacts_commit_that_fails_on_disk_change_neith
     };
     assert_eq!(manifest("lists")["run_id"], "r0");
     assert_eq!(manifest("contacts")["run_id"], "r0");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_staged_table_of_a_run_whose_heartbeat_beats_survives_another_publication_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = OutputLocation::parse(dir.path().to_str().unwrap()).unwrap();
+    // Run a has staged its lists and waits to publish (its contacts sink beats); its lists'
+    // staging looks old, as it would after a long wait for the lease.
+    let a_contacts = contacts(&location, "a", 100).await;
+    let a_lists = lists(&location, "a", &[1, 2]).await;
+    let staged = dir.path().join("lists/_staging/a");
+    let old = std::time::SystemTime::now()
+        - trackly_converter::heartbeat::STALE_STAGING
+        - std::time::Duration::from_secs(60);
+    for (name, _) in tree(&staged) {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(staged.join(name))
+            .unwrap();
+        file.set_modified(old).unwrap();
+    }
+    // Run b publishes the lists of the date alone.
+    lists(&location, "b", &[3]).await.publish().await.unwrap();
+    assert!(
+        !tree(&staged).is_empty(),
+        "a live run's staged lists were removed"
+    );
+    // Run a then publishes both tables.
+    a_contacts
+        .finish_with(serde_json::json!({}), vec![a_lists])
+        .await
+        .unwrap();
+    assert!(!staged.exists());
 }

@@ -179,7 +179,7 @@ pub enum FetchError {
     /// The API reported the same total all through the run, and a different number of
     /// contacts was delivered.
     #[error(
-        "the API reported {expected} contacts on every page but {delivered} were delivered ({}): the listing did not change during the run, so nothing explains the difference",
+        "the API reported {expected} contacts on every page but {delivered} were delivered ({}): its total did not change during the run, so nothing explains the difference",
         describe_difference(*expected, *delivered)
     )]
     Unreconciled {
@@ -201,6 +201,22 @@ pub enum FetchError {
         moved: u64,
         /// Contacts delivered (those of an interrupted run that was resumed included).
         delivered: u64,
+    },
+    /// The API's active and inactive contacts add up to more than the whole listing it served,
+    /// twice with the whole's total standing still: it counts and pages no further than that
+    /// total (a search index's result window), so contacts past it were never served.
+    #[error(
+        "the API counts {active} active and {inactive} inactive contacts, {} more than the {total} it counts in all, twice while that total stood still: it counts and pages no further than {total} contacts (a search index's result window?), so at least {} contacts were never served",
+        (active + inactive).saturating_sub(*total),
+        (active + inactive).saturating_sub(*total)
+    )]
+    PartsExceedTotal {
+        /// `pagination.total` of the whole listing.
+        total: u64,
+        /// `pagination.total` of its active contacts.
+        active: u64,
+        /// `pagination.total` of its inactive contacts.
+        inactive: u64,
     },
     /// The lists changed while they were read, every time they were read: a complete lists
     /// table could not be read.
@@ -254,6 +270,7 @@ impl FetchError {
                 | FetchError::OutOfOrder { .. }
                 | FetchError::Unreconciled { .. }
                 | FetchError::UnreconciledDrift { .. }
+                | FetchError::PartsExceedTotal { .. }
                 | FetchError::UnstableLists { .. }
         )
     }

@@ -98,6 +98,7 @@ mod error;
 mod limit;
 mod lists;
 mod paginate;
+mod parts;
 mod plan;
 mod proof;
 mod query;
@@ -118,7 +119,7 @@ pub use lists::{LISTS_PER_PAGE, MAX_LIST_READS};
 pub use paginate::{Contacts, ResumeFrom};
 pub use query::{E164, InvalidE164, Query};
 pub use retry::{BackoffConfig, GaveUp, RetryConfig};
-pub use stats::{DriftEvent, FetchStats, Learned, Reconciliation, Retries, StatsHandle};
+pub use stats::{DriftEvent, FetchStats, Learned, Parts, Reconciliation, Retries, StatsHandle};
 // What the fetcher's own API hands out, from the crate that owns the API's JSON contract.
 pub use trackly_contacts::{
     Contact, Frontier, ListsPage, Page, Pagination, ResumePoint, naive_seconds_micros,

@@ -17,6 +17,7 @@ use crate::client::Client;
 use crate::coverage::key_of;
 use crate::error::FetchError;
 use crate::limit::Admission;
+use crate::parts;
 use crate::plan::{Sizes, Window, overlap};
 use crate::proof::{Observed, Proof};
 use crate::query::Query;
@@ -91,6 +92,7 @@ impl Contacts {
             last_total: None,
             last_main: None,
             unproven_end: None,
+            short_end: None,
             cap_guess: None,
             previous_total: resumed_total,
             totals_moved: 0,
@@ -184,6 +186,9 @@ struct Run {
     /// A short main-pass answer without a total, waiting for the window after it to show
     /// the end.
     unproven_end: Option<Observed>,
+    /// That short answer, once the window after it showed nothing: the end, if
+    /// [`Run::confirm_end`] confirms where it sits.
+    short_end: Option<Observed>,
     /// A page size guessed from a short answer, waiting for a second one as short.
     cap_guess: Option<u64>,
     /// The total of the previous answer (any answer, in the order they came), and the sum of
@@ -276,6 +281,11 @@ impl Run {
 
     async fn pages(&mut self) -> Result<(), RunError> {
         let (first_window, first) = self.first_read().await?;
+        // The first count of the listing's parts goes out with the windows after the first read.
+        let parts = self
+            .parts_taker()
+            .first_count()
+            .map(|count| AbortOnDrop(tokio::spawn(count)));
         if let Some(f) = self.resumed.as_ref().and_then(|r| r.frontier) {
             // Everything above the interrupted run's frontier was written then.
             self.proof
@@ -373,6 +383,7 @@ impl Run {
             }
         }
         drop(main);
+        self.confirm_end().await?;
         self.repair(true).await?;
         while !self.jobs.is_empty() {
             self.join_repair().await?;
@@ -389,7 +400,11 @@ impl Run {
             .into());
         }
         self.record_learned();
-        self.reconcile()?;
+        // A count that fails is reported after the parts are counted: parts that exceed the
+        // whole say more about why (a total capped by a search window stands still).
+        let reconciled = self.reconcile();
+        self.count_parts(total, parts).await?;
+        reconciled?;
         Ok(())
     }
 
@@ -531,15 +546,120 @@ impl Run {
 
     /// The window at `window` shows the listing ends before it (empty, 404, or another page).
     fn end_shown(&mut self, window: Window) -> Next {
-        if let Some(mut short) = self.unproven_end.take()
+        if let Some(short) = self.unproven_end.take()
             && short.offset + short.len == window.offset()
         {
-            // No total: the short page before it was the end after all.
+            // No total: the short page before it may be the end; where it really ends is
+            // confirmed once the main pass is over.
+            self.short_end = Some(short);
+        }
+        Next::Done
+    }
+
+    /// Without a total, a short answer followed by nothing at the position after it ends the
+    /// listing only if it really sits where it was asked for: an API that caps the page size
+    /// silently places its windows by its own size. A read of one contact is placed exactly
+    /// whatever the cap, so one at the short answer's last position must hold a contact with
+    /// its last key; then the short answer ends the listing. Otherwise the listing's last
+    /// position is searched for one contact at a time, and that read ends it (the repairs then
+    /// read whatever lies between).
+    async fn confirm_end(&mut self) -> Result<(), RunError> {
+        let Some(mut short) = self.short_end.take() else {
+            return Ok(());
+        };
+        let end = short.offset + short.len;
+        let last_key = short.keys.last().map(|k| k.0);
+        let at_last = self.one_at(end - 1).await?;
+        // Reads of one contact made, all undelivered but the one that ends the listing.
+        let mut reads = 1;
+        let holds = at_last
+            .as_ref()
+            .and_then(|(page, _)| page.keys().first().and_then(key_of));
+        if last_key.is_some() && holds == last_key {
             short.trusted = true;
             short.to_end = true;
             self.proof.observe(short, None);
+            self.stats.update(|s| s.undelivered_reads += reads);
+            return Ok(());
         }
-        Next::Done
+        tracing::info!(
+            position = end,
+            "a short answer is not where it was asked for (a page size capped without saying so?); looking for the end of the listing one contact at a time"
+        );
+        // Galloping down from the first position known empty, then halving.
+        let (mut empty, mut found) = (end, at_last.map(|hit| (end - 1, hit)));
+        if found.is_none() {
+            empty = end - 1;
+            let mut step = 1u64;
+            while empty > 0 {
+                let at = empty.saturating_sub(step);
+                reads += 1;
+                match self.one_at(at).await? {
+                    Some(hit) => {
+                        found = Some((at, hit));
+                        break;
+                    }
+                    None => empty = at,
+                }
+                step = step.saturating_mul(2);
+            }
+        }
+        while let Some((at, _)) = &found
+            && empty - at > 1
+        {
+            let mid = at.midpoint(empty);
+            reads += 1;
+            match self.one_at(mid).await? {
+                Some(hit) => found = Some((mid, hit)),
+                None => empty = mid,
+            }
+        }
+        let delivered = u64::from(found.is_some());
+        self.stats
+            .update(|s| s.undelivered_reads += reads - delivered);
+        match found {
+            Some((at, (page, ids))) => {
+                self.proof
+                    .observe(Observed::new(at, &ids, None, true, true, false), None);
+                self.deliver(page, &ids, 2).await?;
+            }
+            // Nothing at position 0: the listing is empty now.
+            None => {
+                self.proof
+                    .observe(Observed::new(0, &[], None, true, true, false), None);
+            }
+        }
+        Ok(())
+    }
+
+    /// The contact at position `at` (a read of one contact, which no page-size cap moves), or
+    /// `None` when the listing has none there.
+    async fn one_at(&mut self, at: u64) -> Result<Option<(Page, Vec<Identity>)>, RunError> {
+        let window = Window {
+            page: at + 1,
+            per_page: 1,
+        };
+        self.stats.update(|s| s.extra_pages += 1);
+        match self.fetch(window).await {
+            Ok(page) => {
+                let answer = Answer::of(window, page.len() as u64, page.pagination(), None);
+                if answer.past_end || page.keys().is_empty() {
+                    return Ok(None);
+                }
+                self.note_total(&answer);
+                let ids = page.keys().to_vec();
+                Ok(Some((page, ids)))
+            }
+            Err(FetchError::Rejected { status: 404, .. }) => Ok(None),
+            Err(error) => Err(FetchError::Unverified {
+                page: window.page,
+                attempts: 1,
+                reason: format!(
+                    "the API reports no total and served fewer contacts than asked; confirming where the listing ends needs reads of one contact, and one failed: {error}"
+                ),
+            }
+            .into()),
+        }
     }
 
     /// Two main-pass windows in a row that report different totals: the listing moved there.
@@ -851,6 +971,7 @@ impl Run {
                 steady,
                 counted,
                 totals_moved,
+                parts: None,
             };
             s.reconciliation = Some(r.clone());
             r
@@ -892,6 +1013,47 @@ impl Run {
             );
         }
         Ok(())
+    }
+
+    /// After a counted run, the listing's parts must add up to no more than its total (see
+    /// [`crate::parts`]).
+    async fn count_parts(
+        &mut self,
+        whole: Option<u64>,
+        first: Option<AbortOnDrop<parts::FirstCount>>,
+    ) -> Result<(), FetchError> {
+        let Some(r) = self.stats.snapshot().reconciliation else {
+            return Ok(());
+        };
+        let (Some(whole), Some(first), true) = (whole, first, r.counted) else {
+            return Ok(());
+        };
+        let first = first.await.map_err(|e| FetchError::Internal {
+            reason: format!("counting the parts failed to run: {e}"),
+        })?;
+        let served = {
+            let sizes = lock(&self.sizes);
+            sizes.smallest_accepted().unwrap_or(sizes.max())
+        };
+        let parts = self
+            .parts_taker()
+            .judge_first(whole, r.steady, first, served)
+            .await?;
+        self.stats.update(|s| {
+            if let Some(r) = &mut s.reconciliation {
+                r.parts = parts;
+            }
+        });
+        Ok(())
+    }
+
+    fn parts_taker(&self) -> parts::Taker {
+        parts::Taker {
+            client: self.client.clone(),
+            query: self.query.clone(),
+            admission: Arc::clone(&self.admission),
+            stats: self.stats.clone(),
+        }
     }
 
     /// Drops contacts delivered before, sends the page on, and returns how many it kept.

@@ -90,6 +90,11 @@ impl Sizes {
         self.accepted.contains(&per_page)
     }
 
+    /// The smallest size seen to work.
+    pub(crate) fn smallest_accepted(&self) -> Option<u64> {
+        self.accepted.first().copied()
+    }
+
     /// The sizes refused so far.
     pub(crate) fn refused(&self) -> impl Iterator<Item = u64> + '_ {
         self.refused.iter().copied()

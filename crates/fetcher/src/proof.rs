@@ -172,9 +172,8 @@ pub(crate) struct Proof {
     /// Short reads not proven by their own total, by the position they end at: the offset of
     /// the first one.
     end_votes: HashMap<u64, u64>,
-    /// Without a total: where the main pass saw the listing end (a short window, then an empty
-    /// one past it).
-    known_end: Option<u64>,
+    /// Without a total: where the main pass confirmed the listing ends, and its last key.
+    known_end: Option<(u64, Option<i64>)>,
     /// Ranges given up on, and why.
     abandoned: Vec<(i64, i64)>,
     failures: Vec<FetchError>,
@@ -230,14 +229,15 @@ impl Proof {
     pub(crate) fn observe(&mut self, mut seen: Observed, batch: Option<u64>) -> bool {
         // Only a read that ends where its own total says the listing nearly ends may vote: a
         // read short because the API dropped contacts mid-listing ends far above its total.
-        // Without a total, only the end the main pass saw (a short window, then an empty one
-        // past it) counts: a read that ends exactly there dropped nothing (two reads short by
-        // drops could end at one position anywhere).
+        // Without a total, only the end the main pass confirmed counts: a read that ends exactly
+        // there, with the listing's last key, dropped nothing (two reads short by drops could
+        // end at one position anywhere, and a window a silent cap moved could end at a
+        // position it does not hold).
         let end = seen.offset + seen.len;
         if seen.total.is_none() {
             if seen.to_end {
-                self.known_end = Some(end);
-            } else if seen.short && self.known_end == Some(end) {
+                self.known_end = Some((end, seen.last_key()));
+            } else if seen.short && self.known_end == Some((end, seen.last_key())) {
                 seen.trusted = true;
                 seen.to_end = true;
             }
@@ -377,22 +377,7 @@ impl Proof {
                     if low == high && self.census(low, None, None) {
                         continue;
                     }
-                    self.repairs.push(Repair {
-                        low,
-                        high,
-                        start,
-                        end,
-                        slack: INITIAL_SLACK,
-                        attempts: 0,
-                        idle: 0,
-                        blind: 0,
-                        tallies: HashMap::new(),
-                        recovered: 0,
-                        in_flight: None,
-                        above_at: None,
-                        below_at: None,
-                        window_limit: u64::MAX,
-                    });
+                    self.repairs.push(Repair::new(low, high, start, end));
                     self.repairs.len() - 1
                 }
             };
@@ -420,27 +405,14 @@ impl Proof {
     /// just above the deepest contact seen above `high` to just past the shallowest contact seen
     /// below `low`.
     fn estimate(&self, low: i64, high: i64) -> (u64, u64) {
-        let mut above: Option<u64> = None;
-        let mut below: Option<u64> = None;
-        let mut inside: Option<(u64, u64)> = None;
-        for seen in self.log.values() {
-            for (at, key, _) in seen.positioned() {
-                if key > high {
-                    above = Some(above.map_or(at, |a| a.max(at)));
-                } else if key < low {
-                    below = Some(below.map_or(at, |b| b.min(at)));
-                } else {
-                    inside = Some(inside.map_or((at, at), |(s, e)| (s.min(at), e.max(at))));
-                }
-            }
-        }
-        let start = match (above, inside) {
+        let at = Placement::of(self.log.values(), low, high);
+        let start = match (at.above, at.inside) {
             (Some(a), Some((s, _))) => a.min(s),
             (Some(a), None) => a,
             (None, Some((s, _))) => s.saturating_sub(1),
             (None, None) => 0,
         };
-        let end = match (below, inside) {
+        let end = match (at.below, at.inside) {
             (Some(b), Some((_, e))) => b.max(e) + 1,
             (Some(b), None) => b + 1,
             (None, Some((_, e))) => e + 2,
@@ -519,88 +491,11 @@ impl Proof {
         );
         r.low = low;
         r.high = high;
-        // Where the batch found the range: above it, below it, both, or neither.
-        let mut first_pos: Option<u64> = None;
-        let mut last_pos: Option<u64> = None;
-        let mut above: Option<u64> = None;
-        let mut below: Option<u64> = None;
-        let mut reached_end = false;
-        for seen in &reads {
-            reached_end |= seen.to_end;
-            for (at, key, _) in seen.positioned() {
-                first_pos = Some(first_pos.map_or(at, |f| f.min(at)));
-                last_pos = Some(last_pos.map_or(at, |l| l.max(at)));
-                if key > high {
-                    above = Some(above.map_or(at, |a| a.max(at)));
-                } else if key < low {
-                    below = Some(below.map_or(at, |b| b.min(at)));
-                }
-            }
-        }
         let blind_before = r.blind;
         if reads.iter().any(|s| !s.trusted && s.short) {
             r.window_limit = (r.window_limit.min(sizes.max()) / 2).max(MIN_SHORT_WINDOW);
         }
-        let found_inside = reads
-            .iter()
-            .any(|seen| seen.keys.iter().any(|&(key, _)| low <= key && key <= high));
-        let widen = (r.slack * 2).max(INITIAL_SLACK);
-        let span = r.end.saturating_sub(r.start).max(sizes.max());
-        let gallop = span.saturating_mul(1 << r.blind.min(20));
-        match (above, below.or(reached_end.then_some(u64::MAX))) {
-            (Some(a), Some(b)) => {
-                // The batch held the range; what is still open is a key it could not count
-                // or a read it could not trust: read the range again, a little wider.
-                r.start = a;
-                r.end = if b == u64::MAX {
-                    last_pos.map_or(r.end, |l| l + 2)
-                } else {
-                    b + 1
-                };
-                r.slack = widen.min(sizes.max());
-            }
-            (None, below) => {
-                // The range starts above the batch: the listing moved up (deletions above).
-                let from = first_pos.unwrap_or(r.start);
-                if found_inside {
-                    r.slack = widen.min(sizes.max());
-                    r.start = from.saturating_sub(r.slack);
-                    r.end = match below {
-                        Some(b) if b != u64::MAX => b + 1,
-                        _ => r.end.max(from + 1),
-                    };
-                } else {
-                    // Nothing of the range here, all of it below: search further up,
-                    // galloping until a read lands above the range, then halving.
-                    r.blind += 1;
-                    r.below_at = Some(r.below_at.map_or(from, |b| b.min(from)));
-                    r.start = match r.above_at {
-                        Some(above) if above < from => above.midpoint(from),
-                        _ => from.saturating_sub(gallop),
-                    };
-                    r.end = r.start + sizes.max();
-                }
-            }
-            (Some(a), None) => {
-                // The range goes on below the batch (insertions above, or a bigger tie).
-                let to = last_pos.map_or(r.end, |l| l + 1);
-                r.start = a;
-                if found_inside {
-                    r.slack = widen.min(sizes.max());
-                    r.end = to + r.slack;
-                } else {
-                    // Nothing of the range here, all of it above: search further down,
-                    // galloping until a read lands below the range, then halving.
-                    r.blind += 1;
-                    r.above_at = Some(r.above_at.map_or(to, |a| a.max(to)));
-                    r.end = match r.below_at {
-                        Some(below) if below > to => to.midpoint(below) + sizes.max(),
-                        _ => to.saturating_add(gallop),
-                    };
-                    r.start = r.end.saturating_sub(sizes.max());
-                }
-            }
-        }
+        r.follow(&Placement::of(&reads, low, high), sizes.max());
         // A step of a search for where the range went is not a read that failed to prove it.
         if !progress && blind_before == r.blind {
             r.idle += 1;
@@ -661,8 +556,14 @@ impl Proof {
             )
         } else if short > 0 {
             format!(
-                "the API answered {short} of the last reads around positions {}-{} with fewer contacts than asked, though its total says more follow; contacts with {keys} may be missing from its answers",
-                r.start, r.end
+                "the API answered {short} of the last reads around positions {}-{} with fewer contacts than asked, though {}; contacts with {keys} may be missing from its answers",
+                r.start,
+                r.end,
+                if max.is_some() {
+                    "its total says more follow"
+                } else {
+                    "more contacts follow them"
+                }
             )
         } else if r.blind > MAX_BLIND {
             format!(
@@ -686,6 +587,133 @@ impl Proof {
             attempts: r.attempts,
             reason,
         }
+    }
+}
+
+impl Repair {
+    /// The repair of keys `[low, high]`, to be read at positions `start..end`.
+    fn new(low: i64, high: i64, start: u64, end: u64) -> Repair {
+        Repair {
+            low,
+            high,
+            start,
+            end,
+            slack: INITIAL_SLACK,
+            attempts: 0,
+            idle: 0,
+            blind: 0,
+            tallies: HashMap::new(),
+            recovered: 0,
+            in_flight: None,
+            above_at: None,
+            below_at: None,
+            window_limit: u64::MAX,
+        }
+    }
+
+    /// Where to read next, from where the last batch found the range (`at`; `max` is the
+    /// largest page size): the same place a little wider when the batch held it, higher when
+    /// the listing moved up (deletions above), lower when it moved down (insertions above, or
+    /// a bigger tie), galloping and then halving while the batch found nothing of it.
+    fn follow(&mut self, at: &Placement, max: u64) {
+        let widen = (self.slack * 2).max(INITIAL_SLACK);
+        let span = self.end.saturating_sub(self.start).max(max);
+        let gallop = span.saturating_mul(1 << self.blind.min(20));
+        match (at.above, at.below.or(at.reached_end.then_some(u64::MAX))) {
+            (Some(a), Some(b)) => {
+                // The batch held the range; what is still open is a key it could not count
+                // or a read it could not trust: read the range again, a little wider.
+                self.start = a;
+                self.end = if b == u64::MAX {
+                    at.last.map_or(self.end, |l| l + 2)
+                } else {
+                    b + 1
+                };
+                self.slack = widen.min(max);
+            }
+            (None, below) => {
+                // The range starts above the batch: the listing moved up (deletions above).
+                let from = at.first.unwrap_or(self.start);
+                if at.inside.is_some() {
+                    self.slack = widen.min(max);
+                    self.start = from.saturating_sub(self.slack);
+                    self.end = match below {
+                        Some(b) if b != u64::MAX => b + 1,
+                        _ => self.end.max(from + 1),
+                    };
+                } else {
+                    // Nothing of the range here, all of it below: search further up,
+                    // galloping until a read lands above the range, then halving.
+                    self.blind += 1;
+                    self.below_at = Some(self.below_at.map_or(from, |b| b.min(from)));
+                    self.start = match self.above_at {
+                        Some(above) if above < from => above.midpoint(from),
+                        _ => from.saturating_sub(gallop),
+                    };
+                    self.end = self.start + max;
+                }
+            }
+            (Some(a), None) => {
+                // The range goes on below the batch (insertions above, or a bigger tie).
+                let to = at.last.map_or(self.end, |l| l + 1);
+                self.start = a;
+                if at.inside.is_some() {
+                    self.slack = widen.min(max);
+                    self.end = to + self.slack;
+                } else {
+                    // Nothing of the range here, all of it above: search further down,
+                    // galloping until a read lands below the range, then halving.
+                    self.blind += 1;
+                    self.above_at = Some(self.above_at.map_or(to, |a| a.max(to)));
+                    self.end = match self.below_at {
+                        Some(below) if below > to => to.midpoint(below) + max,
+                        _ => to.saturating_add(gallop),
+                    };
+                    self.start = self.end.saturating_sub(max);
+                }
+            }
+        }
+    }
+}
+
+/// Where some reads found the keys `[low, high]`: positions of the contacts they held above
+/// the range, inside it and below it.
+#[derive(Debug, Default)]
+struct Placement {
+    /// The deepest position of a contact above the range.
+    above: Option<u64>,
+    /// The shallowest position of a contact below it.
+    below: Option<u64>,
+    /// The first and last positions of contacts inside it.
+    inside: Option<(u64, u64)>,
+    /// The first and last positions of any contact.
+    first: Option<u64>,
+    last: Option<u64>,
+    /// A read showed the listing ends with it.
+    reached_end: bool,
+}
+
+impl Placement {
+    fn of<'a>(reads: impl IntoIterator<Item = &'a Observed>, low: i64, high: i64) -> Placement {
+        let mut at = Placement::default();
+        for seen in reads {
+            at.reached_end |= seen.to_end;
+            for (pos, key, _) in seen.positioned() {
+                at.first = Some(at.first.map_or(pos, |f| f.min(pos)));
+                at.last = Some(at.last.map_or(pos, |l| l.max(pos)));
+                if key > high {
+                    at.above = Some(at.above.map_or(pos, |a| a.max(pos)));
+                } else if key < low {
+                    at.below = Some(at.below.map_or(pos, |b| b.min(pos)));
+                } else {
+                    at.inside = Some(
+                        at.inside
+                            .map_or((pos, pos), |(s, e)| (s.min(pos), e.max(pos))),
+                    );
+                }
+            }
+        }
+        at
     }
 }
 
@@ -851,6 +879,29 @@ mod tests {
             to_end,
             !full,
         )
+    }
+
+    #[test]
+    fn a_range_the_batch_missed_is_searched_for_galloping_then_halving() {
+        // Keys [500, 600] expected at positions 100..200; the batch there found only contacts
+        // below the range (keys under 500): the listing moved up. Search above, galloping.
+        let mut r = Repair::new(500, 600, 100, 200);
+        let below = seen(100, &[(400, 1), (399, 2)], 10_000);
+        r.follow(&Placement::of([&below], 500, 600), 100);
+        assert_eq!((r.blind, r.below_at), (1, Some(100)));
+        assert_eq!((r.start, r.end), (0, 100), "galloped up by a span");
+        // The next batch lands above the range: halve between the two.
+        r.above_at = Some(20);
+        let below_again = seen(60, &[(450, 3)], 10_000);
+        r.follow(&Placement::of([&below_again], 500, 600), 100);
+        assert_eq!(r.start, 20_u64.midpoint(60));
+        // A batch that holds the range between contacts above and below reads it again there,
+        // a little wider.
+        let held = seen(30, &[(700, 4), (550, 5), (450, 6)], 10_000);
+        let blind = r.blind;
+        r.follow(&Placement::of([&held], 500, 600), 100);
+        assert_eq!((r.start, r.end, r.blind), (30, 33, blind));
+        assert_eq!(r.slack, 2 * INITIAL_SLACK);
     }
 
     #[test]

@@ -81,6 +81,27 @@ pub struct Reconciliation {
     /// Every answer reported a usable `total`, so the count could be checked at all; when
     /// false, the proof alone stands behind the export and the count was not reconciled.
     pub counted: bool,
+    /// The totals of the listing's active and inactive contacts against the whole's (taken
+    /// after a counted run of a listing not filtered by status): `None` when not taken.
+    pub parts: Option<Parts>,
+}
+
+/// The count of a listing's two parts, its active and its inactive contacts: each is counted
+/// by the API on its own, so a total capped by a search window shows up as parts that add up
+/// to more than the whole.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Parts {
+    /// `pagination.total` of the active contacts.
+    pub active: u64,
+    /// `pagination.total` of the inactive contacts.
+    pub inactive: u64,
+    /// Rounds taken again between two reads of the whole (0 when the first count held).
+    pub rounds: u32,
+    /// The parts added up to no more than the whole.
+    pub held: bool,
+    /// Why the count says nothing, when it does not: the API ignores the `active` filter,
+    /// reports no total for a part, or the listing kept moving while it was counted.
+    pub skipped: Option<String>,
 }
 
 /// What the run learned about how the API pages (the summary and `_manifest.json` say it).
@@ -168,6 +189,10 @@ pub struct FetchStats {
     /// Pages fetched past the end the first page announced (the listing grew, or a probe
     /// past a full last page).
     pub extra_pages: u64,
+    /// Answers whose contacts were not delivered: the two that count the listing's active and
+    /// inactive parts (and their recounts), and without a total the reads of one contact that
+    /// look for its end. Every request delivered a page, was retried, or is one of these.
+    pub undelivered_reads: u64,
     /// Answers that reported no usable `pagination.total` (missing, `null`, not a number).
     pub reads_without_total: u64,
     /// What the run learned about the API's paging (set when the run completes).

@@ -27,8 +27,16 @@ fn server(body: impl Fn(u64, u64) -> String + Send + Sync + 'static) -> (String,
 fn answering(
     answer: impl Fn(u64, u64) -> (u16, String) + Send + Sync + 'static,
 ) -> (String, Arc<AtomicU64>) {
-    raw_server(move |page, per_page| {
-        let (status, text) = answer(page, per_page);
+    filtering(move |_, page, per_page| answer(page, per_page))
+}
+
+/// A loopback HTTP server answering `?active=A&page=N&per_page=M` with the JSON body of
+/// `answer(A, N, M) = (status, body)`; counts requests.
+fn filtering(
+    answer: impl Fn(Option<bool>, u64, u64) -> (u16, String) + Send + Sync + 'static,
+) -> (String, Arc<AtomicU64>) {
+    raw_server(move |active, page, per_page| {
+        let (status, text) = answer(active, page, per_page);
         format!(
             "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
             text.len()
@@ -36,9 +44,10 @@ fn answering(
     })
 }
 
-/// A loopback HTTP server answering `?page=N&per_page=M` with the whole response `answer(N, M)`.
+/// A loopback HTTP server answering `?active=A&page=N&per_page=M` with the whole response
+/// `answer(A, N, M)`.
 fn raw_server(
-    answer: impl Fn(u64, u64) -> String + Send + Sync + 'static,
+    answer: impl Fn(Option<bool>, u64, u64) -> String + Send + Sync + 'static,
 ) -> (String, Arc<AtomicU64>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/api", listener.local_addr().unwrap());
@@ -63,8 +72,12 @@ fn raw_server(
                     param("page=").unwrap_or(1),
                     param("per_page=").unwrap_or(50),
                 );
+                let active = line
+                    .split(['?', '&', ' '])
+                    .find_map(|kv| kv.strip_prefix("active="))
+                    .map(|v| v == "true");
                 count.fetch_add(1, Ordering::SeqCst);
-                let _ = stream.write_all(body(page, per_page).as_bytes());
+                let _ = stream.write_all(body(active, page, per_page).as_bytes());
             });
         }
     });
@@ -195,7 +208,7 @@ async fn a_server_capping_the_page_size_silently_loses_nothing() {
 #[tokio::test]
 async fn a_redirect_loop_on_the_same_origin_is_called_what_it_is() {
     for location in [Some("/api/v2/contacts?page=1&per_page=1000"), None] {
-        let (url, requests) = raw_server(move |_, _| match location {
+        let (url, requests) = raw_server(move |_, _, _| match location {
             Some(to) => format!(
                 "HTTP/1.1 302 Found\r\nlocation: {to}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
             ),
@@ -330,6 +343,13 @@ fn pagination(page: u64, per_page: u64, total: u64) -> String {
     )
 }
 
+/// `200` with window `page` of `per_page` over contacts `0..total`, served whole.
+fn whole_window(page: u64, per_page: u64, total: u64) -> (u16, String) {
+    let start = (page - 1) * per_page;
+    let pagination = pagination(page, per_page, total);
+    (200, page_of(start, start + per_page, total, &pagination))
+}
+
 /// A page of contacts `start..end` (cut to `total`) with `pagination`.
 fn page_of(start: u64, end: u64, total: u64, pagination: &str) -> String {
     let (start, end) = (start.min(total), end.min(total));
@@ -387,36 +407,116 @@ async fn django_get_page_answering_the_last_page_past_the_end_is_exact() {
     assert_all(outcomes);
 }
 
-/// A search index over 12 000 contacts that counts and pages only the first 10 000: a window
-/// beyond is clamped (`refuse` false) or refused with a 400.
-fn search_index(refuse: bool) -> impl Fn(u64, u64) -> (u16, String) {
+/// A search index over 12 000 contacts (every fourth inactive) that counts and pages only the
+/// first 10 000 hits of each search: a window beyond is clamped (`refuse` false) or refused
+/// with a 400. With `active`, the search is of that status only (9 000 active, 3 000 inactive:
+/// each within the window), so its parts add up to more than the capped whole.
+fn search_index(refuse: bool) -> impl Fn(Option<bool>, u64, u64) -> (u16, String) {
     const MAX_WINDOW: u64 = 10_000;
-    move |page, per_page| {
+    const CONTACTS: u64 = 12_000;
+    let inactive = |i: u64| i % 4 == 3;
+    move |active, page, per_page| {
         let start = (page - 1) * per_page;
         if refuse && start + per_page > MAX_WINDOW {
             let error =
                 r#"{"error":"Result window is too large","code":"result_window_too_large"}"#;
             return (400, error.to_owned());
         }
-        let end = (start + per_page).min(MAX_WINDOW);
-        (
-            200,
-            page_of(start, end, 12_000, &pagination(page, per_page, MAX_WINDOW)),
-        )
+        let hits: Vec<u64> = (0..CONTACTS)
+            .filter(|&i| active.is_none_or(|a| a != inactive(i)))
+            .collect();
+        let counted = (hits.len() as u64).min(MAX_WINDOW);
+        let end = (start + per_page).min(counted);
+        let served: Vec<String> = hits[start.min(end) as usize..end as usize]
+            .iter()
+            .map(|&i| {
+                contact(i).replace(r#""active":true"#, &format!(r#""active":{}"#, !inactive(i)))
+            })
+            .collect();
+        let body = format!(
+            r#"{{"contacts":[{}],"pagination":{}}}"#,
+            served.join(","),
+            pagination(page, per_page, counted)
+        );
+        (200, body)
     }
 }
 
 #[tokio::test]
 async fn a_search_index_capped_at_10000_is_never_a_short_success() {
     let mut outcomes = Vec::new();
-    // Only refusing: an index that clamps its window looks exactly like a listing that ends at
-    // 10,000 (a known limit, README), which no client can tell apart.
-    for refuse in [true] {
-        let (url, _) = answering(search_index(refuse));
+    for refuse in [true, false] {
+        let (url, _) = filtering(search_index(refuse));
         let result = delivered(&client(url, Some(500))).await;
         let what = if refuse { "refused" } else { "clamped" };
+        if !refuse {
+            // The clamped whole looks like a listing of 10 000; its parts count 12 000.
+            let error = result
+                .as_ref()
+                .err()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            if !error
+                .contains("counts 9000 active and 3000 inactive contacts, 2000 more than the 10000")
+            {
+                outcomes.push(Err(format!("clamped: not the parts' failure: {error}")));
+            }
+        }
         // 12 000 contacts exist and only 10 000 can be read: exact is impossible, only loud.
         outcomes.push(exact_or_loud(result, 12_000, what));
+    }
+    assert_all(outcomes);
+}
+
+#[tokio::test]
+async fn parts_the_api_cannot_count_leave_an_exact_run_alone() {
+    // 1 234 contacts, all active; the API ignores the `active` filter (serving the whole
+    // listing to both parts), or refuses it with a 400.
+    let mut outcomes = Vec::new();
+    for refuse_filter in [false, true] {
+        let (url, requests) = filtering(move |active, page, per_page| {
+            if refuse_filter && active.is_some() {
+                return (400, r#"{"error":"Unknown parameter 'active'"}"#.to_owned());
+            }
+            whole_window(page, per_page, 1_234)
+        });
+        let client = client(url, Some(500));
+        let mut pages = client.contacts(Query::all());
+        let mut phones = Vec::new();
+        let mut failed = None;
+        while let Some(page) = pages.next().await {
+            match page {
+                Ok(page) => {
+                    phones.extend(page.contacts().unwrap().into_iter().map(|c| c.phone_number))
+                }
+                Err(e) => failed = Some(e),
+            }
+        }
+        let what = if refuse_filter {
+            "refused filter"
+        } else {
+            "ignored filter"
+        };
+        outcomes.push(exact(failed.map_or(Ok(phones), Err), 1_234, what));
+        let parts = pages.snapshot().reconciliation.and_then(|r| r.parts);
+        let skipped = parts
+            .as_ref()
+            .and_then(|c| c.skipped.clone())
+            .unwrap_or_default();
+        let expected = if refuse_filter {
+            "refused the active filter"
+        } else {
+            "ignores the active filter"
+        };
+        if !skipped.contains(expected) {
+            outcomes.push(Err(format!("{what}: parts {parts:?}")));
+        }
+        // Three windows of the listing, two reads of its parts (and their retries at a served size
+        // when refused).
+        let n = requests.load(Ordering::SeqCst);
+        if n > 3 + 4 {
+            outcomes.push(Err(format!("{what}: {n} requests")));
+        }
     }
     assert_all(outcomes);
 }
@@ -436,16 +536,7 @@ async fn page_sizes_the_api_refuses_are_replaced_by_one_it_accepts() {
                     r#"{"error":"Invalid value for 'per_page'","code":"invalid_parameter"}"#;
                 return (400, error.to_owned());
             }
-            let start = (page - 1) * per_page;
-            (
-                200,
-                page_of(
-                    start,
-                    start + per_page,
-                    1_234,
-                    &pagination(page, per_page, 1_234),
-                ),
-            )
+            whole_window(page, per_page, 1_234)
         });
         let what = format!("at most {max}");
         outcomes.push(exact(delivered(&client(url, None)).await, 1_234, &what));
