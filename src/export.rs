@@ -158,8 +158,9 @@ struct Settings {
     table_format: TableFormat,
 }
 
-/// The default of [`ExportBuilder::vacuum_retention`]: 7 days, Delta's own default.
-pub const DEFAULT_VACUUM_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The default of [`ExportBuilder::vacuum_retention`]: 7 days, Delta's own default (the
+/// converter's, which owns it).
+pub use trackly_converter::DEFAULT_VACUUM_RETENTION;
 
 impl ExportBuilder {
     /// How the run is published (default [`TableFormat::Parquet`]: Hive-style date folders

@@ -20,12 +20,12 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ConvertError, Result};
+use crate::format::StagedFile;
 use crate::heartbeat;
 use crate::layout::part_name;
 use crate::location::OutputLocation;
 use crate::manifest::rfc3339;
 use crate::options::SinkOptions;
-use crate::rolling::StagedFile;
 use crate::store::{delete_all_best_effort, delete_if_exists, list_dirs, list_paths};
 use trackly_contacts::ResumePoint;
 use trackly_contacts::table::CONTACTS;

@@ -100,9 +100,11 @@
 //! `row_group_rows` to lower the peak, at some cost in compression and scan speed.
 
 // No module uses one listed before it here (no cycles): sink (the facade), commit, table,
-// checkpoint, rolling, rejects, publish, summary (`SinkSummary`), manifest, options (the
-// settings), delta, retention, layout (every name and folder a run writes), store (the
-// object-store helpers), access, location, backend, credentials, format, error.
+// checkpoint, rolling, formats (which implementation each format is), hive and delta (the
+// formats), format (`TableFormat` and the `Format` interface), rejects, publish, summary
+// (`SinkSummary`), manifest, options (the settings), retention, layout (every name and
+// folder a run writes), store (the object-store helpers), access, location, backend,
+// credentials, error.
 pub mod access;
 pub mod backend;
 pub mod checkpoint;
@@ -112,7 +114,9 @@ pub mod credentials;
 pub mod delta;
 mod error;
 pub mod format;
+mod formats;
 pub mod heartbeat;
+mod hive;
 mod layout;
 pub mod lease;
 pub mod location;
@@ -135,7 +139,7 @@ pub use format::{InvalidTableFormat, TableFormat};
 pub use location::{LocationOptions, OutputLocation};
 pub use retention::{Retention, RetentionReport};
 pub use sink::{
-    Checkpoint, CheckpointFile, Compression, FileInfo, InvalidCompression, ParquetSink,
-    SinkOptions, SinkSummary, WriterOptions,
+    Checkpoint, CheckpointFile, Compression, DEFAULT_VACUUM_RETENTION, FileInfo,
+    InvalidCompression, ParquetSink, SinkOptions, SinkSummary, WriterOptions,
 };
 pub use table::{StagedTable, TableSpec};

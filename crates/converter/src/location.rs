@@ -60,8 +60,10 @@ pub struct OutputLocation {
 pub(crate) struct Cloud {
     /// The bucket (or container).
     pub(crate) bucket: String,
-    /// `s3://bucket`, `gs://bucket` or `az://container`: the root of a Delta table's URL.
-    #[cfg_attr(not(feature = "delta"), allow(dead_code))]
+    /// `s3://bucket`, `gs://bucket` or `az://container`: the root of a table's URL, for a
+    /// table format whose library takes a table by URL (Delta).
+    // Read by such a format alone: a build without one never reads it.
+    #[allow(dead_code)]
     pub(crate) root_url: String,
     /// The same store with a short retry budget, for [`OutputLocation::check_access`].
     pub(crate) probe: Arc<dyn ObjectStore>,
@@ -245,7 +247,7 @@ impl OutputLocation {
     /// store and [`LOCAL_UPLOAD_PART_BYTES`](crate::sink::LOCAL_UPLOAD_PART_BYTES) on a local
     /// directory.
     pub(crate) fn upload(&self, path: &Path) -> object_store::buffered::BufWriter {
-        let part_bytes = if self.local_root.is_some() {
+        let part_bytes = if self.local_root().is_some() {
             crate::store::LOCAL_UPLOAD_PART_BYTES
         } else {
             crate::store::UPLOAD_PART_BYTES
@@ -258,42 +260,19 @@ impl OutputLocation {
         &self.prefix
     }
 
+    /// The directory behind a local store (`None` for an object store).
+    pub(crate) fn local_root(&self) -> Option<&std::path::Path> {
+        self.local_root.as_deref()
+    }
+
     /// Removes the local directory of object path `dir` if it is empty (a no-op elsewhere).
     pub(crate) fn remove_empty_local_dir(&self, dir: &Path) {
-        if let Some(root) = &self.local_root {
-            let mut path = root.clone();
+        if let Some(root) = self.local_root() {
+            let mut path = root.to_path_buf();
             path.extend(dir.parts().map(|p| p.as_ref().to_owned()));
             // Fails when not empty or already gone, both of which are fine.
             let _ = std::fs::remove_dir(path);
         }
-    }
-
-    /// The store with "/" at its root and the URL of the table `table` in it, as delta-rs
-    /// resolves a table: `file:///dir/table` over the root of the file system,
-    /// `s3://bucket/prefix/table` (`gs://bucket/...`, `az://container/...`) over the bucket,
-    /// and `memory:///prefix/table` over any other store given to
-    /// [`from_store`](Self::from_store) (the URL only names the path there).
-    #[cfg(feature = "delta")]
-    pub(crate) fn delta_root(&self, table: &str) -> Result<(Arc<dyn ObjectStore>, url::Url)> {
-        let fail = |reason: String| ConvertError::Location {
-            input: self.display.clone(),
-            reason,
-        };
-        let path = self.child([table]);
-        if let Some(root) = &self.local_root {
-            let mut dir = root.clone();
-            dir.extend(path.parts().map(|p| p.as_ref().to_owned()));
-            let url = url::Url::from_directory_path(&dir)
-                .map_err(|()| fail(format!("{} is not an absolute path", dir.display())))?;
-            let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
-            return Ok((store, url));
-        }
-        let url = match &self.cloud {
-            Some(cloud) => format!("{}/{path}", cloud.root_url),
-            None => format!("memory:///{path}"),
-        };
-        let url = url::Url::parse(&url).map_err(|e| fail(format!("no table URL: {e}")))?;
-        Ok((self.store.clone(), url))
     }
 
     /// `prefix/part/part...` as an object path.

@@ -200,22 +200,22 @@ pub struct SinkOptions {
 pub(crate) struct Upkeep {
     /// Date folders older than this are removed (default: none, keep everything).
     pub(crate) retention: Option<Retention>,
-    /// Delta only: the VACUUM's retention (default 7 days,
-    /// `delta::DEFAULT_VACUUM_RETENTION`; `None`: no VACUUM).
-    #[cfg_attr(not(feature = "delta"), allow(dead_code))]
+    /// For a format that keeps the files a commit replaced (Delta): how long they are kept
+    /// before its VACUUM deletes them (default [`DEFAULT_VACUUM_RETENTION`]; `None`: never).
+    // Read by such a format alone: a build without one never reads it.
+    #[allow(dead_code)]
     pub(crate) vacuum_retention: Option<Duration>,
 }
 
-// Derivable without `delta` only.
-#[cfg_attr(not(feature = "delta"), allow(clippy::derivable_impls))]
+/// The default of the VACUUM retention: 7 days, Delta's own default
+/// (`delta.deletedFileRetentionDuration`).
+pub const DEFAULT_VACUUM_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
 impl Default for Upkeep {
     fn default() -> Self {
         Upkeep {
             retention: None,
-            #[cfg(feature = "delta")]
-            vacuum_retention: Some(crate::delta::DEFAULT_VACUUM_RETENTION),
-            #[cfg(not(feature = "delta"))]
-            vacuum_retention: None,
+            vacuum_retention: Some(DEFAULT_VACUUM_RETENTION),
         }
     }
 }

@@ -1,17 +1,15 @@
 //! Phase 1 of a run, writing: batches of a table become a sequence of Parquet part files, one
-//! open at a time (the contacts' files as they stream in; the lists' one file at the end). A file is closed and the next one started once `bytes written + in-progress row
-//! group` reaches [`WriterOptions::target_file_bytes`](crate::WriterOptions::target_file_bytes)
+//! open at a time (the contacts' files as they stream in; the lists' one file at the end). A
+//! file is closed and the next one started once `bytes written + in-progress row group`
+//! reaches [`WriterOptions::target_file_bytes`](crate::WriterOptions::target_file_bytes)
 //! (checked after every batch, so a file overshoots by at most one batch). Each finished file
-//! is remembered with its part number, staging and published paths, rows, bytes and, for
-//! Delta, its statistics: all the later phases need of it.
+//! is remembered with its part number, staging and published paths, rows, bytes and the
+//! statistics its table format keeps of it: all the later phases need of it.
 //!
-//! Where a part is written depends on the table format:
-//!
-//! - Hive-style ([`TableFormat::Parquet`]):
-//!   `_staging/{run_id}/part-NNNNN-{run_id}.parquet.inprogress`, renamed into its date folder
-//!   by the [`commit`](crate::commit);
-//! - Delta: `extract_date=…/part-NNNNN-{run_id}.parquet`, its final place, outside the Delta
-//!   log (so invisible to Delta readers) until the commit adds it.
+//! Where a part is written, and what statistics are gathered while it is, is the run's
+//! `Format`'s to say (hidden under `_staging/{run_id}/` until the
+//! commit renames it, or in its date folder where only the commit makes it visible); this
+//! module is the same for every format.
 //!
 //! Next: the [`rejects`](crate::rejects) written beside the files, the
 //! [`checkpoint`](crate::checkpoint) that records the finished files for a resumed run, and the
@@ -31,43 +29,19 @@ use parquet::arrow::AsyncArrowWriter;
 use parquet::file::properties::WriterProperties;
 
 use crate::error::{ConvertError, Result};
-use crate::format::TableFormat;
-use crate::layout::{RunDirs, in_progress, part_name};
+use crate::format::{FileStatistics, StagedFile, TableFormat};
+use crate::layout::{RunDirs, part_name};
 use crate::location::OutputLocation;
 use crate::options::SinkOptions;
 use trackly_contacts::TableDefinition;
-
-/// A finished part file, waiting for the commit.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct StagedFile {
-    /// Its part number (`part-NNNNN`).
-    pub(crate) part: u32,
-    /// Where the file is written: under `_staging/` for Parquet, in its date folder (its
-    /// final place, outside the log until the commit) for Delta.
-    pub(crate) staging: Path,
-    /// Where it is published.
-    pub(crate) published: Path,
-    pub(crate) rows: u64,
-    pub(crate) bytes: u64,
-    /// Delta statistics JSON of the file (Delta only).
-    pub(crate) stats: Option<String>,
-}
-
-impl StagedFile {
-    /// Whether the file is written where it is published (Delta).
-    fn in_place(&self) -> bool {
-        self.staging == self.published
-    }
-}
 
 struct OpenFile {
     writer: AsyncArrowWriter<BufWriter>,
     staging: Path,
     part: u32,
     rows: u64,
-    /// The file's Delta statistics, gathered batch by batch (Delta only).
-    #[cfg(feature = "delta")]
-    stats: Option<crate::delta::FileStats>,
+    /// What the format records of the file, gathered batch by batch (if anything).
+    stats: Option<Box<dyn FileStatistics>>,
 }
 
 /// The part files of one table of one run: the one being written and those finished.
@@ -77,8 +51,7 @@ pub(crate) struct RollingFiles {
     props: WriterProperties,
     target_file_bytes: u64,
     run_id: String,
-    staging_dir: Path,
-    date_dir: Path,
+    dirs: RunDirs,
     format: TableFormat,
     current: Option<OpenFile>,
     finished: Vec<StagedFile>,
@@ -103,8 +76,7 @@ impl RollingFiles {
             props,
             target_file_bytes: options.writer.target_file_bytes,
             run_id: options.run_id.clone(),
-            staging_dir: dirs.staging.clone(),
-            date_dir: dirs.date.clone(),
+            dirs: dirs.clone(),
             format: TableFormat::Parquet,
             current: None,
             finished: Vec::new(),
@@ -124,11 +96,14 @@ impl RollingFiles {
     /// Writes the next parts where `format` publishes them. Refused once a file is open, or
     /// when finished files were written for another format (a resumed run keeps its format).
     pub(crate) fn set_format(&mut self, format: TableFormat) -> Result<()> {
-        let wrong = match format {
-            TableFormat::Parquet => self.finished.iter().any(StagedFile::in_place),
-            #[cfg(feature = "delta")]
-            TableFormat::Delta => self.finished.iter().any(|f| !f.in_place()),
-        };
+        // A finished file is written in place (where it is published) or not, as its format
+        // stages files; this format must stage them the same way.
+        let implementation = format.implementation();
+        let wrong = self.finished.iter().any(|f| {
+            let name = part_name(f.part, &self.run_id);
+            let in_place = implementation.staged_path(&self.dirs, &name) == f.published;
+            (f.staging == f.published) != in_place
+        });
         if wrong || self.current.is_some() {
             return Err(ConvertError::InvalidOption {
                 option: "table_format",
@@ -173,7 +148,6 @@ impl RollingFiles {
             .write(batch)
             .await
             .map_err(|e| ConvertError::parquet(&file.staging, e))?;
-        #[cfg(feature = "delta")]
         if let Some(stats) = file.stats.as_mut() {
             stats.merge(&file.staging, batch)?;
         }
@@ -208,12 +182,8 @@ impl RollingFiles {
         let part = self.next_part;
         self.next_part += 1;
         let name = part_name(part, &self.run_id);
-        let staging = match self.format {
-            TableFormat::Parquet => self.staging_dir.clone().join(in_progress(&name)),
-            // Outside the log until the commit: invisible to Delta readers where it is.
-            #[cfg(feature = "delta")]
-            TableFormat::Delta => self.date_dir.clone().join(name),
-        };
+        let implementation = self.format.implementation();
+        let staging = implementation.staged_path(&self.dirs, &name);
         let writer = AsyncArrowWriter::try_new(
             self.location.upload(&staging),
             self.table.schema(),
@@ -225,14 +195,7 @@ impl RollingFiles {
             staging,
             part,
             rows: 0,
-            #[cfg(feature = "delta")]
-            stats: match self.format {
-                TableFormat::Delta => Some(crate::delta::FileStats::new(
-                    &self.table.schema(),
-                    self.table.hints.no_statistics,
-                )?),
-                TableFormat::Parquet => None,
-            },
+            stats: implementation.file_statistics(self.table)?,
         })
     }
 
@@ -247,11 +210,15 @@ impl RollingFiles {
             .await
             .map_err(|e| ConvertError::parquet(&file.staging, e))?;
         let bytes = file.writer.bytes_written() as u64;
-        let stats = finish_stats(self.table, &mut file)?;
+        let stats = match file.stats.take() {
+            Some(stats) => stats.finish(&file.staging, file.rows)?,
+            None => None,
+        };
         self.finished.push(StagedFile {
             part: file.part,
             published: self
-                .date_dir
+                .dirs
+                .date
                 .clone()
                 .join(part_name(file.part, &self.run_id)),
             staging: file.staging,
@@ -261,22 +228,4 @@ impl RollingFiles {
         });
         Ok(())
     }
-}
-
-/// The Delta statistics JSON of a file just closed (`None` for Parquet).
-#[cfg(feature = "delta")]
-fn finish_stats(table: &TableDefinition, file: &mut OpenFile) -> Result<Option<String>> {
-    let Some(mut stats) = file.stats.take() else {
-        return Ok(None);
-    };
-    if file.rows == 0 {
-        // `numRecords: 0` needs one (empty) batch merged.
-        stats.merge(&file.staging, &RecordBatch::new_empty(table.schema()))?;
-    }
-    stats.finish(&file.staging)
-}
-
-#[cfg(not(feature = "delta"))]
-fn finish_stats(_table: &TableDefinition, _file: &mut OpenFile) -> Result<Option<String>> {
-    Ok(None)
 }

@@ -147,9 +147,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use object_store::path::Path;
 
 use crate::checkpoint::{self, Finished};
-use crate::commit::{Commit, CommitState, Committer, StagedRun, discard_in_place};
+use crate::commit::{CommitState, Committer, discard_in_place};
 use crate::error::{ConvertError, Result};
-use crate::format::TableFormat;
+use crate::format::{StagedRun, TableFormat, TablePart};
 use crate::heartbeat::Heartbeat;
 use crate::layout::{RunDirs, staging_root, validate_run_id};
 use crate::location::OutputLocation;
@@ -158,14 +158,16 @@ use crate::rejects::Rejects;
 use crate::retention::Retention;
 use crate::rolling::RollingFiles;
 use crate::store::{delete_all, delete_all_best_effort, list_dirs, list_paths};
-use crate::table::{StagedTable, TablePart};
+use crate::table::StagedTable;
 use trackly_contacts::ResumePoint;
 use trackly_contacts::decode::{DecodeStats, Reject};
 use trackly_contacts::table::CONTACTS;
 
 pub use crate::checkpoint::{CHECKPOINT_FORMAT, Checkpoint, CheckpointFile};
 pub use crate::manifest::FileInfo;
-pub use crate::options::{Compression, InvalidCompression, SinkOptions, WriterOptions};
+pub use crate::options::{
+    Compression, DEFAULT_VACUUM_RETENTION, InvalidCompression, SinkOptions, WriterOptions,
+};
 pub use crate::publish::ROLLBACK_ATTEMPTS;
 pub use crate::store::{LOCAL_UPLOAD_PART_BYTES, UPLOAD_CONCURRENCY, UPLOAD_PART_BYTES};
 pub use crate::summary::SinkSummary;

@@ -45,17 +45,16 @@ use object_store::{ObjectStoreExt, PutPayload};
 use serde::Serialize;
 
 use crate::error::{ConvertError, Result};
-use crate::format::TableFormat;
+use crate::format::{StagedFile, TableFormat, TablePart};
 use crate::heartbeat;
 use crate::layout::{
     RETIRED_DIR, RunDirs, in_progress, rejects_name, staging_root, validate_run_id,
 };
 use crate::location::OutputLocation;
-use crate::manifest::{FileInfo, ManifestRejects};
 use crate::options::{SinkOptions, Upkeep};
 use crate::rejects::ndjson;
 use crate::retention::Retention;
-use crate::rolling::{RollingFiles, StagedFile};
+use crate::rolling::RollingFiles;
 use crate::store::{delete_all, delete_all_best_effort, list_dirs};
 use trackly_contacts::TableDefinition;
 use trackly_contacts::decode::DecodeStats;
@@ -74,43 +73,6 @@ pub struct TableSpec {
     /// The statistics of the requests that fetched the table, recorded in its manifest as
     /// `fetch_stats`.
     pub fetch_stats: serde_json::Value,
-}
-
-/// One table of a run as a [`commit`](crate::commit) takes it, whichever table it is (the
-/// contacts, the lists): what the table is and what the run staged for it.
-pub(crate) struct TablePart<'a> {
-    pub(crate) definition: &'static TableDefinition,
-    pub(crate) dirs: &'a RunDirs,
-    /// The data files, in part order.
-    pub(crate) files: &'a [StagedFile],
-    /// `(staged, published)` of the table's one rejects file.
-    pub(crate) rejects_file: Option<(Path, Path)>,
-    pub(crate) rejects_written: u64,
-    pub(crate) query: &'a serde_json::Value,
-    pub(crate) decode: DecodeStats,
-    pub(crate) fetch_stats: &'a serde_json::Value,
-}
-
-impl TablePart<'_> {
-    /// The data files as the manifest and the summary list them.
-    pub(crate) fn file_infos(&self) -> Vec<FileInfo> {
-        self.files
-            .iter()
-            .map(|f| FileInfo {
-                path: f.published.to_string(),
-                rows: f.rows,
-                bytes: f.bytes,
-            })
-            .collect()
-    }
-
-    /// The rejects as the manifest records them.
-    pub(crate) fn rejects(&self) -> ManifestRejects {
-        ManifestRejects {
-            count: self.rejects_written,
-            file: self.rejects_file.as_ref().map(|(_, p)| p.to_string()),
-        }
-    }
 }
 
 /// A table staged in full, waiting to be published; see the [module docs](self).
@@ -249,11 +211,11 @@ impl StagedTable {
     /// Abandons the table: deletes what was staged. Nothing in the date folder is touched
     /// (Delta: the data file written there is deleted unless a commit uses it).
     pub async fn abort(self) -> Result<()> {
-        #[cfg(feature = "delta")]
-        if self.format == TableFormat::Delta {
-            let files: Vec<Path> = self.files.iter().map(|f| f.staging.clone()).collect();
-            crate::delta::discard_in_place(&self.location, self.spec.table, &files).await;
-        }
+        let files: Vec<Path> = self.files.iter().map(|f| f.staging.clone()).collect();
+        self.format
+            .implementation()
+            .discard(&self.location, self.spec.table, &files)
+            .await;
         let result = self.remove_staging().await;
         self.dirs.remove_empty_local_dirs(&self.location);
         result

@@ -60,6 +60,10 @@
 //! snapshot, never a file outside the log). It records `VACUUM START` / `VACUUM END` commits
 //! when, and only when, it deletes something.
 
+mod commit;
+
+pub(crate) use commit::Delta;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,6 +83,7 @@ use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use deltalake_core::{DeltaTable, DeltaTableError};
 use futures::TryStreamExt;
 use object_store::ObjectStore;
+use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 
@@ -92,9 +97,7 @@ use trackly_contacts::TableDefinition;
 /// Times a commit is planned and tried when other writers commit to the table meanwhile.
 pub const COMMIT_ATTEMPTS: u32 = 5;
 
-/// The default of `DeltaTarget::vacuum`'s retention: 7 days, Delta's own default
-/// (`delta.deletedFileRetentionDuration`).
-pub const DEFAULT_VACUUM_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+pub use crate::options::DEFAULT_VACUUM_RETENTION;
 
 /// One data file of a run, as the commit adds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -527,9 +530,36 @@ impl FileStats {
     }
 }
 
+/// The store with "/" at its root and the URL of the table `table` in it, as delta-rs
+/// resolves a table: `file:///dir/table` over the root of the file system,
+/// `s3://bucket/prefix/table` (`gs://bucket/...`, `az://container/...`) over the bucket, and
+/// `memory:///prefix/table` over any other store given to
+/// [`OutputLocation::from_store`] (the URL only names the path there).
+fn table_root(location: &OutputLocation, table: &str) -> Result<(Arc<dyn ObjectStore>, url::Url)> {
+    let fail = |reason: String| ConvertError::Location {
+        input: location.to_string(),
+        reason,
+    };
+    let path = location.child([table]);
+    if let Some(root) = location.local_root() {
+        let mut dir = root.to_path_buf();
+        dir.extend(path.parts().map(|p| p.as_ref().to_owned()));
+        let url = url::Url::from_directory_path(&dir)
+            .map_err(|()| fail(format!("{} is not an absolute path", dir.display())))?;
+        let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
+        return Ok((store, url));
+    }
+    let url = match location.cloud() {
+        Some(cloud) => format!("{}/{path}", cloud.root_url),
+        None => format!("memory:///{path}"),
+    };
+    let url = url::Url::parse(&url).map_err(|e| fail(format!("no table URL: {e}")))?;
+    Ok((location.store().clone(), url))
+}
+
 /// The Delta table of `table` under `location`.
 pub(crate) fn target(location: &OutputLocation, table: &TableDefinition) -> Result<DeltaTarget> {
-    let (root, url) = location.delta_root(table.name)?;
+    let (root, url) = table_root(location, table.name)?;
     Ok(DeltaTarget::new(
         root,
         url,

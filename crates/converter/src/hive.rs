@@ -1,0 +1,116 @@
+//! Hive-style Parquet ([`TableFormat::Parquet`](crate::TableFormat::Parquet)), as a
+//! [`Format`]: a run writes its data files hidden under
+//! `_staging/{run_id}/part-NNNNN-{run_id}.parquet.inprogress` and keeps no statistics beside
+//! them; its commit renames them into their `extract_date=` folders and writes `_manifest.json`
+//! and `_SUCCESS`, every table of the run in one step with a rollback, the date folders
+//! older than the run's retention going in the same step (see [`publish`](crate::publish)).
+//! The folders a publication replaces are gone once it is done: there is nothing to remove
+//! after it, and nothing outside staging to discard for a run that is not committed.
+
+use chrono::{DateTime, Utc};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use object_store::path::Path;
+
+use crate::error::Result;
+use crate::format::{FileStatistics, Format, StagedRun, TablePart};
+use crate::layout::{RunDirs, in_progress};
+use crate::location::OutputLocation;
+use crate::manifest::{Manifest, rfc3339, schema_fields_of};
+use crate::publish::{Release, publish};
+use crate::summary::SinkSummary;
+use trackly_contacts::TableDefinition;
+
+/// Hive-style Parquet; see the [module docs](self).
+#[derive(Debug)]
+pub(crate) struct Hive;
+
+impl Format for Hive {
+    fn name(&self) -> &'static str {
+        "parquet"
+    }
+
+    fn staged_path(&self, dirs: &RunDirs, name: &str) -> Path {
+        dirs.staging.clone().join(in_progress(name))
+    }
+
+    fn file_statistics(
+        &self,
+        _table: &'static TableDefinition,
+    ) -> Result<Option<Box<dyn FileStatistics>>> {
+        Ok(None)
+    }
+
+    fn commit<'a>(&'a self, run: &'a StagedRun<'a>) -> BoxFuture<'a, Result<Vec<SinkSummary>>> {
+        publish_run(run).boxed()
+    }
+
+    /// Nothing: the publication removed what it replaced.
+    fn remove_replaced<'a>(&'a self, _run: &'a StagedRun<'a>) -> BoxFuture<'a, ()> {
+        futures::future::ready(()).boxed()
+    }
+
+    /// Nothing: every file of a Hive-style run is in its staging folder until published.
+    fn discard<'a>(
+        &'a self,
+        _location: &'a OutputLocation,
+        _table: &'static TableDefinition,
+        _files: &'a [Path],
+    ) -> BoxFuture<'a, ()> {
+        futures::future::ready(()).boxed()
+    }
+}
+
+/// Every table's release in one [`publish`]; on error it has rolled every date folder back.
+async fn publish_run(run: &StagedRun<'_>) -> Result<Vec<SinkSummary>> {
+    // The manifests are built before a date folder is touched: from the first move on, only
+    // the store can fail.
+    let finished_at = Utc::now();
+    let releases: Vec<Release> = run
+        .tables
+        .iter()
+        .map(|table| release(run, table, finished_at))
+        .collect();
+    let store = run.location.store().clone();
+    let manifests = publish(store.as_ref(), releases, run.upkeep.retention).await?;
+    Ok(manifests
+        .into_iter()
+        .map(|(path, m)| SinkSummary::of(&path, m))
+        .collect())
+}
+
+/// A table's part of the publication: its files and rejects, and its manifest.
+fn release(run: &StagedRun<'_>, table: &TablePart<'_>, finished_at: DateTime<Utc>) -> Release {
+    let files = table.file_infos();
+    let manifest = Manifest {
+        format: table.definition.manifest_format.to_owned(),
+        table: table.definition.name.to_owned(),
+        run_id: run.options.run_id.clone(),
+        extract_date: run.options.extract_date.to_string(),
+        started_at: rfc3339(run.started_at),
+        finished_at: rfc3339(finished_at),
+        query: table.query.clone(),
+        schema: schema_fields_of(&table.definition.schema()),
+        rows: files.iter().map(|f| f.rows).sum(),
+        bytes: files.iter().map(|f| f.bytes).sum(),
+        files,
+        fetch_stats: table.fetch_stats.clone(),
+        decode: table.decode,
+        rejects: table.rejects(),
+        writer: run.options.writer.clone(),
+        tables: Vec::new(),
+        retention: None,
+    };
+    let mut moves: Vec<(Path, Path)> = table
+        .files
+        .iter()
+        .map(|f| (f.staging.clone(), f.published.clone()))
+        .collect();
+    moves.extend(table.rejects_file.clone());
+    Release {
+        date_dir: table.dirs.date.clone(),
+        retired_dir: table.dirs.retired.clone(),
+        moves,
+        manifest,
+    }
+}
