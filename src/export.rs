@@ -226,12 +226,6 @@ impl ExportBuilder {
         self
     }
 
-    /// The old name of [`location`](Self::location): a location is not a sink.
-    #[deprecated(since = "0.1.0", note = "renamed to `location`")]
-    pub fn sink(self, location: OutputLocation) -> Self {
-        self.location(location)
-    }
-
     /// Parquet settings.
     pub fn writer(mut self, writer: WriterOptions) -> Self {
         self.settings.writer = writer;

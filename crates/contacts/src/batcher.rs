@@ -182,11 +182,6 @@ impl ContactBatcher {
         Ok(())
     }
 
-    /// Whether a full batch is waiting.
-    pub fn has_batch(&self) -> bool {
-        !self.ready.is_empty()
-    }
-
     /// Takes the next full batch (`batch_size` rows), if one is waiting.
     pub fn next_batch(&mut self) -> Option<RecordBatch> {
         self.ready.pop_front()

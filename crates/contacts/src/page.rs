@@ -9,7 +9,7 @@ use arrow_array::RecordBatch;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::contacts_page::{ContactsPage, NO_ROW, decode_page};
+use crate::contacts_page::{ContactsPage, decode_page};
 use crate::envelope::EnvelopeError;
 pub use crate::envelope::Pagination;
 use crate::key::Identity;
@@ -253,18 +253,6 @@ impl Page {
     /// The rows of the valid contacts, kept or not (see [`ContactsPage::rows`]).
     pub fn rows(&self) -> &RecordBatch {
         self.decoded.rows()
-    }
-
-    /// For each row of [`rows`](Self::rows): whether the run keeps it.
-    pub fn row_keep(&self) -> Vec<bool> {
-        let row_of = self.decoded.row_of();
-        let mut flags = Vec::with_capacity(self.decoded.rows().num_rows());
-        for (c, &row) in row_of.iter().enumerate() {
-            if row != NO_ROW {
-                flags.push(self.keep[c]);
-            }
-        }
-        flags
     }
 
     /// The invalid contacts the run keeps, in body order ([`Reject::index`] is the position

@@ -304,11 +304,6 @@ impl ParquetSink {
         self.files.finished().len()
     }
 
-    /// Rows in the files finished so far.
-    pub fn closed_rows(&self) -> u64 {
-        self.files.finished().iter().map(|f| f.rows).sum()
-    }
-
     /// Records the run's finished files and where to pick up again beside the staging files,
     /// so [`resume`](Self::resume) can continue after a crash. Also closes the current rejects
     /// segment, so the rejects written so far survive a crash too.

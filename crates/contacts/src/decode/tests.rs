@@ -741,9 +741,8 @@ fn batches_are_cut_at_batch_size() {
         .map(|i| format!(r#"{{"phone_number":"+1415555{i:04}","list_number":"+18005551234"}}"#))
         .collect();
     push_contacts(&mut d, 1, rows[..3].iter().map(|r| r.as_bytes())).unwrap();
-    assert!(!d.has_batch());
+    assert!(d.next_batch().is_none());
     push_contacts(&mut d, 2, rows[3..].iter().map(|r| r.as_bytes())).unwrap();
-    assert!(d.has_batch());
     assert_eq!(d.next_batch().unwrap().num_rows(), 4);
     assert_eq!(d.next_batch().unwrap().num_rows(), 4);
     assert!(d.next_batch().is_none());
