@@ -9,7 +9,7 @@ use crate::columns::{Column, Columns};
 use crate::envelope::{self, EnvelopeError, Pagination};
 use crate::json_text::{quote, text_at};
 use crate::key::{Identity, hash_key, identify};
-use crate::record::{self, Found, Problem, Scratch, Shown};
+use crate::record::{self, RecordFacts, Scratch, ShownValue, WhyInvalid};
 use crate::reject::Reject;
 use crate::scan::Cursor;
 use crate::schema::{col, page_schema};
@@ -212,7 +212,7 @@ impl PageReader<'_> {
             })
     }
 
-    fn accept(&mut self, found: &Found) {
+    fn accept(&mut self, found: &RecordFacts) {
         let row = self.cols.rows() as u32;
         let key = match (
             &self.cols.fields[col::PHONE_NUMBER],
@@ -263,7 +263,7 @@ impl PageReader<'_> {
     fn describe(
         &mut self,
         start: usize,
-        problem: Problem,
+        problem: WhyInvalid,
     ) -> Result<(String, String, String, usize), EnvelopeError> {
         let described = record::describe(self.body, problem, &mut self.scratch);
         let end = match described.end {
@@ -271,9 +271,9 @@ impl PageReader<'_> {
             None => self.structural_end(start)?,
         };
         let value = match described.value {
-            Shown::Text(value) => value,
-            Shown::At(at) => text_at(&self.body[start..end], at - start),
-            Shown::Whole => quote(&self.body[start..end]),
+            ShownValue::Text(value) => value,
+            ShownValue::At(at) => text_at(&self.body[start..end], at - start),
+            ShownValue::Whole => quote(&self.body[start..end]),
         };
         Ok((described.field, value, described.reason, end))
     }
