@@ -14,11 +14,22 @@ use crate::reject::Reject;
 use crate::scan::Cursor;
 use crate::schema::{col, page_schema};
 
+/// Which read of the listing a page comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pass {
+    /// The main pass over the listing, in ascending window order.
+    #[default]
+    Main,
+    /// A verification read of a page boundary the main pass did not prove (a request with
+    /// another page size whose window straddles it; see the fetcher).
+    Verification,
+}
+
 /// A page of contacts, decoded: see [`decode_page`].
 #[derive(Debug, Clone)]
 pub struct ContactsPage {
     number: u64,
-    pass: u32,
+    pass: Pass,
     pagination: Pagination,
     keys: Vec<Identity>,
     ranges: Vec<Range<usize>>,
@@ -38,8 +49,8 @@ impl ContactsPage {
         self.number
     }
 
-    /// 1 for the main pass; 2 and up for a verification read (see the fetcher).
-    pub fn pass(&self) -> u32 {
+    /// Which read of the listing the page comes from.
+    pub fn pass(&self) -> Pass {
         self.pass
     }
 
@@ -67,7 +78,7 @@ impl ContactsPage {
     pub(crate) fn empty(number: u64, pagination: Pagination) -> ContactsPage {
         ContactsPage {
             number,
-            pass: 1,
+            pass: Pass::Main,
             pagination,
             keys: Vec::new(),
             ranges: Vec::new(),
@@ -117,7 +128,7 @@ impl ContactsPage {
 /// (`{"contacts": [objects...], "pagination": {...}}`, keys in any order, other keys ignored).
 /// Damage inside a contact (`NaN`, a raw control character, a wrong type, a repeated key,
 /// invalid UTF-8) only makes that contact invalid (a [`Reject`]); the rest of the page is kept.
-pub fn decode_page(number: u64, pass: u32, body: &[u8]) -> Result<ContactsPage, EnvelopeError> {
+pub fn decode_page(number: u64, pass: Pass, body: &[u8]) -> Result<ContactsPage, EnvelopeError> {
     let mut reader = PageReader {
         number,
         body,

@@ -46,12 +46,12 @@
 //! ```
 //! use bytes::Bytes;
 //! use chrono::Utc;
-//! use trackly_contacts::{ContactBatcher, DecoderOptions, Page};
+//! use trackly_contacts::{ContactBatcher, DecoderOptions, Page, Pass};
 //!
 //! let body = Bytes::from_static(br#"{"contacts": [
 //!     {"phone_number": "+14155559876", "list_number": "+18005551234", "send_count": 3}
 //! ], "pagination": {"page": 1, "per_page": 1000, "total": 1, "total_pages": 1}}"#);
-//! let page = Page::parse(1, 1, body)?;
+//! let page = Page::parse(1, Pass::Main, body)?;
 //! let mut batcher = ContactBatcher::new(DecoderOptions::new("run-1", Utc::now()))?;
 //! batcher.push_page(&page)?;
 //! let batch = batcher.flush()?.expect("one row buffered");
@@ -103,7 +103,7 @@ pub mod table;
 mod timestamp;
 
 pub use batcher::ContactBatcher;
-pub use contacts_page::{ContactsPage, NO_ROW, decode_page};
+pub use contacts_page::{ContactsPage, NO_ROW, Pass, decode_page};
 pub use decode::{DEFAULT_BATCH_SIZE, DecodeStats, DecoderOptions, InvalidPolicy};
 pub use envelope::EnvelopeError;
 pub use error::DecodeError;

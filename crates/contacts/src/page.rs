@@ -9,7 +9,7 @@ use arrow_array::RecordBatch;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::contacts_page::{ContactsPage, decode_page};
+use crate::contacts_page::{ContactsPage, Pass, decode_page};
 use crate::envelope::EnvelopeError;
 pub use crate::envelope::Pagination;
 use crate::key::Identity;
@@ -102,7 +102,7 @@ impl From<ResumePoint> for ResumeRecord {
 #[derive(Clone)]
 pub struct Page {
     number: u64,
-    pass: u32,
+    pass: Pass,
     frontier: Option<Frontier>,
     body: Bytes,
     decoded: ContactsPage,
@@ -132,12 +132,12 @@ impl Page {
     ///
     /// Fails when the body is not a JSON object with a `contacts` array of objects and a
     /// well-formed `pagination` block; damage inside a contact only makes it invalid.
-    pub fn parse(number: u64, pass: u32, body: Bytes) -> Result<Page, EnvelopeError> {
+    pub fn parse(number: u64, pass: Pass, body: Bytes) -> Result<Page, EnvelopeError> {
         let decoded = decode_page(number, pass, &body)?;
         Ok(Page::new(number, pass, body, decoded))
     }
 
-    fn new(number: u64, pass: u32, body: Bytes, decoded: ContactsPage) -> Page {
+    fn new(number: u64, pass: Pass, body: Bytes, decoded: ContactsPage) -> Page {
         let ranges = decoded.ranges().to_vec();
         let n = ranges.len();
         Page {
@@ -180,16 +180,16 @@ impl Page {
         body.extend_from_slice(&serde_json::to_vec(&pagination).unwrap_or_default());
         body.push(b'}');
         let body = Bytes::from(body);
-        match decode_page(number, 1, &body) {
-            Ok(decoded) => Page::new(number, 1, body, decoded),
+        match decode_page(number, Pass::Main, &body) {
+            Ok(decoded) => Page::new(number, Pass::Main, body, decoded),
             // Unreadable even so (a contact cut short): an empty page with that pagination.
             Err(_) => {
                 let body = Bytes::from(format!(
                     "{{\"contacts\":[],\"pagination\":{}}}",
                     serde_json::to_string(&pagination).unwrap_or_default()
                 ));
-                match decode_page(number, 1, &body) {
-                    Ok(decoded) => Page::new(number, 1, body, decoded),
+                match decode_page(number, Pass::Main, &body) {
+                    Ok(decoded) => Page::new(number, Pass::Main, body, decoded),
                     Err(_) => unreachable_page(number, pagination),
                 }
             }
@@ -201,10 +201,10 @@ impl Page {
         self.number
     }
 
-    /// 1 for the main pass over the listing; 2 and up for a verification read of the boundary
-    /// above page [`number`](Self::number) (a request with another page size whose window
-    /// straddles that boundary; it delivers only contacts no page delivered before).
-    pub fn pass(&self) -> u32 {
+    /// Which read of the listing the page comes from: the main pass, or a verification read
+    /// of the boundary above page [`number`](Self::number) (a request with another page size
+    /// whose window straddles that boundary; it delivers only contacts no page delivered before).
+    pub fn pass(&self) -> Pass {
         self.pass
     }
 
@@ -299,9 +299,9 @@ impl Page {
 
     /// Files the page as a verification read of the boundary above main page `number` (the
     /// fetcher does this for the reads that prove a page boundary).
-    pub fn set_verification(&mut self, number: u64, pass: u32) {
+    pub fn set_verification(&mut self, number: u64) {
         self.number = number;
-        self.pass = pass;
+        self.pass = Pass::Verification;
     }
 
     /// Sets [`frontier`](Self::frontier): the fetcher does this when it delivers the page.
@@ -314,7 +314,7 @@ impl Page {
 /// does; this keeps `from_raw_contacts` infallible without a panic).
 fn unreachable_page(number: u64, pagination: Pagination) -> Page {
     let decoded = ContactsPage::empty(number, pagination);
-    Page::new(number, 1, Bytes::new(), decoded)
+    Page::new(number, Pass::Main, Bytes::new(), decoded)
 }
 
 /// A contact as documented by the API. Fields the API adds later land in `extra`.
@@ -373,7 +373,7 @@ mod tests {
 
     #[test]
     fn parse_records_each_contact_as_its_exact_json_text() {
-        let page = Page::parse(2, 1, Bytes::from_static(BODY.as_bytes())).unwrap();
+        let page = Page::parse(2, Pass::Main, Bytes::from_static(BODY.as_bytes())).unwrap();
         let raw: Vec<&[u8]> = page.raw_contacts().collect();
         assert_eq!(raw.len(), 2);
         assert_eq!(
@@ -405,7 +405,7 @@ mod tests {
             "{\"contacts\":[{}",
         ] {
             assert!(
-                Page::parse(1, 1, Bytes::from(body)).is_err(),
+                Page::parse(1, Pass::Main, Bytes::from(body)).is_err(),
                 "accepted {body:?}"
             );
         }
@@ -424,12 +424,12 @@ mod tests {
             (r#"{"total":1e30}"#, None),
         ] {
             let body = format!(r#"{{"contacts":[],"pagination":{block}}}"#);
-            let page = Page::parse(1, 1, Bytes::from(body)).unwrap();
+            let page = Page::parse(1, Pass::Main, Bytes::from(body)).unwrap();
             assert_eq!(page.pagination().total, total, "{block}");
         }
         let body = r#"{"contacts":[],"pagination":{"page":-1}}"#;
         assert_eq!(
-            Page::parse(1, 1, Bytes::from(body))
+            Page::parse(1, Pass::Main, Bytes::from(body))
                 .unwrap()
                 .pagination()
                 .page,
@@ -440,7 +440,7 @@ mod tests {
     #[test]
     fn damage_inside_a_contact_leaves_the_page_readable() {
         let body = "{\"contacts\":[{\"phone_number\":\"+1\",\"revenue_total\":NaN},{\"phone_number\":\"+2\",\"carrier\":\"T\u{1}Mobile\"}, {\"phone_number\":\"+3\",\"x\":[Infinity,{\"y\":\"}\\\"\"}]}],\"pagination\":{\"page\":1,\"per_page\":3,\"total\":3,\"total_pages\":1}}";
-        let page = Page::parse(1, 1, Bytes::from(body)).unwrap();
+        let page = Page::parse(1, Pass::Main, Bytes::from(body)).unwrap();
         let raw: Vec<&[u8]> = page.raw_contacts().collect();
         assert_eq!(raw.len(), 3);
         assert!(raw[0].ends_with(b"NaN}"));
@@ -452,14 +452,14 @@ mod tests {
         assert_eq!(page.pagination().total, Some(3));
         // The envelope itself must still be whole.
         let truncated = &body[..body.len() - 1];
-        assert!(Page::parse(1, 1, Bytes::from(truncated)).is_err());
+        assert!(Page::parse(1, Pass::Main, Bytes::from(truncated)).is_err());
         let bad_pagination = body.replace("\"total\":3", "\"total\":NaN");
-        assert!(Page::parse(1, 1, Bytes::from(bad_pagination)).is_err());
+        assert!(Page::parse(1, Pass::Main, Bytes::from(bad_pagination)).is_err());
     }
 
     #[test]
     fn retain_drops_contacts_without_touching_the_body() {
-        let mut page = Page::parse(2, 1, Bytes::from_static(BODY.as_bytes())).unwrap();
+        let mut page = Page::parse(2, Pass::Main, Bytes::from_static(BODY.as_bytes())).unwrap();
         page.retain_contacts(|c| !c.windows(6).any(|w| w == b"+49151"));
         assert_eq!(page.len(), 1);
         assert_eq!(page.body().len(), BODY.len());

@@ -10,6 +10,7 @@ use reqwest::StatusCode;
 use reqwest::header::{
     ACCEPT_ENCODING, CONTENT_ENCODING, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER,
 };
+use trackly_contacts::Pass;
 use trackly_contacts::page::Page;
 
 use crate::decode_pool::{DecodePool, MAX_DECODE_THREADS};
@@ -652,7 +653,7 @@ impl Client {
             // An answer for another page than asked is the run's to judge (Django answers the
             // last page for a page past the end), not a reason to retry; but page 1 is never past
             // the end, so another number there is a broken answer, retried.
-            let parsed = Page::parse(page, 1, body)
+            let parsed = Page::parse(page, Pass::Main, body)
                 .map_err(|e| format!("the body is not the documented JSON: {e}"))?;
             match parsed.pagination().page {
                 Some(other) if page == 1 && other != 1 => Err(format!(

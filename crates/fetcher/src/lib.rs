@@ -30,7 +30,8 @@
 //!
 //! - **Order.** Page 1 is fetched first; then up to `concurrency` requests are in flight and
 //!   the main pass's windows are handed on in ascending position order. Repair reads (below)
-//!   follow a little later, with [`Page::pass`] 2.
+//!   follow a little later, with [`Page::pass`]
+//!   [`Verification`](trackly_contacts::Pass::Verification).
 //! - **Exactly once, or an error.** Every contact present for the whole run is delivered
 //!   exactly once, or the stream ends with an error for which [`FetchError::is_incomplete`] is
 //!   true; it never ends short without one. The API pages by offset over a listing sorted by

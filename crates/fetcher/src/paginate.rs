@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use futures::stream::{self, Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+use trackly_contacts::Pass;
 use trackly_contacts::key::{Identity, hash_key};
 use trackly_contacts::page::{Frontier, Page, ResumePoint};
 
@@ -30,7 +31,7 @@ use crate::step::{Answer, MAX_REPEATED_PAGES, Next, SEARCH_INDEX_LIMITS, next_af
 /// Windows of the main pass come in ascending position order; consecutive windows overlap by a
 /// few positions, so most boundaries prove themselves. Where the windows alone do not prove
 /// that no contact fell between them, repair reads follow a little later, with [`Page::pass`]
-/// 2 and only contacts not delivered before. The stream ends with an error, never short: a
+/// [`Pass::Verification`] and only contacts not delivered before. The stream ends with an error, never short: a
 /// range that cannot be proven, or a count that does not add up, is a [`FetchError`].
 pub struct Contacts {
     rx: mpsc::Receiver<Result<Page, FetchError>>,
@@ -441,7 +442,7 @@ impl Run {
                 self.proof
                     .observe(Observed::new(0, &[], answer.total, true, true, false), None);
                 // One empty page, so that a consumer sees the listing was read.
-                self.deliver(page, &[], 1).await?;
+                self.deliver(page, &[], Pass::Main).await?;
             }
             return Ok(self.end_shown(window));
         }
@@ -475,7 +476,7 @@ impl Run {
             // Another short read ended at the same position: the listing ends here.
             next = Next::Done;
         }
-        let kept = self.deliver(page, &ids, 1).await?;
+        let kept = self.deliver(page, &ids, Pass::Main).await?;
         // Past the total (where the answer is placed for sure), nothing new: the API repeats
         // what it served; it is not paging.
         if kept == 0 && answer.trusted && answer.total.is_some_and(|t| answer.offset >= t) {
@@ -621,7 +622,7 @@ impl Run {
             Some((at, (page, ids))) => {
                 self.proof
                     .observe(Observed::new(at, &ids, None, true, true, false), None);
-                self.deliver(page, &ids, 2).await?;
+                self.deliver(page, &ids, Pass::Verification).await?;
             }
             // Nothing at position 0: the listing is empty now.
             None => {
@@ -855,8 +856,8 @@ impl Run {
                         ),
                         Some(batch),
                     );
-                    page.set_verification(window.page, 2);
-                    let kept = self.deliver(page, &ids, 2).await? as u64;
+                    page.set_verification(window.page);
+                    let kept = self.deliver(page, &ids, Pass::Verification).await? as u64;
                     self.proof.count_recovered(batch, kept);
                 }
             }
@@ -1061,7 +1062,7 @@ impl Run {
         &mut self,
         mut page: Page,
         ids: &[Identity],
-        pass: u32,
+        pass: Pass,
     ) -> Result<usize, Cancelled> {
         let before = page.len();
         let hashes: Vec<u64> = ids.iter().map(|id| id.hash).collect();
@@ -1075,7 +1076,7 @@ impl Run {
             let again = (before - kept) as u64;
             // A repair read mostly sees contacts already delivered: that is its cost, not a
             // duplicate the API served.
-            if pass > 1 {
+            if pass == Pass::Verification {
                 s.verification_repeats += again;
             } else {
                 s.duplicates_dropped += again;
