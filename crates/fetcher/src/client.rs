@@ -16,16 +16,16 @@ use trackly_contacts::page::Page;
 use crate::decode_pool::{DecodePool, MAX_DECODE_THREADS};
 use url::Url;
 
+use crate::admission::{Admission, Limits};
 use crate::api_error::ApiError;
+use crate::content_coding::{self, BodyDecoder, Coding};
 use crate::error::{AttemptError, FetchError};
-use crate::limit::{Admission, Limits};
 use crate::paginate::{Contacts, ResumeFrom};
 use crate::query::Query;
 use crate::retry::{
     RetryCause, RetryConfig, RetryReport, Secs, Unreported, Verdict, count, parse_retry_after,
 };
 use crate::stats::StatsHandle;
-use crate::wire::{self, BodyDecoder, Coding};
 
 /// Where the production API lives.
 pub const DEFAULT_BASE_URL: &str = "https://app.tracklysms.com/api";
@@ -368,15 +368,16 @@ impl ClientBuilder {
             }
         });
         let accept = if self.http_compression {
-            wire::ACCEPT_COMPRESSED
+            content_coding::ACCEPT_COMPRESSED
         } else {
-            wire::ACCEPT_IDENTITY
+            content_coding::ACCEPT_IDENTITY
         };
         let headers = HeaderMap::from_iter([(ACCEPT_ENCODING, HeaderValue::from_static(accept))]);
         reqwest::Client::builder()
             .default_headers(headers)
             // The body must reach us as it was sent, to count it before decoding it (in
-            // `wire`); these keep reqwest from decoding should a dependency enable its codecs.
+            // `content_coding`); these keep reqwest from decoding should a dependency enable
+            // its codecs.
             .no_gzip()
             .no_brotli()
             .no_zstd()

@@ -91,12 +91,13 @@
 //! [`DEFAULT_DEDUP_WINDOW`] pages (about 6 MB at `per_page` 1000: a 4 MiB table of hashes and
 //! the pages' lists), whatever the number of
 //! contacts. A resumed run also remembers every contact its interrupted predecessor wrote.
+mod admission;
 mod api_error;
 mod client;
+mod content_coding;
 mod coverage;
 mod decode_pool;
 mod error;
-mod limit;
 mod lists;
 mod paginate;
 mod parts;
@@ -107,7 +108,6 @@ mod retry;
 mod seen;
 mod stats;
 mod step;
-mod wire;
 
 pub use api_error::ApiError;
 pub use client::{

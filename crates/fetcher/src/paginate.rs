@@ -14,10 +14,10 @@ use trackly_contacts::Pass;
 use trackly_contacts::key::{Identity, hash_key};
 use trackly_contacts::page::{Frontier, Page, ResumePoint};
 
+use crate::admission::Admission;
 use crate::client::Client;
 use crate::coverage::key_of;
 use crate::error::FetchError;
-use crate::limit::Admission;
 use crate::parts;
 use crate::plan::{Sizes, Window, overlap};
 use crate::proof::{Observed, Proof};

@@ -27,9 +27,9 @@
 
 use std::sync::Arc;
 
+use crate::admission::Admission;
 use crate::client::Client;
 use crate::error::FetchError;
-use crate::limit::Admission;
 use crate::query::Query;
 use crate::stats::{Parts, StatsHandle};
 
