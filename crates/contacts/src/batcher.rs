@@ -110,7 +110,7 @@ impl ContactBatcher {
     /// in the body as sent.
     pub fn push_page(&mut self, page: &Page) -> Result<()> {
         let decoded = page.decoded();
-        let keep = page.keep();
+        let kept_by_contact = page.kept_by_contact();
         let mut stop = None;
         for invalid in page.kept_invalid() {
             self.rejected += 1;
@@ -129,7 +129,7 @@ impl ContactBatcher {
         let mut mask = Vec::with_capacity(decoded.rows().num_rows());
         for (contact, &row) in decoded.row_of().iter().enumerate() {
             if row != crate::NO_ROW {
-                mask.push(keep[contact] && contact < before);
+                mask.push(kept_by_contact[contact] && contact < before);
             }
         }
         let kept = mask.iter().filter(|k| **k).count();

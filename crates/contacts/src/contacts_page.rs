@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use arrow_array::RecordBatch;
 
-use crate::columns::{Column, Columns};
+use crate::columns::{ColumnBuffer, Columns};
 use crate::envelope::{self, EnvelopeError, Pagination};
 use crate::json_text::{quote, text_at};
 use crate::key::{Identity, hash_key, identify};
@@ -229,7 +229,9 @@ impl PageReader<'_> {
             &self.cols.fields[col::PHONE_NUMBER],
             &self.cols.fields[col::LIST_NUMBER],
         ) {
-            (Column::Utf8(phone), Column::Utf8(list)) => hash_key(phone.last(), list.last()),
+            (ColumnBuffer::Utf8(phone), ColumnBuffer::Utf8(list)) => {
+                hash_key(phone.last(), list.last())
+            }
             _ => 0,
         };
         self.cols.commit();

@@ -109,7 +109,7 @@ pub struct Page {
     /// Where each contact lies in `body`, in body order.
     ranges: Vec<Range<usize>>,
     /// One flag per contact, in body order: whether the run keeps it.
-    keep: Vec<bool>,
+    kept_by_contact: Vec<bool>,
     kept: usize,
 }
 
@@ -147,7 +147,7 @@ impl Page {
             body,
             decoded,
             ranges,
-            keep: vec![true; n],
+            kept_by_contact: vec![true; n],
             kept: n,
         }
     }
@@ -240,9 +240,10 @@ impl Page {
         self.decoded.keys()
     }
 
-    /// One flag per contact in the body: whether the run keeps it.
-    pub fn keep(&self) -> &[bool] {
-        &self.keep
+    /// One flag per contact in the body, in body order (the index space of
+    /// [`Reject::index`] and [`ContactsPage::row_of`]): whether the run keeps it.
+    pub fn kept_by_contact(&self) -> &[bool] {
+        &self.kept_by_contact
     }
 
     /// The decoded body: every contact's columns or why it is invalid, kept or not.
@@ -258,7 +259,10 @@ impl Page {
     /// The invalid contacts the run keeps, in body order ([`Reject::index`] is the position
     /// in the body as sent).
     pub fn kept_invalid(&self) -> impl Iterator<Item = &Reject> + '_ {
-        self.decoded.invalid().iter().filter(|i| self.keep[i.index])
+        self.decoded
+            .invalid()
+            .iter()
+            .filter(|i| self.kept_by_contact[i.index])
     }
 
     /// The JSON text of each kept contact, one object each, in the order the API sent them.
@@ -266,7 +270,7 @@ impl Page {
         let kept: Vec<&[u8]> = self
             .ranges
             .iter()
-            .zip(&self.keep)
+            .zip(&self.kept_by_contact)
             .filter(|(_, k)| **k)
             .map(|(r, _)| &self.body[r.clone()])
             .collect();
@@ -284,17 +288,17 @@ impl Page {
     #[cfg(test)]
     pub(crate) fn retain_contacts(&mut self, mut keep: impl FnMut(&[u8]) -> bool) {
         let flags: Vec<bool> = self.raw_contacts().map(&mut keep).collect();
-        self.retain_flagged(&flags);
+        self.retain_among_kept(&flags);
     }
 
-    /// Drops from the kept contacts those whose flag in `keep` (one per kept contact, in
+    /// Drops from the kept contacts those whose flag in `still_kept` (one per kept contact, in
     /// order) is false: the fetcher's de-duplication. Only the mask changes; nothing is copied.
-    pub fn retain_flagged(&mut self, keep: &[bool]) {
-        let mut flags = keep.iter();
-        for k in self.keep.iter_mut().filter(|k| **k) {
+    pub fn retain_among_kept(&mut self, still_kept: &[bool]) {
+        let mut flags = still_kept.iter();
+        for k in self.kept_by_contact.iter_mut().filter(|k| **k) {
             *k = flags.next().copied().unwrap_or(true);
         }
-        self.kept = self.keep.iter().filter(|k| **k).count();
+        self.kept = self.kept_by_contact.iter().filter(|k| **k).count();
     }
 
     /// Files the page as a verification read of the boundary above main page `number` (the

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::ops::Range;
 
-use crate::columns::{Column, Columns, MapCol, Utf8Col};
+use crate::columns::{ColumnBuffer, Columns, MapCol, Utf8Col};
 use crate::decimal::{Decimal18_4, DecimalError, parse_decimal_18_4};
 use crate::fields::{ColumnType, FIELDS, position};
 use crate::json_text::{push_compact, push_json_string, quote, unescape};
@@ -165,7 +165,7 @@ pub(crate) fn required(found: &RecordFacts, cols: &Columns) -> Result<(), WhyInv
         }
         let present = found.seen & (1 << field) != 0;
         let null = match &cols.fields[field] {
-            Column::Utf8(c) => present && c.last_is_null(),
+            ColumnBuffer::Utf8(c) => present && c.last_is_null(),
             _ => false,
         };
         if !present || null {
@@ -318,15 +318,15 @@ fn value(
             c.literal(b"null")?;
             column.push_null();
         }
-        (Column::Utf8(col), Some(b'"')) => {
+        (ColumnBuffer::Utf8(col), Some(b'"')) => {
             let text = c.string(Strings::Decoded)?;
             push_str(c.b, &text, col);
         }
-        (Column::Utf8(_), _) => {
+        (ColumnBuffer::Utf8(_), _) => {
             other_scalar(c, s)?;
             return Err(wrong("is not a string"));
         }
-        (Column::Int64(col), Some(b'-' | b'0'..=b'9')) => {
+        (ColumnBuffer::Int64(col), Some(b'-' | b'0'..=b'9')) => {
             let number = c.number()?;
             match int64(&c.b[number.clone()]) {
                 Some(v) => col.push(v),
@@ -336,23 +336,23 @@ fn value(
                 }
             }
         }
-        (Column::Int64(_), _) => {
+        (ColumnBuffer::Int64(_), _) => {
             other_scalar(c, s)?;
             return Err(wrong("is not an integer that fits i64"));
         }
-        (Column::Boolean(col), Some(b't')) => {
+        (ColumnBuffer::Boolean(col), Some(b't')) => {
             c.literal(b"true")?;
             col.push(true);
         }
-        (Column::Boolean(col), Some(b'f')) => {
+        (ColumnBuffer::Boolean(col), Some(b'f')) => {
             c.literal(b"false")?;
             col.push(false);
         }
-        (Column::Boolean(_), _) => {
+        (ColumnBuffer::Boolean(_), _) => {
             other_scalar(c, s)?;
             return Err(wrong("is not a boolean"));
         }
-        (Column::Timestamp(col), Some(b'"')) => {
+        (ColumnBuffer::Timestamp(col), Some(b'"')) => {
             let text = c.string(Strings::Decoded)?;
             let (micros, signup) = timestamp(c.b, &text, &mut s.text, field == col::SIGNUP_DATE)
                 .map_err(|reason| Inner::Field(field, reason, start))?;
@@ -361,11 +361,11 @@ fn value(
                 found.signup = signup;
             }
         }
-        (Column::Timestamp(_), _) => {
+        (ColumnBuffer::Timestamp(_), _) => {
             other_scalar(c, s)?;
             return Err(wrong("is not a timestamp string"));
         }
-        (Column::Decimal(col), _) => {
+        (ColumnBuffer::Decimal(col), _) => {
             let raw = c.skip(&mut s.stack)?;
             match decimal(&c.b[raw]).map_err(|reason| Inner::Field(field, reason, start))? {
                 Some(value) => {
@@ -375,12 +375,12 @@ fn value(
                 None => col.push_null(),
             }
         }
-        (Column::Map(map), Some(b'{')) => custom_fields(c, map, s).map_err(|e| match e {
+        (ColumnBuffer::Map(map), Some(b'{')) => custom_fields(c, map, s).map_err(|e| match e {
             Inner::Field(field, reason, _) => Inner::Field(field, reason, start),
             e => e,
         })?,
-        (Column::Map(_), Some(b'[')) => return Err(wrong("is not an object")),
-        (Column::Map(_), _) => {
+        (ColumnBuffer::Map(_), Some(b'[')) => return Err(wrong("is not an object")),
+        (ColumnBuffer::Map(_), _) => {
             other_scalar(c, s)?;
             return Err(wrong("is not an object"));
         }

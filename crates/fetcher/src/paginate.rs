@@ -1066,8 +1066,8 @@ impl Run {
     ) -> Result<usize, Cancelled> {
         let before = page.len();
         let hashes: Vec<u64> = ids.iter().map(|id| id.hash).collect();
-        let keep = self.seen.insert_page(self.main_reads, &hashes);
-        page.retain_flagged(&keep);
+        let unseen = self.seen.insert_page(self.main_reads, &hashes);
+        page.retain_among_kept(&unseen);
         page.set_frontier(self.proof.frontier());
         let kept = page.len();
         self.stats.update(|s| {

@@ -69,7 +69,7 @@ impl fmt::Debug for Dataset {
 }
 
 /// The contacts of one page as the server serves them.
-pub(crate) struct Page {
+pub(crate) struct ServedPage {
     /// The full response body.
     pub(crate) body: Bytes,
     /// Number of contacts in `contacts`.
@@ -358,9 +358,9 @@ impl Dataset {
         active: Option<bool>,
         page: u64,
         per_page: u64,
-    ) -> Page {
+    ) -> ServedPage {
         self.page_as(list_number, active, page, per_page, &View::default())
-            .unwrap_or_else(|_| Page {
+            .unwrap_or_else(|_| ServedPage {
                 body: Bytes::new(),
                 contacts: 0,
             })
@@ -376,7 +376,7 @@ impl Dataset {
         page: u64,
         per_page: u64,
         view: &View<'_>,
-    ) -> Result<Page, Refused> {
+    ) -> Result<ServedPage, Refused> {
         let asked = per_page.clamp(1, MAX_PER_PAGE);
         let size = view.cap.map_or(asked, |cap| asked.min(cap.max(1)));
         let mut page = page.max(1);
@@ -484,7 +484,7 @@ impl Dataset {
             }
         }
         body.extend_from_slice(b"}}");
-        Ok(Page {
+        Ok(ServedPage {
             body: Bytes::from(body),
             contacts: served,
         })
