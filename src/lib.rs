@@ -68,11 +68,11 @@
 //! ## Arrow in memory
 //!
 //! ```no_run
-//! use futures::StreamExt;
+//! use trackly_export::futures::StreamExt;
 //! use trackly_export::{Client, DecoderOptions, Query, record_batches};
 //!
 //! # async fn example(client: Client) -> Result<(), trackly_export::ExportError> {
-//! let options = DecoderOptions::new("my-run", chrono::Utc::now());
+//! let options = DecoderOptions::new("my-run", trackly_export::chrono::Utc::now());
 //! let mut batches = record_batches(&client, Query::all(), options)?;
 //! while let Some(batch) = batches.next().await {
 //!     println!("{} rows", batch?.num_rows());

@@ -19,7 +19,7 @@
 //!    recorded in each table's manifest at step 3; a removal that fails is reported, and the
 //!    table's manifest written again to say so, but does not fail the publication).
 //!
-//! Around steps 1–6 the run holds a lease on each date folder (see [`lease`](crate::lease)):
+//! Around steps 1–6 the run holds a lease on each date folder (see [`lease`](mod@crate::lease)):
 //! a second run of the same date waits for the first to finish, then replaces it whole.
 //!
 //! A failure at steps 1–4 rolls back every table: this run's objects are deleted newest first
