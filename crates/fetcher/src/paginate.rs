@@ -302,42 +302,7 @@ impl Run {
         let mut next = self.take_main(first_window, Ok(first)).await?;
         let mut last_end = first_window.end();
         let concurrency = self.client.inner.concurrency;
-        let planned_until = total;
-        let planner = Arc::clone(&self.sizes);
-        let mut planned_end = last_end;
-        let windows = std::iter::from_fn(move || {
-            if planned_until.is_some_and(|t| planned_end >= t) {
-                return None;
-            }
-            let sizes = lock(&planner);
-            let w = sizes.after(planned_end, overlap(sizes.max()));
-            planned_end = w.end();
-            Some(w)
-        });
-        let (client, query, admission, stats) = (
-            self.client.clone(),
-            self.query.clone(),
-            Arc::clone(&self.admission),
-            self.stats.clone(),
-        );
-        let mut main = stream::iter(windows)
-            .map(move |w| {
-                let (client, query, admission, stats) = (
-                    client.clone(),
-                    query.clone(),
-                    Arc::clone(&admission),
-                    stats.clone(),
-                );
-                // A task of its own, so the request goes on while the loop below waits for
-                // repair reads (and is aborted when the run is).
-                AbortOnDrop(tokio::spawn(async move {
-                    let page = client
-                        .fetch_page(&query, w.page, w.per_page, &admission, &stats)
-                        .await;
-                    (w, page)
-                }))
-            })
-            .buffered(concurrency);
+        let mut main = self.planned_reads(last_end, total);
         let mut planned = true;
         while next != Next::Done {
             self.repair(false).await?;
@@ -384,6 +349,63 @@ impl Run {
             }
         }
         drop(main);
+        self.finish(total, parts).await
+    }
+
+    /// The main pass's planned windows after the one ending at `end`, up to `total` (without
+    /// one: until the stream is dropped), read `concurrency` at a time and answered in window
+    /// order. Each read is a task of its own, so it goes on while the run waits for repair
+    /// reads (and is aborted when the run is).
+    fn planned_reads(
+        &self,
+        end: u64,
+        total: Option<u64>,
+    ) -> impl Stream<Item = Result<(Window, Result<Page, FetchError>), tokio::task::JoinError>>
+    + Unpin
+    + use<> {
+        let planner = Arc::clone(&self.sizes);
+        let mut planned_end = end;
+        let windows = std::iter::from_fn(move || {
+            if total.is_some_and(|t| planned_end >= t) {
+                return None;
+            }
+            let sizes = lock(&planner);
+            let w = sizes.after(planned_end, overlap(sizes.max()));
+            planned_end = w.end();
+            Some(w)
+        });
+        let (client, query, admission, stats) = (
+            self.client.clone(),
+            self.query.clone(),
+            Arc::clone(&self.admission),
+            self.stats.clone(),
+        );
+        let concurrency = self.client.inner.concurrency;
+        stream::iter(windows)
+            .map(move |w| {
+                let (client, query, admission, stats) = (
+                    client.clone(),
+                    query.clone(),
+                    Arc::clone(&admission),
+                    stats.clone(),
+                );
+                AbortOnDrop(tokio::spawn(async move {
+                    let page = client
+                        .fetch_page(&query, w.page, w.per_page, &admission, &stats)
+                        .await;
+                    (w, page)
+                }))
+            })
+            .buffered(concurrency)
+    }
+
+    /// After the main pass: its end confirmed, every repair read done, the proof complete, the
+    /// totals reconciled and the listing's parts counted. `total` is the first read's.
+    async fn finish(
+        &mut self,
+        total: Option<u64>,
+        parts: Option<AbortOnDrop<parts::FirstCount>>,
+    ) -> Result<(), RunError> {
         self.confirm_end().await?;
         self.repair(true).await?;
         while !self.jobs.is_empty() {
