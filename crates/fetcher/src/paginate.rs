@@ -31,8 +31,9 @@ use crate::step::{Answer, MAX_REPEATED_PAGES, Next, SEARCH_INDEX_LIMITS, next_af
 /// Windows of the main pass come in ascending position order; consecutive windows overlap by a
 /// few positions, so most boundaries prove themselves. Where the windows alone do not prove
 /// that no contact fell between them, repair reads follow a little later, with [`Page::pass`]
-/// [`Pass::Verification`] and only contacts not delivered before. The stream ends with an error, never short: a
-/// range that cannot be proven, or a count that does not add up, is a [`FetchError`].
+/// [`Pass::Verification`] and only contacts not delivered before. The stream ends with an
+/// error, never short: a range that cannot be proven, or a count that does not add up, is a
+/// [`FetchError`].
 pub struct Contacts {
     rx: mpsc::Receiver<Result<Page, FetchError>>,
     stats: StatsHandle,

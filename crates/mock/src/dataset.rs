@@ -442,52 +442,73 @@ impl Dataset {
                     positions.retain(|_| !rng.random_bool(p));
                 }
                 served = positions.len();
-                for (n, &i) in positions.iter().enumerate() {
-                    if n > 0 {
-                        body.push(b',');
-                    }
-                    match view.damaged.iter().find(|(p, _)| *p == i) {
-                        Some(&(_, damage)) => {
-                            body.extend_from_slice(&damaged(self.contact_json(i), damage))
-                        }
-                        None => body.extend_from_slice(self.contact_json(i)),
-                    }
-                }
+                self.push_contacts(&mut body, &positions, view);
             }
         }
+        body.extend_from_slice(b"],");
+        Self::push_pagination(&mut body, view, page, asked, size, reachable);
+        body.extend_from_slice(b"}");
+        Ok(ServedPage {
+            body: Bytes::from(body),
+            contacts: served,
+        })
+    }
+
+    /// The contacts at `positions`, comma-separated, damaged as `view` says.
+    fn push_contacts(&self, body: &mut Vec<u8>, positions: &[usize], view: &View<'_>) {
+        for (n, &i) in positions.iter().enumerate() {
+            if n > 0 {
+                body.push(b',');
+            }
+            match view.damaged.iter().find(|(p, _)| *p == i) {
+                Some(&(_, damage)) => {
+                    body.extend_from_slice(&damaged(self.contact_json(i), damage))
+                }
+                None => body.extend_from_slice(self.contact_json(i)),
+            }
+        }
+    }
+
+    /// The `"pagination"` member of a page: `page`, then `per_page` and the totals as `view` bends
+    /// them. `asked` is the size requested, `size` the one served, `reachable` what the listing
+    /// (or its search window) holds.
+    fn push_pagination(
+        body: &mut Vec<u8>,
+        view: &View<'_>,
+        page: u64,
+        asked: u64,
+        size: u64,
+        reachable: usize,
+    ) {
         let reported = (reachable as u64).saturating_add_signed(view.total_offset);
         // The size `per_page` and `total_pages` speak of.
         let shown = match view.cap_report {
             CapReport::Echoed => asked,
             CapReport::Reported | CapReport::Silent => size,
         };
-        body.extend_from_slice(b"],\"pagination\":{\"page\":");
-        push_u64(&mut body, page);
+        body.extend_from_slice(b"\"pagination\":{\"page\":");
+        push_u64(body, page);
         if view.cap.is_none() || view.cap_report != CapReport::Silent {
             body.extend_from_slice(b",\"per_page\":");
-            push_u64(&mut body, shown);
+            push_u64(body, shown);
         }
         match view.total_form {
             TotalForm::Number => {
                 body.extend_from_slice(b",\"total\":");
-                push_u64(&mut body, reported);
+                push_u64(body, reported);
                 body.extend_from_slice(b",\"total_pages\":");
-                push_u64(&mut body, reported.div_ceil(shown));
+                push_u64(body, reported.div_ceil(shown));
             }
             TotalForm::Missing => {}
             TotalForm::Null => body.extend_from_slice(b",\"total\":null,\"total_pages\":null"),
             TotalForm::String => {
                 body.extend_from_slice(b",\"total\":\"");
-                push_u64(&mut body, reported);
+                push_u64(body, reported);
                 body.extend_from_slice(b"\",\"total_pages\":");
-                push_u64(&mut body, reported.div_ceil(shown));
+                push_u64(body, reported.div_ceil(shown));
             }
         }
-        body.extend_from_slice(b"}}");
-        Ok(ServedPage {
-            body: Bytes::from(body),
-            contacts: served,
-        })
+        body.extend_from_slice(b"}");
     }
 
     /// Positions `start..end` of the selection after shuffling every run of equal signup
