@@ -369,6 +369,8 @@ impl Dataset {
     /// A page as a server with the misbehaviours in `view` serves it; `Err` when the page lies
     /// past the end and `view.refuse_past_end` is set, or reaches beyond a refusing search
     /// window.
+    // Somewhat long: selection, the page's window, then the contacts and pagination (helpers);
+    // each misbehaviour in `view` is a line or two where it bends the page.
     pub(crate) fn page_as(
         &self,
         list_number: Option<&str>,

@@ -777,6 +777,8 @@ pub(crate) struct Renderer<'a> {
 
 impl Renderer<'_> {
     /// Appends the JSON object of contact `id` planned as `slot`; returns whether it is active.
+    // Long on purpose: it writes one contact's fields in document order with one RNG, so it
+    // reads as the JSON it produces, and splitting it would spread the draws' order.
     pub(crate) fn render(&self, out: &mut Vec<u8>, slot: &Slot, id: u64) -> bool {
         let mut rng = ChaCha8Rng::seed_from_u64(mix(self.seed, id, 0xc0a7));
         let person = Person::new(self.seed, slot.person);
