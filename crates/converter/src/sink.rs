@@ -307,7 +307,7 @@ impl ParquetSink {
     /// Records the run's finished files and where to pick up again beside the staging files,
     /// so [`resume`](Self::resume) can continue after a crash. Also closes the current rejects
     /// segment, so the rejects written so far survive a crash too.
-    pub async fn checkpoint(&mut self, progress: ResumePoint) -> Result<()> {
+    pub async fn checkpoint(&mut self, resume_point: ResumePoint) -> Result<()> {
         self.keep_alive().await;
         self.rejects.close_segment().await?;
         let finished = Finished {
@@ -315,7 +315,7 @@ impl ParquetSink {
             rejects: self.rejects.closed_segments(),
             rejects_written: self.rejects.written(),
         };
-        Checkpoint::of(&self.options, self.started_at, finished, progress)
+        Checkpoint::of(&self.options, self.started_at, finished, resume_point)
             .write(self.location.store().as_ref(), &self.dirs.staging)
             .await
     }
