@@ -103,11 +103,11 @@ impl ContactBatcher {
         self.schema.clone()
     }
 
-    /// Takes the contacts of `page` that the run keeps ([`Page::keep`]), already decoded when
-    /// the page was built: their rows are cut into batches (nothing is tokenized again) and
-    /// its invalid contacts go to the policy, in body order. Under [`InvalidPolicy::Fail`] the
-    /// rows before the first kept invalid contact are kept and the error names its position
-    /// in the body as sent.
+    /// Takes the contacts of `page` that the run keeps ([`Page::kept_by_contact`]), already
+    /// decoded when the page was built: their rows are cut into batches (nothing is tokenized
+    /// again) and its invalid contacts go to the policy, in body order. Under
+    /// [`InvalidPolicy::Fail`] the rows before the first kept invalid contact are kept and the
+    /// error names its position in the body as sent.
     pub fn push_page(&mut self, page: &Page) -> Result<()> {
         let decoded = page.decoded();
         let kept_by_contact = page.kept_by_contact();

@@ -31,8 +31,8 @@
 //!   columns of [`page_schema`], and the invalid ones as [`Reject`]s (field, value, reason). A
 //!   body that is not the documented envelope is an [`EnvelopeError`]. This is the only way
 //!   bytes become columns ([`decode`] says how each value is read).
-//! - [`page`]: [`Page`], that decoded answer as the fetcher delivers it: plus a keep mask (its
-//!   de-duplication), its frontier, and the JSON text of each contact for callers who want it
+//! - [`page`]: [`Page`], that decoded answer as the fetcher delivers it: plus the mask of the
+//!   contacts the run keeps (its de-duplication), its frontier, and the JSON text of each contact for callers who want it
 //!   ([`Contact`] for callers who prefer structs).
 //! - [`key`]: what identifies a contact (`phone_number`, `list_number`, hashed) and where it
 //!   sorts (`signup_date`), read without decoding it.

@@ -77,8 +77,8 @@
 //!   request's admission permit is released, so the next request goes out meanwhile. A body
 //!   that is not the documented envelope is retried; a contact that does not fit the schema
 //!   stays in the page as invalid, for the caller's policy. De-duplication only sets the
-//!   page's keep mask ([`Page::keep`]); nothing is decoded or copied again. Decoding time is
-//!   [`FetchStats::decode_time`], apart from [`FetchStats::api_time`].
+//!   page's mask of kept contacts ([`Page::kept_by_contact`]); nothing is decoded or copied
+//!   again. Decoding time is [`FetchStats::decode_time`], apart from [`FetchStats::api_time`].
 //! - **Secrets.** The API key is sent only as the `X-Api-Key` header, only to the configured
 //!   origin (a redirect elsewhere is refused), and never appears in `Debug` output or errors.
 //!   Plain `http://` is refused for hosts other than loopback unless explicitly allowed.
