@@ -158,5 +158,5 @@ pub use trackly_converter::{
 };
 pub use trackly_fetcher::{
     ApiError, ApiKey, AttemptError, Client, ClientBuilder, Contact, E164, FetchError, FetchStats,
-    InvalidApiKey, ListsPage, Page, Query, RetryConfig,
+    InvalidApiKey, ListsPage, Page, Pass, Query, RetryConfig,
 };

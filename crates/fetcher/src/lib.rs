@@ -123,6 +123,6 @@ pub use retry::{BackoffConfig, GaveUp, RetryConfig};
 pub use stats::{DriftEvent, FetchStats, Learned, Parts, Reconciliation, Retries, StatsHandle};
 // What the fetcher's own API hands out, from the crate that owns the API's JSON contract.
 pub use trackly_contacts::{
-    Contact, Frontier, ListsPage, Page, Pagination, ResumePoint, naive_seconds_micros,
+    Contact, Frontier, ListsPage, Page, Pagination, Pass, ResumePoint, naive_seconds_micros,
     signup_micros,
 };
