@@ -23,6 +23,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
 use parquet::schema::types::ColumnPath;
+use trackly_export::contacts::Pass;
 use trackly_export::contacts::{ContactBatcher, DecoderOptions};
 use trackly_export::converter::WriterOptions;
 use trackly_export::fetcher::Page;
@@ -129,7 +130,8 @@ fn batches() -> Vec<RecordBatch> {
     let mut out = Vec::new();
     for number in 1..=CONTACTS / PER_PAGE {
         let body = data.page_body(None, None, number, PER_PAGE);
-        let page = Page::parse(number, 1, body).unwrap_or_else(|e| panic!("page {number}: {e}"));
+        let page =
+            Page::parse(number, Pass::Main, body).unwrap_or_else(|e| panic!("page {number}: {e}"));
         decoder
             .push_page(&page)
             .unwrap_or_else(|e| panic!("page {number} decodes: {e}"));

@@ -29,6 +29,7 @@ use criterion::{
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 use serde::de::IgnoredAny;
+use trackly_export::contacts::Pass;
 use trackly_export::contacts::{ContactBatcher, DecoderOptions};
 use trackly_export::converter::WriterOptions;
 use trackly_export::fetcher::Page;
@@ -109,7 +110,7 @@ fn writer_properties() -> WriterProperties {
 }
 
 fn parse(number: u64, body: &Bytes) -> Page {
-    Page::parse(number, 1, body.clone()).unwrap_or_else(|e| panic!("page {number}: {e}"))
+    Page::parse(number, Pass::Main, body.clone()).unwrap_or_else(|e| panic!("page {number}: {e}"))
 }
 
 fn flush(decoder: &mut ContactBatcher) -> Option<RecordBatch> {

@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use futures::{StreamExt, stream};
+use trackly_export::futures::{StreamExt, stream};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

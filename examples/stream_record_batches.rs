@@ -7,10 +7,10 @@
 
 use std::collections::BTreeMap;
 
-use arrow_array::Array;
-use arrow_array::cast::AsArray;
-use arrow_array::types::Decimal128Type;
-use futures::StreamExt;
+use trackly_export::arrow_array::Array;
+use trackly_export::arrow_array::cast::AsArray;
+use trackly_export::arrow_array::types::Decimal128Type;
+use trackly_export::futures::StreamExt;
 use trackly_export::mock::{DatasetConfig, MockConfig, MockServer};
 use trackly_export::{ApiKey, Client, ClientBuilder, DecoderOptions, Query, record_batches};
 
@@ -34,7 +34,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             (client, Some(mock))
         }
     };
-    let options = DecoderOptions::new("stream-example", chrono::Utc::now());
+    let options = DecoderOptions::new("stream-example", trackly_export::chrono::Utc::now());
     let mut batches = record_batches(&client, Query::all().with_active(true), options)?;
     // carrier -> (contacts, revenue in ten-thousandths)
     let mut by_carrier: BTreeMap<String, (u64, i128)> = BTreeMap::new();

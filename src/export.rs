@@ -226,12 +226,6 @@ impl ExportBuilder {
         self
     }
 
-    /// The old name of [`location`](Self::location): a location is not a sink.
-    #[deprecated(since = "0.1.0", note = "renamed to `location`")]
-    pub fn sink(self, location: OutputLocation) -> Self {
-        self.location(location)
-    }
-
     /// Parquet settings.
     pub fn writer(mut self, writer: WriterOptions) -> Self {
         self.settings.writer = writer;
@@ -701,7 +695,7 @@ async fn open_contacts(
         // An interrupted run that finished no file: keep its id, start from page 1.
         return Ok((sink, None));
     }
-    let point = checkpoint.progress;
+    let point = checkpoint.resume_point;
     let delivered = sink.written_keys().await?;
     tracing::info!(
         run_id = sink.run_id(),
@@ -719,7 +713,7 @@ async fn open_contacts(
 struct Item {
     batch: Option<RecordBatch>,
     rejects: Vec<Reject>,
-    progress: ResumePoint,
+    resume_point: ResumePoint,
 }
 /// Decodes every batch and hands it to the writer task. Fails with the decode or fetch error,
 /// or quietly stops when the writer has gone (its own error is the one to report).
@@ -739,7 +733,7 @@ async fn feed(
         let item = Item {
             batch: Some(batch),
             rejects: batches.take_rejects(),
-            progress: batches.resume_point(),
+            resume_point: batches.resume_point(),
         };
         if tx.send(item).await.is_err() {
             return Ok(());
@@ -761,7 +755,7 @@ async fn feed(
         let item = Item {
             batch: None,
             rejects,
-            progress: batches.resume_point(),
+            resume_point: batches.resume_point(),
         };
         let _ = tx.send(item).await;
     }
@@ -789,7 +783,7 @@ async fn write_all(
             if sink.closed_files() != closed {
                 // A file was finished: record it and where to pick up if the run dies now.
                 closed = sink.closed_files();
-                sink.checkpoint(item.progress).await?;
+                sink.checkpoint(item.resume_point).await?;
             }
         }
         Ok::<(), ExportError>(())

@@ -68,11 +68,11 @@
 //! ## Arrow in memory
 //!
 //! ```no_run
-//! use futures::StreamExt;
+//! use trackly_export::futures::StreamExt;
 //! use trackly_export::{Client, DecoderOptions, Query, record_batches};
 //!
 //! # async fn example(client: Client) -> Result<(), trackly_export::ExportError> {
-//! let options = DecoderOptions::new("my-run", chrono::Utc::now());
+//! let options = DecoderOptions::new("my-run", trackly_export::chrono::Utc::now());
 //! let mut batches = record_batches(&client, Query::all(), options)?;
 //! while let Some(batch) = batches.next().await {
 //!     println!("{} rows", batch?.num_rows());
@@ -158,5 +158,5 @@ pub use trackly_converter::{
 };
 pub use trackly_fetcher::{
     ApiError, ApiKey, AttemptError, Client, ClientBuilder, Contact, E164, FetchError, FetchStats,
-    InvalidApiKey, ListsPage, Page, Query, RetryConfig,
+    InvalidApiKey, ListsPage, Page, Pass, Query, RetryConfig,
 };

@@ -121,6 +121,14 @@ impl RunMetrics {
 /// reset, so `increase()` over days adds the runs up).
 pub fn render(m: &RunMetrics) -> String {
     let mut out = Families::default();
+    run_families(&mut out, m);
+    written_families(&mut out, m);
+    fetch_families(&mut out, m);
+    out.0
+}
+
+/// The run as a whole: when it ended, how, and how long it took.
+fn run_families(out: &mut Families, m: &RunMetrics) {
     out.family(
         "trackly_export_last_run_timestamp_seconds",
         "gauge",
@@ -145,6 +153,10 @@ pub fn render(m: &RunMetrics) -> String {
         "Wall time of the last run.",
         &[(Vec::new(), seconds(m.duration.as_secs_f64()))],
     );
+}
+
+/// What the run published (nothing after a failure) and quarantined.
+fn written_families(out: &mut Families, m: &RunMetrics) {
     let by_table = |value: fn(&Written) -> u64| -> Vec<(Vec<(&str, String)>, String)> {
         m.written
             .iter()
@@ -176,6 +188,10 @@ pub fn render(m: &RunMetrics) -> String {
         "Records the last run quarantined (--on-invalid quarantine), every table.",
         &[(Vec::new(), sum(|w| w.rejects))],
     );
+}
+
+/// What the fetcher saw of the API: responses, retries and drift.
+fn fetch_families(out: &mut Families, m: &RunMetrics) {
     let statuses: Vec<_> = m
         .fetch
         .responses_by_status
@@ -211,7 +227,6 @@ pub fn render(m: &RunMetrics) -> String {
         "Page boundaries where the last run saw the listing move (each verified).",
         &[(Vec::new(), m.fetch.drift_events.len().to_string())],
     );
-    out.0
 }
 
 /// The exposition text being built.

@@ -11,7 +11,7 @@ use std::hint::black_box;
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde::de::IgnoredAny;
-use trackly_contacts::{ContactBatcher, DecoderOptions, InvalidPolicy, Page, decode_page};
+use trackly_contacts::{ContactBatcher, DecoderOptions, InvalidPolicy, Page, Pass, decode_page};
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -45,7 +45,7 @@ fn decode(c: &mut Criterion) {
         });
         group.bench_function(format!("decode_page/{unit}"), |b| {
             b.iter(|| {
-                let page = decode_page(1, 1, black_box(&body)).unwrap();
+                let page = decode_page(1, Pass::Main, black_box(&body)).unwrap();
                 assert_eq!(page.rows().num_rows(), CONTACTS as usize);
                 black_box(page)
             })
@@ -58,7 +58,7 @@ fn decode(c: &mut Criterion) {
             let mut decoder = ContactBatcher::new(options).unwrap();
             let body = bytes::Bytes::from(body.clone());
             b.iter(|| {
-                let page = Page::parse(1, 1, black_box(body.clone())).unwrap();
+                let page = Page::parse(1, Pass::Main, black_box(body.clone())).unwrap();
                 decoder.push_page(&page).unwrap();
                 black_box(decoder.flush().unwrap())
             })

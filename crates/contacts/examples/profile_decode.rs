@@ -13,7 +13,7 @@
 use std::hint::black_box;
 
 use chrono::{TimeZone, Utc};
-use trackly_contacts::{ContactBatcher, DecoderOptions, Page, decode_page};
+use trackly_contacts::{ContactBatcher, DecoderOptions, Page, Pass, decode_page};
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -31,10 +31,10 @@ fn main() {
         match mode.as_str() {
             "setup" => {}
             "decode_page" => {
-                black_box(decode_page(1, 1, black_box(&body)).unwrap());
+                black_box(decode_page(1, Pass::Main, black_box(&body)).unwrap());
             }
             "batcher" => {
-                let page = Page::parse(1, 1, black_box(body.clone())).unwrap();
+                let page = Page::parse(1, Pass::Main, black_box(body.clone())).unwrap();
                 decoder.push_page(&page).unwrap();
                 black_box(decoder.flush().unwrap());
             }

@@ -103,14 +103,14 @@ impl ContactBatcher {
         self.schema.clone()
     }
 
-    /// Takes the contacts of `page` that the run keeps ([`Page::keep`]), already decoded when
-    /// the page was built: their rows are cut into batches (nothing is tokenized again) and
-    /// its invalid contacts go to the policy, in body order. Under [`InvalidPolicy::Fail`] the
-    /// rows before the first kept invalid contact are kept and the error names its position
-    /// in the body as sent.
+    /// Takes the contacts of `page` that the run keeps ([`Page::kept_by_contact`]), already
+    /// decoded when the page was built: their rows are cut into batches (nothing is tokenized
+    /// again) and its invalid contacts go to the policy, in body order. Under
+    /// [`InvalidPolicy::Fail`] the rows before the first kept invalid contact are kept and the
+    /// error names its position in the body as sent.
     pub fn push_page(&mut self, page: &Page) -> Result<()> {
         let decoded = page.decoded();
-        let keep = page.keep();
+        let kept_by_contact = page.kept_by_contact();
         let mut stop = None;
         for invalid in page.kept_invalid() {
             self.rejected += 1;
@@ -129,7 +129,7 @@ impl ContactBatcher {
         let mut mask = Vec::with_capacity(decoded.rows().num_rows());
         for (contact, &row) in decoded.row_of().iter().enumerate() {
             if row != crate::NO_ROW {
-                mask.push(keep[contact] && contact < before);
+                mask.push(kept_by_contact[contact] && contact < before);
             }
         }
         let kept = mask.iter().filter(|k| **k).count();
@@ -180,11 +180,6 @@ impl ContactBatcher {
             self.ready.push_back(batch);
         }
         Ok(())
-    }
-
-    /// Whether a full batch is waiting.
-    pub fn has_batch(&self) -> bool {
-        !self.ready.is_empty()
     }
 
     /// Takes the next full batch (`batch_size` rows), if one is waiting.

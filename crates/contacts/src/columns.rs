@@ -212,7 +212,7 @@ fn nulls(valid: Vec<bool>) -> Option<NullBuffer> {
 
 /// The buffer of one documented field, by its [`ColumnType`].
 #[derive(Debug)]
-pub(crate) enum Column {
+pub(crate) enum ColumnBuffer {
     Utf8(Utf8Col),
     Int64(PrimCol<i64>),
     Boolean(PrimCol<bool>),
@@ -221,65 +221,65 @@ pub(crate) enum Column {
     Map(MapCol),
 }
 
-impl Column {
+impl ColumnBuffer {
     fn new(ty: ColumnType, rows: usize) -> Self {
         match ty {
-            ColumnType::Utf8 => Column::Utf8(Utf8Col::with_capacity(rows, rows * 16)),
-            ColumnType::Int64 => Column::Int64(PrimCol::with_capacity(rows)),
-            ColumnType::Boolean => Column::Boolean(PrimCol::with_capacity(rows)),
-            ColumnType::Timestamp => Column::Timestamp(PrimCol::with_capacity(rows)),
-            ColumnType::Decimal18_4 => Column::Decimal(PrimCol::with_capacity(rows)),
-            ColumnType::StringMap => Column::Map(MapCol::with_capacity(rows)),
+            ColumnType::Utf8 => ColumnBuffer::Utf8(Utf8Col::with_capacity(rows, rows * 16)),
+            ColumnType::Int64 => ColumnBuffer::Int64(PrimCol::with_capacity(rows)),
+            ColumnType::Boolean => ColumnBuffer::Boolean(PrimCol::with_capacity(rows)),
+            ColumnType::Timestamp => ColumnBuffer::Timestamp(PrimCol::with_capacity(rows)),
+            ColumnType::Decimal18_4 => ColumnBuffer::Decimal(PrimCol::with_capacity(rows)),
+            ColumnType::StringMap => ColumnBuffer::Map(MapCol::with_capacity(rows)),
         }
     }
 
     #[inline]
     pub(crate) fn push_null(&mut self) {
         match self {
-            Column::Utf8(c) => c.push_null(),
-            Column::Int64(c) | Column::Timestamp(c) => c.push_null(),
-            Column::Boolean(c) => c.push_null(),
-            Column::Decimal(c) => c.push_null(),
-            Column::Map(c) => c.end_row(false),
+            ColumnBuffer::Utf8(c) => c.push_null(),
+            ColumnBuffer::Int64(c) | ColumnBuffer::Timestamp(c) => c.push_null(),
+            ColumnBuffer::Boolean(c) => c.push_null(),
+            ColumnBuffer::Decimal(c) => c.push_null(),
+            ColumnBuffer::Map(c) => c.end_row(false),
         }
     }
 
     fn truncate(&mut self, rows: usize) {
         match self {
-            Column::Utf8(c) => c.truncate(rows),
-            Column::Int64(c) | Column::Timestamp(c) => c.truncate(rows),
-            Column::Boolean(c) => c.truncate(rows),
-            Column::Decimal(c) => c.truncate(rows),
-            Column::Map(c) => c.truncate(rows),
+            ColumnBuffer::Utf8(c) => c.truncate(rows),
+            ColumnBuffer::Int64(c) | ColumnBuffer::Timestamp(c) => c.truncate(rows),
+            ColumnBuffer::Boolean(c) => c.truncate(rows),
+            ColumnBuffer::Decimal(c) => c.truncate(rows),
+            ColumnBuffer::Map(c) => c.truncate(rows),
         }
     }
 
     fn finish(&mut self, rows: usize) -> Result<ArrayRef, ArrowError> {
         Ok(match self {
-            Column::Utf8(c) => Arc::new(c.finish(rows)?),
-            Column::Int64(c) => {
+            ColumnBuffer::Utf8(c) => Arc::new(c.finish(rows)?),
+            ColumnBuffer::Int64(c) => {
                 let (values, nulls) = c.take(rows);
                 Arc::new(PrimitiveArray::<Int64Type>::try_new(values.into(), nulls)?)
             }
-            Column::Timestamp(c) => {
+            ColumnBuffer::Timestamp(c) => {
                 let (values, nulls) = c.take(rows);
                 Arc::new(
                     PrimitiveArray::<TimestampMicrosecondType>::try_new(values.into(), nulls)?
                         .with_timezone(TIMESTAMP_TZ),
                 )
             }
-            Column::Decimal(c) => {
+            ColumnBuffer::Decimal(c) => {
                 let (values, nulls) = c.take(rows);
                 Arc::new(
                     PrimitiveArray::<Decimal128Type>::try_new(values.into(), nulls)?
                         .with_precision_and_scale(REVENUE_PRECISION, REVENUE_SCALE)?,
                 )
             }
-            Column::Boolean(c) => {
+            ColumnBuffer::Boolean(c) => {
                 let (values, nulls) = c.take(rows);
                 Arc::new(BooleanArray::new(BooleanBuffer::from(values), nulls))
             }
-            Column::Map(c) => Arc::new(c.finish(rows)?),
+            ColumnBuffer::Map(c) => Arc::new(c.finish(rows)?),
         })
     }
 }
@@ -287,7 +287,7 @@ impl Column {
 /// The buffers of every decoded column: [`FIELDS`] in order, then `_extra`.
 #[derive(Debug)]
 pub(crate) struct Columns {
-    pub(crate) fields: Vec<Column>,
+    pub(crate) fields: Vec<ColumnBuffer>,
     pub(crate) extra: Utf8Col,
     rows: usize,
     capacity: usize,
@@ -297,7 +297,10 @@ impl Columns {
     /// Buffers sized for about `rows` rows.
     pub(crate) fn new(rows: usize) -> Self {
         Columns {
-            fields: FIELDS.iter().map(|f| Column::new(f.ty, rows)).collect(),
+            fields: FIELDS
+                .iter()
+                .map(|f| ColumnBuffer::new(f.ty, rows))
+                .collect(),
             extra: Utf8Col::with_capacity(rows, 0),
             rows: 0,
             capacity: rows,

@@ -5,20 +5,31 @@ use std::ops::Range;
 
 use arrow_array::RecordBatch;
 
-use crate::columns::{Column, Columns};
+use crate::columns::{ColumnBuffer, Columns};
 use crate::envelope::{self, EnvelopeError, Pagination};
 use crate::json_text::{quote, text_at};
 use crate::key::{Identity, hash_key, identify};
-use crate::record::{self, Found, Problem, Scratch, Shown};
+use crate::record::{self, RecordFacts, Scratch, ShownValue, WhyInvalid};
 use crate::reject::Reject;
 use crate::scan::Cursor;
 use crate::schema::{col, page_schema};
+
+/// Which read of the listing a page comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pass {
+    /// The main pass over the listing, in ascending window order.
+    #[default]
+    Main,
+    /// A verification read of a page boundary the main pass did not prove (a request with
+    /// another page size whose window straddles it; see the fetcher).
+    Verification,
+}
 
 /// A page of contacts, decoded: see [`decode_page`].
 #[derive(Debug, Clone)]
 pub struct ContactsPage {
     number: u64,
-    pass: u32,
+    pass: Pass,
     pagination: Pagination,
     keys: Vec<Identity>,
     ranges: Vec<Range<usize>>,
@@ -38,8 +49,8 @@ impl ContactsPage {
         self.number
     }
 
-    /// 1 for the main pass; 2 and up for a verification read (see the fetcher).
-    pub fn pass(&self) -> u32 {
+    /// Which read of the listing the page comes from.
+    pub fn pass(&self) -> Pass {
         self.pass
     }
 
@@ -67,7 +78,7 @@ impl ContactsPage {
     pub(crate) fn empty(number: u64, pagination: Pagination) -> ContactsPage {
         ContactsPage {
             number,
-            pass: 1,
+            pass: Pass::Main,
             pagination,
             keys: Vec::new(),
             ranges: Vec::new(),
@@ -117,7 +128,7 @@ impl ContactsPage {
 /// (`{"contacts": [objects...], "pagination": {...}}`, keys in any order, other keys ignored).
 /// Damage inside a contact (`NaN`, a raw control character, a wrong type, a repeated key,
 /// invalid UTF-8) only makes that contact invalid (a [`Reject`]); the rest of the page is kept.
-pub fn decode_page(number: u64, pass: u32, body: &[u8]) -> Result<ContactsPage, EnvelopeError> {
+pub fn decode_page(number: u64, pass: Pass, body: &[u8]) -> Result<ContactsPage, EnvelopeError> {
     let mut reader = PageReader {
         number,
         body,
@@ -212,13 +223,15 @@ impl PageReader<'_> {
             })
     }
 
-    fn accept(&mut self, found: &Found) {
+    fn accept(&mut self, found: &RecordFacts) {
         let row = self.cols.rows() as u32;
         let key = match (
             &self.cols.fields[col::PHONE_NUMBER],
             &self.cols.fields[col::LIST_NUMBER],
         ) {
-            (Column::Utf8(phone), Column::Utf8(list)) => hash_key(phone.last(), list.last()),
+            (ColumnBuffer::Utf8(phone), ColumnBuffer::Utf8(list)) => {
+                hash_key(phone.last(), list.last())
+            }
             _ => 0,
         };
         self.cols.commit();
@@ -263,7 +276,7 @@ impl PageReader<'_> {
     fn describe(
         &mut self,
         start: usize,
-        problem: Problem,
+        problem: WhyInvalid,
     ) -> Result<(String, String, String, usize), EnvelopeError> {
         let described = record::describe(self.body, problem, &mut self.scratch);
         let end = match described.end {
@@ -271,9 +284,9 @@ impl PageReader<'_> {
             None => self.structural_end(start)?,
         };
         let value = match described.value {
-            Shown::Text(value) => value,
-            Shown::At(at) => text_at(&self.body[start..end], at - start),
-            Shown::Whole => quote(&self.body[start..end]),
+            ShownValue::Text(value) => value,
+            ShownValue::At(at) => text_at(&self.body[start..end], at - start),
+            ShownValue::Whole => quote(&self.body[start..end]),
         };
         Ok((described.field, value, described.reason, end))
     }

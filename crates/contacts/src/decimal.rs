@@ -82,7 +82,17 @@ pub(crate) fn parse_decimal_18_4(text: &str) -> Result<Decimal18_4, DecimalError
             rounded: false,
         });
     }
+    scale_digits(negative, int_part, frac_part, exp)
+}
 
+/// The general case of [`parse_decimal_18_4`]: the digits of `int_part.frac_part` times
+/// `10^exp`, rounded half to even to 4 decimals.
+fn scale_digits(
+    negative: bool,
+    int_part: &[u8],
+    frac_part: &[u8],
+    exp: i64,
+) -> Result<Decimal18_4, DecimalError> {
     // Digits are indexed over `int_part ++ frac_part`; the digit at index i is worth
     // `10^(int_len - 1 - i + exp)`. Indexes outside the text are implicit zeros.
     let int_len = int_part.len() as i64;

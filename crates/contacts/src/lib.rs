@@ -31,8 +31,8 @@
 //!   columns of [`page_schema`], and the invalid ones as [`Reject`]s (field, value, reason). A
 //!   body that is not the documented envelope is an [`EnvelopeError`]. This is the only way
 //!   bytes become columns ([`decode`] says how each value is read).
-//! - [`page`]: [`Page`], that decoded answer as the fetcher delivers it: plus a keep mask (its
-//!   de-duplication), its frontier, and the JSON text of each contact for callers who want it
+//! - [`page`]: [`Page`], that decoded answer as the fetcher delivers it: plus the mask of the
+//!   contacts the run keeps (its de-duplication), its frontier, and the JSON text of each contact for callers who want it
 //!   ([`Contact`] for callers who prefer structs).
 //! - [`key`]: what identifies a contact (`phone_number`, `list_number`, hashed) and where it
 //!   sorts (`signup_date`), read without decoding it.
@@ -46,12 +46,12 @@
 //! ```
 //! use bytes::Bytes;
 //! use chrono::Utc;
-//! use trackly_contacts::{ContactBatcher, DecoderOptions, Page};
+//! use trackly_contacts::{ContactBatcher, DecoderOptions, Page, Pass};
 //!
 //! let body = Bytes::from_static(br#"{"contacts": [
 //!     {"phone_number": "+14155559876", "list_number": "+18005551234", "send_count": 3}
 //! ], "pagination": {"page": 1, "per_page": 1000, "total": 1, "total_pages": 1}}"#);
-//! let page = Page::parse(1, 1, body)?;
+//! let page = Page::parse(1, Pass::Main, body)?;
 //! let mut batcher = ContactBatcher::new(DecoderOptions::new("run-1", Utc::now()))?;
 //! batcher.push_page(&page)?;
 //! let batch = batcher.flush()?.expect("one row buffered");
@@ -103,7 +103,7 @@ pub mod table;
 mod timestamp;
 
 pub use batcher::ContactBatcher;
-pub use contacts_page::{ContactsPage, NO_ROW, decode_page};
+pub use contacts_page::{ContactsPage, NO_ROW, Pass, decode_page};
 pub use decode::{DEFAULT_BATCH_SIZE, DecodeStats, DecoderOptions, InvalidPolicy};
 pub use envelope::EnvelopeError;
 pub use error::DecodeError;

@@ -9,7 +9,7 @@ use arrow_array::RecordBatch;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::contacts_page::{ContactsPage, NO_ROW, decode_page};
+use crate::contacts_page::{ContactsPage, Pass, decode_page};
 use crate::envelope::EnvelopeError;
 pub use crate::envelope::Pagination;
 use crate::key::Identity;
@@ -102,14 +102,14 @@ impl From<ResumePoint> for ResumeRecord {
 #[derive(Clone)]
 pub struct Page {
     number: u64,
-    pass: u32,
+    pass: Pass,
     frontier: Option<Frontier>,
     body: Bytes,
     decoded: ContactsPage,
     /// Where each contact lies in `body`, in body order.
     ranges: Vec<Range<usize>>,
     /// One flag per contact, in body order: whether the run keeps it.
-    keep: Vec<bool>,
+    kept_by_contact: Vec<bool>,
     kept: usize,
 }
 
@@ -132,12 +132,12 @@ impl Page {
     ///
     /// Fails when the body is not a JSON object with a `contacts` array of objects and a
     /// well-formed `pagination` block; damage inside a contact only makes it invalid.
-    pub fn parse(number: u64, pass: u32, body: Bytes) -> Result<Page, EnvelopeError> {
+    pub fn parse(number: u64, pass: Pass, body: Bytes) -> Result<Page, EnvelopeError> {
         let decoded = decode_page(number, pass, &body)?;
         Ok(Page::new(number, pass, body, decoded))
     }
 
-    fn new(number: u64, pass: u32, body: Bytes, decoded: ContactsPage) -> Page {
+    fn new(number: u64, pass: Pass, body: Bytes, decoded: ContactsPage) -> Page {
         let ranges = decoded.ranges().to_vec();
         let n = ranges.len();
         Page {
@@ -147,7 +147,7 @@ impl Page {
             body,
             decoded,
             ranges,
-            keep: vec![true; n],
+            kept_by_contact: vec![true; n],
             kept: n,
         }
     }
@@ -180,16 +180,16 @@ impl Page {
         body.extend_from_slice(&serde_json::to_vec(&pagination).unwrap_or_default());
         body.push(b'}');
         let body = Bytes::from(body);
-        match decode_page(number, 1, &body) {
-            Ok(decoded) => Page::new(number, 1, body, decoded),
+        match decode_page(number, Pass::Main, &body) {
+            Ok(decoded) => Page::new(number, Pass::Main, body, decoded),
             // Unreadable even so (a contact cut short): an empty page with that pagination.
             Err(_) => {
                 let body = Bytes::from(format!(
                     "{{\"contacts\":[],\"pagination\":{}}}",
                     serde_json::to_string(&pagination).unwrap_or_default()
                 ));
-                match decode_page(number, 1, &body) {
-                    Ok(decoded) => Page::new(number, 1, body, decoded),
+                match decode_page(number, Pass::Main, &body) {
+                    Ok(decoded) => Page::new(number, Pass::Main, body, decoded),
                     Err(_) => unreachable_page(number, pagination),
                 }
             }
@@ -201,10 +201,10 @@ impl Page {
         self.number
     }
 
-    /// 1 for the main pass over the listing; 2 and up for a verification read of the boundary
-    /// above page [`number`](Self::number) (a request with another page size whose window
-    /// straddles that boundary; it delivers only contacts no page delivered before).
-    pub fn pass(&self) -> u32 {
+    /// Which read of the listing the page comes from: the main pass, or a verification read
+    /// of the boundary above page [`number`](Self::number) (a request with another page size
+    /// whose window straddles that boundary; it delivers only contacts no page delivered before).
+    pub fn pass(&self) -> Pass {
         self.pass
     }
 
@@ -240,9 +240,10 @@ impl Page {
         self.decoded.keys()
     }
 
-    /// One flag per contact in the body: whether the run keeps it.
-    pub fn keep(&self) -> &[bool] {
-        &self.keep
+    /// One flag per contact in the body, in body order (the index space of
+    /// [`Reject::index`] and [`ContactsPage::row_of`]): whether the run keeps it.
+    pub fn kept_by_contact(&self) -> &[bool] {
+        &self.kept_by_contact
     }
 
     /// The decoded body: every contact's columns or why it is invalid, kept or not.
@@ -255,22 +256,13 @@ impl Page {
         self.decoded.rows()
     }
 
-    /// For each row of [`rows`](Self::rows): whether the run keeps it.
-    pub fn row_keep(&self) -> Vec<bool> {
-        let row_of = self.decoded.row_of();
-        let mut flags = Vec::with_capacity(self.decoded.rows().num_rows());
-        for (c, &row) in row_of.iter().enumerate() {
-            if row != NO_ROW {
-                flags.push(self.keep[c]);
-            }
-        }
-        flags
-    }
-
     /// The invalid contacts the run keeps, in body order ([`Reject::index`] is the position
     /// in the body as sent).
     pub fn kept_invalid(&self) -> impl Iterator<Item = &Reject> + '_ {
-        self.decoded.invalid().iter().filter(|i| self.keep[i.index])
+        self.decoded
+            .invalid()
+            .iter()
+            .filter(|i| self.kept_by_contact[i.index])
     }
 
     /// The JSON text of each kept contact, one object each, in the order the API sent them.
@@ -278,7 +270,7 @@ impl Page {
         let kept: Vec<&[u8]> = self
             .ranges
             .iter()
-            .zip(&self.keep)
+            .zip(&self.kept_by_contact)
             .filter(|(_, k)| **k)
             .map(|(r, _)| &self.body[r.clone()])
             .collect();
@@ -296,24 +288,24 @@ impl Page {
     #[cfg(test)]
     pub(crate) fn retain_contacts(&mut self, mut keep: impl FnMut(&[u8]) -> bool) {
         let flags: Vec<bool> = self.raw_contacts().map(&mut keep).collect();
-        self.retain_flagged(&flags);
+        self.retain_among_kept(&flags);
     }
 
-    /// Drops from the kept contacts those whose flag in `keep` (one per kept contact, in
+    /// Drops from the kept contacts those whose flag in `still_kept` (one per kept contact, in
     /// order) is false: the fetcher's de-duplication. Only the mask changes; nothing is copied.
-    pub fn retain_flagged(&mut self, keep: &[bool]) {
-        let mut flags = keep.iter();
-        for k in self.keep.iter_mut().filter(|k| **k) {
+    pub fn retain_among_kept(&mut self, still_kept: &[bool]) {
+        let mut flags = still_kept.iter();
+        for k in self.kept_by_contact.iter_mut().filter(|k| **k) {
             *k = flags.next().copied().unwrap_or(true);
         }
-        self.kept = self.keep.iter().filter(|k| **k).count();
+        self.kept = self.kept_by_contact.iter().filter(|k| **k).count();
     }
 
     /// Files the page as a verification read of the boundary above main page `number` (the
     /// fetcher does this for the reads that prove a page boundary).
-    pub fn set_verification(&mut self, number: u64, pass: u32) {
+    pub fn set_verification(&mut self, number: u64) {
         self.number = number;
-        self.pass = pass;
+        self.pass = Pass::Verification;
     }
 
     /// Sets [`frontier`](Self::frontier): the fetcher does this when it delivers the page.
@@ -326,7 +318,7 @@ impl Page {
 /// does; this keeps `from_raw_contacts` infallible without a panic).
 fn unreachable_page(number: u64, pagination: Pagination) -> Page {
     let decoded = ContactsPage::empty(number, pagination);
-    Page::new(number, 1, Bytes::new(), decoded)
+    Page::new(number, Pass::Main, Bytes::new(), decoded)
 }
 
 /// A contact as documented by the API. Fields the API adds later land in `extra`.
@@ -385,7 +377,7 @@ mod tests {
 
     #[test]
     fn parse_records_each_contact_as_its_exact_json_text() {
-        let page = Page::parse(2, 1, Bytes::from_static(BODY.as_bytes())).unwrap();
+        let page = Page::parse(2, Pass::Main, Bytes::from_static(BODY.as_bytes())).unwrap();
         let raw: Vec<&[u8]> = page.raw_contacts().collect();
         assert_eq!(raw.len(), 2);
         assert_eq!(
@@ -417,7 +409,7 @@ mod tests {
             "{\"contacts\":[{}",
         ] {
             assert!(
-                Page::parse(1, 1, Bytes::from(body)).is_err(),
+                Page::parse(1, Pass::Main, Bytes::from(body)).is_err(),
                 "accepted {body:?}"
             );
         }
@@ -436,12 +428,12 @@ mod tests {
             (r#"{"total":1e30}"#, None),
         ] {
             let body = format!(r#"{{"contacts":[],"pagination":{block}}}"#);
-            let page = Page::parse(1, 1, Bytes::from(body)).unwrap();
+            let page = Page::parse(1, Pass::Main, Bytes::from(body)).unwrap();
             assert_eq!(page.pagination().total, total, "{block}");
         }
         let body = r#"{"contacts":[],"pagination":{"page":-1}}"#;
         assert_eq!(
-            Page::parse(1, 1, Bytes::from(body))
+            Page::parse(1, Pass::Main, Bytes::from(body))
                 .unwrap()
                 .pagination()
                 .page,
@@ -452,7 +444,7 @@ mod tests {
     #[test]
     fn damage_inside_a_contact_leaves_the_page_readable() {
         let body = "{\"contacts\":[{\"phone_number\":\"+1\",\"revenue_total\":NaN},{\"phone_number\":\"+2\",\"carrier\":\"T\u{1}Mobile\"}, {\"phone_number\":\"+3\",\"x\":[Infinity,{\"y\":\"}\\\"\"}]}],\"pagination\":{\"page\":1,\"per_page\":3,\"total\":3,\"total_pages\":1}}";
-        let page = Page::parse(1, 1, Bytes::from(body)).unwrap();
+        let page = Page::parse(1, Pass::Main, Bytes::from(body)).unwrap();
         let raw: Vec<&[u8]> = page.raw_contacts().collect();
         assert_eq!(raw.len(), 3);
         assert!(raw[0].ends_with(b"NaN}"));
@@ -464,14 +456,14 @@ mod tests {
         assert_eq!(page.pagination().total, Some(3));
         // The envelope itself must still be whole.
         let truncated = &body[..body.len() - 1];
-        assert!(Page::parse(1, 1, Bytes::from(truncated)).is_err());
+        assert!(Page::parse(1, Pass::Main, Bytes::from(truncated)).is_err());
         let bad_pagination = body.replace("\"total\":3", "\"total\":NaN");
-        assert!(Page::parse(1, 1, Bytes::from(bad_pagination)).is_err());
+        assert!(Page::parse(1, Pass::Main, Bytes::from(bad_pagination)).is_err());
     }
 
     #[test]
     fn retain_drops_contacts_without_touching_the_body() {
-        let mut page = Page::parse(2, 1, Bytes::from_static(BODY.as_bytes())).unwrap();
+        let mut page = Page::parse(2, Pass::Main, Bytes::from_static(BODY.as_bytes())).unwrap();
         page.retain_contacts(|c| !c.windows(6).any(|w| w == b"+49151"));
         assert_eq!(page.len(), 1);
         assert_eq!(page.body().len(), BODY.len());

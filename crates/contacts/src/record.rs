@@ -2,13 +2,13 @@
 //!
 //! Values are appended as they are met, in whatever order the fields come; a contact that
 //! turns out invalid is taken back by the caller ([`Columns::rollback`]). What is wrong with it
-//! is a [`Problem`], turned into the field, value and reason that errors and rejects show.
+//! is a [`WhyInvalid`], turned into the field, value and reason that errors and rejects show.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::ops::Range;
 
-use crate::columns::{Column, Columns, MapCol, Utf8Col};
+use crate::columns::{ColumnBuffer, Columns, MapCol, Utf8Col};
 use crate::decimal::{Decimal18_4, DecimalError, parse_decimal_18_4};
 use crate::fields::{ColumnType, FIELDS, position};
 use crate::json_text::{push_compact, push_json_string, quote, unescape};
@@ -18,7 +18,7 @@ use crate::timestamp::{naive_seconds_micros, parse_timestamp_micros, signup_micr
 
 /// What one valid contact told besides its columns.
 #[derive(Debug, Default)]
-pub(crate) struct Found {
+pub(crate) struct RecordFacts {
     /// Bit `i` set when documented field `i` was present.
     pub(crate) seen: u32,
     /// `signup_date` as the paging run reads it ([`signup_micros`]).
@@ -38,7 +38,7 @@ enum Key {
 
 /// Why a contact is invalid, with positions in the text being scanned.
 #[derive(Debug)]
-pub(crate) enum Problem {
+pub(crate) enum WhyInvalid {
     /// A value that does not fit its column (or a repeated key). Its text is shown only when
     /// the whole object is valid JSON (`shown_anyway` aside), as serde_json's lookup did.
     Field {
@@ -95,8 +95,8 @@ pub(crate) fn object(
     c: &mut Cursor<'_>,
     cols: &mut Columns,
     s: &mut Scratch,
-) -> Result<Found, Problem> {
-    let mut found = Found::default();
+) -> Result<RecordFacts, WhyInvalid> {
+    let mut found = RecordFacts::default();
     s.unknown_names.clear();
     s.unknown_ends.clear();
     let mut extra_open = false;
@@ -158,18 +158,18 @@ pub(crate) fn object(
 }
 
 /// After a whole object was read: the required fields.
-pub(crate) fn required(found: &Found, cols: &Columns) -> Result<(), Problem> {
+pub(crate) fn required(found: &RecordFacts, cols: &Columns) -> Result<(), WhyInvalid> {
     for (field, spec) in FIELDS.iter().enumerate() {
         if !spec.required {
             continue;
         }
         let present = found.seen & (1 << field) != 0;
         let null = match &cols.fields[field] {
-            Column::Utf8(c) => present && c.last_is_null(),
+            ColumnBuffer::Utf8(c) => present && c.last_is_null(),
             _ => false,
         };
         if !present || null {
-            return Err(Problem::Required {
+            return Err(WhyInvalid::Required {
                 field,
                 null: present,
             });
@@ -193,30 +193,30 @@ impl From<Fault> for Inner {
 }
 
 impl Inner {
-    fn at(self, c: &Cursor<'_>, at: &Option<Key>, s: &mut Scratch) -> Problem {
+    fn at(self, c: &Cursor<'_>, at: &Option<Key>, s: &mut Scratch) -> WhyInvalid {
         match self {
             Inner::Fault(f) => syntax(c, at, f, s),
-            Inner::Field(field, reason, value_at) => Problem::Field {
+            Inner::Field(field, reason, value_at) => WhyInvalid::Field {
                 field: Cow::Borrowed(FIELDS[field].name),
                 reason,
                 value_at,
                 colon_read: true,
                 shown_anyway: false,
             },
-            Inner::Unknown(reason, range) => Problem::Field {
+            Inner::Unknown(reason, range) => WhyInvalid::Field {
                 field: key_name(c, at, s).unwrap_or_default(),
                 reason,
                 value_at: range.start,
                 colon_read: true,
                 shown_anyway: true,
             },
-            Inner::Malformed(reason) => Problem::Malformed(reason),
+            Inner::Malformed(reason) => WhyInvalid::Malformed(reason),
         }
     }
 }
 
-fn field_problem(field: usize, reason: &'static str, value_at: usize, colon: bool) -> Problem {
-    Problem::Field {
+fn field_problem(field: usize, reason: &'static str, value_at: usize, colon: bool) -> WhyInvalid {
+    WhyInvalid::Field {
         field: Cow::Borrowed(FIELDS[field].name),
         reason: Cow::Borrowed(reason),
         value_at,
@@ -225,9 +225,9 @@ fn field_problem(field: usize, reason: &'static str, value_at: usize, colon: boo
     }
 }
 
-fn syntax(c: &Cursor<'_>, at: &Option<Key>, fault: Fault, s: &mut Scratch) -> Problem {
+fn syntax(c: &Cursor<'_>, at: &Option<Key>, fault: Fault, s: &mut Scratch) -> WhyInvalid {
     match (fault, key_name(c, at, s)) {
-        (Fault::Syntax(start), Some(field)) => Problem::Syntax {
+        (Fault::Syntax(start), Some(field)) => WhyInvalid::Syntax {
             field: Some(field),
             start,
             reason: Cow::Owned(format!(
@@ -235,11 +235,11 @@ fn syntax(c: &Cursor<'_>, at: &Option<Key>, fault: Fault, s: &mut Scratch) -> Pr
                 byte_name(c.b.get(start).copied())
             )),
         },
-        (Fault::Syntax(start), None) => Problem::Malformed(Cow::Owned(format!(
+        (Fault::Syntax(start), None) => WhyInvalid::Malformed(Cow::Owned(format!(
             "is not a valid contact object: unexpected {} at byte {start}",
             byte_name(c.b.get(start).copied())
         ))),
-        (Fault::Eof, _) => Problem::Malformed(Cow::Borrowed(
+        (Fault::Eof, _) => WhyInvalid::Malformed(Cow::Borrowed(
             "is not a valid contact object: the text ends inside it",
         )),
     }
@@ -275,7 +275,7 @@ fn key_text<'t>(b: &'t [u8], key: &Str, out: &'t mut Vec<u8>) -> &'t [u8] {
     }
 }
 
-fn read_key(c: &mut Cursor<'_>, at: &Option<Key>, s: &mut Scratch) -> Result<Key, Problem> {
+fn read_key(c: &mut Cursor<'_>, at: &Option<Key>, s: &mut Scratch) -> Result<Key, WhyInvalid> {
     let key = match c.string(Strings::Decoded) {
         Ok(key) => key,
         Err(f) => return Err(syntax(c, at, f, s)),
@@ -288,7 +288,7 @@ fn read_key(c: &mut Cursor<'_>, at: &Option<Key>, s: &mut Scratch) -> Result<Key
 }
 
 #[inline]
-fn colon(c: &mut Cursor<'_>, at: &Option<Key>, s: &mut Scratch) -> Result<(), Problem> {
+fn colon(c: &mut Cursor<'_>, at: &Option<Key>, s: &mut Scratch) -> Result<(), WhyInvalid> {
     // Compact JSON, the API's form: `:` then the value.
     if c.peek() == Some(b':') && !matches!(c.b.get(c.i + 1), Some(b' ' | b'\n' | b'\r' | b'\t')) {
         c.i += 1;
@@ -303,13 +303,15 @@ fn colon(c: &mut Cursor<'_>, at: &Option<Key>, s: &mut Scratch) -> Result<(), Pr
 }
 
 /// The value of documented field `field`, appended to its column.
+// Long on purpose: one match of (column type, first byte) per value on the decoder's hot
+// path, inlined into the field loop; each arm is a few lines.
 #[inline]
 fn value(
     c: &mut Cursor<'_>,
     field: usize,
     cols: &mut Columns,
     s: &mut Scratch,
-    found: &mut Found,
+    found: &mut RecordFacts,
 ) -> Result<(), Inner> {
     let start = c.i;
     let wrong = |reason: &'static str| Inner::Field(field, Cow::Borrowed(reason), start);
@@ -318,15 +320,15 @@ fn value(
             c.literal(b"null")?;
             column.push_null();
         }
-        (Column::Utf8(col), Some(b'"')) => {
+        (ColumnBuffer::Utf8(col), Some(b'"')) => {
             let text = c.string(Strings::Decoded)?;
             push_str(c.b, &text, col);
         }
-        (Column::Utf8(_), _) => {
+        (ColumnBuffer::Utf8(_), _) => {
             other_scalar(c, s)?;
             return Err(wrong("is not a string"));
         }
-        (Column::Int64(col), Some(b'-' | b'0'..=b'9')) => {
+        (ColumnBuffer::Int64(col), Some(b'-' | b'0'..=b'9')) => {
             let number = c.number()?;
             match int64(&c.b[number.clone()]) {
                 Some(v) => col.push(v),
@@ -336,23 +338,23 @@ fn value(
                 }
             }
         }
-        (Column::Int64(_), _) => {
+        (ColumnBuffer::Int64(_), _) => {
             other_scalar(c, s)?;
             return Err(wrong("is not an integer that fits i64"));
         }
-        (Column::Boolean(col), Some(b't')) => {
+        (ColumnBuffer::Boolean(col), Some(b't')) => {
             c.literal(b"true")?;
             col.push(true);
         }
-        (Column::Boolean(col), Some(b'f')) => {
+        (ColumnBuffer::Boolean(col), Some(b'f')) => {
             c.literal(b"false")?;
             col.push(false);
         }
-        (Column::Boolean(_), _) => {
+        (ColumnBuffer::Boolean(_), _) => {
             other_scalar(c, s)?;
             return Err(wrong("is not a boolean"));
         }
-        (Column::Timestamp(col), Some(b'"')) => {
+        (ColumnBuffer::Timestamp(col), Some(b'"')) => {
             let text = c.string(Strings::Decoded)?;
             let (micros, signup) = timestamp(c.b, &text, &mut s.text, field == col::SIGNUP_DATE)
                 .map_err(|reason| Inner::Field(field, reason, start))?;
@@ -361,11 +363,11 @@ fn value(
                 found.signup = signup;
             }
         }
-        (Column::Timestamp(_), _) => {
+        (ColumnBuffer::Timestamp(_), _) => {
             other_scalar(c, s)?;
             return Err(wrong("is not a timestamp string"));
         }
-        (Column::Decimal(col), _) => {
+        (ColumnBuffer::Decimal(col), _) => {
             let raw = c.skip(&mut s.stack)?;
             match decimal(&c.b[raw]).map_err(|reason| Inner::Field(field, reason, start))? {
                 Some(value) => {
@@ -375,12 +377,12 @@ fn value(
                 None => col.push_null(),
             }
         }
-        (Column::Map(map), Some(b'{')) => custom_fields(c, map, s).map_err(|e| match e {
+        (ColumnBuffer::Map(map), Some(b'{')) => custom_fields(c, map, s).map_err(|e| match e {
             Inner::Field(field, reason, _) => Inner::Field(field, reason, start),
             e => e,
         })?,
-        (Column::Map(_), Some(b'[')) => return Err(wrong("is not an object")),
-        (Column::Map(_), _) => {
+        (ColumnBuffer::Map(_), Some(b'[')) => return Err(wrong("is not an object")),
+        (ColumnBuffer::Map(_), _) => {
             other_scalar(c, s)?;
             return Err(wrong("is not an object"));
         }
@@ -606,7 +608,7 @@ fn unknown(
     cols: &mut Columns,
     s: &mut Scratch,
     extra_open: &mut bool,
-    found: &mut Found,
+    found: &mut RecordFacts,
 ) -> Result<(), Inner> {
     let raw = c.skip(&mut s.stack)?;
     let text = key_text(c.b, name, &mut s.text);
@@ -629,7 +631,7 @@ fn unknown(
     Ok(())
 }
 
-/// The shown value of a [`Problem::Field`]: the value's text when the whole object (from
+/// The shown value of a [`WhyInvalid::Field`]: the value's text when the whole object (from
 /// `object_start`) is valid JSON, as serde_json's lookup found it, else `(unavailable)`; and
 /// where the object ends, when it is valid.
 pub(crate) fn locate(
@@ -683,16 +685,16 @@ fn rest_of_object(c: &mut Cursor<'_>, stack: &mut Vec<u8>) -> Option<usize> {
     }
 }
 
-/// What a [`Problem`] shows, before the contact's end is known.
-pub(crate) struct Described {
+/// What a [`WhyInvalid`] shows, before the contact's end is known.
+pub(crate) struct InvalidDescription {
     pub(crate) field: String,
-    pub(crate) value: Shown,
+    pub(crate) value: ShownValue,
     pub(crate) reason: String,
     pub(crate) end: Option<usize>,
 }
 
 /// How a problem's value is shown.
-pub(crate) enum Shown {
+pub(crate) enum ShownValue {
     Text(String),
     /// An excerpt from this offset of the text.
     At(usize),
@@ -701,9 +703,9 @@ pub(crate) enum Shown {
 }
 
 /// Turns a problem met in `text` (the contact starting at `start`) into what errors show.
-pub(crate) fn describe(text: &[u8], problem: Problem, s: &mut Scratch) -> Described {
+pub(crate) fn describe(text: &[u8], problem: WhyInvalid, s: &mut Scratch) -> InvalidDescription {
     match problem {
-        Problem::Field {
+        WhyInvalid::Field {
             field,
             reason,
             value_at,
@@ -711,32 +713,32 @@ pub(crate) fn describe(text: &[u8], problem: Problem, s: &mut Scratch) -> Descri
             shown_anyway,
         } => {
             let (value, end) = locate(text, value_at, colon_read, shown_anyway, s.stack());
-            Described {
+            InvalidDescription {
                 field: field.into_owned(),
-                value: Shown::Text(value),
+                value: ShownValue::Text(value),
                 reason: reason.into_owned(),
                 end,
             }
         }
-        Problem::Syntax {
+        WhyInvalid::Syntax {
             field,
             start,
             reason,
-        } => Described {
+        } => InvalidDescription {
             field: field.map_or_else(|| "(record)".to_owned(), |f| f.into_owned()),
-            value: Shown::At(start),
+            value: ShownValue::At(start),
             reason: reason.into_owned(),
             end: None,
         },
-        Problem::Malformed(reason) => Described {
+        WhyInvalid::Malformed(reason) => InvalidDescription {
             field: "(record)".to_owned(),
-            value: Shown::Whole,
+            value: ShownValue::Whole,
             reason: reason.into_owned(),
             end: None,
         },
-        Problem::Required { field, null } => Described {
+        WhyInvalid::Required { field, null } => InvalidDescription {
             field: crate::fields::FIELDS[field].name.to_owned(),
-            value: Shown::Text(if null { "null" } else { "(missing)" }.to_owned()),
+            value: ShownValue::Text(if null { "null" } else { "(missing)" }.to_owned()),
             reason: "is required".to_owned(),
             end: None,
         },

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
-use trackly_contacts::{ContactBatcher, DecodeError, DecoderOptions, InvalidPolicy, Page};
+use trackly_contacts::{ContactBatcher, DecodeError, DecoderOptions, InvalidPolicy, Page, Pass};
 
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
@@ -74,7 +74,7 @@ fn page(records: &[Vec<u8>]) -> Option<Page> {
     ]
     .concat();
     // Bytes that break the envelope fail the page (for the fetcher to retry), never panic.
-    Page::parse(1, 1, Bytes::from(body)).ok()
+    Page::parse(1, Pass::Main, Bytes::from(body)).ok()
 }
 
 fn check(records: &[Vec<u8>]) {

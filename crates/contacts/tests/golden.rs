@@ -22,7 +22,7 @@ use arrow_schema::{DataType, Field, Schema};
 use bytes::Bytes;
 use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
-use trackly_contacts::{ContactBatcher, DecoderOptions, InvalidPolicy, Page, decode_page};
+use trackly_contacts::{ContactBatcher, DecoderOptions, InvalidPolicy, Page, Pass, decode_page};
 
 const REGENERATE: &str = "TRACKLY_REGENERATE_FIXTURES";
 
@@ -107,7 +107,7 @@ fn batcher(policy: InvalidPolicy) -> ContactBatcher {
 
 /// What decoding one page gives, as lines of the expected file.
 fn describe(name: &str, body: &[u8]) -> Vec<String> {
-    let decoded = match decode_page(1, 1, body) {
+    let decoded = match decode_page(1, Pass::Main, body) {
         Ok(decoded) => decoded,
         Err(e) => return vec![json!({"page": name, "envelope": e.to_string()}).to_string()],
     };
@@ -171,7 +171,7 @@ fn describe(name: &str, body: &[u8]) -> Vec<String> {
 /// The page through the batcher: batch sizes and counters under Quarantine (whose
 /// batches must hold exactly the page's rows), and the error under Fail.
 fn assembled(name: &str, body: &[u8], rows: &RecordBatch) -> Value {
-    let page = Page::parse(1, 1, Bytes::copy_from_slice(body)).unwrap();
+    let page = Page::parse(1, Pass::Main, Bytes::copy_from_slice(body)).unwrap();
     let mut quarantine = batcher(InvalidPolicy::Quarantine);
     quarantine.push_page(&page).unwrap();
     let mut batch_rows = Vec::new();

@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
-use trackly_contacts::Page;
+use trackly_contacts::{Page, Pass};
 
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
@@ -64,13 +64,13 @@ fn page_like() -> impl Strategy<Value = Value> {
 
 fn check(body: Vec<u8>) {
     // The single-pass decoder never panics either, and accepts what the serde path accepts.
-    let decoded = trackly_contacts::decode_page(1, 1, &body);
+    let decoded = trackly_contacts::decode_page(1, Pass::Main, &body);
     if let Ok(page) = &decoded {
         assert_eq!(page.keys().len(), page.row_of().len());
         assert_eq!(page.rows().num_rows() + page.invalid().len(), page.len());
     }
     let body = Bytes::from(body);
-    if let Ok(page) = Page::parse(1, 1, body.clone()) {
+    if let Ok(page) = Page::parse(1, Pass::Main, body.clone()) {
         assert!(decoded.is_ok(), "{:?}", decoded.err());
         // Every recorded contact is an object's text cut out of the body; when the body is
         // valid JSON, each is a valid JSON object. (Damage inside a contact is the decoder's

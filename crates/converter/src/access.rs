@@ -157,23 +157,38 @@ fn explain(
     {
         return Some(found);
     }
+    if let Some(refused) = refusal(backend, cloud, op, error, &bucket, &endpoint, &text) {
+        return Some(refused);
+    }
+    unreachable_endpoint(backend, error, &lower, &endpoint)
+}
+
+/// The store refused the probe: the bucket is missing, or the credentials may not write or
+/// delete there.
+fn refusal(
+    backend: Backend,
+    cloud: &Cloud,
+    op: Operation,
+    error: &object_store::Error,
+    bucket: &str,
+    endpoint: &str,
+    text: &str,
+) -> Option<(String, String)> {
     match error {
-        object_store::Error::NotFound { .. } if op == Operation::Write => {
-            return Some((
-                format!("the {bucket} does not exist at {endpoint}"),
-                format!(
-                    "create it, or correct its name in the URL{}",
-                    if backend == Backend::Azure {
-                        " (and the storage account)"
-                    } else {
-                        ""
-                    }
-                ),
-            ));
-        }
+        object_store::Error::NotFound { .. } if op == Operation::Write => Some((
+            format!("the {bucket} does not exist at {endpoint}"),
+            format!(
+                "create it, or correct its name in the URL{}",
+                if backend == Backend::Azure {
+                    " (and the storage account)"
+                } else {
+                    ""
+                }
+            ),
+        )),
         object_store::Error::Unauthenticated { .. }
         | object_store::Error::PermissionDenied { .. } => {
-            let code = error_code(&text)
+            let code = error_code(text)
                 .map(|c| format!(" ({c})"))
                 .unwrap_or_default();
             let problem = match op {
@@ -189,15 +204,24 @@ fn explain(
                     cloud.credentials
                 ),
             };
-            return Some((
+            Some((
                 problem,
                 "check that the credentials are current and allowed to write, list and delete \
                  under this prefix"
                     .to_owned(),
-            ));
+            ))
         }
-        _ => {}
+        _ => None,
     }
+}
+
+/// The endpoint cannot be talked to: not https, not there, or not answering in time.
+fn unreachable_endpoint(
+    backend: Backend,
+    error: &object_store::Error,
+    lower: &str,
+    endpoint: &str,
+) -> Option<(String, String)> {
     if lower.contains("invalidcontenttype")
         || lower.contains("corrupt message")
         || lower.contains("wrong version number")

@@ -55,8 +55,9 @@ pub struct Checkpoint {
     pub rejects: Vec<String>,
     /// Rejects in those segments.
     pub rejects_written: u64,
-    /// Where the run picks up again.
-    pub progress: ResumePoint,
+    /// Where the run picks up again (`"progress"` in the file).
+    #[serde(rename = "progress")]
+    pub resume_point: ResumePoint,
 }
 
 /// One finished staged file in a [`Checkpoint`].
@@ -88,7 +89,7 @@ impl Checkpoint {
         options: &SinkOptions,
         started_at: DateTime<Utc>,
         finished: Finished<'_>,
-        progress: ResumePoint,
+        resume_point: ResumePoint,
     ) -> Checkpoint {
         Checkpoint {
             format: CHECKPOINT_FORMAT.to_owned(),
@@ -109,7 +110,7 @@ impl Checkpoint {
                 .collect(),
             rejects: finished.rejects.iter().map(|p| p.to_string()).collect(),
             rejects_written: finished.rejects_written,
-            progress,
+            resume_point,
         }
     }
 

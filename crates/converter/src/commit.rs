@@ -78,8 +78,8 @@ impl StagedTable {
             location: &self.location,
             options: &self.options,
             started_at: self.started_at,
-            upkeep: self.upkeep,
-            tables: vec![self.part()],
+            retention_policy: self.retention_policy,
+            tables: vec![self.to_commit()],
         };
         match commit.commit(run).await {
             Ok(mut summaries) => {
@@ -91,7 +91,7 @@ impl StagedTable {
             }
             Err(e) => {
                 debug_assert_ne!(commit.state(), CommitState::Committed);
-                let table = self.part().definition.name;
+                let table = self.to_commit().definition.name;
                 if let Err(cleanup) = self.abort().await {
                     tracing::warn!(%cleanup, table, "cannot remove a staged table");
                 }

@@ -23,7 +23,7 @@ use crate::error::Result;
 use crate::layout::RunDirs;
 use crate::location::OutputLocation;
 use crate::manifest::{FileInfo, ManifestRejects};
-use crate::options::{SinkOptions, Upkeep};
+use crate::options::{RetentionPolicy, SinkOptions};
 use crate::summary::SinkSummary;
 use trackly_contacts::TableDefinition;
 use trackly_contacts::decode::DecodeStats;
@@ -174,15 +174,15 @@ pub(crate) struct StagedRun<'a> {
     pub(crate) location: &'a OutputLocation,
     pub(crate) options: &'a SinkOptions,
     pub(crate) started_at: DateTime<Utc>,
-    pub(crate) upkeep: Upkeep,
+    pub(crate) retention_policy: RetentionPolicy,
     /// The run's tables in commit order: the companions (the lists), then the contacts when
     /// the run exports them. The last table's `_SUCCESS` is the run's last object.
-    pub(crate) tables: Vec<TablePart<'a>>,
+    pub(crate) tables: Vec<TableToCommit<'a>>,
 }
 
 /// One table of a run as a [`commit`](crate::commit) takes it, whichever table it is (the
 /// contacts, the lists): what the table is and what the run staged for it.
-pub(crate) struct TablePart<'a> {
+pub(crate) struct TableToCommit<'a> {
     pub(crate) definition: &'static TableDefinition,
     pub(crate) dirs: &'a RunDirs,
     /// The data files, in part order.
@@ -195,7 +195,7 @@ pub(crate) struct TablePart<'a> {
     pub(crate) fetch_stats: &'a serde_json::Value,
 }
 
-impl TablePart<'_> {
+impl TableToCommit<'_> {
     /// The data files as the manifest and the summary list them.
     pub(crate) fn file_infos(&self) -> Vec<FileInfo> {
         self.files

@@ -13,11 +13,11 @@ use futures::future::BoxFuture;
 use object_store::path::Path;
 
 use crate::error::Result;
-use crate::format::{FileStatistics, Format, StagedRun, TablePart};
+use crate::format::{FileStatistics, Format, StagedRun, TableToCommit};
 use crate::layout::{RunDirs, in_progress};
 use crate::location::OutputLocation;
 use crate::manifest::{Manifest, rfc3339, schema_fields_of};
-use crate::publish::{Release, publish};
+use crate::publish::{TablePublication, publish};
 use crate::summary::SinkSummary;
 use trackly_contacts::TableDefinition;
 
@@ -61,18 +61,18 @@ impl Format for Hive {
     }
 }
 
-/// Every table's release in one [`publish`]; on error it has rolled every date folder back.
+/// Every table's publication in one [`publish`]; on error it has rolled every date folder back.
 async fn publish_run(run: &StagedRun<'_>) -> Result<Vec<SinkSummary>> {
     // The manifests are built before a date folder is touched: from the first move on, only
     // the store can fail.
     let finished_at = Utc::now();
-    let releases: Vec<Release> = run
+    let releases: Vec<TablePublication> = run
         .tables
         .iter()
-        .map(|table| release(run, table, finished_at))
+        .map(|table| publication(run, table, finished_at))
         .collect();
     let store = run.location.store().clone();
-    let manifests = publish(store.as_ref(), releases, run.upkeep.retention).await?;
+    let manifests = publish(store.as_ref(), releases, run.retention_policy.retention).await?;
     Ok(manifests
         .into_iter()
         .map(|(path, m)| SinkSummary::of(&path, m))
@@ -80,7 +80,11 @@ async fn publish_run(run: &StagedRun<'_>) -> Result<Vec<SinkSummary>> {
 }
 
 /// A table's part of the publication: its files and rejects, and its manifest.
-fn release(run: &StagedRun<'_>, table: &TablePart<'_>, finished_at: DateTime<Utc>) -> Release {
+fn publication(
+    run: &StagedRun<'_>,
+    table: &TableToCommit<'_>,
+    finished_at: DateTime<Utc>,
+) -> TablePublication {
     let files = table.file_infos();
     let manifest = Manifest {
         format: table.definition.manifest_format.to_owned(),
@@ -107,7 +111,7 @@ fn release(run: &StagedRun<'_>, table: &TablePart<'_>, finished_at: DateTime<Utc
         .map(|f| (f.staging.clone(), f.published.clone()))
         .collect();
     moves.extend(table.rejects_file.clone());
-    Release {
+    TablePublication {
         date_dir: table.dirs.date.clone(),
         retired_dir: table.dirs.retired.clone(),
         moves,

@@ -23,7 +23,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::Utc;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
+use object_store::{
+    ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ConvertError, Result};
@@ -129,27 +131,10 @@ async fn acquire_one(store: &dyn ObjectStore, path: &Path, run_id: &str) -> Resu
                 age_secs = age.as_secs(),
                 "taking over a publication lease left by a run that stopped while publishing"
             );
-            let version = UpdateVersion {
-                e_tag: meta.e_tag.clone(),
-                version: meta.version.clone(),
-            };
-            let update = PutOptions::from(PutMode::Update(version));
-            match store
-                .put_opts(path, PutPayload::from(body.clone()), update)
-                .await
-            {
-                Ok(_) => return Ok(()),
-                // Someone else took it over (or released it) first: start again.
-                Err(object_store::Error::Precondition { .. })
-                | Err(object_store::Error::AlreadyExists { .. })
-                | Err(object_store::Error::NotFound { .. }) => continue,
-                // A local disk has no conditional replacement.
-                Err(object_store::Error::NotImplemented { .. }) => {
-                    delete_if_exists(store, path).await?;
-                    continue;
-                }
-                Err(e) => return Err(ConvertError::storage(path, e)),
+            if take_over(store, path, &body, &meta).await? {
+                return Ok(());
             }
+            continue;
         }
         if !told {
             tracing::info!(
@@ -161,6 +146,38 @@ async fn acquire_one(store: &dyn ObjectStore, path: &Path, run_id: &str) -> Resu
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(POLL_MAX);
+    }
+}
+
+/// Replaces the lease at `path` if it is still the version `meta` describes (a stale lease,
+/// or this run's own): whether it is now this run's (`false`: someone else changed it first,
+/// start again).
+async fn take_over(
+    store: &dyn ObjectStore,
+    path: &Path,
+    body: &Bytes,
+    meta: &ObjectMeta,
+) -> Result<bool> {
+    let version = UpdateVersion {
+        e_tag: meta.e_tag.clone(),
+        version: meta.version.clone(),
+    };
+    let update = PutOptions::from(PutMode::Update(version));
+    match store
+        .put_opts(path, PutPayload::from(body.clone()), update)
+        .await
+    {
+        Ok(_) => Ok(true),
+        // Someone else took it over (or released it) first.
+        Err(object_store::Error::Precondition { .. })
+        | Err(object_store::Error::AlreadyExists { .. })
+        | Err(object_store::Error::NotFound { .. }) => Ok(false),
+        // A local disk has no conditional replacement.
+        Err(object_store::Error::NotImplemented { .. }) => {
+            delete_if_exists(store, path).await?;
+            Ok(false)
+        }
+        Err(e) => Err(ConvertError::storage(path, e)),
     }
 }
 

@@ -15,17 +15,23 @@
 //!      file statistics);
 //!   2. [`rejects`]: the quarantined records, in segments beside the files;
 //!   3. [`checkpoint`]: [`Checkpoint`], what a run has finished, for resuming it after a crash;
-//!   4. [`commit`]: one interface with two implementations (Hive-style publication, Delta
-//!      commit) and explicit [`CommitState`]s.
+//!   4. [`commit`]: one state machine with explicit [`CommitState`]s that commits every table
+//!      of a run through the run's format.
+//!
+//!   While a run stages, [`heartbeat`] keeps its staging folder marked alive, so that only
+//!   folders of runs that died are cleaned up.
 //! - [`publish`]: the Hive-style publication of every table of a run in one step, and its
-//!   rollback, one run at a time per date folder ([`lease`]); [`manifest`]: the `_manifest.json` it writes for each table.
+//!   rollback, one run at a time per date folder ([`lease`]); [`manifest`]: the
+//!   `_manifest.json` it writes for each table.
 //! - [`table`]: [`StagedTable`], a smaller table (the lists) staged in full and committed
 //!   through the same [`commit`] as the contacts, with them or alone.
 //! - [`retention`]: [`Retention`], the removal of a table's date folders older than N days
 //!   once a run is published.
-//! - [`format`](mod@format): [`TableFormat`], how a run is published: Hive-style folders (default) or, with
-//!   the cargo feature `delta`, Delta Lake tables (the `delta` module: one delta-rs commit per
-//!   table and run, file statistics, VACUUM).
+//! - [`format`](mod@format): [`TableFormat`], how a run is published, and the one interface of
+//!   what differs between formats (where a data file is staged, its statistics, the commit,
+//!   removing what a commit replaced): Hive-style folders (default, `hive.rs`) or, with the
+//!   cargo feature `delta`, Delta Lake tables (the `delta` module: one delta-rs commit per
+//!   table and run, file statistics, VACUUM). No other module names a format.
 //!
 //! ```no_run
 //! # async fn export(pages: Vec<trackly_contacts::Page>) -> Result<(), Box<dyn std::error::Error>> {
@@ -101,10 +107,11 @@
 
 // No module uses one listed before it here (no cycles): sink (the facade), commit, table,
 // checkpoint, rolling, formats (which implementation each format is), hive and delta (the
-// formats), format (`TableFormat` and the `Format` interface), rejects, publish, summary
-// (`SinkSummary`), manifest, options (the settings), retention, layout (every name and
-// folder a run writes), store (the object-store helpers), access, location, backend,
-// credentials, error.
+// formats), format (`TableFormat` and the `Format` interface), rejects, publish, lease (one
+// publisher per date folder), summary (`SinkSummary`), manifest, options (the settings),
+// retention, layout (every name and folder a run writes), access, location, store (the
+// object-store helpers), backend, credentials, error, heartbeat (whether a staging folder's
+// run is alive).
 pub mod access;
 pub mod backend;
 pub mod checkpoint;

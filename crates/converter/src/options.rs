@@ -197,7 +197,7 @@ pub struct SinkOptions {
 /// What follows a run's commit, for every table it commits: the removal of old date folders,
 /// and (Delta) the VACUUM. The one owner of their defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Upkeep {
+pub(crate) struct RetentionPolicy {
     /// Date folders older than this are removed (default: none, keep everything).
     pub(crate) retention: Option<Retention>,
     /// For a format that keeps the files a commit replaced (Delta): how long they are kept
@@ -211,9 +211,9 @@ pub(crate) struct Upkeep {
 /// (`delta.deletedFileRetentionDuration`).
 pub const DEFAULT_VACUUM_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
-impl Default for Upkeep {
+impl Default for RetentionPolicy {
     fn default() -> Self {
-        Upkeep {
+        RetentionPolicy {
             retention: None,
             vacuum_retention: Some(DEFAULT_VACUUM_RETENTION),
         }

@@ -19,7 +19,7 @@
 //!    recorded in each table's manifest at step 3; a removal that fails is reported, and the
 //!    table's manifest written again to say so, but does not fail the publication).
 //!
-//! Around steps 1–6 the run holds a lease on each date folder (see [`lease`](crate::lease)):
+//! Around steps 1–6 the run holds a lease on each date folder (see [`lease`](mod@crate::lease)):
 //! a second run of the same date waits for the first to finish, then replaces it whole.
 //!
 //! A failure at steps 1–4 rolls back every table: this run's objects are deleted newest first
@@ -50,7 +50,7 @@ pub const ROLLBACK_ATTEMPTS: u32 = 3;
 const ROLLBACK_FIRST_BACKOFF: Duration = Duration::from_millis(50);
 
 /// One table's part of a publication.
-pub(crate) struct Release {
+pub(crate) struct TablePublication {
     /// The table's date folder, which this run replaces.
     pub(crate) date_dir: Path,
     /// Where the previous run's objects of that folder wait while it is replaced.
@@ -61,7 +61,7 @@ pub(crate) struct Release {
     pub(crate) manifest: Manifest,
 }
 
-impl Release {
+impl TablePublication {
     fn summary(&self) -> ManifestTable {
         ManifestTable {
             name: self.manifest.table.clone(),
@@ -80,7 +80,7 @@ impl Release {
 /// rollback fails too, which is logged), and nothing is removed.
 pub(crate) async fn publish(
     store: &dyn ObjectStore,
-    mut releases: Vec<Release>,
+    mut releases: Vec<TablePublication>,
     retention: Option<Retention>,
 ) -> Result<Vec<(Path, Manifest)>> {
     // Everything that can fail without the store is done before the first folder is touched;
@@ -120,8 +120,8 @@ pub(crate) async fn publish(
 }
 
 /// Every release's manifest (each listing all the tables) as JSON, with its path.
-fn manifests(releases: &mut [Release]) -> Result<Vec<(Path, Vec<u8>)>> {
-    let tables: Vec<ManifestTable> = releases.iter().map(Release::summary).collect();
+fn manifests(releases: &mut [TablePublication]) -> Result<Vec<(Path, Vec<u8>)>> {
+    let tables: Vec<ManifestTable> = releases.iter().map(TablePublication::summary).collect();
     let mut manifests = Vec::with_capacity(releases.len());
     for release in releases {
         release.manifest.tables = tables.clone();
@@ -166,7 +166,7 @@ async fn apply_retention(
 /// The retention of `release`'s table (the folder above its date folder).
 async fn plan_retention(
     store: &dyn ObjectStore,
-    release: &Release,
+    release: &TablePublication,
     retention: Retention,
 ) -> Result<retention::Plan> {
     let parts: Vec<_> = release.date_dir.parts().collect();
@@ -228,7 +228,11 @@ impl<'a> Publication<'a> {
     /// `part-*.parquet` and `_rejects-*.ndjson`, to the table's retired folder.
     /// Steps 1–4: the previous runs aside, this run's files in, the manifests, the `_SUCCESS`
     /// markers (the caller rolls back on error).
-    async fn replace(&mut self, releases: &[Release], manifests: &[(Path, Vec<u8>)]) -> Result<()> {
+    async fn replace(
+        &mut self,
+        releases: &[TablePublication],
+        manifests: &[(Path, Vec<u8>)],
+    ) -> Result<()> {
         self.retire_previous(releases).await?;
         for release in releases {
             for (staging, published) in &release.moves {
@@ -245,7 +249,7 @@ impl<'a> Publication<'a> {
         Ok(())
     }
 
-    async fn retire_previous(&mut self, releases: &[Release]) -> Result<()> {
+    async fn retire_previous(&mut self, releases: &[TablePublication]) -> Result<()> {
         let mut previous: Vec<(u8, usize, Path)> = Vec::new();
         for (table, release) in releases.iter().enumerate() {
             self.date_dirs.push(release.date_dir.clone());

@@ -179,7 +179,7 @@ pub(crate) enum ManifestRead {
 
 /// The fields that say who wrote a manifest; the rest may change between versions.
 #[derive(Deserialize)]
-struct Identity {
+struct ManifestOwner {
     format: String,
     table: String,
     extract_date: String,
@@ -197,7 +197,7 @@ pub(crate) fn ownership(
         ManifestRead::Failed(error) => return Err(format!("cannot read {MANIFEST_FILE}: {error}")),
         ManifestRead::Found(bytes) => bytes,
     };
-    let identity: Identity = serde_json::from_slice(bytes)
+    let identity: ManifestOwner = serde_json::from_slice(bytes)
         .map_err(|e| format!("{MANIFEST_FILE} is not a manifest of this tool: {e}"))?;
     if !TABLES.iter().any(|t| t.manifest_format == identity.format) {
         return Err(format!(

@@ -149,11 +149,11 @@ use object_store::path::Path;
 use crate::checkpoint::{self, Finished};
 use crate::commit::{CommitState, Committer, discard_in_place};
 use crate::error::{ConvertError, Result};
-use crate::format::{StagedRun, TableFormat, TablePart};
+use crate::format::{StagedRun, TableFormat, TableToCommit};
 use crate::heartbeat::Heartbeat;
 use crate::layout::{RunDirs, staging_root, validate_run_id};
 use crate::location::OutputLocation;
-use crate::options::Upkeep;
+use crate::options::RetentionPolicy;
 use crate::rejects::Rejects;
 use crate::retention::Retention;
 use crate::rolling::RollingFiles;
@@ -184,7 +184,7 @@ pub struct ParquetSink {
     /// What decoding reported, for the manifest.
     decode_stats: DecodeStats,
     /// Applied to every table of the run once it is published.
-    upkeep: Upkeep,
+    retention_policy: RetentionPolicy,
     /// Keeps the run's staging marked as alive from its first write until it is published or
     /// given up (see [`heartbeat`](crate::heartbeat)).
     heartbeat: Option<Heartbeat>,
@@ -221,7 +221,7 @@ impl ParquetSink {
             started_at: Utc::now(),
             dirs,
             decode_stats: DecodeStats::default(),
-            upkeep: Upkeep::default(),
+            retention_policy: RetentionPolicy::default(),
             heartbeat: None,
         })
     }
@@ -257,7 +257,7 @@ impl ParquetSink {
     /// Delta only: after the commit, delete the data files that earlier commits removed more
     /// than `retention` ago (default 7 days; `None`: never); see the `delta` module.
     pub fn set_vacuum_retention(&mut self, retention: Option<Duration>) {
-        self.upkeep.vacuum_retention = retention;
+        self.retention_policy.vacuum_retention = retention;
     }
 
     /// Picks up the newest interrupted run of the same extract date and query (see
@@ -304,15 +304,10 @@ impl ParquetSink {
         self.files.finished().len()
     }
 
-    /// Rows in the files finished so far.
-    pub fn closed_rows(&self) -> u64 {
-        self.files.finished().iter().map(|f| f.rows).sum()
-    }
-
     /// Records the run's finished files and where to pick up again beside the staging files,
     /// so [`resume`](Self::resume) can continue after a crash. Also closes the current rejects
     /// segment, so the rejects written so far survive a crash too.
-    pub async fn checkpoint(&mut self, progress: ResumePoint) -> Result<()> {
+    pub async fn checkpoint(&mut self, resume_point: ResumePoint) -> Result<()> {
         self.keep_alive().await;
         self.rejects.close_segment().await?;
         let finished = Finished {
@@ -320,7 +315,7 @@ impl ParquetSink {
             rejects: self.rejects.closed_segments(),
             rejects_written: self.rejects.written(),
         };
-        Checkpoint::of(&self.options, self.started_at, finished, progress)
+        Checkpoint::of(&self.options, self.started_at, finished, resume_point)
             .write(self.location.store().as_ref(), &self.dirs.staging)
             .await
     }
@@ -375,7 +370,7 @@ impl ParquetSink {
     /// contacts and of every companion table of [`finish_with`](Self::finish_with) (default:
     /// none, keep everything); see [`retention`](crate::retention).
     pub fn set_retention(&mut self, retention: Option<Retention>) {
-        self.upkeep.retention = retention;
+        self.retention_policy.retention = retention;
     }
 
     /// Closes the last file and publishes the run (see the [module docs](self)), recording
@@ -489,7 +484,7 @@ impl ParquetSink {
     ) -> Result<Vec<SinkSummary>> {
         let files = self.files.finish().await?;
         let rejects_file = self.rejects.finish().await?;
-        let contacts = TablePart {
+        let contacts = TableToCommit {
             definition: &CONTACTS,
             dirs: &self.dirs,
             files,
@@ -503,10 +498,10 @@ impl ParquetSink {
             location: &self.location,
             options: &self.options,
             started_at: self.started_at,
-            upkeep: self.upkeep,
+            retention_policy: self.retention_policy,
             tables: companions
                 .iter()
-                .map(StagedTable::part)
+                .map(StagedTable::to_commit)
                 .chain([contacts])
                 .collect(),
         };

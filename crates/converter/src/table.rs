@@ -45,13 +45,13 @@ use object_store::{ObjectStoreExt, PutPayload};
 use serde::Serialize;
 
 use crate::error::{ConvertError, Result};
-use crate::format::{StagedFile, TableFormat, TablePart};
+use crate::format::{StagedFile, TableFormat, TableToCommit};
 use crate::heartbeat;
 use crate::layout::{
     RETIRED_DIR, RunDirs, in_progress, rejects_name, staging_root, validate_run_id,
 };
 use crate::location::OutputLocation;
-use crate::options::{SinkOptions, Upkeep};
+use crate::options::{RetentionPolicy, SinkOptions};
 use crate::rejects::ndjson;
 use crate::retention::Retention;
 use crate::rolling::RollingFiles;
@@ -89,7 +89,7 @@ pub struct StagedTable {
     rejects_file: Option<(Path, Path)>,
     rejects_written: u64,
     /// Applied by [`publish`](Self::publish).
-    pub(crate) upkeep: Upkeep,
+    pub(crate) retention_policy: RetentionPolicy,
     format: TableFormat,
 }
 
@@ -144,7 +144,7 @@ impl StagedTable {
             files: Vec::new(),
             rejects_file: None,
             rejects_written: 0,
-            upkeep: Upkeep::default(),
+            retention_policy: RetentionPolicy::default(),
             format,
         };
         staged.remove_staging().await?;
@@ -177,7 +177,7 @@ impl StagedTable {
     /// Published with the contacts, the table follows the sink's
     /// [`set_retention`](crate::ParquetSink::set_retention) instead.
     pub fn with_retention(mut self, retention: Option<Retention>) -> Self {
-        self.upkeep.retention = retention;
+        self.retention_policy.retention = retention;
         self
     }
 
@@ -185,7 +185,7 @@ impl StagedTable {
     /// never). Published with the contacts, the table follows the sink's
     /// [`set_vacuum_retention`](crate::ParquetSink::set_vacuum_retention).
     pub fn with_vacuum_retention(mut self, retention: Option<std::time::Duration>) -> Self {
-        self.upkeep.vacuum_retention = retention;
+        self.retention_policy.vacuum_retention = retention;
         self
     }
 
@@ -195,8 +195,8 @@ impl StagedTable {
     }
 
     /// The table as its commit takes it.
-    pub(crate) fn part(&self) -> TablePart<'_> {
-        TablePart {
+    pub(crate) fn to_commit(&self) -> TableToCommit<'_> {
+        TableToCommit {
             definition: self.spec.table,
             dirs: &self.dirs,
             files: &self.files,

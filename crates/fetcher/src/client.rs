@@ -10,21 +10,22 @@ use reqwest::StatusCode;
 use reqwest::header::{
     ACCEPT_ENCODING, CONTENT_ENCODING, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER,
 };
+use trackly_contacts::Pass;
 use trackly_contacts::page::Page;
 
 use crate::decode_pool::{DecodePool, MAX_DECODE_THREADS};
 use url::Url;
 
+use crate::admission::{Admission, Limits};
 use crate::api_error::ApiError;
+use crate::content_coding::{self, BodyDecoder, Coding};
 use crate::error::{AttemptError, FetchError};
-use crate::limit::{Admission, Limits};
 use crate::paginate::{Contacts, ResumeFrom};
 use crate::query::Query;
 use crate::retry::{
     RetryCause, RetryConfig, RetryReport, Secs, Unreported, Verdict, count, parse_retry_after,
 };
 use crate::stats::StatsHandle;
-use crate::wire::{self, BodyDecoder, Coding};
 
 /// Where the production API lives.
 pub const DEFAULT_BASE_URL: &str = "https://app.tracklysms.com/api";
@@ -367,15 +368,16 @@ impl ClientBuilder {
             }
         });
         let accept = if self.http_compression {
-            wire::ACCEPT_COMPRESSED
+            content_coding::ACCEPT_COMPRESSED
         } else {
-            wire::ACCEPT_IDENTITY
+            content_coding::ACCEPT_IDENTITY
         };
         let headers = HeaderMap::from_iter([(ACCEPT_ENCODING, HeaderValue::from_static(accept))]);
         reqwest::Client::builder()
             .default_headers(headers)
             // The body must reach us as it was sent, to count it before decoding it (in
-            // `wire`); these keep reqwest from decoding should a dependency enable its codecs.
+            // `content_coding`); these keep reqwest from decoding should a dependency enable
+            // its codecs.
             .no_gzip()
             .no_brotli()
             .no_zstd()
@@ -652,7 +654,7 @@ impl Client {
             // An answer for another page than asked is the run's to judge (Django answers the
             // last page for a page past the end), not a reason to retry; but page 1 is never past
             // the end, so another number there is a broken answer, retried.
-            let parsed = Page::parse(page, 1, body)
+            let parsed = Page::parse(page, Pass::Main, body)
                 .map_err(|e| format!("the body is not the documented JSON: {e}"))?;
             match parsed.pagination().page {
                 Some(other) if page == 1 && other != 1 => Err(format!(

@@ -30,7 +30,8 @@
 //!
 //! - **Order.** Page 1 is fetched first; then up to `concurrency` requests are in flight and
 //!   the main pass's windows are handed on in ascending position order. Repair reads (below)
-//!   follow a little later, with [`Page::pass`] 2.
+//!   follow a little later, with [`Page::pass`]
+//!   [`Verification`](trackly_contacts::Pass::Verification).
 //! - **Exactly once, or an error.** Every contact present for the whole run is delivered
 //!   exactly once, or the stream ends with an error for which [`FetchError::is_incomplete`] is
 //!   true; it never ends short without one. The API pages by offset over a listing sorted by
@@ -76,8 +77,8 @@
 //!   request's admission permit is released, so the next request goes out meanwhile. A body
 //!   that is not the documented envelope is retried; a contact that does not fit the schema
 //!   stays in the page as invalid, for the caller's policy. De-duplication only sets the
-//!   page's keep mask ([`Page::keep`]); nothing is decoded or copied again. Decoding time is
-//!   [`FetchStats::decode_time`], apart from [`FetchStats::api_time`].
+//!   page's mask of kept contacts ([`Page::kept_by_contact`]); nothing is decoded or copied
+//!   again. Decoding time is [`FetchStats::decode_time`], apart from [`FetchStats::api_time`].
 //! - **Secrets.** The API key is sent only as the `X-Api-Key` header, only to the configured
 //!   origin (a redirect elsewhere is refused), and never appears in `Debug` output or errors.
 //!   Plain `http://` is refused for hosts other than loopback unless explicitly allowed.
@@ -90,12 +91,13 @@
 //! [`DEFAULT_DEDUP_WINDOW`] pages (about 6 MB at `per_page` 1000: a 4 MiB table of hashes and
 //! the pages' lists), whatever the number of
 //! contacts. A resumed run also remembers every contact its interrupted predecessor wrote.
+mod admission;
 mod api_error;
 mod client;
+mod content_coding;
 mod coverage;
 mod decode_pool;
 mod error;
-mod limit;
 mod lists;
 mod paginate;
 mod parts;
@@ -106,7 +108,6 @@ mod retry;
 mod seen;
 mod stats;
 mod step;
-mod wire;
 
 pub use api_error::ApiError;
 pub use client::{
@@ -122,6 +123,6 @@ pub use retry::{BackoffConfig, GaveUp, RetryConfig};
 pub use stats::{DriftEvent, FetchStats, Learned, Parts, Reconciliation, Retries, StatsHandle};
 // What the fetcher's own API hands out, from the crate that owns the API's JSON contract.
 pub use trackly_contacts::{
-    Contact, Frontier, ListsPage, Page, Pagination, ResumePoint, naive_seconds_micros,
+    Contact, Frontier, ListsPage, Page, Pagination, Pass, ResumePoint, naive_seconds_micros,
     signup_micros,
 };

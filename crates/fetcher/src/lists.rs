@@ -27,9 +27,9 @@ use std::sync::Arc;
 
 use trackly_contacts::ListsPage;
 
+use crate::admission::Admission;
 use crate::client::Client;
 use crate::error::FetchError;
-use crate::limit::Admission;
 use crate::stats::StatsHandle;
 
 /// Lists per page asked for: the documented maximum of the list endpoints other than contacts.

@@ -10,13 +10,14 @@ use std::task::{Context, Poll};
 use futures::stream::{self, Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+use trackly_contacts::Pass;
 use trackly_contacts::key::{Identity, hash_key};
 use trackly_contacts::page::{Frontier, Page, ResumePoint};
 
+use crate::admission::Admission;
 use crate::client::Client;
 use crate::coverage::key_of;
 use crate::error::FetchError;
-use crate::limit::Admission;
 use crate::parts;
 use crate::plan::{Sizes, Window, overlap};
 use crate::proof::{Observed, Proof};
@@ -30,8 +31,9 @@ use crate::step::{Answer, MAX_REPEATED_PAGES, Next, SEARCH_INDEX_LIMITS, next_af
 /// Windows of the main pass come in ascending position order; consecutive windows overlap by a
 /// few positions, so most boundaries prove themselves. Where the windows alone do not prove
 /// that no contact fell between them, repair reads follow a little later, with [`Page::pass`]
-/// 2 and only contacts not delivered before. The stream ends with an error, never short: a
-/// range that cannot be proven, or a count that does not add up, is a [`FetchError`].
+/// [`Pass::Verification`] and only contacts not delivered before. The stream ends with an
+/// error, never short: a range that cannot be proven, or a count that does not add up, is a
+/// [`FetchError`].
 pub struct Contacts {
     rx: mpsc::Receiver<Result<Page, FetchError>>,
     stats: StatsHandle,
@@ -301,42 +303,7 @@ impl Run {
         let mut next = self.take_main(first_window, Ok(first)).await?;
         let mut last_end = first_window.end();
         let concurrency = self.client.inner.concurrency;
-        let planned_until = total;
-        let planner = Arc::clone(&self.sizes);
-        let mut planned_end = last_end;
-        let windows = std::iter::from_fn(move || {
-            if planned_until.is_some_and(|t| planned_end >= t) {
-                return None;
-            }
-            let sizes = lock(&planner);
-            let w = sizes.after(planned_end, overlap(sizes.max()));
-            planned_end = w.end();
-            Some(w)
-        });
-        let (client, query, admission, stats) = (
-            self.client.clone(),
-            self.query.clone(),
-            Arc::clone(&self.admission),
-            self.stats.clone(),
-        );
-        let mut main = stream::iter(windows)
-            .map(move |w| {
-                let (client, query, admission, stats) = (
-                    client.clone(),
-                    query.clone(),
-                    Arc::clone(&admission),
-                    stats.clone(),
-                );
-                // A task of its own, so the request goes on while the loop below waits for
-                // repair reads (and is aborted when the run is).
-                AbortOnDrop(tokio::spawn(async move {
-                    let page = client
-                        .fetch_page(&query, w.page, w.per_page, &admission, &stats)
-                        .await;
-                    (w, page)
-                }))
-            })
-            .buffered(concurrency);
+        let mut main = self.planned_reads(last_end, total);
         let mut planned = true;
         while next != Next::Done {
             self.repair(false).await?;
@@ -383,6 +350,63 @@ impl Run {
             }
         }
         drop(main);
+        self.finish(total, parts).await
+    }
+
+    /// The main pass's planned windows after the one ending at `end`, up to `total` (without
+    /// one: until the stream is dropped), read `concurrency` at a time and answered in window
+    /// order. Each read is a task of its own, so it goes on while the run waits for repair
+    /// reads (and is aborted when the run is).
+    fn planned_reads(
+        &self,
+        end: u64,
+        total: Option<u64>,
+    ) -> impl Stream<Item = Result<(Window, Result<Page, FetchError>), tokio::task::JoinError>>
+    + Unpin
+    + use<> {
+        let planner = Arc::clone(&self.sizes);
+        let mut planned_end = end;
+        let windows = std::iter::from_fn(move || {
+            if total.is_some_and(|t| planned_end >= t) {
+                return None;
+            }
+            let sizes = lock(&planner);
+            let w = sizes.after(planned_end, overlap(sizes.max()));
+            planned_end = w.end();
+            Some(w)
+        });
+        let (client, query, admission, stats) = (
+            self.client.clone(),
+            self.query.clone(),
+            Arc::clone(&self.admission),
+            self.stats.clone(),
+        );
+        let concurrency = self.client.inner.concurrency;
+        stream::iter(windows)
+            .map(move |w| {
+                let (client, query, admission, stats) = (
+                    client.clone(),
+                    query.clone(),
+                    Arc::clone(&admission),
+                    stats.clone(),
+                );
+                AbortOnDrop(tokio::spawn(async move {
+                    let page = client
+                        .fetch_page(&query, w.page, w.per_page, &admission, &stats)
+                        .await;
+                    (w, page)
+                }))
+            })
+            .buffered(concurrency)
+    }
+
+    /// After the main pass: its end confirmed, every repair read done, the proof complete, the
+    /// totals reconciled and the listing's parts counted. `total` is the first read's.
+    async fn finish(
+        &mut self,
+        total: Option<u64>,
+        parts: Option<AbortOnDrop<parts::FirstCount>>,
+    ) -> Result<(), RunError> {
         self.confirm_end().await?;
         self.repair(true).await?;
         while !self.jobs.is_empty() {
@@ -441,7 +465,7 @@ impl Run {
                 self.proof
                     .observe(Observed::new(0, &[], answer.total, true, true, false), None);
                 // One empty page, so that a consumer sees the listing was read.
-                self.deliver(page, &[], 1).await?;
+                self.deliver(page, &[], Pass::Main).await?;
             }
             return Ok(self.end_shown(window));
         }
@@ -475,7 +499,7 @@ impl Run {
             // Another short read ended at the same position: the listing ends here.
             next = Next::Done;
         }
-        let kept = self.deliver(page, &ids, 1).await?;
+        let kept = self.deliver(page, &ids, Pass::Main).await?;
         // Past the total (where the answer is placed for sure), nothing new: the API repeats
         // what it served; it is not paging.
         if kept == 0 && answer.trusted && answer.total.is_some_and(|t| answer.offset >= t) {
@@ -621,7 +645,7 @@ impl Run {
             Some((at, (page, ids))) => {
                 self.proof
                     .observe(Observed::new(at, &ids, None, true, true, false), None);
-                self.deliver(page, &ids, 2).await?;
+                self.deliver(page, &ids, Pass::Verification).await?;
             }
             // Nothing at position 0: the listing is empty now.
             None => {
@@ -855,8 +879,8 @@ impl Run {
                         ),
                         Some(batch),
                     );
-                    page.set_verification(window.page, 2);
-                    let kept = self.deliver(page, &ids, 2).await? as u64;
+                    page.set_verification(window.page);
+                    let kept = self.deliver(page, &ids, Pass::Verification).await? as u64;
                     self.proof.count_recovered(batch, kept);
                 }
             }
@@ -1061,12 +1085,12 @@ impl Run {
         &mut self,
         mut page: Page,
         ids: &[Identity],
-        pass: u32,
+        pass: Pass,
     ) -> Result<usize, Cancelled> {
         let before = page.len();
         let hashes: Vec<u64> = ids.iter().map(|id| id.hash).collect();
-        let keep = self.seen.insert_page(self.main_reads, &hashes);
-        page.retain_flagged(&keep);
+        let unseen = self.seen.insert_page(self.main_reads, &hashes);
+        page.retain_among_kept(&unseen);
         page.set_frontier(self.proof.frontier());
         let kept = page.len();
         self.stats.update(|s| {
@@ -1075,7 +1099,7 @@ impl Run {
             let again = (before - kept) as u64;
             // A repair read mostly sees contacts already delivered: that is its cost, not a
             // duplicate the API served.
-            if pass > 1 {
+            if pass == Pass::Verification {
                 s.verification_repeats += again;
             } else {
                 s.duplicates_dropped += again;

@@ -27,9 +27,9 @@
 
 use std::sync::Arc;
 
+use crate::admission::Admission;
 use crate::client::Client;
 use crate::error::FetchError;
-use crate::limit::Admission;
 use crate::query::Query;
 use crate::stats::{Parts, StatsHandle};
 
@@ -148,10 +148,25 @@ impl Taker {
             inactive,
             "the active and inactive contacts add up to more than the whole listing; counting again between two reads of the whole"
         );
+        self.count_again(&parts, whole, served, (active, inactive))
+            .await
+    }
+
+    /// Counts the parts again between two reads of the whole, up to [`ROUNDS`] times: a count
+    /// that adds up holds; one that exceeds a whole that stood still [`CONFIRMATIONS`] times
+    /// fails the run; a listing that keeps moving leaves the first count (`active`, `inactive`)
+    /// unconfirmed.
+    async fn count_again(
+        &self,
+        parts: &[Query; 2],
+        whole: u64,
+        served: u64,
+        (active, inactive): (u64, u64),
+    ) -> Result<Option<Parts>, FetchError> {
         let mut confirmed = 0;
         for round in 1..=ROUNDS {
             let before = self.read(&self.query, served).await?.total;
-            let counts = self.read_parts(&parts, served).await?;
+            let counts = self.read_parts(parts, served).await?;
             let after = self.read(&self.query, served).await?.total;
             let (Some(before), Some(after)) = (before, after) else {
                 return Ok(Some(skipped(

@@ -387,7 +387,7 @@ async fn a_resumed_run_starts_at_the_page_of_its_frontier() {
     let (mut written, mut frontier) = (Vec::new(), None);
     while let Some(page) = pages.next().await {
         let page = page.unwrap();
-        if page.pass() == 1 && page.number() == 40 {
+        if page.pass() == trackly_contacts::Pass::Main && page.number() == 40 {
             break;
         }
         frontier = page.frontier();

@@ -69,7 +69,7 @@ impl fmt::Debug for Dataset {
 }
 
 /// The contacts of one page as the server serves them.
-pub(crate) struct Page {
+pub(crate) struct ServedPage {
     /// The full response body.
     pub(crate) body: Bytes,
     /// Number of contacts in `contacts`.
@@ -358,9 +358,9 @@ impl Dataset {
         active: Option<bool>,
         page: u64,
         per_page: u64,
-    ) -> Page {
+    ) -> ServedPage {
         self.page_as(list_number, active, page, per_page, &View::default())
-            .unwrap_or_else(|_| Page {
+            .unwrap_or_else(|_| ServedPage {
                 body: Bytes::new(),
                 contacts: 0,
             })
@@ -369,6 +369,8 @@ impl Dataset {
     /// A page as a server with the misbehaviours in `view` serves it; `Err` when the page lies
     /// past the end and `view.refuse_past_end` is set, or reaches beyond a refusing search
     /// window.
+    // Somewhat long: selection, the page's window, then the contacts and pagination (helpers);
+    // each misbehaviour in `view` is a line or two where it bends the page.
     pub(crate) fn page_as(
         &self,
         list_number: Option<&str>,
@@ -376,7 +378,7 @@ impl Dataset {
         page: u64,
         per_page: u64,
         view: &View<'_>,
-    ) -> Result<Page, Refused> {
+    ) -> Result<ServedPage, Refused> {
         let asked = per_page.clamp(1, MAX_PER_PAGE);
         let size = view.cap.map_or(asked, |cap| asked.min(cap.max(1)));
         let mut page = page.max(1);
@@ -442,52 +444,73 @@ impl Dataset {
                     positions.retain(|_| !rng.random_bool(p));
                 }
                 served = positions.len();
-                for (n, &i) in positions.iter().enumerate() {
-                    if n > 0 {
-                        body.push(b',');
-                    }
-                    match view.damaged.iter().find(|(p, _)| *p == i) {
-                        Some(&(_, damage)) => {
-                            body.extend_from_slice(&damaged(self.contact_json(i), damage))
-                        }
-                        None => body.extend_from_slice(self.contact_json(i)),
-                    }
-                }
+                self.push_contacts(&mut body, &positions, view);
             }
         }
+        body.extend_from_slice(b"],");
+        Self::push_pagination(&mut body, view, page, asked, size, reachable);
+        body.extend_from_slice(b"}");
+        Ok(ServedPage {
+            body: Bytes::from(body),
+            contacts: served,
+        })
+    }
+
+    /// The contacts at `positions`, comma-separated, damaged as `view` says.
+    fn push_contacts(&self, body: &mut Vec<u8>, positions: &[usize], view: &View<'_>) {
+        for (n, &i) in positions.iter().enumerate() {
+            if n > 0 {
+                body.push(b',');
+            }
+            match view.damaged.iter().find(|(p, _)| *p == i) {
+                Some(&(_, damage)) => {
+                    body.extend_from_slice(&damaged(self.contact_json(i), damage))
+                }
+                None => body.extend_from_slice(self.contact_json(i)),
+            }
+        }
+    }
+
+    /// The `"pagination"` member of a page: `page`, then `per_page` and the totals as `view` bends
+    /// them. `asked` is the size requested, `size` the one served, `reachable` what the listing
+    /// (or its search window) holds.
+    fn push_pagination(
+        body: &mut Vec<u8>,
+        view: &View<'_>,
+        page: u64,
+        asked: u64,
+        size: u64,
+        reachable: usize,
+    ) {
         let reported = (reachable as u64).saturating_add_signed(view.total_offset);
         // The size `per_page` and `total_pages` speak of.
         let shown = match view.cap_report {
             CapReport::Echoed => asked,
             CapReport::Reported | CapReport::Silent => size,
         };
-        body.extend_from_slice(b"],\"pagination\":{\"page\":");
-        push_u64(&mut body, page);
+        body.extend_from_slice(b"\"pagination\":{\"page\":");
+        push_u64(body, page);
         if view.cap.is_none() || view.cap_report != CapReport::Silent {
             body.extend_from_slice(b",\"per_page\":");
-            push_u64(&mut body, shown);
+            push_u64(body, shown);
         }
         match view.total_form {
             TotalForm::Number => {
                 body.extend_from_slice(b",\"total\":");
-                push_u64(&mut body, reported);
+                push_u64(body, reported);
                 body.extend_from_slice(b",\"total_pages\":");
-                push_u64(&mut body, reported.div_ceil(shown));
+                push_u64(body, reported.div_ceil(shown));
             }
             TotalForm::Missing => {}
             TotalForm::Null => body.extend_from_slice(b",\"total\":null,\"total_pages\":null"),
             TotalForm::String => {
                 body.extend_from_slice(b",\"total\":\"");
-                push_u64(&mut body, reported);
+                push_u64(body, reported);
                 body.extend_from_slice(b"\",\"total_pages\":");
-                push_u64(&mut body, reported.div_ceil(shown));
+                push_u64(body, reported.div_ceil(shown));
             }
         }
-        body.extend_from_slice(b"}}");
-        Ok(Page {
-            body: Bytes::from(body),
-            contacts: served,
-        })
+        body.extend_from_slice(b"}");
     }
 
     /// Positions `start..end` of the selection after shuffling every run of equal signup

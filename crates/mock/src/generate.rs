@@ -201,60 +201,10 @@ pub(crate) fn plan(seed: u64, n: usize, lists: &ListPicker, bursts: bool) -> Pla
                 });
             }
         } else if bursts {
-            let secs = random_second(&mut rng);
-            let size = rng.random_range(1..=6usize).min(remaining);
-            // About half the burst inside one millisecond, to tie at millisecond precision too.
-            let base_ms = rng.random_range(0..1_000u32);
-            for _ in 0..size {
-                let value = if rng.random_bool(0.5) {
-                    base_ms * 1_000 + rng.random_range(0..1_000u32)
-                } else {
-                    rng.random_range(0..1_000_000u32)
-                };
-                let frac = Frac { value, digits: 6 };
-                let method = Method::single(&mut rng);
-                let list = lists.pick(&mut rng);
-                let person = people.choose(&mut rng, list, 0.15, lists.len());
-                let micros = secs * 1_000_000 + frac.micros();
-                slots.push(Slot {
-                    micros,
-                    sort_key: micros,
-                    frac,
-                    method,
-                    list,
-                    person,
-                });
-            }
+            plan_burst(&mut rng, &mut slots, &mut people, lists, remaining);
         } else {
-            let secs = random_second(&mut rng);
-            let frac = if rng.random_bool(P_FRACTIONAL) {
-                if rng.random_bool(0.5) {
-                    Frac {
-                        value: rng.random_range(0..1_000_000),
-                        digits: 6,
-                    }
-                } else {
-                    let digits = rng.random_range(1..=3u8);
-                    Frac {
-                        value: rng.random_range(1..10_u32.pow(u32::from(digits))),
-                        digits,
-                    }
-                }
-            } else {
-                Frac::NONE
-            };
-            let method = Method::single(&mut rng);
-            let list = lists.pick(&mut rng);
-            let person = people.choose(&mut rng, list, 0.15, lists.len());
-            let micros = secs * 1_000_000 + frac.micros();
-            slots.push(Slot {
-                micros,
-                sort_key: micros,
-                frac,
-                method,
-                list,
-                person,
-            });
+            let slot = plan_single(&mut rng, &mut people, lists);
+            slots.push(slot);
         }
         first = false;
     }
@@ -263,6 +213,74 @@ pub(crate) fn plan(seed: u64, n: usize, lists: &ListPicker, bursts: bool) -> Pla
     Plan {
         slots,
         next_person: people.primary.len() as u64,
+    }
+}
+
+/// A burst of 1 to 6 single signups (at most `remaining`) in one second, with 6-digit
+/// fractions, about half of them inside one millisecond.
+fn plan_burst(
+    rng: &mut ChaCha8Rng,
+    slots: &mut Vec<Slot>,
+    people: &mut People,
+    lists: &ListPicker,
+    remaining: usize,
+) {
+    let secs = random_second(rng);
+    let size = rng.random_range(1..=6usize).min(remaining);
+    // About half the burst inside one millisecond, to tie at millisecond precision too.
+    let base_ms = rng.random_range(0..1_000u32);
+    for _ in 0..size {
+        let value = if rng.random_bool(0.5) {
+            base_ms * 1_000 + rng.random_range(0..1_000u32)
+        } else {
+            rng.random_range(0..1_000_000u32)
+        };
+        let frac = Frac { value, digits: 6 };
+        let method = Method::single(rng);
+        let list = lists.pick(rng);
+        let person = people.choose(rng, list, 0.15, lists.len());
+        let micros = secs * 1_000_000 + frac.micros();
+        slots.push(Slot {
+            micros,
+            sort_key: micros,
+            frac,
+            method,
+            list,
+            person,
+        });
+    }
+}
+
+/// One single signup, sometimes with a fraction of a second of 1 to 6 digits.
+fn plan_single(rng: &mut ChaCha8Rng, people: &mut People, lists: &ListPicker) -> Slot {
+    let secs = random_second(rng);
+    let frac = if rng.random_bool(P_FRACTIONAL) {
+        if rng.random_bool(0.5) {
+            Frac {
+                value: rng.random_range(0..1_000_000),
+                digits: 6,
+            }
+        } else {
+            let digits = rng.random_range(1..=3u8);
+            Frac {
+                value: rng.random_range(1..10_u32.pow(u32::from(digits))),
+                digits,
+            }
+        }
+    } else {
+        Frac::NONE
+    };
+    let method = Method::single(rng);
+    let list = lists.pick(rng);
+    let person = people.choose(rng, list, 0.15, lists.len());
+    let micros = secs * 1_000_000 + frac.micros();
+    Slot {
+        micros,
+        sort_key: micros,
+        frac,
+        method,
+        list,
+        person,
     }
 }
 
@@ -759,6 +777,8 @@ pub(crate) struct Renderer<'a> {
 
 impl Renderer<'_> {
     /// Appends the JSON object of contact `id` planned as `slot`; returns whether it is active.
+    // Long on purpose: it writes one contact's fields in document order with one RNG, so it
+    // reads as the JSON it produces, and splitting it would spread the draws' order.
     pub(crate) fn render(&self, out: &mut Vec<u8>, slot: &Slot, id: u64) -> bool {
         let mut rng = ChaCha8Rng::seed_from_u64(mix(self.seed, id, 0xc0a7));
         let person = Person::new(self.seed, slot.person);

@@ -493,25 +493,8 @@ impl Shared {
             )
             .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after));
         }
-        match draw.status {
-            Some(StatusFault::Internal) => return Reply::internal(),
-            Some(StatusFault::BadGateway) => {
-                return Reply::new(
-                    StatusCode::BAD_GATEWAY,
-                    HTML,
-                    Bytes::from_static(BAD_GATEWAY_HTML.as_bytes()),
-                )
-                .with_header(header::SERVER, HeaderValue::from_static("nginx"));
-            }
-            Some(StatusFault::Unavailable) => {
-                return Reply::error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "service_unavailable",
-                    "The service is temporarily unavailable. Please retry shortly.",
-                )
-                .with_header(header::RETRY_AFTER, HeaderValue::from(1u32));
-            }
-            None => {}
+        if let Some(fault) = draw.status {
+            return status_fault(fault);
         }
         let query = match parse_contacts_query(req.uri().query()) {
             Ok(query) => query,
@@ -558,25 +541,8 @@ impl Shared {
         // Compressed before the body faults, which then cut or drop the compressed bytes.
         let (mut reply, body) = self.ok_json(req, page.body);
         reply.contacts = Some(page.contacts);
-        let len = body.len() as u64;
-        match draw.body {
-            None => {}
-            Some(BodyFault::Truncate) => {
-                // A cut strictly inside the single top-level object (or compressed stream):
-                // never valid JSON, never a complete stream.
-                let cut = 1 + draw.cut % len.saturating_sub(1).max(1);
-                reply.payload = Payload::Full(body.slice(..cut as usize));
-                reply.truncated = true;
-            }
-            Some(BodyFault::Reset) => {
-                reply.payload = Payload::Reset {
-                    sent: (draw.cut % len.max(1)) as usize,
-                    body,
-                };
-            }
-            Some(BodyFault::Slow(over)) => {
-                reply.payload = Payload::Slow { body, over };
-            }
+        if let Some(fault) = draw.body {
+            bend_body(&mut reply, body, fault, draw.cut);
         }
         reply
     }
@@ -821,6 +787,49 @@ impl MockServer {
         let _ = self.stop.send(());
         if let Err(err) = self.task.await {
             tracing::warn!(%err, "mock server task ended abnormally");
+        }
+    }
+}
+
+/// The answer of a drawn status fault: a JSON 500, nginx's HTML 502, or a 503 asking to retry.
+fn status_fault(fault: StatusFault) -> Reply {
+    match fault {
+        StatusFault::Internal => Reply::internal(),
+        StatusFault::BadGateway => Reply::new(
+            StatusCode::BAD_GATEWAY,
+            HTML,
+            Bytes::from_static(BAD_GATEWAY_HTML.as_bytes()),
+        )
+        .with_header(header::SERVER, HeaderValue::from_static("nginx")),
+        StatusFault::Unavailable => Reply::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "The service is temporarily unavailable. Please retry shortly.",
+        )
+        .with_header(header::RETRY_AFTER, HeaderValue::from(1u32)),
+    }
+}
+
+/// Applies a drawn body fault to `reply`, whose (possibly compressed) body is `body`; `cut`
+/// places a cut or a reset.
+fn bend_body(reply: &mut Reply, body: Bytes, fault: BodyFault, cut: u64) {
+    let len = body.len() as u64;
+    match fault {
+        BodyFault::Truncate => {
+            // A cut strictly inside the single top-level object (or compressed stream):
+            // never valid JSON, never a complete stream.
+            let cut = 1 + cut % len.saturating_sub(1).max(1);
+            reply.payload = Payload::Full(body.slice(..cut as usize));
+            reply.truncated = true;
+        }
+        BodyFault::Reset => {
+            reply.payload = Payload::Reset {
+                sent: (cut % len.max(1)) as usize,
+                body,
+            };
+        }
+        BodyFault::Slow(over) => {
+            reply.payload = Payload::Slow { body, over };
         }
     }
 }

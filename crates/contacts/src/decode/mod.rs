@@ -12,13 +12,13 @@
 //! ```
 //! use bytes::Bytes;
 //! use chrono::{TimeZone, Utc};
-//! use trackly_contacts::{ContactBatcher, DecoderOptions, InvalidPolicy, Page};
+//! use trackly_contacts::{ContactBatcher, DecoderOptions, InvalidPolicy, Page, Pass};
 //!
 //! let started = Utc.with_ymd_and_hms(2025, 4, 2, 3, 0, 0).unwrap();
 //! let mut batcher = ContactBatcher::new(
 //!     DecoderOptions::new("run-1", started).with_on_invalid(InvalidPolicy::Quarantine),
 //! )?;
-//! let page = Page::parse(1, 1, Bytes::from_static(br#"{"contacts": [
+//! let page = Page::parse(1, Pass::Main, Bytes::from_static(br#"{"contacts": [
 //!     {"phone_number":"+14155559876","list_number":"+18005551234","revenue_total":47.50},
 //!     {"phone_number":"+14155550000","list_number":"+18005551234","send_count":"12"}
 //! ], "pagination": {"page": 1, "per_page": 2, "total": 2, "total_pages": 1}}"#))?;

@@ -7,7 +7,7 @@ use super::*;
 use crate::error::{DecodeError, Result};
 use crate::schema::{col, contacts_schema};
 use crate::timestamp::naive_seconds_micros;
-use crate::{ContactBatcher, Page};
+use crate::{ContactBatcher, Page, Pass};
 use arrow_array::RecordBatch;
 
 const BASE: &str = r#""phone_number":"+14155559876","list_number":"+18005551234""#;
@@ -33,7 +33,7 @@ fn page_of<'a>(number: u64, contacts: impl IntoIterator<Item = &'a [u8]>) -> Pag
     body.extend_from_slice(
         br#"],"pagination":{"page":1,"per_page":1000,"total":0,"total_pages":0}}"#,
     );
-    Page::parse(number, 1, bytes::Bytes::from(body)).unwrap()
+    Page::parse(number, Pass::Main, bytes::Bytes::from(body)).unwrap()
 }
 
 /// Decodes `contacts` as page `number` and hands its rows to `d`.
@@ -741,9 +741,8 @@ fn batches_are_cut_at_batch_size() {
         .map(|i| format!(r#"{{"phone_number":"+1415555{i:04}","list_number":"+18005551234"}}"#))
         .collect();
     push_contacts(&mut d, 1, rows[..3].iter().map(|r| r.as_bytes())).unwrap();
-    assert!(!d.has_batch());
+    assert!(d.next_batch().is_none());
     push_contacts(&mut d, 2, rows[3..].iter().map(|r| r.as_bytes())).unwrap();
-    assert!(d.has_batch());
     assert_eq!(d.next_batch().unwrap().num_rows(), 4);
     assert_eq!(d.next_batch().unwrap().num_rows(), 4);
     assert!(d.next_batch().is_none());
@@ -786,7 +785,7 @@ fn decode_page_numbers_records_from_the_page() {
     let body = format!(
         r#"{{"contacts":[{{{BASE}}},{{{BASE},"list_id":"x"}}],"pagination":{{"page":5,"per_page":2,"total":2,"total_pages":1}}}}"#
     );
-    let page = Page::parse(5, 1, bytes::Bytes::from(body)).unwrap();
+    let page = Page::parse(5, Pass::Main, bytes::Bytes::from(body)).unwrap();
     let mut d = decoder(InvalidPolicy::Fail);
     let err = d.push_page(&page).unwrap_err();
     assert!(

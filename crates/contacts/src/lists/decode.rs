@@ -36,9 +36,9 @@ struct Row {
 
 /// A list that does not fit, before the answer it came in, its position and its text are
 /// attached: field, value and reason.
-type Problem = (String, String, String);
+type ListFault = (String, String, String);
 
-fn malformed(text: &str, reason: String) -> Problem {
+fn malformed(text: &str, reason: String) -> ListFault {
     ("(record)".to_owned(), quote_value(text), reason)
 }
 
@@ -189,7 +189,7 @@ impl ListDecoder {
         })
     }
 
-    fn decode_one(&mut self, raw: &[u8]) -> Result<Row, Problem> {
+    fn decode_one(&mut self, raw: &[u8]) -> Result<Row, ListFault> {
         let text = std::str::from_utf8(raw).map_err(|e| {
             malformed(
                 &String::from_utf8_lossy(raw),

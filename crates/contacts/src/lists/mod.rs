@@ -115,15 +115,15 @@ impl Kind {
 /// One documented field of a list: the one description the schema, the decoder's dispatch and
 /// the array building are derived from.
 #[derive(Debug, Clone, Copy)]
-struct Column {
+struct ListField {
     name: &'static str,
     kind: Kind,
     /// Missing or `null` makes the list invalid (the column is non-nullable).
     required: bool,
 }
 
-const fn column(name: &'static str, kind: Kind) -> Column {
-    Column {
+const fn column(name: &'static str, kind: Kind) -> ListField {
+    ListField {
         name,
         kind,
         required: false,
@@ -131,8 +131,8 @@ const fn column(name: &'static str, kind: Kind) -> Column {
 }
 
 /// The documented fields, in the documented (and schema) order.
-const COLUMNS: [Column; 8] = [
-    Column {
+const COLUMNS: [ListField; 8] = [
+    ListField {
         name: "id",
         kind: Kind::Int,
         required: true,

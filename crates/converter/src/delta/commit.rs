@@ -16,7 +16,7 @@ use object_store::path::Path;
 
 use super::{DeltaFile, FileStats, discard_in_place, retention_report, target};
 use crate::error::{ConvertError, Result};
-use crate::format::{FileStatistics, Format, StagedRun, TablePart};
+use crate::format::{FileStatistics, Format, StagedRun, TableToCommit};
 use crate::layout::RunDirs;
 use crate::location::OutputLocation;
 use crate::manifest::rfc3339;
@@ -110,7 +110,7 @@ async fn commit_tables(run: &StagedRun<'_>) -> Result<Vec<SinkSummary>> {
 /// (the data files are left to the caller's discard).
 async fn commit_table(
     run: &StagedRun<'_>,
-    table: &TablePart<'_>,
+    table: &TableToCommit<'_>,
     finished_at: DateTime<Utc>,
 ) -> Result<SinkSummary> {
     let store = run.location.store().clone();
@@ -133,11 +133,14 @@ async fn commit_table(
 
 async fn commit_files(
     run: &StagedRun<'_>,
-    table: &TablePart<'_>,
+    table: &TableToCommit<'_>,
     finished_at: DateTime<Utc>,
 ) -> Result<SinkSummary> {
     let extract_date = run.options.extract_date;
-    let expire_before = run.upkeep.retention.map(|r| r.cutoff(extract_date));
+    let expire_before = run
+        .retention_policy
+        .retention
+        .map(|r| r.cutoff(extract_date));
     let files: Vec<DeltaFile> = table
         .files
         .iter()
@@ -163,7 +166,7 @@ async fn commit_files(
         "delta commit"
     );
     let retention = run
-        .upkeep
+        .retention_policy
         .retention
         .zip(expire_before)
         .map(|(r, cutoff)| retention_report(r.retain_days(), cutoff, commit.expired.clone()));
@@ -179,7 +182,7 @@ async fn commit_files(
 
 /// Best-effort VACUUM of every table of the run.
 async fn vacuum(run: &StagedRun<'_>) {
-    let Some(retention) = run.upkeep.vacuum_retention else {
+    let Some(retention) = run.retention_policy.vacuum_retention else {
         return;
     };
     for table in &run.tables {
@@ -200,7 +203,7 @@ async fn vacuum(run: &StagedRun<'_>) {
 /// What a table's commit records about the run (`commitInfo.trackly`).
 fn metadata(
     run: &StagedRun<'_>,
-    table: &TablePart<'_>,
+    table: &TableToCommit<'_>,
     finished_at: DateTime<Utc>,
     rows: u64,
     bytes: u64,
