@@ -39,8 +39,8 @@ use crate::page::Page;
 use crate::reject::Reject;
 use crate::schema::{contacts_schema, lineage_columns, page_schema};
 
-/// Cuts the rows of decoded pages into batches of [`contacts_schema`]; see the
-/// [module docs](self).
+/// Cuts the rows of decoded pages into batches of [`contacts_schema`] (how batches are cut,
+/// the lineage columns and the invalid-record policy: the docs of `batcher.rs`).
 pub struct ContactBatcher {
     schema: SchemaRef,
     batch_size: usize,
@@ -233,7 +233,7 @@ impl ContactBatcher {
     }
 
     /// Accepted rows whose `revenue_total` had a non-zero digit beyond the 4th decimal place and
-    /// was rounded half to even to fit `DECIMAL(18,4)` (see [Money](self#money)). Rejected
+    /// was rounded half to even to fit `DECIMAL(18,4)` (see [Money](crate::decode#money)). Rejected
     /// records are never counted.
     pub fn rounded_values(&self) -> u64 {
         self.rounded_values

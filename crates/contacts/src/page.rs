@@ -324,7 +324,7 @@ fn unreachable_page(number: u64, pagination: Pagination) -> Page {
 /// A contact as documented by the API. Fields the API adds later land in `extra`.
 ///
 /// Timestamps stay as the API's ISO-8601 text and `revenue_total` as its exact JSON number, so
-/// nothing is lost on the way; [`decode_page`](crate::decode_page) gives them proper Arrow
+/// nothing is lost on the way; [`decode_page`] gives them proper Arrow
 /// types.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Contact {

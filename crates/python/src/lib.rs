@@ -24,6 +24,10 @@
 //! through the C interface by pyarrow, Polars or DuckDB is read from their code, possibly off
 //! the main thread: there Ctrl-C ends the stream with an error (see [`stream`]).
 
+// The crate is a Python extension, not a Rust library: its docs are for its maintainers and
+// link to the private modules they describe.
+#![allow(rustdoc::private_intra_doc_links)]
+
 mod errors;
 mod export;
 mod mock;
