@@ -20,7 +20,6 @@ use crate::admission::{Admission, Limits};
 use crate::api_error::ApiError;
 use crate::content_coding::{self, BodyDecoder, Coding};
 use crate::error::{AttemptError, FetchError};
-use crate::paginate::{Contacts, ResumeFrom};
 use crate::query::Query;
 use crate::retry::{
     RetryCause, RetryConfig, RetryReport, Secs, Unreported, Verdict, count, parse_retry_after,
@@ -577,32 +576,6 @@ impl Client {
         self.inner.per_page
     }
 
-    /// Every contact matching `query`, as a stream of pages. See the crate docs for the
-    /// ordering, exactness and memory guarantees.
-    pub fn contacts(&self, query: Query) -> Contacts {
-        Contacts::start(self.clone(), query, None, StatsHandle::default())
-    }
-
-    /// Like [`contacts`](Self::contacts), continuing a run that was interrupted: reading starts
-    /// at the page of `from.point.frontier` (earlier if the listing has moved up since; page 1
-    /// without a frontier), contacts in `from.delivered` are never delivered, and a change of the
-    /// listing since the interruption is detected and recovered from like drift during a run.
-    pub fn contacts_resuming(&self, query: Query, from: ResumeFrom) -> Contacts {
-        Contacts::start(self.clone(), query, Some(from), StatsHandle::default())
-    }
-
-    /// Like [`contacts`](Self::contacts) (or [`contacts_resuming`](Self::contacts_resuming)
-    /// with `resume`), counting into `stats`: requests made before with the same handle (such
-    /// as [`lists`](Self::lists)) and this run's add up in one [`FetchStats`](crate::FetchStats).
-    pub fn contacts_with_stats(
-        &self,
-        query: Query,
-        resume: Option<ResumeFrom>,
-        stats: StatsHandle,
-    ) -> Contacts {
-        Contacts::start(self.clone(), query, resume, stats)
-    }
-
     /// Requests page 1 only: checks the key and the query and tells how many contacts and
     /// pages an export would fetch.
     pub async fn first_page(&self, query: &Query) -> Result<Page, FetchError> {
@@ -631,12 +604,11 @@ impl Client {
         format!("{}/{id}", self.inner.lists_url)
     }
 
-    pub(crate) fn lists_url(&self, status: Option<&str>, page: u64) -> String {
+    pub(crate) fn lists_url(&self, status: Option<&str>, page: u64, per_page: u32) -> String {
         let filter = status.map(|s| format!("status={s}&")).unwrap_or_default();
         format!(
-            "{}?{filter}page={page}&per_page={}",
-            self.inner.lists_url,
-            crate::lists::LISTS_PER_PAGE
+            "{}?{filter}page={page}&per_page={per_page}",
+            self.inner.lists_url
         )
     }
 

@@ -190,7 +190,7 @@ impl Client {
         let mut totals = BTreeSet::new();
         let mut page = 1u64;
         loop {
-            let url = self.lists_url(status, page);
+            let url = self.lists_url(status, page, LISTS_PER_PAGE);
             let source = match status {
                 Some(status) => format!("GET /v2/lists?status={status}, page {page}"),
                 None => format!("GET /v2/lists, page {page}"),
@@ -243,7 +243,7 @@ impl Client {
         FetchError::Rejected {
             page,
             status: 200,
-            url: self.lists_url(status, page),
+            url: self.lists_url(status, page, LISTS_PER_PAGE),
             api: None,
             body,
         }

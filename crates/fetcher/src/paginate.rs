@@ -52,6 +52,35 @@ pub struct ResumeFrom {
     pub delivered: Vec<(String, String)>,
 }
 
+/// The contacts' streams a [`Client`] starts (the client itself knows nothing of paging).
+impl Client {
+    /// Every contact matching `query`, as a stream of pages. See the crate docs for the
+    /// ordering, exactness and memory guarantees.
+    pub fn contacts(&self, query: Query) -> Contacts {
+        Contacts::start(self.clone(), query, None, StatsHandle::default())
+    }
+
+    /// Like [`contacts`](Self::contacts), continuing a run that was interrupted: reading starts
+    /// at the page of `from.point.frontier` (earlier if the listing has moved up since; page 1
+    /// without a frontier), contacts in `from.delivered` are never delivered, and a change of the
+    /// listing since the interruption is detected and recovered from like drift during a run.
+    pub fn contacts_resuming(&self, query: Query, from: ResumeFrom) -> Contacts {
+        Contacts::start(self.clone(), query, Some(from), StatsHandle::default())
+    }
+
+    /// Like [`contacts`](Self::contacts) (or [`contacts_resuming`](Self::contacts_resuming)
+    /// with `resume`), counting into `stats`: requests made before with the same handle (such
+    /// as [`lists`](Self::lists)) and this run's add up in one [`FetchStats`](crate::FetchStats).
+    pub fn contacts_with_stats(
+        &self,
+        query: Query,
+        resume: Option<ResumeFrom>,
+        stats: StatsHandle,
+    ) -> Contacts {
+        Contacts::start(self.clone(), query, resume, stats)
+    }
+}
+
 impl Contacts {
     pub(crate) fn start(
         client: Client,
