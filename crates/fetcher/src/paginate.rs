@@ -503,14 +503,7 @@ impl Run {
         let ids = page.keys().to_vec();
         self.check_order(window.page, &ids)?;
         let repeats = self.repeats(window, &ids)?;
-        let observed = Observed::new(
-            answer.offset,
-            &ids,
-            answer.total,
-            answer.trusted,
-            answer.to_end,
-            answer.len < answer.per_page,
-        );
+        let observed = observed(&answer, &ids);
         if !answer.trusted {
             tracing::debug!(
                 page = window.page,
@@ -897,17 +890,7 @@ impl Run {
                     self.note_total(&answer);
                     let ids = page.keys().to_vec();
                     self.check_order(window.page, &ids)?;
-                    self.proof.observe(
-                        Observed::new(
-                            answer.offset,
-                            &ids,
-                            answer.total,
-                            answer.trusted,
-                            answer.to_end,
-                            answer.len < answer.per_page,
-                        ),
-                        Some(batch),
-                    );
+                    self.proof.observe(observed(&answer, &ids), Some(batch));
                     page.set_verification(window.page);
                     let kept = self.deliver(page, &ids, Pass::Verification).await? as u64;
                     self.proof.count_recovered(batch, kept);
@@ -1137,6 +1120,18 @@ impl Run {
         self.tx.send(Ok(page)).await.map_err(|_| Cancelled)?;
         Ok(kept)
     }
+}
+
+/// What the proof is told of an answer holding `ids`.
+fn observed(answer: &Answer, ids: &[Identity]) -> Observed {
+    Observed::new(
+        answer.offset,
+        ids,
+        answer.total,
+        answer.trusted,
+        answer.to_end,
+        answer.len < answer.per_page,
+    )
 }
 
 /// A spawned task that is aborted when its handle is dropped (a cancelled run leaves nothing

@@ -236,18 +236,7 @@ fn plan_burst(
             rng.random_range(0..1_000_000u32)
         };
         let frac = Frac { value, digits: 6 };
-        let method = Method::single(rng);
-        let list = lists.pick(rng);
-        let person = people.choose(rng, list, 0.15, lists.len());
-        let micros = secs * 1_000_000 + frac.micros();
-        slots.push(Slot {
-            micros,
-            sort_key: micros,
-            frac,
-            method,
-            list,
-            person,
-        });
+        slots.push(single_slot(rng, people, lists, secs, frac));
     }
 }
 
@@ -270,6 +259,17 @@ fn plan_single(rng: &mut ChaCha8Rng, people: &mut People, lists: &ListPicker) ->
     } else {
         Frac::NONE
     };
+    single_slot(rng, people, lists, secs, frac)
+}
+
+/// One single signup at `secs` + `frac`: its method, list and person drawn in that order.
+fn single_slot(
+    rng: &mut ChaCha8Rng,
+    people: &mut People,
+    lists: &ListPicker,
+    secs: i64,
+    frac: Frac,
+) -> Slot {
     let method = Method::single(rng);
     let list = lists.pick(rng);
     let person = people.choose(rng, list, 0.15, lists.len());
