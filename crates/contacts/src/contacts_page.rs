@@ -218,7 +218,7 @@ impl PageReader<'_> {
         c.skip_structure()
             .map(|r| r.end)
             .ok_or(EnvelopeError::Shape {
-                reason: "unterminated contact",
+                reason: "unterminated or mismatched contact",
                 at: start,
             })
     }

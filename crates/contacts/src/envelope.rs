@@ -107,7 +107,9 @@ pub(crate) fn read(
             }
             Some(b"pagination") if pagination.is_none() => {
                 let at = c.i;
-                let value = c.skip_structure().ok_or(shape("unterminated value", at))?;
+                let value = c
+                    .skip_structure()
+                    .ok_or(shape("unterminated or mismatched value", at))?;
                 pagination = Some(
                     serde_json::from_slice::<Pagination>(&body[value])
                         .map_err(|source| EnvelopeError::Pagination { source })?,
@@ -118,7 +120,8 @@ pub(crate) fn read(
             }
             _ => {
                 let at = c.i;
-                c.skip_structure().ok_or(shape("unterminated value", at))?;
+                c.skip_structure()
+                    .ok_or(shape("unterminated or mismatched value", at))?;
             }
         }
         c.ascii_ws();

@@ -309,23 +309,28 @@ impl<'a> Cursor<'a> {
 
     /// Steps over a value by its structure alone (strings and brackets), as a page is cut into
     /// contacts when some contact is damaged: `NaN`, raw control characters and the like pass.
-    /// `None` when the text ends first.
+    /// `None` when the text ends first or a closing bracket does not match its opening one.
     pub(crate) fn skip_structure(&mut self) -> Option<Range<usize>> {
         let start = self.i;
         match self.peek()? {
             b'"' => self.structural_string()?,
             b'{' | b'[' => {
-                let mut depth = 0usize;
+                // The closers expected, innermost last: a `]` where a `}` is due (a quote lost
+                // to damage turns strings inside out) is no structure, not the end of one.
+                let mut open = Vec::new();
                 loop {
                     match self.peek()? {
                         b'"' => {
                             self.structural_string()?;
                             continue;
                         }
-                        b'{' | b'[' => depth += 1,
-                        b'}' | b']' => {
-                            depth -= 1;
-                            if depth == 0 {
+                        b'{' => open.push(b'}'),
+                        b'[' => open.push(b']'),
+                        closer @ (b'}' | b']') => {
+                            if open.pop() != Some(closer) {
+                                return None;
+                            }
+                            if open.is_empty() {
                                 self.i += 1;
                                 break;
                             }
@@ -477,5 +482,16 @@ mod tests {
         let text = b"{\"a\":NaN,\"b\":\"\x01\"} ,";
         let mut c = Cursor::new(text, 0);
         assert_eq!(c.skip_structure(), Some(0..17));
+    }
+
+    #[test]
+    fn structure_alone_needs_each_bracket_closed_by_its_own_kind() {
+        // A lost opening quote turns the rest inside out: `{"a":x"},[1],{"b":2}]` must not be
+        // read as one value ending at the `]`.
+        let text = br#"{"a":x"},[1],{"b":2}],"#;
+        assert_eq!(Cursor::new(text, 0).skip_structure(), None);
+        let text = br#"{"a":[1,{"b":"]"}]} ,"#;
+        assert_eq!(Cursor::new(text, 0).skip_structure(), Some(0..19));
+        assert_eq!(Cursor::new(b"[1}", 0).skip_structure(), None);
     }
 }

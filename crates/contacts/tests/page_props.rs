@@ -87,6 +87,16 @@ fn check(body: Vec<u8>) {
     }
 }
 
+/// A body the property below once drew: one byte in place of a contact's opening quote turned
+/// the rest of the page inside out, and the structural scan took `{...},[...],[...]` for one
+/// contact ending at a `]` (now a mismatched bracket, so the page is refused).
+#[test]
+fn a_lost_quote_never_makes_one_contact_of_several() {
+    let body = include_bytes!("fixtures/page_props/quote_lost.json");
+    check(body.to_vec());
+    assert!(Page::parse(1, Pass::Main, Bytes::from_static(body)).is_err());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
