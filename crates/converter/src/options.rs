@@ -223,6 +223,7 @@ impl Default for RetentionPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use trackly_contacts::fields::{MAP_ENTRIES, MAP_KEY};
     use trackly_contacts::table::CONTACTS;
 
     #[test]
@@ -266,6 +267,12 @@ mod tests {
         assert!(!props.dictionary_enabled(&ColumnPath::from("phone_number")));
         assert!(props.dictionary_enabled(&ColumnPath::from("carrier")));
         assert!(!props.dictionary_enabled(&ColumnPath::from("last_sent_at")));
+        let custom_field_names = ColumnPath::new(vec![
+            "custom_fields".into(),
+            MAP_ENTRIES.into(),
+            MAP_KEY.into(),
+        ]);
+        assert!(props.dictionary_enabled(&custom_field_names));
         assert_eq!(props.max_row_group_row_count(), Some(131_072));
         assert_eq!(
             serde_json::to_value(d()).unwrap()["compression"],
