@@ -21,6 +21,7 @@ use crate::format::{Format, StagedFile, StagedRun, TableFormat};
 use crate::location::OutputLocation;
 use crate::summary::SinkSummary;
 use crate::table::StagedTable;
+use trackly_contacts::TableDefinition;
 use trackly_contacts::table::CONTACTS;
 
 /// Where a run's commit stands.
@@ -91,7 +92,7 @@ impl StagedTable {
             }
             Err(e) => {
                 debug_assert_ne!(commit.state(), CommitState::Committed);
-                let table = self.to_commit().definition.name;
+                let table = self.name();
                 if let Err(cleanup) = self.abort().await {
                     tracing::warn!(%cleanup, table, "cannot remove a staged table");
                 }
@@ -144,12 +145,16 @@ impl Committer {
     }
 
     /// After a failed commit, or instead of one: removes (best effort) what the run wrote
-    /// outside its staging folder for the contacts that no reader uses. The staging folder
-    /// is the caller's to clear (a [`StagedTable`] clears its own with
-    /// [`abort`](StagedTable::abort)).
-    pub(crate) async fn discard(&mut self, location: &OutputLocation, files: &[StagedFile]) {
+    /// outside its staging folder for `table` that no reader uses. The staging folder is the
+    /// caller's to clear (a [`StagedTable`] clears its own with [`abort`](StagedTable::abort)).
+    pub(crate) async fn discard(
+        &self,
+        location: &OutputLocation,
+        table: &'static TableDefinition,
+        files: &[StagedFile],
+    ) {
         let files: Vec<Path> = files.iter().map(|f| f.staging.clone()).collect();
-        self.format.discard(location, &CONTACTS, &files).await;
+        self.format.discard(location, table, &files).await;
     }
 
     /// Where the commit stands.

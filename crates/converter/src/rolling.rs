@@ -122,6 +122,11 @@ impl RollingFiles {
         self.format
     }
 
+    /// The table the parts belong to.
+    pub(crate) fn table(&self) -> &'static TableDefinition {
+        self.table
+    }
+
     /// The files finished so far, in part order.
     pub(crate) fn finished(&self) -> &[StagedFile] {
         &self.finished

@@ -539,7 +539,9 @@ impl ParquetSink {
     async fn discard(&mut self, commit: &mut Committer) {
         self.stop_heartbeat().await;
         self.files.abort_open().await;
-        commit.discard(&self.location, self.files.finished()).await;
+        commit
+            .discard(&self.location, self.files.table(), self.files.finished())
+            .await;
         self.rejects.abort_open().await;
         let store = self.location.store().clone();
         delete_all_best_effort(store.as_ref(), &self.dirs.staging).await;

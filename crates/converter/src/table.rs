@@ -158,7 +158,7 @@ impl StagedTable {
     }
 
     /// The table's name (its folder).
-    pub fn name(&self) -> &str {
+    pub fn name(&self) -> &'static str {
         self.spec.table.name
     }
 
