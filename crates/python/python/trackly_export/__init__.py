@@ -18,6 +18,7 @@ The ``trackly-export`` command installed with the package is the Rust CLI itself
 
 from __future__ import annotations
 
+from trackly_export import _errors
 from trackly_export._errors import (
     ApiError,
     AuthenticationError,
@@ -50,12 +51,5 @@ __all__ = [
     "TableSummary",
     "FileInfo",
     "FetchStats",
-    "TracklyExportError",
-    "ConfigurationError",
-    "AuthenticationError",
-    "ApiError",
-    "StorageError",
-    "InvalidDataError",
-    "IncompleteError",
-    "Interrupted",
+    *_errors.__all__,
 ]
