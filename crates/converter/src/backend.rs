@@ -208,57 +208,41 @@ trait CloudBuilder: Clone + Sized {
     }
 }
 
-/// Implements [`CloudBuilder`] for one of object_store's builders.
-macro_rules! cloud_builder {
-    ($feature:literal, $builder:ty, $key:ty, $store:ty, $name:literal) => {
+/// Implements [`CloudBuilder`] for object_store's builders, each behind its feature.
+macro_rules! cloud_builders {
+    ($($feature:literal: $module:ident::{$builder:ident, $key:ident, $store:ident}, $name:literal;)*) => {$(
         #[cfg(feature = $feature)]
-        impl CloudBuilder for $builder {
-            type Key = $key;
-            type Store = $store;
+        impl CloudBuilder for object_store::$module::$builder {
+            type Key = object_store::$module::$key;
+            type Store = object_store::$module::$store;
             const NAME: &'static str = $name;
-            const ALLOW_HTTP: $key =
-                <$key>::Client(object_store::client::ClientConfigKey::AllowHttp);
+            const ALLOW_HTTP: Self::Key =
+                Self::Key::Client(object_store::client::ClientConfigKey::AllowHttp);
 
             fn from_env() -> Self {
-                <$builder>::from_env()
+                Self::from_env()
             }
-            fn with_config(self, key: $key, value: &str) -> Self {
-                <$builder>::with_config(self, key, value)
+            fn with_config(self, key: Self::Key, value: &str) -> Self {
+                Self::with_config(self, key, value)
             }
-            fn get(&self, key: &$key) -> Option<String> {
+            fn get(&self, key: &Self::Key) -> Option<String> {
                 self.get_config_value(key)
             }
             fn with_retry(self, retry: object_store::RetryConfig) -> Self {
-                <$builder>::with_retry(self, retry)
+                Self::with_retry(self, retry)
             }
-            fn build(self) -> object_store::Result<$store> {
-                <$builder>::build(self)
+            fn build(self) -> object_store::Result<Self::Store> {
+                Self::build(self)
             }
         }
-    };
+    )*};
 }
 
-cloud_builder!(
-    "aws",
-    object_store::aws::AmazonS3Builder,
-    object_store::aws::AmazonS3ConfigKey,
-    object_store::aws::AmazonS3,
-    "S3"
-);
-cloud_builder!(
-    "gcp",
-    object_store::gcp::GoogleCloudStorageBuilder,
-    object_store::gcp::GoogleConfigKey,
-    object_store::gcp::GoogleCloudStorage,
-    "Google Cloud Storage"
-);
-cloud_builder!(
-    "azure",
-    object_store::azure::MicrosoftAzureBuilder,
-    object_store::azure::AzureConfigKey,
-    object_store::azure::MicrosoftAzure,
-    "Azure"
-);
+cloud_builders! {
+    "aws": aws::{AmazonS3Builder, AmazonS3ConfigKey, AmazonS3}, "S3";
+    "gcp": gcp::{GoogleCloudStorageBuilder, GoogleConfigKey, GoogleCloudStorage}, "Google Cloud Storage";
+    "azure": azure::{MicrosoftAzureBuilder, AzureConfigKey, MicrosoftAzure}, "Azure";
+}
 
 /// `s3://bucket`: `AmazonS3Builder::from_env()`, then `options`; the region defaults to
 /// `us-east-1`.

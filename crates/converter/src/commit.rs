@@ -17,7 +17,7 @@ use chrono::Utc;
 use object_store::path::Path;
 
 use crate::error::{ConvertError, Result};
-use crate::format::{Format, StagedFile, StagedRun, TableFormat};
+use crate::format::{StagedFile, StagedRun, TableFormat};
 use crate::location::OutputLocation;
 use crate::summary::SinkSummary;
 use crate::table::StagedTable;
@@ -102,26 +102,18 @@ impl StagedTable {
     }
 }
 
-/// The commit of a run, by its [`TableFormat`]'s [`Format`], and where it stands.
+/// The commit of a run, by its [`TableFormat`]'s [`Format`](crate::format::Format), and where it stands.
+#[derive(Debug)]
 pub(crate) struct Committer {
-    format: &'static dyn Format,
+    format: TableFormat,
     state: CommitState,
-}
-
-impl std::fmt::Debug for Committer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Committer")
-            .field("format", &self.format.name())
-            .field("state", &self.state)
-            .finish()
-    }
 }
 
 impl Committer {
     /// A commit of `format`, [`CommitState::Staged`].
     pub(crate) fn of(format: TableFormat) -> Committer {
         Committer {
-            format: format.implementation(),
+            format,
             state: CommitState::Staged,
         }
     }
@@ -132,7 +124,8 @@ impl Committer {
     pub(crate) async fn commit(&mut self, run: StagedRun<'_>) -> Result<Vec<SinkSummary>> {
         let name = self.format.name();
         self.state = self.state.then(CommitState::Committing, name);
-        let committed = self.format.commit(&run).await;
+        let format = self.format.implementation();
+        let committed = format.commit(&run).await;
         let next = match committed {
             Ok(_) => CommitState::Committed,
             Err(_) => CommitState::RolledBack,
@@ -140,7 +133,7 @@ impl Committer {
         self.state = self.state.then(next, name);
         let summaries = committed?;
         // The run is committed: what follows is best effort.
-        self.format.remove_replaced(&run).await;
+        format.remove_replaced(&run).await;
         Ok(summaries)
     }
 
@@ -154,7 +147,10 @@ impl Committer {
         files: &[StagedFile],
     ) {
         let files: Vec<Path> = files.iter().map(|f| f.staging.clone()).collect();
-        self.format.discard(location, table, &files).await;
+        self.format
+            .implementation()
+            .discard(location, table, &files)
+            .await;
     }
 
     /// Where the commit stands.

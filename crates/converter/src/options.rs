@@ -235,34 +235,18 @@ mod tests {
                 .to_string()
         };
         let d = WriterOptions::default;
-        assert!(
-            bad(WriterOptions {
-                row_group_rows: 0,
-                ..d()
-            })
-            .contains("row_group_rows")
-        );
-        assert!(
-            bad(WriterOptions {
-                write_batch_size: 0,
-                ..d()
-            })
-            .contains("batch_size")
-        );
-        assert!(
-            bad(WriterOptions {
-                target_file_bytes: 0,
-                ..d()
-            })
-            .contains("target_file_bytes")
-        );
-        assert!(
-            bad(WriterOptions {
-                compression: Compression::Zstd(99),
-                ..d()
-            })
-            .contains("compression")
-        );
+        type Change = fn(&mut WriterOptions);
+        let invalid: [(Change, &str); 4] = [
+            (|o| o.row_group_rows = 0, "row_group_rows"),
+            (|o| o.write_batch_size = 0, "batch_size"),
+            (|o| o.target_file_bytes = 0, "target_file_bytes"),
+            (|o| o.compression = Compression::Zstd(99), "compression"),
+        ];
+        for (change, option) in invalid {
+            let mut options = d();
+            change(&mut options);
+            assert!(bad(options).contains(option), "{option}");
+        }
         let props = d().writer_properties(&CONTACTS, "r", date).unwrap();
         assert!(!props.dictionary_enabled(&ColumnPath::from("phone_number")));
         assert!(props.dictionary_enabled(&ColumnPath::from("carrier")));

@@ -34,7 +34,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use crate::error::{ConvertError, Result};
-use crate::layout::{MANIFEST_FILE, SUCCESS_FILE};
+use crate::layout::{MANIFEST_FILE, Published, SUCCESS_FILE, published};
 use crate::lease;
 use crate::manifest::{Manifest, ManifestTable};
 use crate::retention::{self, Retention};
@@ -250,14 +250,14 @@ impl<'a> Publication<'a> {
     }
 
     async fn retire_previous(&mut self, releases: &[TablePublication]) -> Result<()> {
-        let mut previous: Vec<(u8, usize, Path)> = Vec::new();
+        let mut previous: Vec<(Published, usize, Path)> = Vec::new();
         for (table, release) in releases.iter().enumerate() {
             self.date_dirs.push(release.date_dir.clone());
             previous.extend(
                 list_paths_shallow(self.store, &release.date_dir)
                     .await?
                     .into_iter()
-                    .filter_map(|path| Some((retire_order(path.filename()?)?, table, path))),
+                    .filter_map(|path| Some((published(path.filename()?)?, table, path))),
             );
         }
         previous.sort();
@@ -384,21 +384,6 @@ impl<'a> Publication<'a> {
     }
 }
 
-/// Where a previous run's object of a date folder is retired in step 1 (`None`: not one).
-fn retire_order(name: &str) -> Option<u8> {
-    if name == SUCCESS_FILE {
-        Some(0)
-    } else if name == MANIFEST_FILE {
-        Some(1)
-    } else if (name.starts_with("part-") && name.ends_with(".parquet"))
-        || (name.starts_with("_rejects-") && name.ends_with(".ndjson"))
-    {
-        Some(2)
-    } else {
-        None
-    }
-}
-
 /// Runs a rollback operation up to [`ROLLBACK_ATTEMPTS`] times. `NotFound` means done: the
 /// object to delete is gone, or the object to move back was never moved away (its copy failed).
 async fn retried<F, Fut>(mut op: F) -> object_store::Result<()>
@@ -423,19 +408,4 @@ where
 
 fn display_all<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Vec<&'a str> {
     paths.into_iter().map(|p| p.as_ref()).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn previous_objects_retire_success_first_then_manifest_then_data() {
-        assert_eq!(retire_order("_SUCCESS"), Some(0));
-        assert_eq!(retire_order("_manifest.json"), Some(1));
-        assert_eq!(retire_order("part-00000-r.parquet"), Some(2));
-        assert_eq!(retire_order("_rejects-r.ndjson"), Some(2));
-        assert_eq!(retire_order("notes.txt"), None);
-        assert_eq!(retire_order("part-00000-r.parquet.inprogress"), None);
-    }
 }

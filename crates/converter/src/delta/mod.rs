@@ -88,6 +88,7 @@ use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 
 use crate::error::{ConvertError, Result};
+use crate::format::StagedFile;
 use crate::layout::PARTITION_COLUMN;
 use crate::location::OutputLocation;
 use crate::retention::RetentionReport;
@@ -98,17 +99,6 @@ use trackly_contacts::TableDefinition;
 pub const COMMIT_ATTEMPTS: u32 = 5;
 
 pub use crate::options::DEFAULT_VACUUM_RETENTION;
-
-/// One data file of a run, as the commit adds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct DeltaFile {
-    /// Object path in the location's store.
-    pub(crate) path: Path,
-    pub(crate) bytes: u64,
-    pub(crate) rows: u64,
-    /// Delta statistics JSON (`numRecords`, `minValues`, `maxValues`, `nullCount`).
-    pub(crate) stats: Option<String>,
-}
 
 /// What one commit did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -252,7 +242,7 @@ impl DeltaTarget {
     pub(crate) async fn commit_partition(
         &self,
         extract_date: NaiveDate,
-        files: &[DeltaFile],
+        files: &[StagedFile],
         expire_before: Option<NaiveDate>,
         app_metadata: serde_json::Value,
     ) -> Result<CommittedVersion> {
@@ -409,11 +399,15 @@ impl DeltaTarget {
             .collect())
     }
 
-    fn add_action(&self, file: &DeltaFile, date: &str, now: i64) -> Result<Action> {
-        let relative = relative_to(&self.table_dir, &file.path).ok_or_else(|| {
+    /// The `add` of `file` (its published path, size and statistics).
+    fn add_action(&self, file: &StagedFile, date: &str, now: i64) -> Result<Action> {
+        let relative = relative_to(&self.table_dir, &file.published).ok_or_else(|| {
             ConvertError::InvalidOption {
                 option: "delta",
-                reason: format!("{} is not inside the table {}", file.path, self.table_dir),
+                reason: format!(
+                    "{} is not inside the table {}",
+                    file.published, self.table_dir
+                ),
             }
         })?;
         Ok(Action::Add(Add {
