@@ -174,6 +174,17 @@ trait CloudBuilder: Clone + Sized {
         is_true(self.get(key))
     }
 
+    /// `host[:port]` of the instance metadata endpoint set under `key`, or of the default
+    /// (`169.254.169.254`), as its errors quote it.
+    #[cfg(any(feature = "aws", feature = "azure"))]
+    fn metadata_host(&self, key: &Self::Key) -> String {
+        host_of(
+            &self
+                .get(key)
+                .unwrap_or_else(|| "http://169.254.169.254".to_owned()),
+        )
+    }
+
     /// The plain-http rule for `endpoint` (see [`http_allowed`]), the caller's `allow_http`
     /// and the storage option `allow_http` together.
     fn http_ok(
@@ -284,11 +295,7 @@ pub(crate) fn s3_from(
     } else if builder.is_set_true(&Key::SkipSignature) {
         "none (unsigned requests: aws_skip_signature)"
     } else {
-        metadata_hosts.push(host_of(
-            &builder
-                .get_config_value(&Key::MetadataEndpoint)
-                .unwrap_or_else(|| "http://169.254.169.254".to_owned()),
-        ));
+        metadata_hosts.push(builder.metadata_host(&Key::MetadataEndpoint));
         "the EC2 instance metadata service, the last source tried: none of AWS_ACCESS_KEY_ID, \
          AWS_WEB_IDENTITY_TOKEN_FILE, AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (nor the storage \
          option aws_access_key_id) is set"
@@ -419,11 +426,7 @@ pub(crate) fn azure(
     } else if builder.is_set_true(&Key::SkipSignature) {
         "none (unsigned requests: azure_skip_signature)"
     } else {
-        metadata_hosts.push(host_of(
-            &builder
-                .get_config_value(&Key::MsiEndpoint)
-                .unwrap_or_else(|| "http://169.254.169.254".to_owned()),
-        ));
+        metadata_hosts.push(builder.metadata_host(&Key::MsiEndpoint));
         "the managed identity endpoint, the last source tried: none of AZURE_STORAGE_ACCOUNT_KEY, \
          AZURE_STORAGE_SAS_TOKEN, AZURE_CLIENT_SECRET, AZURE_FEDERATED_TOKEN_FILE is set"
     };
