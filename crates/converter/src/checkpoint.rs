@@ -10,7 +10,8 @@
 //! abandoned (see [`heartbeat`]: a run still alive is never touched).
 //!
 //! A checkpoint of another format, or one that does not parse (a torn write), is not ours to
-//! resume: it is ignored.
+//! resume: it is ignored. One whose `progress` alone is not a [`ResumePoint`] is ours, and
+//! resumes from the start.
 
 use std::collections::HashSet;
 
@@ -55,9 +56,21 @@ pub struct Checkpoint {
     pub rejects: Vec<String>,
     /// Rejects in those segments.
     pub rejects_written: u64,
-    /// Where the run picks up again (`"progress"` in the file).
-    #[serde(rename = "progress")]
+    /// Where the run picks up again (`"progress"` in the file). A `progress` that is not a
+    /// [`ResumePoint`] reads as [`ResumePoint::default`] (page 1, no frontier): the
+    /// checkpoint is still ours, its finished files are kept, and the run starts over from
+    /// page 1, as before the resume point was typed.
+    #[serde(rename = "progress", deserialize_with = "resume_point_or_start")]
     pub resume_point: ResumePoint,
+}
+
+/// A checkpoint's `progress` (any JSON value, as before it was typed) as a [`ResumePoint`],
+/// or [`ResumePoint::default`] when it is not one.
+fn resume_point_or_start<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<ResumePoint, D::Error> {
+    let progress = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(progress).unwrap_or_default())
 }
 
 /// One finished staged file in a [`Checkpoint`].
@@ -312,4 +325,60 @@ pub(crate) async fn written_keys(
         }
     }
     Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::memory::InMemory;
+
+    async fn read(progress: Option<serde_json::Value>) -> Option<Checkpoint> {
+        let store = InMemory::new();
+        let run_dir = Path::from("lake/contacts/_staging/r1");
+        let mut json = serde_json::json!({
+            "format": CHECKPOINT_FORMAT, "run_id": "r1", "extract_date": "2025-04-02",
+            "query": {"active": true}, "started_at": "2025-04-02T03:00:00.000000Z",
+            "files": [{"part": 0, "staging": "lake/contacts/_staging/r1/p", "rows": 3, "bytes": 9}],
+            "rejects": [], "rejects_written": 0,
+        });
+        if let Some(progress) = progress {
+            json["progress"] = progress;
+        }
+        let path = run_dir.clone().join(CHECKPOINT_FILE);
+        store
+            .put(&path, PutPayload::from(json.to_string()))
+            .await
+            .unwrap();
+        Checkpoint::read(&store, &run_dir).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_progress_that_is_not_a_resume_point_resumes_from_the_start() {
+        let point = ResumePoint {
+            page: 7,
+            total: 900,
+            frontier: None,
+        };
+        let typed = read(Some(serde_json::to_value(point).unwrap())).await;
+        assert_eq!(typed.unwrap().resume_point, point);
+        for progress in [
+            serde_json::json!(null),
+            serde_json::json!("page 7"),
+            serde_json::json!({"page": "seven", "total": 900}),
+            serde_json::json!({"total": 900}),
+        ] {
+            let checkpoint = read(Some(progress.clone())).await;
+            let checkpoint = checkpoint.unwrap_or_else(|| panic!("{progress}: not ours"));
+            assert_eq!(
+                checkpoint.resume_point,
+                ResumePoint::default(),
+                "{progress}"
+            );
+            assert_eq!(checkpoint.files.len(), 1);
+        }
+        assert!(
+            read(None).await.is_none(),
+            "a checkpoint without progress is not ours"
+        );
+    }
 }
