@@ -410,7 +410,6 @@ mod tests {
     fn cloud(endpoint: &str) -> Cloud {
         Cloud {
             bucket: "lake".to_owned(),
-            root_url: "az://lake".to_owned(),
             probe: std::sync::Arc::new(object_store::memory::InMemory::new()),
             endpoint: Some(endpoint.to_owned()),
             credentials: "the account key of AZURE_STORAGE_ACCOUNT_KEY".to_owned(),

@@ -200,25 +200,35 @@ pub struct SinkOptions {
 pub(crate) struct RetentionPolicy {
     /// Date folders older than this are removed (default: none, keep everything).
     pub(crate) retention: Option<Retention>,
-    /// For a format that keeps the files a commit replaced (Delta): how long they are kept
-    /// before its VACUUM deletes them (default [`DEFAULT_VACUUM_RETENTION`]; `None`: never).
-    // Read by such a format alone: a build without one never reads it.
-    #[allow(dead_code)]
+    /// For Delta, which keeps the files a commit replaced: how long they are kept before its
+    /// VACUUM deletes them (default [`DEFAULT_VACUUM_RETENTION`]; `None`: never). A build
+    /// without Delta has nothing to vacuum and keeps no such setting.
+    #[cfg(feature = "delta")]
     pub(crate) vacuum_retention: Option<Duration>,
+}
+
+impl RetentionPolicy {
+    /// No date folder removed; (Delta) a VACUUM after [`DEFAULT_VACUUM_RETENTION`].
+    pub(crate) const DEFAULT: RetentionPolicy = RetentionPolicy {
+        retention: None,
+        #[cfg(feature = "delta")]
+        vacuum_retention: Some(DEFAULT_VACUUM_RETENTION),
+    };
+
+    /// Sets the VACUUM retention (a build without Delta ignores it: see the field).
+    pub(crate) fn set_vacuum_retention(&mut self, retention: Option<Duration>) {
+        #[cfg(feature = "delta")]
+        {
+            self.vacuum_retention = retention;
+        }
+        #[cfg(not(feature = "delta"))]
+        let _ = retention;
+    }
 }
 
 /// The default of the VACUUM retention: 7 days, Delta's own default
 /// (`delta.deletedFileRetentionDuration`).
 pub const DEFAULT_VACUUM_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
-
-impl Default for RetentionPolicy {
-    fn default() -> Self {
-        RetentionPolicy {
-            retention: None,
-            vacuum_retention: Some(DEFAULT_VACUUM_RETENTION),
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -221,7 +221,7 @@ impl ParquetSink {
             started_at: Utc::now(),
             dirs,
             decode_stats: DecodeStats::default(),
-            retention_policy: RetentionPolicy::default(),
+            retention_policy: RetentionPolicy::DEFAULT,
             heartbeat: None,
         })
     }
@@ -257,7 +257,7 @@ impl ParquetSink {
     /// Delta only: after the commit, delete the data files that earlier commits removed more
     /// than `retention` ago (default 7 days; `None`: never); see the `delta` module.
     pub fn set_vacuum_retention(&mut self, retention: Option<Duration>) {
-        self.retention_policy.vacuum_retention = retention;
+        self.retention_policy.set_vacuum_retention(retention);
     }
 
     /// Picks up the newest interrupted run of the same extract date and query (see

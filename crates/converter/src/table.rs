@@ -144,7 +144,7 @@ impl StagedTable {
             files: Vec::new(),
             rejects_file: None,
             rejects_written: 0,
-            retention_policy: RetentionPolicy::default(),
+            retention_policy: RetentionPolicy::DEFAULT,
             format,
         };
         staged.remove_staging().await?;
@@ -185,7 +185,7 @@ impl StagedTable {
     /// never). Published with the contacts, the table follows the sink's
     /// [`set_vacuum_retention`](crate::ParquetSink::set_vacuum_retention).
     pub fn with_vacuum_retention(mut self, retention: Option<std::time::Duration>) -> Self {
-        self.retention_policy.vacuum_retention = retention;
+        self.retention_policy.set_vacuum_retention(retention);
         self
     }
 

@@ -87,6 +87,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 
+use crate::backend::Backend;
 use crate::error::{ConvertError, Result};
 use crate::format::StagedFile;
 use crate::layout::PARTITION_COLUMN;
@@ -543,9 +544,11 @@ fn table_root(location: &OutputLocation, table: &str) -> Result<(Arc<dyn ObjectS
         let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
         return Ok((store, url));
     }
-    let url = match location.cloud() {
-        Some(cloud) => format!("{}/{path}", cloud.root_url),
-        None => format!("memory:///{path}"),
+    let url = match (location.cloud(), location.backend()) {
+        (Some(cloud), Backend::S3) => format!("s3://{}/{path}", cloud.bucket),
+        (Some(cloud), Backend::Gcs) => format!("gs://{}/{path}", cloud.bucket),
+        (Some(cloud), Backend::Azure) => format!("az://{}/{path}", cloud.bucket),
+        _ => format!("memory:///{path}"),
     };
     let url = url::Url::parse(&url).map_err(|e| fail(format!("no table URL: {e}")))?;
     Ok((location.store().clone(), url))
