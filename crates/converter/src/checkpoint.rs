@@ -27,6 +27,7 @@ use crate::layout::part_name;
 use crate::location::OutputLocation;
 use crate::manifest::rfc3339;
 use crate::options::SinkOptions;
+use crate::rejects::Rejects;
 use crate::store::{delete_all_best_effort, delete_if_exists, list_dirs, list_paths};
 use trackly_contacts::ResumePoint;
 use trackly_contacts::table::CONTACTS;
@@ -89,19 +90,14 @@ pub struct CheckpointFile {
     pub stats: Option<String>,
 }
 
-/// What a run has finished, as [`Checkpoint::of`] records it.
-pub(crate) struct Finished<'a> {
-    pub(crate) files: &'a [StagedFile],
-    pub(crate) rejects: &'a [Path],
-    pub(crate) rejects_written: u64,
-}
-
 impl Checkpoint {
-    /// The checkpoint of the run of `options` started at `started_at`.
+    /// The checkpoint of the run of `options` started at `started_at`, with its finished
+    /// `files` and the closed segments of its `rejects`.
     pub(crate) fn of(
         options: &SinkOptions,
         started_at: DateTime<Utc>,
-        finished: Finished<'_>,
+        files: &[StagedFile],
+        rejects: &Rejects,
         resume_point: ResumePoint,
     ) -> Checkpoint {
         Checkpoint {
@@ -110,8 +106,7 @@ impl Checkpoint {
             extract_date: options.extract_date.to_string(),
             query: options.query_json.clone(),
             started_at: rfc3339(started_at),
-            files: finished
-                .files
+            files: files
                 .iter()
                 .map(|f| CheckpointFile {
                     part: f.part,
@@ -121,8 +116,12 @@ impl Checkpoint {
                     stats: f.stats.clone(),
                 })
                 .collect(),
-            rejects: finished.rejects.iter().map(|p| p.to_string()).collect(),
-            rejects_written: finished.rejects_written,
+            rejects: rejects
+                .closed_segments()
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
+            rejects_written: rejects.written(),
             resume_point,
         }
     }
@@ -130,10 +129,7 @@ impl Checkpoint {
     /// Writes the checkpoint into `run_dir`, replacing the previous one.
     pub(crate) async fn write(&self, store: &dyn ObjectStore, run_dir: &Path) -> Result<()> {
         let path = run_dir.clone().join(CHECKPOINT_FILE);
-        let json = serde_json::to_vec_pretty(self).map_err(|source| ConvertError::Json {
-            path: path.to_string(),
-            source,
-        })?;
+        let json = serde_json::to_vec_pretty(self).map_err(|e| ConvertError::json(&path, e))?;
         store
             .put(&path, PutPayload::from(json))
             .await

@@ -85,10 +85,7 @@ impl StagedTable {
         match commit.commit(run).await {
             Ok(mut summaries) => {
                 self.clean_up_after_publication(Utc::now()).await;
-                summaries.pop().ok_or_else(|| ConvertError::InvalidOption {
-                    option: "publication",
-                    reason: "no summary of the table (bug)".into(),
-                })
+                last_summary(&mut summaries, "the table")
             }
             Err(e) => {
                 debug_assert_ne!(commit.state(), CommitState::Committed);
@@ -100,6 +97,14 @@ impl StagedTable {
             }
         }
     }
+}
+
+/// The last of a commit's `summaries` (that of `table`, which the run commits last).
+pub(crate) fn last_summary(summaries: &mut Vec<SinkSummary>, table: &str) -> Result<SinkSummary> {
+    summaries.pop().ok_or_else(|| ConvertError::InvalidOption {
+        option: "publication",
+        reason: format!("no summary of {table} (bug)"),
+    })
 }
 
 /// The commit of a run, by its [`TableFormat`]'s [`Format`](crate::format::Format), and where it stands.

@@ -49,13 +49,6 @@ impl TableFormat {
         TableFormat::Delta,
     ];
 
-    /// Every format this build supports, by name.
-    pub const NAMES: &'static [&'static str] = &[
-        "parquet",
-        #[cfg(feature = "delta")]
-        "delta",
-    ];
-
     /// The format's name, as [`FromStr`](std::str::FromStr) takes it.
     pub fn name(self) -> &'static str {
         match self {
@@ -72,9 +65,9 @@ impl std::fmt::Display for TableFormat {
     }
 }
 
-/// A name that is not one of [`TableFormat::NAMES`].
+/// A name that is not one of the formats of this build.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{name:?} is not a table format of this build (one of: {})", TableFormat::NAMES.join(", "))]
+#[error("{name:?} is not a table format of this build (one of: {})", TableFormat::ALL.iter().map(|f| f.name()).collect::<Vec<_>>().join(", "))]
 pub struct InvalidTableFormat {
     name: String,
 }
@@ -82,13 +75,13 @@ pub struct InvalidTableFormat {
 impl std::str::FromStr for TableFormat {
     type Err = InvalidTableFormat;
 
+    /// A format by [`name`](TableFormat::name), in any case, blanks around it ignored.
     fn from_str(s: &str) -> std::result::Result<TableFormat, InvalidTableFormat> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "parquet" => Ok(TableFormat::Parquet),
-            #[cfg(feature = "delta")]
-            "delta" => Ok(TableFormat::Delta),
-            _ => Err(InvalidTableFormat { name: s.to_owned() }),
-        }
+        let name = s.trim().to_ascii_lowercase();
+        let found = TableFormat::ALL.iter().find(|f| f.name() == name);
+        found
+            .copied()
+            .ok_or_else(|| InvalidTableFormat { name: s.to_owned() })
     }
 }
 

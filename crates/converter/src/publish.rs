@@ -51,6 +51,10 @@ const ROLLBACK_FIRST_BACKOFF: Duration = Duration::from_millis(50);
 
 /// One table's part of a publication.
 pub(crate) struct TablePublication {
+    /// The table's folder, which [`Retention`] looks through.
+    pub(crate) table_dir: Path,
+    /// The run's extract date.
+    pub(crate) extract_date: NaiveDate,
     /// The table's date folder, which this run replaces.
     pub(crate) date_dir: Path,
     /// Where the previous run's objects of that folder wait while it is replaced.
@@ -88,7 +92,15 @@ pub(crate) async fn publish(
     let mut plans = Vec::new();
     if let Some(retention) = retention {
         for release in &mut releases {
-            let plan = plan_retention(store, release, retention).await?;
+            let table = &release.manifest.table;
+            let plan = retention::plan(
+                store,
+                &release.table_dir,
+                table,
+                release.extract_date,
+                retention,
+            )
+            .await;
             release.manifest.retention = Some(plan.report.clone());
             plans.push(plan);
         }
@@ -163,41 +175,8 @@ async fn apply_retention(
     }
 }
 
-/// The retention of `release`'s table (the folder above its date folder).
-async fn plan_retention(
-    store: &dyn ObjectStore,
-    release: &TablePublication,
-    retention: Retention,
-) -> Result<retention::Plan> {
-    let parts: Vec<_> = release.date_dir.parts().collect();
-    let table_dir: Path = parts[..parts.len().saturating_sub(1)]
-        .iter()
-        .cloned()
-        .collect();
-    let extract_date: NaiveDate =
-        release
-            .manifest
-            .extract_date
-            .parse()
-            .map_err(|e| ConvertError::InvalidOption {
-                option: "extract_date",
-                reason: format!("{:?}: {e}", release.manifest.extract_date),
-            })?;
-    Ok(retention::plan(
-        store,
-        &table_dir,
-        &release.manifest.table,
-        extract_date,
-        retention,
-    )
-    .await)
-}
-
 fn manifest_json(path: &Path, manifest: &Manifest) -> Result<Vec<u8>> {
-    serde_json::to_vec_pretty(manifest).map_err(|source| ConvertError::Json {
-        path: path.to_string(),
-        source,
-    })
+    serde_json::to_vec_pretty(manifest).map_err(|e| ConvertError::json(path, e))
 }
 
 /// Steps 1–4, recording every object before it is moved or written: an operation that fails

@@ -166,10 +166,7 @@ async fn join(store: &dyn ObjectStore, segments: &[Path], joined: &Path) -> Resu
 pub(crate) fn ndjson<R: Serialize>(records: &[R], path: &Path) -> Result<Vec<u8>> {
     let mut lines = Vec::new();
     for record in records {
-        serde_json::to_writer(&mut lines, record).map_err(|source| ConvertError::Json {
-            path: path.to_string(),
-            source,
-        })?;
+        serde_json::to_writer(&mut lines, record).map_err(|e| ConvertError::json(path, e))?;
         lines.push(b'\n');
     }
     Ok(lines)

@@ -146,8 +146,8 @@ use arrow_array::RecordBatch;
 use chrono::{DateTime, NaiveDate, Utc};
 use object_store::path::Path;
 
-use crate::checkpoint::{self, Finished};
-use crate::commit::{CommitState, Committer, discard_in_place};
+use crate::checkpoint;
+use crate::commit::{CommitState, Committer, discard_in_place, last_summary};
 use crate::error::{ConvertError, Result};
 use crate::format::{StagedRun, TableFormat, TableToCommit};
 use crate::heartbeat::Heartbeat;
@@ -310,14 +310,16 @@ impl ParquetSink {
     pub async fn checkpoint(&mut self, resume_point: ResumePoint) -> Result<()> {
         self.keep_alive().await;
         self.rejects.close_segment().await?;
-        let finished = Finished {
-            files: self.files.finished(),
-            rejects: self.rejects.closed_segments(),
-            rejects_written: self.rejects.written(),
-        };
-        Checkpoint::of(&self.options, self.started_at, finished, resume_point)
-            .write(self.location.store().as_ref(), &self.dirs.staging)
-            .await
+        let files = self.files.finished();
+        Checkpoint::of(
+            &self.options,
+            self.started_at,
+            files,
+            &self.rejects,
+            resume_point,
+        )
+        .write(self.location.store().as_ref(), &self.dirs.staging)
+        .await
     }
 
     /// `(phone_number, list_number)` of every row in the finished files, read back from the
@@ -396,10 +398,7 @@ impl ParquetSink {
         match self.commit(&mut commit, &fetch_stats, &companions).await {
             Ok(mut summaries) => {
                 self.clean_up_after_commit(&companions).await;
-                let contacts = summaries.pop().ok_or_else(|| ConvertError::InvalidOption {
-                    option: "publication",
-                    reason: "no summary of the contacts (bug)".into(),
-                })?;
+                let contacts = last_summary(&mut summaries, "the contacts")?;
                 Ok((contacts, summaries))
             }
             Err(e) => {

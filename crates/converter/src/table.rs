@@ -130,7 +130,7 @@ impl StagedTable {
         rejects: &[R],
     ) -> Result<StagedTable> {
         validate_run_id(&options.run_id)?;
-        let staged = StagedTable {
+        let mut staged = StagedTable {
             location: location.clone(),
             dirs: RunDirs::new(
                 location,
@@ -148,13 +148,11 @@ impl StagedTable {
             format,
         };
         staged.remove_staging().await?;
-        match staged.write(batch, rejects).await {
-            Ok(staged) => Ok(staged),
-            Err((staged, e)) => {
-                let _ = staged.abort().await;
-                Err(e)
-            }
+        if let Err(e) = staged.write_files(batch, rejects).await {
+            let _ = staged.abort().await;
+            return Err(e);
         }
+        Ok(staged)
     }
 
     /// The table's name (its folder).
@@ -248,17 +246,6 @@ impl StagedTable {
         }
         let _ = self.remove_staging().await;
         self.dirs.remove_empty_local_dirs(&self.location);
-    }
-
-    async fn write<R: Serialize>(
-        mut self,
-        batch: &RecordBatch,
-        rejects: &[R],
-    ) -> std::result::Result<StagedTable, (StagedTable, ConvertError)> {
-        match self.write_files(batch, rejects).await {
-            Ok(()) => Ok(self),
-            Err(e) => Err((self, e)),
-        }
     }
 
     async fn write_files<R: Serialize>(

@@ -14,12 +14,13 @@ use futures::future::BoxFuture;
 use object_store::ObjectStoreExt as _;
 use object_store::path::Path;
 
-use super::{FileStats, discard_in_place, retention_report, target};
+use super::{FileStats, discard_in_place, target};
 use crate::error::{ConvertError, Result};
 use crate::format::{FileStatistics, Format, StagedRun, TableToCommit};
 use crate::layout::RunDirs;
 use crate::location::OutputLocation;
 use crate::manifest::rfc3339;
+use crate::retention::RetentionReport;
 use crate::store::{delete_if_exists, list_paths_shallow};
 use crate::summary::SinkSummary;
 use trackly_contacts::TableDefinition;
@@ -154,7 +155,13 @@ async fn commit_files(
         .retention_policy
         .retention
         .zip(expire_before)
-        .map(|(r, cutoff)| retention_report(r.retain_days(), cutoff, commit.expired.clone()));
+        .map(|(r, cutoff)| RetentionReport {
+            retain_days: r.retain_days(),
+            cutoff: cutoff.to_string(),
+            removed: commit.expired.clone(),
+            left_alone: Vec::new(),
+            failed: Vec::new(),
+        });
     Ok(SinkSummary {
         files: infos,
         rows,

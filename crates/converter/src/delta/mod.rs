@@ -92,7 +92,6 @@ use crate::error::{ConvertError, Result};
 use crate::format::StagedFile;
 use crate::layout::PARTITION_COLUMN;
 use crate::location::OutputLocation;
-use crate::retention::RetentionReport;
 use crate::store::delete_if_exists;
 use trackly_contacts::TableDefinition;
 
@@ -138,22 +137,6 @@ impl std::fmt::Debug for DeltaTarget {
 }
 
 impl DeltaTarget {
-    pub(crate) fn new(
-        root_store: Arc<dyn ObjectStore>,
-        url: url::Url,
-        table_dir: Path,
-        name: &'static str,
-        schema: SchemaRef,
-    ) -> DeltaTarget {
-        DeltaTarget {
-            root_store,
-            url,
-            table_dir,
-            name,
-            schema,
-        }
-    }
-
     fn error(&self, source: DeltaTableError) -> ConvertError {
         ConvertError::Delta {
             table: self.url.to_string(),
@@ -556,45 +539,36 @@ fn table_root(location: &OutputLocation, table: &str) -> Result<(Arc<dyn ObjectS
 
 /// The Delta table of `table` under `location`.
 pub(crate) fn target(location: &OutputLocation, table: &TableDefinition) -> Result<DeltaTarget> {
-    let (root, url) = table_root(location, table.name)?;
-    Ok(DeltaTarget::new(
-        root,
+    let (root_store, url) = table_root(location, table.name)?;
+    Ok(DeltaTarget {
+        root_store,
         url,
-        location.child([table.name]),
-        table.name,
-        table.schema(),
-    ))
+        table_dir: location.child([table.name]),
+        name: table.name,
+        schema: table.schema(),
+    })
 }
 
-/// [`discard_uncommitted`] for `table` under `location`.
+/// Deletes those of `files` (data files of `table` under `location`, written in their date
+/// folder) that the table's current snapshot does not use. When the table cannot be read,
+/// nothing is deleted: a commit whose answer was lost may have used them, and a file left
+/// over is invisible to readers.
 pub(crate) async fn discard_in_place(
     location: &OutputLocation,
     table: &TableDefinition,
     files: &[Path],
 ) {
-    let store = location.store().clone();
-    discard_uncommitted(store.as_ref(), target(location, table), files).await;
-}
-
-/// Deletes those of `files` (data files written in their date folder) that the table's
-/// current snapshot does not use. When the table cannot be read, nothing is deleted: a commit
-/// whose answer was lost may have used them, and a file left over is invisible to readers.
-pub(crate) async fn discard_uncommitted(
-    store: &dyn ObjectStore,
-    target: Result<DeltaTarget>,
-    files: &[Path],
-) {
     if files.is_empty() {
         return;
     }
-    let active = match target {
+    let active = match target(location, table) {
         Ok(target) => target.active_files().await,
         Err(e) => Err(e),
     };
     match active {
         Ok(active) => {
             for path in files.iter().filter(|p| !active.contains(*p)) {
-                let _ = delete_if_exists(store, path).await;
+                let _ = delete_if_exists(location.store().as_ref(), path).await;
             }
         }
         Err(e) => tracing::warn!(
@@ -602,21 +576,6 @@ pub(crate) async fn discard_uncommitted(
             files = files.len(),
             "cannot read the delta table; the run's data files stay (unused by any snapshot)"
         ),
-    }
-}
-
-/// The retention report of a Delta commit that expired dates (what `--retain-days` did).
-pub(crate) fn retention_report(
-    retain_days: u32,
-    cutoff: NaiveDate,
-    expired: Vec<String>,
-) -> RetentionReport {
-    RetentionReport {
-        retain_days,
-        cutoff: cutoff.to_string(),
-        removed: expired,
-        left_alone: Vec::new(),
-        failed: Vec::new(),
     }
 }
 
