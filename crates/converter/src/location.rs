@@ -117,12 +117,6 @@ impl LocationOptions {
         self
     }
 
-    /// Sets [`create_local_dir`](Self::create_local_dir).
-    pub fn with_create_local_dir(mut self, create: bool) -> Self {
-        self.create_local_dir = create;
-        self
-    }
-
     /// Sets [`storage_options`](Self::storage_options).
     pub fn with_storage_options(mut self, options: StorageOptions) -> Self {
         self.storage_options = options;

@@ -49,16 +49,8 @@
 //!
 //! # Phases
 //!
-//! [`ParquetSink`] is the facade of a run; each phase is a module of its own:
-//!
-//! 1. [`rolling`](crate::rolling): batches → rolling Parquet part files (rotation by size,
-//!    staging paths, file statistics);
-//! 2. [`rejects`](crate::rejects): the quarantined records, in segments beside the files;
-//! 3. [`checkpoint`]: `_checkpoint.json`, what a run finished, and the scan of `_staging`
-//!    that [`resume`](ParquetSink::resume) picks an interrupted run up from;
-//! 4. [`commit`](crate::commit): Hive-style publication ([`publish`](crate::publish), with
-//!    `_manifest.json` from [`manifest`](crate::manifest)) or a Delta commit, and the discard
-//!    of a run that is not committed.
+//! [`ParquetSink`] is the facade of a run; each phase is a module of its own (writing,
+//! rejects, checkpoint, commit: see the [crate docs](crate)).
 //!
 //! After a commit the sink clears the run's staging and that of older interrupted runs of the
 //! date, once they are abandoned: a run's [`heartbeat`](crate::heartbeat) keeps its staging
@@ -133,12 +125,10 @@
 //!
 //! # Memory usage
 //!
-//! Per open file: the encoded (compressed) pages of the row group in progress, which the Parquet
-//! writer must hold until the row group is complete (about `row_group_rows` × the encoded row
-//! size: 131072 rows of typical contacts are some 10–30 MiB), plus the upload buffer, at most
-//! one part buffered and [`UPLOAD_CONCURRENCY`] parts in flight, a part being
-//! [`UPLOAD_PART_BYTES`] on an object store and [`LOCAL_UPLOAD_PART_BYTES`] on a local disk. One
-//! file is open at a time. Rejects are streamed to the store the same way.
+//! One file is open at a time: its row group in progress (some 10–30 MiB for 131072 rows of
+//! typical contacts) and its upload buffer (see [`rolling`](crate::rolling)), a part being
+//! [`UPLOAD_PART_BYTES`] on an object store and [`LOCAL_UPLOAD_PART_BYTES`] on a local disk.
+//! Rejects are streamed to the store the same way.
 
 use std::time::Duration;
 

@@ -115,7 +115,6 @@ pub(crate) struct CommittedVersion {
 }
 
 /// A Delta table of the output location: where its log lives, and the store to reach it.
-#[derive(Clone)]
 pub(crate) struct DeltaTarget {
     /// The store with "/" at its root (what delta-rs resolves the table URL against).
     root_store: Arc<dyn ObjectStore>,
@@ -126,14 +125,6 @@ pub(crate) struct DeltaTarget {
     name: &'static str,
     /// The data files' schema (the partition column is not in the files).
     schema: SchemaRef,
-}
-
-impl std::fmt::Debug for DeltaTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeltaTarget")
-            .field("url", &self.url.as_str())
-            .finish()
-    }
 }
 
 impl DeltaTarget {
@@ -448,12 +439,6 @@ fn relative_to(dir: &Path, path: &Path) -> Option<String> {
 /// The Delta statistics of one data file, gathered from the batches written to it.
 pub(crate) struct FileStats {
     accumulator: FileStatsAccumulator,
-}
-
-impl std::fmt::Debug for FileStats {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("FileStats")
-    }
 }
 
 impl FileStats {
