@@ -132,12 +132,6 @@ fn is_loopback(url: &url::Url) -> bool {
     }
 }
 
-/// Whether a `true`-like value was set (object_store's boolean config parsing accepts these).
-#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
-fn is_true(value: Option<String>) -> bool {
-    value.is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "on"))
-}
-
 /// What the three cloud builders of object_store share, so that reading the options, the
 /// plain-http rule and building the store and its probe twin are written once.
 #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
@@ -169,9 +163,11 @@ trait CloudBuilder: Clone + Sized {
         Ok(builder)
     }
 
-    /// Whether the configuration sets a `true`-like value for `key`.
+    /// Whether the configuration sets a `true`-like value for `key` (object_store's boolean
+    /// config parsing accepts these).
     fn is_set_true(&self, key: &Self::Key) -> bool {
-        is_true(self.get(key))
+        let value = self.get(key).map(|v| v.to_ascii_lowercase());
+        matches!(value.as_deref(), Some("true" | "1" | "yes" | "on"))
     }
 
     /// `host[:port]` of the instance metadata endpoint set under `key`, or of the default

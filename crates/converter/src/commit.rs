@@ -1,17 +1,11 @@
-//! Phase 4 of a run, the commit: how its finished files become what readers see, through the
-//! run's `Format` (`Committer`): Hive-style Parquet renames the staged files into their
-//! `extract_date=` folders and writes `_manifest.json` and `_SUCCESS`, every table of the run
-//! in one step with a rollback (see `hive`); Delta makes one commit per table,
-//! the lists first and the contacts last, then VACUUMs (see `delta`).
-//!
-//! Before it: the [`rolling`](crate::rolling) Parquet files, the [`rejects`](crate::rejects)
-//! and the resume [`checkpoint`](crate::checkpoint). After it, the [`sink`](crate::sink)
-//! clears the run's staging. A commit goes through the states of [`CommitState`]: `Staged` →
-//! `Committing` → `Committed`, or `RolledBack` when it fails (readers see what they saw before
-//! it began; for Delta, see the two-table caveat of `delta`). A run that is not committed, or
-//! whose commit failed, is discarded through the same interface (`Committer::discard`: each
-//! format removes what it wrote outside the staging folder; Hive-style runs wrote nothing
-//! there).
+//! Phase 4 of a run, the commit: its finished files become what readers see through the run's
+//! [`TableFormat`] (see [`format`](mod@crate::format)), after the [`rolling`](crate::rolling)
+//! files, the [`rejects`](crate::rejects) and the [`checkpoint`](crate::checkpoint); the
+//! [`sink`](crate::sink) then clears the run's staging. A commit goes through the states of
+//! [`CommitState`]: `Staged` → `Committing` → `Committed`, or `RolledBack` when it fails
+//! (readers see what they saw before it began; for Delta, see the two-table caveat of
+//! `delta`). A run that is not committed, or whose commit failed, is discarded through the
+//! same interface (`Committer::discard`).
 
 use chrono::Utc;
 use object_store::path::Path;

@@ -228,14 +228,19 @@ impl OutputLocation {
     /// A streaming upload to `path` here, in parts of
     /// [`UPLOAD_PART_BYTES`](crate::sink::UPLOAD_PART_BYTES) (S3's smallest part) on an object
     /// store and [`LOCAL_UPLOAD_PART_BYTES`](crate::sink::LOCAL_UPLOAD_PART_BYTES) on a local
-    /// directory.
+    /// directory, [`UPLOAD_CONCURRENCY`](crate::sink::UPLOAD_CONCURRENCY) parts in flight.
     pub(crate) fn upload(&self, path: &Path) -> object_store::buffered::BufWriter {
         let part_bytes = if self.local_root().is_some() {
             crate::store::LOCAL_UPLOAD_PART_BYTES
         } else {
             crate::store::UPLOAD_PART_BYTES
         };
-        crate::store::upload(&self.store, path, part_bytes)
+        object_store::buffered::BufWriter::with_capacity(
+            self.store.clone(),
+            path.clone(),
+            part_bytes,
+        )
+        .with_max_concurrency(crate::store::UPLOAD_CONCURRENCY)
     }
 
     /// The prefix inside the store (empty for a local directory, which is the store's root).

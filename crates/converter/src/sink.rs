@@ -138,7 +138,7 @@ use object_store::path::Path;
 
 use crate::checkpoint;
 use crate::commit::{CommitState, Committer, discard_in_place, last_summary};
-use crate::error::{ConvertError, Result};
+use crate::error::Result;
 use crate::format::{StagedRun, TableFormat, TableToCommit};
 use crate::heartbeat::Heartbeat;
 use crate::layout::{RunDirs, staging_root, validate_run_id};
@@ -147,7 +147,7 @@ use crate::options::RetentionPolicy;
 use crate::rejects::Rejects;
 use crate::retention::Retention;
 use crate::rolling::RollingFiles;
-use crate::store::{delete_all, delete_all_best_effort, list_dirs, list_paths};
+use crate::store::{delete_all, delete_all_best_effort, list_dirs, list_paths, storage_error};
 use crate::table::StagedTable;
 use trackly_contacts::ResumePoint;
 use trackly_contacts::decode::{DecodeStats, Reject};
@@ -412,19 +412,13 @@ impl ParquetSink {
         self.discard(&mut Committer::of(self.files.format())).await;
         // Report a store that refuses the clean-up, so the caller can tell the user.
         let leftovers = list_paths(self.location.store().as_ref(), &self.dirs.staging).await?;
-        match leftovers.first() {
-            None => Ok(()),
-            Some(path) => Err(ConvertError::Storage {
-                path: path.to_string(),
-                source: object_store::Error::Generic {
-                    store: "trackly-converter",
-                    source: match leftovers.len() {
-                        1 => "1 staging object could not be deleted".to_owned(),
-                        n => format!("{n} staging objects could not be deleted"),
-                    }
-                    .into(),
-                },
-            }),
+        match (leftovers.first(), leftovers.len()) {
+            (None, _) => Ok(()),
+            (Some(path), 1) => Err(storage_error(path, "1 staging object could not be deleted")),
+            (Some(path), n) => Err(storage_error(
+                path,
+                format!("{n} staging objects could not be deleted"),
+            )),
         }
     }
 
