@@ -1,7 +1,7 @@
 //! The object stores behind `s3://`, `gs://` and `az://` (`abfs[s]://`, `https://*.blob.core.windows.net`)
 //! locations, each behind its cargo feature (`aws`, `gcp`, `azure`): built from the
 //! environment with object_store's `from_env` conventions, then from the caller's
-//! [`StorageOptions`] (the same keys as deltalake and Polars), with one plain-http rule for
+//! [storage options](crate::StorageOptions) (the same keys as deltalake and Polars), with one plain-http rule for
 //! every endpoint.
 //!
 //! Building a store makes no request. Besides the store each backend builds a second one with
