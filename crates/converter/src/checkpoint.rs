@@ -183,20 +183,6 @@ impl Checkpoint {
     }
 }
 
-/// Every run folder in `staging_root` that holds one of our checkpoints, with it.
-pub(crate) async fn interrupted_runs(
-    store: &dyn ObjectStore,
-    staging_root: &Path,
-) -> Result<Vec<(Path, Checkpoint)>> {
-    let mut runs = Vec::new();
-    for run_dir in list_dirs(store, staging_root).await? {
-        if let Some(checkpoint) = Checkpoint::read(store, &run_dir).await? {
-            runs.push((run_dir, checkpoint));
-        }
-    }
-    Ok(runs)
-}
-
 /// The newest interrupted run in `staging_root` of the extract date and query of `options`.
 pub(crate) async fn newest_resumable(
     store: &dyn ObjectStore,
@@ -204,12 +190,17 @@ pub(crate) async fn newest_resumable(
     options: &SinkOptions,
 ) -> Result<Option<Checkpoint>> {
     let extract_date = options.extract_date.to_string();
-    Ok(interrupted_runs(store, staging_root)
-        .await?
-        .into_iter()
-        .map(|(_, checkpoint)| checkpoint)
-        .filter(|c| c.extract_date == extract_date && c.query == options.query_json)
-        .reduce(|best, c| if c.run_id > best.run_id { c } else { best }))
+    let mut newest: Option<Checkpoint> = None;
+    for run_dir in list_dirs(store, staging_root).await? {
+        let Some(c) = Checkpoint::read(store, &run_dir).await? else {
+            continue;
+        };
+        let newer = newest.as_ref().is_none_or(|n| c.run_id > n.run_id);
+        if c.extract_date == extract_date && c.query == options.query_json && newer {
+            newest = Some(c);
+        }
+    }
+    Ok(newest)
 }
 
 /// Makes `run_dir` hold what `checkpoint` records, and nothing else: every finished file must

@@ -16,7 +16,6 @@ use crate::location::OutputLocation;
 use crate::summary::SinkSummary;
 use crate::table::StagedTable;
 use trackly_contacts::TableDefinition;
-use trackly_contacts::table::CONTACTS;
 
 /// Where a run's commit stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,18 +44,6 @@ impl CommitState {
         );
         tracing::debug!(format, from = ?self, to = ?next, "commit");
         next
-    }
-}
-
-/// For a run of unknown format that will not be committed (an interrupted run discarded):
-/// removes (best effort) those of its finished `files` written outside its staging folder
-/// that no commit uses, whichever format of this build wrote them.
-pub(crate) async fn discard_in_place(location: &OutputLocation, files: &[Path]) {
-    for format in TableFormat::ALL {
-        format
-            .implementation()
-            .discard(location, &CONTACTS, files)
-            .await;
     }
 }
 

@@ -137,7 +137,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use object_store::path::Path;
 
 use crate::checkpoint;
-use crate::commit::{CommitState, Committer, discard_in_place, last_summary};
+use crate::commit::{CommitState, Committer, last_summary};
 use crate::error::Result;
 use crate::format::{StagedRun, TableFormat, TableToCommit};
 use crate::heartbeat::Heartbeat;
@@ -448,7 +448,11 @@ impl ParquetSink {
                 .map(|f| Path::from(f.staging.as_str()))
                 .filter(|p| p.prefix_match(&run_dir).is_none())
                 .collect();
-            discard_in_place(location, &outside).await;
+            // Its format is unknown: every format of this build removes what it wrote.
+            for format in TableFormat::ALL {
+                let implementation = format.implementation();
+                implementation.discard(location, &CONTACTS, &outside).await;
+            }
             delete_all(store, &run_dir).await?;
             location.remove_empty_local_dir(&run_dir);
             discarded += 1;
