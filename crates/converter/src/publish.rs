@@ -113,7 +113,12 @@ pub(crate) async fn publish(
         .map(|r| r.manifest.run_id.clone())
         .unwrap_or_default();
     let leases = lease::acquire(store, &date_dirs, &run_id).await?;
-    let mut publication = Publication::new(store);
+    let mut publication = Publication {
+        store,
+        date_dirs,
+        retired: Vec::new(),
+        published: Vec::new(),
+    };
     if let Err(e) = publication.replace(&releases, &manifests).await {
         publication.roll_back(&e).await;
         leases.release().await;
@@ -193,18 +198,7 @@ struct Publication<'a> {
     published: Vec<Path>,
 }
 
-impl<'a> Publication<'a> {
-    fn new(store: &'a dyn ObjectStore) -> Self {
-        Publication {
-            store,
-            date_dirs: Vec::new(),
-            retired: Vec::new(),
-            published: Vec::new(),
-        }
-    }
-
-    /// Step 1: moves every date folder's `_SUCCESS`, then every `_manifest.json`, then every
-    /// `part-*.parquet` and `_rejects-*.ndjson`, to the table's retired folder.
+impl Publication<'_> {
     /// Steps 1–4: the previous runs aside, this run's files in, the manifests, the `_SUCCESS`
     /// markers (the caller rolls back on error).
     async fn replace(
@@ -228,10 +222,11 @@ impl<'a> Publication<'a> {
         Ok(())
     }
 
+    /// Step 1: moves every date folder's `_SUCCESS`, then every `_manifest.json`, then every
+    /// `part-*.parquet` and `_rejects-*.ndjson`, to the table's retired folder.
     async fn retire_previous(&mut self, releases: &[TablePublication]) -> Result<()> {
         let mut previous: Vec<(Published, usize, Path)> = Vec::new();
         for (table, release) in releases.iter().enumerate() {
-            self.date_dirs.push(release.date_dir.clone());
             previous.extend(
                 list_paths_shallow(self.store, &release.date_dir)
                     .await?
