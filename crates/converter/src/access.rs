@@ -232,28 +232,19 @@ fn unreachable_endpoint(
                 .to_owned(),
         ));
     }
-    if is_connect_error(error)
+    let problem = if is_connect_error(error)
         || lower.contains("connection refused")
         || lower.contains("dns error")
     {
-        return Some((
-            format!("nothing answers at {endpoint}"),
-            format!(
-                "check the endpoint ({}) and that the network reaches it",
-                endpoint_setting(backend)
-            ),
-        ));
-    }
-    if lower.contains("timed out") || lower.contains("timeout") {
-        return Some((
-            format!("{endpoint} did not answer in time"),
-            format!(
-                "check the endpoint ({}) and that the network reaches it",
-                endpoint_setting(backend)
-            ),
-        ));
-    }
-    None
+        format!("nothing answers at {endpoint}")
+    } else if lower.contains("timed out") || lower.contains("timeout") {
+        format!("{endpoint} did not answer in time")
+    } else {
+        return None;
+    };
+    let setting = endpoint_setting(backend);
+    let hint = format!("check the endpoint ({setting}) and that the network reaches it");
+    Some((problem, hint))
 }
 
 /// The error and its sources as one text.
@@ -410,7 +401,6 @@ mod tests {
     fn cloud(endpoint: &str) -> Cloud {
         Cloud {
             bucket: "lake".to_owned(),
-            root_url: "az://lake".to_owned(),
             probe: std::sync::Arc::new(object_store::memory::InMemory::new()),
             endpoint: Some(endpoint.to_owned()),
             credentials: "the account key of AZURE_STORAGE_ACCOUNT_KEY".to_owned(),

@@ -1,7 +1,7 @@
 //! The object stores behind `s3://`, `gs://` and `az://` (`abfs[s]://`, `https://*.blob.core.windows.net`)
 //! locations, each behind its cargo feature (`aws`, `gcp`, `azure`): built from the
 //! environment with object_store's `from_env` conventions, then from the caller's
-//! [`StorageOptions`] (the same keys as deltalake and Polars), with one plain-http rule for
+//! [storage options](crate::StorageOptions) (the same keys as deltalake and Polars), with one plain-http rule for
 //! every endpoint.
 //!
 //! Building a store makes no request. Besides the store each backend builds a second one with
@@ -132,12 +132,6 @@ fn is_loopback(url: &url::Url) -> bool {
     }
 }
 
-/// Whether a `true`-like value was set (object_store's boolean config parsing accepts these).
-#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
-fn is_true(value: Option<String>) -> bool {
-    value.is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "on"))
-}
-
 /// What the three cloud builders of object_store share, so that reading the options, the
 /// plain-http rule and building the store and its probe twin are written once.
 #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
@@ -169,9 +163,22 @@ trait CloudBuilder: Clone + Sized {
         Ok(builder)
     }
 
-    /// Whether the configuration sets a `true`-like value for `key`.
+    /// Whether the configuration sets a `true`-like value for `key` (object_store's boolean
+    /// config parsing accepts these).
     fn is_set_true(&self, key: &Self::Key) -> bool {
-        is_true(self.get(key))
+        let value = self.get(key).map(|v| v.to_ascii_lowercase());
+        matches!(value.as_deref(), Some("true" | "1" | "yes" | "on"))
+    }
+
+    /// `host[:port]` of the instance metadata endpoint set under `key`, or of the default
+    /// (`169.254.169.254`), as its errors quote it.
+    #[cfg(any(feature = "aws", feature = "azure"))]
+    fn metadata_host(&self, key: &Self::Key) -> String {
+        host_of(
+            &self
+                .get(key)
+                .unwrap_or_else(|| "http://169.254.169.254".to_owned()),
+        )
     }
 
     /// The plain-http rule for `endpoint` (see [`http_allowed`]), the caller's `allow_http`
@@ -208,57 +215,41 @@ trait CloudBuilder: Clone + Sized {
     }
 }
 
-/// Implements [`CloudBuilder`] for one of object_store's builders.
-macro_rules! cloud_builder {
-    ($feature:literal, $builder:ty, $key:ty, $store:ty, $name:literal) => {
+/// Implements [`CloudBuilder`] for object_store's builders, each behind its feature.
+macro_rules! cloud_builders {
+    ($($feature:literal: $module:ident::{$builder:ident, $key:ident, $store:ident}, $name:literal;)*) => {$(
         #[cfg(feature = $feature)]
-        impl CloudBuilder for $builder {
-            type Key = $key;
-            type Store = $store;
+        impl CloudBuilder for object_store::$module::$builder {
+            type Key = object_store::$module::$key;
+            type Store = object_store::$module::$store;
             const NAME: &'static str = $name;
-            const ALLOW_HTTP: $key =
-                <$key>::Client(object_store::client::ClientConfigKey::AllowHttp);
+            const ALLOW_HTTP: Self::Key =
+                Self::Key::Client(object_store::client::ClientConfigKey::AllowHttp);
 
             fn from_env() -> Self {
-                <$builder>::from_env()
+                Self::from_env()
             }
-            fn with_config(self, key: $key, value: &str) -> Self {
-                <$builder>::with_config(self, key, value)
+            fn with_config(self, key: Self::Key, value: &str) -> Self {
+                Self::with_config(self, key, value)
             }
-            fn get(&self, key: &$key) -> Option<String> {
+            fn get(&self, key: &Self::Key) -> Option<String> {
                 self.get_config_value(key)
             }
             fn with_retry(self, retry: object_store::RetryConfig) -> Self {
-                <$builder>::with_retry(self, retry)
+                Self::with_retry(self, retry)
             }
-            fn build(self) -> object_store::Result<$store> {
-                <$builder>::build(self)
+            fn build(self) -> object_store::Result<Self::Store> {
+                Self::build(self)
             }
         }
-    };
+    )*};
 }
 
-cloud_builder!(
-    "aws",
-    object_store::aws::AmazonS3Builder,
-    object_store::aws::AmazonS3ConfigKey,
-    object_store::aws::AmazonS3,
-    "S3"
-);
-cloud_builder!(
-    "gcp",
-    object_store::gcp::GoogleCloudStorageBuilder,
-    object_store::gcp::GoogleConfigKey,
-    object_store::gcp::GoogleCloudStorage,
-    "Google Cloud Storage"
-);
-cloud_builder!(
-    "azure",
-    object_store::azure::MicrosoftAzureBuilder,
-    object_store::azure::AzureConfigKey,
-    object_store::azure::MicrosoftAzure,
-    "Azure"
-);
+cloud_builders! {
+    "aws": aws::{AmazonS3Builder, AmazonS3ConfigKey, AmazonS3}, "S3";
+    "gcp": gcp::{GoogleCloudStorageBuilder, GoogleConfigKey, GoogleCloudStorage}, "Google Cloud Storage";
+    "azure": azure::{MicrosoftAzureBuilder, AzureConfigKey, MicrosoftAzure}, "Azure";
+}
 
 /// `s3://bucket`: `AmazonS3Builder::from_env()`, then `options`; the region defaults to
 /// `us-east-1`.
@@ -300,11 +291,7 @@ pub(crate) fn s3_from(
     } else if builder.is_set_true(&Key::SkipSignature) {
         "none (unsigned requests: aws_skip_signature)"
     } else {
-        metadata_hosts.push(host_of(
-            &builder
-                .get_config_value(&Key::MetadataEndpoint)
-                .unwrap_or_else(|| "http://169.254.169.254".to_owned()),
-        ));
+        metadata_hosts.push(builder.metadata_host(&Key::MetadataEndpoint));
         "the EC2 instance metadata service, the last source tried: none of AWS_ACCESS_KEY_ID, \
          AWS_WEB_IDENTITY_TOKEN_FILE, AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (nor the storage \
          option aws_access_key_id) is set"
@@ -435,11 +422,7 @@ pub(crate) fn azure(
     } else if builder.is_set_true(&Key::SkipSignature) {
         "none (unsigned requests: azure_skip_signature)"
     } else {
-        metadata_hosts.push(host_of(
-            &builder
-                .get_config_value(&Key::MsiEndpoint)
-                .unwrap_or_else(|| "http://169.254.169.254".to_owned()),
-        ));
+        metadata_hosts.push(builder.metadata_host(&Key::MsiEndpoint));
         "the managed identity endpoint, the last source tried: none of AZURE_STORAGE_ACCOUNT_KEY, \
          AZURE_STORAGE_SAS_TOKEN, AZURE_CLIENT_SECRET, AZURE_FEDERATED_TOKEN_FILE is set"
     };

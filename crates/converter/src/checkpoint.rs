@@ -10,7 +10,8 @@
 //! abandoned (see [`heartbeat`]: a run still alive is never touched).
 //!
 //! A checkpoint of another format, or one that does not parse (a torn write), is not ours to
-//! resume: it is ignored.
+//! resume: it is ignored. One whose `progress` alone is not a [`ResumePoint`] is ours, and
+//! resumes from the start.
 
 use std::collections::HashSet;
 
@@ -26,6 +27,7 @@ use crate::layout::part_name;
 use crate::location::OutputLocation;
 use crate::manifest::rfc3339;
 use crate::options::SinkOptions;
+use crate::rejects::Rejects;
 use crate::store::{delete_all_best_effort, delete_if_exists, list_dirs, list_paths};
 use trackly_contacts::ResumePoint;
 use trackly_contacts::table::CONTACTS;
@@ -55,9 +57,21 @@ pub struct Checkpoint {
     pub rejects: Vec<String>,
     /// Rejects in those segments.
     pub rejects_written: u64,
-    /// Where the run picks up again (`"progress"` in the file).
-    #[serde(rename = "progress")]
+    /// Where the run picks up again (`"progress"` in the file). A `progress` that is not a
+    /// [`ResumePoint`] reads as [`ResumePoint::default`] (page 1, no frontier): the
+    /// checkpoint is still ours, its finished files are kept, and the run starts over from
+    /// page 1, as before the resume point was typed.
+    #[serde(rename = "progress", deserialize_with = "resume_point_or_start")]
     pub resume_point: ResumePoint,
+}
+
+/// A checkpoint's `progress` (any JSON value, as before it was typed) as a [`ResumePoint`],
+/// or [`ResumePoint::default`] when it is not one.
+fn resume_point_or_start<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<ResumePoint, D::Error> {
+    let progress = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(progress).unwrap_or_default())
 }
 
 /// One finished staged file in a [`Checkpoint`].
@@ -76,19 +90,14 @@ pub struct CheckpointFile {
     pub stats: Option<String>,
 }
 
-/// What a run has finished, as [`Checkpoint::of`] records it.
-pub(crate) struct Finished<'a> {
-    pub(crate) files: &'a [StagedFile],
-    pub(crate) rejects: &'a [Path],
-    pub(crate) rejects_written: u64,
-}
-
 impl Checkpoint {
-    /// The checkpoint of the run of `options` started at `started_at`.
+    /// The checkpoint of the run of `options` started at `started_at`, with its finished
+    /// `files` and the closed segments of its `rejects`.
     pub(crate) fn of(
         options: &SinkOptions,
         started_at: DateTime<Utc>,
-        finished: Finished<'_>,
+        files: &[StagedFile],
+        rejects: &Rejects,
         resume_point: ResumePoint,
     ) -> Checkpoint {
         Checkpoint {
@@ -97,8 +106,7 @@ impl Checkpoint {
             extract_date: options.extract_date.to_string(),
             query: options.query_json.clone(),
             started_at: rfc3339(started_at),
-            files: finished
-                .files
+            files: files
                 .iter()
                 .map(|f| CheckpointFile {
                     part: f.part,
@@ -108,8 +116,12 @@ impl Checkpoint {
                     stats: f.stats.clone(),
                 })
                 .collect(),
-            rejects: finished.rejects.iter().map(|p| p.to_string()).collect(),
-            rejects_written: finished.rejects_written,
+            rejects: rejects
+                .closed_segments()
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
+            rejects_written: rejects.written(),
             resume_point,
         }
     }
@@ -117,10 +129,7 @@ impl Checkpoint {
     /// Writes the checkpoint into `run_dir`, replacing the previous one.
     pub(crate) async fn write(&self, store: &dyn ObjectStore, run_dir: &Path) -> Result<()> {
         let path = run_dir.clone().join(CHECKPOINT_FILE);
-        let json = serde_json::to_vec_pretty(self).map_err(|source| ConvertError::Json {
-            path: path.to_string(),
-            source,
-        })?;
+        let json = serde_json::to_vec_pretty(self).map_err(|e| ConvertError::json(&path, e))?;
         store
             .put(&path, PutPayload::from(json))
             .await
@@ -174,20 +183,6 @@ impl Checkpoint {
     }
 }
 
-/// Every run folder in `staging_root` that holds one of our checkpoints, with it.
-pub(crate) async fn interrupted_runs(
-    store: &dyn ObjectStore,
-    staging_root: &Path,
-) -> Result<Vec<(Path, Checkpoint)>> {
-    let mut runs = Vec::new();
-    for run_dir in list_dirs(store, staging_root).await? {
-        if let Some(checkpoint) = Checkpoint::read(store, &run_dir).await? {
-            runs.push((run_dir, checkpoint));
-        }
-    }
-    Ok(runs)
-}
-
 /// The newest interrupted run in `staging_root` of the extract date and query of `options`.
 pub(crate) async fn newest_resumable(
     store: &dyn ObjectStore,
@@ -195,12 +190,17 @@ pub(crate) async fn newest_resumable(
     options: &SinkOptions,
 ) -> Result<Option<Checkpoint>> {
     let extract_date = options.extract_date.to_string();
-    Ok(interrupted_runs(store, staging_root)
-        .await?
-        .into_iter()
-        .map(|(_, checkpoint)| checkpoint)
-        .filter(|c| c.extract_date == extract_date && c.query == options.query_json)
-        .reduce(|best, c| if c.run_id > best.run_id { c } else { best }))
+    let mut newest: Option<Checkpoint> = None;
+    for run_dir in list_dirs(store, staging_root).await? {
+        let Some(c) = Checkpoint::read(store, &run_dir).await? else {
+            continue;
+        };
+        let newer = newest.as_ref().is_none_or(|n| c.run_id > n.run_id);
+        if c.extract_date == extract_date && c.query == options.query_json && newer {
+            newest = Some(c);
+        }
+    }
+    Ok(newest)
 }
 
 /// Makes `run_dir` hold what `checkpoint` records, and nothing else: every finished file must
@@ -312,4 +312,60 @@ pub(crate) async fn written_keys(
         }
     }
     Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::memory::InMemory;
+
+    async fn read(progress: Option<serde_json::Value>) -> Option<Checkpoint> {
+        let store = InMemory::new();
+        let run_dir = Path::from("lake/contacts/_staging/r1");
+        let mut json = serde_json::json!({
+            "format": CHECKPOINT_FORMAT, "run_id": "r1", "extract_date": "2025-04-02",
+            "query": {"active": true}, "started_at": "2025-04-02T03:00:00.000000Z",
+            "files": [{"part": 0, "staging": "lake/contacts/_staging/r1/p", "rows": 3, "bytes": 9}],
+            "rejects": [], "rejects_written": 0,
+        });
+        if let Some(progress) = progress {
+            json["progress"] = progress;
+        }
+        let path = run_dir.clone().join(CHECKPOINT_FILE);
+        store
+            .put(&path, PutPayload::from(json.to_string()))
+            .await
+            .unwrap();
+        Checkpoint::read(&store, &run_dir).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_progress_that_is_not_a_resume_point_resumes_from_the_start() {
+        let point = ResumePoint {
+            page: 7,
+            total: 900,
+            frontier: None,
+        };
+        let typed = read(Some(serde_json::to_value(point).unwrap())).await;
+        assert_eq!(typed.unwrap().resume_point, point);
+        for progress in [
+            serde_json::json!(null),
+            serde_json::json!("page 7"),
+            serde_json::json!({"page": "seven", "total": 900}),
+            serde_json::json!({"total": 900}),
+        ] {
+            let checkpoint = read(Some(progress.clone())).await;
+            let checkpoint = checkpoint.unwrap_or_else(|| panic!("{progress}: not ours"));
+            assert_eq!(
+                checkpoint.resume_point,
+                ResumePoint::default(),
+                "{progress}"
+            );
+            assert_eq!(checkpoint.files.len(), 1);
+        }
+        assert!(
+            read(None).await.is_none(),
+            "a checkpoint without progress is not ours"
+        );
+    }
 }

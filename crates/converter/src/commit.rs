@@ -1,28 +1,21 @@
-//! Phase 4 of a run, the commit: how its finished files become what readers see, through the
-//! run's `Format` (`Committer`): Hive-style Parquet renames the staged files into their
-//! `extract_date=` folders and writes `_manifest.json` and `_SUCCESS`, every table of the run
-//! in one step with a rollback (see `hive`); Delta makes one commit per table,
-//! the lists first and the contacts last, then VACUUMs (see `delta`).
-//!
-//! Before it: the [`rolling`](crate::rolling) Parquet files, the [`rejects`](crate::rejects)
-//! and the resume [`checkpoint`](crate::checkpoint). After it, the [`sink`](crate::sink)
-//! clears the run's staging. A commit goes through the states of [`CommitState`]: `Staged` →
-//! `Committing` → `Committed`, or `RolledBack` when it fails (readers see what they saw before
-//! it began; for Delta, see the two-table caveat of `delta`). A run that is not committed, or
-//! whose commit failed, is discarded through the same interface (`Committer::discard`: each
-//! format removes what it wrote outside the staging folder; Hive-style runs wrote nothing
-//! there).
+//! Phase 4 of a run, the commit: its finished files become what readers see through the run's
+//! [`TableFormat`] (see [`format`](mod@crate::format)), after the [`rolling`](crate::rolling)
+//! files, the [`rejects`](crate::rejects) and the [`checkpoint`](crate::checkpoint); the
+//! [`sink`](crate::sink) then clears the run's staging. A commit goes through the states of
+//! [`CommitState`]: `Staged` → `Committing` → `Committed`, or `RolledBack` when it fails
+//! (readers see what they saw before it began; for Delta, see the two-table caveat of
+//! `delta`). A run that is not committed, or whose commit failed, is discarded through the
+//! same interface (`Committer::discard`).
 
 use chrono::Utc;
 use object_store::path::Path;
 
 use crate::error::{ConvertError, Result};
-use crate::format::{Format, StagedFile, StagedRun, TableFormat};
+use crate::format::{StagedFile, StagedRun, TableFormat};
 use crate::location::OutputLocation;
 use crate::summary::SinkSummary;
 use crate::table::StagedTable;
 use trackly_contacts::TableDefinition;
-use trackly_contacts::table::CONTACTS;
 
 /// Where a run's commit stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,18 +47,6 @@ impl CommitState {
     }
 }
 
-/// For a run of unknown format that will not be committed (an interrupted run discarded):
-/// removes (best effort) those of its finished `files` written outside its staging folder
-/// that no commit uses, whichever format of this build wrote them.
-pub(crate) async fn discard_in_place(location: &OutputLocation, files: &[Path]) {
-    for format in TableFormat::ALL {
-        format
-            .implementation()
-            .discard(location, &CONTACTS, files)
-            .await;
-    }
-}
-
 impl StagedTable {
     /// Publishes this table alone, for a run that exports no contacts, through the same
     /// commit as a run with contacts ([`commit`](crate::commit)): the steps, order and rollback of
@@ -85,10 +66,7 @@ impl StagedTable {
         match commit.commit(run).await {
             Ok(mut summaries) => {
                 self.clean_up_after_publication(Utc::now()).await;
-                summaries.pop().ok_or_else(|| ConvertError::InvalidOption {
-                    option: "publication",
-                    reason: "no summary of the table (bug)".into(),
-                })
+                last_summary(&mut summaries, "the table")
             }
             Err(e) => {
                 debug_assert_ne!(commit.state(), CommitState::Committed);
@@ -102,26 +80,26 @@ impl StagedTable {
     }
 }
 
-/// The commit of a run, by its [`TableFormat`]'s [`Format`], and where it stands.
-pub(crate) struct Committer {
-    format: &'static dyn Format,
-    state: CommitState,
+/// The last of a commit's `summaries` (that of `table`, which the run commits last).
+pub(crate) fn last_summary(summaries: &mut Vec<SinkSummary>, table: &str) -> Result<SinkSummary> {
+    summaries.pop().ok_or_else(|| ConvertError::InvalidOption {
+        option: "publication",
+        reason: format!("no summary of {table} (bug)"),
+    })
 }
 
-impl std::fmt::Debug for Committer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Committer")
-            .field("format", &self.format.name())
-            .field("state", &self.state)
-            .finish()
-    }
+/// The commit of a run, by its [`TableFormat`]'s [`Format`](crate::format::Format), and where it stands.
+#[derive(Debug)]
+pub(crate) struct Committer {
+    format: TableFormat,
+    state: CommitState,
 }
 
 impl Committer {
     /// A commit of `format`, [`CommitState::Staged`].
     pub(crate) fn of(format: TableFormat) -> Committer {
         Committer {
-            format: format.implementation(),
+            format,
             state: CommitState::Staged,
         }
     }
@@ -132,7 +110,8 @@ impl Committer {
     pub(crate) async fn commit(&mut self, run: StagedRun<'_>) -> Result<Vec<SinkSummary>> {
         let name = self.format.name();
         self.state = self.state.then(CommitState::Committing, name);
-        let committed = self.format.commit(&run).await;
+        let format = self.format.implementation();
+        let committed = format.commit(&run).await;
         let next = match committed {
             Ok(_) => CommitState::Committed,
             Err(_) => CommitState::RolledBack,
@@ -140,7 +119,7 @@ impl Committer {
         self.state = self.state.then(next, name);
         let summaries = committed?;
         // The run is committed: what follows is best effort.
-        self.format.remove_replaced(&run).await;
+        format.remove_replaced(&run).await;
         Ok(summaries)
     }
 
@@ -154,7 +133,10 @@ impl Committer {
         files: &[StagedFile],
     ) {
         let files: Vec<Path> = files.iter().map(|f| f.staging.clone()).collect();
-        self.format.discard(location, table, &files).await;
+        self.format
+            .implementation()
+            .discard(location, table, &files)
+            .await;
     }
 
     /// Where the commit stands.

@@ -127,6 +127,13 @@ impl ConvertError {
         }
     }
 
+    pub(crate) fn json(path: impl std::fmt::Display, source: serde_json::Error) -> Self {
+        ConvertError::Json {
+            path: path.to_string(),
+            source,
+        }
+    }
+
     pub(crate) fn parquet(path: impl std::fmt::Display, source: ParquetError) -> Self {
         ConvertError::Parquet {
             path: path.to_string(),

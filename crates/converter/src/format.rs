@@ -16,6 +16,7 @@
 
 use arrow_array::RecordBatch;
 use chrono::{DateTime, Utc};
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use object_store::path::Path;
 
@@ -48,13 +49,6 @@ impl TableFormat {
         TableFormat::Delta,
     ];
 
-    /// Every format this build supports, by name.
-    pub const NAMES: &'static [&'static str] = &[
-        "parquet",
-        #[cfg(feature = "delta")]
-        "delta",
-    ];
-
     /// The format's name, as [`FromStr`](std::str::FromStr) takes it.
     pub fn name(self) -> &'static str {
         match self {
@@ -71,9 +65,9 @@ impl std::fmt::Display for TableFormat {
     }
 }
 
-/// A name that is not one of [`TableFormat::NAMES`].
+/// A name that is not one of the formats of this build.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{name:?} is not a table format of this build (one of: {})", TableFormat::NAMES.join(", "))]
+#[error("{name:?} is not a table format of this build (one of: {})", TableFormat::ALL.iter().map(|f| f.name()).collect::<Vec<_>>().join(", "))]
 pub struct InvalidTableFormat {
     name: String,
 }
@@ -81,13 +75,13 @@ pub struct InvalidTableFormat {
 impl std::str::FromStr for TableFormat {
     type Err = InvalidTableFormat;
 
+    /// A format by [`name`](TableFormat::name), in any case, blanks around it ignored.
     fn from_str(s: &str) -> std::result::Result<TableFormat, InvalidTableFormat> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "parquet" => Ok(TableFormat::Parquet),
-            #[cfg(feature = "delta")]
-            "delta" => Ok(TableFormat::Delta),
-            _ => Err(InvalidTableFormat { name: s.to_owned() }),
-        }
+        let name = s.trim().to_ascii_lowercase();
+        let found = TableFormat::ALL.iter().find(|f| f.name() == name);
+        found
+            .copied()
+            .ok_or_else(|| InvalidTableFormat { name: s.to_owned() })
     }
 }
 
@@ -107,20 +101,19 @@ impl<'de> serde::Deserialize<'de> for TableFormat {
 /// What differs between table formats; see the [module docs](self). A run asks its format
 /// (through [`TableFormat::implementation`]) and nothing else names one.
 pub(crate) trait Format: Send + Sync {
-    /// The format's name, as [`TableFormat`] spells it (for logs).
-    fn name(&self) -> &'static str;
-
     /// Where a run writes its data file `name` of the table in `dirs` until the commit: hidden
     /// in the run's staging folder, or in the date folder where only the commit makes it
     /// visible.
     fn staged_path(&self, dirs: &RunDirs, name: &str) -> Path;
 
     /// What the format records of each data file of `table` beside the file, gathered as the
-    /// file is written (`None`: nothing).
+    /// file is written (default `None`: nothing).
     fn file_statistics(
         &self,
-        table: &'static TableDefinition,
-    ) -> Result<Option<Box<dyn FileStatistics>>>;
+        _table: &'static TableDefinition,
+    ) -> Result<Option<Box<dyn FileStatistics>>> {
+        Ok(None)
+    }
 
     /// Commits `run`; returns each table's summary, in the order of `run.tables`. On error
     /// readers see what they saw before (see [`CommitState`](crate::CommitState)); date
@@ -128,19 +121,24 @@ pub(crate) trait Format: Send + Sync {
     fn commit<'a>(&'a self, run: &'a StagedRun<'a>) -> BoxFuture<'a, Result<Vec<SinkSummary>>>;
 
     /// After a successful commit, best effort: removes what the commit replaced and left
-    /// behind (Delta: the VACUUM and the replaced runs' rejects files; a Hive-style
-    /// publication leaves nothing).
-    fn remove_replaced<'a>(&'a self, run: &'a StagedRun<'a>) -> BoxFuture<'a, ()>;
+    /// behind (Delta: the VACUUM and the replaced runs' rejects files; by default nothing, as
+    /// a Hive-style publication leaves nothing).
+    fn remove_replaced<'a>(&'a self, _run: &'a StagedRun<'a>) -> BoxFuture<'a, ()> {
+        futures::future::ready(()).boxed()
+    }
 
     /// Best effort, for a run that is not committed: removes those of `files` (data files of
     /// `table`) that the run wrote outside its staging folder and that no commit uses. The
-    /// staging folder is the caller's to clear.
+    /// staging folder is the caller's to clear. By default nothing: a format that stages every
+    /// file in the staging folder (Hive-style) wrote nothing outside it.
     fn discard<'a>(
         &'a self,
-        location: &'a OutputLocation,
-        table: &'static TableDefinition,
-        files: &'a [Path],
-    ) -> BoxFuture<'a, ()>;
+        _location: &'a OutputLocation,
+        _table: &'static TableDefinition,
+        _files: &'a [Path],
+    ) -> BoxFuture<'a, ()> {
+        futures::future::ready(()).boxed()
+    }
 }
 
 /// What a format records of one data file, gathered batch by batch as the file is written.

@@ -13,51 +13,24 @@ use futures::future::BoxFuture;
 use object_store::path::Path;
 
 use crate::error::Result;
-use crate::format::{FileStatistics, Format, StagedRun, TableToCommit};
+use crate::format::{Format, StagedRun, TableToCommit};
 use crate::layout::{RunDirs, in_progress};
-use crate::location::OutputLocation;
 use crate::manifest::{Manifest, rfc3339, schema_fields_of};
 use crate::publish::{TablePublication, publish};
 use crate::summary::SinkSummary;
-use trackly_contacts::TableDefinition;
 
-/// Hive-style Parquet; see the [module docs](self).
-#[derive(Debug)]
+/// Hive-style Parquet; see the [module docs](self). It keeps no file statistics, and has
+/// nothing to remove after a commit or to discard outside staging (the `Format` defaults).
 pub(crate) struct Hive;
 
 impl Format for Hive {
-    fn name(&self) -> &'static str {
-        "parquet"
-    }
-
-    fn staged_path(&self, dirs: &RunDirs, name: &str) -> Path {
-        dirs.staging.clone().join(in_progress(name))
-    }
-
-    fn file_statistics(
-        &self,
-        _table: &'static TableDefinition,
-    ) -> Result<Option<Box<dyn FileStatistics>>> {
-        Ok(None)
-    }
-
     fn commit<'a>(&'a self, run: &'a StagedRun<'a>) -> BoxFuture<'a, Result<Vec<SinkSummary>>> {
         publish_run(run).boxed()
     }
 
-    /// Nothing: the publication removed what it replaced.
-    fn remove_replaced<'a>(&'a self, _run: &'a StagedRun<'a>) -> BoxFuture<'a, ()> {
-        futures::future::ready(()).boxed()
-    }
-
-    /// Nothing: every file of a Hive-style run is in its staging folder until published.
-    fn discard<'a>(
-        &'a self,
-        _location: &'a OutputLocation,
-        _table: &'static TableDefinition,
-        _files: &'a [Path],
-    ) -> BoxFuture<'a, ()> {
-        futures::future::ready(()).boxed()
+    /// Hidden in the run's staging folder, under an `.inprogress` name.
+    fn staged_path(&self, dirs: &RunDirs, name: &str) -> Path {
+        dirs.staging.clone().join(in_progress(name))
     }
 }
 
@@ -112,6 +85,8 @@ fn publication(
         .collect();
     moves.extend(table.rejects_file.clone());
     TablePublication {
+        table_dir: run.location.child([table.definition.name]),
+        extract_date: run.options.extract_date,
         date_dir: table.dirs.date.clone(),
         retired_dir: table.dirs.retired.clone(),
         moves,

@@ -32,6 +32,30 @@ pub(crate) const RETIRED_DIR: &str = "_retired";
 pub(crate) const SUCCESS_FILE: &str = "_SUCCESS";
 pub(crate) const MANIFEST_FILE: &str = "_manifest.json";
 
+/// What a run publishes in a date folder, by name, in the order a publication retires a
+/// previous run's objects (`_SUCCESS` first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Published {
+    Success,
+    Manifest,
+    /// A `part-*.parquet` or `_rejects-*.ndjson`.
+    Data,
+}
+
+/// What the object named `name` of a date folder is to a run (`None`: not one of its own).
+pub(crate) fn published(name: &str) -> Option<Published> {
+    match name {
+        SUCCESS_FILE => Some(Published::Success),
+        MANIFEST_FILE => Some(Published::Manifest),
+        _ if (name.starts_with("part-") && name.ends_with(".parquet"))
+            || (name.starts_with("_rejects-") && name.ends_with(".ndjson")) =>
+        {
+            Some(Published::Data)
+        }
+        _ => None,
+    }
+}
+
 /// `part-00042-{run_id}.parquet`
 pub(crate) fn part_name(part: u32, run_id: &str) -> String {
     format!("part-{part:05}-{run_id}.parquet")
@@ -135,6 +159,17 @@ mod tests {
         ] {
             assert!(validate_run_id(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn published_objects_retire_success_first_then_manifest_then_data() {
+        assert_eq!(published("_SUCCESS"), Some(Published::Success));
+        assert_eq!(published("_manifest.json"), Some(Published::Manifest));
+        assert_eq!(published("part-00000-r.parquet"), Some(Published::Data));
+        assert_eq!(published("_rejects-r.ndjson"), Some(Published::Data));
+        assert_eq!(published("notes.txt"), None);
+        assert_eq!(published("part-00000-r.parquet.inprogress"), None);
+        assert!(Published::Success < Published::Manifest && Published::Manifest < Published::Data);
     }
 
     #[test]

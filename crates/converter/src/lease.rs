@@ -89,10 +89,7 @@ async fn acquire_one(store: &dyn ObjectStore, path: &Path, run_id: &str) -> Resu
         run_id: run_id.to_owned(),
         since: Utc::now().to_rfc3339(),
     })
-    .map_err(|source| ConvertError::Json {
-        path: path.to_string(),
-        source,
-    })?;
+    .map_err(|e| ConvertError::json(path, e))?;
     let body = Bytes::from(body);
     let mut backoff = POLL_FIRST;
     let mut told = false;

@@ -99,11 +99,9 @@
 //!
 //! # Memory usage
 //!
-//! Nothing holds a whole export. The sink holds the encoded row group in progress of the one open file
-//! (`row_group_rows`, 131072 by default: typically 10–30 MiB) and an upload buffer of at most
-//! one part ([`sink::UPLOAD_PART_BYTES`] on an object store, [`sink::LOCAL_UPLOAD_PART_BYTES`]
-//! on a local disk) plus [`sink::UPLOAD_CONCURRENCY`] parts in flight. Lower
-//! `row_group_rows` to lower the peak, at some cost in compression and scan speed.
+//! Nothing holds a whole export: the sink holds one open file's row group in progress and its
+//! upload buffer (see [`sink`](sink#memory-usage)). Lower `row_group_rows` to lower the peak,
+//! at some cost in compression and scan speed.
 
 // No module uses one listed before it here (no cycles): sink (the facade), commit, table,
 // checkpoint, rolling, formats (which implementation each format is), hive and delta (the

@@ -60,11 +60,6 @@ pub struct OutputLocation {
 pub(crate) struct Cloud {
     /// The bucket (or container).
     pub(crate) bucket: String,
-    /// `s3://bucket`, `gs://bucket` or `az://container`: the root of a table's URL, for a
-    /// table format whose library takes a table by URL (Delta).
-    // Read by such a format alone: a build without one never reads it.
-    #[allow(dead_code)]
-    pub(crate) root_url: String,
     /// The same store with a short retry budget, for [`OutputLocation::check_access`].
     pub(crate) probe: Arc<dyn ObjectStore>,
     /// The endpoint requests go to (`None`: the cloud's default).
@@ -122,12 +117,6 @@ impl LocationOptions {
         self
     }
 
-    /// Sets [`create_local_dir`](Self::create_local_dir).
-    pub fn with_create_local_dir(mut self, create: bool) -> Self {
-        self.create_local_dir = create;
-        self
-    }
-
     /// Sets [`storage_options`](Self::storage_options).
     pub fn with_storage_options(mut self, options: StorageOptions) -> Self {
         self.storage_options = options;
@@ -156,15 +145,10 @@ impl OutputLocation {
             return Err(fail("it is empty"));
         }
         let Some((scheme, rest)) = input.split_once("://") else {
-            if input
-                .get(..3)
-                .is_some_and(|s| s.eq_ignore_ascii_case("s3:"))
-                || input
-                    .get(..3)
-                    .is_some_and(|s| s.eq_ignore_ascii_case("gs:"))
-                || input
-                    .get(..3)
-                    .is_some_and(|s| s.eq_ignore_ascii_case("az:"))
+            let head = input.get(..3).unwrap_or_default();
+            if ["s3:", "gs:", "az:"]
+                .iter()
+                .any(|s| head.eq_ignore_ascii_case(s))
             {
                 // `s3:/bucket` or `s3:bucket` is a mistyped URL, not a local folder `s3:`.
                 return Err(fail(
@@ -175,7 +159,7 @@ impl OutputLocation {
             return Self::local(input, options.create_local_dir).map_err(|r| fail(&r));
         };
         let scheme = scheme.to_ascii_lowercase();
-        let target = CloudUrl::parse(&scheme, rest, input).map_err(|r| fail(&r))?;
+        let target = CloudUrl::parse(&scheme, rest).map_err(|r| fail(&r))?;
         let prefix = parse_prefix(&target.prefix).map_err(|reason| fail(&reason))?;
         let built = target.build(&options).map_err(|r| fail(&r))?;
         Ok(OutputLocation {
@@ -185,7 +169,6 @@ impl OutputLocation {
             local_root: None,
             backend: target.backend,
             cloud: Some(Arc::new(Cloud {
-                root_url: target.root_url,
                 bucket: target.bucket,
                 probe: built.probe,
                 endpoint: built.endpoint,
@@ -245,14 +228,19 @@ impl OutputLocation {
     /// A streaming upload to `path` here, in parts of
     /// [`UPLOAD_PART_BYTES`](crate::sink::UPLOAD_PART_BYTES) (S3's smallest part) on an object
     /// store and [`LOCAL_UPLOAD_PART_BYTES`](crate::sink::LOCAL_UPLOAD_PART_BYTES) on a local
-    /// directory.
+    /// directory, [`UPLOAD_CONCURRENCY`](crate::sink::UPLOAD_CONCURRENCY) parts in flight.
     pub(crate) fn upload(&self, path: &Path) -> object_store::buffered::BufWriter {
         let part_bytes = if self.local_root().is_some() {
             crate::store::LOCAL_UPLOAD_PART_BYTES
         } else {
             crate::store::UPLOAD_PART_BYTES
         };
-        crate::store::upload(&self.store, path, part_bytes)
+        object_store::buffered::BufWriter::with_capacity(
+            self.store.clone(),
+            path.clone(),
+            part_bytes,
+        )
+        .with_max_concurrency(crate::store::UPLOAD_CONCURRENCY)
     }
 
     /// The prefix inside the store (empty for a local directory, which is the store's root).
@@ -286,38 +274,32 @@ impl OutputLocation {
 }
 
 /// A cloud URL taken apart: which backend, its bucket or container, the prefix inside it.
-struct CloudUrl<'a> {
+struct CloudUrl {
     backend: Backend,
     bucket: String,
     prefix: String,
-    root_url: String,
     /// The Azure storage account, when the URL names it.
     #[cfg_attr(not(feature = "azure"), allow(dead_code))]
     account: Option<String>,
-    /// The URL as given.
-    #[allow(dead_code)]
-    input: &'a str,
 }
 
-impl<'a> CloudUrl<'a> {
-    fn parse(scheme: &str, rest: &str, input: &'a str) -> std::result::Result<Self, String> {
+impl CloudUrl {
+    fn parse(scheme: &str, rest: &str) -> std::result::Result<Self, String> {
         let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-        let cloud = |backend, bucket: &str, prefix: &str, root: &str| CloudUrl {
+        let cloud = |backend, bucket: &str, prefix: &str| CloudUrl {
             backend,
             bucket: bucket.to_owned(),
             prefix: prefix.to_owned(),
-            root_url: root.to_owned(),
             account: None,
-            input,
         };
         match scheme {
             "s3" => {
                 check_bucket(host, "s3://bucket/prefix")?;
-                Ok(cloud(Backend::S3, host, path, &format!("s3://{host}")))
+                Ok(cloud(Backend::S3, host, path))
             }
             "gs" => {
                 check_bucket(host, "gs://bucket/prefix")?;
-                Ok(cloud(Backend::Gcs, host, path, &format!("gs://{host}")))
+                Ok(cloud(Backend::Gcs, host, path))
             }
             "az" | "abfs" | "abfss" => {
                 // abfss://container@account.dfs.core.windows.net/prefix, or the fsspec form
@@ -335,24 +317,14 @@ impl<'a> CloudUrl<'a> {
                     None => (host, None),
                 };
                 check_container(container, scheme)?;
-                let mut url = cloud(
-                    Backend::Azure,
-                    container,
-                    path,
-                    &format!("az://{container}"),
-                );
+                let mut url = cloud(Backend::Azure, container, path);
                 url.account = account;
                 Ok(url)
             }
             "https" if is_azure_host(host) => {
                 let (container, prefix) = path.split_once('/').unwrap_or((path, ""));
                 check_container(container, "https://account.blob.core.windows.net")?;
-                let mut url = cloud(
-                    Backend::Azure,
-                    container,
-                    prefix,
-                    &format!("az://{container}"),
-                );
+                let mut url = cloud(Backend::Azure, container, prefix);
                 url.account = account_of(host);
                 Ok(url)
             }
@@ -477,16 +449,15 @@ mod tests {
 
     #[test]
     fn cloud_urls_name_their_bucket_container_and_prefix() {
-        fn parse(input: &str) -> CloudUrl<'_> {
+        fn parse(input: &str) -> CloudUrl {
             let (scheme, rest) = input.split_once("://").unwrap();
-            CloudUrl::parse(scheme, rest, input).unwrap()
+            CloudUrl::parse(scheme, rest).unwrap()
         }
         let gs = parse("gs://lake/exports/trackly");
         assert_eq!(
             (gs.backend, gs.bucket.as_str(), gs.prefix.as_str()),
             (Backend::Gcs, "lake", "exports/trackly")
         );
-        assert_eq!(gs.root_url, "gs://lake");
         for url in [
             "az://lake/exports/trackly",
             "abfss://lake/exports/trackly",
@@ -500,7 +471,6 @@ mod tests {
                 (Backend::Azure, "lake", "exports/trackly"),
                 "{url}"
             );
-            assert_eq!(az.root_url, "az://lake", "{url}");
             let named = url.contains("acct");
             assert_eq!(az.account.as_deref(), named.then_some("acct"), "{url}");
         }

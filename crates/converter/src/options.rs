@@ -200,25 +200,35 @@ pub struct SinkOptions {
 pub(crate) struct RetentionPolicy {
     /// Date folders older than this are removed (default: none, keep everything).
     pub(crate) retention: Option<Retention>,
-    /// For a format that keeps the files a commit replaced (Delta): how long they are kept
-    /// before its VACUUM deletes them (default [`DEFAULT_VACUUM_RETENTION`]; `None`: never).
-    // Read by such a format alone: a build without one never reads it.
-    #[allow(dead_code)]
+    /// For Delta, which keeps the files a commit replaced: how long they are kept before its
+    /// VACUUM deletes them (default [`DEFAULT_VACUUM_RETENTION`]; `None`: never). A build
+    /// without Delta has nothing to vacuum and keeps no such setting.
+    #[cfg(feature = "delta")]
     pub(crate) vacuum_retention: Option<Duration>,
+}
+
+impl RetentionPolicy {
+    /// No date folder removed; (Delta) a VACUUM after [`DEFAULT_VACUUM_RETENTION`].
+    pub(crate) const DEFAULT: RetentionPolicy = RetentionPolicy {
+        retention: None,
+        #[cfg(feature = "delta")]
+        vacuum_retention: Some(DEFAULT_VACUUM_RETENTION),
+    };
+
+    /// Sets the VACUUM retention (a build without Delta ignores it: see the field).
+    pub(crate) fn set_vacuum_retention(&mut self, retention: Option<Duration>) {
+        #[cfg(feature = "delta")]
+        {
+            self.vacuum_retention = retention;
+        }
+        #[cfg(not(feature = "delta"))]
+        let _ = retention;
+    }
 }
 
 /// The default of the VACUUM retention: 7 days, Delta's own default
 /// (`delta.deletedFileRetentionDuration`).
 pub const DEFAULT_VACUUM_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
-
-impl Default for RetentionPolicy {
-    fn default() -> Self {
-        RetentionPolicy {
-            retention: None,
-            vacuum_retention: Some(DEFAULT_VACUUM_RETENTION),
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -235,34 +245,18 @@ mod tests {
                 .to_string()
         };
         let d = WriterOptions::default;
-        assert!(
-            bad(WriterOptions {
-                row_group_rows: 0,
-                ..d()
-            })
-            .contains("row_group_rows")
-        );
-        assert!(
-            bad(WriterOptions {
-                write_batch_size: 0,
-                ..d()
-            })
-            .contains("batch_size")
-        );
-        assert!(
-            bad(WriterOptions {
-                target_file_bytes: 0,
-                ..d()
-            })
-            .contains("target_file_bytes")
-        );
-        assert!(
-            bad(WriterOptions {
-                compression: Compression::Zstd(99),
-                ..d()
-            })
-            .contains("compression")
-        );
+        type Change = fn(&mut WriterOptions);
+        let invalid: [(Change, &str); 4] = [
+            (|o| o.row_group_rows = 0, "row_group_rows"),
+            (|o| o.write_batch_size = 0, "batch_size"),
+            (|o| o.target_file_bytes = 0, "target_file_bytes"),
+            (|o| o.compression = Compression::Zstd(99), "compression"),
+        ];
+        for (change, option) in invalid {
+            let mut options = d();
+            change(&mut options);
+            assert!(bad(options).contains(option), "{option}");
+        }
         let props = d().writer_properties(&CONTACTS, "r", date).unwrap();
         assert!(!props.dictionary_enabled(&ColumnPath::from("phone_number")));
         assert!(props.dictionary_enabled(&ColumnPath::from("carrier")));

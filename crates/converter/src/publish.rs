@@ -34,7 +34,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use crate::error::{ConvertError, Result};
-use crate::layout::{MANIFEST_FILE, SUCCESS_FILE};
+use crate::layout::{MANIFEST_FILE, Published, SUCCESS_FILE, published};
 use crate::lease;
 use crate::manifest::{Manifest, ManifestTable};
 use crate::retention::{self, Retention};
@@ -51,6 +51,10 @@ const ROLLBACK_FIRST_BACKOFF: Duration = Duration::from_millis(50);
 
 /// One table's part of a publication.
 pub(crate) struct TablePublication {
+    /// The table's folder, which [`Retention`] looks through.
+    pub(crate) table_dir: Path,
+    /// The run's extract date.
+    pub(crate) extract_date: NaiveDate,
     /// The table's date folder, which this run replaces.
     pub(crate) date_dir: Path,
     /// Where the previous run's objects of that folder wait while it is replaced.
@@ -88,7 +92,15 @@ pub(crate) async fn publish(
     let mut plans = Vec::new();
     if let Some(retention) = retention {
         for release in &mut releases {
-            let plan = plan_retention(store, release, retention).await?;
+            let table = &release.manifest.table;
+            let plan = retention::plan(
+                store,
+                &release.table_dir,
+                table,
+                release.extract_date,
+                retention,
+            )
+            .await;
             release.manifest.retention = Some(plan.report.clone());
             plans.push(plan);
         }
@@ -101,7 +113,12 @@ pub(crate) async fn publish(
         .map(|r| r.manifest.run_id.clone())
         .unwrap_or_default();
     let leases = lease::acquire(store, &date_dirs, &run_id).await?;
-    let mut publication = Publication::new(store);
+    let mut publication = Publication {
+        store,
+        date_dirs,
+        retired: Vec::new(),
+        published: Vec::new(),
+    };
     if let Err(e) = publication.replace(&releases, &manifests).await {
         publication.roll_back(&e).await;
         leases.release().await;
@@ -163,41 +180,8 @@ async fn apply_retention(
     }
 }
 
-/// The retention of `release`'s table (the folder above its date folder).
-async fn plan_retention(
-    store: &dyn ObjectStore,
-    release: &TablePublication,
-    retention: Retention,
-) -> Result<retention::Plan> {
-    let parts: Vec<_> = release.date_dir.parts().collect();
-    let table_dir: Path = parts[..parts.len().saturating_sub(1)]
-        .iter()
-        .cloned()
-        .collect();
-    let extract_date: NaiveDate =
-        release
-            .manifest
-            .extract_date
-            .parse()
-            .map_err(|e| ConvertError::InvalidOption {
-                option: "extract_date",
-                reason: format!("{:?}: {e}", release.manifest.extract_date),
-            })?;
-    Ok(retention::plan(
-        store,
-        &table_dir,
-        &release.manifest.table,
-        extract_date,
-        retention,
-    )
-    .await)
-}
-
 fn manifest_json(path: &Path, manifest: &Manifest) -> Result<Vec<u8>> {
-    serde_json::to_vec_pretty(manifest).map_err(|source| ConvertError::Json {
-        path: path.to_string(),
-        source,
-    })
+    serde_json::to_vec_pretty(manifest).map_err(|e| ConvertError::json(path, e))
 }
 
 /// Steps 1–4, recording every object before it is moved or written: an operation that fails
@@ -214,18 +198,7 @@ struct Publication<'a> {
     published: Vec<Path>,
 }
 
-impl<'a> Publication<'a> {
-    fn new(store: &'a dyn ObjectStore) -> Self {
-        Publication {
-            store,
-            date_dirs: Vec::new(),
-            retired: Vec::new(),
-            published: Vec::new(),
-        }
-    }
-
-    /// Step 1: moves every date folder's `_SUCCESS`, then every `_manifest.json`, then every
-    /// `part-*.parquet` and `_rejects-*.ndjson`, to the table's retired folder.
+impl Publication<'_> {
     /// Steps 1–4: the previous runs aside, this run's files in, the manifests, the `_SUCCESS`
     /// markers (the caller rolls back on error).
     async fn replace(
@@ -249,15 +222,16 @@ impl<'a> Publication<'a> {
         Ok(())
     }
 
+    /// Step 1: moves every date folder's `_SUCCESS`, then every `_manifest.json`, then every
+    /// `part-*.parquet` and `_rejects-*.ndjson`, to the table's retired folder.
     async fn retire_previous(&mut self, releases: &[TablePublication]) -> Result<()> {
-        let mut previous: Vec<(u8, usize, Path)> = Vec::new();
+        let mut previous: Vec<(Published, usize, Path)> = Vec::new();
         for (table, release) in releases.iter().enumerate() {
-            self.date_dirs.push(release.date_dir.clone());
             previous.extend(
                 list_paths_shallow(self.store, &release.date_dir)
                     .await?
                     .into_iter()
-                    .filter_map(|path| Some((retire_order(path.filename()?)?, table, path))),
+                    .filter_map(|path| Some((published(path.filename()?)?, table, path))),
             );
         }
         previous.sort();
@@ -384,21 +358,6 @@ impl<'a> Publication<'a> {
     }
 }
 
-/// Where a previous run's object of a date folder is retired in step 1 (`None`: not one).
-fn retire_order(name: &str) -> Option<u8> {
-    if name == SUCCESS_FILE {
-        Some(0)
-    } else if name == MANIFEST_FILE {
-        Some(1)
-    } else if (name.starts_with("part-") && name.ends_with(".parquet"))
-        || (name.starts_with("_rejects-") && name.ends_with(".ndjson"))
-    {
-        Some(2)
-    } else {
-        None
-    }
-}
-
 /// Runs a rollback operation up to [`ROLLBACK_ATTEMPTS`] times. `NotFound` means done: the
 /// object to delete is gone, or the object to move back was never moved away (its copy failed).
 async fn retried<F, Fut>(mut op: F) -> object_store::Result<()>
@@ -423,19 +382,4 @@ where
 
 fn display_all<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Vec<&'a str> {
     paths.into_iter().map(|p| p.as_ref()).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn previous_objects_retire_success_first_then_manifest_then_data() {
-        assert_eq!(retire_order("_SUCCESS"), Some(0));
-        assert_eq!(retire_order("_manifest.json"), Some(1));
-        assert_eq!(retire_order("part-00000-r.parquet"), Some(2));
-        assert_eq!(retire_order("_rejects-r.ndjson"), Some(2));
-        assert_eq!(retire_order("notes.txt"), None);
-        assert_eq!(retire_order("part-00000-r.parquet.inprogress"), None);
-    }
 }

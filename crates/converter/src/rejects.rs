@@ -25,7 +25,7 @@ use tokio::io::AsyncWriteExt;
 use crate::error::{ConvertError, Result};
 use crate::layout::{RunDirs, in_progress, rejects_name};
 use crate::location::OutputLocation;
-use crate::store::io_storage;
+use crate::store::storage_error;
 
 /// The rejects of one run: the segment being written and those closed.
 pub(crate) struct Rejects {
@@ -109,7 +109,7 @@ impl Rejects {
                 .writer
                 .shutdown()
                 .await
-                .map_err(|e| io_storage(&segment.staging, e))?;
+                .map_err(|e| storage_error(&segment.staging, e))?;
             self.closed.push(segment.staging);
         }
         Ok(())
@@ -166,10 +166,7 @@ async fn join(store: &dyn ObjectStore, segments: &[Path], joined: &Path) -> Resu
 pub(crate) fn ndjson<R: Serialize>(records: &[R], path: &Path) -> Result<Vec<u8>> {
     let mut lines = Vec::new();
     for record in records {
-        serde_json::to_writer(&mut lines, record).map_err(|source| ConvertError::Json {
-            path: path.to_string(),
-            source,
-        })?;
+        serde_json::to_writer(&mut lines, record).map_err(|e| ConvertError::json(path, e))?;
         lines.push(b'\n');
     }
     Ok(lines)

@@ -59,7 +59,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ConvertError, Result};
-use crate::layout::{MANIFEST_FILE, SUCCESS_FILE};
+use crate::layout::{MANIFEST_FILE, Published, published};
 pub use crate::layout::{PARTITION_COLUMN, PARTITION_PREFIX};
 use crate::store::{delete_if_exists, list_paths};
 use trackly_contacts::table::TABLES;
@@ -223,16 +223,10 @@ pub(crate) fn ownership(
 /// When an object of a removed folder is deleted, by its path inside the folder: `_SUCCESS`
 /// first, the data files, `_manifest.json` last (`None`: not this tool's, left in place).
 pub(crate) fn delete_order(relative: &str) -> Option<u8> {
-    if relative == SUCCESS_FILE {
-        Some(0)
-    } else if (relative.starts_with("part-") && relative.ends_with(".parquet"))
-        || (relative.starts_with("_rejects-") && relative.ends_with(".ndjson"))
-    {
-        (!relative.contains('/')).then_some(1)
-    } else if relative == MANIFEST_FILE {
-        Some(2)
-    } else {
-        None
+    match published(relative)? {
+        Published::Success => Some(0),
+        Published::Data => (!relative.contains('/')).then_some(1),
+        Published::Manifest => Some(2),
     }
 }
 

@@ -11,10 +11,6 @@
 //! commit renames it, or in its date folder where only the commit makes it visible); this
 //! module is the same for every format.
 //!
-//! Next: the [`rejects`](crate::rejects) written beside the files, the
-//! [`checkpoint`](crate::checkpoint) that records the finished files for a resumed run, and the
-//! [`commit`](crate::commit).
-//!
 //! # Memory usage
 //!
 //! The encoded (compressed) pages of the row group in progress, which the Parquet writer must

@@ -49,16 +49,8 @@
 //!
 //! # Phases
 //!
-//! [`ParquetSink`] is the facade of a run; each phase is a module of its own:
-//!
-//! 1. [`rolling`](crate::rolling): batches → rolling Parquet part files (rotation by size,
-//!    staging paths, file statistics);
-//! 2. [`rejects`](crate::rejects): the quarantined records, in segments beside the files;
-//! 3. [`checkpoint`]: `_checkpoint.json`, what a run finished, and the scan of `_staging`
-//!    that [`resume`](ParquetSink::resume) picks an interrupted run up from;
-//! 4. [`commit`](crate::commit): Hive-style publication ([`publish`](crate::publish), with
-//!    `_manifest.json` from [`manifest`](crate::manifest)) or a Delta commit, and the discard
-//!    of a run that is not committed.
+//! [`ParquetSink`] is the facade of a run; each phase is a module of its own (writing,
+//! rejects, checkpoint, commit: see the [crate docs](crate)).
 //!
 //! After a commit the sink clears the run's staging and that of older interrupted runs of the
 //! date, once they are abandoned: a run's [`heartbeat`](crate::heartbeat) keeps its staging
@@ -133,12 +125,10 @@
 //!
 //! # Memory usage
 //!
-//! Per open file: the encoded (compressed) pages of the row group in progress, which the Parquet
-//! writer must hold until the row group is complete (about `row_group_rows` × the encoded row
-//! size: 131072 rows of typical contacts are some 10–30 MiB), plus the upload buffer, at most
-//! one part buffered and [`UPLOAD_CONCURRENCY`] parts in flight, a part being
-//! [`UPLOAD_PART_BYTES`] on an object store and [`LOCAL_UPLOAD_PART_BYTES`] on a local disk. One
-//! file is open at a time. Rejects are streamed to the store the same way.
+//! One file is open at a time: its row group in progress (some 10–30 MiB for 131072 rows of
+//! typical contacts) and its upload buffer (see [`rolling`](crate::rolling)), a part being
+//! [`UPLOAD_PART_BYTES`] on an object store and [`LOCAL_UPLOAD_PART_BYTES`] on a local disk.
+//! Rejects are streamed to the store the same way.
 
 use std::time::Duration;
 
@@ -146,9 +136,9 @@ use arrow_array::RecordBatch;
 use chrono::{DateTime, NaiveDate, Utc};
 use object_store::path::Path;
 
-use crate::checkpoint::{self, Finished};
-use crate::commit::{CommitState, Committer, discard_in_place};
-use crate::error::{ConvertError, Result};
+use crate::checkpoint;
+use crate::commit::{CommitState, Committer, last_summary};
+use crate::error::Result;
 use crate::format::{StagedRun, TableFormat, TableToCommit};
 use crate::heartbeat::Heartbeat;
 use crate::layout::{RunDirs, staging_root, validate_run_id};
@@ -157,7 +147,7 @@ use crate::options::RetentionPolicy;
 use crate::rejects::Rejects;
 use crate::retention::Retention;
 use crate::rolling::RollingFiles;
-use crate::store::{delete_all, delete_all_best_effort, list_dirs, list_paths};
+use crate::store::{delete_all, delete_all_best_effort, list_dirs, list_paths, storage_error};
 use crate::table::StagedTable;
 use trackly_contacts::ResumePoint;
 use trackly_contacts::decode::{DecodeStats, Reject};
@@ -221,7 +211,7 @@ impl ParquetSink {
             started_at: Utc::now(),
             dirs,
             decode_stats: DecodeStats::default(),
-            retention_policy: RetentionPolicy::default(),
+            retention_policy: RetentionPolicy::DEFAULT,
             heartbeat: None,
         })
     }
@@ -257,7 +247,7 @@ impl ParquetSink {
     /// Delta only: after the commit, delete the data files that earlier commits removed more
     /// than `retention` ago (default 7 days; `None`: never); see the `delta` module.
     pub fn set_vacuum_retention(&mut self, retention: Option<Duration>) {
-        self.retention_policy.vacuum_retention = retention;
+        self.retention_policy.set_vacuum_retention(retention);
     }
 
     /// Picks up the newest interrupted run of the same extract date and query (see
@@ -310,14 +300,16 @@ impl ParquetSink {
     pub async fn checkpoint(&mut self, resume_point: ResumePoint) -> Result<()> {
         self.keep_alive().await;
         self.rejects.close_segment().await?;
-        let finished = Finished {
-            files: self.files.finished(),
-            rejects: self.rejects.closed_segments(),
-            rejects_written: self.rejects.written(),
-        };
-        Checkpoint::of(&self.options, self.started_at, finished, resume_point)
-            .write(self.location.store().as_ref(), &self.dirs.staging)
-            .await
+        let files = self.files.finished();
+        Checkpoint::of(
+            &self.options,
+            self.started_at,
+            files,
+            &self.rejects,
+            resume_point,
+        )
+        .write(self.location.store().as_ref(), &self.dirs.staging)
+        .await
     }
 
     /// `(phone_number, list_number)` of every row in the finished files, read back from the
@@ -396,10 +388,7 @@ impl ParquetSink {
         match self.commit(&mut commit, &fetch_stats, &companions).await {
             Ok(mut summaries) => {
                 self.clean_up_after_commit(&companions).await;
-                let contacts = summaries.pop().ok_or_else(|| ConvertError::InvalidOption {
-                    option: "publication",
-                    reason: "no summary of the contacts (bug)".into(),
-                })?;
+                let contacts = last_summary(&mut summaries, "the contacts")?;
                 Ok((contacts, summaries))
             }
             Err(e) => {
@@ -423,19 +412,13 @@ impl ParquetSink {
         self.discard(&mut Committer::of(self.files.format())).await;
         // Report a store that refuses the clean-up, so the caller can tell the user.
         let leftovers = list_paths(self.location.store().as_ref(), &self.dirs.staging).await?;
-        match leftovers.first() {
-            None => Ok(()),
-            Some(path) => Err(ConvertError::Storage {
-                path: path.to_string(),
-                source: object_store::Error::Generic {
-                    store: "trackly-converter",
-                    source: match leftovers.len() {
-                        1 => "1 staging object could not be deleted".to_owned(),
-                        n => format!("{n} staging objects could not be deleted"),
-                    }
-                    .into(),
-                },
-            }),
+        match (leftovers.first(), leftovers.len()) {
+            (None, _) => Ok(()),
+            (Some(path), 1) => Err(storage_error(path, "1 staging object could not be deleted")),
+            (Some(path), n) => Err(storage_error(
+                path,
+                format!("{n} staging objects could not be deleted"),
+            )),
         }
     }
 
@@ -465,7 +448,11 @@ impl ParquetSink {
                 .map(|f| Path::from(f.staging.as_str()))
                 .filter(|p| p.prefix_match(&run_dir).is_none())
                 .collect();
-            discard_in_place(location, &outside).await;
+            // Its format is unknown: every format of this build removes what it wrote.
+            for format in TableFormat::ALL {
+                let implementation = format.implementation();
+                implementation.discard(location, &CONTACTS, &outside).await;
+            }
             delete_all(store, &run_dir).await?;
             location.remove_empty_local_dir(&run_dir);
             discarded += 1;

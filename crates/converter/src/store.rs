@@ -2,10 +2,7 @@
 //! prefix, deleting what may already be gone. `object_store` retries its own requests; nothing
 //! here retries again.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
-use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
@@ -24,14 +21,6 @@ pub const LOCAL_UPLOAD_PART_BYTES: usize = 1024 * 1024;
 /// Parts of one upload in flight at a time: two keep a part uploading while the next fills
 /// (the encoder produces tens of MB/s, a part uploads at tens to hundreds of MB/s).
 pub const UPLOAD_CONCURRENCY: usize = 2;
-
-/// A streaming upload to `path`: at most `part_bytes` buffered and [`UPLOAD_CONCURRENCY`]
-/// parts in flight (callers go through [`OutputLocation::upload`](crate::OutputLocation),
-/// which picks the part size).
-pub(crate) fn upload(store: &Arc<dyn ObjectStore>, path: &Path, part_bytes: usize) -> BufWriter {
-    BufWriter::with_capacity(store.clone(), path.clone(), part_bytes)
-        .with_max_concurrency(UPLOAD_CONCURRENCY)
-}
 
 /// The bytes of the object at `path`, `None` when there is none.
 pub(crate) async fn read_if_exists(store: &dyn ObjectStore, path: &Path) -> Result<Option<Bytes>> {
@@ -104,13 +93,15 @@ pub(crate) async fn list_dirs(store: &dyn ObjectStore, dir: &Path) -> Result<Vec
     }
 }
 
-/// An I/O error of an upload (`BufWriter::shutdown`) as a storage error on `path`.
-pub(crate) fn io_storage(path: &Path, e: std::io::Error) -> ConvertError {
-    ConvertError::Storage {
-        path: path.to_string(),
-        source: object_store::Error::Generic {
-            store: "trackly-converter",
-            source: Box::new(e),
-        },
-    }
+/// An error of our own about `path` (an upload's I/O error, objects a clean-up left) as a
+/// storage error on it.
+pub(crate) fn storage_error(
+    path: &Path,
+    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> ConvertError {
+    let source = object_store::Error::Generic {
+        store: "trackly-converter",
+        source: source.into(),
+    };
+    ConvertError::storage(path, source)
 }

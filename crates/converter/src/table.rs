@@ -130,7 +130,7 @@ impl StagedTable {
         rejects: &[R],
     ) -> Result<StagedTable> {
         validate_run_id(&options.run_id)?;
-        let staged = StagedTable {
+        let mut staged = StagedTable {
             location: location.clone(),
             dirs: RunDirs::new(
                 location,
@@ -144,17 +144,15 @@ impl StagedTable {
             files: Vec::new(),
             rejects_file: None,
             rejects_written: 0,
-            retention_policy: RetentionPolicy::default(),
+            retention_policy: RetentionPolicy::DEFAULT,
             format,
         };
         staged.remove_staging().await?;
-        match staged.write(batch, rejects).await {
-            Ok(staged) => Ok(staged),
-            Err((staged, e)) => {
-                let _ = staged.abort().await;
-                Err(e)
-            }
+        if let Err(e) = staged.write_files(batch, rejects).await {
+            let _ = staged.abort().await;
+            return Err(e);
         }
+        Ok(staged)
     }
 
     /// The table's name (its folder).
@@ -185,7 +183,7 @@ impl StagedTable {
     /// never). Published with the contacts, the table follows the sink's
     /// [`set_vacuum_retention`](crate::ParquetSink::set_vacuum_retention).
     pub fn with_vacuum_retention(mut self, retention: Option<std::time::Duration>) -> Self {
-        self.retention_policy.vacuum_retention = retention;
+        self.retention_policy.set_vacuum_retention(retention);
         self
     }
 
@@ -248,17 +246,6 @@ impl StagedTable {
         }
         let _ = self.remove_staging().await;
         self.dirs.remove_empty_local_dirs(&self.location);
-    }
-
-    async fn write<R: Serialize>(
-        mut self,
-        batch: &RecordBatch,
-        rejects: &[R],
-    ) -> std::result::Result<StagedTable, (StagedTable, ConvertError)> {
-        match self.write_files(batch, rejects).await {
-            Ok(()) => Ok(self),
-            Err(e) => Err((self, e)),
-        }
     }
 
     async fn write_files<R: Serialize>(

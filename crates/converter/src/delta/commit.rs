@@ -14,25 +14,21 @@ use futures::future::BoxFuture;
 use object_store::ObjectStoreExt as _;
 use object_store::path::Path;
 
-use super::{DeltaFile, FileStats, discard_in_place, retention_report, target};
+use super::{FileStats, discard_in_place, target};
 use crate::error::{ConvertError, Result};
 use crate::format::{FileStatistics, Format, StagedRun, TableToCommit};
 use crate::layout::RunDirs;
 use crate::location::OutputLocation;
 use crate::manifest::rfc3339;
+use crate::retention::RetentionReport;
 use crate::store::{delete_if_exists, list_paths_shallow};
 use crate::summary::SinkSummary;
 use trackly_contacts::TableDefinition;
 
 /// Delta Lake; see the [module docs](self).
-#[derive(Debug)]
 pub(crate) struct Delta;
 
 impl Format for Delta {
-    fn name(&self) -> &'static str {
-        "delta"
-    }
-
     /// Outside the log until the commit: invisible to Delta readers where it is.
     fn staged_path(&self, dirs: &RunDirs, name: &str) -> Path {
         dirs.date.clone().join(name)
@@ -141,35 +137,31 @@ async fn commit_files(
         .retention_policy
         .retention
         .map(|r| r.cutoff(extract_date));
-    let files: Vec<DeltaFile> = table
-        .files
-        .iter()
-        .map(|f| DeltaFile {
-            path: f.published.clone(),
-            bytes: f.bytes,
-            rows: f.rows,
-            stats: f.stats.clone(),
-        })
-        .collect();
     let infos = table.file_infos();
     let rows: u64 = infos.iter().map(|f| f.rows).sum();
     let bytes: u64 = infos.iter().map(|f| f.bytes).sum();
     let metadata = metadata(run, table, finished_at, rows, bytes);
     let commit = target(run.location, table.definition)?
-        .commit_partition(extract_date, &files, expire_before, metadata)
+        .commit_partition(extract_date, table.files, expire_before, metadata)
         .await?;
     tracing::info!(
         table = table.definition.name,
         version = commit.version,
         removed = commit.removed_files,
-        added = files.len(),
+        added = table.files.len(),
         "delta commit"
     );
     let retention = run
         .retention_policy
         .retention
         .zip(expire_before)
-        .map(|(r, cutoff)| retention_report(r.retain_days(), cutoff, commit.expired.clone()));
+        .map(|(r, cutoff)| RetentionReport {
+            retain_days: r.retain_days(),
+            cutoff: cutoff.to_string(),
+            removed: commit.expired.clone(),
+            left_alone: Vec::new(),
+            failed: Vec::new(),
+        });
     Ok(SinkSummary {
         files: infos,
         rows,

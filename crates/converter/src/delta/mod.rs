@@ -87,10 +87,11 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 
+use crate::backend::Backend;
 use crate::error::{ConvertError, Result};
+use crate::format::StagedFile;
 use crate::layout::PARTITION_COLUMN;
 use crate::location::OutputLocation;
-use crate::retention::RetentionReport;
 use crate::store::delete_if_exists;
 use trackly_contacts::TableDefinition;
 
@@ -98,17 +99,6 @@ use trackly_contacts::TableDefinition;
 pub const COMMIT_ATTEMPTS: u32 = 5;
 
 pub use crate::options::DEFAULT_VACUUM_RETENTION;
-
-/// One data file of a run, as the commit adds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct DeltaFile {
-    /// Object path in the location's store.
-    pub(crate) path: Path,
-    pub(crate) bytes: u64,
-    pub(crate) rows: u64,
-    /// Delta statistics JSON (`numRecords`, `minValues`, `maxValues`, `nullCount`).
-    pub(crate) stats: Option<String>,
-}
 
 /// What one commit did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,7 +115,6 @@ pub(crate) struct CommittedVersion {
 }
 
 /// A Delta table of the output location: where its log lives, and the store to reach it.
-#[derive(Clone)]
 pub(crate) struct DeltaTarget {
     /// The store with "/" at its root (what delta-rs resolves the table URL against).
     root_store: Arc<dyn ObjectStore>,
@@ -138,31 +127,7 @@ pub(crate) struct DeltaTarget {
     schema: SchemaRef,
 }
 
-impl std::fmt::Debug for DeltaTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeltaTarget")
-            .field("url", &self.url.as_str())
-            .finish()
-    }
-}
-
 impl DeltaTarget {
-    pub(crate) fn new(
-        root_store: Arc<dyn ObjectStore>,
-        url: url::Url,
-        table_dir: Path,
-        name: &'static str,
-        schema: SchemaRef,
-    ) -> DeltaTarget {
-        DeltaTarget {
-            root_store,
-            url,
-            table_dir,
-            name,
-            schema,
-        }
-    }
-
     fn error(&self, source: DeltaTableError) -> ConvertError {
         ConvertError::Delta {
             table: self.url.to_string(),
@@ -252,7 +217,7 @@ impl DeltaTarget {
     pub(crate) async fn commit_partition(
         &self,
         extract_date: NaiveDate,
-        files: &[DeltaFile],
+        files: &[StagedFile],
         expire_before: Option<NaiveDate>,
         app_metadata: serde_json::Value,
     ) -> Result<CommittedVersion> {
@@ -409,11 +374,15 @@ impl DeltaTarget {
             .collect())
     }
 
-    fn add_action(&self, file: &DeltaFile, date: &str, now: i64) -> Result<Action> {
-        let relative = relative_to(&self.table_dir, &file.path).ok_or_else(|| {
+    /// The `add` of `file` (its published path, size and statistics).
+    fn add_action(&self, file: &StagedFile, date: &str, now: i64) -> Result<Action> {
+        let relative = relative_to(&self.table_dir, &file.published).ok_or_else(|| {
             ConvertError::InvalidOption {
                 option: "delta",
-                reason: format!("{} is not inside the table {}", file.path, self.table_dir),
+                reason: format!(
+                    "{} is not inside the table {}",
+                    file.published, self.table_dir
+                ),
             }
         })?;
         Ok(Action::Add(Add {
@@ -470,12 +439,6 @@ fn relative_to(dir: &Path, path: &Path) -> Option<String> {
 /// The Delta statistics of one data file, gathered from the batches written to it.
 pub(crate) struct FileStats {
     accumulator: FileStatsAccumulator,
-}
-
-impl std::fmt::Debug for FileStats {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("FileStats")
-    }
 }
 
 impl FileStats {
@@ -549,9 +512,11 @@ fn table_root(location: &OutputLocation, table: &str) -> Result<(Arc<dyn ObjectS
         let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
         return Ok((store, url));
     }
-    let url = match location.cloud() {
-        Some(cloud) => format!("{}/{path}", cloud.root_url),
-        None => format!("memory:///{path}"),
+    let url = match (location.cloud(), location.backend()) {
+        (Some(cloud), Backend::S3) => format!("s3://{}/{path}", cloud.bucket),
+        (Some(cloud), Backend::Gcs) => format!("gs://{}/{path}", cloud.bucket),
+        (Some(cloud), Backend::Azure) => format!("az://{}/{path}", cloud.bucket),
+        _ => format!("memory:///{path}"),
     };
     let url = url::Url::parse(&url).map_err(|e| fail(format!("no table URL: {e}")))?;
     Ok((location.store().clone(), url))
@@ -559,45 +524,36 @@ fn table_root(location: &OutputLocation, table: &str) -> Result<(Arc<dyn ObjectS
 
 /// The Delta table of `table` under `location`.
 pub(crate) fn target(location: &OutputLocation, table: &TableDefinition) -> Result<DeltaTarget> {
-    let (root, url) = table_root(location, table.name)?;
-    Ok(DeltaTarget::new(
-        root,
+    let (root_store, url) = table_root(location, table.name)?;
+    Ok(DeltaTarget {
+        root_store,
         url,
-        location.child([table.name]),
-        table.name,
-        table.schema(),
-    ))
+        table_dir: location.child([table.name]),
+        name: table.name,
+        schema: table.schema(),
+    })
 }
 
-/// [`discard_uncommitted`] for `table` under `location`.
+/// Deletes those of `files` (data files of `table` under `location`, written in their date
+/// folder) that the table's current snapshot does not use. When the table cannot be read,
+/// nothing is deleted: a commit whose answer was lost may have used them, and a file left
+/// over is invisible to readers.
 pub(crate) async fn discard_in_place(
     location: &OutputLocation,
     table: &TableDefinition,
     files: &[Path],
 ) {
-    let store = location.store().clone();
-    discard_uncommitted(store.as_ref(), target(location, table), files).await;
-}
-
-/// Deletes those of `files` (data files written in their date folder) that the table's
-/// current snapshot does not use. When the table cannot be read, nothing is deleted: a commit
-/// whose answer was lost may have used them, and a file left over is invisible to readers.
-pub(crate) async fn discard_uncommitted(
-    store: &dyn ObjectStore,
-    target: Result<DeltaTarget>,
-    files: &[Path],
-) {
     if files.is_empty() {
         return;
     }
-    let active = match target {
+    let active = match target(location, table) {
         Ok(target) => target.active_files().await,
         Err(e) => Err(e),
     };
     match active {
         Ok(active) => {
             for path in files.iter().filter(|p| !active.contains(*p)) {
-                let _ = delete_if_exists(store, path).await;
+                let _ = delete_if_exists(location.store().as_ref(), path).await;
             }
         }
         Err(e) => tracing::warn!(
@@ -605,21 +561,6 @@ pub(crate) async fn discard_uncommitted(
             files = files.len(),
             "cannot read the delta table; the run's data files stay (unused by any snapshot)"
         ),
-    }
-}
-
-/// The retention report of a Delta commit that expired dates (what `--retain-days` did).
-pub(crate) fn retention_report(
-    retain_days: u32,
-    cutoff: NaiveDate,
-    expired: Vec<String>,
-) -> RetentionReport {
-    RetentionReport {
-        retain_days,
-        cutoff: cutoff.to_string(),
-        removed: expired,
-        left_alone: Vec::new(),
-        failed: Vec::new(),
     }
 }
 
