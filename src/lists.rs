@@ -154,7 +154,7 @@ impl ListsTable {
             decode: self.decode,
             fetch_stats: serde_json::to_value(&self.fetch).unwrap_or_default(),
         };
-        Ok(StagedTable::stage_as(
+        Ok(StagedTable::stage(
             format,
             location,
             spec,

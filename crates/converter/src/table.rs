@@ -96,31 +96,11 @@ pub struct StagedTable {
 impl StagedTable {
     /// Writes `batch` (the whole table) as one staged Parquet file with `options.writer`, and
     /// `rejects` (one JSON object per line) as its staged rejects file, for the run
-    /// `options.run_id` started at `started_at`. Anything this run staged for the table
-    /// before (an attempt killed earlier) is removed first.
+    /// `options.run_id` started at `started_at`, to be published as `format` (with Delta the
+    /// file is written in its date folder, outside the log until the commit, with its
+    /// statistics). Anything this run staged for the table before (an attempt killed earlier)
+    /// is removed first.
     pub async fn stage<R: Serialize>(
-        location: &OutputLocation,
-        spec: TableSpec,
-        options: &SinkOptions,
-        started_at: DateTime<Utc>,
-        batch: &RecordBatch,
-        rejects: &[R],
-    ) -> Result<StagedTable> {
-        Self::stage_as(
-            TableFormat::Parquet,
-            location,
-            spec,
-            options,
-            started_at,
-            batch,
-            rejects,
-        )
-        .await
-    }
-
-    /// [`stage`](Self::stage) for a run published as `format`. With Delta the Parquet file is
-    /// written in its date folder (outside the log until the commit) with its statistics.
-    pub async fn stage_as<R: Serialize>(
         format: TableFormat,
         location: &OutputLocation,
         spec: TableSpec,

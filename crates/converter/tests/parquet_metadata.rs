@@ -16,7 +16,9 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use parquet::file::metadata::ParquetMetaData;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use trackly_contacts::{ContactBatcher, DecoderOptions, InvalidPolicy, ListDecoder};
-use trackly_converter::{OutputLocation, ParquetSink, SinkOptions, StagedTable, TableSpec};
+use trackly_converter::{
+    OutputLocation, ParquetSink, SinkOptions, StagedTable, TableFormat, TableSpec,
+};
 
 const REGENERATE: &str = "TRACKLY_REGENERATE_FIXTURES";
 
@@ -65,6 +67,7 @@ async fn export(dir: &Path) {
         fetch_stats: serde_json::Value::Null,
     };
     let lists = StagedTable::stage(
+        TableFormat::Parquet,
         &location,
         spec,
         &options(),

@@ -15,7 +15,7 @@ use trackly_contacts::{
     ContactBatcher, DecodeStats, DecoderOptions, InvalidPolicy, ListDecoder, lists_schema,
 };
 use trackly_converter::{
-    OutputLocation, ParquetSink, SinkOptions, StagedTable, TableSpec, WriterOptions,
+    OutputLocation, ParquetSink, SinkOptions, StagedTable, TableFormat, TableSpec, WriterOptions,
 };
 
 use support::faulty_store::FaultyStore;
@@ -71,6 +71,7 @@ async fn lists(location: &OutputLocation, run_id: &str, ids: &[i64]) -> StagedTa
         fetch_stats: serde_json::json!({"requests": 2}),
     };
     StagedTable::stage(
+        TableFormat::Parquet,
         location,
         spec,
         &options(run_id),
@@ -280,6 +281,7 @@ async fn an_empty_lists_table_is_one_file_with_the_schema_and_no_rows() {
         fetch_stats: serde_json::Value::Null,
     };
     let staged = StagedTable::stage(
+        TableFormat::Parquet,
         &location,
         spec,
         &options("r1"),
@@ -319,6 +321,7 @@ async fn a_failed_staging_leaves_nothing_behind() {
         fetch_stats: serde_json::Value::Null,
     };
     let err = StagedTable::stage(
+        TableFormat::Parquet,
         &location,
         spec,
         &options("r1"),
