@@ -159,6 +159,14 @@ impl Reply {
         )
     }
 
+    fn not_found() -> Reply {
+        Reply::error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "The requested resource does not exist.",
+        )
+    }
+
     fn internal() -> Reply {
         Reply::error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -439,11 +447,7 @@ impl Shared {
         if list_id.is_none()
             && ![CONTACTS_PATH, LISTS_PATH, GROUND_TRUTH_PATH, STATS_PATH].contains(&path)
         {
-            return Reply::error(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "The requested resource does not exist.",
-            );
+            return Reply::not_found();
         }
         if req.method() != Method::GET {
             return Reply::error(
@@ -575,11 +579,7 @@ impl Shared {
         lock(&self.stats).lists_served += 1;
         match crate::lists::list_body(&self.dataset(), id, flipped) {
             Some(body) => self.ok_json(req, body).0,
-            None => Reply::error(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "The requested resource does not exist.",
-            ),
+            None => Reply::not_found(),
         }
     }
 
