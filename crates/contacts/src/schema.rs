@@ -205,20 +205,18 @@ pub fn spark_ddl_of(schema: &Schema, table: &str) -> String {
     SPARK.ddl(schema, table)
 }
 
-/// How one SQL dialect quotes a column and names the types.
+/// How one SQL dialect quotes a column name, ends the DDL and spells the types (`scalars`:
+/// Utf8, Int64, Boolean, a timestamp with a zone, one without; `map`: around a map's key and
+/// value types).
 struct Dialect {
-    /// Around a column's name.
-    quotes: (char, char),
-    /// After the closing parenthesis.
+    quote: char,
     suffix: &'static str,
-    /// Utf8, Int64, Boolean, a timestamp with a zone, one without.
     scalars: [&'static str; 5],
-    /// Around a map's key and value types.
-    map: (&'static str, &'static str),
+    map: [&'static str; 2],
 }
 
 const DUCKDB: Dialect = Dialect {
-    quotes: ('"', '"'),
+    quote: '"',
     suffix: "",
     scalars: [
         "VARCHAR",
@@ -227,26 +225,26 @@ const DUCKDB: Dialect = Dialect {
         "TIMESTAMP WITH TIME ZONE",
         "TIMESTAMP",
     ],
-    map: ("MAP(", ")"),
+    map: ["MAP(", ")"],
 };
 
 const SPARK: Dialect = Dialect {
-    quotes: ('`', '`'),
+    quote: '`',
     suffix: " USING PARQUET",
     scalars: ["STRING", "BIGINT", "BOOLEAN", "TIMESTAMP", "TIMESTAMP_NTZ"],
-    map: ("MAP<", ">"),
+    map: ["MAP<", ">"],
 };
 
 impl Dialect {
     fn ddl(&self, schema: &Schema, table: &str) -> String {
-        let (open, close) = self.quotes;
+        let quote = self.quote;
         let columns: Vec<String> = schema
             .fields()
             .iter()
             .map(|f| {
                 let not_null = if f.is_nullable() { "" } else { " NOT NULL" };
                 let ty = self.sql_type(f.data_type());
-                format!("  {open}{}{close} {ty}{not_null}", f.name())
+                format!("  {quote}{}{quote} {ty}{not_null}", f.name())
             })
             .collect();
         let suffix = self.suffix;
@@ -255,6 +253,7 @@ impl Dialect {
 
     fn sql_type(&self, t: &DataType) -> String {
         let [utf8, int64, boolean, zoned, naive] = self.scalars;
+        let [open, close] = self.map;
         match t {
             DataType::Utf8 => utf8.into(),
             DataType::Int64 => int64.into(),
@@ -264,11 +263,9 @@ impl Dialect {
             DataType::Decimal128(p, s) => format!("DECIMAL({p},{s})"),
             DataType::Map(entries, _) => match entries.data_type() {
                 DataType::Struct(kv) if kv.len() == 2 => format!(
-                    "{}{}, {}{}",
-                    self.map.0,
+                    "{open}{}, {}{close}",
                     self.sql_type(kv[0].data_type()),
-                    self.sql_type(kv[1].data_type()),
-                    self.map.1
+                    self.sql_type(kv[1].data_type())
                 ),
                 other => format!("/* unsupported {other} */"),
             },
