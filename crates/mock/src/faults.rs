@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::config::{Drift, DriftKind, Faults};
+use crate::config::{Drift, DriftKind, Faults, probability};
 
 /// A status fault replacing the normal answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,10 +66,6 @@ impl TokenBucket {
             Err((wait.ceil() as u64).max(1))
         }
     }
-}
-
-fn probability(p: f64) -> f64 {
-    if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) }
 }
 
 /// How one request's answer is bent, beyond the fault draw (from a second RNG, so adding these
