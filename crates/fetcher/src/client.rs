@@ -368,10 +368,7 @@ fn invalid(field: &'static str, reason: String) -> FetchError {
 }
 
 fn parse_base_url(text: &str, allow_http: bool) -> Result<Url, FetchError> {
-    let invalid = |reason: String| FetchError::InvalidConfig {
-        field: "base_url",
-        reason,
-    };
+    let invalid = |reason| invalid("base_url", reason);
     let url = Url::parse(text).map_err(|e| invalid(format!("{text:?} is not a URL: {e}")))?;
     if !url.username().is_empty() || url.password().is_some() || url.query().is_some() {
         return Err(invalid(format!(
@@ -966,13 +963,13 @@ fn transport_failure(error: reqwest::Error) -> Failure {
     }
     if let Some(origin) = plain_http_answer(&error, &message) {
         // A TLS handshake answered in plain HTTP: no retry can fix a wrong scheme.
-        return Failure::Fatal(FetchError::InvalidConfig {
-            field: "base_url",
-            reason: format!(
+        return Failure::Fatal(invalid(
+            "base_url",
+            format!(
                 "{origin} answers plain HTTP, not https; use http:// for a server on loopback \
                  (or --allow-http), or the server's https port"
             ),
-        });
+        ));
     }
     Failure::Retry {
         cause,
