@@ -415,9 +415,8 @@ pub(crate) struct Reader {
 impl Reader {
     /// Reads `window` of the run's query.
     pub(crate) async fn fetch(&self, window: Window) -> Result<Page, FetchError> {
-        let (page, per_page) = (window.page, window.per_page);
-        let client = &self.client;
-        client
+        let Window { page, per_page } = window;
+        self.client
             .fetch_page(&self.query, page, per_page, &self.admission, &self.stats)
             .await
     }
@@ -528,6 +527,11 @@ impl RetryLine<'_> {
     }
 
     fn debug(&self) {
+        // The request rate allowed now, e.g. `16.0/s`, or `unpaced`.
+        let pace = self
+            .limits
+            .rate
+            .map_or_else(|| "unpaced".to_owned(), |r| format!("{r:.1}/s"));
         tracing::debug!(
             page = self.page,
             attempt = self.next_attempt,
@@ -535,17 +539,10 @@ impl RetryLine<'_> {
             cause = %self.cause,
             wait_ms = self.wait.as_millis() as u64,
             concurrency = self.limits.concurrency,
-            pace = %self.pace(),
+            pace = %pace,
             error = %self.message,
             "retrying page"
         );
-    }
-
-    /// The request rate allowed now, e.g. `16.0/s`, or `unpaced`.
-    fn pace(&self) -> String {
-        self.limits
-            .rate
-            .map_or_else(|| "unpaced".to_owned(), |r| format!("{r:.1}/s"))
     }
 }
 
