@@ -74,22 +74,6 @@ impl ContactsPage {
         &self.ranges
     }
 
-    /// A page with no contact.
-    pub(crate) fn empty(number: u64, pagination: Pagination) -> ContactsPage {
-        ContactsPage {
-            number,
-            pass: Pass::Main,
-            pagination,
-            keys: Vec::new(),
-            ranges: Vec::new(),
-            rows: RecordBatch::new_empty(page_schema()),
-            row_of: Vec::new(),
-            invalid: Vec::new(),
-            rounded: Vec::new(),
-            unknown_fields: Vec::new(),
-        }
-    }
-
     /// Every contact's key, in body order (invalid contacts included).
     pub fn keys(&self) -> &[Identity] {
         &self.keys

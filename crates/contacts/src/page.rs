@@ -3,8 +3,6 @@
 //! contacts the run keeps. The response body stays alongside for callers who want the JSON text
 //! of each contact ([`Page::raw_contacts`]) or structs ([`Page::contacts`]).
 
-use std::ops::Range;
-
 use arrow_array::RecordBatch;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -106,8 +104,6 @@ pub struct Page {
     frontier: Option<Frontier>,
     body: Bytes,
     decoded: ContactsPage,
-    /// Where each contact lies in `body`, in body order.
-    ranges: Vec<Range<usize>>,
     /// One flag per contact, in body order: whether the run keeps it.
     kept_by_contact: Vec<bool>,
     kept: usize,
@@ -119,7 +115,7 @@ impl std::fmt::Debug for Page {
             .field("number", &self.number)
             .field("pass", &self.pass)
             .field("pagination", &self.decoded.pagination())
-            .field("contacts", &self.ranges.len())
+            .field("contacts", &self.decoded.len())
             .field("kept", &self.kept)
             .field("invalid", &self.decoded.invalid().len())
             .field("body_bytes", &self.body.len())
@@ -138,61 +134,15 @@ impl Page {
     }
 
     fn new(number: u64, pass: Pass, body: Bytes, decoded: ContactsPage) -> Page {
-        let ranges = decoded.ranges().to_vec();
-        let n = ranges.len();
+        let n = decoded.len();
         Page {
             number,
             pass,
             frontier: None,
             body,
             decoded,
-            ranges,
             kept_by_contact: vec![true; n],
             kept: n,
-        }
-    }
-
-    /// Builds a page from already-separated contact objects (for tests, benches and callers
-    /// that source contacts elsewhere). Each item should be one JSON object; one that is not
-    /// becomes an invalid contact.
-    pub fn from_raw_contacts<'a>(
-        number: u64,
-        pagination: Pagination,
-        contacts: impl IntoIterator<Item = &'a [u8]>,
-    ) -> Page {
-        let mut body = b"{\"contacts\":[".to_vec();
-        for (i, contact) in contacts.into_iter().enumerate() {
-            if i > 0 {
-                body.extend_from_slice(b",\n");
-            }
-            if contact.first() == Some(&b'{') {
-                body.extend_from_slice(contact);
-            } else {
-                // Not an object: carried as a string, which the decoder rejects as a record.
-                body.extend_from_slice(b"{\"(record)\":");
-                body.extend_from_slice(
-                    &serde_json::to_vec(&String::from_utf8_lossy(contact)).unwrap_or_default(),
-                );
-                body.push(b'}');
-            }
-        }
-        body.extend_from_slice(b"],\"pagination\":");
-        body.extend_from_slice(&serde_json::to_vec(&pagination).unwrap_or_default());
-        body.push(b'}');
-        let body = Bytes::from(body);
-        match decode_page(number, Pass::Main, &body) {
-            Ok(decoded) => Page::new(number, Pass::Main, body, decoded),
-            // Unreadable even so (a contact cut short): an empty page with that pagination.
-            Err(_) => {
-                let body = Bytes::from(format!(
-                    "{{\"contacts\":[],\"pagination\":{}}}",
-                    serde_json::to_string(&pagination).unwrap_or_default()
-                ));
-                match decode_page(number, Pass::Main, &body) {
-                    Ok(decoded) => Page::new(number, Pass::Main, body, decoded),
-                    Err(_) => unreachable_page(number, pagination),
-                }
-            }
         }
     }
 
@@ -268,7 +218,8 @@ impl Page {
     /// The JSON text of each kept contact, one object each, in the order the API sent them.
     pub fn raw_contacts(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
         let kept: Vec<&[u8]> = self
-            .ranges
+            .decoded
+            .ranges()
             .iter()
             .zip(&self.kept_by_contact)
             .filter(|(_, k)| **k)
@@ -312,13 +263,6 @@ impl Page {
     pub fn set_frontier(&mut self, frontier: Option<Frontier>) {
         self.frontier = frontier;
     }
-}
-
-/// A page for a pagination block alone, when even an empty body would not decode (it always
-/// does; this keeps `from_raw_contacts` infallible without a panic).
-fn unreachable_page(number: u64, pagination: Pagination) -> Page {
-    let decoded = ContactsPage::empty(number, pagination);
-    Page::new(number, Pass::Main, Bytes::new(), decoded)
 }
 
 /// A contact as documented by the API. Fields the API adds later land in `extra`.

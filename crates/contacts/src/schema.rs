@@ -184,7 +184,7 @@ pub fn duckdb_ddl(table: &str) -> String {
 /// assert!(ddl.contains("\"id\" BIGINT NOT NULL"));
 /// ```
 pub fn duckdb_ddl_of(schema: &Schema, table: &str) -> String {
-    ddl(schema, table, '"', '"', "", duckdb_type)
+    DUCKDB.ddl(schema, table)
 }
 
 /// `CREATE TABLE {table} (...) USING PARQUET` for Spark SQL, matching the Parquet files.
@@ -202,69 +202,75 @@ pub fn spark_ddl(table: &str) -> String {
 
 /// [`spark_ddl`] for any table this crate defines (e.g. [`lists_schema`](crate::lists_schema)).
 pub fn spark_ddl_of(schema: &Schema, table: &str) -> String {
-    ddl(schema, table, '`', '`', " USING PARQUET", spark_type)
+    SPARK.ddl(schema, table)
 }
 
-fn ddl(
-    schema: &Schema,
-    table: &str,
-    open: char,
-    close: char,
-    suffix: &str,
-    sql_type: fn(&DataType) -> String,
-) -> String {
-    let columns: Vec<String> = schema
-        .fields()
-        .iter()
-        .map(|f| {
-            let not_null = if f.is_nullable() { "" } else { " NOT NULL" };
-            format!(
-                "  {open}{}{close} {}{not_null}",
-                f.name(),
-                sql_type(f.data_type())
-            )
-        })
-        .collect();
-    format!("CREATE TABLE {table} (\n{}\n){suffix}", columns.join(",\n"))
+/// How one SQL dialect quotes a column name, ends the DDL and spells the types (`scalars`:
+/// Utf8, Int64, Boolean, a timestamp with a zone, one without; `map`: around a map's key and
+/// value types).
+struct Dialect {
+    quote: char,
+    suffix: &'static str,
+    scalars: [&'static str; 5],
+    map: [&'static str; 2],
 }
 
-fn duckdb_type(t: &DataType) -> String {
-    match t {
-        DataType::Utf8 => "VARCHAR".into(),
-        DataType::Int64 => "BIGINT".into(),
-        DataType::Boolean => "BOOLEAN".into(),
-        DataType::Timestamp(_, Some(_)) => "TIMESTAMP WITH TIME ZONE".into(),
-        DataType::Timestamp(_, None) => "TIMESTAMP".into(),
-        DataType::Decimal128(p, s) => format!("DECIMAL({p},{s})"),
-        DataType::Map(entries, _) => match entries.data_type() {
-            DataType::Struct(kv) if kv.len() == 2 => format!(
-                "MAP({}, {})",
-                duckdb_type(kv[0].data_type()),
-                duckdb_type(kv[1].data_type())
-            ),
-            other => format!("/* unsupported {other} */"),
-        },
-        other => format!("/* unsupported {other} */"),
+const DUCKDB: Dialect = Dialect {
+    quote: '"',
+    suffix: "",
+    scalars: [
+        "VARCHAR",
+        "BIGINT",
+        "BOOLEAN",
+        "TIMESTAMP WITH TIME ZONE",
+        "TIMESTAMP",
+    ],
+    map: ["MAP(", ")"],
+};
+
+const SPARK: Dialect = Dialect {
+    quote: '`',
+    suffix: " USING PARQUET",
+    scalars: ["STRING", "BIGINT", "BOOLEAN", "TIMESTAMP", "TIMESTAMP_NTZ"],
+    map: ["MAP<", ">"],
+};
+
+impl Dialect {
+    fn ddl(&self, schema: &Schema, table: &str) -> String {
+        let quote = self.quote;
+        let columns: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let not_null = if f.is_nullable() { "" } else { " NOT NULL" };
+                let ty = self.sql_type(f.data_type());
+                format!("  {quote}{}{quote} {ty}{not_null}", f.name())
+            })
+            .collect();
+        let suffix = self.suffix;
+        format!("CREATE TABLE {table} (\n{}\n){suffix}", columns.join(",\n"))
     }
-}
 
-fn spark_type(t: &DataType) -> String {
-    match t {
-        DataType::Utf8 => "STRING".into(),
-        DataType::Int64 => "BIGINT".into(),
-        DataType::Boolean => "BOOLEAN".into(),
-        DataType::Timestamp(_, Some(_)) => "TIMESTAMP".into(),
-        DataType::Timestamp(_, None) => "TIMESTAMP_NTZ".into(),
-        DataType::Decimal128(p, s) => format!("DECIMAL({p},{s})"),
-        DataType::Map(entries, _) => match entries.data_type() {
-            DataType::Struct(kv) if kv.len() == 2 => format!(
-                "MAP<{}, {}>",
-                spark_type(kv[0].data_type()),
-                spark_type(kv[1].data_type())
-            ),
+    fn sql_type(&self, t: &DataType) -> String {
+        let [utf8, int64, boolean, zoned, naive] = self.scalars;
+        let [open, close] = self.map;
+        match t {
+            DataType::Utf8 => utf8.into(),
+            DataType::Int64 => int64.into(),
+            DataType::Boolean => boolean.into(),
+            DataType::Timestamp(_, Some(_)) => zoned.into(),
+            DataType::Timestamp(_, None) => naive.into(),
+            DataType::Decimal128(p, s) => format!("DECIMAL({p},{s})"),
+            DataType::Map(entries, _) => match entries.data_type() {
+                DataType::Struct(kv) if kv.len() == 2 => format!(
+                    "{open}{}, {}{close}",
+                    self.sql_type(kv[0].data_type()),
+                    self.sql_type(kv[1].data_type())
+                ),
+                other => format!("/* unsupported {other} */"),
+            },
             other => format!("/* unsupported {other} */"),
-        },
-        other => format!("/* unsupported {other} */"),
+        }
     }
 }
 

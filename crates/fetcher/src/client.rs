@@ -20,6 +20,7 @@ use crate::admission::{Admission, Limits};
 use crate::api_error::ApiError;
 use crate::content_coding::{self, BodyDecoder, Coding};
 use crate::error::{AttemptError, FetchError};
+use crate::plan::Window;
 use crate::query::Query;
 use crate::retry::{
     RetryCause, RetryConfig, RetryReport, Secs, Unreported, Verdict, count, parse_retry_after,
@@ -112,14 +113,11 @@ pub struct ClientBuilder {
     base_url: String,
     api_key: Option<ApiKey>,
     request_timeout: Duration,
-    connect_timeout: Duration,
-    user_agent: String,
     concurrency: usize,
     per_page: u32,
     retry: RetryConfig,
     max_rps: Option<f64>,
     allow_http: bool,
-    max_rereads: u32,
     dedup_window: Option<u64>,
     http_compression: bool,
     decode_threads: usize,
@@ -135,14 +133,11 @@ impl Default for ClientBuilder {
             base_url: DEFAULT_BASE_URL.to_owned(),
             api_key: None,
             request_timeout: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(10),
-            user_agent: concat!("trackly-export/", env!("CARGO_PKG_VERSION")).to_owned(),
             concurrency: 8,
             per_page: MAX_PER_PAGE,
             retry: RetryConfig::default(),
             max_rps: None,
             allow_http: false,
-            max_rereads: 5,
             dedup_window: Some(DEFAULT_DEDUP_WINDOW),
             http_compression: true,
             decode_threads: crate::decode_pool::default_decode_threads(),
@@ -187,18 +182,6 @@ impl ClientBuilder {
         self
     }
 
-    /// Time limit to open a connection (default 10 s).
-    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// The `User-Agent` header.
-    pub fn with_user_agent(mut self, user_agent: impl Into<String>) -> Self {
-        self.user_agent = user_agent.into();
-        self
-    }
-
     /// Most requests in flight at once (default 8); the adaptive limit never goes above it.
     pub fn with_concurrency(mut self, concurrency: usize) -> Self {
         self.concurrency = concurrency;
@@ -226,16 +209,6 @@ impl ClientBuilder {
     /// Allow plain `http://` to hosts other than loopback (the API key then travels unencrypted).
     pub fn with_allow_http(mut self, allow: bool) -> Self {
         self.allow_http = allow;
-        self
-    }
-
-    /// How many repair batches of one open key range may make no progress (each re-centred and
-    /// wider than the last) before the range is given up and the run fails (default 5; at least
-    /// 6 are allowed). The search for a range the listing moved out of sight, and the rounds of
-    /// counting a tie that keep finding new contacts, have budgets of their own (24 steps,
-    /// 96 batches).
-    pub fn with_max_rereads(mut self, rereads: u32) -> Self {
-        self.max_rereads = rereads;
         self
     }
 
@@ -290,7 +263,6 @@ impl ClientBuilder {
                 concurrency: self.concurrency,
                 retry: self.retry,
                 max_rps: self.max_rps,
-                max_rereads: self.max_rereads,
                 dedup_window: self.dedup_window,
                 retry_report: Mutex::default(),
             }),
@@ -381,9 +353,9 @@ impl ClientBuilder {
             .no_brotli()
             .no_zstd()
             .no_deflate()
-            .user_agent(self.user_agent.clone())
+            .user_agent(concat!("trackly-export/", env!("CARGO_PKG_VERSION")))
             .timeout(self.request_timeout)
-            .connect_timeout(self.connect_timeout)
+            .connect_timeout(Duration::from_secs(10))
             .redirect(redirect)
             .build()
             .map_err(|e| invalid("http_client", e.to_string()))
@@ -396,10 +368,7 @@ fn invalid(field: &'static str, reason: String) -> FetchError {
 }
 
 fn parse_base_url(text: &str, allow_http: bool) -> Result<Url, FetchError> {
-    let invalid = |reason: String| FetchError::InvalidConfig {
-        field: "base_url",
-        reason,
-    };
+    let invalid = |reason| invalid("base_url", reason);
     let url = Url::parse(text).map_err(|e| invalid(format!("{text:?} is not a URL: {e}")))?;
     if !url.username().is_empty() || url.password().is_some() || url.query().is_some() {
         return Err(invalid(format!(
@@ -433,6 +402,26 @@ pub struct Client {
     pub(crate) inner: Arc<Inner>,
 }
 
+/// What every read of one run shares (the client, the query, the admission, the counters);
+/// cheap to clone into a task of its own.
+#[derive(Clone)]
+pub(crate) struct Reader {
+    pub(crate) client: Client,
+    pub(crate) query: Query,
+    pub(crate) admission: Arc<Admission>,
+    pub(crate) stats: StatsHandle,
+}
+
+impl Reader {
+    /// Reads `window` of the run's query.
+    pub(crate) async fn fetch(&self, window: Window) -> Result<Page, FetchError> {
+        let Window { page, per_page } = window;
+        self.client
+            .fetch_page(&self.query, page, per_page, &self.admission, &self.stats)
+            .await
+    }
+}
+
 pub(crate) struct Inner {
     http: reqwest::Client,
     /// Where response bodies are decoded.
@@ -444,7 +433,6 @@ pub(crate) struct Inner {
     pub(crate) concurrency: usize,
     retry: RetryConfig,
     pub(crate) max_rps: Option<f64>,
-    pub(crate) max_rereads: u32,
     pub(crate) dedup_window: Option<u64>,
     /// Which retries get a line at the default log level; shared by the client's clones.
     retry_report: Mutex<RetryReport>,
@@ -539,6 +527,11 @@ impl RetryLine<'_> {
     }
 
     fn debug(&self) {
+        // The request rate allowed now, e.g. `16.0/s`, or `unpaced`.
+        let pace = self
+            .limits
+            .rate
+            .map_or_else(|| "unpaced".to_owned(), |r| format!("{r:.1}/s"));
         tracing::debug!(
             page = self.page,
             attempt = self.next_attempt,
@@ -546,17 +539,10 @@ impl RetryLine<'_> {
             cause = %self.cause,
             wait_ms = self.wait.as_millis() as u64,
             concurrency = self.limits.concurrency,
-            pace = %self.pace(),
+            pace = %pace,
             error = %self.message,
             "retrying page"
         );
-    }
-
-    /// The request rate allowed now, e.g. `16.0/s`, or `unpaced`.
-    fn pace(&self) -> String {
-        self.limits
-            .rate
-            .map_or_else(|| "unpaced".to_owned(), |r| format!("{r:.1}/s"))
     }
 }
 
@@ -586,10 +572,6 @@ impl Client {
     }
 
     /// The URL of one page (contains no secret).
-    pub fn page_url(&self, query: &Query, page: u64) -> String {
-        self.url(query, page, u64::from(self.inner.per_page))
-    }
-
     fn url(&self, query: &Query, page: u64, per_page: u64) -> String {
         let per_page = u32::try_from(per_page).unwrap_or(MAX_PER_PAGE);
         format!(
@@ -978,13 +960,13 @@ fn transport_failure(error: reqwest::Error) -> Failure {
     }
     if let Some(origin) = plain_http_answer(&error, &message) {
         // A TLS handshake answered in plain HTTP: no retry can fix a wrong scheme.
-        return Failure::Fatal(FetchError::InvalidConfig {
-            field: "base_url",
-            reason: format!(
+        return Failure::Fatal(invalid(
+            "base_url",
+            format!(
                 "{origin} answers plain HTTP, not https; use http:// for a server on loopback \
                  (or --allow-http), or the server's https port"
             ),
-        });
+        ));
     }
     Failure::Retry {
         cause,
@@ -1134,7 +1116,7 @@ mod tests {
             .unwrap();
         let query = Query::all().with_list_number("+18005551234".parse().unwrap());
         assert_eq!(
-            client.page_url(&query, 3),
+            client.url(&query, 3, 1000),
             "http://127.0.0.1:9/api/v2/contacts?list_number=%2B18005551234&page=3&per_page=1000"
         );
     }

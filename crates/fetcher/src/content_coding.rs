@@ -272,36 +272,28 @@ impl BodyDecoder {
     /// bytes.
     pub(crate) fn finish(self) -> Result<Bytes, WireError> {
         let (coding, limit) = (self.coding, self.sink().limit);
-        let fail = |source: io::Error, over: bool| {
-            if over {
-                WireError::TooLarge { limit, coding }
-            } else {
-                WireError::Corrupt { coding, source }
-            }
-        };
+        let fail = |source, over| decode_error(coding, limit, over, source);
         let sink = match self.state {
             State::Identity(sink) => sink,
-            State::Gzip(d) => finish_with(d, |d| d.try_finish(), |d| d.finish(), fail)?,
-            State::Deflate(d) => finish_with(d, |d| d.try_finish(), |d| d.finish(), fail)?,
+            State::Gzip(mut d) => {
+                d.try_finish().map_err(|e| fail(e, d.get_ref().over))?;
+                d.finish().map_err(|e| fail(e, false))?
+            }
+            State::Deflate(mut d) => {
+                d.try_finish().map_err(|e| fail(e, d.get_ref().over))?;
+                d.finish().map_err(|e| fail(e, false))?
+            }
             State::Zstd(mut d) => {
-                if let Err(e) = d.do_finish() {
-                    return Err(fail(e, d.get_ref().over));
-                }
+                d.do_finish().map_err(|e| fail(e, d.get_ref().over))?;
                 d.into_inner()
             }
             State::Brotli(mut d) => {
-                if let Err(e) = d.close() {
-                    return Err(fail(e, d.get_ref().over));
-                }
-                match d.into_inner() {
-                    Ok(sink) => sink,
-                    Err(sink) => {
-                        return Err(fail(
-                            io::Error::new(io::ErrorKind::InvalidData, "brotli stream not closed"),
-                            sink.over,
-                        ));
-                    }
-                }
+                d.close().map_err(|e| fail(e, d.get_ref().over))?;
+                d.into_inner().map_err(|sink| {
+                    let open =
+                        io::Error::new(io::ErrorKind::InvalidData, "brotli stream not closed");
+                    fail(open, sink.over)
+                })?
             }
         };
         Ok(sink.body.freeze())
@@ -309,17 +301,16 @@ impl BodyDecoder {
 
     fn failure(&self, source: io::Error) -> WireError {
         let sink = self.sink();
-        if sink.over {
-            WireError::TooLarge {
-                limit: sink.limit,
-                coding: self.coding,
-            }
-        } else {
-            WireError::Corrupt {
-                coding: self.coding,
-                source,
-            }
-        }
+        decode_error(self.coding, sink.limit, sink.over, source)
+    }
+}
+
+/// A decoder's error: the limit, when the sink hit it (`over`), else damage.
+fn decode_error(coding: Coding, limit: usize, over: bool, source: io::Error) -> WireError {
+    if over {
+        WireError::TooLarge { limit, coding }
+    } else {
+        WireError::Corrupt { coding, source }
     }
 }
 
@@ -335,40 +326,6 @@ fn feed(decoder: &mut impl Write, mut chunk: &[u8]) -> io::Result<usize> {
         }
     }
     Ok(0)
-}
-
-/// Finishes a flate2 decoder: `check` verifies the stream's end (and checksum), `into` hands
-/// back the sink.
-fn finish_with<D>(
-    mut decoder: D,
-    check: impl FnOnce(&mut D) -> io::Result<()>,
-    into: impl FnOnce(D) -> io::Result<Sink>,
-    fail: impl Fn(io::Error, bool) -> WireError,
-) -> Result<Sink, WireError>
-where
-    D: SinkRef,
-{
-    if let Err(e) = check(&mut decoder) {
-        return Err(fail(e, decoder.sink_over()));
-    }
-    into(decoder).map_err(|e| fail(e, false))
-}
-
-/// The sink under a flate2 decoder, to tell the limit from damage after an error.
-trait SinkRef {
-    fn sink_over(&self) -> bool;
-}
-
-impl SinkRef for flate2::write::GzDecoder<Sink> {
-    fn sink_over(&self) -> bool {
-        self.get_ref().over
-    }
-}
-
-impl SinkRef for flate2::write::ZlibDecoder<Sink> {
-    fn sink_over(&self) -> bool {
-        self.get_ref().over
-    }
 }
 
 #[cfg(test)]

@@ -50,7 +50,7 @@
 //!      positions (varying `per_page`), so most boundaries prove themselves; what is left is
 //!      **repaired** by batches of windows around it, and a key shared by more contacts than a
 //!      window reaches across is **counted** in reads of one listing. A range that cannot be
-//!      proven within the budget ([`ClientBuilder::with_max_rereads`]) ends the stream with
+//!      proven within its budget of reads ends the stream with
 //!      [`FetchError::Unverified`] once the rest is proven; an order no precision explains with
 //!      [`FetchError::OutOfOrder`];
 //!   3. learns the page size the API serves (a cap reported, silent or echoed; sizes refused

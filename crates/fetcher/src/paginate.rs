@@ -15,7 +15,7 @@ use trackly_contacts::key::{Identity, hash_key};
 use trackly_contacts::page::{Frontier, Page, ResumePoint};
 
 use crate::admission::Admission;
-use crate::client::Client;
+use crate::client::{Client, Reader};
 use crate::coverage::key_of;
 use crate::error::FetchError;
 use crate::parts;
@@ -40,7 +40,7 @@ pub struct Contacts {
     task: tokio::task::JoinHandle<()>,
 }
 
-/// Where a run that was interrupted picks up again (see [`Client::contacts_resuming`]).
+/// Where a run that was interrupted picks up again (see [`Client::contacts_with_stats`]).
 #[derive(Debug, Clone, Default)]
 pub struct ResumeFrom {
     /// What the interrupted run last saved: its page and total, and the [`Page::frontier`] of
@@ -60,17 +60,13 @@ impl Client {
         Contacts::start(self.clone(), query, None, StatsHandle::default())
     }
 
-    /// Like [`contacts`](Self::contacts), continuing a run that was interrupted: reading starts
-    /// at the page of `from.point.frontier` (earlier if the listing has moved up since; page 1
-    /// without a frontier), contacts in `from.delivered` are never delivered, and a change of the
-    /// listing since the interruption is detected and recovered from like drift during a run.
-    pub fn contacts_resuming(&self, query: Query, from: ResumeFrom) -> Contacts {
-        Contacts::start(self.clone(), query, Some(from), StatsHandle::default())
-    }
-
-    /// Like [`contacts`](Self::contacts) (or [`contacts_resuming`](Self::contacts_resuming)
-    /// with `resume`), counting into `stats`: requests made before with the same handle (such
-    /// as [`lists`](Self::lists)) and this run's add up in one [`FetchStats`](crate::FetchStats).
+    /// Like [`contacts`](Self::contacts), counting into `stats`: requests made before with the
+    /// same handle (such as [`lists`](Self::lists)) and this run's add up in one
+    /// [`FetchStats`](crate::FetchStats). With `resume`, it continues a run that was
+    /// interrupted: reading starts at the page of the frontier (earlier if the listing has moved
+    /// up since; page 1 without a frontier), contacts already delivered are never delivered
+    /// again, and a change of the listing since the interruption is detected and recovered from
+    /// like drift during a run.
     pub fn contacts_with_stats(
         &self,
         query: Query,
@@ -106,15 +102,17 @@ impl Contacts {
         let per_page = u64::from(client.per_page());
         let resumed_total = resumed.as_ref().map(|r: &Resumed| r.total);
         let run = Run {
-            admission: Admission::new(client.inner.concurrency, client.inner.max_rps),
+            proof: Proof::new(per_page),
+            reader: Reader {
+                admission: Admission::new(client.inner.concurrency, client.inner.max_rps),
+                client,
+                query,
+                stats: stats.clone(),
+            },
             sizes: Arc::new(Mutex::new(Sizes::with_limit(
                 per_page,
                 u64::from(crate::client::MAX_PER_PAGE),
             ))),
-            proof: Proof::new(per_page, client.inner.max_rereads),
-            client,
-            query,
-            stats: stats.clone(),
             seen,
             resumed,
             jobs: JoinSet::new(),
@@ -195,10 +193,8 @@ struct Resumed {
 type RepairRead = (u64, Window, Result<Page, FetchError>);
 
 struct Run {
-    client: Client,
-    query: Query,
-    admission: Arc<Admission>,
-    stats: StatsHandle,
+    /// The client, the query, the admission and the counters of every read.
+    reader: Reader,
     seen: Seen,
     resumed: Option<Resumed>,
     /// The page sizes the API serves, shared with the main pass's planner.
@@ -244,34 +240,22 @@ impl Run {
         }
     }
 
-    async fn fetch(&self, window: Window) -> Result<Page, FetchError> {
-        self.client
-            .fetch_page(
-                &self.query,
-                window.page,
-                window.per_page,
-                &self.admission,
-                &self.stats,
-            )
-            .await
-    }
-
     /// The run's first read: page 1, or for a resumed run the window at the interrupted run's
     /// frontier, or an earlier one until it reaches above it (the listing may have shifted up
     /// since). A `400` for the page size steps down to sizes APIs commonly accept.
     async fn first_read(&mut self) -> Result<(Window, Page), RunError> {
         let frontier = self.resumed.as_ref().and_then(|r| r.frontier);
         let mut start = frontier.map_or(0, |f| {
-            (f.page.max(1) - 1).saturating_mul(u64::from(self.client.per_page()))
+            (f.page.max(1) - 1).saturating_mul(u64::from(self.client().per_page()))
         });
-        let mut step = u64::from(self.client.per_page());
+        let mut step = u64::from(self.client().per_page());
         loop {
             let window = lock(&self.sizes).reaching_from(start);
             let window = Window {
                 page: start / window.per_page + 1,
                 ..window
             };
-            let page = match self.fetch(window).await {
+            let page = match self.reader.fetch(window).await {
                 Ok(page) => page,
                 Err(FetchError::Rejected { status: 400, .. })
                     if lock(&self.sizes).refuse(window.per_page).is_some() =>
@@ -314,7 +298,7 @@ impl Run {
         let (first_window, first) = self.first_read().await?;
         // The first count of the listing's parts goes out with the windows after the first read.
         let parts = self
-            .parts_taker()
+            .reader
             .first_count()
             .map(|count| AbortOnDrop(tokio::spawn(count)));
         if let Some(f) = self.resumed.as_ref().and_then(|r| r.frontier) {
@@ -325,13 +309,13 @@ impl Run {
         let total = first.pagination().total;
         let max = lock(&self.sizes).max();
         self.seen.presize(max, total.unwrap_or(0));
-        self.stats.update(|s| {
+        self.stats().update(|s| {
             s.expected_contacts = total.unwrap_or(0);
             s.expected_pages = total.map_or(0, |t| t.div_ceil(max));
         });
         let mut next = self.take_main(first_window, Ok(first)).await?;
         let mut last_end = first_window.end();
-        let concurrency = self.client.inner.concurrency;
+        let concurrency = self.client().inner.concurrency;
         let mut main = self.planned_reads(last_end, total);
         let mut planned = true;
         while next != Next::Done {
@@ -366,8 +350,8 @@ impl Run {
                         sizes.after(last_end, overlap(sizes.max()))
                     }
                 };
-                self.stats.update(|s| s.extra_pages += 1);
-                let fetched = self.fetch(window).await;
+                self.stats().update(|s| s.extra_pages += 1);
+                let fetched = self.reader.fetch(window).await;
                 (window, fetched)
             };
             last_end = last_end.max(window.end());
@@ -394,6 +378,7 @@ impl Run {
     + Unpin
     + use<> {
         let planner = Arc::clone(&self.sizes);
+        let reader = self.reader.clone();
         let mut planned_end = end;
         let windows = std::iter::from_fn(move || {
             if total.is_some_and(|t| planned_end >= t) {
@@ -404,27 +389,11 @@ impl Run {
             planned_end = w.end();
             Some(w)
         });
-        let (client, query, admission, stats) = (
-            self.client.clone(),
-            self.query.clone(),
-            Arc::clone(&self.admission),
-            self.stats.clone(),
-        );
-        let concurrency = self.client.inner.concurrency;
+        let concurrency = self.client().inner.concurrency;
         stream::iter(windows)
             .map(move |w| {
-                let (client, query, admission, stats) = (
-                    client.clone(),
-                    query.clone(),
-                    Arc::clone(&admission),
-                    stats.clone(),
-                );
-                AbortOnDrop(tokio::spawn(async move {
-                    let page = client
-                        .fetch_page(&query, w.page, w.per_page, &admission, &stats)
-                        .await;
-                    (w, page)
-                }))
+                let reader = reader.clone();
+                AbortOnDrop(tokio::spawn(async move { (w, reader.fetch(w).await) }))
             })
             .buffered(concurrency)
     }
@@ -625,7 +594,7 @@ impl Run {
             short.trusted = true;
             short.to_end = true;
             self.proof.observe(short, None);
-            self.stats.update(|s| s.undelivered_reads += reads);
+            self.stats().update(|s| s.undelivered_reads += reads);
             return Ok(());
         }
         tracing::info!(
@@ -661,7 +630,7 @@ impl Run {
             }
         }
         let delivered = u64::from(found.is_some());
-        self.stats
+        self.stats()
             .update(|s| s.undelivered_reads += reads - delivered);
         match found {
             Some((at, (page, ids))) => {
@@ -685,8 +654,8 @@ impl Run {
             page: at + 1,
             per_page: 1,
         };
-        self.stats.update(|s| s.extra_pages += 1);
-        match self.fetch(window).await {
+        self.stats().update(|s| s.extra_pages += 1);
+        match self.reader.fetch(window).await {
             Ok(page) => {
                 let answer = Answer::of(window, page.len() as u64, page.pagination(), None);
                 if answer.past_end || page.keys().is_empty() {
@@ -714,8 +683,8 @@ impl Run {
             return;
         };
         if before != after {
-            let page = window.offset() / u64::from(self.client.per_page()).max(1) + 1;
-            self.stats.update(|s| {
+            let page = window.offset() / u64::from(self.client().per_page()).max(1) + 1;
+            self.stats().update(|s| {
                 s.drift_events.push(DriftEvent {
                     page,
                     total_before: before,
@@ -735,7 +704,7 @@ impl Run {
                 self.totals_moved += previous.abs_diff(total);
             }
             self.previous_total = Some(total);
-            self.stats.update(|s| {
+            self.stats().update(|s| {
                 if s.min_total == 0 && s.max_total == 0 {
                     s.min_total = total;
                 }
@@ -743,7 +712,7 @@ impl Run {
                 s.max_total = s.max_total.max(total);
             });
         } else {
-            self.stats.update(|s| s.reads_without_total += 1);
+            self.stats().update(|s| s.reads_without_total += 1);
         }
     }
 
@@ -816,20 +785,10 @@ impl Run {
             self.widen_dedup(&batch);
             self.outstanding.insert(batch.id, batch.windows.len());
             for window in batch.windows {
-                let (client, query, admission, stats) = (
-                    self.client.clone(),
-                    self.query.clone(),
-                    Arc::clone(&self.admission),
-                    self.stats.clone(),
-                );
-                self.stats.update(|s| s.verification_reads += 1);
-                let id = batch.id;
-                self.jobs.spawn(async move {
-                    let result = client
-                        .fetch_page(&query, window.page, window.per_page, &admission, &stats)
-                        .await;
-                    (id, window, result)
-                });
+                self.stats().update(|s| s.verification_reads += 1);
+                let (id, reader) = (batch.id, self.reader.clone());
+                self.jobs
+                    .spawn(async move { (id, window, reader.fetch(window).await) });
             }
         }
         Ok(())
@@ -854,10 +813,7 @@ impl Run {
     /// Waits for the next repair read and takes it in.
     async fn join_repair(&mut self) -> Result<(), RunError> {
         if let Some(done) = self.jobs.join_next().await {
-            let read = done.map_err(|e| FetchError::Internal {
-                reason: format!("a repair read failed to run: {e}"),
-            })?;
-            self.take_repair(read).await?;
+            self.take_repair(ran(done)?).await?;
         }
         Ok(())
     }
@@ -865,10 +821,7 @@ impl Run {
     /// Takes in the repair reads that have finished, without waiting for the others.
     async fn take_finished_repairs(&mut self) -> Result<(), RunError> {
         while let Some(done) = self.jobs.try_join_next() {
-            let read = done.map_err(|e| FetchError::Internal {
-                reason: format!("a repair read failed to run: {e}"),
-            })?;
-            self.take_repair(read).await?;
+            self.take_repair(ran(done)?).await?;
         }
         Ok(())
     }
@@ -933,7 +886,7 @@ impl Run {
             return failure;
         };
         let resumed = self.resumed.as_ref().map_or(0, |r| r.contacts);
-        let s = self.stats.snapshot();
+        let s = self.stats().snapshot();
         let delivered = s.contacts + resumed;
         let count = match self.last_total {
             Some(total) if s.min_total == s.max_total && total > delivered => format!(
@@ -962,8 +915,8 @@ impl Run {
         let sizes = lock(&self.sizes).clone();
         let precision = self.proof.precision();
         let recovered = self.proof.recovered().to_vec();
-        let per_page = u64::from(self.client.per_page());
-        self.stats.update(|s| {
+        let per_page = u64::from(self.client().per_page());
+        self.stats().update(|s| {
             s.learned = Learned {
                 page_size: sizes.max(),
                 page_size_asked: per_page,
@@ -991,7 +944,7 @@ impl Run {
             .map_or((0, None), |r| (r.contacts, Some(r.total)));
         let last_total = self.last_total;
         let totals_moved = self.totals_moved;
-        let verdict = self.stats.update(|s| {
+        let verdict = self.stats().update(|s| {
             let delivered = s.contacts + resumed_contacts;
             let counted = last_total.is_some() && s.reads_without_total == 0;
             let steady = counted
@@ -1058,7 +1011,7 @@ impl Run {
         whole: Option<u64>,
         first: Option<AbortOnDrop<parts::FirstCount>>,
     ) -> Result<(), FetchError> {
-        let Some(r) = self.stats.snapshot().reconciliation else {
+        let Some(r) = self.stats().snapshot().reconciliation else {
             return Ok(());
         };
         let (Some(whole), Some(first), true) = (whole, first, r.counted) else {
@@ -1072,10 +1025,10 @@ impl Run {
             sizes.smallest_accepted().unwrap_or(sizes.max())
         };
         let parts = self
-            .parts_taker()
+            .reader
             .judge_first(whole, r.steady, first, served)
             .await?;
-        self.stats.update(|s| {
+        self.stats().update(|s| {
             if let Some(r) = &mut s.reconciliation {
                 r.parts = parts;
             }
@@ -1083,13 +1036,12 @@ impl Run {
         Ok(())
     }
 
-    fn parts_taker(&self) -> parts::Taker {
-        parts::Taker {
-            client: self.client.clone(),
-            query: self.query.clone(),
-            admission: Arc::clone(&self.admission),
-            stats: self.stats.clone(),
-        }
+    fn client(&self) -> &Client {
+        &self.reader.client
+    }
+
+    fn stats(&self) -> &StatsHandle {
+        &self.reader.stats
     }
 
     /// Drops contacts delivered before, sends the page on, and returns how many it kept.
@@ -1105,7 +1057,7 @@ impl Run {
         page.retain_among_kept(&unseen);
         page.set_frontier(self.proof.frontier());
         let kept = page.len();
-        self.stats.update(|s| {
+        self.stats().update(|s| {
             s.pages += 1;
             s.contacts += kept as u64;
             let again = (before - kept) as u64;
@@ -1120,6 +1072,13 @@ impl Run {
         self.tx.send(Ok(page)).await.map_err(|_| Cancelled)?;
         Ok(kept)
     }
+}
+
+/// A repair read's task as it ended: the read, or why it did not run to its end.
+fn ran(done: Result<RepairRead, tokio::task::JoinError>) -> Result<RepairRead, FetchError> {
+    done.map_err(|e| FetchError::Internal {
+        reason: format!("a repair read failed to run: {e}"),
+    })
 }
 
 /// What the proof is told of an answer holding `ids`.

@@ -25,13 +25,10 @@
 //! while it was read), and an API that ignores the `active` filter (seen when a part's contact
 //! has the other status: the parts are then not counted, and the run says so).
 
-use std::sync::Arc;
-
-use crate::admission::Admission;
-use crate::client::Client;
+use crate::client::Reader;
 use crate::error::FetchError;
 use crate::query::Query;
-use crate::stats::{Parts, StatsHandle};
+use crate::stats::Parts;
 
 /// Rounds taken between two reads of the whole, at most, when the parts exceed it.
 const ROUNDS: u32 = 4;
@@ -82,26 +79,18 @@ pub(crate) fn judge(whole: u64, [active, inactive]: [Count; 2]) -> Verdict {
     }
 }
 
-/// The count of one run's listing's parts: its first count goes out right after the run's first read
-/// (two requests, sent with the windows after it), and is judged once the run is over.
-#[derive(Clone)]
-pub(crate) struct Taker {
-    pub(crate) client: Client,
-    pub(crate) query: Query,
-    pub(crate) admission: Arc<Admission>,
-    pub(crate) stats: StatsHandle,
-}
-
 /// The first count of the parts, as it came back.
 pub(crate) type FirstCount = Result<[Count; 2], FetchError>;
 
-impl Taker {
+/// The count of one run's listing's parts: its first count goes out right after the run's first read
+/// (two requests, sent with the windows after it), and is judged once the run is over.
+impl Reader {
     /// Counts the parts once, reading one contact of each. `None` when the export is filtered
     /// by status (there are no parts to count).
     pub(crate) fn first_count(&self) -> Option<impl Future<Output = FirstCount> + use<>> {
         let parts = parts(&self.query)?;
-        let taker = self.clone();
-        Some(async move { taker.read_parts(&parts, 1).await })
+        let reader = self.clone();
+        Some(async move { reader.read_parts(&parts, 1).await })
     }
 
     /// Judges the first count against `whole`, the total the run's first read reported (at

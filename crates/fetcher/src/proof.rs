@@ -87,7 +87,8 @@ impl Observed {
     }
 }
 
-/// Census rounds that may add no new contact before the run gives up on a key.
+/// Repair batches of one open range that may make no progress (each re-centred and wider than
+/// the last), and census rounds that may add no new contact, before the run gives up on it.
 const MAX_IDLE_ROUNDS: u32 = 6;
 /// Census rounds in all, however much each adds.
 const MAX_ROUNDS: u32 = 96;
@@ -165,7 +166,6 @@ pub(crate) struct Proof {
     deepest: u64,
     /// The page size positions are counted in for the frontier (the configured one).
     frontier_page_size: u64,
-    max_idle: u32,
     /// Where the frontier's key was last seen.
     frontier_position: u64,
     recovered: Vec<Recovered>,
@@ -180,9 +180,8 @@ pub(crate) struct Proof {
 }
 
 impl Proof {
-    /// A proof in which reads without progress are allowed `max_idle` times per range;
-    /// positions are reported as pages of `page_size`.
-    pub(crate) fn new(page_size: u64, max_idle: u32) -> Proof {
+    /// A proof whose positions are reported as pages of `page_size`.
+    pub(crate) fn new(page_size: u64) -> Proof {
         Proof {
             covered: Covered::default(),
             precision: Precision::default(),
@@ -193,7 +192,6 @@ impl Proof {
             batch_reads: HashMap::new(),
             deepest: 0,
             frontier_page_size: page_size.max(1),
-            max_idle: max_idle.max(MAX_IDLE_ROUNDS),
             frontier_position: 0,
             recovered: Vec::new(),
             end_votes: HashMap::new(),
@@ -500,7 +498,7 @@ impl Proof {
         if !progress && blind_before == r.blind {
             r.idle += 1;
         }
-        if r.idle > self.max_idle || r.blind > MAX_BLIND || r.attempts >= MAX_ROUNDS {
+        if r.idle > MAX_IDLE_ROUNDS || r.blind > MAX_BLIND || r.attempts >= MAX_ROUNDS {
             // Given up: the run will fail, but the other ranges are still proven (or given up
             // too) first, so that the failure can say how much is missing in all.
             let failure = self.give_up(index, &reads);
@@ -906,7 +904,7 @@ mod tests {
 
     #[test]
     fn overlapping_reads_prove_everything_with_no_repair() {
-        let mut p = Proof::new(4, 5);
+        let mut p = Proof::new(4);
         p.observe(seen(0, &[(100, 1), (99, 2), (98, 3), (97, 4)], 8), None);
         p.observe(seen(2, &[(98, 3), (97, 4), (96, 5), (95, 6)], 8), None);
         p.observe(seen(4, &[(96, 5), (95, 6), (94, 7), (93, 8)], 8), None);
@@ -917,7 +915,7 @@ mod tests {
     #[test]
     fn a_tie_across_the_overlap_is_counted_from_the_pages_themselves() {
         // Key 50 at positions 2..6 of 8; windows [0,4) and [3,8) overlap by one position.
-        let mut p = Proof::new(4, 5);
+        let mut p = Proof::new(4);
         p.observe(seen(0, &[(90, 1), (80, 2), (50, 3), (50, 4)], 8), None);
         p.observe(
             seen(3, &[(50, 4), (50, 5), (50, 6), (40, 7), (30, 8)], 8),
@@ -930,7 +928,7 @@ mod tests {
 
     #[test]
     fn a_short_read_in_the_middle_proves_nothing_and_is_read_again() {
-        let mut p = Proof::new(10, 5);
+        let mut p = Proof::new(10);
         let sizes = Sizes::new(10);
         let w = |page| Window { page, per_page: 10 };
         p.observe(serve(40, w(1), &[]), None);
@@ -955,7 +953,7 @@ mod tests {
 
     #[test]
     fn a_range_that_stays_short_fails_the_run_saying_so() {
-        let mut p = Proof::new(10, 2);
+        let mut p = Proof::new(10);
         let sizes = Sizes::new(10);
         let w = |page| Window { page, per_page: 10 };
         // Position 15 is never served, though the total counts it.

@@ -409,7 +409,11 @@ async fn a_resumed_run_starts_at_the_page_of_its_frontier() {
         },
         delivered: written.clone(),
     };
-    let mut resumed = client.contacts_resuming(Query::all(), from);
+    let mut resumed = client.contacts_with_stats(
+        Query::all(),
+        Some(from),
+        trackly_fetcher::StatsHandle::default(),
+    );
     while let Some(page) = resumed.next().await {
         for c in page.unwrap().contacts().unwrap() {
             written.push((c.phone_number, c.list_number));

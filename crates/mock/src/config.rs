@@ -234,17 +234,18 @@ impl Faults {
     /// text (as served and as in the ground truth) is `contact`: a hash of the text, the same
     /// for every request and every state of the data set.
     pub fn suppresses(&self, contact: &[u8]) -> bool {
-        let share = if self.suppressed_share.is_nan() {
-            0.0
-        } else {
-            self.suppressed_share.clamp(0.0, 1.0)
-        };
+        let share = probability(self.suppressed_share);
         if share == 0.0 {
             return false;
         }
         let h = xxhash_rust::xxh3::xxh3_64_with_seed(contact, 0x50bb_e55e);
         (h as f64) < share * (u64::MAX as f64)
     }
+}
+
+/// `p` clamped into `[0, 1]`, NaN as 0.
+pub(crate) fn probability(p: f64) -> f64 {
+    if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) }
 }
 
 /// A page-size cap ([`Faults::page_cap`]): a page holds at most `min(per_page, cap)` contacts

@@ -154,13 +154,30 @@ struct Rendered {
     meta: Vec<Meta>,
 }
 
+impl Rendered {
+    fn with_capacity(bytes: usize, contacts: usize) -> Rendered {
+        Rendered {
+            buf: Vec::with_capacity(bytes),
+            starts: Vec::with_capacity(contacts),
+            meta: Vec::with_capacity(contacts),
+        }
+    }
+
+    /// Appends contacts joined by commas (`buf`), with their starts relative to `buf`.
+    fn append(&mut self, buf: &[u8], starts: impl Iterator<Item = usize>, meta: &[Meta]) {
+        if !self.buf.is_empty() {
+            self.buf.push(b',');
+        }
+        let offset = self.buf.len();
+        self.buf.extend_from_slice(buf);
+        self.starts.extend(starts.map(|s| s + offset));
+        self.meta.extend_from_slice(meta);
+    }
+}
+
 fn render_slots(renderer: &Renderer<'_>, slots: &[Slot], first_id: u64) -> Rendered {
     // `slots` is oldest first; render newest first. Contact ids grow with signup time.
-    let mut out = Rendered {
-        buf: Vec::with_capacity(slots.len() * 560),
-        starts: Vec::with_capacity(slots.len()),
-        meta: Vec::with_capacity(slots.len()),
-    };
+    let mut out = Rendered::with_capacity(slots.len() * 560, slots.len());
     for (k, slot) in slots.iter().enumerate().rev() {
         if !out.starts.is_empty() {
             out.buf.push(b',');
@@ -205,22 +222,9 @@ fn render_parallel(renderer: &Renderer<'_>, slots: &[Slot], first_id: u64) -> Re
     });
     // Chunks are oldest first; the newest chunk goes first.
     let total: usize = parts.iter().map(|p| p.buf.len() + 1).sum();
-    let mut out = Rendered {
-        buf: Vec::with_capacity(total),
-        starts: Vec::with_capacity(slots.len()),
-        meta: Vec::with_capacity(slots.len()),
-    };
-    for part in parts.into_iter().rev() {
-        if part.starts.is_empty() {
-            continue;
-        }
-        if !out.buf.is_empty() {
-            out.buf.push(b',');
-        }
-        let offset = out.buf.len();
-        out.buf.extend_from_slice(&part.buf);
-        out.starts.extend(part.starts.iter().map(|s| s + offset));
-        out.meta.extend(part.meta);
+    let mut out = Rendered::with_capacity(total, slots.len());
+    for part in parts.iter().rev().filter(|p| !p.starts.is_empty()) {
+        out.append(&part.buf, part.starts.iter().copied(), &part.meta);
     }
     out
 }
@@ -349,21 +353,9 @@ impl Dataset {
         page: u64,
         per_page: u64,
     ) -> Bytes {
-        self.page(list_number, active, page, per_page).body
-    }
-
-    pub(crate) fn page(
-        &self,
-        list_number: Option<&str>,
-        active: Option<bool>,
-        page: u64,
-        per_page: u64,
-    ) -> ServedPage {
+        // A default view never refuses a page.
         self.page_as(list_number, active, page, per_page, &View::default())
-            .unwrap_or_else(|_| ServedPage {
-                body: Bytes::new(),
-                contacts: 0,
-            })
+            .map_or_else(|_| Bytes::new(), |page| page.body)
     }
 
     /// A page as a server with the misbehaviours in `view` serves it; `Err` when the page lies
@@ -551,26 +543,19 @@ impl Dataset {
 
     /// Every matching contact, one JSON object per line, in served order.
     pub(crate) fn ndjson(&self, list_number: Option<&str>, active: Option<bool>) -> Vec<u8> {
-        let selection = self.select(list_number, active);
-        match selection {
-            Selection::All => {
-                let mut out = Vec::with_capacity(self.buf.len() + 1);
-                for i in 0..self.len() {
-                    out.extend_from_slice(self.contact_json(i));
-                    out.push(b'\n');
-                }
-                out
-            }
-            Selection::Index(index) => {
-                let mut out = Vec::with_capacity(self.estimate(index.len()));
-                for &i in index.iter() {
-                    out.extend_from_slice(self.contact_json(i));
-                    out.push(b'\n');
-                }
-                out
-            }
-            Selection::Nothing => Vec::new(),
+        let index = match self.select(list_number, active) {
+            Selection::All => None,
+            Selection::Index(index) => Some(index),
+            Selection::Nothing => return Vec::new(),
+        };
+        let count = index.as_ref().map_or(self.len(), |index| index.len());
+        let mut out = Vec::with_capacity(self.estimate(count));
+        for n in 0..count {
+            let i = index.as_ref().map_or(n, |index| index[n]);
+            out.extend_from_slice(self.contact_json(i));
+            out.push(b'\n');
         }
+        out
     }
 
     /// Rough size of `count` contacts, to size buffers.
@@ -639,15 +624,8 @@ impl Dataset {
         };
         let mut rendered = render_parallel(&renderer, &slots, self.next_id);
         if !self.is_empty() {
-            if !rendered.buf.is_empty() {
-                rendered.buf.push(b',');
-            }
-            let offset = rendered.buf.len();
-            rendered.buf.extend_from_slice(&self.buf);
-            rendered
-                .starts
-                .extend(self.starts[..self.len()].iter().map(|s| s + offset));
-            rendered.meta.extend_from_slice(&self.meta);
+            let starts = self.starts[..self.len()].iter().copied();
+            rendered.append(&self.buf, starts, &self.meta);
         }
         Dataset::assemble(
             self.seed,
@@ -687,11 +665,7 @@ impl Dataset {
     fn without(&self, keep: &[bool]) -> Dataset {
         let len = self.len();
         let n = keep.iter().filter(|k| !**k).count();
-        let mut out = Rendered {
-            buf: Vec::with_capacity(self.buf.len()),
-            starts: Vec::with_capacity(len - n),
-            meta: Vec::with_capacity(len - n),
-        };
+        let mut out = Rendered::with_capacity(self.buf.len(), len - n);
         // Copy maximal runs of kept contacts in one go: they are contiguous in `buf`.
         let mut i = 0;
         while i < len {
@@ -703,16 +677,12 @@ impl Dataset {
             while i < len && keep[i] {
                 i += 1;
             }
-            if !out.buf.is_empty() {
-                out.buf.push(b',');
-            }
-            let offset = out.buf.len();
             let base = self.starts[run_start];
-            out.buf
-                .extend_from_slice(&self.buf[base..self.starts[i] - 1]);
-            out.starts
-                .extend(self.starts[run_start..i].iter().map(|s| s - base + offset));
-            out.meta.extend_from_slice(&self.meta[run_start..i]);
+            out.append(
+                &self.buf[base..self.starts[i] - 1],
+                self.starts[run_start..i].iter().map(|s| s - base),
+                &self.meta[run_start..i],
+            );
         }
         Dataset::assemble(
             self.seed,

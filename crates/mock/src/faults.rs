@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::config::{Drift, DriftKind, Faults};
+use crate::config::{Drift, DriftKind, Faults, probability};
 
 /// A status fault replacing the normal answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,10 +66,6 @@ impl TokenBucket {
             Err((wait.ceil() as u64).max(1))
         }
     }
-}
-
-fn probability(p: f64) -> f64 {
-    if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) }
 }
 
 /// How one request's answer is bent, beyond the fault draw (from a second RNG, so adding these
@@ -141,31 +137,22 @@ impl FaultState {
         let cut: u64 = self.rng.random();
         let f = &self.faults;
 
-        let p500 = probability(f.p_500);
-        let p502 = p500 + probability(f.p_502);
-        let p503 = p502 + probability(f.p_503);
-        let status = if u_status < p500 {
-            Some(StatusFault::Internal)
-        } else if u_status < p502 {
-            Some(StatusFault::BadGateway)
-        } else if u_status < p503 {
-            Some(StatusFault::Unavailable)
-        } else {
-            None
-        };
-
-        let p_trunc = probability(f.p_truncate);
-        let p_reset = p_trunc + probability(f.p_reset);
-        let p_slow = p_reset + probability(f.p_slow);
-        let body = if u_body < p_trunc {
-            Some(BodyFault::Truncate)
-        } else if u_body < p_reset {
-            Some(BodyFault::Reset)
-        } else if u_body < p_slow {
-            Some(BodyFault::Slow(f.slow_body))
-        } else {
-            None
-        };
+        let status = pick(
+            u_status,
+            [
+                (f.p_500, StatusFault::Internal),
+                (f.p_502, StatusFault::BadGateway),
+                (f.p_503, StatusFault::Unavailable),
+            ],
+        );
+        let body = pick(
+            u_body,
+            [
+                (f.p_truncate, BodyFault::Truncate),
+                (f.p_reset, BodyFault::Reset),
+                (f.p_slow, BodyFault::Slow(f.slow_body)),
+            ],
+        );
 
         Draw {
             latency: f.latency.saturating_add(Duration::from_nanos(jitter)),
@@ -251,6 +238,19 @@ impl FaultState {
         }
         due
     }
+}
+
+/// The first of `choices` whose probability, laid end to end with the ones before it, covers
+/// the uniform draw `u`; `None` past them all.
+fn pick<T>(u: f64, choices: [(f64, T); 3]) -> Option<T> {
+    let mut upto = 0.0;
+    for (p, choice) in choices {
+        upto += probability(p);
+        if u < upto {
+            return Some(choice);
+        }
+    }
+    None
 }
 
 #[cfg(test)]

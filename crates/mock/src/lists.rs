@@ -132,14 +132,10 @@ impl ListRow {
     }
 }
 
-/// Every list of `dataset`, deleted ones included, in `id` order.
-pub(crate) fn list_rows(dataset: &Dataset) -> Vec<ListRow> {
-    list_rows_flipped(dataset, false)
-}
-
-/// [`list_rows`], with the first list (the biggest, always active) shown as deleted when
-/// `flipped` ([`MockConfig::lists_churn`](crate::MockConfig::lists_churn)).
-fn list_rows_flipped(dataset: &Dataset, flipped: bool) -> Vec<ListRow> {
+/// Every list of `dataset`, deleted ones included, in `id` order; the first list (the biggest,
+/// always active) shown as deleted when `flipped`
+/// ([`MockConfig::lists_churn`](crate::MockConfig::lists_churn)).
+fn list_rows(dataset: &Dataset, flipped: bool) -> Vec<ListRow> {
     let seed = dataset.seed();
     let live = dataset.lists().len();
     let active = dataset.active_per_list();
@@ -156,7 +152,7 @@ fn list_rows_flipped(dataset: &Dataset, flipped: bool) -> Vec<ListRow> {
 /// The body of `GET /v2/lists/{id}`: the list alone, as documented ("one list in the same
 /// shape"), or `None` when no list has that id.
 pub(crate) fn list_body(dataset: &Dataset, id: u64, flipped: bool) -> Option<Bytes> {
-    let row = list_rows_flipped(dataset, flipped)
+    let row = list_rows(dataset, flipped)
         .into_iter()
         .find(|row| row.info.id == id)?;
     let mut out = Vec::with_capacity(256);
@@ -174,7 +170,7 @@ pub(crate) fn lists_body(
     page_size: Option<u32>,
     flipped: bool,
 ) -> (Bytes, usize) {
-    let selected: Vec<ListRow> = list_rows_flipped(dataset, flipped)
+    let selected: Vec<ListRow> = list_rows(dataset, flipped)
         .into_iter()
         .filter(|row| match query.status {
             None => row.status != "deleted",
@@ -227,7 +223,7 @@ impl Dataset {
     /// text `/v2/lists` serves (see [`MockServer::lists_ground_truth`](crate::MockServer::lists_ground_truth)).
     pub fn lists_ndjson(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        for row in list_rows(self) {
+        for row in list_rows(self, false) {
             row.render(&mut out);
             out.push(b'\n');
         }

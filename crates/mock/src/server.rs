@@ -432,6 +432,10 @@ impl Shared {
 
     async fn route(self: Arc<Self>, req: Request<Incoming>) -> Reply {
         let path = req.uri().path();
+        let not_found = || {
+            let text = "The requested resource does not exist.";
+            Reply::error(StatusCode::NOT_FOUND, "not_found", text)
+        };
         let list_id = path
             .strip_prefix(LISTS_PATH)
             .and_then(|rest| rest.strip_prefix('/'))
@@ -439,11 +443,7 @@ impl Shared {
         if list_id.is_none()
             && ![CONTACTS_PATH, LISTS_PATH, GROUND_TRUTH_PATH, STATS_PATH].contains(&path)
         {
-            return Reply::error(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "The requested resource does not exist.",
-            );
+            return not_found();
         }
         if req.method() != Method::GET {
             return Reply::error(
@@ -454,7 +454,7 @@ impl Shared {
             .with_header(header::ALLOW, HeaderValue::from_static("GET"));
         }
         if let Some(id) = list_id {
-            return self.list(&req, id);
+            return self.list(&req, id).unwrap_or_else(not_found);
         }
         match path {
             CONTACTS_PATH => self.contacts(req).await,
@@ -566,21 +566,15 @@ impl Shared {
     }
 
     /// `GET /v2/lists/{id}`: one list, in the state the last listing request left it
-    /// ([`MockConfig::lists_churn`]); `404 not_found` for an id no list has.
-    fn list(&self, req: &Request<Incoming>, id: u64) -> Reply {
+    /// ([`MockConfig::lists_churn`]); `None` for an id no list has (a `404`).
+    fn list(&self, req: &Request<Incoming>, id: u64) -> Option<Reply> {
         if let Some(refusal) = self.refusal(req) {
-            return refusal;
+            return Some(refusal);
         }
         let flipped = self.lists_churn && self.lists_requests.load(Ordering::SeqCst) % 2 == 1;
         lock(&self.stats).lists_served += 1;
-        match crate::lists::list_body(&self.dataset(), id, flipped) {
-            Some(body) => self.ok_json(req, body).0,
-            None => Reply::error(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "The requested resource does not exist.",
-            ),
-        }
+        let body = crate::lists::list_body(&self.dataset(), id, flipped)?;
+        Some(self.ok_json(req, body).0)
     }
 
     /// A `200` JSON answer, compressed as the request accepts and [`MockConfig::compression`]

@@ -2,7 +2,7 @@
 //! tests (which include this file by path).
 #![allow(dead_code, clippy::unwrap_used)]
 
-use trackly_contacts::{Page, Pagination};
+use trackly_contacts::{Page, Pass};
 
 /// A tiny xorshift64* generator: deterministic from its seed, no dependency.
 pub struct Rng(u64);
@@ -184,17 +184,8 @@ pub fn contacts(seed: u64, first: u64, n: u64) -> Vec<String> {
 
 /// A fetcher page holding `contacts`.
 pub fn page(number: u64, contacts: &[String]) -> Page {
-    let n = contacts.len() as u64;
-    Page::from_raw_contacts(
-        number,
-        Pagination {
-            page: Some(number),
-            per_page: Some(n.max(1)),
-            total: Some(n),
-            total_pages: Some(1),
-        },
-        contacts.iter().map(|c| c.as_bytes()),
-    )
+    let body = bytes::Bytes::from(page_body(number, contacts));
+    Page::parse(number, Pass::Main, body).unwrap()
 }
 
 /// A response body of `GET /v2/contacts` holding `contacts`, as the API sends it.
