@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use chrono::NaiveDate;
+use serde::de::{Deserialize, DeserializeSeed, Deserializer, Error as _, MapAccess, Visitor};
 use trackly_export::{
     ApiKey, ClientBuilder, ConfigError, Export, ExportBuilder, ExportError, FetchError,
     InvalidApiKey, InvalidPolicy, Query, RetryConfig, StorageOptions, Table, TableFormat, Tables,
@@ -18,18 +19,20 @@ use trackly_export::{
 use super::flags::ExportArgs;
 use super::settings::{SETTINGS, Setting};
 
-/// The settings of a `--config` file: each key's value as text, as a flag would give it.
+/// The settings of a `--config` file: each key's value as text, as a flag would give it. A
+/// key must be a setting's, its value of the setting's type (see [`Setting::read`]).
 #[derive(Debug, Default)]
 pub struct FileSettings {
-    values: BTreeMap<String, String>,
+    /// By flag.
+    values: BTreeMap<&'static str, String>,
     storage_options: BTreeMap<String, String>,
 }
 
 impl FileSettings {
     /// The file's value of `setting`, if it has one (a negated key's as the switch's).
     fn text(&self, setting: &Setting) -> Option<String> {
-        let (key, negated) = setting.file_key()?;
-        let text = self.values.get(&key)?;
+        let (_, negated) = setting.file_key()?;
+        let text = self.values.get(setting.flag)?;
         Some(match (negated, text.as_str()) {
             (true, "true") => "false".to_owned(),
             (true, "false") => "true".to_owned(),
@@ -38,38 +41,76 @@ impl FileSettings {
     }
 
     fn read(path: &Path) -> anyhow::Result<FileSettings> {
-        let bad = || format!("--config {}: not a valid config file", path.display());
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("--config {}: cannot read the file", path.display()))?;
-        let table: toml::Table = toml::from_str(&text).with_context(bad)?;
-        let mut file = FileSettings::default();
-        for (key, value) in table {
-            if key == "storage_options" {
-                file.storage_options = value.try_into().with_context(bad)?;
-                continue;
+        toml::from_str(&text)
+            .with_context(|| format!("--config {}: not a valid config file", path.display()))
+    }
+}
+
+impl<'de> Deserialize<'de> for FileSettings {
+    fn deserialize<D: Deserializer<'de>>(file: D) -> Result<Self, D::Error> {
+        file.deserialize_map(FileSettings::default())
+    }
+}
+
+impl<'de> Visitor<'de> for FileSettings {
+    type Value = FileSettings;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a table of export settings")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<FileSettings, A::Error> {
+        while let Some(key) = map.next_key_seed(FileKey)? {
+            match key {
+                Some(setting) => {
+                    let text = map.next_value_seed(Value(setting))?;
+                    self.values.insert(setting.flag, text);
+                }
+                None => self.storage_options = map.next_value()?,
             }
-            if !SETTINGS
-                .iter()
-                .any(|s| s.file_key().is_some_and(|(k, _)| k == key))
-            {
-                bail!("{}: unknown setting `{key}`", bad());
-            }
-            let text = match value {
-                toml::Value::String(text) => text,
-                toml::Value::Integer(n) => n.to_string(),
-                toml::Value::Float(x) => x.to_string(),
-                toml::Value::Boolean(b) => b.to_string(),
-                toml::Value::Array(items) => items
-                    .iter()
-                    .map(|item| item.as_str().map(str::to_owned))
-                    .collect::<Option<Vec<_>>>()
-                    .with_context(|| format!("{}: `{key}` is not a list of strings", bad()))?
-                    .join(","),
-                _ => bail!("{}: `{key}` is not a string, number or boolean", bad()),
-            };
-            file.values.insert(key, text);
         }
-        Ok(file)
+        Ok(self)
+    }
+}
+
+/// A key of the file: a setting's, or `storage_options` (`None`); any other is refused, as
+/// serde refuses an unknown field.
+struct FileKey;
+
+impl<'de> DeserializeSeed<'de> for FileKey {
+    type Value = Option<&'static Setting>;
+
+    fn deserialize<D: Deserializer<'de>>(self, key: D) -> Result<Self::Value, D::Error> {
+        let key = String::deserialize(key)?;
+        if key == "storage_options" {
+            return Ok(None);
+        }
+        let mut names = Vec::new();
+        for setting in SETTINGS {
+            match setting.file_key() {
+                Some((name, _)) if name == key => return Ok(Some(setting)),
+                Some((name, _)) => names.push(format!("`{name}`")),
+                None => {}
+            }
+        }
+        names.push("`storage_options`".to_owned());
+        Err(D::Error::custom(format_args!(
+            "unknown field `{key}`, expected one of {}",
+            names.join(", ")
+        )))
+    }
+}
+
+/// The value of a setting's key in the file.
+struct Value(&'static Setting);
+
+impl<'de> DeserializeSeed<'de> for Value {
+    type Value = String;
+
+    fn deserialize<D: Deserializer<'de>>(self, value: D) -> Result<String, D::Error> {
+        self.0.read(value)
     }
 }
 
@@ -264,15 +305,17 @@ pub fn resolve(args: &ExportArgs, file: FileSettings) -> anyhow::Result<ExportCo
 /// of range 1..=1000`); any other error as it is.
 fn flagged(error: ExportError) -> anyhow::Error {
     let (option, reason) = match &error {
-        ExportError::Fetch(FetchError::InvalidConfig { field, reason }) => (*field, reason),
-        ExportError::Config(ConfigError::InvalidOption { option, reason }) => (*option, reason),
-        ExportError::Config(ConfigError::ZeroBatchSize) => {
-            return anyhow::anyhow!("--batch-size: {error}");
+        ExportError::Fetch(FetchError::InvalidConfig { field, reason }) => {
+            (*field, reason.as_str())
         }
+        ExportError::Config(ConfigError::InvalidOption { option, reason }) => {
+            (*option, reason.as_str())
+        }
+        ExportError::Config(ConfigError::ZeroBatchSize) => ("batch_size", "must be at least 1"),
         _ => return error.into(),
     };
     match Setting::by_option(option) {
-        Some(setting) => anyhow::anyhow!("--{} {reason}", setting.flag),
+        Some(setting) => setting.refused(reason),
         None => error.into(),
     }
 }
