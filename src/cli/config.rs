@@ -12,15 +12,15 @@ use chrono::NaiveDate;
 use serde::de::{Deserialize, DeserializeSeed, Deserializer, Error as _, MapAccess, Visitor};
 use trackly_export::{
     ApiKey, ClientBuilder, ConfigError, Export, ExportBuilder, ExportError, FetchError,
-    InvalidApiKey, InvalidPolicy, Query, RetryConfig, StorageOptions, Table, TableFormat, Tables,
-    WriterOptions,
+    InvalidApiKey, InvalidPolicy, LocationOptions, OutputLocation, Query, RetryConfig,
+    StorageOptions, Table, TableFormat, Tables, WriterOptions,
 };
 
 use super::flags::ExportArgs;
 use super::settings::{SETTINGS, Setting};
 
 /// The settings of a `--config` file: each key's value as text, as a flag would give it. A
-/// key must be a setting's, its value of the setting's type (see [`Setting::read`]).
+/// key must be a setting's, its value of the setting's type.
 #[derive(Debug, Default)]
 pub struct FileSettings {
     /// By flag.
@@ -65,7 +65,7 @@ impl<'de> Visitor<'de> for FileSettings {
         while let Some(key) = map.next_key_seed(FileKey)? {
             match key {
                 Some(setting) => {
-                    let text = map.next_value_seed(Value(setting))?;
+                    let text = map.next_value_seed(setting)?;
                     self.values.insert(setting.flag, text);
                 }
                 None => self.storage_options = map.next_value()?,
@@ -100,17 +100,6 @@ impl<'de> DeserializeSeed<'de> for FileKey {
             "unknown field `{key}`, expected one of {}",
             names.join(", ")
         )))
-    }
-}
-
-/// The value of a setting's key in the file.
-struct Value(&'static Setting);
-
-impl<'de> DeserializeSeed<'de> for Value {
-    type Value = String;
-
-    fn deserialize<D: Deserializer<'de>>(self, value: D) -> Result<String, D::Error> {
-        self.0.read(value)
     }
 }
 
@@ -185,6 +174,14 @@ impl ExportConfig {
     /// The output location as given (`resolve` has checked there is one).
     pub fn output(&self) -> &str {
         self.output.as_deref().unwrap_or_default()
+    }
+
+    /// The output location, with the storage options and the plain-HTTP rule.
+    pub fn location(&self) -> Result<OutputLocation, ExportError> {
+        let options = LocationOptions::default()
+            .with_allow_http(self.allow_http)
+            .with_storage_options(self.storage_options.clone());
+        OutputLocation::parse_with(self.output(), options).map_err(ExportError::from)
     }
 
     /// An export of these settings, without its client and location.

@@ -28,7 +28,7 @@ use trackly_export::{RunSummary, Tables};
 const LAST_SUCCESS: &str = "trackly_export_last_success_timestamp_seconds";
 
 /// What one table of the run published.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Written {
     /// The table's name (`contacts`, `lists`): the `table` label.
     pub table: &'static str,
@@ -103,10 +103,7 @@ impl RunMetrics {
                 .iter()
                 .map(|table| Written {
                     table: table.name(),
-                    rows: 0,
-                    bytes: 0,
-                    files: 0,
-                    rejects: 0,
+                    ..Written::default()
                 })
                 .collect(),
             fetch,

@@ -158,6 +158,15 @@ impl<'de> DeserializeSeed<'de> for Type {
     }
 }
 
+/// Reads a setting's value in the `--config` file, as its text on the command line.
+impl<'de> DeserializeSeed<'de> for &Setting {
+    type Value = String;
+
+    fn deserialize<D: Deserializer<'de>>(self, value: D) -> Result<String, D::Error> {
+        self.ty.deserialize(value)
+    }
+}
+
 /// A setting read from `--flag`, `env` and the file's key of the same name, which `apply`
 /// parses into the configuration (one applied elsewhere does nothing here).
 const fn setting(
@@ -268,11 +277,6 @@ impl Setting {
             FileKey::Negated(key) => Some((key.to_owned(), true)),
             FileKey::None => None,
         }
-    }
-
-    /// Reads the setting's value in the `--config` file, as its text on the command line.
-    pub(super) fn read<'de, D: Deserializer<'de>>(&self, value: D) -> Result<String, D::Error> {
-        self.ty.deserialize(value)
     }
 
     /// Sets `config` from the setting's text.
