@@ -5,19 +5,15 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, bail};
-use chrono::NaiveDate;
 use serde::de::{Deserialize, DeserializeSeed, Deserializer, Error as _, MapAccess, Visitor};
 use trackly_export::{
-    ApiKey, ClientBuilder, ConfigError, Export, ExportBuilder, ExportError, FetchError,
-    InvalidApiKey, InvalidPolicy, LocationOptions, OutputLocation, Query, RetryConfig,
-    StorageOptions, Table, TableFormat, Tables, WriterOptions,
+    ApiKey, ConfigError, ExportError, FetchError, InvalidApiKey, Query, StorageOptions, Table,
 };
 
 use super::flags::ExportArgs;
-use super::settings::{SETTINGS, Setting};
+use super::settings::{ExportConfig, SETTINGS, Setting};
 
 /// The settings of a `--config` file: each key's value as text, as a flag would give it. A
 /// key must be a setting's, its value of the setting's type.
@@ -100,106 +96,6 @@ impl<'de> DeserializeSeed<'de> for FileKey {
             "unknown field `{key}`, expected one of {}",
             names.join(", ")
         )))
-    }
-}
-
-/// A fully resolved, validated `export` configuration, in the library's types.
-#[derive(Debug)]
-pub struct ExportConfig {
-    pub client: ClientBuilder,
-    /// Applied to `client` once every setting is.
-    pub retry: RetryConfig,
-    pub query: Query,
-    /// The tables to write (`--tables`).
-    pub tables: Tables,
-    pub output: Option<String>,
-    /// `--storage-option`s over `TRACKLY_STORAGE_OPTIONS` over the file's `storage_options`.
-    pub storage_options: StorageOptions,
-    pub allow_http: bool,
-    pub writer: WriterOptions,
-    pub batch_size: usize,
-    pub on_invalid: InvalidPolicy,
-    pub extract_date: Option<NaiveDate>,
-    /// `--retain-days`: days of date folders kept before the run's (none: keep everything).
-    pub retain_days: Option<u32>,
-    pub table_format: TableFormat,
-    /// `--vacuum-retain-hours` (Delta only; `None`: never vacuum).
-    pub vacuum_retention: Option<Duration>,
-    pub dry_run: bool,
-    pub resume: bool,
-    pub api_key_file: Option<PathBuf>,
-    /// The key was given with `--api-key` on the command line (it shows in `ps`).
-    pub key_on_command_line: bool,
-    /// Where the key came from, for the message when the API refuses it.
-    pub key_source: String,
-}
-
-impl Default for ExportConfig {
-    /// The library's defaults, as a run without any setting gets them.
-    fn default() -> Self {
-        ExportConfig {
-            client: ClientBuilder::new(),
-            retry: RetryConfig::default(),
-            query: Query::all(),
-            tables: Tables::default(),
-            output: None,
-            storage_options: StorageOptions::default(),
-            allow_http: false,
-            writer: WriterOptions::default(),
-            batch_size: trackly_export::contacts::DEFAULT_BATCH_SIZE,
-            on_invalid: InvalidPolicy::default(),
-            extract_date: None,
-            retain_days: None,
-            table_format: TableFormat::default(),
-            vacuum_retention: Some(trackly_export::DEFAULT_VACUUM_RETENTION),
-            dry_run: false,
-            resume: false,
-            api_key_file: None,
-            key_on_command_line: false,
-            key_source: String::new(),
-        }
-    }
-}
-
-impl ExportConfig {
-    /// Applies `set` to the client's settings.
-    pub fn with_client(
-        &mut self,
-        set: impl FnOnce(ClientBuilder) -> ClientBuilder,
-    ) -> Result<(), String> {
-        self.client = set(std::mem::take(&mut self.client));
-        Ok(())
-    }
-
-    /// The output location as given (`resolve` has checked there is one).
-    pub fn output(&self) -> &str {
-        self.output.as_deref().unwrap_or_default()
-    }
-
-    /// The output location, with the storage options and the plain-HTTP rule.
-    pub fn location(&self) -> Result<OutputLocation, ExportError> {
-        let options = LocationOptions::default()
-            .with_allow_http(self.allow_http)
-            .with_storage_options(self.storage_options.clone());
-        OutputLocation::parse_with(self.output(), options).map_err(ExportError::from)
-    }
-
-    /// An export of these settings, without its client and location.
-    pub fn export_builder(&self) -> ExportBuilder {
-        let builder = Export::builder()
-            .query(self.query.clone())
-            .writer(self.writer.clone())
-            .batch_size(self.batch_size)
-            .on_invalid(self.on_invalid)
-            .tables(self.tables)
-            .resume(self.resume)
-            .retain_days(self.retain_days)
-            .table_format(self.table_format)
-            .vacuum_retention(self.vacuum_retention);
-        match self.extract_date {
-            Some(date) => builder.extract_date(date),
-            None => builder,
-        }
     }
 }
 

@@ -313,7 +313,7 @@ fn schema_text(format: SchemaFormat, only: Option<Table>) -> String {
 
 /// Runs `export`; the summary of what it published, or none for `--dry-run`.
 async fn export(
-    config: config::ExportConfig,
+    config: settings::ExportConfig,
     quiet: bool,
     log_format: LogFormat,
     recorder: Arc<metrics::Recorder>,
@@ -363,7 +363,7 @@ fn refused_key(error: ExportError, key_source: &str) -> Failure {
 
 /// `--dry-run`: validates the location without creating anything, then spends one request on
 /// page 1 of the contacts and the (two, small) requests of the lists, and prints the plan.
-async fn dry_run(config: &config::ExportConfig, client: &Client) -> Result<(), Failure> {
+async fn dry_run(config: &settings::ExportConfig, client: &Client) -> Result<(), Failure> {
     check_output(config).await?;
     let output = config.output().trim_end_matches('/');
     let refused = |e: FetchError| refused_key(e.into(), &config.key_source);
@@ -429,7 +429,7 @@ fn contacts_plan(first: &Page, query: &Query, per_page: u32) -> String {
 
 /// Validates the output location for `--dry-run`: a cloud location must exist and take a
 /// probe object (written and removed); a local directory is not created.
-async fn check_output(config: &config::ExportConfig) -> Result<(), Failure> {
+async fn check_output(config: &settings::ExportConfig) -> Result<(), Failure> {
     let output = config.output();
     if output.contains("://") {
         let location = config.location()?;

@@ -1,7 +1,8 @@
 //! Every `export` setting, defined once: its flag, environment variable, config-file key,
 //! default (as help shows it), help text, and how its value reaches the library (ripgrep's
 //! `flags/defs.rs` is the model). The clap arguments, the `--config` keys and the resolution
-//! (flag > environment > file > default) are all derived from [`SETTINGS`].
+//! (flag > environment > file > default) are all derived from [`SETTINGS`]; what they fill is
+//! [`ExportConfig`], in the library's types.
 //!
 //! A setting parses its text into the library's type and sets it; whether the value is in
 //! range is the library's to say ([`ClientBuilder::build`](trackly_export::ClientBuilder::build),
@@ -18,11 +19,10 @@ use clap::builder::PossibleValuesParser;
 use clap::{Arg, ArgAction, ValueHint};
 use serde::de::{Deserialize, DeserializeSeed, Deserializer};
 use trackly_export::{
-    Compression, ConfigError, E164, Export, ExportError, InvalidPolicy, TableFormat, Tables,
-    WriterOptions,
+    ClientBuilder, Compression, ConfigError, E164, Export, ExportBuilder, ExportError,
+    InvalidPolicy, LocationOptions, OutputLocation, Query, RetryConfig, StorageOptions,
+    TableFormat, Tables, WriterOptions,
 };
-
-use super::config::ExportConfig;
 
 /// Help headings of `export`, in the order a user needs them.
 const WHAT: &str = "What to export";
@@ -533,6 +533,106 @@ pub(super) const SETTINGS: &[Setting] = &[
          textfile collector), on success and on failure; replaced atomically",
         elsewhere),
 ];
+
+/// A fully resolved, validated `export` configuration, in the library's types.
+#[derive(Debug)]
+pub struct ExportConfig {
+    pub client: ClientBuilder,
+    /// Applied to `client` once every setting is.
+    pub retry: RetryConfig,
+    pub query: Query,
+    /// The tables to write (`--tables`).
+    pub tables: Tables,
+    pub output: Option<String>,
+    /// `--storage-option`s over `TRACKLY_STORAGE_OPTIONS` over the file's `storage_options`.
+    pub storage_options: StorageOptions,
+    pub allow_http: bool,
+    pub writer: WriterOptions,
+    pub batch_size: usize,
+    pub on_invalid: InvalidPolicy,
+    pub extract_date: Option<NaiveDate>,
+    /// `--retain-days`: days of date folders kept before the run's (none: keep everything).
+    pub retain_days: Option<u32>,
+    pub table_format: TableFormat,
+    /// `--vacuum-retain-hours` (Delta only; `None`: never vacuum).
+    pub vacuum_retention: Option<Duration>,
+    pub dry_run: bool,
+    pub resume: bool,
+    pub api_key_file: Option<PathBuf>,
+    /// The key was given with `--api-key` on the command line (it shows in `ps`).
+    pub key_on_command_line: bool,
+    /// Where the key came from, for the message when the API refuses it.
+    pub key_source: String,
+}
+
+impl Default for ExportConfig {
+    /// The library's defaults, as a run without any setting gets them.
+    fn default() -> Self {
+        ExportConfig {
+            client: ClientBuilder::new(),
+            retry: RetryConfig::default(),
+            query: Query::all(),
+            tables: Tables::default(),
+            output: None,
+            storage_options: StorageOptions::default(),
+            allow_http: false,
+            writer: WriterOptions::default(),
+            batch_size: trackly_export::contacts::DEFAULT_BATCH_SIZE,
+            on_invalid: InvalidPolicy::default(),
+            extract_date: None,
+            retain_days: None,
+            table_format: TableFormat::default(),
+            vacuum_retention: Some(trackly_export::DEFAULT_VACUUM_RETENTION),
+            dry_run: false,
+            resume: false,
+            api_key_file: None,
+            key_on_command_line: false,
+            key_source: String::new(),
+        }
+    }
+}
+
+impl ExportConfig {
+    /// Applies `set` to the client's settings.
+    pub fn with_client(
+        &mut self,
+        set: impl FnOnce(ClientBuilder) -> ClientBuilder,
+    ) -> Result<(), String> {
+        self.client = set(std::mem::take(&mut self.client));
+        Ok(())
+    }
+
+    /// The output location as given (`resolve` has checked there is one).
+    pub fn output(&self) -> &str {
+        self.output.as_deref().unwrap_or_default()
+    }
+
+    /// The output location, with the storage options and the plain-HTTP rule.
+    pub fn location(&self) -> Result<OutputLocation, ExportError> {
+        let options = LocationOptions::default()
+            .with_allow_http(self.allow_http)
+            .with_storage_options(self.storage_options.clone());
+        OutputLocation::parse_with(self.output(), options).map_err(ExportError::from)
+    }
+
+    /// An export of these settings, without its client and location.
+    pub fn export_builder(&self) -> ExportBuilder {
+        let builder = Export::builder()
+            .query(self.query.clone())
+            .writer(self.writer.clone())
+            .batch_size(self.batch_size)
+            .on_invalid(self.on_invalid)
+            .tables(self.tables)
+            .resume(self.resume)
+            .retain_days(self.retain_days)
+            .table_format(self.table_format)
+            .vacuum_retention(self.vacuum_retention);
+        match self.extract_date {
+            Some(date) => builder.extract_date(date),
+            None => builder,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
