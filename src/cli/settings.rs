@@ -45,7 +45,7 @@ pub(super) struct Setting {
     pub(super) flag: &'static str,
     short: Option<char>,
     env: Option<&'static str>,
-    kind: Kind,
+    pub(super) kind: Kind,
     heading: Option<&'static str>,
     help: &'static str,
     /// The default as help shows it (`[default: …]`); the value itself is the library's.
@@ -263,10 +263,6 @@ impl Setting {
             arg = arg.help_heading(heading);
         }
         arg
-    }
-
-    pub(super) fn kind(&self) -> Kind {
-        self.kind
     }
 
     /// The setting's key in the `--config` file, and whether its value there is the
