@@ -13,6 +13,7 @@ use trackly_export::{
 };
 
 use super::flags::ExportArgs;
+use super::metrics;
 use super::settings::{ExportConfig, SETTINGS, Setting};
 
 /// The settings of a `--config` file: each key's value as text, as a flag would give it. A
@@ -150,7 +151,7 @@ fn storage_options(
 /// every error names the setting's flag.
 pub fn resolve(args: &ExportArgs, file: FileSettings) -> anyhow::Result<ExportConfig> {
     if let Some(path) = metrics_file(args, Some(&file)) {
-        check_metrics_file(&path)?;
+        metrics::check_file(&path)?;
     }
     let mut config = ExportConfig::default();
     for setting in SETTINGS {
@@ -211,29 +212,6 @@ fn flagged(error: ExportError) -> anyhow::Error {
         Some(setting) => setting.refused(reason),
         None => error.into(),
     }
-}
-
-/// The metrics file must be a file name in an existing directory: found out now rather than
-/// after an hour of exporting, when the run's metrics could not be written.
-fn check_metrics_file(path: &Path) -> anyhow::Result<()> {
-    if path.file_name().is_none() || path.is_dir() {
-        bail!(
-            "--metrics-file {}: not a file name (a directory?)",
-            path.display()
-        );
-    }
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        bail!(
-            "--metrics-file {}: the directory {} does not exist",
-            path.display(),
-            dir.display()
-        );
-    }
-    Ok(())
 }
 
 /// `--api-key` / `TRACKLY_API_KEY` first, then the key file (flag, env or config file); the
