@@ -7,7 +7,7 @@ use std::task::{Context, Poll, ready};
 use arrow_array::RecordBatch;
 use futures::{Stream, StreamExt};
 use trackly_contacts::{ContactBatcher, DecoderOptions, Reject};
-use trackly_fetcher::{Client, Contacts, FetchStats, Frontier, Query, ResumePoint, StatsHandle};
+use trackly_fetcher::{Client, Contacts, FetchStats, Frontier, Query, ResumePoint};
 
 use crate::ExportError;
 
@@ -74,16 +74,6 @@ impl RecordBatches {
     /// What decoding changed within accepted rows so far (values rounded, fields kept).
     pub fn decode_stats(&self) -> trackly_contacts::DecodeStats {
         self.decoder.stats()
-    }
-
-    /// The fetcher's statistics, live: readable from another task while the stream runs.
-    pub fn live_stats(&self) -> StatsHandle {
-        self.pages.stats()
-    }
-
-    /// Undocumented top-level fields met so far (kept in the `_extra` column).
-    pub fn unknown_fields(&self) -> u64 {
-        self.decoder.unknown_fields()
     }
 
     /// Contacts rejected so far (under either policy).

@@ -34,23 +34,14 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    /// The configuration error a converter error stands for, when it is one (an option the
-    /// sink checks before anything runs).
-    fn from_convert(error: ConvertError) -> Result<ConfigError, ConvertError> {
+    /// Maps a converter error found while checking settings: an invalid option (one the sink
+    /// checks before anything runs) becomes a [`ConfigError`], anything else stays what it is.
+    pub(crate) fn check(error: ConvertError) -> ExportError {
         match error {
             ConvertError::InvalidOption { option, reason } => {
-                Ok(ConfigError::InvalidOption { option, reason })
+                ExportError::Config(ConfigError::InvalidOption { option, reason })
             }
-            other => Err(other),
-        }
-    }
-
-    /// Maps a converter error found while checking settings: an invalid option becomes a
-    /// [`ConfigError`], anything else stays what it is.
-    pub(crate) fn check(error: ConvertError) -> ExportError {
-        match Self::from_convert(error) {
-            Ok(config) => ExportError::Config(config),
-            Err(other) => ExportError::Convert(other),
+            other => ExportError::Convert(other),
         }
     }
 }

@@ -373,11 +373,8 @@ impl Export {
 /// [`summarise`](Self::summarise). An error in any phase after `open` ends the run through
 /// [`fail`](Self::fail), the one failure path.
 struct Run {
-    client: Client,
-    location: OutputLocation,
-    settings: Settings,
-    retention: Option<Retention>,
-    vacuum_retention: Option<Duration>,
+    /// What the run was built with.
+    export: Export,
     clock: Instant,
     /// The run's date, id (a resumed run's own), writer settings and query.
     options: SinkOptions,
@@ -411,14 +408,8 @@ impl Run {
     /// resumed one when asked and an interrupted run of the same query and date is there.
     /// Nothing is fetched yet, but a resumed run's id and start are known, so every table
     /// carries them.
-    async fn open(export: Export) -> Result<Run, ExportError> {
-        let Export {
-            client,
-            location,
-            mut settings,
-            retention,
-            vacuum_retention,
-        } = export;
+    async fn open(mut export: Export) -> Result<Run, ExportError> {
+        let (location, settings) = (&export.location, &mut export.settings);
         let clock = Instant::now();
         let now = Utc::now();
         let mut options = SinkOptions {
@@ -432,7 +423,7 @@ impl Run {
         location.check_access().await?;
         let (sink, resume) = if settings.tables.contains(Table::Contacts) {
             let (resume, format) = (settings.resume, settings.table_format);
-            let (sink, resume) = open_contacts(&location, options.clone(), resume, format).await?;
+            let (sink, resume) = open_contacts(location, options.clone(), resume, format).await?;
             (Some(sink), resume)
         } else {
             (None, None)
@@ -451,11 +442,7 @@ impl Run {
             on_start(stats.clone());
         }
         Ok(Run {
-            client,
-            location,
-            settings,
-            retention,
-            vacuum_retention,
+            export,
             clock,
             options,
             started_at,
@@ -487,13 +474,13 @@ impl Run {
         &mut self,
         shutdown: Pin<&mut impl Future<Output = ()>>,
     ) -> Result<Option<ListsTable>, ExportError> {
-        if !self.settings.tables.contains(Table::Lists) {
+        if !self.export.settings.tables.contains(Table::Lists) {
             return Ok(None);
         }
         let (run_id, extract_date) = (&self.options.run_id, self.options.extract_date);
         tracing::debug!(%run_id, %extract_date, "fetching the lists");
         let table = tokio::select! {
-            pages = self.client.lists(&self.stats) => {
+            pages = self.export.client.lists(&self.stats) => {
                 ListsTable::decode(pages?, self.decoder.clone(), self.stats.snapshot())?
             }
             () = shutdown => return Err(self.interrupted()),
@@ -522,10 +509,11 @@ impl Run {
         sink: ParquetSink,
         shutdown: Pin<&mut impl Future<Output = ()>>,
     ) -> (ParquetSink, Result<Pumped, ExportError>) {
-        let query = self.settings.query.clone();
-        let pages = self
-            .client
-            .contacts_with_stats(query, self.resume.take(), self.stats.clone());
+        let query = self.export.settings.query.clone();
+        let pages =
+            self.export
+                .client
+                .contacts_with_stats(query, self.resume.take(), self.stats.clone());
         let mut batches = match RecordBatches::new(pages, self.decoder.clone()) {
             Ok(batches) => batches,
             Err(e) => return (sink, Err(e)),
@@ -537,7 +525,7 @@ impl Run {
         let (tx, rx) = tokio::sync::mpsc::channel::<Item>(2);
         let writer = tokio::spawn(write_all(sink, batches.resume_point(), rx));
         let mut list_ids = ListIds::default();
-        let progress = self.settings.progress.as_deref();
+        let progress = self.export.settings.progress.as_deref();
         let fed = tokio::select! {
             result = feed(&mut batches, tx, &mut list_ids, progress, self.clock) => Some(result),
             () = shutdown => None,
@@ -570,10 +558,17 @@ impl Run {
         let Some(lists) = lists else {
             return Ok(None);
         };
-        let lists = lists.complete(list_ids, &self.client, &self.stats).await?;
-        let format = self.settings.table_format;
+        let lists = lists
+            .complete(list_ids, &self.export.client, &self.stats)
+            .await?;
+        let format = self.export.settings.table_format;
         let staged = lists
-            .stage(format, &self.location, &self.options, self.started_at)
+            .stage(
+                format,
+                &self.export.location,
+                &self.options,
+                self.started_at,
+            )
             .await?;
         Ok(Some((staged, lists.fetch)))
     }
@@ -591,16 +586,16 @@ impl Run {
         let Some(mut sink) = self.sink.take() else {
             let staged = staged.ok_or(ConfigError::NoTables)?;
             let written = staged
-                .with_retention(self.retention)
-                .with_vacuum_retention(self.vacuum_retention)
+                .with_retention(self.export.retention)
+                .with_vacuum_retention(self.export.vacuum_retention)
                 .publish()
                 .await?;
             let fetch = lists_fetch.unwrap_or_default();
             return Ok(vec![TableSummary::new(Table::Lists, written, fetch)]);
         };
         sink.set_decode_stats(pumped.decode);
-        sink.set_retention(self.retention);
-        sink.set_vacuum_retention(self.vacuum_retention);
+        sink.set_retention(self.export.retention);
+        sink.set_vacuum_retention(self.export.vacuum_retention);
         let fetch_json = serde_json::to_value(&pumped.fetch).unwrap_or_default();
         let (written, companions) = sink
             .finish_with(fetch_json, staged.into_iter().collect())

@@ -296,6 +296,90 @@ async fn config_precedence_is_flag_then_env_then_file_then_default() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_config_file_key_takes_only_its_own_type() {
+    let server = mock(100, Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("trackly.toml");
+    let lake = dir.path().join("lake");
+    let with = |text: &str| {
+        std::fs::write(&config, text).unwrap();
+        export(
+            &server,
+            &lake,
+            &["--dry-run", "--config", config.to_str().unwrap()],
+        )
+    };
+    // A number as a string is refused, the error showing the key and the value.
+    let out = run_async(with("per_page = \"100\"\n")).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("not a valid config file"), "{err}");
+    assert!(err.contains("per_page = \"100\""), "{err}");
+    assert!(
+        err.contains("invalid type: string \"100\", expected u32"),
+        "{err}"
+    );
+    // An array for any key but `tables` is refused.
+    for text in ["per_page = [100]\n", "output = [\"elsewhere\"]\n"] {
+        let out = run_async(with(text)).await;
+        assert_eq!(code(&out), 2, "{text}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("invalid type: sequence"),
+            "{text}: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(server.stats().requests, 0, "refused before any request");
+    // `tables` takes an array of names.
+    let out = run_async(with("tables = [\"lists\"]\n")).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let plan = stdout(&out);
+    assert!(plan.contains("lists/extract_date="), "{plan}");
+    assert!(!plan.contains("contacts/extract_date="), "{plan}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_value_is_said_as_the_flag_then_the_value_from_any_source() {
+    let server = mock(100, Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("trackly.toml");
+    std::fs::write(&config, "zstd_level = 30\n").unwrap();
+    let config = config.to_str().unwrap();
+    for (args, said) in [
+        (
+            vec!["--zstd-level", "30"],
+            "--zstd-level 30 is out of range 1..=22",
+        ),
+        (
+            vec!["--compression", "snappy", "--zstd-level", "30"],
+            "--zstd-level 30 is out of range 1..=22",
+        ),
+        (
+            vec!["--config", config],
+            "--zstd-level 30 is out of range 1..=22",
+        ),
+        (
+            vec!["--active", "maybe"],
+            "--active \"maybe\" is not one of true, false (omit it for all contacts)",
+        ),
+        (
+            vec!["--request-timeout=-1"],
+            "--request-timeout -1 must be a positive number of seconds",
+        ),
+        (vec!["--batch-size", "0"], "--batch-size must be at least 1"),
+    ] {
+        let out = run_async(export(&server, dir.path(), &args)).await;
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).starts_with(&format!("error: {said}")),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(server.stats().requests, 0, "refused before any request");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn progress_is_logged_when_not_a_terminal_and_silent_with_quiet() {
     let server = mock(3_000, Faults::default()).await;
     let dir = tempfile::tempdir().unwrap();

@@ -258,6 +258,24 @@ async fn retain_days_must_be_at_least_one_from_any_source() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn retain_days_zero_says_to_omit_it_to_keep_everything() {
+    let server = mock(10, Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("export.toml");
+    std::fs::write(&config, "retain_days = 0\n").unwrap();
+    let config = config.to_str().unwrap();
+    for args in [["--retain-days", "0"], ["--config", config]] {
+        let out = run_async(export(&server, &dir.path().join("lake"), &args)).await;
+        assert_eq!(code(&out), 2, "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("; omit it to keep everything"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn retention_on_s3_removes_only_this_tools_expired_date_folders() {
     let endpoint = std::env::var("TRACKLY_TEST_S3_ENDPOINT")
         .expect("TRACKLY_TEST_S3_ENDPOINT is not set: run scripts/test.sh, which starts moto");

@@ -5,31 +5,31 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, bail};
-use chrono::NaiveDate;
+use serde::de::{Deserialize, DeserializeSeed, Deserializer, Error as _, MapAccess, Visitor};
 use trackly_export::{
-    ApiKey, ClientBuilder, ConfigError, Export, ExportBuilder, ExportError, FetchError,
-    InvalidApiKey, InvalidPolicy, Query, RetryConfig, StorageOptions, Table, TableFormat, Tables,
-    WriterOptions,
+    ApiKey, ConfigError, ExportError, FetchError, InvalidApiKey, Query, StorageOptions, Table,
 };
 
 use super::flags::ExportArgs;
-use super::settings::{SETTINGS, Setting};
+use super::metrics;
+use super::settings::{ExportConfig, SETTINGS, Setting};
 
-/// The settings of a `--config` file: each key's value as text, as a flag would give it.
+/// The settings of a `--config` file: each key's value as text, as a flag would give it. A
+/// key must be a setting's, its value of the setting's type.
 #[derive(Debug, Default)]
 pub struct FileSettings {
-    values: BTreeMap<String, String>,
+    /// By flag.
+    values: BTreeMap<&'static str, String>,
     storage_options: BTreeMap<String, String>,
 }
 
 impl FileSettings {
     /// The file's value of `setting`, if it has one (a negated key's as the switch's).
     fn text(&self, setting: &Setting) -> Option<String> {
-        let (key, negated) = setting.file_key()?;
-        let text = self.values.get(&key)?;
+        let (_, negated) = setting.file_key()?;
+        let text = self.values.get(setting.flag)?;
         Some(match (negated, text.as_str()) {
             (true, "true") => "false".to_owned(),
             (true, "false") => "true".to_owned(),
@@ -38,130 +38,65 @@ impl FileSettings {
     }
 
     fn read(path: &Path) -> anyhow::Result<FileSettings> {
-        let bad = || format!("--config {}: not a valid config file", path.display());
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("--config {}: cannot read the file", path.display()))?;
-        let table: toml::Table = toml::from_str(&text).with_context(bad)?;
-        let mut file = FileSettings::default();
-        for (key, value) in table {
-            if key == "storage_options" {
-                file.storage_options = value.try_into().with_context(bad)?;
-                continue;
+        toml::from_str(&text)
+            .with_context(|| format!("--config {}: not a valid config file", path.display()))
+    }
+}
+
+impl<'de> Deserialize<'de> for FileSettings {
+    fn deserialize<D: Deserializer<'de>>(file: D) -> Result<Self, D::Error> {
+        file.deserialize_map(FileSettings::default())
+    }
+}
+
+impl<'de> Visitor<'de> for FileSettings {
+    type Value = FileSettings;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a table of export settings")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<FileSettings, A::Error> {
+        while let Some(key) = map.next_key_seed(FileKey)? {
+            match key {
+                Some(setting) => {
+                    let text = map.next_value_seed(setting)?;
+                    self.values.insert(setting.flag, text);
+                }
+                None => self.storage_options = map.next_value()?,
             }
-            if !SETTINGS
-                .iter()
-                .any(|s| s.file_key().is_some_and(|(k, _)| k == key))
-            {
-                bail!("{}: unknown setting `{key}`", bad());
+        }
+        Ok(self)
+    }
+}
+
+/// A key of the file: a setting's, or `storage_options` (`None`); any other is refused, as
+/// serde refuses an unknown field.
+struct FileKey;
+
+impl<'de> DeserializeSeed<'de> for FileKey {
+    type Value = Option<&'static Setting>;
+
+    fn deserialize<D: Deserializer<'de>>(self, key: D) -> Result<Self::Value, D::Error> {
+        let key = String::deserialize(key)?;
+        if key == "storage_options" {
+            return Ok(None);
+        }
+        let mut names = Vec::new();
+        for setting in SETTINGS {
+            match setting.file_key() {
+                Some((name, _)) if name == key => return Ok(Some(setting)),
+                Some((name, _)) => names.push(format!("`{name}`")),
+                None => {}
             }
-            let text = match value {
-                toml::Value::String(text) => text,
-                toml::Value::Integer(n) => n.to_string(),
-                toml::Value::Float(x) => x.to_string(),
-                toml::Value::Boolean(b) => b.to_string(),
-                toml::Value::Array(items) => items
-                    .iter()
-                    .map(|item| item.as_str().map(str::to_owned))
-                    .collect::<Option<Vec<_>>>()
-                    .with_context(|| format!("{}: `{key}` is not a list of strings", bad()))?
-                    .join(","),
-                _ => bail!("{}: `{key}` is not a string, number or boolean", bad()),
-            };
-            file.values.insert(key, text);
         }
-        Ok(file)
-    }
-}
-
-/// A fully resolved, validated `export` configuration, in the library's types.
-#[derive(Debug)]
-pub struct ExportConfig {
-    pub client: ClientBuilder,
-    /// Applied to `client` once every setting is.
-    pub retry: RetryConfig,
-    pub query: Query,
-    /// The tables to write (`--tables`).
-    pub tables: Tables,
-    pub output: Option<String>,
-    /// `--storage-option`s over `TRACKLY_STORAGE_OPTIONS` over the file's `storage_options`.
-    pub storage_options: StorageOptions,
-    pub allow_http: bool,
-    pub writer: WriterOptions,
-    pub batch_size: usize,
-    pub on_invalid: InvalidPolicy,
-    pub extract_date: Option<NaiveDate>,
-    /// `--retain-days`: days of date folders kept before the run's (none: keep everything).
-    pub retain_days: Option<u32>,
-    pub table_format: TableFormat,
-    /// `--vacuum-retain-hours` (Delta only; `None`: never vacuum).
-    pub vacuum_retention: Option<Duration>,
-    pub dry_run: bool,
-    pub resume: bool,
-    pub api_key_file: Option<PathBuf>,
-    /// The key was given with `--api-key` on the command line (it shows in `ps`).
-    pub key_on_command_line: bool,
-    /// Where the key came from, for the message when the API refuses it.
-    pub key_source: String,
-}
-
-impl Default for ExportConfig {
-    /// The library's defaults, as a run without any setting gets them.
-    fn default() -> Self {
-        ExportConfig {
-            client: ClientBuilder::new(),
-            retry: RetryConfig::default(),
-            query: Query::all(),
-            tables: Tables::default(),
-            output: None,
-            storage_options: StorageOptions::default(),
-            allow_http: false,
-            writer: WriterOptions::default(),
-            batch_size: trackly_export::contacts::DEFAULT_BATCH_SIZE,
-            on_invalid: InvalidPolicy::default(),
-            extract_date: None,
-            retain_days: None,
-            table_format: TableFormat::default(),
-            vacuum_retention: Some(trackly_export::DEFAULT_VACUUM_RETENTION),
-            dry_run: false,
-            resume: false,
-            api_key_file: None,
-            key_on_command_line: false,
-            key_source: String::new(),
-        }
-    }
-}
-
-impl ExportConfig {
-    /// Applies `set` to the client's settings.
-    pub fn with_client(
-        &mut self,
-        set: impl FnOnce(ClientBuilder) -> ClientBuilder,
-    ) -> Result<(), String> {
-        self.client = set(std::mem::take(&mut self.client));
-        Ok(())
-    }
-
-    /// The output location as given (`resolve` has checked there is one).
-    pub fn output(&self) -> &str {
-        self.output.as_deref().unwrap_or_default()
-    }
-
-    /// An export of these settings, without its client and location.
-    pub fn export_builder(&self) -> ExportBuilder {
-        let builder = Export::builder()
-            .query(self.query.clone())
-            .writer(self.writer.clone())
-            .batch_size(self.batch_size)
-            .on_invalid(self.on_invalid)
-            .tables(self.tables)
-            .resume(self.resume)
-            .retain_days(self.retain_days)
-            .table_format(self.table_format)
-            .vacuum_retention(self.vacuum_retention);
-        match self.extract_date {
-            Some(date) => builder.extract_date(date),
-            None => builder,
-        }
+        names.push("`storage_options`".to_owned());
+        Err(D::Error::custom(format_args!(
+            "unknown field `{key}`, expected one of {}",
+            names.join(", ")
+        )))
     }
 }
 
@@ -216,7 +151,7 @@ fn storage_options(
 /// every error names the setting's flag.
 pub fn resolve(args: &ExportArgs, file: FileSettings) -> anyhow::Result<ExportConfig> {
     if let Some(path) = metrics_file(args, Some(&file)) {
-        check_metrics_file(&path)?;
+        metrics::check_file(&path)?;
     }
     let mut config = ExportConfig::default();
     for setting in SETTINGS {
@@ -264,40 +199,19 @@ pub fn resolve(args: &ExportArgs, file: FileSettings) -> anyhow::Result<ExportCo
 /// of range 1..=1000`); any other error as it is.
 fn flagged(error: ExportError) -> anyhow::Error {
     let (option, reason) = match &error {
-        ExportError::Fetch(FetchError::InvalidConfig { field, reason }) => (*field, reason),
-        ExportError::Config(ConfigError::InvalidOption { option, reason }) => (*option, reason),
-        ExportError::Config(ConfigError::ZeroBatchSize) => {
-            return anyhow::anyhow!("--batch-size: {error}");
+        ExportError::Fetch(FetchError::InvalidConfig { field, reason }) => {
+            (*field, reason.as_str())
         }
+        ExportError::Config(ConfigError::InvalidOption { option, reason }) => {
+            (*option, reason.as_str())
+        }
+        ExportError::Config(ConfigError::ZeroBatchSize) => ("batch_size", "must be at least 1"),
         _ => return error.into(),
     };
     match Setting::by_option(option) {
-        Some(setting) => anyhow::anyhow!("--{} {reason}", setting.flag),
+        Some(setting) => setting.refused(reason),
         None => error.into(),
     }
-}
-
-/// The metrics file must be a file name in an existing directory: found out now rather than
-/// after an hour of exporting, when the run's metrics could not be written.
-fn check_metrics_file(path: &Path) -> anyhow::Result<()> {
-    if path.file_name().is_none() || path.is_dir() {
-        bail!(
-            "--metrics-file {}: not a file name (a directory?)",
-            path.display()
-        );
-    }
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        bail!(
-            "--metrics-file {}: the directory {} does not exist",
-            path.display(),
-            dir.display()
-        );
-    }
-    Ok(())
 }
 
 /// `--api-key` / `TRACKLY_API_KEY` first, then the key file (flag, env or config file); the

@@ -117,7 +117,7 @@ impl ExportArgs {
     /// The setting's value, if it was given (the last one of a repeated flag; `true` for a
     /// switch that is on).
     pub fn text(&self, setting: &Setting) -> Option<String> {
-        match setting.kind() {
+        match setting.kind {
             _ if !self.given(setting.flag) => None,
             // A switch off (`TRACKLY_RESUME=false`) is not given: the file may still say.
             Kind::Switch => self.0.get_flag(setting.flag).then(|| "true".to_owned()),

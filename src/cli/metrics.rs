@@ -28,7 +28,7 @@ use trackly_export::{RunSummary, Tables};
 const LAST_SUCCESS: &str = "trackly_export_last_success_timestamp_seconds";
 
 /// What one table of the run published.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Written {
     /// The table's name (`contacts`, `lists`): the `table` label.
     pub table: &'static str,
@@ -103,10 +103,7 @@ impl RunMetrics {
                 .iter()
                 .map(|table| Written {
                     table: table.name(),
-                    rows: 0,
-                    bytes: 0,
-                    files: 0,
-                    rejects: 0,
+                    ..Written::default()
                 })
                 .collect(),
             fetch,
@@ -297,13 +294,38 @@ pub fn last_success_in(text: &str) -> Option<f64> {
     })
 }
 
+/// The metrics file must be a file name in an existing directory: found out now rather than
+/// after an hour of exporting, when the run's metrics could not be written.
+pub fn check_file(path: &Path) -> anyhow::Result<()> {
+    if path.file_name().is_none() || path.is_dir() {
+        anyhow::bail!(
+            "--metrics-file {}: not a file name (a directory?)",
+            path.display()
+        );
+    }
+    let dir = directory_of(path);
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "--metrics-file {}: the directory {} does not exist",
+            path.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// The directory `path` is in (`.` for a bare file name).
+fn directory_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
 /// Replaces `path` with `text` atomically: a temporary file in the same directory (the rename
 /// must not cross file systems), flushed to disk, then renamed over `path`.
 pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
+    let dir = directory_of(path);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -20,12 +20,11 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::Parser;
 use trackly_export::contacts::schema::{duckdb_ddl_of, spark_ddl_of};
 use trackly_export::fetcher::StatsHandle;
 use trackly_export::{
-    Client, ConvertError, ErrorKind, ExportError, FetchError, LocationOptions, OutputLocation,
-    Page, Query, RunSummary, StorageOptions, Table,
+    Client, ConvertError, ErrorKind, ExportError, FetchError, Page, Query, RunSummary, Table,
 };
 
 use flags::{Cli, Command, LogFormat, SchemaFormat};
@@ -78,11 +77,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let matches = match Cli::command().try_get_matches_from(args) {
-        Ok(matches) => matches,
-        Err(e) => return usage_error(&e),
-    };
-    let cli = match Cli::from_arg_matches(&matches) {
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
     };
@@ -314,7 +309,7 @@ fn schema_text(format: SchemaFormat, only: Option<Table>) -> String {
 
 /// Runs `export`; the summary of what it published, or none for `--dry-run`.
 async fn export(
-    config: config::ExportConfig,
+    config: settings::ExportConfig,
     quiet: bool,
     log_format: LogFormat,
     recorder: Arc<metrics::Recorder>,
@@ -329,13 +324,7 @@ async fn export(
         dry_run(&config, &client).await?;
         return Ok(None);
     }
-    let location = OutputLocation::parse_with(
-        config.output(),
-        LocationOptions::default()
-            .with_allow_http(config.allow_http)
-            .with_storage_options(config.storage_options.clone()),
-    )
-    .map_err(ExportError::from)?;
+    let location = config.location()?;
     let progress = Arc::new(Progress::new(quiet));
     let reporter = Arc::clone(&progress);
     let watcher = Arc::clone(&progress);
@@ -370,8 +359,8 @@ fn refused_key(error: ExportError, key_source: &str) -> Failure {
 
 /// `--dry-run`: validates the location without creating anything, then spends one request on
 /// page 1 of the contacts and the (two, small) requests of the lists, and prints the plan.
-async fn dry_run(config: &config::ExportConfig, client: &Client) -> Result<(), Failure> {
-    check_output(config.output(), &config.storage_options, config.allow_http).await?;
+async fn dry_run(config: &settings::ExportConfig, client: &Client) -> Result<(), Failure> {
+    check_output(config).await?;
     let output = config.output().trim_end_matches('/');
     let refused = |e: FetchError| refused_key(e.into(), &config.key_source);
     let mut plan = Vec::new();
@@ -436,19 +425,10 @@ fn contacts_plan(first: &Page, query: &Query, per_page: u32) -> String {
 
 /// Validates the output location for `--dry-run`: a cloud location must exist and take a
 /// probe object (written and removed); a local directory is not created.
-async fn check_output(
-    output: &str,
-    storage_options: &StorageOptions,
-    allow_http: bool,
-) -> Result<(), Failure> {
+async fn check_output(config: &settings::ExportConfig) -> Result<(), Failure> {
+    let output = config.output();
     if output.contains("://") {
-        let location = OutputLocation::parse_with(
-            output,
-            LocationOptions::default()
-                .with_allow_http(allow_http)
-                .with_storage_options(storage_options.clone()),
-        )
-        .map_err(ExportError::from)?;
+        let location = config.location()?;
         location.check_access().await.map_err(ExportError::from)?;
         return Ok(());
     }
@@ -593,22 +573,42 @@ fn print_summary(summary: &RunSummary, output: &str, format: LogFormat) {
     let output = output.trim_end_matches('/');
     let retention = retention_note(summary);
     match (summary.table(Table::Contacts).is_some(), format) {
-        (false, LogFormat::Json) => log_lists_summary(summary, output, &retention),
+        (_, LogFormat::Json) => log_summary(summary, output, &retention),
         (false, LogFormat::Text) => say_lists_summary(summary, output, &retention),
-        (true, LogFormat::Json) => log_contacts_summary(summary, output, &retention),
         (true, LogFormat::Text) => say_contacts_summary(summary, output, &retention),
     }
 }
 
-/// The summary of a run that exported the lists alone, as a log event.
-fn log_lists_summary(summary: &RunSummary, output: &str, retention: &str) {
+/// The summary as one log event: the contacts' figures when the run exported them, the
+/// lists' when it did (`requests` are the contacts', or the lists' in a run of the lists
+/// alone).
+fn log_summary(summary: &RunSummary, output: &str, retention: &str) {
+    let contacts = summary.table(Table::Contacts).map(|_| &summary.fetch);
     let lists = summary.table(Table::Lists);
+    let requests = contacts
+        .or(lists.map(|l| &l.fetch))
+        .map_or(0, |f| f.requests);
     let removed: Vec<&str> = summary.removed_partitions().collect();
     tracing::info!(
-        lists = lists.map_or(0, |l| l.rows),
-        lists_rejects = lists.map_or(0, |l| l.rejects),
-        requests = lists.map_or(0, |l| l.fetch.requests),
+        contacts = contacts.map(|_| summary.rows),
+        files = contacts.map(|_| summary.files.len()),
+        bytes = contacts.map(|_| summary.bytes),
         seconds = summary.duration().as_secs_f64(),
+        requests,
+        wire_bytes = contacts.map(|f| f.wire_bytes),
+        body_bytes = contacts.map(|f| f.body_bytes),
+        retries = contacts.map(|f| f.retries.total()),
+        drift_events = contacts.map(|f| f.drift_events.len()),
+        verification_reads = contacts.map(|f| f.verification_reads),
+        reconciliation = contacts.map(|f| tracing::field::display(reconciliation(f))),
+        api = contacts.map(|f| tracing::field::display(learned(f))),
+        page_size = contacts.map(|f| f.learned.page_size),
+        sort_precision = contacts.map(|f| tracing::field::display(&f.learned.sort_precision)),
+        duplicates_dropped = contacts.map(|f| f.duplicates_dropped),
+        rejects = contacts.map(|_| summary.rejects),
+        rounded_values = contacts.map(|_| summary.rounded_values),
+        lists = lists.map(|l| l.rows),
+        lists_rejects = lists.map(|l| l.rejects),
         run_id = %summary.run_id,
         extract_date = %summary.extract_date,
         output,
@@ -631,40 +631,6 @@ fn say_lists_summary(summary: &RunSummary, output: &str, retention: &str) {
         summary.run_id,
         retention_suffix(retention),
     ));
-}
-
-/// The summary of a run with the contacts, as a log event.
-fn log_contacts_summary(summary: &RunSummary, output: &str, retention: &str) {
-    let f = &summary.fetch;
-    let lists = summary.table(Table::Lists);
-    let removed: Vec<&str> = summary.removed_partitions().collect();
-    tracing::info!(
-        contacts = summary.rows,
-        files = summary.files.len(),
-        bytes = summary.bytes,
-        seconds = summary.duration().as_secs_f64(),
-        requests = f.requests,
-        wire_bytes = f.wire_bytes,
-        body_bytes = f.body_bytes,
-        retries = f.retries.total(),
-        drift_events = f.drift_events.len(),
-        verification_reads = f.verification_reads,
-        reconciliation = %reconciliation(f),
-        api = %learned(f),
-        page_size = f.learned.page_size,
-        sort_precision = %f.learned.sort_precision,
-        duplicates_dropped = f.duplicates_dropped,
-        rejects = summary.rejects,
-        rounded_values = summary.rounded_values,
-        lists = lists.map(|l| l.rows),
-        lists_rejects = lists.map(|l| l.rejects),
-        run_id = %summary.run_id,
-        extract_date = %summary.extract_date,
-        output,
-        retention = (!retention.is_empty()).then_some(retention),
-        removed_partitions = ?removed,
-        "export finished"
-    );
 }
 
 /// The summary of a run with the contacts, as a line of text.

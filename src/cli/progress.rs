@@ -376,6 +376,11 @@ mod tests {
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone()
         }
+        /// A progress display whose bar is drawn on this screen.
+        fn progress(&self) -> Progress {
+            let target = ProgressDrawTarget::term_like(Box::new(self.clone()));
+            Progress::start(Display::Bar(Bar::new(target)))
+        }
         fn push(&self, s: &str) -> std::io::Result<()> {
             self.0
                 .lock()
@@ -435,9 +440,7 @@ mod tests {
     #[test]
     fn no_bar_is_drawn_before_the_first_page_tells_the_count() {
         let screen = Screen::default();
-        let progress = Progress::start(Display::Bar(Bar::new(ProgressDrawTarget::term_like(
-            Box::new(screen.clone()),
-        ))));
+        let progress = screen.progress();
         progress.update(&report(0, 0, 0));
         assert_eq!(screen.text(), "", "nothing before the first page");
 
@@ -452,9 +455,7 @@ mod tests {
     #[test]
     fn a_run_that_never_pages_leaves_the_screen_empty() {
         let screen = Screen::default();
-        let progress = Progress::start(Display::Bar(Bar::new(ProgressDrawTarget::term_like(
-            Box::new(screen.clone()),
-        ))));
+        let progress = screen.progress();
         progress.update(&report(0, 0, 2));
         progress.finish();
         assert_eq!(screen.text(), "");

@@ -1,7 +1,8 @@
 //! Every `export` setting, defined once: its flag, environment variable, config-file key,
 //! default (as help shows it), help text, and how its value reaches the library (ripgrep's
 //! `flags/defs.rs` is the model). The clap arguments, the `--config` keys and the resolution
-//! (flag > environment > file > default) are all derived from [`SETTINGS`].
+//! (flag > environment > file > default) are all derived from [`SETTINGS`]; what they fill is
+//! [`ExportConfig`], in the library's types.
 //!
 //! A setting parses its text into the library's type and sets it; whether the value is in
 //! range is the library's to say ([`ClientBuilder::build`](trackly_export::ClientBuilder::build),
@@ -16,12 +17,12 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use clap::builder::PossibleValuesParser;
 use clap::{Arg, ArgAction, ValueHint};
+use serde::de::{Deserialize, DeserializeSeed, Deserializer};
 use trackly_export::{
-    Compression, ConfigError, E164, Export, ExportError, InvalidPolicy, TableFormat, Tables,
-    WriterOptions,
+    ClientBuilder, Compression, ConfigError, E164, Export, ExportBuilder, ExportError,
+    InvalidPolicy, LocationOptions, OutputLocation, Query, RetryConfig, StorageOptions,
+    TableFormat, Tables, WriterOptions,
 };
-
-use super::config::ExportConfig;
 
 /// Help headings of `export`, in the order a user needs them.
 const WHAT: &str = "What to export";
@@ -30,11 +31,12 @@ const PARQUET: &str = "Output and Parquet";
 const RELIABILITY: &str = "Reliability";
 pub(super) const LOGGING: &str = "Logging";
 
-/// Parses a setting's text into the configuration, or says why the text is not a value.
+/// Parses a setting's text into the configuration, or says why the text is not a value
+/// (the value first: `"lz4" is not one of zstd, snappy, none`).
 type Apply = fn(&mut ExportConfig, &str) -> Result<(), String>;
 
 /// Checks a flag's text as clap does for a typed argument: the text itself, or why not.
-type ClapParse = fn(&str) -> Result<String, String>;
+type ClapCheck = fn(&str) -> Result<String, String>;
 
 /// One `export` setting.
 #[derive(Debug)]
@@ -43,19 +45,20 @@ pub(super) struct Setting {
     pub(super) flag: &'static str,
     short: Option<char>,
     env: Option<&'static str>,
-    kind: Kind,
+    pub(super) kind: Kind,
     heading: Option<&'static str>,
     help: &'static str,
     /// The default as help shows it (`[default: …]`); the value itself is the library's.
     default: Option<&'static str>,
     /// Its key in the `--config` file.
     file: FileKey,
+    /// What its value is, in the file and (a number) on the command line.
+    ty: Type,
     /// The library's name for it in its typed errors (`FetchError::InvalidConfig::field`,
     /// `ConfigError::InvalidOption::option`).
-    pub(super) option: Option<&'static str>,
-    /// How clap checks the text of the flag and its variable, for a setting whose text must
-    /// be a number: `--per-page ten` stays a usage error before anything runs.
-    clap_parse: Option<ClapParse>,
+    option: Option<&'static str>,
+    /// Said after any error about its value (`; omit it to keep everything`).
+    hint: &'static str,
     apply: Apply,
 }
 
@@ -87,6 +90,83 @@ enum FileKey {
     None,
 }
 
+/// The type of a setting's value. The `--config` file must give it in this TOML type (a
+/// string, a boolean, an integer, a float; `tables` a string or an array of names), refused
+/// otherwise as serde says it (`invalid type: string "10", expected u32`); a number flag or
+/// variable must be text of the number (`--per-page ten` is a usage error before anything
+/// runs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Type {
+    Text,
+    Path,
+    Bool,
+    Tables,
+    U32,
+    U64,
+    Usize,
+    I32,
+    F64,
+}
+
+/// `tables` in the file: `"contacts,lists"` as on the command line, or an array of names.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum TablesSetting {
+    Text(String),
+    Names(Vec<String>),
+}
+
+impl Type {
+    /// How clap checks the text of a number flag and its variable: the text itself, or why
+    /// it is not a number of this type.
+    fn clap_check(self) -> Option<ClapCheck> {
+        Some(match self {
+            Type::U32 => is_a::<u32>,
+            Type::U64 => is_a::<u64>,
+            Type::Usize => is_a::<usize>,
+            Type::I32 => is_a::<i32>,
+            Type::F64 => is_a::<f64>,
+            Type::Text | Type::Path | Type::Bool | Type::Tables => return None,
+        })
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Type {
+    /// The value as a flag would give it.
+    type Value = String;
+
+    fn deserialize<D: Deserializer<'de>>(self, value: D) -> Result<String, D::Error> {
+        fn text<'de, T: Deserialize<'de> + ToString, D: Deserializer<'de>>(
+            value: D,
+        ) -> Result<String, D::Error> {
+            T::deserialize(value).map(|v| v.to_string())
+        }
+        match self {
+            Type::Text => String::deserialize(value),
+            Type::Path => PathBuf::deserialize(value).map(|p| p.to_string_lossy().into_owned()),
+            Type::Bool => text::<bool, D>(value),
+            Type::Tables => TablesSetting::deserialize(value).map(|tables| match tables {
+                TablesSetting::Text(text) => text,
+                TablesSetting::Names(names) => names.join(","),
+            }),
+            Type::U32 => text::<u32, D>(value),
+            Type::U64 => text::<u64, D>(value),
+            Type::Usize => text::<usize, D>(value),
+            Type::I32 => text::<i32, D>(value),
+            Type::F64 => text::<f64, D>(value),
+        }
+    }
+}
+
+/// Reads a setting's value in the `--config` file, as its text on the command line.
+impl<'de> DeserializeSeed<'de> for &Setting {
+    type Value = String;
+
+    fn deserialize<D: Deserializer<'de>>(self, value: D) -> Result<String, D::Error> {
+        self.ty.deserialize(value)
+    }
+}
+
 /// A setting read from `--flag`, `env` and the file's key of the same name, which `apply`
 /// parses into the configuration (one applied elsewhere does nothing here).
 const fn setting(
@@ -106,8 +186,13 @@ const fn setting(
         help,
         default: None,
         file: FileKey::Flag,
+        ty: match kind {
+            Kind::Path(_) => Type::Path,
+            Kind::Bool(_) | Kind::Switch => Type::Bool,
+            _ => Type::Text,
+        },
         option: None,
-        clap_parse: None,
+        hint: "",
         apply,
     }
 }
@@ -133,13 +218,13 @@ impl Setting {
         self
     }
 
-    /// Has clap refuse text that is not a `T`, as a typed clap argument does (the file's
-    /// text is `apply`'s to parse).
-    const fn typed<T: std::str::FromStr>(mut self) -> Self
-    where
-        T::Err: std::fmt::Display,
-    {
-        self.clap_parse = Some(is_a::<T>);
+    const fn typed(mut self, ty: Type) -> Self {
+        self.ty = ty;
+        self
+    }
+
+    const fn hint(mut self, hint: &'static str) -> Self {
+        self.hint = hint;
         self
     }
 
@@ -165,8 +250,8 @@ impl Setting {
             Kind::Repeated(name) => arg.value_name(name).action(ArgAction::Append),
             Kind::Secret(name) => arg.value_name(name).hide_env_values(true),
         };
-        if let Some(parse) = self.clap_parse {
-            arg = arg.value_parser(parse);
+        if let Some(check) = self.ty.clap_check() {
+            arg = arg.value_parser(check);
         }
         if let Some(short) = self.short {
             arg = arg.short(short);
@@ -180,10 +265,6 @@ impl Setting {
         arg
     }
 
-    pub(super) fn kind(&self) -> Kind {
-        self.kind
-    }
-
     /// The setting's key in the `--config` file, and whether its value there is the
     /// opposite of the switch's.
     pub(super) fn file_key(&self) -> Option<(String, bool)> {
@@ -194,9 +275,15 @@ impl Setting {
         }
     }
 
-    /// Sets `config` from the setting's text; the error names the flag.
+    /// Sets `config` from the setting's text.
     pub(super) fn apply(&self, config: &mut ExportConfig, text: &str) -> anyhow::Result<()> {
-        (self.apply)(config, text).map_err(|reason| anyhow::anyhow!("--{}: {reason}", self.flag))
+        (self.apply)(config, text).map_err(|reason| self.refused(&reason))
+    }
+
+    /// A value of the setting refused for `reason`, said as every such error is: the flag,
+    /// then why (`--zstd-level 30 is out of range 1..=22`), then the setting's hint.
+    pub(super) fn refused(&self, reason: &str) -> anyhow::Error {
+        anyhow::anyhow!("--{} {reason}{}", self.flag, self.hint)
     }
 
     /// The setting the library calls `option` in its errors.
@@ -223,26 +310,25 @@ where
         .map_err(|e| e.to_string())
 }
 
-/// `text` as a `T`, or why not (`what` says what it should be: "a whole number").
-fn parsed<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, String> {
+/// `text` as a number: clap or the file's type has made sure it is one.
+fn number<T: std::str::FromStr>(text: &str) -> Result<T, String> {
     text.trim()
         .parse()
-        .map_err(|_| format!("{text:?} is not {what}"))
+        .map_err(|_| format!("{text:?} is not a number"))
 }
 
-fn int<T: std::str::FromStr>(text: &str) -> Result<T, String> {
-    parsed(text, "a whole number")
-}
-
-/// `text` as `true` or `false` (the file's values; clap checks the flags').
+/// `text` as `true` or `false`: clap or the file's type has made sure it is one.
 fn boolean(text: &str) -> Result<bool, String> {
-    parsed(text, "true or false")
+    one_of(text, &[("true", true), ("false", false)])
 }
 
-/// `text` as seconds (fractions allowed).
+/// `text` as a positive number of seconds (fractions allowed).
 fn seconds(text: &str) -> Result<Duration, String> {
-    let secs: f64 = parsed(text, "a number of seconds")?;
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("{text:?} is not a number of seconds"))
+    number::<f64>(text)
+        .ok()
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .filter(|secs| !secs.is_zero())
+        .ok_or_else(|| format!("{text} must be a positive number of seconds"))
 }
 
 /// `text` as one of `choices`' names.
@@ -293,19 +379,19 @@ pub(super) const SETTINGS: &[Setting] = &[
         "Tables to write, comma-separated: contacts (GET /v2/contacts) and lists (GET /v2/lists, \
          deleted lists included), published together",
         |c, v| { c.tables = v.parse::<Tables>().map_err(|e| e.to_string())?; Ok(()) })
-        .default("contacts,lists"),
+        .default("contacts,lists").typed(Type::Tables),
     setting("list-number", Kind::Value("E164"), "TRACKLY_LIST_NUMBER", WHAT,
         "Only contacts of this sending list (E.164, e.g. +18005551234); the lists table always \
          has every list",
         |c, v| { c.query.list_number = Some(E164::parse(v).map_err(|e| e.to_string())?); Ok(()) }),
     setting("active", Kind::Value("true|false"), "TRACKLY_ACTIVE", WHAT,
         "Only active (true) or inactive (false) contacts; omit for all (contacts only)",
-        |c, v| { c.query.active = Some(one_of(v, &[("true", true), ("false", false)])?); Ok(()) }),
+        |c, v| { c.query.active = Some(boolean(v)?); Ok(()) }).hint(" (omit it for all contacts)"),
     setting("extract-date", Kind::Value("YYYY-MM-DD"), "TRACKLY_EXTRACT_DATE", WHAT,
         "The partition date, YYYY-MM-DD",
         |c, v| {
             let date = NaiveDate::parse_from_str(v, "%Y-%m-%d")
-                .map_err(|_| format!("{v:?} is not a date in YYYY-MM-DD form"))?;
+                .map_err(|e| format!("{v:?} is not a date in YYYY-MM-DD form: {e}"))?;
             c.extract_date = Some(date);
             Ok(())
         }).default("today, UTC"),
@@ -324,23 +410,24 @@ pub(super) const SETTINGS: &[Setting] = &[
         .default(trackly_export::fetcher::DEFAULT_BASE_URL).option("base_url"),
     setting("concurrency", Kind::Value("N"), "TRACKLY_CONCURRENCY", API,
         "Most API requests in flight",
-        |c, v| { let n = int(v)?; c.with_client(|b| b.with_concurrency(n)) })
-        .default("8").option("concurrency").typed::<usize>(),
+        |c, v| { let n = number(v)?; c.with_client(|b| b.with_concurrency(n)) })
+        .default("8").option("concurrency").typed(Type::Usize),
     setting("decode-threads", Kind::Value("N"), "TRACKLY_DECODE_THREADS", API,
         "Threads that decode response bodies into columns, in parallel with the requests",
-        |c, v| { let n = int(v)?; c.with_client(|b| b.with_decode_threads(n)) })
-        .default("one per core").option("decode_threads").typed::<usize>(),
+        |c, v| { let n = number(v)?; c.with_client(|b| b.with_decode_threads(n)) })
+        .default("one per core").option("decode_threads").typed(Type::Usize),
     setting("per-page", Kind::Value("N"), "TRACKLY_PER_PAGE", API, "Contacts per page, 1 to 1000",
-        |c, v| { let n = int(v)?; c.with_client(|b| b.with_per_page(n)) })
-        .default("1000").option("per_page").typed::<u32>(),
+        |c, v| { let n = number(v)?; c.with_client(|b| b.with_per_page(n)) })
+        .default("1000").option("per_page").typed(Type::U32)
+        .hint(" (the API's documented maximum is 1000)"),
     setting("max-rps", Kind::Value("N"), "TRACKLY_MAX_RPS", API,
         "Client-side ceiling on API requests per second",
-        |c, v| { let rps = parsed(v, "a number")?; c.with_client(|b| b.with_max_rps(Some(rps))) })
-        .option("max_rps").typed::<f64>(),
+        |c, v| { let rps = number(v)?; c.with_client(|b| b.with_max_rps(Some(rps))) })
+        .option("max_rps").typed(Type::F64),
     setting("request-timeout", Kind::Value("SECS"), "TRACKLY_REQUEST_TIMEOUT", API,
         "Seconds one API request may take, body included",
         |c, v| { let secs = seconds(v)?; c.with_client(|b| b.with_request_timeout(secs)) })
-        .default("60").option("request_timeout").typed::<f64>(),
+        .default("60").option("request_timeout").typed(Type::F64),
     setting("no-http-compression", Kind::Switch, "TRACKLY_NO_HTTP_COMPRESSION", API,
         "Do not ask the API for compressed bodies (by default zstd, brotli or gzip, decoded as \
          they arrive); `http_compression = false` in the config file does the same",
@@ -364,26 +451,26 @@ pub(super) const SETTINGS: &[Setting] = &[
     // After `compression`: a level is zstd's alone.
     setting("zstd-level", Kind::Value("N"), "TRACKLY_ZSTD_LEVEL", PARQUET, "zstd level, 1 to 22",
         |c, v| {
-            let level = int(v)?;
+            let level = number(v)?;
             match &mut c.writer.compression {
                 Compression::Zstd(zstd) => *zstd = level,
                 // Another codec ignores the level, but one out of range is still refused.
                 _ => zstd_level_checked(level)?,
             }
             Ok(())
-        }).default("3").option("compression").typed::<i32>(),
+        }).default("3").option("compression").typed(Type::I32),
     setting("file-size", Kind::Value("MIB"), "TRACKLY_FILE_SIZE", PARQUET,
         "Target size of one Parquet file in MiB",
-        |c, v| { c.writer.target_file_bytes = int::<u64>(v)?.saturating_mul(1 << 20); Ok(()) })
-        .default("256").option("target_file_bytes").typed::<u64>(),
+        |c, v| { c.writer.target_file_bytes = number::<u64>(v)?.saturating_mul(1 << 20); Ok(()) })
+        .default("256").option("target_file_bytes").typed(Type::U64).hint(" (MiB)"),
     setting("row-group-rows", Kind::Value("N"), "TRACKLY_ROW_GROUP_ROWS", PARQUET,
         "Rows per Parquet row group",
-        |c, v| { c.writer.row_group_rows = int(v)?; Ok(()) })
-        .default("131072").option("row_group_rows").typed::<usize>(),
+        |c, v| { c.writer.row_group_rows = number(v)?; Ok(()) })
+        .default("131072").option("row_group_rows").typed(Type::Usize),
     setting("batch-size", Kind::Value("N"), "TRACKLY_BATCH_SIZE", PARQUET,
         "Rows per Arrow record batch",
-        |c, v| { c.batch_size = int(v)?; Ok(()) })
-        .default("8192").option("batch_size").typed::<usize>(),
+        |c, v| { c.batch_size = number(v)?; Ok(()) })
+        .default("8192").option("batch_size").typed(Type::Usize),
     setting("bloom-filter", Kind::Bool("BLOOM_FILTER"), "TRACKLY_BLOOM_FILTER", PARQUET,
         "Write a bloom filter for phone_number",
         |c, v| { c.writer.bloom_filter_phone = boolean(v)?; Ok(()) }),
@@ -398,8 +485,9 @@ pub(super) const SETTINGS: &[Setting] = &[
         "After a successful run, delete each exported table's extract_date= folders older than N \
          days before the run's extract date; only folders this tool wrote (with its \
          _manifest.json)",
-        |c, v| { c.retain_days = Some(int(v)?); Ok(()) })
-        .default("keep everything").option("retain_days").typed::<u32>(),
+        |c, v| { c.retain_days = Some(number(v)?); Ok(()) })
+        .default("keep everything").option("retain_days").typed(Type::U32)
+        .hint("; omit it to keep everything"),
     setting("table-format", Kind::Value("parquet|delta"), "TRACKLY_TABLE_FORMAT", PARQUET,
         "How each table is published: parquet (extract_date= folders with _manifest.json and \
          _SUCCESS) or delta (a Delta Lake table partitioned by extract_date, one commit per run)",
@@ -409,27 +497,27 @@ pub(super) const SETTINGS: &[Setting] = &[
         "Delta only: after each commit, delete the data files that earlier commits removed more \
          than H hours ago (VACUUM); 0 never vacuums",
         |c, v| {
-            let hours: u64 = int(v)?;
+            let hours: u64 = number(v)?;
             c.vacuum_retention = (hours > 0).then(|| Duration::from_secs(hours.saturating_mul(3600)));
             Ok(())
-        }).default("168, 7 days").typed::<u64>(),
+        }).default("168, 7 days").typed(Type::U64),
     setting("max-attempts", Kind::Value("N"), "TRACKLY_MAX_ATTEMPTS", RELIABILITY,
         "Attempts per page before giving up",
-        |c, v| { c.retry.max_attempts = int(v)?; Ok(()) })
-        .default("10").option("max_attempts").typed::<u32>(),
+        |c, v| { c.retry.max_attempts = number(v)?; Ok(()) })
+        .default("10").option("max_attempts").typed(Type::U32),
     setting("retry-timeout", Kind::Value("SECS"), "TRACKLY_RETRY_TIMEOUT", RELIABILITY,
         "Seconds one page may take, retries and their waits included, before giving up on it; a \
          Retry-After longer than what is left gives up at once",
         |c, v| { c.retry.retry_timeout = seconds(v)?; Ok(()) })
-        .default("300").option("retry_timeout").typed::<f64>(),
+        .default("300").option("retry_timeout").typed(Type::F64),
     setting("dedup-window", Kind::Value("PAGES"), "TRACKLY_DEDUP_WINDOW", RELIABILITY,
         "Pages behind the current one that de-duplication remembers; 0 remembers every contact \
          of the run (memory grows with the count)",
         |c, v| {
-            let pages: u64 = int(v)?;
+            let pages: u64 = number(v)?;
             c.with_client(|b| b.with_dedup_window((pages > 0).then_some(pages)))
         })
-        .default("256").typed::<u64>(),
+        .default("256").typed(Type::U64),
     setting("resume", Kind::Switch, "TRACKLY_RESUME", RELIABILITY,
         "Continue the newest interrupted run of the same query and extract date: its finished \
          files are kept and their pages not fetched again",
@@ -441,6 +529,106 @@ pub(super) const SETTINGS: &[Setting] = &[
          textfile collector), on success and on failure; replaced atomically",
         elsewhere),
 ];
+
+/// A fully resolved, validated `export` configuration, in the library's types.
+#[derive(Debug)]
+pub struct ExportConfig {
+    pub client: ClientBuilder,
+    /// Applied to `client` once every setting is.
+    pub retry: RetryConfig,
+    pub query: Query,
+    /// The tables to write (`--tables`).
+    pub tables: Tables,
+    pub output: Option<String>,
+    /// `--storage-option`s over `TRACKLY_STORAGE_OPTIONS` over the file's `storage_options`.
+    pub storage_options: StorageOptions,
+    pub allow_http: bool,
+    pub writer: WriterOptions,
+    pub batch_size: usize,
+    pub on_invalid: InvalidPolicy,
+    pub extract_date: Option<NaiveDate>,
+    /// `--retain-days`: days of date folders kept before the run's (none: keep everything).
+    pub retain_days: Option<u32>,
+    pub table_format: TableFormat,
+    /// `--vacuum-retain-hours` (Delta only; `None`: never vacuum).
+    pub vacuum_retention: Option<Duration>,
+    pub dry_run: bool,
+    pub resume: bool,
+    pub api_key_file: Option<PathBuf>,
+    /// The key was given with `--api-key` on the command line (it shows in `ps`).
+    pub key_on_command_line: bool,
+    /// Where the key came from, for the message when the API refuses it.
+    pub key_source: String,
+}
+
+impl Default for ExportConfig {
+    /// The library's defaults, as a run without any setting gets them.
+    fn default() -> Self {
+        ExportConfig {
+            client: ClientBuilder::new(),
+            retry: RetryConfig::default(),
+            query: Query::all(),
+            tables: Tables::default(),
+            output: None,
+            storage_options: StorageOptions::default(),
+            allow_http: false,
+            writer: WriterOptions::default(),
+            batch_size: trackly_export::contacts::DEFAULT_BATCH_SIZE,
+            on_invalid: InvalidPolicy::default(),
+            extract_date: None,
+            retain_days: None,
+            table_format: TableFormat::default(),
+            vacuum_retention: Some(trackly_export::DEFAULT_VACUUM_RETENTION),
+            dry_run: false,
+            resume: false,
+            api_key_file: None,
+            key_on_command_line: false,
+            key_source: String::new(),
+        }
+    }
+}
+
+impl ExportConfig {
+    /// Applies `set` to the client's settings.
+    pub fn with_client(
+        &mut self,
+        set: impl FnOnce(ClientBuilder) -> ClientBuilder,
+    ) -> Result<(), String> {
+        self.client = set(std::mem::take(&mut self.client));
+        Ok(())
+    }
+
+    /// The output location as given (`resolve` has checked there is one).
+    pub fn output(&self) -> &str {
+        self.output.as_deref().unwrap_or_default()
+    }
+
+    /// The output location, with the storage options and the plain-HTTP rule.
+    pub fn location(&self) -> Result<OutputLocation, ExportError> {
+        let options = LocationOptions::default()
+            .with_allow_http(self.allow_http)
+            .with_storage_options(self.storage_options.clone());
+        OutputLocation::parse_with(self.output(), options).map_err(ExportError::from)
+    }
+
+    /// An export of these settings, without its client and location.
+    pub fn export_builder(&self) -> ExportBuilder {
+        let builder = Export::builder()
+            .query(self.query.clone())
+            .writer(self.writer.clone())
+            .batch_size(self.batch_size)
+            .on_invalid(self.on_invalid)
+            .tables(self.tables)
+            .resume(self.resume)
+            .retain_days(self.retain_days)
+            .table_format(self.table_format)
+            .vacuum_retention(self.vacuum_retention);
+        match self.extract_date {
+            Some(date) => builder.extract_date(date),
+            None => builder,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
