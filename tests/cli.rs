@@ -309,12 +309,14 @@ async fn a_config_file_key_takes_only_its_own_type() {
             &["--dry-run", "--config", config.to_str().unwrap()],
         )
     };
-    // A number as a string is refused, the error showing the key and the value.
+    // A number as a string is refused, the error showing where and the value.
     let out = run_async(with("per_page = \"100\"\n")).await;
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("not a valid config file"), "{err}");
-    assert!(err.contains("per_page = \"100\""), "{err}");
+    assert!(
+        err.contains("not a valid config file: line 1, column 12"),
+        "{err}"
+    );
     assert!(
         err.contains("invalid type: string \"100\", expected u32"),
         "{err}"
@@ -329,6 +331,22 @@ async fn a_config_file_key_takes_only_its_own_type() {
             stderr(&out)
         );
     }
+    // A storage secret written outside `[storage_options]`, or on a line that does not
+    // parse, is never quoted back.
+    for text in [
+        "aws_secret_access_key = \"SECRET-VALUE-123\"\n",
+        "[storage_options]\naws_secret_access_key = \"SECRET-VALUE-123\n",
+    ] {
+        let out = run_async(with(text)).await;
+        assert_eq!(code(&out), 2, "{text}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("not a valid config file: line "), "{err}");
+        assert!(!err.contains("SECRET-VALUE-123"), "{err}");
+    }
+    assert!(
+        stderr(&run_async(with("aws_secret_access_key = \"SECRET-VALUE-123\"\n")).await)
+            .contains("unknown field `aws_secret_access_key`")
+    );
     assert_eq!(server.stats().requests, 0, "refused before any request");
     // `tables` takes an array of names.
     let out = run_async(with("tables = [\"lists\"]\n")).await;

@@ -40,8 +40,21 @@ impl FileSettings {
     fn read(path: &Path) -> anyhow::Result<FileSettings> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("--config {}: cannot read the file", path.display()))?;
-        toml::from_str(&text)
-            .with_context(|| format!("--config {}: not a valid config file", path.display()))
+        // Not the error's own text: it quotes the file's line, which may hold a secret (a
+        // storage key written outside `[storage_options]`); where it is and why is enough.
+        toml::from_str(&text).map_err(|e| {
+            let at = e.span().map_or(String::new(), |span| {
+                let before = &text[..span.start];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!("line {line}, column {column}: ")
+            });
+            anyhow::anyhow!(
+                "--config {}: not a valid config file: {at}{}",
+                path.display(),
+                e.message()
+            )
+        })
     }
 }
 

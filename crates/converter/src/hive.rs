@@ -85,7 +85,7 @@ fn publication(
         .collect();
     moves.extend(table.rejects_file.clone());
     TablePublication {
-        table_dir: run.location.child([table.definition.name]),
+        table_dir: table.dirs.table.clone(),
         extract_date: run.options.extract_date,
         date_dir: table.dirs.date.clone(),
         retired_dir: table.dirs.retired.clone(),

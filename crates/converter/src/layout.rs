@@ -101,6 +101,8 @@ pub(crate) fn staging_root(location: &OutputLocation, table: &str) -> Path {
 /// The folders of one table for one run (see the [module docs](self)).
 #[derive(Debug, Clone)]
 pub(crate) struct RunDirs {
+    /// `{table}`: the table's folder.
+    pub(crate) table: Path,
     /// `{table}/_staging`.
     pub(crate) staging_root: Path,
     /// `{table}/_staging/{run_id}`: what the run writes before its commit.
@@ -121,6 +123,7 @@ impl RunDirs {
     ) -> RunDirs {
         let staging_root = staging_root(location, table);
         RunDirs {
+            table: location.child([table]),
             date: location.child([table, &format!("{PARTITION_PREFIX}{extract_date}")]),
             staging: staging_root.clone().join(run_id),
             retired: staging_root.clone().join(RETIRED_DIR).join(run_id),
