@@ -105,6 +105,23 @@ async fn usage_errors_exit_2_before_any_request() {
     let out = run_async(cmd).await;
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(stderr(&out).contains("TRACKLY_API_KEY"), "{}", stderr(&out));
+    // No --output: said first, before any other setting's error (as before the settings
+    // were defined once).
+    let mut cmd = binary();
+    cmd.env("TRACKLY_API_KEY", SECRET).args([
+        "export",
+        "--base-url",
+        &server.url(),
+        "--active",
+        "yes",
+    ]);
+    let out = run_async(cmd).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--output is required"),
+        "{}",
+        stderr(&out)
+    );
     // Malformed or unsupported URLs.
     for url in [
         "s3://",

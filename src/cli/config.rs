@@ -166,14 +166,15 @@ pub fn resolve(args: &ExportArgs, file: FileSettings) -> anyhow::Result<ExportCo
     if let Some(path) = metrics_file(args, Some(&file)) {
         metrics::check_file(&path)?;
     }
+    let output = Setting::by_flag("output");
+    if args.text(output).or_else(|| file.text(output)).is_none() {
+        bail!("--output is required (a directory, or s3://, gs://, az:// or abfss:// URL)");
+    }
     let mut config = ExportConfig::default();
     for setting in SETTINGS {
         if let Some(text) = args.text(setting).or_else(|| file.text(setting)) {
             setting.apply(&mut config, &text)?;
         }
-    }
-    if config.output.is_none() {
-        bail!("--output is required (a directory, or s3://, gs://, az:// or abfss:// URL)");
     }
     config.storage_options = storage_options(
         &args.values("storage-option"),
