@@ -343,14 +343,7 @@ async fn a_failed_publication_leaves_the_previous_run(emulator: Emulator) {
 async fn resume_after_kill_9_is_exact(emulator: Emulator) {
     const RESUMED: usize = 60_000;
     let prefix = fresh_prefix("resume");
-    let server = mock(
-        RESUMED,
-        Faults {
-            latency: std::time::Duration::from_millis(2),
-            ..Faults::default()
-        },
-    )
-    .await;
+    let server = slow_mock(RESUMED).await;
     let args = [
         "--extract-date",
         "2026-05-01",
@@ -374,6 +367,15 @@ async fn resume_after_kill_9_is_exact(emulator: Emulator) {
     );
 
     resume_exactly(&emulator, &server, &prefix, &args, RESUMED).await;
+}
+
+/// The mock with `contacts`, 2 ms a page: slow enough that a run can be killed mid-way.
+async fn slow_mock(contacts: usize) -> MockServer {
+    let faults = Faults {
+        latency: std::time::Duration::from_millis(2),
+        ..Faults::default()
+    };
+    mock(contacts, faults).await
 }
 
 /// Runs `export` of `server` into `prefix` with `args` and kills it with `kill -9` once its
@@ -427,14 +429,7 @@ async fn resume_exactly(
 async fn a_file_over_one_part_goes_up_in_parts(emulator: Emulator) {
     const BIG: usize = 160_000;
     let prefix = fresh_prefix("multipart");
-    let server = mock(
-        BIG,
-        Faults {
-            latency: std::time::Duration::from_millis(2),
-            ..Faults::default()
-        },
-    )
-    .await;
+    let server = slow_mock(BIG).await;
     // Uncompressed files closed at 6 MiB: the first is some 105,000 contacts.
     let args = [
         "--extract-date",
