@@ -125,10 +125,13 @@ pub fn file_settings(args: &ExportArgs) -> anyhow::Result<FileSettings> {
 /// else is validated, so that a configuration error is reported in the metrics too (with a
 /// config file that does not parse, only the flag and the variable count).
 pub fn metrics_file(args: &ExportArgs, file: Option<&FileSettings>) -> Option<PathBuf> {
-    let setting = Setting::by_flag("metrics-file");
+    given(args, file, Setting::by_flag("metrics-file")).map(PathBuf::from)
+}
+
+/// `setting`'s text from its flag or variable, else from the config file.
+fn given(args: &ExportArgs, file: Option<&FileSettings>, setting: &Setting) -> Option<String> {
     args.text(setting)
         .or_else(|| file.and_then(|f| f.text(setting)))
-        .map(PathBuf::from)
 }
 
 /// The storage options, each key from the first of: the flags (in order, the last of a key
@@ -166,13 +169,12 @@ pub fn resolve(args: &ExportArgs, file: FileSettings) -> anyhow::Result<ExportCo
     if let Some(path) = metrics_file(args, Some(&file)) {
         metrics::check_file(&path)?;
     }
-    let output = Setting::by_flag("output");
-    if args.text(output).or_else(|| file.text(output)).is_none() {
+    if given(args, Some(&file), Setting::by_flag("output")).is_none() {
         bail!("--output is required (a directory, or s3://, gs://, az:// or abfss:// URL)");
     }
     let mut config = ExportConfig::default();
     for setting in SETTINGS {
-        if let Some(text) = args.text(setting).or_else(|| file.text(setting)) {
+        if let Some(text) = given(args, Some(&file), setting) {
             setting.apply(&mut config, &text)?;
         }
     }

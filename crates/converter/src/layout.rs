@@ -47,9 +47,7 @@ pub(crate) fn published(name: &str) -> Option<Published> {
     match name {
         SUCCESS_FILE => Some(Published::Success),
         MANIFEST_FILE => Some(Published::Manifest),
-        _ if (name.starts_with("part-") && name.ends_with(".parquet"))
-            || (name.starts_with("_rejects-") && name.ends_with(".ndjson")) =>
-        {
+        _ if (name.starts_with("part-") && name.ends_with(".parquet")) || is_rejects_name(name) => {
             Some(Published::Data)
         }
         _ => None,
@@ -64,6 +62,11 @@ pub(crate) fn part_name(part: u32, run_id: &str) -> String {
 /// `_rejects-{run_id}.ndjson`: the run's one rejects file in its date folder.
 pub(crate) fn rejects_name(run_id: &str) -> String {
     format!("_rejects-{run_id}.ndjson")
+}
+
+/// Whether `name` is a run's rejects file ([`rejects_name`]).
+pub(crate) fn is_rejects_name(name: &str) -> bool {
+    name.starts_with("_rejects-") && name.ends_with(".ndjson")
 }
 
 /// The staging name of an object whose published name is `name`: `{name}.inprogress`, which

@@ -581,11 +581,13 @@ impl Client {
         )
     }
 
-    /// The URL of one page of lists (`status` filters; contains no secret).
+    /// The URL of list `id` (contains no secret).
     pub(crate) fn list_url(&self, id: i64) -> String {
         format!("{}/{id}", self.inner.lists_url)
     }
 
+    /// The URL of one page of lists (`status` filters; contains no secret). The page size is
+    /// the caller's (`lists::LISTS_PER_PAGE`): this module does not depend on the lists'.
     pub(crate) fn lists_url(&self, status: Option<&str>, page: u64, per_page: u32) -> String {
         let filter = status.map(|s| format!("status={s}&")).unwrap_or_default();
         format!(

@@ -17,6 +17,7 @@ use object_store::path::Path;
 use super::{FileStats, discard_in_place, target};
 use crate::error::{ConvertError, Result};
 use crate::format::{FileStatistics, Format, StagedRun, TableToCommit};
+use crate::layout;
 use crate::layout::RunDirs;
 use crate::location::OutputLocation;
 use crate::manifest::rfc3339;
@@ -226,9 +227,7 @@ async fn remove_replaced_rejects(
         return;
     };
     for path in paths {
-        let is_rejects = path
-            .filename()
-            .is_some_and(|n| n.starts_with("_rejects-") && n.ends_with(".ndjson"));
+        let is_rejects = path.filename().is_some_and(layout::is_rejects_name);
         if is_rejects && Some(&path) != ours {
             let _ = delete_if_exists(store, &path).await;
         }
