@@ -3,7 +3,7 @@
 import datetime
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, final
+from typing import Any, Final, Literal, final
 
 __version__: str
 
@@ -20,12 +20,10 @@ class ArrowStream:
     stream with an error the reader raises, whose text starts with the package's class name
     (``trackly_export.IncompleteError (exit code 7): ...``)."""
 
-    @property
-    def table(self) -> Literal["contacts", "lists"]:
-        """The table."""
-    @property
-    def readable(self) -> bool:
-        """True until the stream was handed to a reader, or closed."""
+    table: Final[Literal["contacts", "lists"]]
+    """The table."""
+    readable: Final[bool]
+    """True until the stream was handed to a reader, or closed."""
     def __arrow_c_schema__(self) -> object:
         """The schema as an Arrow C schema PyCapsule."""
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
@@ -37,86 +35,55 @@ class ArrowStream:
 class FileInfo:
     """One published file."""
 
-    @property
-    def path(self) -> str: ...
-    @property
-    def rows(self) -> int: ...
-    @property
-    def bytes(self) -> int: ...
+    path: Final[str]
+    rows: Final[int]
+    bytes: Final[int]
 
 @final
 class FetchStats:
     """What a table's requests cost and found."""
 
-    @property
-    def requests(self) -> int: ...
-    @property
-    def pages(self) -> int: ...
-    @property
-    def contacts(self) -> int: ...
-    @property
-    def retries(self) -> int: ...
-    @property
-    def wire_bytes(self) -> int: ...
-    @property
-    def body_bytes(self) -> int: ...
-    @property
-    def verification_reads(self) -> int: ...
-    @property
-    def drift_events(self) -> int: ...
-    @property
-    def duplicates_dropped(self) -> int: ...
-    @property
-    def reconciled(self) -> bool | None: ...
+    requests: Final[int]
+    pages: Final[int]
+    contacts: Final[int]
+    retries: Final[int]
+    wire_bytes: Final[int]
+    body_bytes: Final[int]
+    verification_reads: Final[int]
+    drift_events: Final[int]
+    duplicates_dropped: Final[int]
+    reconciled: Final[bool | None]
 
 @final
 class TableSummary:
     """One table of a run."""
 
-    @property
-    def table(self) -> Literal["contacts", "lists"]: ...
-    @property
-    def rows(self) -> int: ...
-    @property
-    def files(self) -> list[FileInfo]: ...
-    @property
-    def bytes(self) -> int: ...
-    @property
-    def rejects(self) -> int: ...
-    @property
-    def manifest_path(self) -> str: ...
-    @property
-    def fetch(self) -> FetchStats: ...
+    table: Final[Literal["contacts", "lists"]]
+    rows: Final[int]
+    files: Final[list[FileInfo]]
+    bytes: Final[int]
+    rejects: Final[int]
+    manifest_path: Final[str]
+    fetch: Final[FetchStats]
 
 @final
 class ExportSummary:
     """The summary of an export (what the CLI prints at its end)."""
 
-    @property
-    def run_id(self) -> str: ...
-    @property
-    def extract_date(self) -> datetime.date: ...
-    @property
-    def seconds(self) -> float: ...
-    @property
-    def rows(self) -> int:
-        """Contacts written."""
-    @property
-    def files(self) -> list[FileInfo]:
-        """The contacts files published."""
-    @property
-    def bytes(self) -> int: ...
-    @property
-    def rejects(self) -> int: ...
-    @property
-    def unknown_fields(self) -> int: ...
-    @property
-    def rounded_values(self) -> int: ...
-    @property
-    def fetch(self) -> FetchStats:
-        """The contacts' requests."""
-    @property
-    def tables(self) -> list[TableSummary]: ...
+    run_id: Final[str]
+    extract_date: Final[datetime.date]
+    seconds: Final[float]
+    rows: Final[int]
+    """Contacts written."""
+    files: Final[list[FileInfo]]
+    """The contacts files published."""
+    bytes: Final[int]
+    rejects: Final[int]
+    unknown_fields: Final[int]
+    rounded_values: Final[int]
+    fetch: Final[FetchStats]
+    """The contacts' requests."""
+    tables: Final[list[TableSummary]]
     def to_dict(self) -> dict[str, Any]:
         """Every field of the summary as plain Python values."""
 
@@ -174,12 +141,9 @@ def export(
 class MockServer:
     # The typed, documented signature is trackly_export.mock.MockServer's, which wraps this one.
     def __init__(self, contacts: int = 1000, **options: Any) -> None: ...
-    @property
-    def base_url(self) -> str: ...
-    @property
-    def api_key(self) -> str: ...
-    @property
-    def contact_count(self) -> int: ...
+    base_url: Final[str]
+    api_key: Final[str]
+    contact_count: Final[int]
     def ground_truth(self, list_number: str | None = None, active: bool | None = None) -> bytes: ...
     def lists_ground_truth(self) -> bytes: ...
     def stats_json(self) -> str: ...
