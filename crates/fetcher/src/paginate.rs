@@ -1011,10 +1011,11 @@ impl Run {
         whole: Option<u64>,
         first: Option<AbortOnDrop<parts::FirstCount>>,
     ) -> Result<(), FetchError> {
-        let Some(r) = self.stats().snapshot().reconciliation else {
-            return Ok(());
-        };
-        let (Some(whole), Some(first), true) = (whole, first, r.counted) else {
+        let counted = self.stats().update(|s| {
+            let r = s.reconciliation.as_ref()?;
+            Some((r.counted, r.steady))
+        });
+        let (Some(whole), Some(first), Some((true, steady))) = (whole, first, counted) else {
             return Ok(());
         };
         let first = first.await.map_err(|e| FetchError::Internal {
@@ -1026,11 +1027,11 @@ impl Run {
         };
         let parts = self
             .reader
-            .judge_first(whole, r.steady, first, served)
+            .judge_first(whole, steady, first, served)
             .await?;
         self.stats().update(|s| {
             if let Some(r) = &mut s.reconciliation {
-                r.parts = parts;
+                r.parts = Some(parts);
             }
         });
         Ok(())
