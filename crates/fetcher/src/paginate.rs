@@ -88,19 +88,18 @@ impl Contacts {
         // held at any time, whatever the total.
         let (tx, rx) = mpsc::channel(1);
         let mut seen = Seen::new(client.inner.dedup_window);
-        let mut resumed = None;
-        if let Some(resume) = resume {
+        let resumed = resume.map(|resume| {
             for (phone, list) in &resume.delivered {
                 seen.pin(hash_key(phone.as_bytes(), list.as_bytes()));
             }
-            resumed = Some(Resumed {
+            Resumed {
                 total: resume.point.total,
                 frontier: resume.point.frontier,
                 contacts: resume.delivered.len() as u64,
-            });
-        }
+            }
+        });
         let per_page = u64::from(client.per_page());
-        let resumed_total = resumed.as_ref().map(|r: &Resumed| r.total);
+        let resumed_total = resumed.as_ref().map(|r| r.total);
         let run = Run {
             proof: Proof::new(per_page),
             reader: Reader {
@@ -327,9 +326,7 @@ impl Run {
             }
             let (window, fetched) = if planned && next == Next::Continue {
                 match main.next().await {
-                    Some(done) => done.map_err(|e| FetchError::Internal {
-                        reason: format!("a page request failed to run: {e}"),
-                    })?,
+                    Some(done) => done.map_err(not_run("a page request"))?,
                     None => {
                         planned = false;
                         continue;
@@ -443,12 +440,7 @@ impl Run {
             Err(e) => return self.refused(window, e),
         };
         lock(&self.sizes).accept(window.per_page);
-        let answer = Answer::of(
-            window,
-            page.keys().len() as u64,
-            page.pagination(),
-            self.last_total,
-        );
+        let answer = self.answer(window, &page);
         if answer.past_end {
             tracing::debug!(
                 page = window.page,
@@ -494,7 +486,6 @@ impl Run {
         // Past the total (where the answer is placed for sure), nothing new: the API repeats
         // what it served; it is not paging.
         if kept == 0 && answer.trusted && answer.total.is_some_and(|t| answer.offset >= t) {
-            // Past the total, nothing new: the API repeats what it served (it is not paging).
             return Err(FetchError::RepeatingPages {
                 page: window.page,
                 repeats: repeats.max(1),
@@ -677,6 +668,16 @@ impl Run {
         }
     }
 
+    /// How the run reads `page`, the answer to `window`.
+    fn answer(&self, window: Window, page: &Page) -> Answer {
+        Answer::of(
+            window,
+            page.keys().len() as u64,
+            page.pagination(),
+            self.last_total,
+        )
+    }
+
     /// Two main-pass windows in a row that report different totals: the listing moved there.
     fn note_total_change(&mut self, window: Window, answer: &Answer) {
         let (Some(before), Some(after)) = (self.last_total, answer.total) else {
@@ -813,7 +814,8 @@ impl Run {
     /// Waits for the next repair read and takes it in.
     async fn join_repair(&mut self) -> Result<(), RunError> {
         if let Some(done) = self.jobs.join_next().await {
-            self.take_repair(ran(done)?).await?;
+            self.take_repair(done.map_err(not_run("a repair read"))?)
+                .await?;
         }
         Ok(())
     }
@@ -821,7 +823,8 @@ impl Run {
     /// Takes in the repair reads that have finished, without waiting for the others.
     async fn take_finished_repairs(&mut self) -> Result<(), RunError> {
         while let Some(done) = self.jobs.try_join_next() {
-            self.take_repair(ran(done)?).await?;
+            self.take_repair(done.map_err(not_run("a repair read"))?)
+                .await?;
         }
         Ok(())
     }
@@ -832,12 +835,7 @@ impl Run {
     async fn take_repair(&mut self, (batch, window, result): RepairRead) -> Result<(), RunError> {
         match result {
             Ok(mut page) => {
-                let answer = Answer::of(
-                    window,
-                    page.keys().len() as u64,
-                    page.pagination(),
-                    self.last_total,
-                );
+                let answer = self.answer(window, &page);
                 if !answer.past_end {
                     lock(&self.sizes).accept(window.per_page);
                     self.note_total(&answer);
@@ -972,35 +970,33 @@ impl Run {
             );
             return Ok(());
         }
-        if verdict.steady && verdict.delivered != verdict.reported_total {
-            return Err(FetchError::Unreconciled {
-                expected: verdict.reported_total,
-                delivered: verdict.delivered,
-            });
+        if verdict.steady {
+            if verdict.delivered != verdict.reported_total {
+                return Err(FetchError::Unreconciled {
+                    expected: verdict.reported_total,
+                    delivered: verdict.delivered,
+                });
+            }
+            return Ok(());
         }
         // With a total that changed, every contact present throughout was delivered (the proof),
         // so what was delivered lies within the changes seen of the last total: each change is
         // a contact that came or went. (Changes that cancel between two answers are not seen.)
         let (last, moved) = (verdict.reported_total, verdict.totals_moved);
-        if !verdict.steady
-            && (verdict.delivered.saturating_add(moved) < last
-                || verdict.delivered > last.saturating_add(moved))
-        {
+        if !(last.saturating_sub(moved)..=last.saturating_add(moved)).contains(&verdict.delivered) {
             return Err(FetchError::UnreconciledDrift {
                 last_total: last,
                 moved,
                 delivered: verdict.delivered,
             });
         }
-        if !verdict.steady {
-            tracing::info!(
-                delivered = verdict.delivered,
-                reported_total = verdict.reported_total,
-                min_total = verdict.min_total,
-                max_total = verdict.max_total,
-                "the listing changed during the run; every key range was proven, so every contact present throughout was delivered"
-            );
-        }
+        tracing::info!(
+            delivered = verdict.delivered,
+            reported_total = verdict.reported_total,
+            min_total = verdict.min_total,
+            max_total = verdict.max_total,
+            "the listing changed during the run; every key range was proven, so every contact present throughout was delivered"
+        );
         Ok(())
     }
 
@@ -1018,9 +1014,7 @@ impl Run {
         let (Some(whole), Some(first), Some((true, steady))) = (whole, first, counted) else {
             return Ok(());
         };
-        let first = first.await.map_err(|e| FetchError::Internal {
-            reason: format!("counting the parts failed to run: {e}"),
-        })?;
+        let first = first.await.map_err(not_run("counting the parts"))?;
         let served = {
             let sizes = lock(&self.sizes);
             sizes.smallest_accepted().unwrap_or(sizes.max())
@@ -1075,11 +1069,11 @@ impl Run {
     }
 }
 
-/// A repair read's task as it ended: the read, or why it did not run to its end.
-fn ran(done: Result<RepairRead, tokio::task::JoinError>) -> Result<RepairRead, FetchError> {
-    done.map_err(|e| FetchError::Internal {
-        reason: format!("a repair read failed to run: {e}"),
-    })
+/// Why a task of the run (`what`) did not run to its end.
+fn not_run(what: &'static str) -> impl FnOnce(tokio::task::JoinError) -> FetchError {
+    move |e| FetchError::Internal {
+        reason: format!("{what} failed to run: {e}"),
+    }
 }
 
 /// What the proof is told of an answer holding `ids`.
