@@ -273,20 +273,22 @@ mod tests {
         }
     }
 
+    /// The verdict on a whole of `whole` whose parts count `active` and `inactive`.
+    fn judged(whole: u64, active: u64, inactive: u64) -> Verdict {
+        judge(whole, [count(active), count(inactive)])
+    }
+
     #[test]
     fn parts_that_add_up_to_the_whole_or_less_hold() {
         assert_eq!(
-            judge(1_000, [count(700), count(300)]),
+            judged(1_000, 700, 300),
             Verdict::AddsUp {
                 active: 700,
                 inactive: 300
             }
         );
         // Contacts with no status at all are in neither part.
-        assert!(matches!(
-            judge(1_000, [count(600), count(300)]),
-            Verdict::AddsUp { .. }
-        ));
+        assert!(matches!(judged(1_000, 600, 300), Verdict::AddsUp { .. }));
     }
 
     #[test]
@@ -294,7 +296,7 @@ mod tests {
         // 12,000 contacts, 9,000 active, 3,000 inactive, a window of 10,000: the whole reports
         // 10,000, its parts 9,000 and 3,000.
         assert_eq!(
-            judge(10_000, [count(9_000), count(3_000)]),
+            judged(10_000, 9_000, 3_000),
             Verdict::Exceeds {
                 active: 9_000,
                 inactive: 3_000
@@ -302,7 +304,7 @@ mod tests {
         );
         // 25,000 contacts, most of each status: both parts capped too.
         assert!(matches!(
-            judge(10_000, [count(10_000), count(10_000)]),
+            judged(10_000, 10_000, 10_000),
             Verdict::Exceeds { .. }
         ));
     }
