@@ -99,7 +99,6 @@ impl Contacts {
             }
         });
         let per_page = u64::from(client.per_page());
-        let resumed_total = resumed.as_ref().map(|r| r.total);
         let run = Run {
             proof: Proof::new(per_page),
             reader: Reader {
@@ -122,7 +121,6 @@ impl Contacts {
             unproven_end: None,
             short_end: None,
             cap_guess: None,
-            previous_total: resumed_total,
             totals_moved: 0,
             tx,
         };
@@ -217,9 +215,8 @@ struct Run {
     short_end: Option<Observed>,
     /// A page size guessed from a short answer, waiting for a second one as short.
     cap_guess: Option<u64>,
-    /// The total of the previous answer (any answer, in the order they came), and the sum of
-    /// the changes of total between consecutive answers.
-    previous_total: Option<u64>,
+    /// The sum of the changes of total between consecutive answers (any answers, in the order
+    /// they came; a resumed run's first answer against the interrupted run's total).
     totals_moved: u64,
     tx: mpsc::Sender<Result<Page, FetchError>>,
 }
@@ -700,11 +697,11 @@ impl Run {
     /// What an answer says of the totals.
     fn note_total(&mut self, answer: &Answer) {
         if let Some(total) = answer.total {
-            self.last_total = Some(total);
-            if let Some(previous) = self.previous_total {
+            let previous = self.last_total.or(self.resumed.as_ref().map(|r| r.total));
+            if let Some(previous) = previous {
                 self.totals_moved += previous.abs_diff(total);
             }
-            self.previous_total = Some(total);
+            self.last_total = Some(total);
             self.stats().update(|s| {
                 if s.min_total == 0 && s.max_total == 0 {
                     s.min_total = total;
