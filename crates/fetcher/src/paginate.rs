@@ -881,20 +881,21 @@ impl Run {
             return failure;
         };
         let resumed = self.resumed.as_ref().map_or(0, |r| r.contacts);
-        let s = self.stats().snapshot();
-        let delivered = s.contacts + resumed;
+        let (contacts, min, max) = self
+            .stats()
+            .update(|s| (s.contacts, s.min_total, s.max_total));
+        let delivered = contacts + resumed;
         let count = match self.last_total {
-            Some(total) if s.min_total == s.max_total && total > delivered => format!(
+            Some(total) if min == max && total > delivered => format!(
                 "; the API reports {total} contacts and {delivered} were delivered: {} missing",
                 total - delivered
             ),
-            Some(total) if s.min_total == s.max_total => {
+            Some(total) if min == max => {
                 format!("; the API reports {total} contacts and {delivered} were delivered")
             }
             Some(total) => format!(
-                "; the API reported {} to {} contacts, {delivered} were delivered (the listing changed)",
-                s.min_total,
-                s.max_total.max(total)
+                "; the API reported {min} to {} contacts, {delivered} were delivered (the listing changed)",
+                max.max(total)
             ),
             None => format!("; {delivered} contacts were delivered (the API reports no total)"),
         };
