@@ -863,8 +863,7 @@ impl Run {
         *left -= 1;
         if *left == 0 {
             self.outstanding.remove(&batch);
-            let sizes = lock(&self.sizes).clone();
-            self.proof.batch_done(batch, &sizes)?;
+            self.proof.batch_done(batch, &lock(&self.sizes))?;
         }
         Ok(())
     }
@@ -907,20 +906,18 @@ impl Run {
     }
 
     /// What the run learned about the API, for the summary and the manifest.
-    fn record_learned(&mut self) {
+    fn record_learned(&self) {
         let sizes = lock(&self.sizes).clone();
-        let precision = self.proof.precision();
-        let recovered = self.proof.recovered().to_vec();
         let per_page = u64::from(self.client().per_page());
         self.stats().update(|s| {
             s.learned = Learned {
                 page_size: sizes.max(),
                 page_size_asked: per_page,
                 refused_page_sizes: sizes.refused().collect(),
-                sort_precision: precision.name().to_owned(),
+                sort_precision: self.proof.precision().name().to_owned(),
                 total_reported: s.reads_without_total == 0,
             };
-            for r in recovered {
+            for r in self.proof.recovered() {
                 s.drift_events.push(DriftEvent {
                     page: r.position / per_page.max(1) + 1,
                     total_before: s.min_total,
