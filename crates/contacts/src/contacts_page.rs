@@ -31,9 +31,15 @@ pub struct ContactsPage {
     number: u64,
     pass: Pass,
     pagination: Pagination,
+    rows: RecordBatch,
+    found: Found,
+}
+
+/// What a body held, contact by contact, as [`decode_page`] read it.
+#[derive(Debug, Clone, Default)]
+struct Found {
     keys: Vec<Identity>,
     ranges: Vec<Range<usize>>,
-    rows: RecordBatch,
     row_of: Vec<u32>,
     invalid: Vec<Reject>,
     rounded: Vec<u32>,
@@ -61,22 +67,22 @@ impl ContactsPage {
 
     /// Contacts in the body, valid or not.
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.found.keys.len()
     }
 
     /// Whether the body held no contact.
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.found.keys.is_empty()
     }
 
     /// Where each contact lies in the body, in body order.
     pub fn ranges(&self) -> &[Range<usize>] {
-        &self.ranges
+        &self.found.ranges
     }
 
     /// Every contact's key, in body order (invalid contacts included).
     pub fn keys(&self) -> &[Identity] {
-        &self.keys
+        &self.found.keys
     }
 
     /// The valid contacts as rows of [`page_schema`], in body order.
@@ -86,23 +92,23 @@ impl ContactsPage {
 
     /// For each contact in body order, its row in [`rows`](Self::rows), or [`NO_ROW`].
     pub fn row_of(&self) -> &[u32] {
-        &self.row_of
+        &self.found.row_of
     }
 
     /// The contacts that do not fit the schema, in body order ([`Reject::page`] is the number
     /// the page was decoded with).
     pub fn invalid(&self) -> &[Reject] {
-        &self.invalid
+        &self.found.invalid
     }
 
     /// Rows whose `revenue_total` was rounded half to even to 4 decimals.
     pub fn rounded_rows(&self) -> &[u32] {
-        &self.rounded
+        &self.found.rounded
     }
 
     /// `(row, count)` of rows with undocumented fields (kept in `_extra`).
     pub fn unknown_fields(&self) -> &[(u32, u32)] {
-        &self.unknown_fields
+        &self.found.unknown_fields
     }
 }
 
@@ -119,12 +125,7 @@ pub fn decode_page(number: u64, pass: Pass, body: &[u8]) -> Result<ContactsPage,
         utf8: std::str::from_utf8(body).is_ok(),
         cols: Columns::new(body.len() / 600 + 1),
         scratch: Scratch::default(),
-        keys: Vec::new(),
-        ranges: Vec::new(),
-        row_of: Vec::new(),
-        invalid: Vec::new(),
-        rounded: Vec::new(),
-        unknown_fields: Vec::new(),
+        found: Found::default(),
     };
     let pagination = envelope::read(body, |start| reader.contact(start))?;
     let columns = reader
@@ -137,13 +138,8 @@ pub fn decode_page(number: u64, pass: Pass, body: &[u8]) -> Result<ContactsPage,
         number,
         pass,
         pagination,
-        keys: reader.keys,
-        ranges: reader.ranges,
         rows,
-        row_of: reader.row_of,
-        invalid: reader.invalid,
-        rounded: reader.rounded,
-        unknown_fields: reader.unknown_fields,
+        found: reader.found,
     })
 }
 
@@ -153,18 +149,13 @@ struct PageReader<'a> {
     utf8: bool,
     cols: Columns,
     scratch: Scratch,
-    keys: Vec<Identity>,
-    ranges: Vec<Range<usize>>,
-    row_of: Vec<u32>,
-    invalid: Vec<Reject>,
-    rounded: Vec<u32>,
-    unknown_fields: Vec<(u32, u32)>,
+    found: Found,
 }
 
 impl PageReader<'_> {
     /// One contact starting at `start` (its `{`); returns where it ends.
     fn contact(&mut self, start: usize) -> Result<usize, EnvelopeError> {
-        let index = self.keys.len();
+        let index = self.found.keys.len();
         if !self.utf8 {
             let end = self.structural_end(start)?;
             if let Err(e) = std::str::from_utf8(&self.body[start..end]) {
@@ -185,7 +176,7 @@ impl PageReader<'_> {
         match outcome {
             Ok(found) => {
                 self.accept(&found);
-                self.ranges.push(start..c.i);
+                self.found.ranges.push(start..c.i);
                 Ok(c.i)
             }
             Err(problem) => {
@@ -219,16 +210,16 @@ impl PageReader<'_> {
             _ => 0,
         };
         self.cols.commit();
-        self.keys.push(Identity {
+        self.found.keys.push(Identity {
             hash: key,
             signup: found.signup,
         });
-        self.row_of.push(row);
+        self.found.row_of.push(row);
         if found.rounded {
-            self.rounded.push(row);
+            self.found.rounded.push(row);
         }
         if found.unknown_fields > 0 {
-            self.unknown_fields.push((row, found.unknown_fields));
+            self.found.unknown_fields.push((row, found.unknown_fields));
         }
     }
 
@@ -241,12 +232,12 @@ impl PageReader<'_> {
         reason: String,
     ) {
         let raw = &self.body[range.clone()];
-        self.ranges.push(range);
+        self.found.ranges.push(range);
         // A damaged contact is identified as the paging run always did: by its key when the
         // key reads, else by its text (so the same damaged contact served twice counts once).
-        self.keys.push(identify(raw));
-        self.row_of.push(NO_ROW);
-        self.invalid.push(Reject {
+        self.found.keys.push(identify(raw));
+        self.found.row_of.push(NO_ROW);
+        self.found.invalid.push(Reject {
             page: self.number,
             index,
             field,

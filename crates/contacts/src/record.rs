@@ -196,13 +196,7 @@ impl Inner {
     fn at(self, c: &Cursor<'_>, at: &Option<Key>, s: &mut Scratch) -> WhyInvalid {
         match self {
             Inner::Fault(f) => syntax(c, at, f, s),
-            Inner::Field(field, reason, value_at) => WhyInvalid::Field {
-                field: Cow::Borrowed(FIELDS[field].name),
-                reason,
-                value_at,
-                colon_read: true,
-                shown_anyway: false,
-            },
+            Inner::Field(field, reason, value_at) => field_problem(field, reason, value_at, true),
             Inner::Unknown(reason, range) => WhyInvalid::Field {
                 field: key_name(c, at, s).unwrap_or_default(),
                 reason,
@@ -215,12 +209,17 @@ impl Inner {
     }
 }
 
-fn field_problem(field: usize, reason: &'static str, value_at: usize, colon: bool) -> WhyInvalid {
+fn field_problem(
+    field: usize,
+    reason: impl Into<Cow<'static, str>>,
+    value_at: usize,
+    colon_read: bool,
+) -> WhyInvalid {
     WhyInvalid::Field {
         field: Cow::Borrowed(FIELDS[field].name),
-        reason: Cow::Borrowed(reason),
+        reason: reason.into(),
         value_at,
-        colon_read: colon,
+        colon_read,
         shown_anyway: false,
     }
 }
@@ -464,14 +463,7 @@ fn timestamp(
     }
     let text = std::str::from_utf8(bytes).map_err(|_| Cow::Borrowed("is not valid UTF-8"))?;
     let micros = parse_timestamp_micros(text)?;
-    Ok((
-        micros,
-        if also_signup {
-            signup_micros(text)
-        } else {
-            None
-        },
-    ))
+    Ok((micros, also_signup.then(|| signup_micros(text)).flatten()))
 }
 
 /// `revenue_total` as the decoder's "Money" section says; `None` for `null`.

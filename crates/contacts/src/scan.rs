@@ -157,17 +157,7 @@ impl<'a> Cursor<'a> {
         if !(0xD800..0xDC00).contains(&code) {
             return Ok(());
         }
-        for expected in [b'\\', b'u'] {
-            match self.peek() {
-                None => return Err(Fault::Eof),
-                Some(c) => {
-                    self.i += 1;
-                    if c != expected {
-                        return Err(Fault::Syntax(self.i - 1));
-                    }
-                }
-            }
-        }
+        self.expect(b"\\u")?;
         let low = self.hex4()?;
         if (0xDC00..0xE000).contains(&low) {
             Ok(())
@@ -226,10 +216,14 @@ impl<'a> Cursor<'a> {
     #[inline]
     pub(crate) fn literal(&mut self, word: &[u8]) -> Result<(), Fault> {
         self.i += 1;
-        for &expected in &word[1..] {
-            let Some(c) = self.peek() else {
-                return Err(Fault::Eof);
-            };
+        self.expect(&word[1..])
+    }
+
+    /// Steps over `bytes`, which must come next: a fault at the first byte that differs.
+    #[inline]
+    fn expect(&mut self, bytes: &[u8]) -> Result<(), Fault> {
+        for &expected in bytes {
+            let c = self.peek().ok_or(Fault::Eof)?;
             self.i += 1;
             if c != expected {
                 return Err(Fault::Syntax(self.i - 1));

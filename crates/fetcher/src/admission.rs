@@ -292,6 +292,13 @@ mod tests {
         assert!(start.elapsed() >= Duration::from_millis(1000));
     }
 
+    /// The rate a push-back sets after `successes` requests got through.
+    async fn push_back_after(admission: &Arc<Admission>, successes: usize) -> f64 {
+        succeed(admission, successes).await;
+        admission.on_throttle();
+        admission.limits().rate.expect("paced after a push-back")
+    }
+
     /// Requests admitted one after another, each succeeding at once (virtual time).
     async fn succeed(admission: &Arc<Admission>, requests: usize) {
         for _ in 0..requests {
@@ -339,9 +346,7 @@ mod tests {
     async fn a_cut_that_began_an_outage_is_undone() {
         let admission = Admission::new(8, None);
         // Page 1 got through, then everything is refused for three seconds.
-        succeed(&admission, 1).await;
-        admission.on_throttle();
-        let cut = admission.limits().rate.expect("paced after a push-back");
+        let cut = push_back_after(&admission, 1).await;
         assert!(cut < 1.0, "{cut}");
         tokio::time::advance(Duration::from_millis(1010)).await;
         admission.on_throttle();
@@ -361,9 +366,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_cut_followed_by_successes_is_a_limit_and_stays() {
         let admission = Admission::new(8, None);
-        succeed(&admission, 10).await;
-        admission.on_throttle();
-        let cut = admission.limits().rate.expect("paced after a push-back");
+        let cut = push_back_after(&admission, 10).await;
         succeed(&admission, 1).await;
         tokio::time::advance(Duration::from_millis(1010)).await;
         admission.on_throttle();
@@ -375,9 +378,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_rate_cut_during_a_brief_burst_grows_back_within_seconds() {
         let admission = Admission::new(8, None);
-        succeed(&admission, 1).await;
-        admission.on_throttle();
-        let cut = admission.limits().rate.expect("paced after a push-back");
+        let cut = push_back_after(&admission, 1).await;
         assert!(cut < 1.0, "{cut}");
         // The burst is over: every request succeeds from now on. Additive growth alone
         // (+1 request/s per second) admitted 38 requests in the next 8 s and 103 in the 8 s

@@ -107,6 +107,17 @@ impl fmt::Debug for ApiKey {
     }
 }
 
+/// The builder's plain setters: `with_x(value)` sets the setting `x` to `value` as given.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident($field:ident: $ty:ty);)*) => {$(
+        $(#[$doc])*
+        pub fn $name(mut self, $field: $ty) -> Self {
+            self.$field = $field;
+            self
+        }
+    )*};
+}
+
 /// Builds a [`Client`]. Every setting has a default except the API key.
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
@@ -176,71 +187,38 @@ impl ClientBuilder {
         self
     }
 
-    /// Time limit of one request, body included (default 60 s; more than zero).
-    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
-
-    /// Most requests in flight at once (default 8); the adaptive limit never goes above it.
-    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
-        self.concurrency = concurrency;
-        self
-    }
-
-    /// Contacts per page, 1 to 1000 (default 1000).
-    pub fn with_per_page(mut self, per_page: u32) -> Self {
-        self.per_page = per_page;
-        self
-    }
-
-    /// The retry policy.
-    pub fn with_retry(mut self, retry: RetryConfig) -> Self {
-        self.retry = retry;
-        self
-    }
-
-    /// A client-side ceiling on requests per second.
-    pub fn with_max_rps(mut self, max_rps: Option<f64>) -> Self {
-        self.max_rps = max_rps;
-        self
-    }
-
-    /// Allow plain `http://` to hosts other than loopback (the API key then travels unencrypted).
-    pub fn with_allow_http(mut self, allow: bool) -> Self {
-        self.allow_http = allow;
-        self
-    }
-
-    /// How many pages behind the main pass de-duplication remembers (default 256, widened
-    /// automatically when a drift moves rows further). A contact can only be served twice when
-    /// the listing moved it, which moves it a few pages at most, so memory stays flat whatever
-    /// the number of contacts. `None` remembers every contact of the run (24–40 bytes each):
-    /// exact even for an API that serves a contact twice far apart.
-    pub fn with_dedup_window(mut self, pages: Option<u64>) -> Self {
-        self.dedup_window = pages;
-        self
-    }
-
-    /// Ask the API for compressed bodies (default on): `Accept-Encoding: br, zstd;q=0.9,
-    /// gzip;q=0.8`; off sends `Accept-Encoding: identity`. Whatever the server sends in one of
-    /// those codings (or `deflate`) is decoded as it streams in, either way; the bytes on the
-    /// wire and the decoded bytes are counted apart ([`FetchStats::wire_bytes`],
-    /// [`FetchStats::body_bytes`]).
-    ///
-    /// [`FetchStats::wire_bytes`]: crate::FetchStats::wire_bytes
-    /// [`FetchStats::body_bytes`]: crate::FetchStats::body_bytes
-    pub fn with_http_compression(mut self, on: bool) -> Self {
-        self.http_compression = on;
-        self
-    }
-
-    /// Threads that decode response bodies (default: one per core, from
-    /// `std::thread::available_parallelism`). Decoding runs there, off the async runtime, after
-    /// a request's admission permit is released; 1 to [`MAX_DECODE_THREADS`](crate::MAX_DECODE_THREADS).
-    pub fn with_decode_threads(mut self, threads: usize) -> Self {
-        self.decode_threads = threads;
-        self
+    setters! {
+        /// Time limit of one request, body included (default 60 s; more than zero).
+        with_request_timeout(request_timeout: Duration);
+        /// Most requests in flight at once (default 8); the adaptive limit never goes above it.
+        with_concurrency(concurrency: usize);
+        /// Contacts per page, 1 to 1000 (default 1000).
+        with_per_page(per_page: u32);
+        /// The retry policy.
+        with_retry(retry: RetryConfig);
+        /// A client-side ceiling on requests per second.
+        with_max_rps(max_rps: Option<f64>);
+        /// Allow plain `http://` to hosts other than loopback (the API key then travels unencrypted).
+        with_allow_http(allow_http: bool);
+        /// How many pages behind the main pass de-duplication remembers (default 256, widened
+        /// automatically when a drift moves rows further). A contact can only be served twice when
+        /// the listing moved it, which moves it a few pages at most, so memory stays flat whatever
+        /// the number of contacts. `None` remembers every contact of the run (24–40 bytes each):
+        /// exact even for an API that serves a contact twice far apart.
+        with_dedup_window(dedup_window: Option<u64>);
+        /// Ask the API for compressed bodies (default on): `Accept-Encoding: br, zstd;q=0.9,
+        /// gzip;q=0.8`; off sends `Accept-Encoding: identity`. Whatever the server sends in one of
+        /// those codings (or `deflate`) is decoded as it streams in, either way; the bytes on the
+        /// wire and the decoded bytes are counted apart ([`FetchStats::wire_bytes`],
+        /// [`FetchStats::body_bytes`]).
+        ///
+        /// [`FetchStats::wire_bytes`]: crate::FetchStats::wire_bytes
+        /// [`FetchStats::body_bytes`]: crate::FetchStats::body_bytes
+        with_http_compression(http_compression: bool);
+        /// Threads that decode response bodies (default: one per core, from
+        /// `std::thread::available_parallelism`). Decoding runs there, off the async runtime, after
+        /// a request's admission permit is released; 1 to [`MAX_DECODE_THREADS`](crate::MAX_DECODE_THREADS).
+        with_decode_threads(decode_threads: usize);
     }
 
     /// Validates the settings and builds the client. Makes no request.

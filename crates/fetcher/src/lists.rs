@@ -7,20 +7,8 @@
 //! `pagination` block (at the documented maximum of 100 per page for list endpoints). Reading
 //! one answer is [`ListsPage::parse`], in `trackly-contacts`.
 //!
-//! # Why the lists are read twice
-//!
-//! A listing is not a snapshot. A list restored between the two requests of a read is in
-//! neither answer (deleted when the default answer was made, active when the deleted ones
-//! were); a list created or deleted while a paged listing is read shifts the lists behind it
-//! by one place, so one is served twice or skipped. So [`Client::lists`] reads everything,
-//! then everything again, until two complete reads in a row hold the same set of list ids and
-//! each paged listing is consistent (every page reports the same `total`, and that many
-//! distinct lists were read). A listing that keeps changing for [`MAX_LIST_READS`] reads is
-//! an error, [`FetchError::UnstableLists`], never a short lists table.
-//!
-//! What the two reads cannot see (a list whose status flips back and forth in step with the
-//! requests) the contacts can: [`Client::lists_by_id`] reads lists by id, and the export asks it
-//! for every `list_id` its contacts carry that the lists left out.
+//! Why one read is never trusted alone is in [`Client::lists`]; lists the contacts name but the
+//! reads left out are read by id ([`Client::lists_by_id`]).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

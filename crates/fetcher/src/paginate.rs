@@ -88,19 +88,17 @@ impl Contacts {
         // held at any time, whatever the total.
         let (tx, rx) = mpsc::channel(1);
         let mut seen = Seen::new(client.inner.dedup_window);
-        let mut resumed = None;
-        if let Some(resume) = resume {
+        let resumed = resume.map(|resume| {
             for (phone, list) in &resume.delivered {
                 seen.pin(hash_key(phone.as_bytes(), list.as_bytes()));
             }
-            resumed = Some(Resumed {
+            Resumed {
                 total: resume.point.total,
                 frontier: resume.point.frontier,
                 contacts: resume.delivered.len() as u64,
-            });
-        }
+            }
+        });
         let per_page = u64::from(client.per_page());
-        let resumed_total = resumed.as_ref().map(|r: &Resumed| r.total);
         let run = Run {
             proof: Proof::new(per_page),
             reader: Reader {
@@ -123,7 +121,6 @@ impl Contacts {
             unproven_end: None,
             short_end: None,
             cap_guess: None,
-            previous_total: resumed_total,
             totals_moved: 0,
             tx,
         };
@@ -218,9 +215,8 @@ struct Run {
     short_end: Option<Observed>,
     /// A page size guessed from a short answer, waiting for a second one as short.
     cap_guess: Option<u64>,
-    /// The total of the previous answer (any answer, in the order they came), and the sum of
-    /// the changes of total between consecutive answers.
-    previous_total: Option<u64>,
+    /// The sum of the changes of total between consecutive answers (any answers, in the order
+    /// they came; a resumed run's first answer against the interrupted run's total).
     totals_moved: u64,
     tx: mpsc::Sender<Result<Page, FetchError>>,
 }
@@ -327,9 +323,7 @@ impl Run {
             }
             let (window, fetched) = if planned && next == Next::Continue {
                 match main.next().await {
-                    Some(done) => done.map_err(|e| FetchError::Internal {
-                        reason: format!("a page request failed to run: {e}"),
-                    })?,
+                    Some(done) => done.map_err(not_run("a page request"))?,
                     None => {
                         planned = false;
                         continue;
@@ -443,12 +437,7 @@ impl Run {
             Err(e) => return self.refused(window, e),
         };
         lock(&self.sizes).accept(window.per_page);
-        let answer = Answer::of(
-            window,
-            page.keys().len() as u64,
-            page.pagination(),
-            self.last_total,
-        );
+        let answer = self.answer(window, &page);
         if answer.past_end {
             tracing::debug!(
                 page = window.page,
@@ -494,7 +483,6 @@ impl Run {
         // Past the total (where the answer is placed for sure), nothing new: the API repeats
         // what it served; it is not paging.
         if kept == 0 && answer.trusted && answer.total.is_some_and(|t| answer.offset >= t) {
-            // Past the total, nothing new: the API repeats what it served (it is not paging).
             return Err(FetchError::RepeatingPages {
                 page: window.page,
                 repeats: repeats.max(1),
@@ -677,6 +665,16 @@ impl Run {
         }
     }
 
+    /// How the run reads `page`, the answer to `window`.
+    fn answer(&self, window: Window, page: &Page) -> Answer {
+        Answer::of(
+            window,
+            page.keys().len() as u64,
+            page.pagination(),
+            self.last_total,
+        )
+    }
+
     /// Two main-pass windows in a row that report different totals: the listing moved there.
     fn note_total_change(&mut self, window: Window, answer: &Answer) {
         let (Some(before), Some(after)) = (self.last_total, answer.total) else {
@@ -699,11 +697,11 @@ impl Run {
     /// What an answer says of the totals.
     fn note_total(&mut self, answer: &Answer) {
         if let Some(total) = answer.total {
-            self.last_total = Some(total);
-            if let Some(previous) = self.previous_total {
+            let previous = self.last_total.or(self.resumed.as_ref().map(|r| r.total));
+            if let Some(previous) = previous {
                 self.totals_moved += previous.abs_diff(total);
             }
-            self.previous_total = Some(total);
+            self.last_total = Some(total);
             self.stats().update(|s| {
                 if s.min_total == 0 && s.max_total == 0 {
                     s.min_total = total;
@@ -813,7 +811,8 @@ impl Run {
     /// Waits for the next repair read and takes it in.
     async fn join_repair(&mut self) -> Result<(), RunError> {
         if let Some(done) = self.jobs.join_next().await {
-            self.take_repair(ran(done)?).await?;
+            self.take_repair(done.map_err(not_run("a repair read"))?)
+                .await?;
         }
         Ok(())
     }
@@ -821,7 +820,8 @@ impl Run {
     /// Takes in the repair reads that have finished, without waiting for the others.
     async fn take_finished_repairs(&mut self) -> Result<(), RunError> {
         while let Some(done) = self.jobs.try_join_next() {
-            self.take_repair(ran(done)?).await?;
+            self.take_repair(done.map_err(not_run("a repair read"))?)
+                .await?;
         }
         Ok(())
     }
@@ -832,12 +832,7 @@ impl Run {
     async fn take_repair(&mut self, (batch, window, result): RepairRead) -> Result<(), RunError> {
         match result {
             Ok(mut page) => {
-                let answer = Answer::of(
-                    window,
-                    page.keys().len() as u64,
-                    page.pagination(),
-                    self.last_total,
-                );
+                let answer = self.answer(window, &page);
                 if !answer.past_end {
                     lock(&self.sizes).accept(window.per_page);
                     self.note_total(&answer);
@@ -868,8 +863,7 @@ impl Run {
         *left -= 1;
         if *left == 0 {
             self.outstanding.remove(&batch);
-            let sizes = lock(&self.sizes).clone();
-            self.proof.batch_done(batch, &sizes)?;
+            self.proof.batch_done(batch, &lock(&self.sizes))?;
         }
         Ok(())
     }
@@ -886,20 +880,21 @@ impl Run {
             return failure;
         };
         let resumed = self.resumed.as_ref().map_or(0, |r| r.contacts);
-        let s = self.stats().snapshot();
-        let delivered = s.contacts + resumed;
+        let (contacts, min, max) = self
+            .stats()
+            .update(|s| (s.contacts, s.min_total, s.max_total));
+        let delivered = contacts + resumed;
         let count = match self.last_total {
-            Some(total) if s.min_total == s.max_total && total > delivered => format!(
+            Some(total) if min == max && total > delivered => format!(
                 "; the API reports {total} contacts and {delivered} were delivered: {} missing",
                 total - delivered
             ),
-            Some(total) if s.min_total == s.max_total => {
+            Some(total) if min == max => {
                 format!("; the API reports {total} contacts and {delivered} were delivered")
             }
             Some(total) => format!(
-                "; the API reported {} to {} contacts, {delivered} were delivered (the listing changed)",
-                s.min_total,
-                s.max_total.max(total)
+                "; the API reported {min} to {} contacts, {delivered} were delivered (the listing changed)",
+                max.max(total)
             ),
             None => format!("; {delivered} contacts were delivered (the API reports no total)"),
         };
@@ -911,20 +906,18 @@ impl Run {
     }
 
     /// What the run learned about the API, for the summary and the manifest.
-    fn record_learned(&mut self) {
+    fn record_learned(&self) {
         let sizes = lock(&self.sizes).clone();
-        let precision = self.proof.precision();
-        let recovered = self.proof.recovered().to_vec();
         let per_page = u64::from(self.client().per_page());
         self.stats().update(|s| {
             s.learned = Learned {
                 page_size: sizes.max(),
                 page_size_asked: per_page,
                 refused_page_sizes: sizes.refused().collect(),
-                sort_precision: precision.name().to_owned(),
+                sort_precision: self.proof.precision().name().to_owned(),
                 total_reported: s.reads_without_total == 0,
             };
-            for r in recovered {
+            for r in self.proof.recovered() {
                 s.drift_events.push(DriftEvent {
                     page: r.position / per_page.max(1) + 1,
                     total_before: s.min_total,
@@ -972,35 +965,33 @@ impl Run {
             );
             return Ok(());
         }
-        if verdict.steady && verdict.delivered != verdict.reported_total {
-            return Err(FetchError::Unreconciled {
-                expected: verdict.reported_total,
-                delivered: verdict.delivered,
-            });
+        if verdict.steady {
+            if verdict.delivered != verdict.reported_total {
+                return Err(FetchError::Unreconciled {
+                    expected: verdict.reported_total,
+                    delivered: verdict.delivered,
+                });
+            }
+            return Ok(());
         }
         // With a total that changed, every contact present throughout was delivered (the proof),
         // so what was delivered lies within the changes seen of the last total: each change is
         // a contact that came or went. (Changes that cancel between two answers are not seen.)
         let (last, moved) = (verdict.reported_total, verdict.totals_moved);
-        if !verdict.steady
-            && (verdict.delivered.saturating_add(moved) < last
-                || verdict.delivered > last.saturating_add(moved))
-        {
+        if !(last.saturating_sub(moved)..=last.saturating_add(moved)).contains(&verdict.delivered) {
             return Err(FetchError::UnreconciledDrift {
                 last_total: last,
                 moved,
                 delivered: verdict.delivered,
             });
         }
-        if !verdict.steady {
-            tracing::info!(
-                delivered = verdict.delivered,
-                reported_total = verdict.reported_total,
-                min_total = verdict.min_total,
-                max_total = verdict.max_total,
-                "the listing changed during the run; every key range was proven, so every contact present throughout was delivered"
-            );
-        }
+        tracing::info!(
+            delivered = verdict.delivered,
+            reported_total = verdict.reported_total,
+            min_total = verdict.min_total,
+            max_total = verdict.max_total,
+            "the listing changed during the run; every key range was proven, so every contact present throughout was delivered"
+        );
         Ok(())
     }
 
@@ -1011,26 +1002,25 @@ impl Run {
         whole: Option<u64>,
         first: Option<AbortOnDrop<parts::FirstCount>>,
     ) -> Result<(), FetchError> {
-        let Some(r) = self.stats().snapshot().reconciliation else {
+        let counted = self.stats().update(|s| {
+            let r = s.reconciliation.as_ref()?;
+            Some((r.counted, r.steady))
+        });
+        let (Some(whole), Some(first), Some((true, steady))) = (whole, first, counted) else {
             return Ok(());
         };
-        let (Some(whole), Some(first), true) = (whole, first, r.counted) else {
-            return Ok(());
-        };
-        let first = first.await.map_err(|e| FetchError::Internal {
-            reason: format!("counting the parts failed to run: {e}"),
-        })?;
+        let first = first.await.map_err(not_run("counting the parts"))?;
         let served = {
             let sizes = lock(&self.sizes);
             sizes.smallest_accepted().unwrap_or(sizes.max())
         };
         let parts = self
             .reader
-            .judge_first(whole, r.steady, first, served)
+            .judge_first(whole, steady, first, served)
             .await?;
         self.stats().update(|s| {
             if let Some(r) = &mut s.reconciliation {
-                r.parts = parts;
+                r.parts = Some(parts);
             }
         });
         Ok(())
@@ -1074,11 +1064,11 @@ impl Run {
     }
 }
 
-/// A repair read's task as it ended: the read, or why it did not run to its end.
-fn ran(done: Result<RepairRead, tokio::task::JoinError>) -> Result<RepairRead, FetchError> {
-    done.map_err(|e| FetchError::Internal {
-        reason: format!("a repair read failed to run: {e}"),
-    })
+/// Why a task of the run (`what`) did not run to its end.
+fn not_run(what: &'static str) -> impl FnOnce(tokio::task::JoinError) -> FetchError {
+    move |e| FetchError::Internal {
+        reason: format!("{what} failed to run: {e}"),
+    }
 }
 
 /// What the proof is told of an answer holding `ids`.

@@ -79,8 +79,11 @@ pub(crate) fn judge(whole: u64, [active, inactive]: [Count; 2]) -> Verdict {
     }
 }
 
-/// The first count of the parts, as it came back.
-pub(crate) type FirstCount = Result<[Count; 2], FetchError>;
+/// The first count of the parts, as it came back, with the parts it counted.
+pub(crate) struct FirstCount {
+    parts: [Query; 2],
+    counts: Result<[Count; 2], FetchError>,
+}
 
 /// The count of one run's listing's parts: its first count goes out right after the run's first read
 /// (two requests, sent with the windows after it), and is judged once the run is over.
@@ -90,7 +93,10 @@ impl Reader {
     pub(crate) fn first_count(&self) -> Option<impl Future<Output = FirstCount> + use<>> {
         let parts = parts(&self.query)?;
         let reader = self.clone();
-        Some(async move { reader.read_parts(&parts, 1).await })
+        Some(async move {
+            let counts = reader.read_parts(&parts, 1).await;
+            FirstCount { parts, counts }
+        })
     }
 
     /// Judges the first count against `whole`, the total the run's first read reported (at
@@ -101,13 +107,10 @@ impl Reader {
         &self,
         whole: u64,
         steady: bool,
-        first: FirstCount,
+        FirstCount { parts, counts }: FirstCount,
         served: u64,
-    ) -> Result<Option<Parts>, FetchError> {
-        let Some(parts) = parts(&self.query) else {
-            return Ok(None);
-        };
-        let counts = match first {
+    ) -> Result<Parts, FetchError> {
+        let counts = match counts {
             // A refused size: count again with one the API served.
             Err(FetchError::Rejected { status: 400, .. }) => self.read_parts(&parts, served).await,
             other => other,
@@ -116,18 +119,16 @@ impl Reader {
             Err(FetchError::Rejected {
                 status: 400 | 404 | 422,
                 ..
-            }) => {
-                return Ok(Some(skipped("the API refused the active filter")));
-            }
+            }) => return Ok(skipped("the API refused the active filter")),
             other => other?,
         };
         let (active, inactive) = match judge(whole, counts) {
-            Verdict::AddsUp { active, inactive } => return Ok(Some(held(active, inactive, 0))),
-            Verdict::Unusable(why) => return Ok(Some(skipped(why))),
+            Verdict::AddsUp { active, inactive } => return Ok(held(active, inactive, 0)),
+            Verdict::Unusable(why) => return Ok(skipped(why)),
             Verdict::Exceeds { .. } if !steady => {
                 // A capped total stands still; one that moved (a live listing, or counts that
                 // jitter) cannot be told from a capped one by its parts.
-                return Ok(Some(skipped("the API's total changed during the run")));
+                return Ok(skipped("the API's total changed during the run"));
             }
             Verdict::Exceeds { active, inactive } => (active, inactive),
         };
@@ -151,16 +152,14 @@ impl Reader {
         whole: u64,
         served: u64,
         (active, inactive): (u64, u64),
-    ) -> Result<Option<Parts>, FetchError> {
+    ) -> Result<Parts, FetchError> {
         let mut confirmed = 0;
         for round in 1..=ROUNDS {
             let before = self.read(&self.query, served).await?.total;
             let counts = self.read_parts(parts, served).await?;
             let after = self.read(&self.query, served).await?.total;
             let (Some(before), Some(after)) = (before, after) else {
-                return Ok(Some(skipped(
-                    "the API reported no total for the whole listing",
-                )));
+                return Ok(skipped("the API reported no total for the whole listing"));
             };
             if before != whole || after != whole {
                 tracing::debug!(
@@ -172,10 +171,8 @@ impl Reader {
                 continue;
             }
             match judge(before, counts) {
-                Verdict::AddsUp { active, inactive } => {
-                    return Ok(Some(held(active, inactive, round)));
-                }
-                Verdict::Unusable(why) => return Ok(Some(skipped(why))),
+                Verdict::AddsUp { active, inactive } => return Ok(held(active, inactive, round)),
+                Verdict::Unusable(why) => return Ok(skipped(why)),
                 Verdict::Exceeds { active, inactive } => {
                     confirmed += 1;
                     if confirmed == CONFIRMATIONS {
@@ -191,13 +188,13 @@ impl Reader {
         tracing::info!(
             "the listing kept moving while its parts were counted; the count says nothing"
         );
-        Ok(Some(Parts {
+        Ok(Parts {
             active,
             inactive,
             rounds: ROUNDS,
             held: false,
             skipped: Some("the listing kept moving while its parts were counted".into()),
-        }))
+        })
     }
 
     /// Reads the totals of both parts at once, `per_page` contacts each.
@@ -276,20 +273,22 @@ mod tests {
         }
     }
 
+    /// The verdict on a whole of `whole` whose parts count `active` and `inactive`.
+    fn judged(whole: u64, active: u64, inactive: u64) -> Verdict {
+        judge(whole, [count(active), count(inactive)])
+    }
+
     #[test]
     fn parts_that_add_up_to_the_whole_or_less_hold() {
         assert_eq!(
-            judge(1_000, [count(700), count(300)]),
+            judged(1_000, 700, 300),
             Verdict::AddsUp {
                 active: 700,
                 inactive: 300
             }
         );
         // Contacts with no status at all are in neither part.
-        assert!(matches!(
-            judge(1_000, [count(600), count(300)]),
-            Verdict::AddsUp { .. }
-        ));
+        assert!(matches!(judged(1_000, 600, 300), Verdict::AddsUp { .. }));
     }
 
     #[test]
@@ -297,7 +296,7 @@ mod tests {
         // 12,000 contacts, 9,000 active, 3,000 inactive, a window of 10,000: the whole reports
         // 10,000, its parts 9,000 and 3,000.
         assert_eq!(
-            judge(10_000, [count(9_000), count(3_000)]),
+            judged(10_000, 9_000, 3_000),
             Verdict::Exceeds {
                 active: 9_000,
                 inactive: 3_000
@@ -305,7 +304,7 @@ mod tests {
         );
         // 25,000 contacts, most of each status: both parts capped too.
         assert!(matches!(
-            judge(10_000, [count(10_000), count(10_000)]),
+            judged(10_000, 10_000, 10_000),
             Verdict::Exceeds { .. }
         ));
     }

@@ -459,11 +459,10 @@ impl Proof {
         for (low, high) in tiled_claim(&reads) {
             self.covered.add(low, high);
         }
-        let before = self.covered.gaps_within(low, high);
         let counted: usize = self.repairs[index].tallies.values().map(HashSet::len).sum();
         // Keys still open alone (more contacts share them than a window reaches across):
         // count them in this batch's reads.
-        for (key, k) in before.clone() {
+        for (key, k) in self.covered.gaps_within(low, high) {
             if key == k {
                 self.census(key, Some(&reads), Some(index));
             }

@@ -128,27 +128,34 @@ pub(crate) fn next_after(answer: &Answer) -> Next {
 mod tests {
     use super::*;
 
-    fn pagination(page: u64, per_page: Option<u64>, total: Option<u64>) -> Pagination {
-        Pagination {
-            page: Some(page),
+    /// The answer to page `page` of `asked` contacts: it holds `len` and reports page
+    /// `served`, `per_page` and `total`.
+    fn answer(
+        page: u64,
+        asked: u64,
+        len: u64,
+        (served, per_page, total): (u64, Option<u64>, Option<u64>),
+    ) -> Answer {
+        let pagination = Pagination {
+            page: Some(served),
             per_page,
             total,
             total_pages: None,
-        }
-    }
-
-    fn window(page: u64, per_page: u64) -> Window {
-        Window { page, per_page }
+        };
+        Answer::of(
+            Window {
+                page,
+                per_page: asked,
+            },
+            len,
+            pagination,
+            None,
+        )
     }
 
     #[test]
     fn a_full_window_is_trusted_and_goes_on() {
-        let a = Answer::of(
-            window(3, 100),
-            100,
-            pagination(3, Some(100), Some(1000)),
-            None,
-        );
+        let a = answer(3, 100, 100, (3, Some(100), Some(1000)));
         assert!(a.trusted && !a.to_end);
         assert_eq!(a.offset, 200);
         assert_eq!(next_after(&a), Next::Continue);
@@ -156,63 +163,33 @@ mod tests {
 
     #[test]
     fn a_short_window_in_the_middle_is_not_the_end_and_not_trusted() {
-        let a = Answer::of(
-            window(3, 100),
-            97,
-            pagination(3, Some(100), Some(1000)),
-            None,
-        );
+        let a = answer(3, 100, 97, (3, Some(100), Some(1000)));
         assert!(!a.trusted && !a.to_end);
         assert_eq!(a.cap, None, "3 short: dropped contacts, not a cap");
-        let b = Answer::of(
-            window(3, 100),
-            50,
-            pagination(3, Some(100), Some(1000)),
-            None,
-        );
+        let b = answer(3, 100, 50, (3, Some(100), Some(1000)));
         assert_eq!(b.cap, Some(50));
         assert_eq!(next_after(&a), Next::Continue);
     }
 
     #[test]
     fn a_short_window_ending_at_its_own_total_ends_the_listing() {
-        let a = Answer::of(
-            window(10, 100),
-            50,
-            pagination(10, Some(100), Some(950)),
-            None,
-        );
+        let a = answer(10, 100, 50, (10, Some(100), Some(950)));
         assert!(a.trusted && a.to_end);
         assert_eq!(next_after(&a), Next::Done);
         // A full window ending exactly at the total is probed.
-        let b = Answer::of(
-            window(10, 100),
-            100,
-            pagination(10, Some(100), Some(1000)),
-            None,
-        );
+        let b = answer(10, 100, 100, (10, Some(100), Some(1000)));
         assert_eq!(next_after(&b), Next::Probe);
     }
 
     #[test]
     fn a_reported_cap_moves_the_offset_and_is_trusted() {
-        let a = Answer::of(
-            window(3, 1000),
-            500,
-            pagination(3, Some(500), Some(9000)),
-            None,
-        );
+        let a = answer(3, 1000, 500, (3, Some(500), Some(9000)));
         assert_eq!((a.offset, a.per_page), (1000, 500));
         assert!(a.trusted);
         assert_eq!(a.cap, Some(500));
         // Echoed or silent: the asked size, fewer contacts: not trusted, the cap a guess.
         for per_page in [Some(1000), None] {
-            let e = Answer::of(
-                window(3, 1000),
-                500,
-                pagination(3, per_page, Some(9000)),
-                None,
-            );
+            let e = answer(3, 1000, 500, (3, per_page, Some(9000)));
             assert!(!e.trusted);
             assert_eq!((e.offset, e.cap), (2000, Some(500)));
         }
@@ -220,33 +197,23 @@ mod tests {
 
     #[test]
     fn djangos_last_page_again_for_a_page_past_the_end_ends_the_listing() {
-        let a = Answer::of(
-            window(12, 100),
-            50,
-            pagination(11, Some(100), Some(1050)),
-            None,
-        );
+        let a = answer(12, 100, 50, (11, Some(100), Some(1050)));
         assert!(a.past_end && !a.trusted);
         assert_eq!(next_after(&a), Next::Done);
         // Another page number inside the count is not an end.
-        let b = Answer::of(
-            window(5, 100),
-            100,
-            pagination(4, Some(100), Some(1050)),
-            None,
-        );
+        let b = answer(5, 100, 100, (4, Some(100), Some(1050)));
         assert!(!b.past_end);
         // Without a total, a lower page number than asked is the last page again.
-        let c = Answer::of(window(12, 100), 50, pagination(11, Some(100), None), None);
+        let c = answer(12, 100, 50, (11, Some(100), None));
         assert!(c.past_end);
     }
 
     #[test]
     fn without_a_total_a_short_page_is_probed_and_an_empty_one_ends() {
-        let a = Answer::of(window(4, 100), 30, pagination(4, Some(100), None), None);
+        let a = answer(4, 100, 30, (4, Some(100), None));
         assert!(!a.trusted && !a.to_end);
         assert_eq!(next_after(&a), Next::Probe);
-        let e = Answer::of(window(5, 100), 0, pagination(5, Some(100), None), None);
+        let e = answer(5, 100, 0, (5, Some(100), None));
         assert_eq!(next_after(&e), Next::Done);
     }
 }

@@ -198,6 +198,16 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+/// What the client says when page 1 from `url` fails.
+async fn first_page_error(url: &str) -> String {
+    let client = raw_client(url).build().unwrap();
+    client
+        .first_page(&Query::all())
+        .await
+        .unwrap_err()
+        .to_string()
+}
+
 fn raw_client(url: &str) -> ClientBuilder {
     Client::builder()
         .with_base_url(url)
@@ -241,13 +251,7 @@ async fn an_unsupported_coding_is_named_in_the_error() {
         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-encoding: compress",
         b"\x1f\x9d\x90{".to_vec(),
     );
-    let err = raw_client(&url)
-        .build()
-        .unwrap()
-        .first_page(&Query::all())
-        .await
-        .unwrap_err();
-    let text = err.to_string();
+    let text = first_page_error(&url).await;
     assert!(text.contains("Content-Encoding \"compress\""), "{text}");
     assert_eq!(seen.lock().unwrap().len(), 2, "retried as an invalid body");
 }
@@ -262,12 +266,6 @@ async fn a_damaged_compressed_body_is_an_invalid_body_saying_which_coding() {
         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-encoding: gzip",
         body,
     );
-    let err = raw_client(&url)
-        .build()
-        .unwrap()
-        .first_page(&Query::all())
-        .await
-        .unwrap_err();
-    let text = err.to_string();
+    let text = first_page_error(&url).await;
     assert!(text.contains("gzip body is corrupt"), "{text}");
 }

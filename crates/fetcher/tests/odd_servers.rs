@@ -116,23 +116,8 @@ fn lying(total: u64, total_pages: u64) -> impl Fn(u64, u64) -> String {
 async fn a_total_pages_far_above_the_data_ends_at_the_first_short_page() {
     for (total, total_pages) in [(250, 1_000_000_000_000_000), (250, u64::MAX), (250, 1)] {
         let (url, requests) = server(lying(total, total_pages));
-        let client = Client::builder()
-            .with_base_url(url)
-            .with_api_key(ApiKey::new("k"))
-            .with_per_page(100)
-            .with_concurrency(4)
-            .build()
-            .unwrap();
-        let mut pages = client.contacts(Query::all());
-        let mut keys = std::collections::HashSet::new();
-        let mut delivered = 0;
-        while let Some(page) = pages.next().await {
-            for c in page.unwrap().contacts().unwrap() {
-                keys.insert(c.phone_number);
-                delivered += 1;
-            }
-        }
-        assert_eq!((keys.len(), delivered), (250, 250), "{total}/{total_pages}");
+        let what = format!("{total}/{total_pages}");
+        assert_all([exact(delivered(&client(url, Some(100))).await, 250, &what)]);
         // Pages 1-3, the empty page 4, what was in flight when the end was seen, and a
         // verification read of each of the two boundaries.
         assert!(
@@ -146,20 +131,9 @@ async fn a_total_pages_far_above_the_data_ends_at_the_first_short_page() {
 #[tokio::test]
 async fn a_total_above_the_data_fails_loudly_instead_of_exporting_short() {
     let (url, _) = server(lying(100_000_000_000_000_000, 1_000_000_000_000_000));
-    let client = Client::builder()
-        .with_base_url(url)
-        .with_api_key(ApiKey::new("k"))
-        .with_per_page(100)
-        .build()
-        .unwrap();
-    let mut pages = client.contacts(Query::all());
-    let mut error = None;
-    while let Some(page) = pages.next().await {
-        if let Err(e) = page {
-            error = Some(e);
-        }
-    }
-    let error = error.expect("a short export is an error");
+    let error = delivered(&client(url, Some(100)))
+        .await
+        .expect_err("a short export is an error");
     assert!(error.is_incomplete(), "{error}");
     assert!(
         error
@@ -182,26 +156,8 @@ async fn a_server_capping_the_page_size_silently_loses_nothing() {
                 contacts(start, (start + served).min(total))
             )
         });
-        let client = Client::builder()
-            .with_base_url(url)
-            .with_api_key(ApiKey::new("k"))
-            .with_concurrency(4)
-            .build()
-            .unwrap();
-        let mut pages = client.contacts(Query::all());
-        let mut keys = std::collections::HashSet::new();
-        let mut delivered = 0;
-        while let Some(page) = pages.next().await {
-            for c in page.unwrap().contacts().unwrap() {
-                keys.insert(c.phone_number);
-                delivered += 1;
-            }
-        }
-        assert_eq!(
-            (keys.len() as u64, delivered),
-            (total, total),
-            "{total}/{total_pages}"
-        );
+        let what = format!("{total}/{total_pages}");
+        assert_all([exact(delivered(&client(url, None)).await, total, &what)]);
     }
 }
 

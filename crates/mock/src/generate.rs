@@ -50,15 +50,8 @@ pub(crate) fn list_info(i: usize) -> ListInfo {
     const AREAS: [&str; 7] = ["800", "888", "877", "866", "855", "844", "833"];
     // 1111 and 10 000 are coprime: the line number repeats only after 10 000 steps.
     let line = (1234 + 1111 * (i / AREAS.len())) % 10_000;
-    let mut number = String::with_capacity(12);
-    number.push_str("+1");
-    number.push_str(AREAS[i % AREAS.len()]);
-    number.push_str("555");
-    let mut digits = Vec::with_capacity(4);
-    push_zero_padded(&mut digits, line as u64, 4);
-    number.extend(digits.iter().map(|&b| char::from(b)));
     ListInfo {
-        number,
+        number: format!("+1{}555{line:04}", AREAS[i % AREAS.len()]),
         id: 42 + 15 * i as u64,
     }
 }
@@ -162,6 +155,20 @@ pub(crate) struct Slot {
     pub(crate) person: u64,
 }
 
+impl Slot {
+    /// A contact signed up at `micros`, sorted by it until [`coarsen`]ed.
+    fn new(micros: i64, frac: Frac, method: Method, list: u16, person: u64) -> Slot {
+        Slot {
+            micros,
+            sort_key: micros,
+            frac,
+            method,
+            list,
+            person,
+        }
+    }
+}
+
 /// The planned contacts, oldest first, and the next unused person index.
 pub(crate) struct Plan {
     pub(crate) slots: Vec<Slot>,
@@ -191,14 +198,7 @@ pub(crate) fn plan(seed: u64, n: usize, lists: &ListPicker, bursts: bool) -> Pla
             let list = lists.pick(&mut rng);
             for _ in 0..size {
                 let person = people.choose(&mut rng, list, 0.10, lists.len());
-                slots.push(Slot {
-                    micros,
-                    sort_key: micros,
-                    frac: Frac::NONE,
-                    method: Method::Import,
-                    list,
-                    person,
-                });
+                slots.push(Slot::new(micros, Frac::NONE, Method::Import, list, person));
             }
         } else if bursts {
             plan_burst(&mut rng, &mut slots, &mut people, lists, remaining);
@@ -273,15 +273,7 @@ fn single_slot(
     let method = Method::single(rng);
     let list = lists.pick(rng);
     let person = people.choose(rng, list, 0.15, lists.len());
-    let micros = secs * 1_000_000 + frac.micros();
-    Slot {
-        micros,
-        sort_key: micros,
-        frac,
-        method,
-        list,
-        person,
-    }
+    Slot::new(secs * 1_000_000 + frac.micros(), frac, method, list, person)
 }
 
 /// Plans `n` contacts signed up after `after_micros`, one second apart (or, as one `import`,
@@ -299,17 +291,20 @@ pub(crate) fn plan_newer(
     let base_secs = after_micros.div_euclid(1_000_000) + 1;
     let step = i64::from(!import);
     (0..n)
-        .map(|k| Slot {
-            micros: (base_secs + step * k as i64) * 1_000_000,
-            sort_key: (base_secs + step * k as i64) * 1_000_000,
-            frac: Frac::NONE,
-            method: if import {
+        .map(|k| {
+            let method = if import {
                 Method::Import
             } else {
                 Method::single(&mut rng)
-            },
-            list: lists.pick(&mut rng),
-            person: first_person + k as u64,
+            };
+            let micros = (base_secs + step * k as i64) * 1_000_000;
+            Slot::new(
+                micros,
+                Frac::NONE,
+                method,
+                lists.pick(&mut rng),
+                first_person + k as u64,
+            )
         })
         .collect()
 }
@@ -1005,13 +1000,12 @@ fn push_float_artifact(out: &mut Vec<u8>, rng: &mut ChaCha8Rng, cents: u64) {
         // (cents - 1) followed by nines: `47.4999999999999` for 47.50.
         push_cents(out, cents - 1);
         out.extend(std::iter::repeat_n(b'9', zeros + 1));
-        push_u64(out, rng.random_range(1..=9));
     } else {
         // `47.5000000000001` for 47.50.
         push_cents(out, cents);
         out.extend(std::iter::repeat_n(b'0', zeros));
-        push_u64(out, rng.random_range(1..=9));
     }
+    push_u64(out, rng.random_range(1..=9));
 }
 
 /// `cents` with an exponent: `4750e-2`, `4750E-2`, `4.75e1`, `4.75E+1`, `475000e-4`, `0e0`.

@@ -117,19 +117,20 @@ fn positive(value: &str, parameter: &'static str) -> Result<u64, ParamError> {
     }
 }
 
+/// `page` (1 when omitted) and `per_page` as asked (`None` when omitted), checked in that order.
+fn paging(pairs: &[(String, String)]) -> Result<(u64, Option<u64>), ParamError> {
+    let page = first(pairs, "page").map_or(Ok(1), |v| positive(v, "page"))?;
+    let per_page = first(pairs, "per_page").map(|v| positive(v, "per_page"));
+    Ok((page, per_page.transpose()?))
+}
+
 /// Parses and validates a `/v2/contacts` query string (without the `?`). Parameters are checked
 /// in the order `list_number`, `active`, `page`, `per_page`; the first invalid one is reported.
 /// Unknown parameters are ignored.
 pub(crate) fn parse_contacts_query(query: Option<&str>) -> Result<ContactsQuery, ParamError> {
     let pairs = decode_pairs(query.unwrap_or(""));
     let filter = parse_filter(&pairs)?;
-    let page = match first(&pairs, "page") {
-        None => 1,
-        Some(v) => positive(v, "page")?,
-    };
-    let asked_per_page = first(&pairs, "per_page")
-        .map(|v| positive(v, "per_page"))
-        .transpose()?;
+    let (page, asked_per_page) = paging(&pairs)?;
     Ok(ContactsQuery {
         filter,
         page,
@@ -174,17 +175,11 @@ pub(crate) fn parse_lists_query(query: Option<&str>) -> Result<ListsQuery, Param
                 },
             )?),
         };
-    let page = match first(&pairs, "page") {
-        None => 1,
-        Some(v) => positive(v, "page")?,
-    };
-    let per_page = first(&pairs, "per_page")
-        .map(|v| positive(v, "per_page").map(|n| n.min(MAX_LISTS_PER_PAGE)))
-        .transpose()?;
+    let (page, per_page) = paging(&pairs)?;
     Ok(ListsQuery {
         status,
         page,
-        per_page,
+        per_page: per_page.map(|n| n.min(MAX_LISTS_PER_PAGE)),
     })
 }
 
