@@ -89,7 +89,7 @@ use object_store::prefix::PrefixStore;
 
 use crate::backend::Backend;
 use crate::error::{ConvertError, Result};
-use crate::format::StagedFile;
+use crate::format::{StagedFile, Uncommitted};
 use crate::layout::PARTITION_COLUMN;
 use crate::location::OutputLocation;
 use crate::store::delete_if_exists;
@@ -534,31 +534,23 @@ pub(crate) fn target(location: &OutputLocation, table: &TableDefinition) -> Resu
     })
 }
 
-/// Deletes those of `files` (data files of `table` under `location`, written in their date
-/// folder) that the table's current snapshot does not use. When the table cannot be read,
+/// Deletes those of the `run`'s files (written in their date folder) that the table's current
+/// snapshot does not use. When the table cannot be read,
 /// nothing is deleted: a commit whose answer was lost may have used them, and a file left
 /// over is invisible to readers.
-pub(crate) async fn discard_in_place(
-    location: &OutputLocation,
-    table: &TableDefinition,
-    files: &[Path],
-) {
-    if files.is_empty() {
+pub(crate) async fn discard_in_place(run: &Uncommitted<'_>) {
+    if run.files.is_empty() {
         return;
     }
-    let active = match target(location, table) {
-        Ok(target) => target.active_files().await,
-        Err(e) => Err(e),
-    };
-    match active {
+    match async { target(run.location, run.table)?.active_files().await }.await {
         Ok(active) => {
-            for path in files.iter().filter(|p| !active.contains(*p)) {
-                let _ = delete_if_exists(location.store().as_ref(), path).await;
+            for path in run.files.iter().filter(|p| !active.contains(*p)) {
+                let _ = delete_if_exists(run.location.store().as_ref(), path).await;
             }
         }
         Err(e) => tracing::warn!(
             error = %e,
-            files = files.len(),
+            files = run.files.len(),
             "cannot read the delta table; the run's data files stay (unused by any snapshot)"
         ),
     }
