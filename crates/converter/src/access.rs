@@ -23,8 +23,9 @@ use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 
 use crate::backend::Backend;
+use crate::backend::Cloud;
 use crate::error::{ConvertError, Result};
-use crate::location::{Cloud, OutputLocation};
+use crate::location::OutputLocation;
 
 /// The probe object's name under the prefix: hidden from readers by its `_`, unique to the
 /// process and instant.
