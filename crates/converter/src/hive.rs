@@ -85,10 +85,8 @@ fn publication(
         .collect();
     moves.extend(table.rejects_file.clone());
     TablePublication {
-        table_dir: table.dirs.table.clone(),
+        dirs: table.dirs.clone(),
         extract_date: run.options.extract_date,
-        date_dir: table.dirs.date.clone(),
-        retired_dir: table.dirs.retired.clone(),
         moves,
         manifest,
     }
