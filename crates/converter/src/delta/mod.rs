@@ -90,7 +90,7 @@ use object_store::prefix::PrefixStore;
 use crate::backend::Backend;
 use crate::error::{ConvertError, Result};
 use crate::format::{StagedFile, Uncommitted};
-use crate::layout::PARTITION_COLUMN;
+use crate::layout::{PARTITION_COLUMN, relative_to};
 use crate::location::OutputLocation;
 use crate::store::delete_if_exists;
 use trackly_contacts::TableDefinition;
@@ -420,20 +420,6 @@ impl DeltaTarget {
             .map_err(|e| self.error(e))?;
         Ok(metrics.files_deleted.len())
     }
-}
-
-/// `path` relative to `dir` (`a/b/c` under `a` is `b/c`).
-fn relative_to(dir: &Path, path: &Path) -> Option<String> {
-    let rest: Vec<_> = path.prefix_match(dir)?.collect();
-    if rest.is_empty() {
-        return None;
-    }
-    Some(
-        rest.iter()
-            .map(|part| part.as_ref())
-            .collect::<Vec<_>>()
-            .join("/"),
-    )
 }
 
 /// The Delta statistics of one data file, gathered from the batches written to it.
