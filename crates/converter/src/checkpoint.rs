@@ -17,7 +17,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ConvertError, Result};
@@ -130,11 +130,7 @@ impl Checkpoint {
     pub(crate) async fn write(&self, store: &dyn ObjectStore, run_dir: &Path) -> Result<()> {
         let path = run_dir.clone().join(CHECKPOINT_FILE);
         let json = serde_json::to_vec_pretty(self).map_err(|e| ConvertError::json(&path, e))?;
-        store
-            .put(&path, PutPayload::from(json))
-            .await
-            .map_err(|e| ConvertError::storage(&path, e))?;
-        Ok(())
+        crate::store::put(store, &path, json).await
     }
 
     /// The checkpoint in `run_dir`, if there is one of ours.
@@ -338,6 +334,7 @@ pub(crate) async fn written_keys(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use object_store::PutPayload;
     use object_store::memory::InMemory;
 
     async fn read(progress: Option<serde_json::Value>) -> Option<Checkpoint> {

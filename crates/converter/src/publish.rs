@@ -31,14 +31,14 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::error::{ConvertError, Result};
 use crate::layout::{MANIFEST_FILE, Published, RunDirs, SUCCESS_FILE, published};
 use crate::lease;
 use crate::manifest::{Manifest, ManifestTable};
 use crate::retention::{self, Retention};
-use crate::store::{delete_if_exists, list_paths_shallow};
+use crate::store::{delete_if_exists, list_paths_shallow, put};
 
 /// Tries of each rollback operation when a publication fails (see the [module docs](self)):
 /// 50 ms pass before the second try, twice as long before each further one.
@@ -160,15 +160,8 @@ async fn apply_retention(
         return;
     }
     manifest.retention = Some(done);
-    let rewritten = match manifest_json(path, manifest) {
-        Ok(json) => store
-            .put(path, PutPayload::from(json))
-            .await
-            .map(|_| ())
-            .map_err(|e| ConvertError::storage(path, e)),
-        Err(e) => Err(e),
-    };
-    if let Err(e) = rewritten {
+    let rewritten = async { put(store, path, manifest_json(path, manifest)?).await };
+    if let Err(e) = rewritten.await {
         tracing::warn!(
             path = %path,
             error = %e,
@@ -210,11 +203,11 @@ impl Publication<'_> {
             }
         }
         for (path, json) in manifests {
-            self.put(path, PutPayload::from(json.clone())).await?;
+            self.put(path, json.clone()).await?;
         }
         for release in releases {
             let success = release.dirs.date.clone().join(SUCCESS_FILE);
-            self.put(&success, PutPayload::default()).await?;
+            self.put(&success, Vec::new()).await?;
         }
         Ok(())
     }
@@ -263,13 +256,9 @@ impl Publication<'_> {
     }
 
     /// Steps 3 and 4, for one object.
-    async fn put(&mut self, path: &Path, payload: PutPayload) -> Result<()> {
+    async fn put(&mut self, path: &Path, bytes: Vec<u8>) -> Result<()> {
         self.published.push(path.clone());
-        self.store
-            .put(path, payload)
-            .await
-            .map(|_| ())
-            .map_err(|e| ConvertError::storage(path, e))
+        put(self.store, path, bytes).await
     }
 
     /// Step 5: the run is published, the retired objects are of no use any more.

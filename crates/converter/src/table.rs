@@ -38,14 +38,12 @@
 //! besides (a table of some thousand lists is a few hundred KiB).
 
 use arrow_array::RecordBatch;
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use object_store::path::Path;
-use object_store::{ObjectStoreExt, PutPayload};
 use serde::Serialize;
 
 use crate::checkpoint;
-use crate::error::{ConvertError, Result};
+use crate::error::Result;
 use crate::format::{StagedFile, TableFormat, TableToCommit};
 use crate::heartbeat;
 use crate::layout::{
@@ -56,7 +54,7 @@ use crate::options::{RetentionPolicy, SinkOptions};
 use crate::rejects::ndjson;
 use crate::retention::Retention;
 use crate::rolling::RollingFiles;
-use crate::store::{delete_all, list_dirs};
+use crate::store::{delete_all, list_dirs, put};
 use trackly_contacts::TableDefinition;
 use trackly_contacts::decode::DecodeStats;
 use trackly_contacts::table::CONTACTS;
@@ -249,11 +247,7 @@ impl StagedTable {
             let name = rejects_name(run_id);
             let staging = self.dirs.staging.clone().join(in_progress(&name));
             let lines = ndjson(rejects, &staging)?;
-            self.location
-                .store()
-                .put(&staging, PutPayload::from(Bytes::from(lines)))
-                .await
-                .map_err(|e| ConvertError::storage(&staging, e))?;
+            put(self.location.store().as_ref(), &staging, lines).await?;
             self.rejects_file = Some((staging, self.dirs.date.clone().join(name)));
             self.rejects_written = rejects.len() as u64;
         }
