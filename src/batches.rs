@@ -85,9 +85,7 @@ impl RecordBatches {
     pub fn pages(&self) -> u64 {
         self.pages_seen
     }
-}
 
-impl RecordBatches {
     /// After an error the stream ends: a failed run must not look like a short one.
     fn fail(&mut self) {
         self.failed = true;

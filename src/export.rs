@@ -677,19 +677,19 @@ async fn open_contacts(
     } else {
         None
     };
-    let Some((mut sink, checkpoint)) = resumed else {
-        if resume {
-            tracing::info!("no interrupted run to resume; starting afresh");
-        }
-        let mut sink = ParquetSink::create(location.clone(), options).await?;
-        sink.set_table_format(format)?;
-        return Ok((sink, None));
+    if resume && resumed.is_none() {
+        tracing::info!("no interrupted run to resume; starting afresh");
+    }
+    let (mut sink, checkpoint) = match resumed {
+        Some((sink, checkpoint)) => (sink, Some(checkpoint)),
+        None => (ParquetSink::create(location.clone(), options).await?, None),
     };
     sink.set_table_format(format)?;
-    if sink.closed_files() == 0 {
-        // An interrupted run that finished no file: keep its id, start from page 1.
+    // A run started afresh, or an interrupted run that finished no file (it keeps its id),
+    // starts from page 1.
+    let Some(checkpoint) = checkpoint.filter(|_| sink.closed_files() > 0) else {
         return Ok((sink, None));
-    }
+    };
     let point = checkpoint.resume_point;
     let delivered = sink.written_keys().await?;
     tracing::info!(

@@ -18,7 +18,7 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use trackly_export::fetcher::{FetchStats, StatsHandle};
@@ -378,7 +378,7 @@ impl Recorder {
     }
 
     fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
-        self.seen.lock().unwrap_or_else(PoisonError::into_inner)
+        super::progress::locked(&self.seen)
     }
 
     /// The tables the run exports, once the configuration is resolved.

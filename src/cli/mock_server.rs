@@ -75,7 +75,6 @@ pub fn config(args: &MockServerArgs) -> anyhow::Result<MockConfig> {
                 deletes_per_sec: args.deletes_per_sec,
             }),
             past_end_status: args.past_end_status,
-            damaged: Vec::new(),
             suspended: args.suspended,
             ..Faults::default()
         },

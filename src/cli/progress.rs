@@ -15,7 +15,7 @@
 //! around it ([`log_writer`]) rather than over it, so nothing stale is left on screen.
 
 use std::io::{IsTerminal, Write};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -48,6 +48,12 @@ enum Display {
 /// The bar on screen, if any: [`log_writer`] lifts it off for every log line.
 static ON_SCREEN: Mutex<Option<ProgressBar>> = Mutex::new(None);
 
+/// `mutex`, locked even when a thread panicked holding it: what the CLI locks is never left
+/// half-changed.
+pub(crate) fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// What the log writes to: stderr, around the progress bar when one is on screen (see
 /// [`LogLine`]).
 pub fn log_writer() -> LogLine {
@@ -67,10 +73,7 @@ pub struct LogLine;
 
 impl Write for LogLine {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let bar = ON_SCREEN
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let bar = locked(&ON_SCREEN).clone();
         let _dropped_if_unreadable = match bar {
             Some(bar) => bar.suspend(|| std::io::stderr().write_all(buf)),
             None => std::io::stderr().write_all(buf),
@@ -120,16 +123,11 @@ impl Bar {
 
     /// Puts the bar on screen (once), drawn at once with what it was last given.
     fn show(&self) {
-        let Some(screen) = self
-            .screen
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        else {
+        let Some(screen) = locked(&self.screen).take() else {
             return;
         };
         self.bar.set_draw_target(screen);
-        *ON_SCREEN.lock().unwrap_or_else(PoisonError::into_inner) = Some(self.bar.clone());
+        *locked(&ON_SCREEN) = Some(self.bar.clone());
         self.bar.enable_steady_tick(SPIN);
         self.bar.force_draw();
     }
@@ -138,7 +136,7 @@ impl Bar {
     fn finish(&self) {
         self.bar.finish_and_clear();
         // One bar per process: whatever is registered is this one.
-        *ON_SCREEN.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        *locked(&ON_SCREEN) = None;
     }
 }
 
@@ -214,12 +212,7 @@ impl Progress {
 
     /// Stops the ticker and clears the bar.
     pub fn finish(&self) {
-        if let Some(ticker) = self
-            .ticker
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
+        if let Some(ticker) = locked(&self.ticker).take() {
             ticker.abort();
         }
         if let Display::Bar(bar) = &self.shared.display {
@@ -257,8 +250,8 @@ impl Reading {
 }
 
 impl Shared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, State> {
+        locked(&self.state)
     }
 
     /// Draws the bar, or writes a line when one is due. `page` says a page just arrived.
@@ -371,10 +364,7 @@ mod tests {
 
     impl Screen {
         fn text(&self) -> String {
-            self.0
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone()
+            locked(&self.0).clone()
         }
         /// A progress display whose bar is drawn on this screen.
         fn progress(&self) -> Progress {
@@ -382,10 +372,7 @@ mod tests {
             Progress::start(Display::Bar(Bar::new(target)))
         }
         fn push(&self, s: &str) -> std::io::Result<()> {
-            self.0
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push_str(s);
+            locked(&self.0).push_str(s);
             Ok(())
         }
     }

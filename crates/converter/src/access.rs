@@ -23,8 +23,9 @@ use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 
 use crate::backend::Backend;
+use crate::backend::Cloud;
 use crate::error::{ConvertError, Result};
-use crate::location::{Cloud, OutputLocation};
+use crate::location::OutputLocation;
 
 /// The probe object's name under the prefix: hidden from readers by its `_`, unique to the
 /// process and instant.
@@ -247,14 +248,14 @@ fn unreachable_endpoint(
     Some((problem, hint))
 }
 
+/// The error, then each of its sources.
+fn chain(error: &object_store::Error) -> impl Iterator<Item = &(dyn StdError + 'static)> {
+    std::iter::successors(Some(error as &(dyn StdError + 'static)), |e| (*e).source())
+}
+
 /// The error and its sources as one text.
 fn chain_text(error: &object_store::Error) -> String {
-    let mut parts = Vec::new();
-    let mut next: Option<&(dyn StdError + 'static)> = Some(error);
-    while let Some(e) = next {
-        parts.push(e.to_string());
-        next = e.source();
-    }
+    let parts: Vec<String> = chain(error).map(ToString::to_string).collect();
     parts.join(": ")
 }
 
@@ -262,14 +263,8 @@ fn chain_text(error: &object_store::Error) -> String {
 #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
 fn is_connect_error(error: &object_store::Error) -> bool {
     use object_store::client::{HttpError, HttpErrorKind};
-    let mut next: Option<&(dyn StdError + 'static)> = Some(error);
-    while let Some(e) = next {
-        if let Some(http) = e.downcast_ref::<HttpError>() {
-            return matches!(http.kind(), HttpErrorKind::Connect);
-        }
-        next = e.source();
-    }
-    false
+    let http = chain(error).find_map(|e| e.downcast_ref::<HttpError>());
+    http.is_some_and(|http| matches!(http.kind(), HttpErrorKind::Connect))
 }
 
 #[cfg(not(any(feature = "aws", feature = "gcp", feature = "azure")))]

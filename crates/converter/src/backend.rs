@@ -56,10 +56,13 @@ impl Backend {
     }
 }
 
-/// What a backend built: the store, its probe twin, and what error messages name.
-pub(crate) struct Built {
-    pub(crate) store: Arc<dyn ObjectStore>,
-    /// The same store with [`PROBE_RETRY`]'s short retry budget.
+/// What a cloud location knows beside its store (built with it by its backend), for its
+/// probe and its error messages.
+pub(crate) struct Cloud {
+    /// The bucket (or container).
+    pub(crate) bucket: String,
+    /// The same store with [`probe_retry`]'s short retry budget, for
+    /// [`OutputLocation::check_access`](crate::OutputLocation::check_access).
     pub(crate) probe: Arc<dyn ObjectStore>,
     /// The endpoint requests go to (`None`: the cloud's default).
     pub(crate) endpoint: Option<String>,
@@ -69,6 +72,9 @@ pub(crate) struct Built {
     /// a managed identity endpoint): the hosts it is reached at, as they appear in its errors.
     pub(crate) metadata_hosts: Vec<String>,
 }
+
+/// What a backend built: the store, and what else its location knows.
+pub(crate) type Built = (Arc<dyn ObjectStore>, Cloud);
 
 /// `host[:port]` of an endpoint URL, as errors quote it.
 #[cfg(any(feature = "aws", feature = "azure"))]
@@ -195,6 +201,7 @@ trait CloudBuilder: Clone + Sized {
     /// The store, its probe twin with [`probe_retry`]'s budget, and what errors name.
     fn finish(
         self,
+        bucket: &str,
         endpoint: Option<String>,
         credentials: &str,
         metadata_hosts: Vec<String>,
@@ -204,14 +211,14 @@ trait CloudBuilder: Clone + Sized {
                 .map_err(|e| format!("cannot configure {}: {e}", Self::NAME))
         };
         let probe = build(self.clone().with_retry(probe_retry()))?;
-        let store = build(self)?;
-        Ok(Built {
-            store: Arc::new(store),
+        let cloud = Cloud {
+            bucket: bucket.to_owned(),
             probe: Arc::new(probe),
             endpoint,
             credentials: credentials.to_owned(),
             metadata_hosts,
-        })
+        };
+        Ok((Arc::new(build(self)?), cloud))
     }
 }
 
@@ -296,9 +303,10 @@ pub(crate) fn s3_from(
          AWS_WEB_IDENTITY_TOKEN_FILE, AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (nor the storage \
          option aws_access_key_id) is set"
     };
+    let bucket = builder.get_config_value(&Key::Bucket).unwrap_or_default();
     builder
         .with_allow_http(http_ok)
-        .finish(endpoint, credentials, metadata_hosts)
+        .finish(&bucket, endpoint, credentials, metadata_hosts)
 }
 
 /// `gs://bucket`: `GoogleCloudStorageBuilder::from_env()`, then `options`.
@@ -341,7 +349,7 @@ pub(crate) fn gcs(
             GoogleCloudStorageBuilder::ALLOW_HTTP,
             if http_ok { "true" } else { "false" },
         )
-        .finish(endpoint, credentials, metadata_hosts)
+        .finish(bucket, endpoint, credentials, metadata_hosts)
 }
 
 /// `gcs_base_url` of the service account file, when one is named and readable.
@@ -431,7 +439,7 @@ pub(crate) fn azure(
     } else {
         builder.with_allow_http(http_ok)
     };
-    builder.finish(endpoint, credentials, metadata_hosts)
+    builder.finish(container, endpoint, credentials, metadata_hosts)
 }
 
 /// Whether `endpoint` is an Azure Data Lake Storage (dfs) endpoint: `*.dfs.core.windows.net`

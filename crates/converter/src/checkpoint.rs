@@ -17,7 +17,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ConvertError, Result};
@@ -130,11 +130,7 @@ impl Checkpoint {
     pub(crate) async fn write(&self, store: &dyn ObjectStore, run_dir: &Path) -> Result<()> {
         let path = run_dir.clone().join(CHECKPOINT_FILE);
         let json = serde_json::to_vec_pretty(self).map_err(|e| ConvertError::json(&path, e))?;
-        store
-            .put(&path, PutPayload::from(json))
-            .await
-            .map_err(|e| ConvertError::storage(&path, e))?;
-        Ok(())
+        crate::store::put(store, &path, json).await
     }
 
     /// The checkpoint in `run_dir`, if there is one of ours.
@@ -183,20 +179,35 @@ impl Checkpoint {
     }
 }
 
+/// The runs in `staging_root` of `extract_date` with one of our checkpoints, with their
+/// folders, in listing order; a checkpoint that cannot be read is an error in its place.
+pub(crate) async fn runs_of_date(
+    store: &dyn ObjectStore,
+    staging_root: &Path,
+    extract_date: NaiveDate,
+) -> Result<Vec<Result<(Path, Checkpoint)>>> {
+    let extract_date = extract_date.to_string();
+    let mut runs = Vec::new();
+    for run_dir in list_dirs(store, staging_root).await? {
+        match Checkpoint::read(store, &run_dir).await {
+            Ok(Some(c)) if c.extract_date == extract_date => runs.push(Ok((run_dir, c))),
+            Ok(_) => {}
+            Err(e) => runs.push(Err(e)),
+        }
+    }
+    Ok(runs)
+}
+
 /// The newest interrupted run in `staging_root` of the extract date and query of `options`.
 pub(crate) async fn newest_resumable(
     store: &dyn ObjectStore,
     staging_root: &Path,
     options: &SinkOptions,
 ) -> Result<Option<Checkpoint>> {
-    let extract_date = options.extract_date.to_string();
     let mut newest: Option<Checkpoint> = None;
-    for run_dir in list_dirs(store, staging_root).await? {
-        let Some(c) = Checkpoint::read(store, &run_dir).await? else {
-            continue;
-        };
-        let newer = newest.as_ref().is_none_or(|n| c.run_id > n.run_id);
-        if c.extract_date == extract_date && c.query == options.query_json && newer {
+    for run in runs_of_date(store, staging_root, options.extract_date).await? {
+        let (_, c) = run?;
+        if c.query == options.query_json && newest.as_ref().is_none_or(|n| c.run_id > n.run_id) {
             newest = Some(c);
         }
     }
@@ -243,20 +254,26 @@ pub(crate) async fn remove_older_runs(
     now: DateTime<Utc>,
 ) {
     let store = location.store().as_ref();
-    let Ok(run_dirs) = list_dirs(store, staging_root).await else {
+    let Ok(runs) = runs_of_date(store, staging_root, extract_date).await else {
         return;
     };
-    for run_dir in run_dirs {
-        let Ok(Some(checkpoint)) = Checkpoint::read(store, &run_dir).await else {
-            continue;
-        };
-        if checkpoint.extract_date == extract_date.to_string()
-            && checkpoint.run_id.as_str() < run_id
-            && heartbeat::abandoned(store, &run_dir, now).await
-        {
-            delete_all_best_effort(store, &run_dir).await;
-            location.remove_empty_local_dir(&run_dir);
+    for (run_dir, checkpoint) in runs.into_iter().flatten() {
+        if checkpoint.run_id.as_str() < run_id {
+            remove_if_abandoned(location, &run_dir, now).await;
         }
+    }
+}
+
+/// Best-effort removal of the staging folder `run_dir` when it is [abandoned](heartbeat::abandoned).
+pub(crate) async fn remove_if_abandoned(
+    location: &OutputLocation,
+    run_dir: &Path,
+    now: DateTime<Utc>,
+) {
+    let store = location.store().as_ref();
+    if heartbeat::abandoned(store, run_dir, now).await {
+        delete_all_best_effort(store, run_dir).await;
+        location.remove_empty_local_dir(run_dir);
     }
 }
 
@@ -317,6 +334,7 @@ pub(crate) async fn written_keys(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use object_store::PutPayload;
     use object_store::memory::InMemory;
 
     async fn read(progress: Option<serde_json::Value>) -> Option<Checkpoint> {

@@ -5,17 +5,14 @@
 //! [`CommitState`]: `Staged` → `Committing` → `Committed`, or `RolledBack` when it fails
 //! (readers see what they saw before it began; for Delta, see the two-table caveat of
 //! `delta`). A run that is not committed, or whose commit failed, is discarded through the
-//! same interface (`Committer::discard`).
+//! same interface (`TableFormat::discard`).
 
 use chrono::Utc;
-use object_store::path::Path;
 
 use crate::error::{ConvertError, Result};
-use crate::format::{StagedFile, StagedRun, TableFormat};
-use crate::location::OutputLocation;
+use crate::format::{StagedRun, TableFormat};
 use crate::summary::SinkSummary;
 use crate::table::StagedTable;
-use trackly_contacts::TableDefinition;
 
 /// Where a run's commit stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,22 +118,6 @@ impl Committer {
         // The run is committed: what follows is best effort.
         format.remove_replaced(&run).await;
         Ok(summaries)
-    }
-
-    /// After a failed commit, or instead of one: removes (best effort) what the run wrote
-    /// outside its staging folder for `table` that no reader uses. The staging folder is the
-    /// caller's to clear (a [`StagedTable`] clears its own with [`abort`](StagedTable::abort)).
-    pub(crate) async fn discard(
-        &self,
-        location: &OutputLocation,
-        table: &'static TableDefinition,
-        files: &[StagedFile],
-    ) {
-        let files: Vec<Path> = files.iter().map(|f| f.staging.clone()).collect();
-        self.format
-            .implementation()
-            .discard(location, table, &files)
-            .await;
     }
 
     /// Where the commit stands.

@@ -127,18 +127,22 @@ pub(crate) trait Format: Send + Sync {
         futures::future::ready(()).boxed()
     }
 
-    /// Best effort, for a run that is not committed: removes those of `files` (data files of
-    /// `table`) that the run wrote outside its staging folder and that no commit uses. The
-    /// staging folder is the caller's to clear. By default nothing: a format that stages every
-    /// file in the staging folder (Hive-style) wrote nothing outside it.
-    fn discard<'a>(
-        &'a self,
-        _location: &'a OutputLocation,
-        _table: &'static TableDefinition,
-        _files: &'a [Path],
-    ) -> BoxFuture<'a, ()> {
+    /// Best effort, for a run that is not committed: removes those of its `uncommitted` files
+    /// that the run wrote outside its staging folder and that no commit uses. The staging
+    /// folder is the caller's to clear. By default nothing: a format that stages every file in
+    /// the staging folder (Hive-style) wrote nothing outside it.
+    fn discard<'a>(&'a self, _uncommitted: &'a Uncommitted<'a>) -> BoxFuture<'a, ()> {
         futures::future::ready(()).boxed()
     }
+}
+
+/// Data files of `table` under `location` that a run wrote and did not commit, as
+/// [`Format::discard`] takes them.
+#[cfg_attr(not(feature = "delta"), allow(dead_code))] // only Delta writes outside staging
+pub(crate) struct Uncommitted<'a> {
+    pub(crate) location: &'a OutputLocation,
+    pub(crate) table: &'static TableDefinition,
+    pub(crate) files: Vec<Path>,
 }
 
 /// What a format records of one data file, gathered batch by batch as the file is written.
@@ -194,6 +198,12 @@ pub(crate) struct TableToCommit<'a> {
 }
 
 impl TableToCommit<'_> {
+    /// Rows and bytes of the data files.
+    pub(crate) fn totals(&self) -> (u64, u64) {
+        let rows = self.files.iter().map(|f| f.rows).sum();
+        (rows, self.files.iter().map(|f| f.bytes).sum())
+    }
+
     /// The data files as the manifest and the summary list them.
     pub(crate) fn file_infos(&self) -> Vec<FileInfo> {
         self.files

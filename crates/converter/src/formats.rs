@@ -3,7 +3,9 @@
 //! (feature `delta`). The one place that says which implementation a [`TableFormat`] stands
 //! for; nothing else in the converter names a format.
 
-use crate::format::{Format, TableFormat};
+use crate::format::{Format, StagedFile, TableFormat, Uncommitted};
+use crate::location::OutputLocation;
+use trackly_contacts::TableDefinition;
 
 impl TableFormat {
     /// What this format does where formats differ.
@@ -13,5 +15,23 @@ impl TableFormat {
             #[cfg(feature = "delta")]
             TableFormat::Delta => &crate::delta::Delta,
         }
+    }
+
+    /// After a failed commit, or instead of one: removes (best effort) what a run wrote of
+    /// `table` (its finished `files`) outside its staging folder that no reader uses; see
+    /// [`Format::discard`]. The staging folder is the caller's to clear.
+    pub(crate) async fn discard(
+        self,
+        location: &OutputLocation,
+        table: &'static TableDefinition,
+        files: &[StagedFile],
+    ) {
+        let files = files.iter().map(|f| f.staging.clone()).collect();
+        let uncommitted = Uncommitted {
+            location,
+            table,
+            files,
+        };
+        self.implementation().discard(&uncommitted).await;
     }
 }

@@ -1,7 +1,7 @@
 //! Whether a staging folder belongs to a run that is still alive, or was left by one that died.
 //!
 //! A live run keeps the object `_staging/{run_id}/_heartbeat` fresh: the sink writes it with
-//! the run's first write and again every [`HEARTBEAT_EVERY`], from a task of its own, until the
+//! the run's first write and again every 30 seconds, from a task of its own, until the
 //! run has published or given up, or is dropped. A run that publishes a date then removes the
 //! staging of older runs of that date only when nothing in their folder, the heartbeat
 //! included, has changed for [`STALE_STAGING`]: a run that is still writing, or waiting for the
@@ -32,10 +32,10 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 /// The heartbeat's name in a run's staging folder (hidden from readers by its `_`).
-pub const HEARTBEAT_FILE: &str = "_heartbeat";
+pub(crate) const HEARTBEAT_FILE: &str = "_heartbeat";
 
 /// How often a live run rewrites its heartbeat.
-pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(30);
+pub(crate) const HEARTBEAT_EVERY: Duration = Duration::from_secs(30);
 
 /// How long a staging folder must have been left unchanged (heartbeat included) before
 /// another run removes it: twenty missed heartbeats.

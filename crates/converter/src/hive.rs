@@ -58,7 +58,7 @@ fn publication(
     table: &TableToCommit<'_>,
     finished_at: DateTime<Utc>,
 ) -> TablePublication {
-    let files = table.file_infos();
+    let (rows, bytes) = table.totals();
     let manifest = Manifest {
         format: table.definition.manifest_format.to_owned(),
         table: table.definition.name.to_owned(),
@@ -68,9 +68,9 @@ fn publication(
         finished_at: rfc3339(finished_at),
         query: table.query.clone(),
         schema: schema_fields_of(&table.definition.schema()),
-        rows: files.iter().map(|f| f.rows).sum(),
-        bytes: files.iter().map(|f| f.bytes).sum(),
-        files,
+        rows,
+        bytes,
+        files: table.file_infos(),
         fetch_stats: table.fetch_stats.clone(),
         decode: table.decode,
         rejects: table.rejects(),
@@ -85,10 +85,8 @@ fn publication(
         .collect();
     moves.extend(table.rejects_file.clone());
     TablePublication {
-        table_dir: table.dirs.table.clone(),
+        dirs: table.dirs.clone(),
         extract_date: run.options.extract_date,
-        date_dir: table.dirs.date.clone(),
-        retired_dir: table.dirs.retired.clone(),
         moves,
         manifest,
     }

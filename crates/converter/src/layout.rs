@@ -75,6 +75,16 @@ pub(crate) fn in_progress(name: &str) -> String {
     format!("{name}.inprogress")
 }
 
+/// `path` relative to `dir` (`a/b/c` under `a` is `b/c`); `None` outside it or for `dir`
+/// itself.
+pub(crate) fn relative_to(dir: &Path, path: &Path) -> Option<String> {
+    let parts: Vec<String> = path
+        .prefix_match(dir)?
+        .map(|p| p.as_ref().to_owned())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
 /// Checks that `run_id` is a safe path segment: 1 to 128 letters, digits, `-`, `_` and `.`,
 /// not starting with `.`, `_` or `-`.
 pub(crate) fn validate_run_id(run_id: &str) -> Result<()> {

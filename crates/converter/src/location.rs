@@ -38,7 +38,7 @@ use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 
-use crate::backend::{Backend, Built};
+use crate::backend::{Backend, Built, Cloud};
 use crate::credentials::StorageOptions;
 use crate::error::{ConvertError, Result};
 
@@ -54,20 +54,6 @@ pub struct OutputLocation {
     /// A cloud location's bucket or container, its root URL (`s3://bucket`, `gs://bucket`,
     /// `az://container`) and what its errors name.
     cloud: Option<Arc<Cloud>>,
-}
-
-/// What a cloud location knows beside its store.
-pub(crate) struct Cloud {
-    /// The bucket (or container).
-    pub(crate) bucket: String,
-    /// The same store with a short retry budget, for [`OutputLocation::check_access`].
-    pub(crate) probe: Arc<dyn ObjectStore>,
-    /// The endpoint requests go to (`None`: the cloud's default).
-    pub(crate) endpoint: Option<String>,
-    /// Where the credentials come from.
-    pub(crate) credentials: String,
-    /// The hosts of the last-resort credential source in use, if it is the one in use.
-    pub(crate) metadata_hosts: Vec<String>,
 }
 
 impl fmt::Debug for OutputLocation {
@@ -161,20 +147,14 @@ impl OutputLocation {
         let scheme = scheme.to_ascii_lowercase();
         let target = CloudUrl::parse(&scheme, rest).map_err(|r| fail(&r))?;
         let prefix = parse_prefix(&target.prefix).map_err(|reason| fail(&reason))?;
-        let built = target.build(&options).map_err(|r| fail(&r))?;
+        let (store, cloud) = target.build(&options).map_err(|r| fail(&r))?;
         Ok(OutputLocation {
-            store: built.store,
+            store,
             prefix,
             display: input.trim_end_matches('/').to_owned(),
             local_root: None,
             backend: target.backend,
-            cloud: Some(Arc::new(Cloud {
-                bucket: target.bucket,
-                probe: built.probe,
-                endpoint: built.endpoint,
-                credentials: built.credentials,
-                metadata_hosts: built.metadata_hosts,
-            })),
+            cloud: Some(Arc::new(cloud)),
         })
     }
 
@@ -276,6 +256,10 @@ impl OutputLocation {
 /// A cloud URL taken apart: which backend, its bucket or container, the prefix inside it.
 struct CloudUrl {
     backend: Backend,
+    #[cfg_attr(
+        not(any(feature = "aws", feature = "gcp", feature = "azure")),
+        allow(dead_code)
+    )]
     bucket: String,
     prefix: String,
     /// The Azure storage account, when the URL names it.

@@ -31,14 +31,14 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::error::{ConvertError, Result};
-use crate::layout::{MANIFEST_FILE, Published, SUCCESS_FILE, published};
+use crate::layout::{MANIFEST_FILE, Published, RunDirs, SUCCESS_FILE, published};
 use crate::lease;
 use crate::manifest::{Manifest, ManifestTable};
 use crate::retention::{self, Retention};
-use crate::store::{delete_if_exists, list_paths_shallow};
+use crate::store::{delete_if_exists, list_paths_shallow, put};
 
 /// Tries of each rollback operation when a publication fails (see the [module docs](self)):
 /// 50 ms pass before the second try, twice as long before each further one.
@@ -51,14 +51,11 @@ const ROLLBACK_FIRST_BACKOFF: Duration = Duration::from_millis(50);
 
 /// One table's part of a publication.
 pub(crate) struct TablePublication {
-    /// The table's folder, which [`Retention`] looks through.
-    pub(crate) table_dir: Path,
+    /// The table's folders: the table's (which [`Retention`] looks through), the date folder
+    /// this run replaces, and the retired folder where the previous run's objects wait.
+    pub(crate) dirs: RunDirs,
     /// The run's extract date.
     pub(crate) extract_date: NaiveDate,
-    /// The table's date folder, which this run replaces.
-    pub(crate) date_dir: Path,
-    /// Where the previous run's objects of that folder wait while it is replaced.
-    pub(crate) retired_dir: Path,
     /// `(staging, published)` of every file to move in: the parts in order, then the rejects.
     pub(crate) moves: Vec<(Path, Path)>,
     /// The table's manifest; [`Manifest::tables`] is filled in by [`publish`].
@@ -69,7 +66,7 @@ impl TablePublication {
     fn summary(&self) -> ManifestTable {
         ManifestTable {
             name: self.manifest.table.clone(),
-            path: self.date_dir.to_string(),
+            path: self.dirs.date.to_string(),
             files: self.manifest.files.clone(),
             rows: self.manifest.rows,
             bytes: self.manifest.bytes,
@@ -95,7 +92,7 @@ pub(crate) async fn publish(
             let table = &release.manifest.table;
             let plan = retention::plan(
                 store,
-                &release.table_dir,
+                &release.dirs.table,
                 table,
                 release.extract_date,
                 retention,
@@ -107,7 +104,7 @@ pub(crate) async fn publish(
     }
     let manifests = manifests(&mut releases)?;
     // One publisher per date folder: a second run of the date waits here (see `lease`).
-    let date_dirs: Vec<Path> = releases.iter().map(|r| r.date_dir.clone()).collect();
+    let date_dirs: Vec<Path> = releases.iter().map(|r| r.dirs.date.clone()).collect();
     let run_id = releases
         .first()
         .map(|r| r.manifest.run_id.clone())
@@ -142,7 +139,7 @@ fn manifests(releases: &mut [TablePublication]) -> Result<Vec<(Path, Vec<u8>)>> 
     let mut manifests = Vec::with_capacity(releases.len());
     for release in releases {
         release.manifest.tables = tables.clone();
-        let path = release.date_dir.clone().join(MANIFEST_FILE);
+        let path = release.dirs.date.clone().join(MANIFEST_FILE);
         manifests.push((path.clone(), manifest_json(&path, &release.manifest)?));
     }
     Ok(manifests)
@@ -163,15 +160,8 @@ async fn apply_retention(
         return;
     }
     manifest.retention = Some(done);
-    let rewritten = match manifest_json(path, manifest) {
-        Ok(json) => store
-            .put(path, PutPayload::from(json))
-            .await
-            .map(|_| ())
-            .map_err(|e| ConvertError::storage(path, e)),
-        Err(e) => Err(e),
-    };
-    if let Err(e) = rewritten {
+    let rewritten = async { put(store, path, manifest_json(path, manifest)?).await };
+    if let Err(e) = rewritten.await {
         tracing::warn!(
             path = %path,
             error = %e,
@@ -213,11 +203,11 @@ impl Publication<'_> {
             }
         }
         for (path, json) in manifests {
-            self.put(path, PutPayload::from(json.clone())).await?;
+            self.put(path, json.clone()).await?;
         }
         for release in releases {
-            let success = release.date_dir.clone().join(SUCCESS_FILE);
-            self.put(&success, PutPayload::default()).await?;
+            let success = release.dirs.date.clone().join(SUCCESS_FILE);
+            self.put(&success, Vec::new()).await?;
         }
         Ok(())
     }
@@ -228,7 +218,7 @@ impl Publication<'_> {
         let mut previous: Vec<(Published, usize, Path)> = Vec::new();
         for (table, release) in releases.iter().enumerate() {
             previous.extend(
-                list_paths_shallow(self.store, &release.date_dir)
+                list_paths_shallow(self.store, &release.dirs.date)
                     .await?
                     .into_iter()
                     .filter_map(|path| Some((published(path.filename()?)?, table, path))),
@@ -239,7 +229,7 @@ impl Publication<'_> {
             let Some(name) = path.parts().next_back() else {
                 continue;
             };
-            let retired = releases[table].retired_dir.clone().join(name);
+            let retired = releases[table].dirs.retired.clone().join(name);
             self.retired.push((path.clone(), retired.clone()));
             self.store
                 .rename(&path, &retired)
@@ -266,13 +256,9 @@ impl Publication<'_> {
     }
 
     /// Steps 3 and 4, for one object.
-    async fn put(&mut self, path: &Path, payload: PutPayload) -> Result<()> {
+    async fn put(&mut self, path: &Path, bytes: Vec<u8>) -> Result<()> {
         self.published.push(path.clone());
-        self.store
-            .put(path, payload)
-            .await
-            .map(|_| ())
-            .map_err(|e| ConvertError::storage(path, e))
+        put(self.store, path, bytes).await
     }
 
     /// Step 5: the run is published, the retired objects are of no use any more.

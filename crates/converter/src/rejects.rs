@@ -18,7 +18,7 @@
 use bytes::Bytes;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt};
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
@@ -155,11 +155,7 @@ async fn join(store: &dyn ObjectStore, segments: &[Path], joined: &Path) -> Resu
             .map_err(|e| ConvertError::storage(segment, e))?;
         all.extend_from_slice(&bytes);
     }
-    store
-        .put(joined, PutPayload::from(all))
-        .await
-        .map_err(|e| ConvertError::storage(joined, e))?;
-    Ok(())
+    crate::store::put(store, joined, all).await
 }
 
 /// `records` as NDJSON, one object per line, for the object at `path` (named in errors).

@@ -59,7 +59,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ConvertError, Result};
-use crate::layout::{MANIFEST_FILE, Published, published};
+use crate::layout::{MANIFEST_FILE, Published, published, relative_to};
 pub use crate::layout::{PARTITION_COLUMN, PARTITION_PREFIX};
 use crate::store::{delete_if_exists, list_paths};
 use trackly_contacts::table::TABLES;
@@ -375,11 +375,10 @@ async fn remove_partition(store: &dyn ObjectStore, partition: &Path) -> Result<V
     let mut ours = Vec::new();
     let mut kept = Vec::new();
     for path in list_paths(store, partition).await? {
-        let relative = path
-            .prefix_match(partition)
-            .map(|parts| parts.map(|p| p.as_ref().to_owned()).collect::<Vec<_>>())
-            .map(|parts| parts.join("/"));
-        match relative.as_deref().and_then(delete_order) {
+        match relative_to(partition, &path)
+            .as_deref()
+            .and_then(delete_order)
+        {
             Some(order) => ours.push((order, path)),
             None => kept.push(path),
         }

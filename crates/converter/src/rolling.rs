@@ -139,12 +139,11 @@ impl RollingFiles {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        if self.current.is_none() {
-            self.current = Some(self.open_next()?);
-        }
-        let Some(file) = self.current.as_mut() else {
-            return Ok(());
+        let file = match self.current.take() {
+            Some(file) => file,
+            None => self.open_next()?,
         };
+        let file = self.current.insert(file);
         file.writer
             .write(batch)
             .await
@@ -211,10 +210,11 @@ impl RollingFiles {
             .await
             .map_err(|e| ConvertError::parquet(&file.staging, e))?;
         let bytes = file.writer.bytes_written() as u64;
-        let stats = match file.stats.take() {
-            Some(stats) => stats.finish(&file.staging, file.rows)?,
-            None => None,
-        };
+        let stats = file
+            .stats
+            .take()
+            .map(|s| s.finish(&file.staging, file.rows));
+        let stats = stats.transpose()?.flatten();
         self.finished.push(StagedFile {
             part: file.part,
             published: self

@@ -139,7 +139,7 @@ use object_store::path::Path;
 use crate::checkpoint;
 use crate::commit::{CommitState, Committer, last_summary};
 use crate::error::Result;
-use crate::format::{StagedRun, TableFormat, TableToCommit};
+use crate::format::{StagedRun, TableFormat, TableToCommit, Uncommitted};
 use crate::heartbeat::Heartbeat;
 use crate::layout::{RunDirs, staging_root, validate_run_id};
 use crate::location::OutputLocation;
@@ -147,7 +147,7 @@ use crate::options::RetentionPolicy;
 use crate::rejects::Rejects;
 use crate::retention::Retention;
 use crate::rolling::RollingFiles;
-use crate::store::{delete_all, delete_all_best_effort, list_dirs, list_paths, storage_error};
+use crate::store::{delete_all, delete_all_best_effort, list_paths, storage_error};
 use crate::table::StagedTable;
 use trackly_contacts::ResumePoint;
 use trackly_contacts::decode::{DecodeStats, Reject};
@@ -395,7 +395,7 @@ impl ParquetSink {
                 // Readers see the previous run: the commit was never reached (`Staged`: the
                 // last file could not be closed) or `RolledBack`. What this run wrote goes.
                 debug_assert_ne!(commit.state(), CommitState::Committed);
-                self.discard(&mut commit).await;
+                self.discard().await;
                 for table in companions {
                     if let Err(cleanup) = table.abort().await {
                         tracing::warn!(%cleanup, "cannot remove a staged table of the failed run");
@@ -409,7 +409,7 @@ impl ParquetSink {
     /// Abandons the run: aborts the upload in progress and deletes this run's staging objects.
     /// Nothing in the date folder is touched.
     pub async fn abort(mut self) -> Result<()> {
-        self.discard(&mut Committer::of(self.files.format())).await;
+        self.discard().await;
         // Report a store that refuses the clean-up, so the caller can tell the user.
         let leftovers = list_paths(self.location.store().as_ref(), &self.dirs.staging).await?;
         match (leftovers.first(), leftovers.len()) {
@@ -434,24 +434,23 @@ impl ParquetSink {
         let store = location.store().as_ref();
         let root = staging_root(location, CONTACTS.name);
         let mut discarded = 0;
-        for run_dir in list_dirs(store, &root).await? {
-            let Some(checkpoint) = Checkpoint::read(store, &run_dir).await? else {
-                continue;
-            };
-            if checkpoint.extract_date != extract_date.to_string() {
-                continue;
-            }
+        for run in checkpoint::runs_of_date(store, &root, extract_date).await? {
+            let (run_dir, checkpoint) = run?;
             // Files outside the run's staging folder (Delta writes its data files in place).
-            let outside: Vec<Path> = checkpoint
+            let files = checkpoint
                 .files
                 .iter()
-                .map(|f| Path::from(f.staging.as_str()))
-                .filter(|p| p.prefix_match(&run_dir).is_none())
-                .collect();
+                .map(|f| Path::from(f.staging.as_str()));
+            let uncommitted = Uncommitted {
+                location,
+                table: &CONTACTS,
+                files: files
+                    .filter(|p| p.prefix_match(&run_dir).is_none())
+                    .collect(),
+            };
             // Its format is unknown: every format of this build removes what it wrote.
             for format in TableFormat::ALL {
-                let implementation = format.implementation();
-                implementation.discard(location, &CONTACTS, &outside).await;
+                format.implementation().discard(&uncommitted).await;
             }
             delete_all(store, &run_dir).await?;
             location.remove_empty_local_dir(&run_dir);
@@ -522,12 +521,14 @@ impl ParquetSink {
         }
     }
 
-    /// Best-effort removal of everything this run wrote that `commit` has not committed.
-    async fn discard(&mut self, commit: &mut Committer) {
+    /// Best-effort removal of everything this run wrote, which is not committed.
+    async fn discard(&mut self) {
         self.stop_heartbeat().await;
         self.files.abort_open().await;
-        commit
-            .discard(&self.location, self.files.table(), self.files.finished())
+        let (location, table) = (&self.location, self.files.table());
+        self.files
+            .format()
+            .discard(location, table, self.files.finished())
             .await;
         self.rejects.abort_open().await;
         let store = self.location.store().clone();

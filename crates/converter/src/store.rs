@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use crate::error::{ConvertError, Result};
 
@@ -32,6 +32,14 @@ pub(crate) async fn read_if_exists(store: &dyn ObjectStore, path: &Path) -> Resu
                 .map_err(|e| ConvertError::storage(path, e))?,
         )),
         Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(ConvertError::storage(path, e)),
+    }
+}
+
+/// Writes `bytes` as the object at `path`, replacing it.
+pub(crate) async fn put(store: &dyn ObjectStore, path: &Path, bytes: Vec<u8>) -> Result<()> {
+    match store.put(path, PutPayload::from(bytes)).await {
+        Ok(_) => Ok(()),
         Err(e) => Err(ConvertError::storage(path, e)),
     }
 }

@@ -38,13 +38,12 @@
 //! besides (a table of some thousand lists is a few hundred KiB).
 
 use arrow_array::RecordBatch;
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use object_store::path::Path;
-use object_store::{ObjectStoreExt, PutPayload};
 use serde::Serialize;
 
-use crate::error::{ConvertError, Result};
+use crate::checkpoint;
+use crate::error::Result;
 use crate::format::{StagedFile, TableFormat, TableToCommit};
 use crate::heartbeat;
 use crate::layout::{
@@ -55,7 +54,7 @@ use crate::options::{RetentionPolicy, SinkOptions};
 use crate::rejects::ndjson;
 use crate::retention::Retention;
 use crate::rolling::RollingFiles;
-use crate::store::{delete_all, delete_all_best_effort, list_dirs};
+use crate::store::{delete_all, list_dirs, put};
 use trackly_contacts::TableDefinition;
 use trackly_contacts::decode::DecodeStats;
 use trackly_contacts::table::CONTACTS;
@@ -189,11 +188,8 @@ impl StagedTable {
     /// Abandons the table: deletes what was staged. Nothing in the date folder is touched
     /// (Delta: the data file written there is deleted unless a commit uses it).
     pub async fn abort(self) -> Result<()> {
-        let files: Vec<Path> = self.files.iter().map(|f| f.staging.clone()).collect();
-        self.format
-            .implementation()
-            .discard(&self.location, self.spec.table, &files)
-            .await;
+        let (location, table) = (&self.location, self.spec.table);
+        self.format.discard(location, table, &self.files).await;
         let result = self.remove_staging().await;
         self.dirs.remove_empty_local_dirs(&self.location);
         result
@@ -204,24 +200,22 @@ impl StagedTable {
     /// [module docs](self)).
     pub(crate) async fn clean_up_after_publication(&self, now: DateTime<Utc>) {
         let store = self.location.store().as_ref();
-        if let Ok(run_dirs) = list_dirs(store, &self.dirs.staging_root).await {
-            for run_dir in run_dirs {
-                if run_dir == self.dirs.staging || run_dir.filename() == Some(RETIRED_DIR) {
-                    continue;
-                }
-                // The run's heartbeat beats in its contacts staging: a run that staged this
-                // table and is waiting to publish is alive as long as it beats.
-                let contacts_dir = run_dir
-                    .filename()
-                    .map(|run_id| staging_root(&self.location, CONTACTS.name).join(run_id));
-                let beating = match &contacts_dir {
-                    Some(dir) if *dir != run_dir => !heartbeat::abandoned(store, dir, now).await,
-                    _ => false,
-                };
-                if !beating && heartbeat::abandoned(store, &run_dir, now).await {
-                    delete_all_best_effort(store, &run_dir).await;
-                    self.location.remove_empty_local_dir(&run_dir);
-                }
+        let run_dirs = list_dirs(store, &self.dirs.staging_root).await;
+        for run_dir in run_dirs.unwrap_or_default() {
+            if run_dir == self.dirs.staging || run_dir.filename() == Some(RETIRED_DIR) {
+                continue;
+            }
+            // The run's heartbeat beats in its contacts staging: a run that staged this
+            // table and is waiting to publish is alive as long as it beats.
+            let contacts_dir = run_dir
+                .filename()
+                .map(|run_id| staging_root(&self.location, CONTACTS.name).join(run_id));
+            let beating = match &contacts_dir {
+                Some(dir) if *dir != run_dir => !heartbeat::abandoned(store, dir, now).await,
+                _ => false,
+            };
+            if !beating {
+                checkpoint::remove_if_abandoned(&self.location, &run_dir, now).await;
             }
         }
         let _ = self.remove_staging().await;
@@ -253,11 +247,7 @@ impl StagedTable {
             let name = rejects_name(run_id);
             let staging = self.dirs.staging.clone().join(in_progress(&name));
             let lines = ndjson(rejects, &staging)?;
-            self.location
-                .store()
-                .put(&staging, PutPayload::from(Bytes::from(lines)))
-                .await
-                .map_err(|e| ConvertError::storage(&staging, e))?;
+            put(self.location.store().as_ref(), &staging, lines).await?;
             self.rejects_file = Some((staging, self.dirs.date.clone().join(name)));
             self.rejects_written = rejects.len() as u64;
         }

@@ -16,10 +16,9 @@ use object_store::path::Path;
 
 use super::{FileStats, discard_in_place, target};
 use crate::error::{ConvertError, Result};
-use crate::format::{FileStatistics, Format, StagedRun, TableToCommit};
+use crate::format::{FileStatistics, Format, StagedRun, TableToCommit, Uncommitted};
 use crate::layout;
 use crate::layout::RunDirs;
-use crate::location::OutputLocation;
 use crate::manifest::rfc3339;
 use crate::retention::RetentionReport;
 use crate::store::{delete_if_exists, list_paths_shallow};
@@ -60,13 +59,8 @@ impl Format for Delta {
         .boxed()
     }
 
-    fn discard<'a>(
-        &'a self,
-        location: &'a OutputLocation,
-        table: &'static TableDefinition,
-        files: &'a [Path],
-    ) -> BoxFuture<'a, ()> {
-        discard_in_place(location, table, files).boxed()
+    fn discard<'a>(&'a self, uncommitted: &'a Uncommitted<'a>) -> BoxFuture<'a, ()> {
+        discard_in_place(uncommitted).boxed()
     }
 }
 
@@ -138,9 +132,7 @@ async fn commit_files(
         .retention_policy
         .retention
         .map(|r| r.cutoff(extract_date));
-    let infos = table.file_infos();
-    let rows: u64 = infos.iter().map(|f| f.rows).sum();
-    let bytes: u64 = infos.iter().map(|f| f.bytes).sum();
+    let (rows, bytes) = table.totals();
     let metadata = metadata(run, table, finished_at, rows, bytes);
     let commit = target(run.location, table.definition)?
         .commit_partition(extract_date, table.files, expire_before, metadata)
@@ -164,7 +156,7 @@ async fn commit_files(
             failed: Vec::new(),
         });
     Ok(SinkSummary {
-        files: infos,
+        files: table.file_infos(),
         rows,
         bytes,
         rejects: table.rejects_written,
@@ -179,11 +171,12 @@ async fn vacuum(run: &StagedRun<'_>) {
         return;
     };
     for table in &run.tables {
-        let vacuumed = match target(run.location, table.definition) {
-            Ok(target) => target.vacuum(retention).await,
-            Err(e) => Err(e),
+        let vacuumed = async {
+            target(run.location, table.definition)?
+                .vacuum(retention)
+                .await
         };
-        match vacuumed {
+        match vacuumed.await {
             Ok(0) => {}
             Ok(n) => {
                 tracing::info!(files = n, "vacuum deleted files removed by earlier commits")

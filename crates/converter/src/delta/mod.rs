@@ -89,8 +89,8 @@ use object_store::prefix::PrefixStore;
 
 use crate::backend::Backend;
 use crate::error::{ConvertError, Result};
-use crate::format::StagedFile;
-use crate::layout::PARTITION_COLUMN;
+use crate::format::{StagedFile, Uncommitted};
+use crate::layout::{PARTITION_COLUMN, relative_to};
 use crate::location::OutputLocation;
 use crate::store::delete_if_exists;
 use trackly_contacts::TableDefinition;
@@ -422,20 +422,6 @@ impl DeltaTarget {
     }
 }
 
-/// `path` relative to `dir` (`a/b/c` under `a` is `b/c`).
-fn relative_to(dir: &Path, path: &Path) -> Option<String> {
-    let rest: Vec<_> = path.prefix_match(dir)?.collect();
-    if rest.is_empty() {
-        return None;
-    }
-    Some(
-        rest.iter()
-            .map(|part| part.as_ref())
-            .collect::<Vec<_>>()
-            .join("/"),
-    )
-}
-
 /// The Delta statistics of one data file, gathered from the batches written to it.
 pub(crate) struct FileStats {
     accumulator: FileStatsAccumulator,
@@ -534,31 +520,23 @@ pub(crate) fn target(location: &OutputLocation, table: &TableDefinition) -> Resu
     })
 }
 
-/// Deletes those of `files` (data files of `table` under `location`, written in their date
-/// folder) that the table's current snapshot does not use. When the table cannot be read,
+/// Deletes those of the `run`'s files (written in their date folder) that the table's current
+/// snapshot does not use. When the table cannot be read,
 /// nothing is deleted: a commit whose answer was lost may have used them, and a file left
 /// over is invisible to readers.
-pub(crate) async fn discard_in_place(
-    location: &OutputLocation,
-    table: &TableDefinition,
-    files: &[Path],
-) {
-    if files.is_empty() {
+pub(crate) async fn discard_in_place(run: &Uncommitted<'_>) {
+    if run.files.is_empty() {
         return;
     }
-    let active = match target(location, table) {
-        Ok(target) => target.active_files().await,
-        Err(e) => Err(e),
-    };
-    match active {
+    match async { target(run.location, run.table)?.active_files().await }.await {
         Ok(active) => {
-            for path in files.iter().filter(|p| !active.contains(*p)) {
-                let _ = delete_if_exists(location.store().as_ref(), path).await;
+            for path in run.files.iter().filter(|p| !active.contains(*p)) {
+                let _ = delete_if_exists(run.location.store().as_ref(), path).await;
             }
         }
         Err(e) => tracing::warn!(
             error = %e,
-            files = files.len(),
+            files = run.files.len(),
             "cannot read the delta table; the run's data files stay (unused by any snapshot)"
         ),
     }
