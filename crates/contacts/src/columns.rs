@@ -1,7 +1,7 @@
 //! Column buffers for decoded contacts, one per entry of [`FIELDS`] plus `_extra`.
 //!
 //! Values are written straight into these buffers while a contact is scanned; a contact that
-//! turns out invalid is taken back with [`Columns::truncate`], so no value is staged twice.
+//! turns out invalid is taken back with [`Columns::rollback`], so no value is staged twice.
 //! [`Columns::finish`] turns the buffers into Arrow arrays without copying them.
 
 use std::sync::Arc;

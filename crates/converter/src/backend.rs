@@ -61,7 +61,7 @@ impl Backend {
 pub(crate) struct Cloud {
     /// The bucket (or container).
     pub(crate) bucket: String,
-    /// The same store with [`probe_retry`]'s short retry budget, for
+    /// The same store with `probe_retry`'s short retry budget, for
     /// [`OutputLocation::check_access`](crate::OutputLocation::check_access).
     pub(crate) probe: Arc<dyn ObjectStore>,
     /// The endpoint requests go to (`None`: the cloud's default).
@@ -222,7 +222,7 @@ trait CloudBuilder: Clone + Sized {
     }
 }
 
-/// Implements [`CloudBuilder`] for object_store's builders, each behind its feature.
+/// Implements `CloudBuilder` for object_store's builders, each behind its feature.
 macro_rules! cloud_builders {
     ($($feature:literal: $module:ident::{$builder:ident, $key:ident, $store:ident}, $name:literal;)*) => {$(
         #[cfg(feature = $feature)]

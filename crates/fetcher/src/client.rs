@@ -217,7 +217,7 @@ impl ClientBuilder {
         with_http_compression(http_compression: bool);
         /// Threads that decode response bodies (default: one per core, from
         /// `std::thread::available_parallelism`). Decoding runs there, off the async runtime, after
-        /// a request's admission permit is released; 1 to [`MAX_DECODE_THREADS`](crate::MAX_DECODE_THREADS).
+        /// a request's admission permit is released; 1 to [`crate::MAX_DECODE_THREADS`].
         with_decode_threads(decode_threads: usize);
     }
 

@@ -62,7 +62,7 @@ impl Client {
 
     /// Like [`contacts`](Self::contacts), counting into `stats`: requests made before with the
     /// same handle (such as [`lists`](Self::lists)) and this run's add up in one
-    /// [`FetchStats`](crate::FetchStats). With `resume`, it continues a run that was
+    /// [`FetchStats`]. With `resume`, it continues a run that was
     /// interrupted: reading starts at the page of the frontier (earlier if the listing has moved
     /// up since; page 1 without a frontier), contacts already delivered are never delivered
     /// again, and a change of the listing since the interruption is detected and recovered from
