@@ -257,8 +257,7 @@ async fn dry_run_checks_the_key_and_writes_nothing() {
 async fn config_precedence_is_flag_then_env_then_file_then_default() {
     let server = mock(1_000, Faults::default()).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("trackly.toml");
-    std::fs::write(&config, "per_page = 100\nconcurrency = 2\n").unwrap();
+    let config = config_file(dir.path(), "per_page = 100\nconcurrency = 2\n");
     let lake = dir.path().join("lake");
     let per_page = |out: &Output| {
         let text = stdout(out);
@@ -276,38 +275,20 @@ async fn config_precedence_is_flag_then_env_then_file_then_default() {
     };
     let mut cmd = export(&server, &lake, &["--dry-run"]);
     assert_eq!(per_page(&run_async(cmd).await), "1000", "default");
-    cmd = export(
-        &server,
-        &lake,
-        &["--dry-run", "--config", config.to_str().unwrap()],
-    );
+    cmd = export(&server, &lake, &["--dry-run", "--config", &config]);
     assert_eq!(per_page(&run_async(cmd).await), "100", "file over default");
-    cmd = export(
-        &server,
-        &lake,
-        &["--dry-run", "--config", config.to_str().unwrap()],
-    );
+    cmd = export(&server, &lake, &["--dry-run", "--config", &config]);
     cmd.env("TRACKLY_PER_PAGE", "200");
     assert_eq!(per_page(&run_async(cmd).await), "200", "env over file");
     cmd = export(
         &server,
         &lake,
-        &[
-            "--dry-run",
-            "--per-page",
-            "300",
-            "--config",
-            config.to_str().unwrap(),
-        ],
+        &["--dry-run", "--per-page", "300", "--config", &config],
     );
     cmd.env("TRACKLY_PER_PAGE", "200");
     assert_eq!(per_page(&run_async(cmd).await), "300", "flag over env");
     std::fs::write(&config, "per_page = 100\nbogus = 1\n").unwrap();
-    cmd = export(
-        &server,
-        &lake,
-        &["--dry-run", "--config", config.to_str().unwrap()],
-    );
+    cmd = export(&server, &lake, &["--dry-run", "--config", &config]);
     let out = run_async(cmd).await;
     assert_eq!(code(&out), 2, "{}", stderr(&out));
 }
@@ -377,9 +358,7 @@ async fn a_config_file_key_takes_only_its_own_type() {
 async fn a_bad_value_is_said_as_the_flag_then_the_value_from_any_source() {
     let server = mock(100, Faults::default()).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("trackly.toml");
-    std::fs::write(&config, "zstd_level = 30\n").unwrap();
-    let config = config.to_str().unwrap();
+    let config = config_file(dir.path(), "zstd_level = 30\n");
     for (args, said) in [
         (
             vec!["--zstd-level", "30"],
@@ -390,7 +369,7 @@ async fn a_bad_value_is_said_as_the_flag_then_the_value_from_any_source() {
             "--zstd-level 30 is out of range 1..=22",
         ),
         (
-            vec!["--config", config],
+            vec!["--config", &config],
             "--zstd-level 30 is out of range 1..=22",
         ),
         (

@@ -142,15 +142,9 @@ async fn cut_compressed_bodies_through_a_narrow_link_still_give_the_exact_set() 
 async fn the_config_file_can_turn_compression_off() {
     let server = compressing_mock(Faults::default(), None).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("export.toml");
-    std::fs::write(&config, "http_compression = false\nper_page = 1000\n").unwrap();
+    let config = config_file(dir.path(), "http_compression = false\nper_page = 1000\n");
     let lake = dir.path().join("lake");
-    let out = run_async(export(
-        &server,
-        &lake,
-        &["--config", config.to_str().unwrap()],
-    ))
-    .await;
+    let out = run_async(export(&server, &lake, &["--config", &config])).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let stats = manifest(&lake)["fetch_stats"].clone();
     assert_eq!(

@@ -237,14 +237,8 @@ async fn retain_days_must_be_at_least_one_from_any_source() {
         stderr(&flag)
     );
 
-    let config = dir.path().join("export.toml");
-    std::fs::write(&config, "retain_days = 0\n").unwrap();
-    let file = run_async(export(
-        &server,
-        &out,
-        &["--config", config.to_str().unwrap()],
-    ))
-    .await;
+    let config = config_file(dir.path(), "retain_days = 0\n");
+    let file = run_async(export(&server, &out, &["--config", &config])).await;
     assert_eq!(code(&file), 2, "{}", stderr(&file));
     assert!(
         stderr(&file).contains("--retain-days must be at least 1"),
@@ -261,10 +255,8 @@ async fn retain_days_must_be_at_least_one_from_any_source() {
 async fn retain_days_zero_says_to_omit_it_to_keep_everything() {
     let server = mock(10, Faults::default()).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("export.toml");
-    std::fs::write(&config, "retain_days = 0\n").unwrap();
-    let config = config.to_str().unwrap();
-    for args in [["--retain-days", "0"], ["--config", config]] {
+    let config = config_file(dir.path(), "retain_days = 0\n");
+    for args in [["--retain-days", "0"], ["--config", &config]] {
         let out = run_async(export(&server, &dir.path().join("lake"), &args)).await;
         assert_eq!(code(&out), 2, "{}", stderr(&out));
         assert!(

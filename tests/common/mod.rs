@@ -36,6 +36,13 @@ pub fn run(cmd: &mut Command) -> Output {
     out
 }
 
+/// Writes `toml` to a config file in `dir` and returns its path, as `--config` takes it.
+pub fn config_file(dir: &Path, toml: &str) -> String {
+    let path = dir.join("trackly.toml");
+    std::fs::write(&path, toml).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
 pub fn assert_no_secret(bytes: &[u8], what: &str) {
     let text = String::from_utf8_lossy(bytes);
     assert!(
