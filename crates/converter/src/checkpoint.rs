@@ -66,12 +66,18 @@ pub struct Checkpoint {
 }
 
 /// A checkpoint's `progress` (any JSON value, as before it was typed) as a [`ResumePoint`],
-/// or [`ResumePoint::default`] when it is not one.
+/// or [`ResumePoint::default`] when it is not one (said in a warning, not silently).
 fn resume_point_or_start<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<ResumePoint, D::Error> {
     let progress = serde_json::Value::deserialize(d)?;
-    Ok(serde_json::from_value(progress).unwrap_or_default())
+    Ok(serde_json::from_value(progress).unwrap_or_else(|e| {
+        tracing::warn!(
+            error = %e,
+            "a checkpoint's progress is not a resume point: that run resumes from page 1"
+        );
+        ResumePoint::default()
+    }))
 }
 
 /// One finished staged file in a [`Checkpoint`].
