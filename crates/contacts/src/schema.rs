@@ -205,34 +205,41 @@ pub fn spark_ddl_of(schema: &Schema, table: &str) -> String {
     SPARK.ddl(schema, table)
 }
 
-/// How one SQL dialect quotes a column name, ends the DDL and spells the types (`scalars`:
-/// Utf8, Int64, Boolean, a timestamp with a zone, one without; `map`: around a map's key and
-/// value types).
+/// How one SQL dialect quotes a column name, ends the DDL and spells the types.
 struct Dialect {
     quote: char,
     suffix: &'static str,
-    scalars: [&'static str; 5],
-    map: [&'static str; 2],
+    utf8: &'static str,
+    int64: &'static str,
+    boolean: &'static str,
+    /// A timestamp with a time zone.
+    zoned: &'static str,
+    /// A timestamp without one.
+    naive: &'static str,
+    /// What stands before and after a map's key and value types.
+    map: (&'static str, &'static str),
 }
 
 const DUCKDB: Dialect = Dialect {
     quote: '"',
     suffix: "",
-    scalars: [
-        "VARCHAR",
-        "BIGINT",
-        "BOOLEAN",
-        "TIMESTAMP WITH TIME ZONE",
-        "TIMESTAMP",
-    ],
-    map: ["MAP(", ")"],
+    utf8: "VARCHAR",
+    int64: "BIGINT",
+    boolean: "BOOLEAN",
+    zoned: "TIMESTAMP WITH TIME ZONE",
+    naive: "TIMESTAMP",
+    map: ("MAP(", ")"),
 };
 
 const SPARK: Dialect = Dialect {
     quote: '`',
     suffix: " USING PARQUET",
-    scalars: ["STRING", "BIGINT", "BOOLEAN", "TIMESTAMP", "TIMESTAMP_NTZ"],
-    map: ["MAP<", ">"],
+    utf8: "STRING",
+    int64: "BIGINT",
+    boolean: "BOOLEAN",
+    zoned: "TIMESTAMP",
+    naive: "TIMESTAMP_NTZ",
+    map: ("MAP<", ">"),
 };
 
 impl Dialect {
@@ -252,14 +259,13 @@ impl Dialect {
     }
 
     fn sql_type(&self, t: &DataType) -> String {
-        let [utf8, int64, boolean, zoned, naive] = self.scalars;
-        let [open, close] = self.map;
+        let (open, close) = self.map;
         match t {
-            DataType::Utf8 => utf8.into(),
-            DataType::Int64 => int64.into(),
-            DataType::Boolean => boolean.into(),
-            DataType::Timestamp(_, Some(_)) => zoned.into(),
-            DataType::Timestamp(_, None) => naive.into(),
+            DataType::Utf8 => self.utf8.into(),
+            DataType::Int64 => self.int64.into(),
+            DataType::Boolean => self.boolean.into(),
+            DataType::Timestamp(_, Some(_)) => self.zoned.into(),
+            DataType::Timestamp(_, None) => self.naive.into(),
             DataType::Decimal128(p, s) => format!("DECIMAL({p},{s})"),
             DataType::Map(entries, _) => match entries.data_type() {
                 DataType::Struct(kv) if kv.len() == 2 => format!(

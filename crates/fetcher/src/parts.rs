@@ -85,8 +85,9 @@ pub(crate) struct FirstCount {
     counts: Result<[Count; 2], FetchError>,
 }
 
-/// The count of one run's listing's parts: its first count goes out right after the run's first read
-/// (two requests, sent with the windows after it), and is judged once the run is over.
+// The reads that count one run's listing's parts (the rest of `Reader` is in `client.rs`): the
+// first count goes out right after the run's first read (two requests, sent with the windows
+// after it), and is judged once the run is over.
 impl Reader {
     /// Counts the parts once, reading one contact of each. `None` when the export is filtered
     /// by status (there are no parts to count).

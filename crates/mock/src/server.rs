@@ -458,7 +458,8 @@ impl Shared {
         match path {
             CONTACTS_PATH => self.contacts(req).await,
             LISTS_PATH => self.lists(&req),
-            // The mock's own endpoints take the right key, whatever the faults.
+            // The mock's own endpoints take the right key, whatever the faults. This guard
+            // protects every arm below it only: an endpoint of the API goes above it.
             _ if !self.authorized(&req) => Reply::unauthorized(),
             GROUND_TRUTH_PATH => self.ground_truth(&req),
             _ => self.stats_reply(),
